@@ -1,0 +1,84 @@
+namespace IoUring.Abi.Clang;
+
+/// <summary>
+/// A C target: the clang triple it is parsed for, and the Debian multiarch folder that holds its
+/// asm/ headers (Debian names i386's folder after the architecture, not the i686 triple).
+/// </summary>
+public sealed record CTarget(string Triple, string MultiarchDir, string GccCommand, string ShortName)
+{
+    public static readonly CTarget X86_64 = new("x86_64-linux-gnu", "x86_64-linux-gnu", "gcc", "x86_64");
+    public static readonly CTarget I686 = new("i686-linux-gnu", "i386-linux-gnu", "i686-linux-gnu-gcc", "i686");
+    public static readonly CTarget Aarch64 = new("aarch64-linux-gnu", "aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "aarch64");
+    public static readonly CTarget Arm = new("arm-linux-gnueabihf", "arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", "arm");
+
+    public static IReadOnlyList<CTarget> All { get; } = [X86_64, I686, Aarch64, Arm];
+
+    /// <summary>Finds a target by triple or short name; an unknown name lists the known ones.</summary>
+    public static CTarget Parse(string name) =>
+        All.FirstOrDefault(t => t.Triple == name || t.ShortName == name)
+        ?? throw new FrontEndException($"unknown target '{name}'; known targets: {string.Join(", ", All.Select(t => $"{t.ShortName} ({t.Triple})"))}");
+
+    public static IReadOnlyList<CTarget> ParseList(IEnumerable<string> names)
+    {
+        var list = names.SelectMany(n => n.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Select(Parse).Distinct().ToList();
+        return list.Count == 0 ? All : list;
+    }
+}
+
+/// <summary>
+/// A folder laid out like /usr/include of Debian's linux-libc-dev: linux/, asm-generic/ and one
+/// multiarch folder per target. The io_uring headers in it are the roots of the translation unit.
+/// </summary>
+public sealed class IncludeTree
+{
+    public IncludeTree(string root, string? displayRoot = null)
+    {
+        Root = Path.GetFullPath(root);
+        DisplayRoot = displayRoot;
+    }
+
+    public string Root { get; }
+
+    /// <summary>When set, file names in messages are shown under this name instead of <see cref="Root"/>.</summary>
+    public string? DisplayRoot { get; }
+
+    /// <summary>A message path for a file inside the tree: the user's own file where one was overlaid.</summary>
+    public Dictionary<string, string> DisplayOverrides { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>linux/io_uring.h and every linux/io_uring/*.h, sorted, relative to <see cref="Root"/>.</summary>
+    public IReadOnlyList<string> RootHeaders()
+    {
+        var main = Path.Combine(Root, "linux", "io_uring.h");
+        if (!File.Exists(main))
+        {
+            throw new FrontEndException($"{main}: no such header; the include tree must hold linux/io_uring.h (run 'headers fetch' for a kernel of the corpus, or pass a header path)");
+        }
+
+        var list = new List<string> { "linux/io_uring.h" };
+        var dir = Path.Combine(Root, "linux", "io_uring");
+        if (Directory.Exists(dir))
+        {
+            list.AddRange(Directory.GetFiles(dir, "*.h").Select(f => "linux/io_uring/" + Path.GetFileName(f)).OrderBy(f => f, StringComparer.Ordinal));
+        }
+
+        return list;
+    }
+
+    public string Relative(string fullPath)
+    {
+        if (fullPath.Length == 0)
+        {
+            return string.Empty;
+        }
+
+        var full = Path.GetFullPath(fullPath);
+        return full.StartsWith(Root + "/", StringComparison.Ordinal) ? full[(Root.Length + 1)..] : full;
+    }
+
+    public string Display(string relative) =>
+        DisplayOverrides.TryGetValue(relative, out var shown) ? shown
+        : Path.Combine(DisplayRoot ?? Root, relative);
+
+    public static bool IsIoUringHeader(string relative) =>
+        relative == "linux/io_uring.h" || relative.StartsWith("linux/io_uring/", StringComparison.Ordinal);
+}
