@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
+using IoUring.Abi.Model;
 
 namespace IoUring.Abi.Clang;
 
@@ -253,7 +254,7 @@ internal static unsafe partial class LibClang
 }
 
 /// <summary>A front-end failure a user can act on: the message says what, where and how to fix.</summary>
-public sealed class FrontEndException : Exception
+public sealed class FrontEndException : ToolException
 {
     public FrontEndException(string message)
         : base(message)

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
+using IoUring.Abi.Model;
 
 namespace IoUring.Abi.Clang;
 

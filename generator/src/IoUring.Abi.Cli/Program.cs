@@ -1,8 +1,20 @@
-using IoUring.Abi.Clang;
+using System.CommandLine;
+using IoUring.Abi.Cli;
 using IoUring.Abi.Model;
 
-var tree = new IncludeTree(args[0]);
-var sw = System.Diagnostics.Stopwatch.StartNew();
-var snap = Extractor.Extract(tree, CTarget.ParseList(args.Skip(1)), "test", new HeaderSource { Kind = "path" });
-Console.Error.WriteLine($"{sw.ElapsedMilliseconds} ms");
-Console.Write(SnapshotJson.Write(snap));
+// Every command turns a ToolException into "error: ..." and exit code 1; anything else is a bug in
+// this tool, reported as such with exit code 70 instead of an unhandled-exception crash.
+var root = new RootCommand("io_uring UAPI code generator: kernel headers -> ABI snapshots (and, from them, bindings, diffs, lint).");
+root.Subcommands.Add(Commands.Headers());
+root.Subcommands.Add(Commands.Extract());
+root.Subcommands.Add(Commands.Generate());
+root.Subcommands.Add(Commands.Show());
+try
+{
+    return root.Parse(args).Invoke();
+}
+catch (ToolException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}

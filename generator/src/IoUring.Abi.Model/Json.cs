@@ -88,7 +88,7 @@ public sealed class JsonNull : JsonNode
 }
 
 /// <summary>A JSON document that is not what the reader expected: carries the position and a fix.</summary>
-public sealed class JsonFormatException : Exception
+public sealed class JsonFormatException : ToolException
 {
     public JsonFormatException(string message)
         : base(message)

@@ -1,4 +1,9 @@
-namespace IoUring.Abi.Clang;
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+
+namespace IoUring.Abi.Model;
 
 /// <summary>
 /// A C target: the clang triple it is parsed for, and the Debian multiarch folder that holds its
@@ -11,16 +16,16 @@ public sealed record CTarget(string Triple, string MultiarchDir, string GccComma
     public static readonly CTarget Aarch64 = new("aarch64-linux-gnu", "aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "aarch64");
     public static readonly CTarget Arm = new("arm-linux-gnueabihf", "arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", "arm");
 
-    public static IReadOnlyList<CTarget> All { get; } = [X86_64, I686, Aarch64, Arm];
+    public static IReadOnlyList<CTarget> All { get; } = new[] { X86_64, I686, Aarch64, Arm };
 
     /// <summary>Finds a target by triple or short name; an unknown name lists the known ones.</summary>
     public static CTarget Parse(string name) =>
         All.FirstOrDefault(t => t.Triple == name || t.ShortName == name)
-        ?? throw new FrontEndException($"unknown target '{name}'; known targets: {string.Join(", ", All.Select(t => $"{t.ShortName} ({t.Triple})"))}");
+        ?? throw new ToolException($"unknown target '{name}'; known targets: {string.Join(", ", All.Select(t => $"{t.ShortName} ({t.Triple})"))}");
 
     public static IReadOnlyList<CTarget> ParseList(IEnumerable<string> names)
     {
-        var list = names.SelectMany(n => n.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Select(Parse).Distinct().ToList();
+        var list = names.SelectMany(n => n.Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries).Select(x => x.Trim())).Select(Parse).Distinct().ToList();
         return list.Count == 0 ? All : list;
     }
 }
@@ -51,7 +56,7 @@ public sealed class IncludeTree
         var main = Path.Combine(Root, "linux", "io_uring.h");
         if (!File.Exists(main))
         {
-            throw new FrontEndException($"{main}: no such header; the include tree must hold linux/io_uring.h (run 'headers fetch' for a kernel of the corpus, or pass a header path)");
+            throw new ToolException($"{main}: no such header; the include tree must hold linux/io_uring.h (run 'headers fetch' for a kernel of the corpus, or pass a header path)");
         }
 
         var list = new List<string> { "linux/io_uring.h" };
@@ -72,7 +77,7 @@ public sealed class IncludeTree
         }
 
         var full = Path.GetFullPath(fullPath);
-        return full.StartsWith(Root + "/", StringComparison.Ordinal) ? full[(Root.Length + 1)..] : full;
+        return full.StartsWith(Root + "/", StringComparison.Ordinal) ? full.Substring(Root.Length + 1) : full;
     }
 
     public string Display(string relative) =>
@@ -81,4 +86,16 @@ public sealed class IncludeTree
 
     public static bool IsIoUringHeader(string relative) =>
         relative == "linux/io_uring.h" || relative.StartsWith("linux/io_uring/", StringComparison.Ordinal);
+}
+
+/// <summary>
+/// An error the user can act on (bad input, missing tool, unreachable mirror). The message says what
+/// went wrong, where, and how to fix it; the command line prints it and exits non-zero.
+/// </summary>
+public class ToolException : Exception
+{
+    public ToolException(string message)
+        : base(message)
+    {
+    }
 }

@@ -1,0 +1,197 @@
+using System.CommandLine;
+using IoUring.Abi.Clang;
+using IoUring.Abi.Headers;
+using IoUring.Abi.Model;
+
+namespace IoUring.Abi.Cli;
+
+internal static class Commands
+{
+    private static readonly Option<string?> RepoOption = new("--repo")
+    {
+        Description = "Repository root (holds headers/kernels.lock.json and generated/abi); default: found upward from the current folder",
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> CacheOption = new("--cache")
+    {
+        Description = "Header cache folder (default: $IO_URING_CODEGEN_CACHE or ~/.cache/io_uring-codegen)",
+        Recursive = true,
+    };
+
+    public static Command Headers()
+    {
+        var locked = new Option<bool>("--locked") { Description = "Fetch exactly the versions in the lock (verify hashes); never change the lock" };
+        var kernels = new Option<string[]>("--kernel") { Description = "Only these kernels (repeatable); default: every kernel of the lock", AllowMultipleArgumentsPerToken = true };
+        var fetch = new Command("fetch", "Download linux-libc-dev for each kernel of the corpus through the machine's Debian mirror, keep the io_uring headers' include closure in the cache, and update the lock (works offline from the cache).")
+        {
+            locked, kernels,
+        };
+        fetch.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var kernelLock = KernelLock.Load(repo.LockPath);
+            var fetcher = new HeaderFetcher(new HeaderCache(r.GetValue(CacheOption)), msg => Console.Error.WriteLine(msg));
+            var mode = r.GetValue(locked) ? FetchMode.Locked : FetchMode.Refresh;
+            var reports = fetcher.Fetch(kernelLock, mode, r.GetValue(kernels));
+            foreach (var rep in reports)
+            {
+                Console.WriteLine($"{rep.Kernel,-8} {rep.Status,-9} {rep.Detail}");
+            }
+
+            if (mode == FetchMode.Refresh && reports.Any(x => x.Changed))
+            {
+                AtomicFile.WriteAllText(repo.LockPath, kernelLock.ToJson());
+                Console.WriteLine($"lock updated: {Path.GetRelativePath(Environment.CurrentDirectory, repo.LockPath)} ({string.Join(", ", reports.Where(x => x.Changed).Select(x => x.Kernel))})");
+            }
+            else
+            {
+                Console.WriteLine("lock unchanged");
+            }
+
+            return 0;
+        }));
+        return new Command("headers", "The header corpus: kernels of headers/kernels.lock.json and their cached headers.") { fetch };
+    }
+
+    public static Command Extract()
+    {
+        var kernel = new Argument<string?>("kernel") { Description = "A kernel of the lock (e.g. 7.2)", Arity = ArgumentArity.ZeroOrOne };
+        var header = new Option<string?>("--header") { Description = "Extract this io_uring.h instead (placed over the base kernel's include tree)" };
+        var baseKernel = new Option<string?>("--base") { Description = "With --header: the kernel whose include tree supplies the other headers (default: newest in the lock)" };
+        var name = new Option<string?>("--name") { Description = "With --header: the snapshot's kernel label (default: the header's file name)" };
+        var targets = new Option<string[]>("--target") { Description = "Targets (x86_64, i686, aarch64, arm; comma-separated or repeated); default: all four", AllowMultipleArgumentsPerToken = true };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the snapshot here (atomically); default: standard output" };
+        var cmd = new Command("extract", "Parse one kernel's (or one header's) io_uring UAPI with libclang into an ABI snapshot.")
+        {
+            kernel, header, baseKernel, name, targets, output,
+        };
+        cmd.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var cache = new HeaderCache(r.GetValue(CacheOption));
+            var targetList = CTarget.ParseList(r.GetValue(targets) ?? []);
+            var k = r.GetValue(kernel);
+            var h = r.GetValue(header);
+            if ((k is null) == (h is null))
+            {
+                throw new ToolException("give either a kernel of the lock (e.g. 'extract 7.2') or --header FILE, not both or neither");
+            }
+
+            var snapshot = h is not null
+                ? Pipeline.ExtractHeader(repo, cache, h, r.GetValue(baseKernel), r.GetValue(name), targetList)
+                : Pipeline.ExtractKernel(repo, cache, k!, targetList);
+            var json = SnapshotJson.Write(snapshot);
+            var o = r.GetValue(output);
+            if (o is null)
+            {
+                Console.Out.Write(json);
+            }
+            else
+            {
+                AtomicFile.WriteAllText(o, json);
+                Console.Error.WriteLine($"wrote {o}: {Pipeline.Summary(snapshot)}");
+            }
+
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Command Generate()
+    {
+        var check = new Option<bool>("--check") { Description = "Write nothing; exit 2 when a committed snapshot differs from what the headers give (CI freshness check)" };
+        var cmd = new Command("generate", "The main job: every kernel of the lock to its snapshot under generated/abi/, fetching locked headers that are not cached.") { check };
+        cmd.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var cache = new HeaderCache(r.GetValue(CacheOption));
+            var kernelLock = KernelLock.Load(repo.LockPath);
+            new HeaderFetcher(cache, msg => Console.Error.WriteLine(msg)).Fetch(kernelLock, FetchMode.Locked);
+            var changed = new List<string>();
+            foreach (var k in kernelLock.Kernels)
+            {
+                var snapshot = Pipeline.ExtractKernel(repo, cache, k.Kernel, CTarget.All);
+                var json = SnapshotJson.Write(snapshot);
+                var path = repo.SnapshotPath(k.Kernel);
+                var same = File.Exists(path) && File.ReadAllText(path) == json;
+                if (!same)
+                {
+                    changed.Add(k.Kernel);
+                    if (!r.GetValue(check))
+                    {
+                        AtomicFile.WriteAllText(path, json);
+                    }
+                }
+
+                Console.WriteLine($"{k.Kernel,-8} {Pipeline.Summary(snapshot)}  {(same ? "unchanged" : r.GetValue(check) ? "STALE" : "written")}");
+            }
+
+            Console.WriteLine(changed.Count == 0 ? "snapshots changed: none" : $"snapshots changed: {string.Join(", ", changed.Select(c => Path.GetRelativePath(Environment.CurrentDirectory, repo.SnapshotPath(c))))}");
+            if (r.GetValue(check) && changed.Count > 0)
+            {
+                Console.Error.WriteLine("error: committed snapshots are stale; run 'generate' and commit generated/abi/");
+                return 2;
+            }
+
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Command Show()
+    {
+        var name = new Argument<string>("name") { Description = "A struct or union (e.g. io_uring_sqe), an enum, a typedef or a macro" };
+        var kernel = new Option<string?>("--kernel") { Description = "Kernel of the corpus (default: newest released)" };
+        var snapshot = new Option<string?>("--snapshot") { Description = "Read this snapshot file instead" };
+        var target = new Option<string?>("--target") { Description = "Show one target only" };
+        var cmd = new Command("show", "Print a declaration's layout per target, anonymous members at their offsets (like pahole).") { name, kernel, snapshot, target };
+        cmd.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var file = r.GetValue(snapshot);
+            if (file is null)
+            {
+                var kernelLock = KernelLock.Load(repo.LockPath);
+                var k = r.GetValue(kernel) is string kn ? kernelLock.Find(kn) : kernelLock.NewestReleased();
+                file = repo.SnapshotPath(k.Kernel);
+                if (!File.Exists(file))
+                {
+                    throw new ToolException($"{file}: no snapshot for kernel {k.Kernel}; run 'generate'");
+                }
+            }
+            else if (!File.Exists(file))
+            {
+                throw new ToolException($"{file}: no such snapshot file");
+            }
+
+            var snap = SnapshotJson.Read(File.ReadAllText(file), file);
+            Console.Write(LayoutPrinter.Print(snap, r.GetValue(name)!, r.GetValue(target)));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (ToolException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,89 @@
+using IoUring.Abi.Clang;
+using IoUring.Abi.Headers;
+using IoUring.Abi.Model;
+
+namespace IoUring.Abi.Cli;
+
+/// <summary>Where the repository keeps its inputs and outputs.</summary>
+internal sealed record Repo(string Root)
+{
+    public string LockPath => Path.Combine(Root, "headers", "kernels.lock.json");
+
+    public string SnapshotPath(string kernel) => Path.Combine(Root, "generated", "abi", $"{kernel}.json");
+
+    public static Repo Find(string? given)
+    {
+        if (given is not null)
+        {
+            return new Repo(Path.GetFullPath(given));
+        }
+
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "headers", "kernels.lock.json")))
+            {
+                return new Repo(dir.FullName);
+            }
+        }
+
+        throw new ToolException($"no headers/kernels.lock.json in {Environment.CurrentDirectory} or above; run inside the repository or pass --repo");
+    }
+}
+
+internal static class Pipeline
+{
+    public static AbiSnapshot ExtractKernel(Repo repo, HeaderCache cache, string kernel, IReadOnlyList<CTarget> targets)
+    {
+        var k = KernelLock.Load(repo.LockPath).Find(kernel);
+        var tree = cache.TryGetVerified(k, out var problem)
+            ?? throw new ToolException($"{problem}; run 'headers fetch --locked' first");
+        return Extractor.Extract(tree, targets, k.Kernel, new HeaderSource { Kind = "debian", Package = KernelLock.PackageName, Version = k.Version, Suite = k.Suite });
+    }
+
+    /// <summary>
+    /// A lone header (a patched io_uring.h, a synthetic test header) is placed over a copy of a base
+    /// kernel's include tree, so that its own includes (linux/types.h, ...) resolve as in the kernel.
+    /// </summary>
+    public static AbiSnapshot ExtractHeader(Repo repo, HeaderCache cache, string header, string? baseKernel, string? name, IReadOnlyList<CTarget> targets)
+    {
+        var full = Path.GetFullPath(header);
+        if (!File.Exists(full))
+        {
+            throw new ToolException($"{header}: no such header file");
+        }
+
+        var kernelLock = KernelLock.Load(repo.LockPath);
+        var k = baseKernel is null ? kernelLock.Kernels.OrderBy(x => x.Kernel, KernelOrder.Instance).Last() : kernelLock.Find(baseKernel);
+        var baseTree = cache.TryGetVerified(k, out var problem)
+            ?? throw new ToolException($"the base include tree is not available: {problem}; run 'headers fetch --locked'");
+        var temp = Path.Combine(Path.GetTempPath(), $"io_uring-codegen-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            CopyTree(baseTree.Root, temp);
+            File.Copy(full, Path.Combine(temp, "linux", "io_uring.h"), overwrite: true);
+            var tree = new IncludeTree(temp, displayRoot: $"(base {k.Kernel})");
+            tree.DisplayOverrides["linux/io_uring.h"] = header;
+            return Extractor.Extract(tree, targets, name ?? Path.GetFileName(header), new HeaderSource { Kind = "path", Version = $"base {k.Kernel}" });
+        }
+        finally
+        {
+            if (Directory.Exists(temp))
+            {
+                Directory.Delete(temp, true);
+            }
+        }
+    }
+
+    public static string Summary(AbiSnapshot s) =>
+        $"{s.Source.Package ?? s.Source.Kind} {s.Source.Version}: {s.Records.Count} records ({s.Records.Count(r => r.IsAnonymous)} anonymous), {s.Enums.Count} enums, {s.Typedefs.Count} typedefs, {s.Macros.Count} macros ({s.SkippedMacros.Count} skipped), {s.Targets.Count} targets";
+
+    private static void CopyTree(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var dest = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
+            File.Copy(file, dest);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using System.Text;
+using IoUring.Abi.Model;
+
+namespace IoUring.Abi.Headers;
+
+/// <summary>
+/// apt with a private state (sources list, package lists, downloads) under the cache, pointed at the
+/// Debian mirror the machine is already configured with. The machine's own apt state is never touched.
+/// </summary>
+public sealed class DebianArchive
+{
+    // Every architecture the targets need headers for; arch:all packages appear in each list anyway.
+    public static readonly string[] Architectures = ["amd64", "i386", "arm64", "armhf"];
+
+    private const string Keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+    private readonly string stateDir;
+
+    public DebianArchive(string stateDir) => this.stateDir = stateDir;
+
+    public string ArchivesDir => Path.Combine(stateDir, "archives");
+
+    /// <summary>Writes the private sources list for the given suites and runs apt-get update.</summary>
+    public void Update(IEnumerable<string> suites)
+    {
+        var mirror = FindMirror();
+        Directory.CreateDirectory(Path.Combine(stateDir, "lists", "partial"));
+        Directory.CreateDirectory(Path.Combine(ArchivesDir, "partial"));
+        var trust = File.Exists(Keyring) ? $"signed-by={Keyring}" : "trusted=yes";
+        var sb = new StringBuilder();
+        foreach (var suite in suites.Distinct().OrderBy(s => s, StringComparer.Ordinal))
+        {
+            sb.Append($"deb [arch={string.Join(",", Architectures)} {trust}] {mirror} {suite} main\n");
+        }
+
+        AtomicFile.WriteAllText(Path.Combine(stateDir, "sources.list"), sb.ToString());
+        var (rc, output) = Apt("apt-get", ["update"]);
+        if (rc != 0 || output.Contains("\nE: ", StringComparison.Ordinal) || output.StartsWith("E: ", StringComparison.Ordinal))
+        {
+            throw new RegistryUnreachableException($"apt-get update against {mirror} failed (exit {rc}):\n{Tail(output)}");
+        }
+    }
+
+    /// <summary>The newest linux-libc-dev version the suite offers, or null when it offers none.</summary>
+    public string? Candidate(string package, string suite)
+    {
+        var (rc, output) = Apt("apt-cache", ["madison", package]);
+        if (rc != 0)
+        {
+            throw new ToolException($"apt-cache madison {package} failed (exit {rc}):\n{Tail(output)}");
+        }
+
+        // "linux-libc-dev | 7.2.13-1 | http://mirror/debian sid/main amd64 Packages"
+        string? best = null;
+        foreach (var line in output.Split('\n'))
+        {
+            var parts = line.Split('|', StringSplitOptions.TrimEntries);
+            if (parts.Length < 3 || parts[0] != package)
+            {
+                continue;
+            }
+
+            var where = parts[2].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (where.Length < 2 || where[1] != suite + "/main")
+            {
+                continue;
+            }
+
+            if (best is null || CompareVersions(parts[1], best) > 0)
+            {
+                best = parts[1];
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>"all" for an architecture-independent package version, else null.</summary>
+    public bool IsArchitectureIndependent(string package, string version)
+    {
+        var (rc, output) = Apt("apt-cache", ["show", $"{package}={version}"]);
+        if (rc != 0)
+        {
+            throw new ToolException($"apt-cache show {package}={version} failed (exit {rc}):\n{Tail(output)}");
+        }
+
+        return output.Split('\n').Any(l => l.Trim() == "Architecture: all");
+    }
+
+    /// <summary>Downloads package:arch=version into the archives folder and returns the file's path.</summary>
+    public string Download(string package, string arch, string version)
+    {
+        Directory.CreateDirectory(ArchivesDir);
+        var spec = arch == "all" ? $"{package}={version}" : $"{package}:{arch}={version}";
+        var (rc, output) = Apt("apt-get", ["download", spec], ArchivesDir);
+        var file = Path.Combine(ArchivesDir, DebFileName(package, version, arch));
+        if (rc != 0 || !File.Exists(file))
+        {
+            throw new RegistryUnreachableException($"apt-get download {spec} failed (exit {rc}):\n{Tail(output)}");
+        }
+
+        return file;
+    }
+
+    public static string DebFileName(string package, string version, string arch)
+    {
+        // apt escapes the epoch colon in file names.
+        var v = version.Replace(":", "%3a", StringComparison.Ordinal);
+        return $"{package}_{v}_{arch}.deb";
+    }
+
+    /// <summary>Extracts a .deb's files (not its maintainer scripts) into a folder.</summary>
+    public static void Extract(string deb, string into)
+    {
+        Directory.CreateDirectory(into);
+        var (rc, output) = Run("dpkg-deb", ["-x", deb, into], null);
+        if (rc != 0)
+        {
+            throw new ToolException($"dpkg-deb -x {deb} failed (exit {rc}): {Tail(output)}; delete the file to download it again");
+        }
+    }
+
+    public static int CompareVersions(string a, string b)
+    {
+        if (a == b)
+        {
+            return 0;
+        }
+
+        var (rc, _) = Run("dpkg", ["--compare-versions", a, "gt", b], null);
+        return rc == 0 ? 1 : -1;
+    }
+
+    /// <summary>
+    /// The mirror the machine's apt uses (deb822 .sources or sources.list); the project names no
+    /// mirror host of its own. IO_URING_CODEGEN_MIRROR overrides it.
+    /// </summary>
+    public static string FindMirror()
+    {
+        var env = Environment.GetEnvironmentVariable("IO_URING_CODEGEN_MIRROR");
+        if (!string.IsNullOrWhiteSpace(env))
+        {
+            return env.Trim();
+        }
+
+        var candidates = new List<string>();
+        if (Directory.Exists("/etc/apt/sources.list.d"))
+        {
+            foreach (var f in Directory.GetFiles("/etc/apt/sources.list.d", "*.sources").OrderBy(f => f, StringComparer.Ordinal))
+            {
+                foreach (var block in File.ReadAllText(f).Split("\n\n"))
+                {
+                    var fields = block.Split('\n').Where(l => l.Contains(':') && !l.TrimStart().StartsWith('#'))
+                        .Select(l => (Key: l[..l.IndexOf(':')].Trim(), Value: l[(l.IndexOf(':') + 1)..].Trim()))
+                        .ToList();
+                    var suites = fields.FirstOrDefault(x => x.Key == "Suites").Value ?? string.Empty;
+                    var uris = fields.FirstOrDefault(x => x.Key == "URIs").Value;
+                    var types = fields.FirstOrDefault(x => x.Key == "Types").Value ?? "deb";
+                    if (uris is not null && types.Split(' ').Contains("deb") && !suites.Contains("security", StringComparison.Ordinal))
+                    {
+                        candidates.AddRange(uris.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+                    }
+                }
+            }
+        }
+
+        if (File.Exists("/etc/apt/sources.list"))
+        {
+            foreach (var line in File.ReadAllLines("/etc/apt/sources.list"))
+            {
+                var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(w => !w.StartsWith('[') && !w.EndsWith(']')).ToArray();
+                if (words.Length >= 3 && words[0] == "deb" && !words[2].Contains("security", StringComparison.Ordinal))
+                {
+                    candidates.Add(words[1]);
+                }
+            }
+        }
+
+        return candidates.FirstOrDefault(u => u.StartsWith("http", StringComparison.Ordinal))
+            ?? throw new RegistryUnreachableException("no Debian mirror is configured in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list; configure apt, or set IO_URING_CODEGEN_MIRROR to a mirror URI");
+    }
+
+    private (int Rc, string Output) Apt(string tool, string[] args, string? cwd = null)
+    {
+        var options = new[]
+        {
+            $"-o=Dir::Etc::SourceList={Path.Combine(stateDir, "sources.list")}",
+            "-o=Dir::Etc::SourceParts=/dev/null",
+            $"-o=Dir::State::Lists={Path.Combine(stateDir, "lists")}",
+            $"-o=Dir::Cache={Path.Combine(stateDir, "cache")}",
+            $"-o=Dir::Cache::Archives={ArchivesDir}",
+            "-o=Dir::State::status=/dev/null",
+            "-o=APT::Architecture=amd64",
+            $"-o=APT::Architectures={string.Join(",", Architectures)}",
+            "-o=Acquire::Languages=none",
+            "-o=APT::Sandbox::User=root",
+            "-o=Debug::NoLocking=1",
+            "-q",
+        };
+        Directory.CreateDirectory(Path.Combine(stateDir, "cache"));
+        return Run(tool, options.Concat(args).ToArray(), cwd);
+    }
+
+    private static (int Rc, string Output) Run(string tool, string[] args, string? cwd)
+    {
+        var psi = new ProcessStartInfo(tool)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = cwd ?? Environment.CurrentDirectory,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["LC_ALL"] = "C";
+        try
+        {
+            using var p = Process.Start(psi)!;
+            var stderr = p.StandardError.ReadToEndAsync();
+            var stdout = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            return (p.ExitCode, stdout + stderr.Result);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new ToolException($"{tool} could not be started ({e.Message}); this needs a Debian system with apt and dpkg");
+        }
+    }
+
+    private static string Tail(string s)
+    {
+        var lines = s.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return string.Join("\n", lines.Skip(Math.Max(0, lines.Length - 6)).Select(l => "  " + l));
+    }
+}
+
+/// <summary>The Debian mirror could not be reached or did not have what was asked.</summary>
+public sealed class RegistryUnreachableException : ToolException
+{
+    public RegistryUnreachableException(string message)
+        : base(message)
+    {
+    }
+}

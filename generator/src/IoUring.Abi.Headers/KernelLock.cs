@@ -1,0 +1,133 @@
+using IoUring.Abi.Model;
+
+namespace IoUring.Abi.Headers;
+
+/// <summary>
+/// headers/kernels.lock.json: the kernels of the corpus, the Debian suite each follows, the exact
+/// linux-libc-dev version last fetched, the SHA-256 of each .deb and of every header file used.
+/// </summary>
+public sealed class KernelLock
+{
+    public const string SchemaId = "io_uring-headers-lock/1";
+    public const string PackageName = "linux-libc-dev";
+
+    public List<LockedKernel> Kernels { get; init; } = new();
+
+    public LockedKernel Find(string kernel) =>
+        Kernels.FirstOrDefault(k => k.Kernel == kernel)
+        ?? throw new ToolException($"unknown kernel version '{kernel}'; the corpus (headers/kernels.lock.json) has: {string.Join(", ", Kernels.Select(k => k.Kernel))}");
+
+    /// <summary>The newest released kernel (no -rc), the default for bindings.</summary>
+    public LockedKernel NewestReleased() =>
+        Kernels.Where(k => !k.Kernel.Contains("-rc", StringComparison.Ordinal)).OrderBy(k => k.Kernel, KernelOrder.Instance).Last();
+
+    public static KernelLock Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ToolException($"{path}: lock file not found; run from the repository root or pass --lock");
+        }
+
+        var root = JsonText.Parse(File.ReadAllText(path), path) as JsonObject
+            ?? throw new ToolException($"{path}: the lock file should hold a JSON object");
+        if ((root["schema"] as JsonString)?.Value != SchemaId)
+        {
+            throw new ToolException($"{path}: schema should be '{SchemaId}'");
+        }
+
+        var kernels = (root["kernels"] as JsonArray)?.Items
+            ?? throw new ToolException($"{path}: missing 'kernels' array");
+        var result = new KernelLock();
+        foreach (var node in kernels)
+        {
+            var o = node as JsonObject ?? throw new ToolException($"{node.Position}: a kernel entry should be an object");
+            string Req(string key) => (o[key] as JsonString)?.Value ?? throw new ToolException($"{o.Position}: kernel entry needs a string '{key}'");
+            string? Opt(string key) => (o[key] as JsonString)?.Value;
+            result.Kernels.Add(new LockedKernel
+            {
+                Kernel = Req("kernel"),
+                Suite = Req("suite"),
+                Version = Opt("version"),
+                Debs = ((o["debs"] as JsonArray)?.Items ?? new()).Select(d =>
+                {
+                    var x = (JsonObject)d;
+                    return new LockedDeb(((JsonString)x["arch"]!).Value, ((JsonString)x["file"]!).Value, ((JsonString)x["sha256"]!).Value);
+                }).ToList(),
+                Files = ((o["files"] as JsonArray)?.Items ?? new()).Select(d =>
+                {
+                    var x = (JsonObject)d;
+                    return new LockedFile(((JsonString)x["path"]!).Value, ((JsonString)x["sha256"]!).Value);
+                }).ToList(),
+            });
+        }
+
+        var dup = result.Kernels.GroupBy(k => k.Kernel).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null)
+        {
+            throw new ToolException($"{path}: kernel '{dup.Key}' is listed twice");
+        }
+
+        return result;
+    }
+
+    public string ToJson()
+    {
+        var root = new JsonObject()
+            .Add("schema", new JsonString(SchemaId))
+            .Add("package", new JsonString(PackageName))
+            .Add("kernels", new JsonArray(Kernels.Select(k => (JsonNode)new JsonObject()
+                .Add("kernel", new JsonString(k.Kernel))
+                .Add("suite", new JsonString(k.Suite))
+                .Add("version", k.Version is null ? null : new JsonString(k.Version))
+                .Add("debs", new JsonArray(k.Debs.Select(d => (JsonNode)new JsonObject()
+                    .Add("arch", new JsonString(d.Arch))
+                    .Add("file", new JsonString(d.File))
+                    .Add("sha256", new JsonString(d.Sha256)))))
+                .Add("files", new JsonArray(k.Files.Select(f => (JsonNode)new JsonObject()
+                    .Add("path", new JsonString(f.Path))
+                    .Add("sha256", new JsonString(f.Sha256))))))));
+        return JsonText.Write(root);
+    }
+}
+
+public sealed class LockedKernel
+{
+    public required string Kernel { get; init; }
+
+    public required string Suite { get; init; }
+
+    public string? Version { get; set; }
+
+    public List<LockedDeb> Debs { get; set; } = new();
+
+    public List<LockedFile> Files { get; set; } = new();
+}
+
+public sealed record LockedDeb(string Arch, string File, string Sha256);
+
+public sealed record LockedFile(string Path, string Sha256);
+
+/// <summary>Orders "6.1" &lt; "6.12" &lt; "7.2" &lt; "7.3-rc" numerically, an -rc after its release's predecessors.</summary>
+public sealed class KernelOrder : IComparer<string>
+{
+    public static readonly KernelOrder Instance = new();
+
+    public int Compare(string? x, string? y)
+    {
+        var a = Parts(x ?? string.Empty);
+        var b = Parts(y ?? string.Empty);
+        for (var i = 0; i < Math.Max(a.Length, b.Length); i++)
+        {
+            var c = (i < a.Length ? a[i] : 0).CompareTo(i < b.Length ? b[i] : 0);
+            if (c != 0)
+            {
+                return c;
+            }
+        }
+
+        return string.CompareOrdinal(x, y);
+    }
+
+    private static int[] Parts(string v) =>
+        v.Split('-')[0].Split('.').Select(p => int.TryParse(p, out var n) ? n : 0).ToArray();
+}
