@@ -7,13 +7,13 @@ namespace IoUring.Abi.Cli;
 
 internal static class Commands
 {
-    private static readonly Option<string?> RepoOption = new("--repo")
+    public static readonly Option<string?> RepoOption = new("--repo")
     {
         Description = "Repository root (holds headers/kernels.lock.json and generated/abi); default: found upward from the current folder",
         Recursive = true,
     };
 
-    private static readonly Option<string?> CacheOption = new("--cache")
+    public static readonly Option<string?> CacheOption = new("--cache")
     {
         Description = "Header cache folder (default: $IO_URING_CODEGEN_CACHE or ~/.cache/io_uring-codegen)",
         Recursive = true,

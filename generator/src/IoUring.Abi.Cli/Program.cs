@@ -5,6 +5,8 @@ using IoUring.Abi.Model;
 // Every command turns a ToolException into "error: ..." and exit code 1; anything else is a bug in
 // this tool, reported as such with exit code 70 instead of an unhandled-exception crash.
 var root = new RootCommand("io_uring UAPI code generator: kernel headers -> ABI snapshots (and, from them, bindings, diffs, lint).");
+root.Options.Add(Commands.RepoOption);
+root.Options.Add(Commands.CacheOption);
 root.Subcommands.Add(Commands.Headers());
 root.Subcommands.Add(Commands.Extract());
 root.Subcommands.Add(Commands.Generate());

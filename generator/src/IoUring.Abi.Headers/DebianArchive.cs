@@ -36,7 +36,9 @@ public sealed class DebianArchive
 
         AtomicFile.WriteAllText(Path.Combine(stateDir, "sources.list"), sb.ToString());
         var (rc, output) = Apt("apt-get", ["update"]);
-        if (rc != 0 || output.Contains("\nE: ", StringComparison.Ordinal) || output.StartsWith("E: ", StringComparison.Ordinal))
+        // apt-get update exits 0 when indexes fail to download ("Err:" lines, "W: Failed to fetch"),
+        // so its output is the only sign that the mirror was not reached.
+        if (rc != 0 || output.Split('\n').Any(l => l.StartsWith("E: ", StringComparison.Ordinal) || l.StartsWith("Err:", StringComparison.Ordinal) || l.Contains("Failed to fetch", StringComparison.Ordinal)))
         {
             throw new RegistryUnreachableException($"apt-get update against {mirror} failed (exit {rc}):\n{Tail(output)}");
         }

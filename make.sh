@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The project's entry points. On a fresh Debian machine with the .NET SDK:
+#   ./make.sh generate   the main job: fetch the corpus's kernel headers, regenerate every ABI snapshot
+#   ./make.sh test       build, fetch the locked headers, check snapshots are fresh, run every test
+#   ./make.sh bench      extraction benchmark against bindgen (writes docs/benchmarks.md figures to stdout)
+# Each installs the Debian packages it needs when run as root; otherwise it prints the apt-get line.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+CLI_DLL=generator/src/IoUring.Abi.Cli/bin/Release/net10.0/io_uring-codegen.dll
+
+need_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing: ${missing[*]}" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  else
+    echo "missing Debian packages; run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+}
+
+command -v dotnet >/dev/null || { echo "the .NET SDK (dotnet) is required: https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2; exit 1; }
+
+# libclang is the front end; dpkg-deb and apt-get fetch the headers. The cross compilers are the
+# tests' independent oracle (gcc-multilib conflicts with them on Debian, so i386 uses the i686 cross gcc).
+FRONT_END=(libclang1-19 apt dpkg)
+ORACLE=(gcc gcc-i686-linux-gnu gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf)
+
+cli() { dotnet "$CLI_DLL" "$@"; }
+
+case "${1:-}" in
+  generate)
+    need_packages "${FRONT_END[@]}"
+    dotnet build generator/src/IoUring.Abi.Cli -c Release -nologo -v quiet -clp:ErrorsOnly
+    cli headers fetch
+    cli generate
+    ;;
+  test)
+    need_packages "${FRONT_END[@]}" "${ORACLE[@]}"
+    dotnet build CodeGen.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+    cli headers fetch --locked
+    cli generate --check
+    rm -rf TestResults
+    set +e
+    dotnet test CodeGen.sln -c Release --no-build -nologo 2>&1 | tee /tmp/io_uring-codegen-test.log
+    rc=${PIPESTATUS[0]}
+    set -e
+    [ -f TestResults/oracle-report.txt ] && sort TestResults/oracle-report.txt
+    # One plain closing line for whoever reads only the last line.
+    awk '/Failed:.*Passed:/ { gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
+         END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' /tmp/io_uring-codegen-test.log
+    exit "$rc"
+    ;;
+  bench)
+    need_packages "${FRONT_END[@]}" bindgen time libclang1-14
+    # The benchmarked binary is the ReadyToRun publish: startup is most of a one-header extract.
+    dotnet publish generator/src/IoUring.Abi.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o artifacts/cli -nologo -v quiet -clp:ErrorsOnly
+    artifacts/cli/io_uring-codegen headers fetch --locked
+    exec bash generator/bench/extract-vs-bindgen.sh "${@:2}"
+    ;;
+  *)
+    echo "usage: ./make.sh generate | test | bench" >&2
+    exit 2
+    ;;
+esac
