@@ -28,7 +28,9 @@ public static class Extractor
 
         // The macro list comes from the preprocessing record of one parse; every target then
         // evaluates the same list, so a macro that is only an integer on some targets shows up.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var macros = ListMacros(tree, targets[0], includes);
+        Timing($"list macros {clock.ElapsedMilliseconds} ms");
         var probeSource = BuildProbe(includes, macros);
 
         var perTarget = new TargetFacts[targets.Count];
@@ -37,7 +39,16 @@ public static class Extractor
             perTarget[i] = ReadTarget(tree, targets[i], probeSource, macros, includes.Count(c => c == '\n'));
         });
 
+        Timing($"targets {clock.ElapsedMilliseconds} ms");
         return Merge(tree, roots, targets, kernel, source, macros, perTarget);
+    }
+
+    private static void Timing(string what)
+    {
+        if (Environment.GetEnvironmentVariable("IO_URING_CODEGEN_TIMING") == "1")
+        {
+            Console.Error.WriteLine($"timing: {what}");
+        }
     }
 
     private sealed record MacroDef(string Name, string Expression, SourceLocation Location, string? SkipReason);
@@ -182,7 +193,9 @@ public static class Extractor
 
     private static TargetFacts ReadTarget(IncludeTree tree, CTarget target, string probeSource, List<MacroDef> macros, int includeLines)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         using var tu = TranslationUnit.Parse(tree, target, probeSource, macros: false);
+        Timing($"{target.ShortName}: parse {clock.ElapsedMilliseconds} ms");
         ThrowOnErrors(tree, tu, includeLines, target);
         var facts = new TargetFacts();
         foreach (var e in tu.Errors().Where(e => e.File == TranslationUnit.ProbeFileName && e.Line > includeLines))
@@ -195,7 +208,9 @@ public static class Extractor
         }
 
         new DeclarationWalker(tree, tu, facts).Walk();
+        Timing($"{target.ShortName}: walk {clock.ElapsedMilliseconds} ms");
         ReadMacroValues(tu, facts);
+        Timing($"{target.ShortName}: macros {clock.ElapsedMilliseconds} ms");
         return facts;
     }
 

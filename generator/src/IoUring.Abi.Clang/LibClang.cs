@@ -1,6 +1,11 @@
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using IoUring.Abi.Model;
+
+// Every signature below is blittable, so no marshalling stub has to be generated at run time and
+// ReadyToRun can compile the calls ahead of time: start-up is most of a one-header extract.
+[assembly: DisableRuntimeMarshalling]
 
 namespace IoUring.Abi.Clang;
 
@@ -194,7 +199,7 @@ internal static unsafe partial class LibClang
     [DllImport(Lib)] internal static extern void clang_disposeIndex(IntPtr index);
 
     [DllImport(Lib)]
-    internal static extern int clang_parseTranslationUnit2(IntPtr index, byte* sourceFilename, byte** args, int numArgs, CXUnsavedFile* unsaved, uint numUnsaved, uint options, out IntPtr tu);
+    internal static extern int clang_parseTranslationUnit2(IntPtr index, byte* sourceFilename, byte** args, int numArgs, CXUnsavedFile* unsaved, uint numUnsaved, uint options, IntPtr* tu);
 
     [DllImport(Lib)] internal static extern void clang_disposeTranslationUnit(IntPtr tu);
     [DllImport(Lib)] internal static extern uint clang_getNumDiagnostics(IntPtr tu);
@@ -226,8 +231,8 @@ internal static unsafe partial class LibClang
     [DllImport(Lib)] internal static extern uint clang_Cursor_isAnonymousRecordDecl(CXCursor c);
     [DllImport(Lib)] internal static extern uint clang_isCursorDefinition(CXCursor c);
     [DllImport(Lib)] internal static extern CXSourceLocation clang_getCursorLocation(CXCursor c);
-    [DllImport(Lib)] internal static extern void clang_getExpansionLocation(CXSourceLocation loc, out IntPtr file, out uint line, out uint column, out uint offset);
-    [DllImport(Lib)] internal static extern void clang_getSpellingLocation(CXSourceLocation loc, out IntPtr file, out uint line, out uint column, out uint offset);
+    [DllImport(Lib)] internal static extern void clang_getExpansionLocation(CXSourceLocation loc, IntPtr* file, uint* line, uint* column, uint* offset);
+    [DllImport(Lib)] internal static extern void clang_getSpellingLocation(CXSourceLocation loc, IntPtr* file, uint* line, uint* column, uint* offset);
     [DllImport(Lib)] internal static extern CXString clang_getFileName(IntPtr file);
     [DllImport(Lib)] internal static extern CXType clang_getTypedefDeclUnderlyingType(CXCursor c);
     [DllImport(Lib)] internal static extern CXType clang_getEnumDeclIntegerType(CXCursor c);
@@ -238,7 +243,7 @@ internal static unsafe partial class LibClang
     [DllImport(Lib)] internal static extern uint clang_Cursor_isMacroFunctionLike(CXCursor c);
     [DllImport(Lib)] internal static extern uint clang_Cursor_isMacroBuiltin(CXCursor c);
     [DllImport(Lib)] internal static extern CXSourceRange clang_getCursorExtent(CXCursor c);
-    [DllImport(Lib)] internal static extern void clang_tokenize(IntPtr tu, CXSourceRange range, out CXToken* tokens, out uint numTokens);
+    [DllImport(Lib)] internal static extern void clang_tokenize(IntPtr tu, CXSourceRange range, CXToken** tokens, uint* numTokens);
     [DllImport(Lib)] internal static extern CXString clang_getTokenSpelling(IntPtr tu, CXToken token);
     [DllImport(Lib)] internal static extern void clang_disposeTokens(IntPtr tu, CXToken* tokens, uint numTokens);
     [DllImport(Lib)] internal static extern IntPtr clang_Cursor_Evaluate(CXCursor c);

@@ -43,7 +43,8 @@ internal sealed unsafe class TranslationUnit : IDisposable
             fixed (byte* content = contents)
             {
                 var unsaved = new CXUnsavedFile { Filename = (byte*)fileName, Contents = content, Length = (nuint)contents.Length };
-                var rc = LibClang.clang_parseTranslationUnit2(index, (byte*)fileName, (byte**)argv, args.Count, &unsaved, 1, (macros ? DetailedPreprocessingRecord : 0) | KeepGoing, out var tu);
+                IntPtr tu;
+                var rc = LibClang.clang_parseTranslationUnit2(index, (byte*)fileName, (byte**)argv, args.Count, &unsaved, 1, (macros ? DetailedPreprocessingRecord : 0) | KeepGoing, &tu);
                 if (rc != 0 || tu == IntPtr.Zero)
                 {
                     LibClang.clang_disposeIndex(index);
@@ -89,7 +90,9 @@ internal sealed unsafe class TranslationUnit : IDisposable
                 }
 
                 var loc = LibClang.clang_getDiagnosticLocation(d);
-                LibClang.clang_getExpansionLocation(loc, out var file, out var line, out var col, out _);
+                IntPtr file;
+                uint line, col, unused;
+                LibClang.clang_getExpansionLocation(loc, &file, &line, &col, &unused);
                 list.Add((FileName(file), (int)line, (int)col, LibClang.TakeString(LibClang.clang_getDiagnosticSpelling(d))));
             }
             finally
@@ -119,7 +122,9 @@ internal sealed unsafe class TranslationUnit : IDisposable
 
     public (string File, int Line, int Offset) Location(CXCursor c)
     {
-        LibClang.clang_getExpansionLocation(LibClang.clang_getCursorLocation(c), out var file, out var line, out _, out var offset);
+        IntPtr file;
+        uint line, column, offset;
+        LibClang.clang_getExpansionLocation(LibClang.clang_getCursorLocation(c), &file, &line, &column, &offset);
         return (FileName(file), (int)line, (int)offset);
     }
 
@@ -128,8 +133,10 @@ internal sealed unsafe class TranslationUnit : IDisposable
         var r = LibClang.clang_getCursorExtent(c);
         var begin = new CXSourceLocation { Ptr0 = r.Ptr0, Ptr1 = r.Ptr1, IntData = r.BeginIntData };
         var end = new CXSourceLocation { Ptr0 = r.Ptr0, Ptr1 = r.Ptr1, IntData = r.EndIntData };
-        LibClang.clang_getSpellingLocation(begin, out var file, out _, out _, out var start);
-        LibClang.clang_getSpellingLocation(end, out _, out _, out _, out var stop);
+        IntPtr file, endFile;
+        uint line, column, start, stop;
+        LibClang.clang_getSpellingLocation(begin, &file, &line, &column, &start);
+        LibClang.clang_getSpellingLocation(end, &endFile, &line, &column, &stop);
         return (FileName(file), (int)start, (int)stop);
     }
 
