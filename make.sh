@@ -46,6 +46,7 @@ case "${1:-}" in
     dotnet build CodeGen.sln -c Release -nologo -v quiet -clp:ErrorsOnly
     cli headers fetch --locked
     cli generate --check
+    dotnet format CodeGen.sln --verify-no-changes -v quiet || { echo "dotnet format found style issues: run 'dotnet format CodeGen.sln'" >&2; exit 1; }
     rm -rf TestResults
     set +e
     dotnet test CodeGen.sln -c Release --no-build -nologo 2>&1 | tee /tmp/io_uring-codegen-test.log
