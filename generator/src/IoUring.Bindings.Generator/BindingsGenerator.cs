@@ -1,0 +1,157 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.IO;
+using System.Linq;
+using IoUring.Abi.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
+
+namespace IoUring.Bindings.Generator;
+
+/// <summary>
+/// Reads ABI snapshots (AdditionalFiles with IoUringSnapshot="true") and the flag curation file
+/// (flags.txt), and adds the bindings of the kernel named by the IoUringKernel property (default: the
+/// newest released kernel among the snapshots). Every stage's output has value equality, so an
+/// unchanged input is served from Roslyn's cache without parsing or emitting again.
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed class BindingsGenerator : IIncrementalGenerator
+{
+    public const string SnapshotsStep = "Snapshots";
+    public const string GenerateStep = "Generate";
+
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var snapshots = context.AdditionalTextsProvider
+            .Where(t => t.Path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+            .Combine(context.AnalyzerConfigOptionsProvider)
+            .Where(p => p.Right.GetOptions(p.Left).TryGetValue("build_metadata.AdditionalFiles.IoUringSnapshot", out var v) && string.Equals(v, "true", StringComparison.OrdinalIgnoreCase))
+            .Select((p, ct) => new InputFile(p.Left.Path, p.Left.GetText(ct)?.ToString() ?? string.Empty))
+            .WithTrackingName(SnapshotsStep)
+            .Collect();
+
+        var curation = context.AdditionalTextsProvider
+            .Where(t => Path.GetFileName(t.Path) == "flags.txt")
+            .Select((t, ct) => new InputFile(t.Path, t.GetText(ct)?.ToString() ?? string.Empty))
+            .Collect();
+
+        var kernel = context.AnalyzerConfigOptionsProvider
+            .Select((o, _) => o.GlobalOptions.TryGetValue("build_property.IoUringKernel", out var k) ? k.Trim() : string.Empty);
+
+        var result = snapshots.Combine(curation).Combine(kernel)
+            .Select((x, _) => Generate(x.Left.Left, x.Left.Right, x.Right))
+            .WithTrackingName(GenerateStep);
+
+        context.RegisterSourceOutput(result, (spc, r) =>
+        {
+            foreach (var p in r.Problems)
+            {
+                spc.ReportDiagnostic(Diagnostic.Create(Descriptor(p), Location.None, p.Message));
+            }
+
+            foreach (var s in r.Sources)
+            {
+                spc.AddSource(s.HintName, SourceText.From(s.Text, System.Text.Encoding.UTF8));
+            }
+        });
+    }
+
+    /// <summary>The whole job without Roslyn's plumbing: snapshots and curation in, sources and problems out.</summary>
+    public static GenerationResult Generate(ImmutableArray<InputFile> snapshotFiles, ImmutableArray<InputFile> curationFiles, string kernel)
+    {
+        var problems = new List<GeneratorProblem>();
+        var corpus = new List<AbiSnapshot>();
+        foreach (var f in snapshotFiles.OrderBy(f => f.Path, StringComparer.Ordinal))
+        {
+            try
+            {
+                corpus.Add(SnapshotJson.Read(f.Text, f.Path));
+            }
+            catch (ToolException e)
+            {
+                problems.Add(new GeneratorProblem("IOU0004", $"{e.Message}", true));
+            }
+        }
+
+        if (corpus.Count == 0)
+        {
+            problems.Add(new GeneratorProblem("IOU0004", "no ABI snapshot is given: add <AdditionalFiles Include=\"generated/abi/*.json\" IoUringSnapshot=\"true\" />", problems.Count == 0));
+            return new GenerationResult(EquatableArray<GeneratedSource>.Empty, new EquatableArray<GeneratorProblem>(problems));
+        }
+
+        var byKernel = Comparer<string>.Create(CTypes.CompareKernels);
+        var primary = kernel.Length == 0
+            ? corpus.Where(s => !s.Kernel.Contains("-rc")).OrderBy(s => s.Kernel, byKernel).LastOrDefault() ?? corpus.OrderBy(s => s.Kernel, byKernel).Last()
+            : corpus.FirstOrDefault(s => s.Kernel == kernel);
+        if (primary is null)
+        {
+            problems.Add(new GeneratorProblem("IOU0004", $"IoUringKernel is '{kernel}', but the snapshots are for {string.Join(", ", corpus.Select(s => s.Kernel).OrderBy(k => k, byKernel))}", true));
+            return new GenerationResult(EquatableArray<GeneratedSource>.Empty, new EquatableArray<GeneratorProblem>(problems));
+        }
+
+        var curation = FlagCuration.Empty;
+        if (curationFiles.Length > 0)
+        {
+            curation = FlagCuration.Parse(curationFiles[0].Text, curationFiles[0].Path, problems);
+        }
+
+        // The corpus for "since" notes is the released kernels plus the primary, so an -rc does not
+        // appear as the first kernel of something a release already had.
+        var (sources, emitProblems) = Emitter.Emit(primary, corpus, curation);
+        problems.AddRange(emitProblems);
+        return new GenerationResult(new EquatableArray<GeneratedSource>(sources), new EquatableArray<GeneratorProblem>(problems));
+    }
+
+    private static DiagnosticDescriptor Descriptor(GeneratorProblem p) => new(
+        p.Id,
+        p.Id switch
+        {
+            "IOU0001" => "Layout differs between x86_64 and aarch64",
+            "IOU0002" => "Snapshot lacks a 64-bit target",
+            "IOU0003" => "Member renamed for C#",
+            "IOU0004" => "No usable ABI snapshot",
+            "IOU0005" => "Unsupported C type",
+            _ => "Flag curation",
+        },
+        "{0}",
+        "IoUring.Bindings",
+        p.IsError ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning,
+        isEnabledByDefault: true);
+}
+
+public sealed record InputFile(string Path, string Text);
+
+public sealed record GenerationResult(EquatableArray<GeneratedSource> Sources, EquatableArray<GeneratorProblem> Problems);
+
+/// <summary>An immutable list with value equality, so that incremental steps compare by content.</summary>
+public readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IEnumerable<T>
+{
+    public static readonly EquatableArray<T> Empty = new(Array.Empty<T>());
+
+    private readonly T[]? items;
+
+    public EquatableArray(IEnumerable<T> items) => this.items = items.ToArray();
+
+    public int Count => items?.Length ?? 0;
+
+    public bool Equals(EquatableArray<T> other) => (items ?? Array.Empty<T>()).SequenceEqual(other.items ?? Array.Empty<T>());
+
+    public override bool Equals(object? obj) => obj is EquatableArray<T> o && Equals(o);
+
+    public override int GetHashCode()
+    {
+        var h = 19;
+        foreach (var i in items ?? Array.Empty<T>())
+        {
+            h = (h * 31) + (i?.GetHashCode() ?? 0);
+        }
+
+        return h;
+    }
+
+    public IEnumerator<T> GetEnumerator() => ((IEnumerable<T>)(items ?? Array.Empty<T>())).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+}

@@ -1,0 +1,189 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using IoUring.Abi.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+
+namespace IoUring.Bindings.Generator;
+
+/// <summary>One generated source file.</summary>
+public sealed record GeneratedSource(string HintName, string Text);
+
+/// <summary>A problem found while generating, reported as a compiler diagnostic.</summary>
+public sealed record GeneratorProblem(string Id, string Message, bool IsError);
+
+/// <summary>
+/// Turns ABI snapshots into C# bindings. One primary snapshot gives the declarations; the whole corpus
+/// gives each declaration's first kernel for the documentation. Split by concern across partial files:
+/// records, enums and constants, flag families.
+/// </summary>
+public sealed partial class Emitter
+{
+    public const string Namespace = "IoUring.Bindings";
+
+    // The bindings are for 64-bit Linux; these two must agree on every layout.
+    private static readonly string[] BindingTargets = ["x86_64-linux-gnu", "aarch64-linux-gnu"];
+
+    private readonly AbiSnapshot snap;
+    private readonly int target;
+    private readonly Dictionary<string, RecordDecl> records;
+    private readonly Dictionary<string, EnumDecl> enums;
+    private readonly FirstKernels firstKernels;
+    private readonly FlagCuration flags;
+    private readonly List<GeneratorProblem> problems = new();
+    private readonly SortedDictionary<string, (string Element, long Length)> inlineArrays = new(StringComparer.Ordinal);
+
+    private Emitter(AbiSnapshot snap, IReadOnlyList<AbiSnapshot> corpus, FlagCuration flags)
+    {
+        this.snap = snap;
+        this.flags = flags;
+        target = snap.Targets.ToList().IndexOf(BindingTargets[0]);
+        records = snap.Records.ToDictionary(r => r.Id, StringComparer.Ordinal);
+        enums = snap.Enums.ToDictionary(e => e.Id, StringComparer.Ordinal);
+        firstKernels = new FirstKernels(corpus.Count == 0 ? new[] { snap } : corpus);
+    }
+
+    public static (IReadOnlyList<GeneratedSource> Sources, IReadOnlyList<GeneratorProblem> Problems) Emit(AbiSnapshot primary, IReadOnlyList<AbiSnapshot> corpus, FlagCuration flags)
+    {
+        var e = new Emitter(primary, corpus, flags);
+        return e.Run();
+    }
+
+    private (IReadOnlyList<GeneratedSource>, IReadOnlyList<GeneratorProblem>) Run()
+    {
+        var missing = BindingTargets.Where(t => !snap.Targets.Contains(t)).ToList();
+        if (missing.Count > 0)
+        {
+            problems.Add(new GeneratorProblem("IOU0002", $"snapshot of kernel {snap.Kernel} lacks target(s) {string.Join(", ", missing)}; the bindings need x86_64 and aarch64 layouts (extract without --target)", true));
+            return (Array.Empty<GeneratedSource>(), problems);
+        }
+
+        CheckTargetsAgree();
+        if (problems.Any(p => p.IsError))
+        {
+            return (Array.Empty<GeneratedSource>(), problems);
+        }
+
+        var sources = new List<GeneratedSource>();
+        foreach (var r in snap.Records.Where(r => r.Name is not null && r.Parent is null))
+        {
+            sources.Add(Source(CTypes.RecordType(r), EmitRecord(r)));
+        }
+
+        sources.Add(Source("Enums", EmitEnums()));
+        sources.Add(Source("Constants", EmitConstants()));
+        sources.Add(Source("Flags", EmitFlags()));
+
+        // Last: the records above are what asked for these.
+        sources.Add(Source("InlineArrays", EmitInlineArrays()));
+        return (sources, problems);
+    }
+
+    private static GeneratedSource Source(string name, Microsoft.CodeAnalysis.CSharp.Syntax.CompilationUnitSyntax unit) =>
+        new($"{name}.g.cs", unit.NormalizeWhitespace(eol: "\n").ToFullString()
+
+            // NormalizeWhitespace spaces apart adjacent XML entities in doc comments ("&lt; &lt;").
+            .Replace("&lt; &lt;", "&lt;&lt;").Replace("&gt; &gt;", "&gt;&gt;") + "\n");
+
+    private static string Bytes(long n) => n == 1 ? "1 byte" : $"{n} bytes";
+
+    /// <summary>x86_64 and aarch64 must lay out every record alike, or one set of bindings cannot serve both.</summary>
+    private void CheckTargetsAgree()
+    {
+        var a = snap.Targets.ToList().IndexOf(BindingTargets[0]);
+        var b = snap.Targets.ToList().IndexOf(BindingTargets[1]);
+        foreach (var r in snap.Records)
+        {
+            var name = r.Name ?? r.Id;
+            if (r.Size[a] != r.Size[b] || r.Align[a] != r.Align[b])
+            {
+                problems.Add(new GeneratorProblem("IOU0001", $"{r.Location}: {r.CSpelling} ({name}) is {r.Size[a]} bytes aligned {r.Align[a]} on x86_64 but {r.Size[b]} aligned {r.Align[b]} on aarch64; 64-bit bindings need one layout", true));
+            }
+
+            foreach (var f in r.Fields)
+            {
+                if (f.BitOffset[a] != f.BitOffset[b] || f.Size[a] != f.Size[b])
+                {
+                    problems.Add(new GeneratorProblem("IOU0001", $"{r.Location.File}:{f.Line}: {name}.{f.Name ?? "(anonymous)"} is at bit {f.BitOffset[a]}, {f.Size[a]} bytes on x86_64 but bit {f.BitOffset[b]}, {f.Size[b]} bytes on aarch64; 64-bit bindings need one layout", true));
+                }
+            }
+        }
+    }
+
+    private string Since(string key)
+    {
+        var k = firstKernels.First(key);
+        return k is null ? string.Empty : $" Since kernel {k} (first in the corpus).";
+    }
+}
+
+/// <summary>For each declaration key, the first kernel of the corpus whose snapshot has it.</summary>
+internal sealed class FirstKernels
+{
+    private readonly Dictionary<string, string> first = new(StringComparer.Ordinal);
+
+    public FirstKernels(IEnumerable<AbiSnapshot> corpus)
+    {
+        foreach (var s in corpus.OrderBy(s => s.Kernel, Comparer<string>.Create(CTypes.CompareKernels)))
+        {
+            foreach (var key in Keys(s))
+            {
+                if (!first.ContainsKey(key))
+                {
+                    first[key] = s.Kernel;
+                }
+            }
+        }
+    }
+
+    public string? First(string key) => first.TryGetValue(key, out var k) ? k : null;
+
+    public static IEnumerable<string> Keys(AbiSnapshot s)
+    {
+        var records = s.Records.ToDictionary(r => r.Id, StringComparer.Ordinal);
+        foreach (var r in s.Records.Where(r => r.Name is not null && r.Parent is null))
+        {
+            yield return "record:" + r.Name;
+            foreach (var m in FlatNames(r, records))
+            {
+                yield return $"member:{r.Name}.{m}";
+            }
+        }
+
+        foreach (var e in s.Enums)
+        {
+            yield return "enum:" + e.Id;
+            foreach (var x in e.Enumerators)
+            {
+                yield return "enumerator:" + x.Name;
+            }
+        }
+
+        foreach (var m in s.Macros)
+        {
+            yield return "macro:" + m.Name;
+        }
+    }
+
+    private static IEnumerable<string> FlatNames(RecordDecl r, Dictionary<string, RecordDecl> records)
+    {
+        foreach (var f in r.Fields)
+        {
+            if (f.Name is null)
+            {
+                if (f.Record is not null && records.TryGetValue(f.Record, out var anon))
+                {
+                    foreach (var n in FlatNames(anon, records))
+                    {
+                        yield return n;
+                    }
+                }
+            }
+            else
+            {
+                yield return f.Name;
+            }
+        }
+    }
+}
