@@ -160,7 +160,14 @@ public sealed partial class Emitter
     {
         var scalar = new FieldDecl
         {
-            Name = f.Name, Type = f.Type, Canonical = f.Canonical, Record = f.Record, Enum = f.Enum, BitOffset = f.BitOffset, Size = f.Size, Line = f.Line,
+            Name = f.Name,
+            Type = f.Type,
+            Canonical = f.Canonical,
+            Record = f.Record,
+            Enum = f.Enum,
+            BitOffset = f.BitOffset,
+            Size = f.Size,
+            Line = f.Line,
             Dims = f.Dims.Skip(f.Flexible ? 0 : 1).ToList(),
         };
         var element = FieldType(scalar, owner, nestedInto) ?? "byte";

@@ -1,0 +1,107 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using IoUring.Bindings.Generator;
+
+namespace IoUring.Bindings.Tests;
+
+internal static class Repo
+{
+    public static readonly string Root = FindRoot();
+
+    public static string AbiDir => Path.Combine(Root, "generated", "abi");
+
+    public static IEnumerable<object[]> Kernels =>
+        Directory.GetFiles(Path.Combine(FindRoot(), "generated", "abi"), "*.json").Select(f => new object[] { Path.GetFileNameWithoutExtension(f) }).OrderBy(k => (string)k[0], StringComparer.Ordinal);
+
+    public static ImmutableArray<InputFile> Snapshots() =>
+        Directory.GetFiles(AbiDir, "*.json").OrderBy(f => f, StringComparer.Ordinal).Select(f => new InputFile(f, File.ReadAllText(f))).ToImmutableArray();
+
+    public static ImmutableArray<InputFile> Curation()
+    {
+        var path = Path.Combine(Root, "generated", "IoUring.Bindings", "flags.txt");
+        return [new InputFile(path, File.ReadAllText(path))];
+    }
+
+    public static string CacheTree(string kernel)
+    {
+        var lockText = File.ReadAllText(Path.Combine(Root, "headers", "kernels.lock.json"));
+        var node = (IoUring.Abi.Model.JsonObject)IoUring.Abi.Model.JsonText.Parse(lockText, "lock");
+        var entry = ((IoUring.Abi.Model.JsonArray)node["kernels"]!).Items.Cast<IoUring.Abi.Model.JsonObject>().Single(k => ((IoUring.Abi.Model.JsonString)k["kernel"]!).Value == kernel);
+        var version = ((IoUring.Abi.Model.JsonString)entry["version"]!).Value.Replace(':', '_').Replace('~', '_');
+        var cache = Environment.GetEnvironmentVariable("IO_URING_CODEGEN_CACHE")
+            ?? Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "io_uring-codegen");
+        var tree = Path.Combine(cache, "headers", kernel, version, "include");
+        if (!File.Exists(Path.Combine(tree, "linux", "io_uring.h")))
+        {
+            throw new InvalidOperationException($"{tree}: headers of kernel {kernel} are not cached; run './make.sh test' (it fetches them first)");
+        }
+
+        return tree;
+    }
+
+    public static (int Exit, string Stdout, string Stderr) Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output, err.Result);
+    }
+
+    public static string CliDll
+    {
+        get
+        {
+            var config = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+            return Path.Combine(Root, "generator", "src", "IoUring.Abi.Cli", "bin", config, "net10.0", "io_uring-codegen.dll");
+        }
+    }
+
+    /// <summary>Compiles and runs a C program with gcc; returns its standard output.</summary>
+    public static string RunC(string source, string includeTree, string name, params string[] programArgs)
+    {
+        var dir = Directory.CreateTempSubdirectory("bindings-probe-").FullName;
+        try
+        {
+            var c = Path.Combine(dir, name + ".c");
+            var exe = Path.Combine(dir, name);
+            File.WriteAllText(c, source);
+            var (rc, _, err) = Run("gcc", "-std=gnu11", "-O0", "-w", "-isystem", includeTree, "-isystem", Path.Combine(includeTree, "x86_64-linux-gnu"), "-o", exe, c);
+            if (rc != 0)
+            {
+                throw new InvalidOperationException($"gcc could not build the probe {name}:\n{err}");
+            }
+
+            var (prc, output, perr) = Run(exe, programArgs);
+            if (prc != 0)
+            {
+                throw new InvalidOperationException($"probe {name} exited {prc}: {perr}");
+            }
+
+            return output;
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "CodeGen.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("CodeGen.sln not found above the test binaries");
+    }
+}
