@@ -183,7 +183,9 @@ public static class Extractor
         public Dictionary<int, string> MacroFailures { get; } = new();
     }
 
-    private sealed record RawRecord(string Id, string? Name, RecordKind Kind, string? Parent, SourceLocation Location, long Size, long Align, List<RawField> Fields);
+    // Path is the record's place (tag, then member indexes) and is the same on every target; Id of an
+    // anonymous record is built from this target's offsets, so only the first target's Id is kept.
+    private sealed record RawRecord(string Id, string Path, string? Name, RecordKind Kind, string? Parent, SourceLocation Location, long Size, long Align, List<RawField> Fields);
 
     private sealed record RawField(string? Name, string Type, string Canonical, string? Record, string? Enum, List<long> Dims, bool Flexible, int? BitWidth, long BitOffset, long Size, int Line);
 
@@ -416,7 +418,7 @@ public static class Extractor
                 case "record":
                     var list = new List<RawRecord>();
                     var named = LibClang.clang_Cursor_isAnonymous(cursor) == 0;
-                    BuildRecord(cursor, name, named ? name : null, null, list);
+                    BuildRecord(cursor, name, name, named ? name : null, null, list);
                     builtRecords[key] = list;
                     break;
                 case "enum":
@@ -453,12 +455,13 @@ public static class Extractor
             return new RawEnum(id, isNamed ? id : null, TranslationUnit.TypeSpelling(underlying), Loc(c), enumerators);
         }
 
-        private void BuildRecord(CXCursor decl, string id, string? name, string? parent, List<RawRecord> output)
+        private void BuildRecord(CXCursor decl, string id, string path, string? name, string? parent, List<RawRecord> output)
         {
             var type = LibClang.clang_getCursorType(decl);
             var fields = new List<RawField>();
             var record = new RawRecord(
                 id,
+                path,
                 name,
                 decl.Kind == CursorKind.StructDecl ? RecordKind.Struct : RecordKind.Union,
                 parent,
@@ -469,8 +472,10 @@ public static class Extractor
             output.Add(record);
             var usedIds = new HashSet<string>(StringComparer.Ordinal);
 
+            var fieldIndex = -1;
             foreach (var f in TranslationUnit.Fields(type))
             {
+                fieldIndex++;
                 var fieldType = LibClang.clang_getCursorType(f);
 
                 // libclang 19 spells the implicit member of an anonymous struct/union after its type;
@@ -521,7 +526,7 @@ public static class Extractor
                         }
 
                         recordId = nestedId;
-                        BuildRecord(rdecl, nestedId, null, id, output);
+                        BuildRecord(rdecl, nestedId, $"{path}/{fieldIndex}", null, id, output);
                     }
                     else
                     {
@@ -613,7 +618,7 @@ public static class Extractor
             }
         }
 
-        RequireSameKeys(facts.Select(f => f.Records.Select(r => r.Id)).ToArray(), "record");
+        RequireSameKeys(facts.Select(f => f.Records.Select(r => r.Path)).ToArray(), "record");
         RequireSameKeys(facts.Select(f => f.Enums.Select(r => r.Id)).ToArray(), "enum");
         RequireSameKeys(facts.Select(f => f.Typedefs.Select(r => r.Name)).ToArray(), "typedef");
 

@@ -61,7 +61,8 @@ internal static class Pipeline
         {
             CopyTree(baseTree.Root, temp);
             File.Copy(full, Path.Combine(temp, "linux", "io_uring.h"), overwrite: true);
-            var tree = new IncludeTree(temp, displayRoot: $"(base {k.Kernel})");
+            // The snapshot describes this header (and what it includes), not the base's sibling headers.
+            var tree = new IncludeTree(temp, displayRoot: $"(base {k.Kernel})", roots: ["linux/io_uring.h"]);
             tree.DisplayOverrides["linux/io_uring.h"] = header;
             return Extractor.Extract(tree, targets, name ?? Path.GetFileName(header), new HeaderSource { Kind = "path", Version = $"base {k.Kernel}" });
         }

@@ -36,11 +36,14 @@ public sealed record CTarget(string Triple, string MultiarchDir, string GccComma
 /// </summary>
 public sealed class IncludeTree
 {
-    public IncludeTree(string root, string? displayRoot = null)
+    public IncludeTree(string root, string? displayRoot = null, IReadOnlyList<string>? roots = null)
     {
         Root = Path.GetFullPath(root);
         DisplayRoot = displayRoot;
+        explicitRoots = roots;
     }
+
+    private readonly IReadOnlyList<string>? explicitRoots;
 
     public string Root { get; }
 
@@ -53,6 +56,11 @@ public sealed class IncludeTree
     /// <summary>linux/io_uring.h and every linux/io_uring/*.h, sorted, relative to <see cref="Root"/>.</summary>
     public IReadOnlyList<string> RootHeaders()
     {
+        if (explicitRoots is not null)
+        {
+            return explicitRoots;
+        }
+
         var main = Path.Combine(Root, "linux", "io_uring.h");
         if (!File.Exists(main))
         {
