@@ -44,6 +44,12 @@ case "${1:-}" in
   test)
     need_packages "${FRONT_END[@]}" "${ORACLE[@]}"
     dotnet build CodeGen.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+    # The build rewrote generated/cs (the bindings' emitted sources): they must equal what is committed.
+    if [ -d .git ] && [ -n "$(git status --porcelain -- generated/)" ]; then
+      git status --short -- generated/ >&2
+      echo "generated/ is stale: build, then commit generated/cs (the generator's output changed)" >&2
+      exit 1
+    fi
     cli headers fetch --locked
     cli generate --check
     dotnet format CodeGen.sln --verify-no-changes -v quiet || { echo "dotnet format found style issues: run 'dotnet format CodeGen.sln'" >&2; exit 1; }
