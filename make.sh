@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-CLI_DLL=generator/src/IoUring.Abi.Cli/bin/Release/net10.0/io_uring-codegen.dll
+# The default (Debug) configuration everywhere: dotnet format loads the projects in it, and needs the
+# source generator built there to see the bindings' types.
+CLI_DLL=generator/src/IoUring.Abi.Cli/bin/Debug/net10.0/io_uring-codegen.dll
 
 need_packages() {
   local missing=()
@@ -37,13 +39,13 @@ cli() { dotnet "$CLI_DLL" "$@"; }
 case "${1:-}" in
   generate)
     need_packages "${FRONT_END[@]}"
-    dotnet build generator/src/IoUring.Abi.Cli -c Release -nologo -v quiet -clp:ErrorsOnly
+    dotnet build generator/src/IoUring.Abi.Cli -nologo -v quiet -clp:ErrorsOnly
     cli headers fetch
     cli generate
     ;;
   test)
     need_packages "${FRONT_END[@]}" "${ORACLE[@]}"
-    dotnet build CodeGen.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+    dotnet build CodeGen.sln -nologo -v quiet -clp:ErrorsOnly
     # The build rewrote generated/cs (the bindings' emitted sources): they must equal what is committed.
     if [ -d .git ] && [ -n "$(git status --porcelain -- generated/)" ]; then
       git status --short -- generated/ >&2
@@ -55,7 +57,7 @@ case "${1:-}" in
     dotnet format CodeGen.sln --verify-no-changes -v quiet || { echo "dotnet format found style issues: run 'dotnet format CodeGen.sln'" >&2; exit 1; }
     rm -rf TestResults
     set +e
-    dotnet test CodeGen.sln -c Release --no-build -nologo 2>&1 | tee /tmp/io_uring-codegen-test.log
+    dotnet test CodeGen.sln --no-build -nologo 2>&1 | tee /tmp/io_uring-codegen-test.log
     rc=${PIPESTATUS[0]}
     set -e
     [ -f TestResults/oracle-report.txt ] && sort TestResults/oracle-report.txt
