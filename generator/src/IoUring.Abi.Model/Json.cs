@@ -14,8 +14,44 @@ namespace IoUring.Abi.Model;
 /// </summary>
 public abstract class JsonNode
 {
+    private SourceMap? map;
+    private int offset;
+
     /// <summary>Where the node was read from ("file:line:col"), for error messages; null when built in memory.</summary>
-    public string? Position { get; internal set; }
+    public string? Position => map?.Describe(offset);
+
+    // Positions are only needed when something is wrong, so a node keeps an offset and the text's
+    // line index, and the "file:line:col" string is made on demand.
+    internal void SetPosition(SourceMap sourceMap, int at)
+    {
+        map = sourceMap;
+        offset = at;
+    }
+}
+
+internal sealed class SourceMap
+{
+    private readonly string source;
+    private readonly List<int> lineStarts = new() { 0 };
+
+    public SourceMap(string source, string text)
+    {
+        this.source = source;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] == '\n')
+            {
+                lineStarts.Add(i + 1);
+            }
+        }
+    }
+
+    public string Describe(int pos)
+    {
+        var index = lineStarts.BinarySearch(pos);
+        var line = index >= 0 ? index : ~index - 1;
+        return $"{source}:{line + 1}:{pos - lineStarts[line] + 1}";
+    }
 }
 
 public sealed class JsonObject : JsonNode
@@ -227,7 +263,7 @@ public static class JsonText
         private const int MaxDepth = 64;
         private readonly string text;
         private readonly string source;
-        private readonly List<int> lineStarts = new();
+        private readonly SourceMap map;
         private int pos;
         private int depth;
 
@@ -235,14 +271,7 @@ public static class JsonText
         {
             this.text = text;
             this.source = source;
-            lineStarts.Add(0);
-            for (var i = 0; i < text.Length; i++)
-            {
-                if (text[i] == '\n')
-                {
-                    lineStarts.Add(i + 1);
-                }
-            }
+            map = new SourceMap(source, text);
         }
 
         public JsonNode ParseDocument()
@@ -266,7 +295,7 @@ public static class JsonText
                 throw Error("unexpected end of input (the file is truncated)");
             }
 
-            var at = Here();
+            var at = pos;
             JsonNode node = text[pos] switch
             {
                 '{' => ParseObject(),
@@ -277,7 +306,7 @@ public static class JsonText
                 'n' => Literal("null", new JsonNull()),
                 _ => ParseNumber(),
             };
-            node.Position = at;
+            node.SetPosition(map, at);
             return node;
         }
 
@@ -474,13 +503,7 @@ public static class JsonText
             }
         }
 
-        private string Here()
-        {
-            // Binary search over line starts keeps positions cheap for every node of a large snapshot.
-            var index = lineStarts.BinarySearch(pos);
-            var line = index >= 0 ? index : ~index - 1;
-            return $"{source}:{line + 1}:{pos - lineStarts[line] + 1}";
-        }
+        private string Here() => map.Describe(pos);
 
         private JsonFormatException Error(string what) => new($"{Here()}: {what}");
     }

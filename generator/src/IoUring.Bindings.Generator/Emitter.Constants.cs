@@ -13,29 +13,30 @@ namespace IoUring.Bindings.Generator;
 public sealed partial class Emitter
 {
     /// <summary>Every named C enum as a C# enum with the compiler's underlying type.</summary>
-    private CompilationUnitSyntax EmitEnums()
+    private string EmitEnums()
     {
         var members = new List<MemberDeclarationSyntax>();
         foreach (var e in snap.Enums.Where(e => e.Name is not null))
         {
             var underlying = CTypes.EnumUnderlying(e.Underlying[target]);
-            members.Add(EnumDeclaration(e.Name!)
-                .WithModifiers(Syntax.Modifiers(SyntaxKind.PublicKeyword))
-                .WithBaseList(BaseList(SingletonSeparatedList<BaseTypeSyntax>(SimpleBaseType(ParseTypeName(underlying)))))
-                .WithMembers(SeparatedList(e.Enumerators.Select(x => EnumMemberDeclaration(CTypes.Identifier(x.Name))
-                    .WithEqualsValue(EqualsValueClause(ParseExpression(CTypes.Literal(x.Value, underlying))))
-                    .WithLeadingTrivia(Syntax.Doc($"<c>{x.Name}</c> = {x.Value}.{Since("enumerator:" + x.Name)}")))))
-                .WithLeadingTrivia(Syntax.Doc($"<c>enum {e.Name}</c> ({e.Location}), underlying <c>{e.Underlying[target]}</c>.{Since("enum:" + e.Id)}")));
+            members.Add(Syntax.Enum(
+                0,
+                e.Name!,
+                underlying,
+                null,
+                e.Enumerators.Select(x => (CTypes.Identifier(x.Name), CTypes.Literal(x.Value, underlying), Syntax.Doc($"<c>{x.Name}</c> = {x.Value}.{Since("enumerator:" + x.Name)}"))),
+                Syntax.Doc($"<c>enum {e.Name}</c> ({e.Location}), underlying <c>{e.Underlying[target]}</c>.{Since("enum:" + e.Id)}"),
+                blankLineBefore: members.Count > 0));
         }
 
-        return Syntax.Unit(Namespace, members);
+        return Syntax.Render(Namespace, members);
     }
 
     /// <summary>
     /// Every integer #define as a typed constant (the raw C names), and the enumerators of unnamed
     /// enums, which have no C# enum to live in.
     /// </summary>
-    private CompilationUnitSyntax EmitConstants()
+    private string EmitConstants()
     {
         var members = new List<MemberDeclarationSyntax>();
         foreach (var m in snap.Macros)
@@ -46,7 +47,7 @@ public sealed partial class Emitter
                 continue;
             }
 
-            members.Add(Syntax.Constant(type, CTypes.Identifier(m.Name), CTypes.Literal(m.Value[target], type),
+            members.Add(Syntax.Constant(1, type, CTypes.Identifier(m.Name), CTypes.Literal(m.Value[target], type),
                 Syntax.Doc($"<c>#define {m.Name} {Syntax.Xml(m.Expression)}</c> ({m.Location}): <c>{m.Type[target]}</c> {m.Value[target]}.{Since("macro:" + m.Name)}")));
         }
 
@@ -55,20 +56,17 @@ public sealed partial class Emitter
             var type = CTypes.EnumUnderlying(e.Underlying[target]);
             foreach (var x in e.Enumerators)
             {
-                members.Add(Syntax.Constant(type, CTypes.Identifier(x.Name), CTypes.Literal(x.Value, type),
+                members.Add(Syntax.Constant(1, type, CTypes.Identifier(x.Name), CTypes.Literal(x.Value, type),
                     Syntax.Doc($"<c>{x.Name}</c> = {x.Value}, of an unnamed enum ({e.Location}).{Since("enumerator:" + x.Name)}")));
             }
         }
 
-        var cls = ClassDeclaration("Constants")
-            .WithModifiers(Syntax.Modifiers(SyntaxKind.PublicKeyword, SyntaxKind.StaticKeyword, SyntaxKind.PartialKeyword))
-            .WithMembers(List(members))
-            .WithLeadingTrivia(Syntax.Doc($"The integer macros of the io_uring headers of kernel {snap.Kernel}, with the type and value the compiler gives them."));
-        return Syntax.Unit(Namespace, [cls]);
+        var cls = Syntax.StaticClass(0, "Constants", members, Syntax.Doc($"The integer macros of the io_uring headers of kernel {snap.Kernel}, with the type and value the compiler gives them."));
+        return Syntax.Render(Namespace, [cls]);
     }
 
     /// <summary>The flag families of the curation file as [Flags] enums, the C names kept as member names.</summary>
-    private CompilationUnitSyntax EmitFlags()
+    private string EmitFlags()
     {
         var members = new List<MemberDeclarationSyntax>();
         foreach (var family in flags.Families)
@@ -103,16 +101,16 @@ public sealed partial class Emitter
             }
 
             var underlying = values.Any(v => CTypes.Integer(v.Type) is "ulong" or "long") ? "ulong" : "uint";
-            members.Add(EnumDeclaration(family.Name)
-                .WithModifiers(Syntax.Modifiers(SyntaxKind.PublicKeyword))
-                .WithAttributeLists(List([Syntax.Attribute("Flags")]))
-                .WithBaseList(BaseList(SingletonSeparatedList<BaseTypeSyntax>(SimpleBaseType(ParseTypeName(underlying)))))
-                .WithMembers(SeparatedList(values.Select(v => EnumMemberDeclaration(CTypes.Identifier(v.Name))
-                    .WithEqualsValue(EqualsValueClause(ParseExpression(CTypes.Literal(v.Value, underlying))))
-                    .WithLeadingTrivia(Syntax.Doc($"{v.Doc}{Since("macro:" + v.Name)}")))))
-                .WithLeadingTrivia(Syntax.Doc($"Flag family {Syntax.Xml(family.Description)} (generated/IoUring.Bindings/flags.txt).")));
+            members.Add(Syntax.Enum(
+                0,
+                family.Name,
+                underlying,
+                Syntax.Attribute(0, "Flags"),
+                values.Select(v => (CTypes.Identifier(v.Name), CTypes.Literal(v.Value, underlying), Syntax.Doc($"{v.Doc}{Since("macro:" + v.Name)}"))),
+                Syntax.Doc($"Flag family {Syntax.Xml(family.Description)} (generated/IoUring.Bindings/flags.txt)."),
+                blankLineBefore: members.Count > 0));
         }
 
-        return Syntax.Unit(Namespace, members, "System");
+        return Syntax.Render(Namespace, members, "System");
     }
 }

@@ -17,33 +17,33 @@ public sealed partial class Emitter
         "System", "System.Diagnostics.CodeAnalysis", "System.Runtime.CompilerServices", "System.Runtime.InteropServices",
     ];
 
-    private CompilationUnitSyntax EmitRecord(RecordDecl r)
-    {
-        return Syntax.Unit(Namespace, [RecordStruct(r, CTypes.RecordType(r), null)], RecordUsings);
-    }
+    private string EmitRecord(RecordDecl r) => Syntax.Render(Namespace, [RecordStruct(r, CTypes.RecordType(r), null, 0)], RecordUsings);
 
-    private StructDeclarationSyntax RecordStruct(RecordDecl r, string typeName, string? memberOf)
+    private StructDeclarationSyntax RecordStruct(RecordDecl r, string typeName, string? memberOf, int depth)
     {
         var members = new List<MemberDeclarationSyntax>();
         var storage = new SortedDictionary<long, (string Type, long Size)>();
-        Flatten(r, 0, string.Empty, typeName, members, storage);
+        Flatten(r, 0, string.Empty, typeName, members, storage, depth + 1);
         var storageFields = storage.Select(s => (MemberDeclarationSyntax)Syntax.Field(
+            depth + 1,
             s.Value.Type,
             $"__bitfield_storage_{s.Key}",
-            [Syntax.Attribute("FieldOffset", s.Key.ToString())],
+            Syntax.Attribute(depth + 1, "FieldOffset", s.Key.ToString()),
             Syntax.Doc($"Storage unit of the bitfields at byte {s.Key}."),
             SyntaxKind.PrivateKeyword));
 
         var since = memberOf is null ? Since("record:" + r.Name) : string.Empty;
         var what = memberOf is null ? $"<c>{Syntax.Xml(r.CSpelling)}</c> ({r.Location})" : $"The unnamed {r.KindKeyword} type of <c>{memberOf}</c> ({r.Location})";
-        return StructDeclaration(typeName)
-            .WithModifiers(Syntax.Modifiers(SyntaxKind.PublicKeyword, SyntaxKind.PartialKeyword))
-            .WithAttributeLists(List([Syntax.Attribute("StructLayout", "LayoutKind.Explicit", $"Size = {r.Size[target]}")]))
-            .WithMembers(List(storageFields.Concat(members)))
-            .WithLeadingTrivia(Syntax.Doc($"{what}: {Bytes(r.Size[target])}, aligned to {r.Align[target]}.{since}"));
+        return Syntax.Struct(
+            depth,
+            typeName,
+            Syntax.Attribute(depth, "StructLayout", "LayoutKind.Explicit", $"Size = {r.Size[target]}"),
+            storageFields.Concat(members),
+            Syntax.Doc($"{what}: {Bytes(r.Size[target])}, aligned to {r.Align[target]}.{since}"),
+            blankLineBefore: false);
     }
 
-    private void Flatten(RecordDecl rec, long baseBits, string context, string owner, List<MemberDeclarationSyntax> into, SortedDictionary<long, (string, long)> storage)
+    private void Flatten(RecordDecl rec, long baseBits, string context, string owner, List<MemberDeclarationSyntax> into, SortedDictionary<long, (string, long)> storage, int depth)
     {
         foreach (var f in rec.Fields)
         {
@@ -52,7 +52,7 @@ public sealed partial class Emitter
             {
                 if (f.Record is not null && records.TryGetValue(f.Record, out var anon))
                 {
-                    Flatten(anon, bits, context + $", in an anonymous {anon.KindKeyword}", owner, into, storage);
+                    Flatten(anon, bits, context + $", in an anonymous {anon.KindKeyword}", owner, into, storage, depth);
                 }
 
                 continue;
@@ -69,13 +69,13 @@ public sealed partial class Emitter
             var since = Since($"member:{owner}.{f.Name}");
             if (f.BitWidth is int width)
             {
-                into.Add(Bitfield(rec, f, id, bits, width, storage, context, since));
+                into.Add(Bitfield(rec, f, id, bits, width, storage, context, since, depth));
                 continue;
             }
 
             if (f.Flexible || (f.Dims.Count > 0 && f.Dims[0] == 0))
             {
-                into.Add(FlexibleAccessor(f, id, bits / 8, owner, context, since, into));
+                into.Add(FlexibleAccessor(f, id, bits / 8, owner, context, since, into, depth));
                 continue;
             }
 
@@ -85,25 +85,25 @@ public sealed partial class Emitter
                 continue;
             }
 
-            var type = FieldType(f, owner, into);
+            var type = FieldType(f, owner, into, depth);
             if (type is null)
             {
                 continue;
             }
 
             into.Add(Syntax.Field(
+                depth,
                 type,
                 id,
-                [Syntax.Attribute("FieldOffset", (bits / 8).ToString())],
-                Syntax.Doc($"<c>{Syntax.Xml(declared)}</c> at offset {bits / 8}, {Bytes(f.Size[target])}{context}.{since}"),
-                SyntaxKind.PublicKeyword));
+                Syntax.Attribute(depth, "FieldOffset", (bits / 8).ToString()),
+                Syntax.Doc($"<c>{Syntax.Xml(declared)}</c> at offset {bits / 8}, {Bytes(f.Size[target])}{context}.{since}")));
         }
     }
 
     /// <summary>The C# type of a field: records and enums by name, integers by size, arrays as inline arrays.</summary>
-    private string? FieldType(FieldDecl f, string owner, List<MemberDeclarationSyntax> nestedInto)
+    private string? FieldType(FieldDecl f, string owner, List<MemberDeclarationSyntax> nestedInto, int depth)
     {
-        var element = ElementType(f, owner, nestedInto);
+        var element = ElementType(f, owner, nestedInto, depth);
         if (element is null)
         {
             return null;
@@ -119,7 +119,7 @@ public sealed partial class Emitter
         return element;
     }
 
-    private string? ElementType(FieldDecl f, string owner, List<MemberDeclarationSyntax> nestedInto)
+    private string? ElementType(FieldDecl f, string owner, List<MemberDeclarationSyntax> nestedInto, int depth)
     {
         if (f.Record is not null && records.TryGetValue(f.Record, out var rec))
         {
@@ -130,7 +130,7 @@ public sealed partial class Emitter
 
             // struct { ... } name; — a nested type of its own, named after the member.
             var nested = CTypes.AnonymousMemberType(f.Name!);
-            nestedInto.Add(RecordStruct(rec, nested, $"{owner}.{f.Name}"));
+            nestedInto.Add(RecordStruct(rec, nested, $"{owner}.{f.Name}", depth));
             return $"{owner}.{nested}";
         }
 
@@ -156,7 +156,7 @@ public sealed partial class Emitter
         return cs;
     }
 
-    private MemberDeclarationSyntax FlexibleAccessor(FieldDecl f, string id, long offset, string owner, string context, string since, List<MemberDeclarationSyntax> nestedInto)
+    private MemberDeclarationSyntax FlexibleAccessor(FieldDecl f, string id, long offset, string owner, string context, string since, List<MemberDeclarationSyntax> nestedInto, int depth)
     {
         var scalar = new FieldDecl
         {
@@ -170,18 +170,18 @@ public sealed partial class Emitter
             Line = f.Line,
             Dims = f.Dims.Skip(f.Flexible ? 0 : 1).ToList(),
         };
-        var element = FieldType(scalar, owner, nestedInto) ?? "byte";
+        var element = FieldType(scalar, owner, nestedInto, depth) ?? "byte";
         var code = $$"""
             [UnscopedRef]
             public Span<{{element}}> {{id}}(int count) =>
                 MemoryMarshal.CreateSpan(ref Unsafe.As<byte, {{element}}>(ref Unsafe.AddByteOffset(ref Unsafe.As<{{owner}}, byte>(ref this), (nint){{offset}})), count);
             """;
-        return ParseMemberDeclaration(code)!.WithLeadingTrivia(Syntax.Doc(
+        return Syntax.Snippet(depth, code, Syntax.Doc(
             $"<c>{Syntax.Xml($"{f.Type} {f.Name}")}</c>: a flexible array at offset {offset}{context}. The elements live in the memory",
             $"that follows this struct; the caller knows how many there are.{since}"));
     }
 
-    private MemberDeclarationSyntax Bitfield(RecordDecl rec, FieldDecl f, string id, long bits, int width, SortedDictionary<long, (string, long)> storage, string context, string since)
+    private MemberDeclarationSyntax Bitfield(RecordDecl rec, FieldDecl f, string id, long bits, int width, SortedDictionary<long, (string, long)> storage, string context, string since, int depth)
     {
         var unitSize = f.Size[target];
         var type = CTypes.Integer(f.Canonical[target]) ?? "uint";
@@ -207,19 +207,23 @@ public sealed partial class Emitter
                 set => {{field}} = unchecked(({{unsignedStorage}})((((ulong){{field}}) & ~(0x{{mask:x}}UL << {{shift}})) | ((((ulong)value) & 0x{{mask:x}}UL) << {{shift}})));
             }
             """;
-        return ParseMemberDeclaration(code)!.WithLeadingTrivia(Syntax.Doc(
+        return Syntax.Snippet(depth, code, Syntax.Doc(
             $"<c>{Syntax.Xml($"{f.Type} {f.Name} : {width}")}</c>: bits {shift}..{shift + width - 1} of the {unitSize}-byte unit at offset {unit}{context}.{since}"));
     }
 
-    private CompilationUnitSyntax EmitInlineArrays()
+    private string EmitInlineArrays()
     {
-        var members = inlineArrays.Select(a => (MemberDeclarationSyntax)ParseMemberDeclaration($$"""
+        var members = inlineArrays.Select((a, i) => Syntax.Snippet(
+            0,
+            $$"""
             [InlineArray({{a.Value.Length}})]
             public struct {{a.Key}}
             {
                 private {{a.Value.Element}} element0;
             }
-            """)!.WithLeadingTrivia(Syntax.Doc($"A fixed C array of {a.Value.Length} <c>{Syntax.Xml(a.Value.Element)}</c>: index it, or take a Span.")));
-        return Syntax.Unit(Namespace, members, "System.Runtime.CompilerServices");
+            """,
+            Syntax.Doc($"A fixed C array of {a.Value.Length} <c>{Syntax.Xml(a.Value.Element)}</c>: index it, or take a Span."),
+            blankLineBefore: i > 0)).ToList();
+        return Syntax.Render(Namespace, members, "System.Runtime.CompilerServices");
     }
 }

@@ -80,11 +80,7 @@ public sealed partial class Emitter
         return (sources, problems);
     }
 
-    private static GeneratedSource Source(string name, Microsoft.CodeAnalysis.CSharp.Syntax.CompilationUnitSyntax unit) =>
-        new($"{name}.g.cs", unit.NormalizeWhitespace(eol: "\n").ToFullString()
-
-            // NormalizeWhitespace spaces apart adjacent XML entities in doc comments ("&lt; &lt;").
-            .Replace("&lt; &lt;", "&lt;&lt;").Replace("&gt; &gt;", "&gt;&gt;") + "\n");
+    private static GeneratedSource Source(string name, string text) => new($"{name}.g.cs", text);
 
     private static string Bytes(long n) => n == 1 ? "1 byte" : $"{n} bytes";
 

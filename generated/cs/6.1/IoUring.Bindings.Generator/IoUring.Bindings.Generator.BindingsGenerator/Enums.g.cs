@@ -3,6 +3,7 @@
 // </auto-generated>
 #nullable enable
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>enum io_uring_op</c> (linux/io_uring.h:168), underlying <c>unsigned int</c>. Since kernel 6.1 (first in the corpus).
 /// </summary>
@@ -207,5 +208,5 @@ public enum io_uring_op : uint
     /// <summary>
     /// <c>IORING_OP_LAST</c> = 49. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_OP_LAST = 49U
+    IORING_OP_LAST = 49U,
 }

@@ -5,6 +5,7 @@
 using System;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// Flag family IORING_SETUP_* (generated/IoUring.Bindings/flags.txt).
 /// </summary>
@@ -66,7 +67,7 @@ public enum IoUringSetupFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 13)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_SETUP_DEFER_TASKRUN = 8192U
+    IORING_SETUP_DEFER_TASKRUN = 8192U,
 }
 
 /// <summary>
@@ -126,7 +127,7 @@ public enum IoUringFeatures : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 12)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_FEAT_LINKED_FILE = 4096U
+    IORING_FEAT_LINKED_FILE = 4096U,
 }
 
 /// <summary>
@@ -154,7 +155,7 @@ public enum IoUringEnterFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 4)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_ENTER_REGISTERED_RING = 16U
+    IORING_ENTER_REGISTERED_RING = 16U,
 }
 
 /// <summary>
@@ -190,7 +191,7 @@ public enum IoUringSqeFlags : uint
     /// <summary>
     /// 1 &lt;&lt; <c>IOSQE_CQE_SKIP_SUCCESS_BIT</c> (6). Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IOSQE_CQE_SKIP_SUCCESS = 64U
+    IOSQE_CQE_SKIP_SUCCESS = 64U,
 }
 
 /// <summary>
@@ -214,7 +215,7 @@ public enum IoUringCqeFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 3)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_CQE_F_NOTIF = 8U
+    IORING_CQE_F_NOTIF = 8U,
 }
 
 /// <summary>
@@ -234,7 +235,7 @@ public enum IoUringSqRingFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 2)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_SQ_TASKRUN = 4U
+    IORING_SQ_TASKRUN = 4U,
 }
 
 /// <summary>
@@ -246,7 +247,7 @@ public enum IoUringCqRingFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_CQ_EVENTFD_DISABLED = 1U
+    IORING_CQ_EVENTFD_DISABLED = 1U,
 }
 
 /// <summary>
@@ -258,7 +259,7 @@ public enum IoUringFsyncFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_FSYNC_DATASYNC = 1U
+    IORING_FSYNC_DATASYNC = 1U,
 }
 
 /// <summary>
@@ -298,7 +299,7 @@ public enum IoUringTimeoutFlags : uint
     /// <summary>
     /// <c>(IORING_TIMEOUT_UPDATE | IORING_LINK_TIMEOUT_UPDATE)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_TIMEOUT_UPDATE_MASK = 18U
+    IORING_TIMEOUT_UPDATE_MASK = 18U,
 }
 
 /// <summary>
@@ -322,7 +323,7 @@ public enum IoUringPollFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 3)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_POLL_ADD_LEVEL = 8U
+    IORING_POLL_ADD_LEVEL = 8U,
 }
 
 /// <summary>
@@ -354,7 +355,7 @@ public enum IoUringAsyncCancelFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 5)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_ASYNC_CANCEL_OP = 32U
+    IORING_ASYNC_CANCEL_OP = 32U,
 }
 
 /// <summary>
@@ -374,7 +375,7 @@ public enum IoUringRecvSendFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 3)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_SEND_ZC_REPORT_USAGE = 8U
+    IORING_SEND_ZC_REPORT_USAGE = 8U,
 }
 
 /// <summary>
@@ -386,7 +387,7 @@ public enum IoUringAcceptFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_ACCEPT_MULTISHOT = 1U
+    IORING_ACCEPT_MULTISHOT = 1U,
 }
 
 /// <summary>
@@ -398,7 +399,7 @@ public enum IoUringMsgRingFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_MSG_RING_CQE_SKIP = 1U
+    IORING_MSG_RING_CQE_SKIP = 1U,
 }
 
 /// <summary>
@@ -410,7 +411,7 @@ public enum IoUringUringCmdFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_URING_CMD_FIXED = 1U
+    IORING_URING_CMD_FIXED = 1U,
 }
 
 /// <summary>
@@ -422,7 +423,7 @@ public enum IoUringRsrcRegisterFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_RSRC_REGISTER_SPARSE = 1U
+    IORING_RSRC_REGISTER_SPARSE = 1U,
 }
 
 /// <summary>
@@ -434,5 +435,5 @@ public enum IoUringRegisterProbeOpFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IO_URING_OP_SUPPORTED = 1U
+    IO_URING_OP_SUPPORTED = 1U,
 }

@@ -3,6 +3,7 @@
 // </auto-generated>
 #nullable enable
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>enum io_uring_sqe_flags_bit</c> (linux/io_uring.h:119), underlying <c>unsigned int</c>. Since kernel 6.12 (first in the corpus).
 /// </summary>
@@ -35,7 +36,7 @@ public enum io_uring_sqe_flags_bit : uint
     /// <summary>
     /// <c>IOSQE_CQE_SKIP_SUCCESS_BIT</c> = 6. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IOSQE_CQE_SKIP_SUCCESS_BIT = 6U
+    IOSQE_CQE_SKIP_SUCCESS_BIT = 6U,
 }
 
 /// <summary>
@@ -278,7 +279,7 @@ public enum io_uring_op : uint
     /// <summary>
     /// <c>IORING_OP_LAST</c> = 58. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_OP_LAST = 58U
+    IORING_OP_LAST = 58U,
 }
 
 /// <summary>
@@ -293,7 +294,7 @@ public enum io_uring_msg_ring_flags : uint
     /// <summary>
     /// <c>IORING_MSG_SEND_FD</c> = 1. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_MSG_SEND_FD = 1U
+    IORING_MSG_SEND_FD = 1U,
 }
 
 /// <summary>
@@ -432,7 +433,7 @@ public enum io_uring_register_op : uint
     /// <summary>
     /// <c>IORING_REGISTER_USE_REGISTERED_RING</c> = 2147483648. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_REGISTER_USE_REGISTERED_RING = 2147483648U
+    IORING_REGISTER_USE_REGISTERED_RING = 2147483648U,
 }
 
 /// <summary>
@@ -447,7 +448,7 @@ public enum io_wq_type : uint
     /// <summary>
     /// <c>IO_WQ_UNBOUND</c> = 1. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IO_WQ_UNBOUND = 1U
+    IO_WQ_UNBOUND = 1U,
 }
 
 /// <summary>
@@ -462,7 +463,7 @@ public enum io_uring_register_pbuf_ring_flags : uint
     /// <summary>
     /// <c>IOU_PBUF_RING_INC</c> = 2. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IOU_PBUF_RING_INC = 2U
+    IOU_PBUF_RING_INC = 2U,
 }
 
 /// <summary>
@@ -489,7 +490,7 @@ public enum io_uring_register_restriction_op : uint
     /// <summary>
     /// <c>IORING_RESTRICTION_LAST</c> = 4. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_RESTRICTION_LAST = 4U
+    IORING_RESTRICTION_LAST = 4U,
 }
 
 /// <summary>
@@ -512,5 +513,5 @@ public enum io_uring_socket_op : uint
     /// <summary>
     /// <c>SOCKET_URING_OP_SETSOCKOPT</c> = 3. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    SOCKET_URING_OP_SETSOCKOPT = 3U
+    SOCKET_URING_OP_SETSOCKOPT = 3U,
 }

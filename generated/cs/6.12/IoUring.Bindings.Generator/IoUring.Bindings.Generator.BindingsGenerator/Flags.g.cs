@@ -5,6 +5,7 @@
 using System;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// Flag family IORING_SETUP_* (generated/IoUring.Bindings/flags.txt).
 /// </summary>
@@ -78,7 +79,7 @@ public enum IoUringSetupFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 16)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_SETUP_NO_SQARRAY = 65536U
+    IORING_SETUP_NO_SQARRAY = 65536U,
 }
 
 /// <summary>
@@ -150,7 +151,7 @@ public enum IoUringFeatures : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 15)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_FEAT_MIN_TIMEOUT = 32768U
+    IORING_FEAT_MIN_TIMEOUT = 32768U,
 }
 
 /// <summary>
@@ -182,7 +183,7 @@ public enum IoUringEnterFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 5)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_ENTER_ABS_TIMER = 32U
+    IORING_ENTER_ABS_TIMER = 32U,
 }
 
 /// <summary>
@@ -218,7 +219,7 @@ public enum IoUringSqeFlags : uint
     /// <summary>
     /// 1 &lt;&lt; <c>IOSQE_CQE_SKIP_SUCCESS_BIT</c> (6). Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IOSQE_CQE_SKIP_SUCCESS = 64U
+    IOSQE_CQE_SKIP_SUCCESS = 64U,
 }
 
 /// <summary>
@@ -246,7 +247,7 @@ public enum IoUringCqeFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 4)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_CQE_F_BUF_MORE = 16U
+    IORING_CQE_F_BUF_MORE = 16U,
 }
 
 /// <summary>
@@ -266,7 +267,7 @@ public enum IoUringSqRingFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 2)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_SQ_TASKRUN = 4U
+    IORING_SQ_TASKRUN = 4U,
 }
 
 /// <summary>
@@ -278,7 +279,7 @@ public enum IoUringCqRingFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_CQ_EVENTFD_DISABLED = 1U
+    IORING_CQ_EVENTFD_DISABLED = 1U,
 }
 
 /// <summary>
@@ -290,7 +291,7 @@ public enum IoUringNopFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_NOP_INJECT_RESULT = 1U
+    IORING_NOP_INJECT_RESULT = 1U,
 }
 
 /// <summary>
@@ -302,7 +303,7 @@ public enum IoUringFsyncFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_FSYNC_DATASYNC = 1U
+    IORING_FSYNC_DATASYNC = 1U,
 }
 
 /// <summary>
@@ -346,7 +347,7 @@ public enum IoUringTimeoutFlags : uint
     /// <summary>
     /// <c>(IORING_TIMEOUT_UPDATE | IORING_LINK_TIMEOUT_UPDATE)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_TIMEOUT_UPDATE_MASK = 18U
+    IORING_TIMEOUT_UPDATE_MASK = 18U,
 }
 
 /// <summary>
@@ -370,7 +371,7 @@ public enum IoUringPollFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 3)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_POLL_ADD_LEVEL = 8U
+    IORING_POLL_ADD_LEVEL = 8U,
 }
 
 /// <summary>
@@ -402,7 +403,7 @@ public enum IoUringAsyncCancelFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 5)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_ASYNC_CANCEL_OP = 32U
+    IORING_ASYNC_CANCEL_OP = 32U,
 }
 
 /// <summary>
@@ -426,7 +427,7 @@ public enum IoUringRecvSendFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 4)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_RECVSEND_BUNDLE = 16U
+    IORING_RECVSEND_BUNDLE = 16U,
 }
 
 /// <summary>
@@ -446,7 +447,7 @@ public enum IoUringAcceptFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 2)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_ACCEPT_POLL_FIRST = 4U
+    IORING_ACCEPT_POLL_FIRST = 4U,
 }
 
 /// <summary>
@@ -462,7 +463,7 @@ public enum IoUringMsgRingFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 1)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_MSG_RING_FLAGS_PASS = 2U
+    IORING_MSG_RING_FLAGS_PASS = 2U,
 }
 
 /// <summary>
@@ -478,7 +479,7 @@ public enum IoUringUringCmdFlags : uint
     /// <summary>
     /// <c>IORING_URING_CMD_FIXED</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_URING_CMD_MASK = 1U
+    IORING_URING_CMD_MASK = 1U,
 }
 
 /// <summary>
@@ -490,7 +491,7 @@ public enum IoUringRsrcRegisterFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_RSRC_REGISTER_SPARSE = 1U
+    IORING_RSRC_REGISTER_SPARSE = 1U,
 }
 
 /// <summary>
@@ -502,5 +503,5 @@ public enum IoUringRegisterProbeOpFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IO_URING_OP_SUPPORTED = 1U
+    IO_URING_OP_SUPPORTED = 1U,
 }

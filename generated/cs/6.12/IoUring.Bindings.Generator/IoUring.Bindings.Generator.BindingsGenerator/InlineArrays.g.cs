@@ -5,6 +5,7 @@
 using System.Runtime.CompilerServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// A fixed C array of 3 <c>byte</c>: index it, or take a Span.
 /// </summary>

@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct __kernel_timespec</c> (linux/time_types.h:7): 16 bytes, aligned to 8. Since kernel 6.1 (first in the corpus).
 /// </summary>

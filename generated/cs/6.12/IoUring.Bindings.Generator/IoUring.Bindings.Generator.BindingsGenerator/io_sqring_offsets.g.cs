@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_sqring_offsets</c> (linux/io_uring.h:474): 40 bytes, aligned to 8. Since kernel 6.1 (first in the corpus).
 /// </summary>

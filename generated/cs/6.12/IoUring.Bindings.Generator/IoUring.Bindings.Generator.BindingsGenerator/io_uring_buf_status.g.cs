@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_buf_status</c> (linux/io_uring.h:766): 40 bytes, aligned to 4. Since kernel 6.12 (first in the corpus).
 /// </summary>

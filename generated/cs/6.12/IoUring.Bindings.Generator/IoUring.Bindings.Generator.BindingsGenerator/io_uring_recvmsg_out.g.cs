@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_recvmsg_out</c> (linux/io_uring.h:829): 16 bytes, aligned to 4. Since kernel 6.1 (first in the corpus).
 /// </summary>

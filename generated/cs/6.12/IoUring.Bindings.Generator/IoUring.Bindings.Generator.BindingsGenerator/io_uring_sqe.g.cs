@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_sqe</c> (linux/io_uring.h:30): 64 bytes, aligned to 8. Since kernel 6.1 (first in the corpus).
 /// </summary>
@@ -259,5 +260,6 @@ public partial struct io_uring_sqe
     /// that follows this struct; the caller knows how many there are. Since kernel 6.1 (first in the corpus).
     /// </summary>
     [UnscopedRef]
-    public Span<byte> cmd(int count) => MemoryMarshal.CreateSpan(ref Unsafe.As<byte, byte>(ref Unsafe.AddByteOffset(ref Unsafe.As<io_uring_sqe, byte>(ref this), (nint)48)), count);
+    public Span<byte> cmd(int count) =>
+        MemoryMarshal.CreateSpan(ref Unsafe.As<byte, byte>(ref Unsafe.AddByteOffset(ref Unsafe.As<io_uring_sqe, byte>(ref this), (nint)48)), count);
 }

@@ -3,6 +3,7 @@
 // </auto-generated>
 #nullable enable
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>enum io_uring_zcrx_area_flags</c> (linux/io_uring/zcrx.h:38), underlying <c>unsigned int</c>. Since kernel 7.2 (first in the corpus).
 /// </summary>
@@ -11,7 +12,7 @@ public enum io_uring_zcrx_area_flags : uint
     /// <summary>
     /// <c>IORING_ZCRX_AREA_DMABUF</c> = 1. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    IORING_ZCRX_AREA_DMABUF = 1U
+    IORING_ZCRX_AREA_DMABUF = 1U,
 }
 
 /// <summary>
@@ -26,7 +27,7 @@ public enum zcrx_reg_flags : uint
     /// <summary>
     /// <c>ZCRX_REG_NODEV</c> = 2. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    ZCRX_REG_NODEV = 2U
+    ZCRX_REG_NODEV = 2U,
 }
 
 /// <summary>
@@ -41,7 +42,7 @@ public enum zcrx_features : uint
     /// <summary>
     /// <c>ZCRX_FEATURE_EVENT</c> = 2. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    ZCRX_FEATURE_EVENT = 2U
+    ZCRX_FEATURE_EVENT = 2U,
 }
 
 /// <summary>
@@ -60,7 +61,7 @@ public enum zcrx_event_type : uint
     /// <summary>
     /// <c>__ZCRX_EVENT_TYPE_LAST</c> = 2. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    __ZCRX_EVENT_TYPE_LAST = 2U
+    __ZCRX_EVENT_TYPE_LAST = 2U,
 }
 
 /// <summary>
@@ -71,7 +72,7 @@ public enum zcrx_event_desc_flags : uint
     /// <summary>
     /// <c>ZCRX_EVENT_DESC_FLAG_STATS</c> = 1. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    ZCRX_EVENT_DESC_FLAG_STATS = 1U
+    ZCRX_EVENT_DESC_FLAG_STATS = 1U,
 }
 
 /// <summary>
@@ -94,7 +95,7 @@ public enum zcrx_ctrl_op : uint
     /// <summary>
     /// <c>__ZCRX_CTRL_LAST</c> = 3. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    __ZCRX_CTRL_LAST = 3U
+    __ZCRX_CTRL_LAST = 3U,
 }
 
 /// <summary>
@@ -129,7 +130,7 @@ public enum io_uring_sqe_flags_bit : uint
     /// <summary>
     /// <c>IOSQE_CQE_SKIP_SUCCESS_BIT</c> = 6. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IOSQE_CQE_SKIP_SUCCESS_BIT = 6U
+    IOSQE_CQE_SKIP_SUCCESS_BIT = 6U,
 }
 
 /// <summary>
@@ -400,7 +401,7 @@ public enum io_uring_op : uint
     /// <summary>
     /// <c>IORING_OP_LAST</c> = 65. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_OP_LAST = 65U
+    IORING_OP_LAST = 65U,
 }
 
 /// <summary>
@@ -415,7 +416,7 @@ public enum io_uring_msg_ring_flags : uint
     /// <summary>
     /// <c>IORING_MSG_SEND_FD</c> = 1. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_MSG_SEND_FD = 1U
+    IORING_MSG_SEND_FD = 1U,
 }
 
 /// <summary>
@@ -582,7 +583,7 @@ public enum io_uring_register_op : uint
     /// <summary>
     /// <c>IORING_REGISTER_USE_REGISTERED_RING</c> = 2147483648. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_REGISTER_USE_REGISTERED_RING = 2147483648U
+    IORING_REGISTER_USE_REGISTERED_RING = 2147483648U,
 }
 
 /// <summary>
@@ -597,7 +598,7 @@ public enum io_wq_type : uint
     /// <summary>
     /// <c>IO_WQ_UNBOUND</c> = 1. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IO_WQ_UNBOUND = 1U
+    IO_WQ_UNBOUND = 1U,
 }
 
 /// <summary>
@@ -612,7 +613,7 @@ public enum io_uring_register_pbuf_ring_flags : uint
     /// <summary>
     /// <c>IOU_PBUF_RING_INC</c> = 2. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IOU_PBUF_RING_INC = 2U
+    IOU_PBUF_RING_INC = 2U,
 }
 
 /// <summary>
@@ -631,7 +632,7 @@ public enum io_uring_napi_op : uint
     /// <summary>
     /// <c>IO_URING_NAPI_STATIC_DEL_ID</c> = 2. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    IO_URING_NAPI_STATIC_DEL_ID = 2U
+    IO_URING_NAPI_STATIC_DEL_ID = 2U,
 }
 
 /// <summary>
@@ -650,7 +651,7 @@ public enum io_uring_napi_tracking_strategy : uint
     /// <summary>
     /// <c>IO_URING_NAPI_TRACKING_INACTIVE</c> = 255. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    IO_URING_NAPI_TRACKING_INACTIVE = 255U
+    IO_URING_NAPI_TRACKING_INACTIVE = 255U,
 }
 
 /// <summary>
@@ -677,7 +678,7 @@ public enum io_uring_register_restriction_op : uint
     /// <summary>
     /// <c>IORING_RESTRICTION_LAST</c> = 4. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_RESTRICTION_LAST = 4U
+    IORING_RESTRICTION_LAST = 4U,
 }
 
 /// <summary>
@@ -708,5 +709,5 @@ public enum io_uring_socket_op : uint
     /// <summary>
     /// <c>SOCKET_URING_OP_GETSOCKNAME</c> = 5. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    SOCKET_URING_OP_GETSOCKNAME = 5U
+    SOCKET_URING_OP_GETSOCKNAME = 5U,
 }

@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_buf_ring</c> (linux/io_uring.h:864): 16 bytes, aligned to 8. Since kernel 6.1 (first in the corpus).
 /// </summary>
@@ -39,5 +40,6 @@ public partial struct io_uring_buf_ring
     /// that follows this struct; the caller knows how many there are. Since kernel 6.1 (first in the corpus).
     /// </summary>
     [UnscopedRef]
-    public Span<io_uring_buf> bufs(int count) => MemoryMarshal.CreateSpan(ref Unsafe.As<byte, io_uring_buf>(ref Unsafe.AddByteOffset(ref Unsafe.As<io_uring_buf_ring, byte>(ref this), (nint)0)), count);
+    public Span<io_uring_buf> bufs(int count) =>
+        MemoryMarshal.CreateSpan(ref Unsafe.As<byte, io_uring_buf>(ref Unsafe.AddByteOffset(ref Unsafe.As<io_uring_buf_ring, byte>(ref this), (nint)0)), count);
 }

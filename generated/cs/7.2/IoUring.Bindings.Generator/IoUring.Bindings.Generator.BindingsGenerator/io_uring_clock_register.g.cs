@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_clock_register</c> (linux/io_uring.h:838): 16 bytes, aligned to 4. Since kernel 6.12 (first in the corpus).
 /// </summary>

@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_cqe</c> (linux/io_uring.h:500): 16 bytes, aligned to 8. Since kernel 6.1 (first in the corpus).
 /// </summary>
@@ -34,5 +35,6 @@ public partial struct io_uring_cqe
     /// that follows this struct; the caller knows how many there are. Since kernel 6.1 (first in the corpus).
     /// </summary>
     [UnscopedRef]
-    public Span<ulong> big_cqe(int count) => MemoryMarshal.CreateSpan(ref Unsafe.As<byte, ulong>(ref Unsafe.AddByteOffset(ref Unsafe.As<io_uring_cqe, byte>(ref this), (nint)16)), count);
+    public Span<ulong> big_cqe(int count) =>
+        MemoryMarshal.CreateSpan(ref Unsafe.As<byte, ulong>(ref Unsafe.AddByteOffset(ref Unsafe.As<io_uring_cqe, byte>(ref this), (nint)16)), count);
 }

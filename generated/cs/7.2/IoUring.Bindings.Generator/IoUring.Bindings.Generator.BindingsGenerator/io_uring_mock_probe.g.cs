@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_mock_probe</c> (linux/io_uring/mock_file.h:16): 80 bytes, aligned to 8. Since kernel 7.2 (first in the corpus).
 /// </summary>

@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_query_zcrx_event</c> (linux/io_uring/query.h:66): 48 bytes, aligned to 8. Since kernel 7.2 (first in the corpus).
 /// </summary>

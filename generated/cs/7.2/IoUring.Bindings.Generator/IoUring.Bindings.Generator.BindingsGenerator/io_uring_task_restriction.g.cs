@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_task_restriction</c> (linux/io_uring.h:831): 16 bytes, aligned to 4. Since kernel 7.2 (first in the corpus).
 /// </summary>
@@ -34,5 +35,6 @@ public partial struct io_uring_task_restriction
     /// that follows this struct; the caller knows how many there are. Since kernel 7.2 (first in the corpus).
     /// </summary>
     [UnscopedRef]
-    public Span<io_uring_restriction> restrictions(int count) => MemoryMarshal.CreateSpan(ref Unsafe.As<byte, io_uring_restriction>(ref Unsafe.AddByteOffset(ref Unsafe.As<io_uring_task_restriction, byte>(ref this), (nint)16)), count);
+    public Span<io_uring_restriction> restrictions(int count) =>
+        MemoryMarshal.CreateSpan(ref Unsafe.As<byte, io_uring_restriction>(ref Unsafe.AddByteOffset(ref Unsafe.As<io_uring_task_restriction, byte>(ref this), (nint)16)), count);
 }

@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct zcrx_stats</c> (linux/io_uring/zcrx.h:83): 16 bytes, aligned to 8. Since kernel 7.2 (first in the corpus).
 /// </summary>

@@ -3,6 +3,7 @@
 // </auto-generated>
 #nullable enable
 namespace IoUring.Bindings;
+
 /// <summary>
 /// The integer macros of the io_uring headers of kernel 7.3-rc, with the type and value the compiler gives them.
 /// </summary>

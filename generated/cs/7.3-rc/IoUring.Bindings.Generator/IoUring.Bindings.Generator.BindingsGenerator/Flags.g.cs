@@ -5,6 +5,7 @@
 using System;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// Flag family IORING_SETUP_* (generated/IoUring.Bindings/flags.txt).
 /// </summary>
@@ -94,7 +95,7 @@ public enum IoUringSetupFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 20)</c>. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    IORING_SETUP_SQ_REWIND = 1048576U
+    IORING_SETUP_SQ_REWIND = 1048576U,
 }
 
 /// <summary>
@@ -174,7 +175,7 @@ public enum IoUringFeatures : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 17)</c>. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    IORING_FEAT_NO_IOWAIT = 131072U
+    IORING_FEAT_NO_IOWAIT = 131072U,
 }
 
 /// <summary>
@@ -214,7 +215,7 @@ public enum IoUringEnterFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 7)</c>. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    IORING_ENTER_NO_IOWAIT = 128U
+    IORING_ENTER_NO_IOWAIT = 128U,
 }
 
 /// <summary>
@@ -250,7 +251,7 @@ public enum IoUringSqeFlags : uint
     /// <summary>
     /// 1 &lt;&lt; <c>IOSQE_CQE_SKIP_SUCCESS_BIT</c> (6). Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IOSQE_CQE_SKIP_SUCCESS = 64U
+    IOSQE_CQE_SKIP_SUCCESS = 64U,
 }
 
 /// <summary>
@@ -290,7 +291,7 @@ public enum IoUringCqeFlags : uint
     /// <summary>
     /// <c>((__u32)1 &lt;&lt; IORING_TIMESTAMP_HW_SHIFT)</c>. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    IORING_CQE_F_TSTAMP_HW = 65536U
+    IORING_CQE_F_TSTAMP_HW = 65536U,
 }
 
 /// <summary>
@@ -310,7 +311,7 @@ public enum IoUringSqRingFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 2)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_SQ_TASKRUN = 4U
+    IORING_SQ_TASKRUN = 4U,
 }
 
 /// <summary>
@@ -322,7 +323,7 @@ public enum IoUringCqRingFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_CQ_EVENTFD_DISABLED = 1U
+    IORING_CQ_EVENTFD_DISABLED = 1U,
 }
 
 /// <summary>
@@ -354,7 +355,7 @@ public enum IoUringNopFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 5)</c>. Since kernel 7.2 (first in the corpus).
     /// </summary>
-    IORING_NOP_CQE32 = 32U
+    IORING_NOP_CQE32 = 32U,
 }
 
 /// <summary>
@@ -366,7 +367,7 @@ public enum IoUringFsyncFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_FSYNC_DATASYNC = 1U
+    IORING_FSYNC_DATASYNC = 1U,
 }
 
 /// <summary>
@@ -414,7 +415,7 @@ public enum IoUringTimeoutFlags : uint
     /// <summary>
     /// <c>(IORING_TIMEOUT_UPDATE | IORING_LINK_TIMEOUT_UPDATE)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_TIMEOUT_UPDATE_MASK = 18U
+    IORING_TIMEOUT_UPDATE_MASK = 18U,
 }
 
 /// <summary>
@@ -438,7 +439,7 @@ public enum IoUringPollFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 3)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_POLL_ADD_LEVEL = 8U
+    IORING_POLL_ADD_LEVEL = 8U,
 }
 
 /// <summary>
@@ -470,7 +471,7 @@ public enum IoUringAsyncCancelFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 5)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_ASYNC_CANCEL_OP = 32U
+    IORING_ASYNC_CANCEL_OP = 32U,
 }
 
 /// <summary>
@@ -494,7 +495,7 @@ public enum IoUringRecvSendFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 4)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_RECVSEND_BUNDLE = 16U
+    IORING_RECVSEND_BUNDLE = 16U,
 }
 
 /// <summary>
@@ -514,7 +515,7 @@ public enum IoUringAcceptFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 2)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_ACCEPT_POLL_FIRST = 4U
+    IORING_ACCEPT_POLL_FIRST = 4U,
 }
 
 /// <summary>
@@ -530,7 +531,7 @@ public enum IoUringMsgRingFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 1)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_MSG_RING_FLAGS_PASS = 2U
+    IORING_MSG_RING_FLAGS_PASS = 2U,
 }
 
 /// <summary>
@@ -550,7 +551,7 @@ public enum IoUringUringCmdFlags : uint
     /// <summary>
     /// <c>(IORING_URING_CMD_FIXED | IORING_URING_CMD_MULTISHOT)</c>. Since kernel 6.12 (first in the corpus).
     /// </summary>
-    IORING_URING_CMD_MASK = 3U
+    IORING_URING_CMD_MASK = 3U,
 }
 
 /// <summary>
@@ -562,7 +563,7 @@ public enum IoUringRsrcRegisterFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IORING_RSRC_REGISTER_SPARSE = 1U
+    IORING_RSRC_REGISTER_SPARSE = 1U,
 }
 
 /// <summary>
@@ -574,5 +575,5 @@ public enum IoUringRegisterProbeOpFlags : uint
     /// <summary>
     /// <c>(1U &lt;&lt; 0)</c>. Since kernel 6.1 (first in the corpus).
     /// </summary>
-    IO_URING_OP_SUPPORTED = 1U
+    IO_URING_OP_SUPPORTED = 1U,
 }

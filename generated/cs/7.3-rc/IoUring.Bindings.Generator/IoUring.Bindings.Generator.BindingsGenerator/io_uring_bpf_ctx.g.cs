@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_bpf_ctx</c> (linux/io_uring/bpf_filter.h:13): 40 bytes, aligned to 8. Since kernel 7.2 (first in the corpus).
 /// </summary>
@@ -61,7 +62,6 @@ public partial struct io_uring_bpf_ctx
         [FieldOffset(8)]
         public uint protocol;
     }
-
     /// <summary>
     /// <c>struct (anonymous) socket</c> at offset 16, 12 bytes, in an anonymous union. Since kernel 7.2 (first in the corpus).
     /// </summary>
@@ -89,7 +89,6 @@ public partial struct io_uring_bpf_ctx
         [FieldOffset(16)]
         public ulong resolve;
     }
-
     /// <summary>
     /// <c>struct (anonymous) open</c> at offset 16, 24 bytes, in an anonymous union. Since kernel 7.2 (first in the corpus).
     /// </summary>
@@ -127,7 +126,6 @@ public partial struct io_uring_bpf_ctx
         [FieldOffset(8)]
         public byte_x16 v6_addr;
     }
-
     /// <summary>
     /// <c>struct (anonymous) connect</c> at offset 16, 24 bytes, in an anonymous union. Since kernel 7.2 (first in the corpus).
     /// </summary>

@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_probe</c> (linux/io_uring.h:812): 16 bytes, aligned to 4. Since kernel 6.1 (first in the corpus).
 /// </summary>
@@ -39,5 +40,6 @@ public partial struct io_uring_probe
     /// that follows this struct; the caller knows how many there are. Since kernel 6.1 (first in the corpus).
     /// </summary>
     [UnscopedRef]
-    public Span<io_uring_probe_op> ops(int count) => MemoryMarshal.CreateSpan(ref Unsafe.As<byte, io_uring_probe_op>(ref Unsafe.AddByteOffset(ref Unsafe.As<io_uring_probe, byte>(ref this), (nint)16)), count);
+    public Span<io_uring_probe_op> ops(int count) =>
+        MemoryMarshal.CreateSpan(ref Unsafe.As<byte, io_uring_probe_op>(ref Unsafe.AddByteOffset(ref Unsafe.As<io_uring_probe, byte>(ref this), (nint)16)), count);
 }

@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct io_uring_query_hdr</c> (linux/io_uring/query.h:13): 40 bytes, aligned to 8. Since kernel 7.2 (first in the corpus).
 /// </summary>

@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct zcrx_ctrl_add_area</c> (linux/io_uring/zcrx.h:138): 48 bytes, aligned to 8. Since kernel 7.3-rc (first in the corpus).
 /// </summary>

@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct zcrx_ctrl_arm_event</c> (linux/io_uring/zcrx.h:133): 48 bytes, aligned to 4. Since kernel 7.2 (first in the corpus).
 /// </summary>

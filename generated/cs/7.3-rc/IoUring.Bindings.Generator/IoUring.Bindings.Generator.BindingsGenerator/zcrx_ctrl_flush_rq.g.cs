@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct zcrx_ctrl_flush_rq</c> (linux/io_uring/zcrx.h:124): 48 bytes, aligned to 8. Since kernel 7.2 (first in the corpus).
 /// </summary>

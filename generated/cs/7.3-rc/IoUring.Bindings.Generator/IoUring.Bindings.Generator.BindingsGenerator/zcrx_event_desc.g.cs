@@ -8,6 +8,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IoUring.Bindings;
+
 /// <summary>
 /// <c>struct zcrx_event_desc</c> (linux/io_uring/zcrx.h:88): 96 bytes, aligned to 8. Since kernel 7.2 (first in the corpus).
 /// </summary>
