@@ -31,7 +31,18 @@ public sealed class ConformanceTests
         var mismatch = cLines.Zip(csLines).Where(p => p.First != p.Second).Take(10).Select(p => $"gcc: {p.First}   C#: {p.Second}").ToList();
         Assert.True(mismatch.Count == 0, $"kernel {kernel}: C# bindings disagree with gcc:\n{string.Join("\n", mismatch)}");
 
-        var line = $"bindings vs gcc: kernel {kernel,-7} {probe.Structs,3} structs, {probe.Fields,4} members, {probe.Constants,4} constants: {cLines.Count} facts equal";
+        // Flag enums: every member must carry the value of the C macro of the same name.
+        var flags = assembly.GetTypes().Where(t => t.IsEnum && t.IsDefined(typeof(FlagsAttribute), false))
+            .SelectMany(t => Enum.GetNames(t).Select(n => (Family: t.Name, Name: n, Value: Convert.ToUInt64(Enum.Parse(t, n), System.Globalization.CultureInfo.InvariantCulture))))
+            .ToList();
+        var cFlags = Repo.RunC(
+            "#include <stdio.h>\n" + string.Concat(snap.Headers.Select(h => $"#include <{h.Path}>\n")) + "int main(void) {\n" +
+            string.Concat(flags.Select(f => $"printf(\"{f.Family}.{f.Name} %llu\\n\", (unsigned long long)({f.Name}));\n")) + "return 0;\n}\n",
+            Repo.CacheTree(kernel),
+            "flags").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(cFlags, flags.Select(f => $"{f.Family}.{f.Name} {f.Value}"));
+
+        var line = $"bindings vs gcc: kernel {kernel,-7} {probe.Structs,3} structs, {probe.Fields,4} members, {probe.Constants,4} constants, {flags.Count,3} flag-enum members: {cLines.Count + flags.Count} facts equal";
         output.WriteLine(line);
         Report.Append(line);
     }
