@@ -1,5 +1,6 @@
 using System.CommandLine;
 using IoUring.Abi.Clang;
+using IoUring.Abi.Diff;
 using IoUring.Abi.Headers;
 using IoUring.Abi.Model;
 
@@ -172,7 +173,136 @@ internal static class Commands
         return cmd;
     }
 
-    private static int Run(Func<int> body)
+    private static readonly Option<string> FormatOption = new("--format")
+    {
+        Description = "text (coloured on a terminal), md or json",
+        DefaultValueFactory = _ => "text",
+    };
+
+    public static Command Diff()
+    {
+        var older = new Argument<string?>("old") { Description = "Kernel of the corpus (6.12), snapshot file (.json) or header file", Arity = ArgumentArity.ZeroOrOne };
+        var newer = new Argument<string?>("new") { Description = "Same kinds as OLD", Arity = ArgumentArity.ZeroOrOne };
+        var baseKernel = new Option<string?>("--base") { Description = "With --patch: the kernel the patch applies to; with header inputs: their base include tree" };
+        var patch = new Option<string?>("--patch") { Description = "A unified diff of include/uapi/linux/io_uring.h: compare the base kernel with the base plus this patch" };
+        var targets = new Option<string[]>("--target") { Description = "Compare only these targets (default: every common one)", AllowMultipleArgumentsPerToken = true };
+        var cmd = new Command("diff", "Classify every UAPI change between two kernels, snapshots, headers, or a kernel and a proposed patch. Exit code: 0 no change, bit 1 compatible additions, bit 2 needs review, bit 4 break; 64 error.")
+        {
+            older, newer, baseKernel, patch, targets, FormatOption,
+        };
+        cmd.SetAction(r => Run(
+            () =>
+            {
+                var repo = Repo.Find(r.GetValue(RepoOption));
+                var cache = new HeaderCache(r.GetValue(CacheOption));
+                AbiSnapshot a, b;
+                if (r.GetValue(patch) is string p)
+                {
+                    var k = r.GetValue(baseKernel) ?? r.GetValue(older) ?? throw new ToolException("--patch needs --base KERNEL (the kernel the patch applies to)");
+                    a = Pipeline.Load(repo, cache, k, null);
+                    b = Pipeline.ExtractPatched(repo, cache, k, p);
+                }
+                else
+                {
+                    var o = r.GetValue(older) ?? throw new ToolException("give two inputs (e.g. 'diff 6.12 7.2') or --base KERNEL --patch FILE");
+                    var n = r.GetValue(newer) ?? throw new ToolException($"give the second input to compare with {o}");
+                    a = Pipeline.Load(repo, cache, o, r.GetValue(baseKernel));
+                    b = Pipeline.Load(repo, cache, n, r.GetValue(baseKernel));
+                }
+
+                var targetList = (r.GetValue(targets) ?? []).Length == 0 ? null : CTarget.ParseList(r.GetValue(targets)!).Select(t => t.Triple).ToList();
+                var report = AbiComparer.Compare(a, b, targetList);
+                Console.Out.Write(Render(report, "ABI diff", "diff", r.GetValue(FormatOption)!));
+                return report.ExitCode;
+            },
+            Report.ExitError));
+        return cmd;
+    }
+
+    public static Command Lint()
+    {
+        var input = new Argument<string?>("input") { Description = "Kernel of the corpus, snapshot file (.json) or header file", Arity = ArgumentArity.ZeroOrOne };
+        var baseKernel = new Option<string?>("--base") { Description = "With --patch: the kernel the patch applies to (default: newest in the lock)" };
+        var patch = new Option<string?>("--patch") { Description = "Lint what this unified diff of io_uring.h adds or changes" };
+        var cmd = new Command("lint", "Check the kernel's UAPI rules: pointers, long, plain int, enums, bitfields, per-target layouts, padding holes, sizes, reserved space, shared flag bits. Exit code as for diff.")
+        {
+            input, baseKernel, patch, FormatOption,
+        };
+        cmd.SetAction(r => Run(
+            () =>
+            {
+                var repo = Repo.Find(r.GetValue(RepoOption));
+                var cache = new HeaderCache(r.GetValue(CacheOption));
+                Report report;
+                if (r.GetValue(patch) is string p)
+                {
+                    var k = r.GetValue(baseKernel) ?? KernelLock.Load(repo.LockPath).Kernels.OrderBy(x => x.Kernel, KernelOrder.Instance).Last().Kernel;
+                    var before = Pipeline.Load(repo, cache, k, null);
+                    var after = Pipeline.ExtractPatched(repo, cache, k, p);
+
+                    // Only what the patch touches: the declarations its diff names.
+                    var touched = AbiComparer.Compare(before, after).Changes.Select(c => c.Name.Split('.')[0]).ToHashSet(StringComparer.Ordinal);
+                    report = UapiLint.Run(after, touched);
+                }
+                else
+                {
+                    var spec = r.GetValue(input) ?? throw new ToolException("give a kernel, snapshot or header to lint, or --patch FILE");
+                    report = UapiLint.Run(Pipeline.Load(repo, cache, spec, r.GetValue(baseKernel)));
+                }
+
+                Console.Out.Write(Render(report, "UAPI lint", "lint", r.GetValue(FormatOption)!));
+                return report.ExitCode;
+            },
+            Report.ExitError));
+        return cmd;
+    }
+
+    public static Command Timeline()
+    {
+        var name = new Argument<string?>("name") { Description = "A struct, field (struct.field), enum, enumerator, macro or typedef; default: the whole table", Arity = ArgumentArity.ZeroOrOne };
+        var cmd = new Command("timeline", "The first and last kernel of the corpus that has each declaration.") { name, FormatOption };
+        cmd.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var corpus = Pipeline.Corpus(repo);
+            var entries = IoUring.Abi.Diff.Timeline.Build(corpus);
+            var format = r.GetValue(FormatOption)!;
+            if (r.GetValue(name) is string n)
+            {
+                var hits = entries.Where(e => e.Name == n).ToList();
+                if (hits.Count == 0)
+                {
+                    var near = entries.Where(e => e.Name.Contains(n, StringComparison.OrdinalIgnoreCase)).Take(8).Select(e => e.Name).ToList();
+                    throw new ToolException($"'{n}' is in no kernel of the corpus ({string.Join(", ", corpus.Select(s => s.Kernel))})" + (near.Count > 0 ? $"; similar names: {string.Join(", ", near)}" : string.Empty));
+                }
+
+                entries = hits;
+                if (format == "text")
+                {
+                    foreach (var e in hits)
+                    {
+                        Console.WriteLine($"{e.Name} ({e.Kind}): first in {e.First}, last in {e.Last}{(e.InNewest ? " (the newest kernel of the corpus)" : string.Empty)}");
+                    }
+
+                    return 0;
+                }
+            }
+
+            Console.Out.Write(format == "json" ? IoUring.Abi.Diff.Timeline.Json(entries) : IoUring.Abi.Diff.Timeline.Markdown(entries));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static string Render(Report report, string title, string kind, string format) => format switch
+    {
+        "md" or "markdown" => ReportWriter.Markdown(report, title),
+        "json" => ReportWriter.Json(report, kind),
+        "text" => ReportWriter.Text(report, title, color: !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null),
+        _ => throw new ToolException($"unknown --format '{format}'; use text, md or json"),
+    };
+
+    private static int Run(Func<int> body, int errorCode = 1)
     {
         try
         {
@@ -181,17 +311,17 @@ internal static class Commands
         catch (ToolException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            return errorCode;
         }
         catch (IOException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            return errorCode;
         }
         catch (UnauthorizedAccessException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            return errorCode;
         }
     }
 }

@@ -1,4 +1,5 @@
 using IoUring.Abi.Clang;
+using IoUring.Abi.Diff;
 using IoUring.Abi.Headers;
 using IoUring.Abi.Model;
 
@@ -74,6 +75,66 @@ internal static class Pipeline
             }
         }
     }
+
+    /// <summary>
+    /// An input of diff/lint: a snapshot file (.json), a header file, or a kernel of the corpus (its
+    /// committed snapshot, or the cached headers when none is committed).
+    /// </summary>
+    public static AbiSnapshot Load(Repo repo, HeaderCache cache, string spec, string? baseKernel)
+    {
+        if (File.Exists(spec) && spec.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            return SnapshotJson.Read(File.ReadAllText(spec), spec);
+        }
+
+        if (File.Exists(spec))
+        {
+            return ExtractHeader(repo, cache, spec, baseKernel, null, CTarget.All);
+        }
+
+        var kernel = KernelLock.Load(repo.LockPath).Find(spec).Kernel;
+        var committed = repo.SnapshotPath(kernel);
+        return File.Exists(committed)
+            ? SnapshotJson.Read(File.ReadAllText(committed), committed)
+            : ExtractKernel(repo, cache, kernel, CTarget.All);
+    }
+
+    /// <summary>A proposal: the patch applied to a copy of the base kernel's headers, then extracted like the kernel.</summary>
+    public static AbiSnapshot ExtractPatched(Repo repo, HeaderCache cache, string baseKernel, string patch)
+    {
+        if (!File.Exists(patch))
+        {
+            throw new ToolException($"{patch}: no such patch file");
+        }
+
+        var k = KernelLock.Load(repo.LockPath).Find(baseKernel);
+        var baseTree = cache.TryGetVerified(k, out var problem)
+            ?? throw new ToolException($"the base include tree is not available: {problem}; run 'headers fetch --locked'");
+        var files = UnifiedPatch.Parse(File.ReadAllText(patch), patch);
+        var temp = Path.Combine(Path.GetTempPath(), $"io_uring-codegen-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            CopyTree(baseTree.Root, temp);
+            UnifiedPatch.ApplyToTree(temp, files, patch, $"kernel {k.Kernel}");
+            var tree = new IncludeTree(temp, displayRoot: $"({k.Kernel} + {Path.GetFileName(patch)})");
+            return Extractor.Extract(tree, CTarget.All, $"{k.Kernel}+{Path.GetFileNameWithoutExtension(patch)}", new HeaderSource { Kind = "patch", Version = $"base {k.Kernel}" });
+        }
+        finally
+        {
+            if (Directory.Exists(temp))
+            {
+                Directory.Delete(temp, true);
+            }
+        }
+    }
+
+    /// <summary>The corpus's committed snapshots, oldest kernel first.</summary>
+    public static List<AbiSnapshot> Corpus(Repo repo) =>
+        KernelLock.Load(repo.LockPath).Kernels.OrderBy(k => k.Kernel, KernelOrder.Instance)
+            .Select(k => repo.SnapshotPath(k.Kernel))
+            .Where(File.Exists)
+            .Select(p => SnapshotJson.Read(File.ReadAllText(p), p))
+            .ToList();
 
     public static string Summary(AbiSnapshot s) =>
         $"{s.Source.Package ?? s.Source.Kind} {s.Source.Version}: {s.Records.Count} records ({s.Records.Count(r => r.IsAnonymous)} anonymous), {s.Enums.Count} enums, {s.Typedefs.Count} typedefs, {s.Macros.Count} macros ({s.SkippedMacros.Count} skipped), {s.Targets.Count} targets";

@@ -11,6 +11,9 @@ root.Subcommands.Add(Commands.Headers());
 root.Subcommands.Add(Commands.Extract());
 root.Subcommands.Add(Commands.Generate());
 root.Subcommands.Add(Commands.Show());
+root.Subcommands.Add(Commands.Diff());
+root.Subcommands.Add(Commands.Lint());
+root.Subcommands.Add(Commands.Timeline());
 try
 {
     return root.Parse(args).Invoke();
