@@ -1,0 +1,2 @@
+#include <linux/types.h>
+struct s { __u64 a; __u64 b; };

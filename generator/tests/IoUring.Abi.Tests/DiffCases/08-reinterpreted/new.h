@@ -1,0 +1,2 @@
+#include <linux/types.h>
+struct s { union { __u64 addr; __u16 kind; }; };

@@ -1,0 +1,2 @@
+#include <linux/types.h>
+union u { __u32 x; __u16 y; __u64 z; };
