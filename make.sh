@@ -2,7 +2,7 @@
 # The project's entry points. On a fresh Debian machine with the .NET SDK:
 #   ./make.sh generate   the main job: fetch the corpus's kernel headers, regenerate every ABI snapshot
 #   ./make.sh test       build, fetch the locked headers, check snapshots are fresh, run every test
-#   ./make.sh bench      extraction benchmark against bindgen (writes docs/benchmarks.md figures to stdout)
+#   ./make.sh bench      extraction vs bindgen, diff vs gcc+abidiff (prints the docs/benchmarks.md tables)
 # Each installs the Debian packages it needs when run as root; otherwise it prints the apt-get line.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,7 +32,7 @@ command -v dotnet >/dev/null || { echo "the .NET SDK (dotnet) is required: https
 # libclang is the front end; dpkg-deb and apt-get fetch the headers. The cross compilers are the
 # tests' independent oracle (gcc-multilib conflicts with them on Debian, so i386 uses the i686 cross gcc).
 FRONT_END=(libclang1-19 apt dpkg)
-ORACLE=(gcc gcc-i686-linux-gnu gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf)
+ORACLE=(gcc gcc-i686-linux-gnu gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf abigail-tools)
 
 cli() { dotnet "$CLI_DLL" "$@"; }
 
@@ -67,11 +67,12 @@ case "${1:-}" in
     exit "$rc"
     ;;
   bench)
-    need_packages "${FRONT_END[@]}" bindgen time libclang1-14
+    need_packages "${FRONT_END[@]}" bindgen time libclang1-14 abigail-tools gcc
     # The benchmarked binary is the ReadyToRun publish: startup is most of a one-header extract.
     dotnet publish generator/src/IoUring.Abi.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o artifacts/cli -nologo -v quiet -clp:ErrorsOnly
     artifacts/cli/io_uring-codegen headers fetch --locked
-    exec bash generator/bench/extract-vs-bindgen.sh "${@:2}"
+    bash generator/bench/extract-vs-bindgen.sh
+    bash generator/bench/diff-vs-abidiff.sh
     ;;
   *)
     echo "usage: ./make.sh generate | test | bench" >&2

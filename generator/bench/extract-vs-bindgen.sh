@@ -33,8 +33,10 @@ done
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 declare -A wall mem
 for c in "${order[@]}"; do
-  wall[$c]=$(awk '{ print $1 }' "$out/$c.times" | median)
-  mem[$c]=$(awk '{ print $2 }' "$out/$c.times" | median)
+  # time(1) adds a 'Command exited with non-zero status' line for diff's verdict exit codes.
+  grep -E '^[0-9.]+ [0-9]+$' "$out/$c.times" > "$out/$c.figures"
+  wall[$c]=$(awk '{ print $1 }' "$out/$c.figures" | median)
+  mem[$c]=$(awk '{ print $2 }' "$out/$c.figures" | median)
 done
 
 echo "kernel $kernel ($version), $runs interleaved runs each, $(nproc) cores, $(uname -r), bindgen $(bindgen --version 2>/dev/null | awk '{ print $2 }')"

@@ -206,8 +206,11 @@ internal static class Commands
                 {
                     var o = r.GetValue(older) ?? throw new ToolException("give two inputs (e.g. 'diff 6.12 7.2') or --base KERNEL --patch FILE");
                     var n = r.GetValue(newer) ?? throw new ToolException($"give the second input to compare with {o}");
-                    a = Pipeline.Load(repo, cache, o, r.GetValue(baseKernel));
-                    b = Pipeline.Load(repo, cache, n, r.GetValue(baseKernel));
+
+                    // Header inputs are extracted for the compared targets only.
+                    var only = (r.GetValue(targets) ?? []).Length == 0 ? null : CTarget.ParseList(r.GetValue(targets)!);
+                    a = Pipeline.Load(repo, cache, o, r.GetValue(baseKernel), only);
+                    b = Pipeline.Load(repo, cache, n, r.GetValue(baseKernel), only);
                 }
 
                 var targetList = (r.GetValue(targets) ?? []).Length == 0 ? null : CTarget.ParseList(r.GetValue(targets)!).Select(t => t.Triple).ToList();

@@ -80,7 +80,7 @@ internal static class Pipeline
     /// An input of diff/lint: a snapshot file (.json), a header file, or a kernel of the corpus (its
     /// committed snapshot, or the cached headers when none is committed).
     /// </summary>
-    public static AbiSnapshot Load(Repo repo, HeaderCache cache, string spec, string? baseKernel)
+    public static AbiSnapshot Load(Repo repo, HeaderCache cache, string spec, string? baseKernel, IReadOnlyList<CTarget>? targets = null)
     {
         if (File.Exists(spec) && spec.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
@@ -89,7 +89,7 @@ internal static class Pipeline
 
         if (File.Exists(spec))
         {
-            return ExtractHeader(repo, cache, spec, baseKernel, null, CTarget.All);
+            return ExtractHeader(repo, cache, spec, baseKernel, null, targets ?? CTarget.All);
         }
 
         var kernel = KernelLock.Load(repo.LockPath).Find(spec).Kernel;
