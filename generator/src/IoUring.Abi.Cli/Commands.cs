@@ -239,7 +239,7 @@ internal static class Commands
                 Report report;
                 if (r.GetValue(patch) is string p)
                 {
-                    var k = r.GetValue(baseKernel) ?? KernelLock.Load(repo.LockPath).Kernels.OrderBy(x => x.Kernel, KernelOrder.Instance).Last().Kernel;
+                    var k = r.GetValue(baseKernel) ?? KernelLock.Load(repo.LockPath).Kernels.OrderBy(x => x.Kernel, KernelVersion.Order).Last().Kernel;
                     var before = Pipeline.Load(repo, cache, k, null);
                     var after = Pipeline.ExtractPatched(repo, cache, k, p);
 

@@ -54,7 +54,7 @@ internal static class Pipeline
         }
 
         var kernelLock = KernelLock.Load(repo.LockPath);
-        var k = baseKernel is null ? kernelLock.Kernels.OrderBy(x => x.Kernel, KernelOrder.Instance).Last() : kernelLock.Find(baseKernel);
+        var k = baseKernel is null ? kernelLock.Kernels.OrderBy(x => x.Kernel, KernelVersion.Order).Last() : kernelLock.Find(baseKernel);
         var baseTree = cache.TryGetVerified(k, out var problem)
             ?? throw new ToolException($"the base include tree is not available: {problem}; run 'headers fetch --locked'");
         var temp = Path.Combine(Path.GetTempPath(), $"io_uring-codegen-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -130,7 +130,7 @@ internal static class Pipeline
 
     /// <summary>The corpus's committed snapshots, oldest kernel first.</summary>
     public static List<AbiSnapshot> Corpus(Repo repo) =>
-        KernelLock.Load(repo.LockPath).Kernels.OrderBy(k => k.Kernel, KernelOrder.Instance)
+        KernelLock.Load(repo.LockPath).Kernels.OrderBy(k => k.Kernel, KernelVersion.Order)
             .Select(k => repo.SnapshotPath(k.Kernel))
             .Where(File.Exists)
             .Select(p => SnapshotJson.Read(File.ReadAllText(p), p))

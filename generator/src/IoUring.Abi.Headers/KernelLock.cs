@@ -19,7 +19,7 @@ public sealed class KernelLock
 
     /// <summary>The newest released kernel (no -rc), the default for bindings.</summary>
     public LockedKernel NewestReleased() =>
-        Kernels.Where(k => !k.Kernel.Contains("-rc", StringComparison.Ordinal)).OrderBy(k => k.Kernel, KernelOrder.Instance).Last();
+        Kernels.Where(k => !k.Kernel.Contains("-rc", StringComparison.Ordinal)).OrderBy(k => k.Kernel, KernelVersion.Order).Last();
 
     public static KernelLock Load(string path)
     {
@@ -106,28 +106,3 @@ public sealed class LockedKernel
 public sealed record LockedDeb(string Arch, string File, string Sha256);
 
 public sealed record LockedFile(string Path, string Sha256);
-
-/// <summary>Orders "6.1" &lt; "6.12" &lt; "7.2" &lt; "7.3-rc" numerically, an -rc after its release's predecessors.</summary>
-public sealed class KernelOrder : IComparer<string>
-{
-    public static readonly KernelOrder Instance = new();
-
-    public int Compare(string? x, string? y)
-    {
-        var a = Parts(x ?? string.Empty);
-        var b = Parts(y ?? string.Empty);
-        for (var i = 0; i < Math.Max(a.Length, b.Length); i++)
-        {
-            var c = (i < a.Length ? a[i] : 0).CompareTo(i < b.Length ? b[i] : 0);
-            if (c != 0)
-            {
-                return c;
-            }
-        }
-
-        return string.CompareOrdinal(x, y);
-    }
-
-    private static int[] Parts(string v) =>
-        v.Split('-')[0].Split('.').Select(p => int.TryParse(p, out var n) ? n : 0).ToArray();
-}

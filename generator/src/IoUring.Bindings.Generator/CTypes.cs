@@ -76,20 +76,6 @@ public static class CTypes
     };
 
     /// <summary>Orders kernel labels the way the corpus does: "6.1" &lt; "6.12" &lt; "7.2" &lt; "7.3-rc".</summary>
-    public static int CompareKernels(string a, string b)
-    {
-        int[] Parts(string v) => v.Split('-')[0].Split('.').Select(p => int.TryParse(p, out var n) ? n : 0).ToArray();
-        var x = Parts(a);
-        var y = Parts(b);
-        for (var i = 0; i < Math.Max(x.Length, y.Length); i++)
-        {
-            var c = (i < x.Length ? x[i] : 0).CompareTo(i < y.Length ? y[i] : 0);
-            if (c != 0)
-            {
-                return c;
-            }
-        }
+    public static int CompareKernels(string a, string b) => KernelVersion.CompareLabels(a, b);
 
-        return string.CompareOrdinal(a, b);
-    }
 }
