@@ -18,6 +18,19 @@ namespace IoUring.Conformance.Tests;
 /// </summary>
 public sealed class DifferentialTests
 {
+    private static string? FindRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            if (File.Exists(Path.Combine(d.FullName, "CodeGen.sln")))
+            {
+                return d.FullName;
+            }
+        }
+
+        return null;
+    }
+
     private static readonly Lazy<KernelProfile> HostProfile = new(() => KernelProfile.Probe(new LiveKernel()));
     private readonly ITestOutputHelper output;
 
@@ -55,6 +68,16 @@ public sealed class DifferentialTests
             return expected.SequenceEqual(actual)
                 .Label($"program:\n  {program}\nlive kernel:\n  {string.Join("\n  ", expected)}\nengine:\n  {string.Join("\n  ", actual)}");
         }));
-        output.WriteLine($"{checkedCount} generated programs: engine and live kernel traces equal");
+        var line = $"{checkedCount} generated programs: engine and live kernel traces equal";
+        output.WriteLine(line);
+        var report = new List<string> { $"conformance: host profile setup flags 0x{profile.SetupFlags:x}, features 0x{profile.Features:x}, {profile.OpLast} opcodes", "conformance: " + line };
+        if (missing.Count > 0)
+        {
+            report.Add($"conformance: host kernel lacks {string.Join(", ", missing)} (setup refusal compared only)");
+        }
+
+        var dir = FindRoot() is { } root ? Path.Combine(root, "TestResults") : Path.GetTempPath();
+        Directory.CreateDirectory(dir);
+        File.AppendAllLines(Path.Combine(dir, "oracle-report.txt"), report);
     }
 }
