@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Numerics;
-using System.Security.Cryptography;
 using System.Text;
 using IoUring.Abi.Model;
 
@@ -730,7 +729,7 @@ public static class Extractor
             Kernel = kernel,
             Source = source,
             Targets = targets.Select(t => t.Triple).ToList(),
-            Headers = roots.Select(r => new HeaderFile { Path = r, Sha256 = Sha256File(Path.Combine(tree.Root, r)) }).ToList(),
+            Headers = roots.Select(r => new HeaderFile { Path = r, Sha256 = FileHash.Sha256(Path.Combine(tree.Root, r)) }).ToList(),
             Records = records,
             Enums = enums,
             Typedefs = typedefs,
@@ -738,6 +737,4 @@ public static class Extractor
             SkippedMacros = skipped,
         };
     }
-
-    public static string Sha256File(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
 }

@@ -311,17 +311,7 @@ internal static class Commands
         {
             return body();
         }
-        catch (ToolException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return errorCode;
-        }
-        catch (IOException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return errorCode;
-        }
-        catch (UnauthorizedAccessException e)
+        catch (Exception e) when (e is ToolException or IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return errorCode;

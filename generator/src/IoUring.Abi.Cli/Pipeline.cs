@@ -55,25 +55,15 @@ internal static class Pipeline
 
         var kernelLock = KernelLock.Load(repo.LockPath);
         var k = baseKernel is null ? kernelLock.Kernels.OrderBy(x => x.Kernel, KernelVersion.Order).Last() : kernelLock.Find(baseKernel);
-        var baseTree = cache.TryGetVerified(k, out var problem)
-            ?? throw new ToolException($"the base include tree is not available: {problem}; run 'headers fetch --locked'");
-        var temp = Path.Combine(Path.GetTempPath(), $"io_uring-codegen-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        try
+        return OnCopyOfBase(cache, k, temp =>
         {
-            CopyTree(baseTree.Root, temp);
             File.Copy(full, Path.Combine(temp, "linux", "io_uring.h"), overwrite: true);
+
             // The snapshot describes this header (and what it includes), not the base's sibling headers.
             var tree = new IncludeTree(temp, displayRoot: $"(base {k.Kernel})", roots: ["linux/io_uring.h"]);
             tree.DisplayOverrides["linux/io_uring.h"] = header;
             return Extractor.Extract(tree, targets, name ?? Path.GetFileName(header), new HeaderSource { Kind = "path", Version = $"base {k.Kernel}" });
-        }
-        finally
-        {
-            if (Directory.Exists(temp))
-            {
-                Directory.Delete(temp, true);
-            }
-        }
+        });
     }
 
     /// <summary>
@@ -108,16 +98,25 @@ internal static class Pipeline
         }
 
         var k = KernelLock.Load(repo.LockPath).Find(baseKernel);
+        var files = UnifiedPatch.Parse(File.ReadAllText(patch), patch);
+        return OnCopyOfBase(cache, k, temp =>
+        {
+            UnifiedPatch.ApplyToTree(temp, files, patch, $"kernel {k.Kernel}");
+            var tree = new IncludeTree(temp, displayRoot: $"({k.Kernel} + {Path.GetFileName(patch)})");
+            return Extractor.Extract(tree, CTarget.All, $"{k.Kernel}+{Path.GetFileNameWithoutExtension(patch)}", new HeaderSource { Kind = "patch", Version = $"base {k.Kernel}" });
+        });
+    }
+
+    /// <summary>Runs <paramref name="use"/> on a temporary copy of a kernel's cached include tree, removed afterwards.</summary>
+    private static AbiSnapshot OnCopyOfBase(HeaderCache cache, LockedKernel k, Func<string, AbiSnapshot> use)
+    {
         var baseTree = cache.TryGetVerified(k, out var problem)
             ?? throw new ToolException($"the base include tree is not available: {problem}; run 'headers fetch --locked'");
-        var files = UnifiedPatch.Parse(File.ReadAllText(patch), patch);
         var temp = Path.Combine(Path.GetTempPath(), $"io_uring-codegen-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
             CopyTree(baseTree.Root, temp);
-            UnifiedPatch.ApplyToTree(temp, files, patch, $"kernel {k.Kernel}");
-            var tree = new IncludeTree(temp, displayRoot: $"({k.Kernel} + {Path.GetFileName(patch)})");
-            return Extractor.Extract(tree, CTarget.All, $"{k.Kernel}+{Path.GetFileNameWithoutExtension(patch)}", new HeaderSource { Kind = "patch", Version = $"base {k.Kernel}" });
+            return use(temp);
         }
         finally
         {

@@ -40,21 +40,29 @@ public sealed class AbiComparer
 
         var c = new AbiComparer(a, b);
         var perTarget = targets.Select(t => c.CompareTarget(a.Targets.ToList().IndexOf(t), b.Targets.ToList().IndexOf(t))).ToList();
-        var merged = new List<Change>();
-        var seen = new HashSet<(int, string, string)>();
+        // A change is keyed by what it says; the targets that say it are collected in one pass.
+        var onTargets = new Dictionary<(int, string, string), (Change First, List<string> Targets)>();
+        var order = new List<(int, string, string)>();
         for (var i = 0; i < targets.Count; i++)
         {
             foreach (var ch in perTarget[i])
             {
-                if (!seen.Add((ch.Class, ch.Name, ch.Message)))
+                var key = (ch.Class, ch.Name, ch.Message);
+                if (!onTargets.TryGetValue(key, out var entry))
                 {
-                    continue;
+                    entry = (ch, new List<string>());
+                    onTargets[key] = entry;
+                    order.Add(key);
                 }
 
-                var on = Enumerable.Range(0, targets.Count).Where(j => perTarget[j].Any(x => x.Class == ch.Class && x.Name == ch.Name && x.Message == ch.Message)).Select(j => targets[j]).ToList();
-                merged.Add(on.Count == targets.Count ? ch : ch with { Targets = on });
+                if (!entry.Targets.Contains(targets[i]))
+                {
+                    entry.Targets.Add(targets[i]);
+                }
             }
         }
+
+        var merged = order.Select(k => onTargets[k]).Select(e => e.Targets.Count == targets.Count ? e.First : e.First with { Targets = e.Targets }).ToList();
 
         merged.AddRange(c.TargetIndependent());
         var ordered = merged

@@ -2,55 +2,11 @@ using IoUring.Abi.Model;
 
 namespace IoUring.Abi.Diff;
 
-/// <summary>
-/// A named record's members as a C user reaches them: anonymous structs and unions flattened, each
-/// member with its C name (a.b for members of a named member of unnamed type) and absolute offset.
-/// </summary>
-internal sealed record FlatMember(string Path, FieldDecl Field, long BitOffset, long Size, RecordDecl Parent, IReadOnlyList<RecordDecl> Ancestors)
-{
-    public long Start => BitOffset / 8;
-
-    public long End => Start + Size;
-
-    public string Type => Field.Type;
-
-    public string Canonical(int t) => Field.Canonical[t];
-
-    /// <summary>The nearest enclosing union (through anonymous members), if any.</summary>
-    public RecordDecl? Union => Ancestors.LastOrDefault(a => a.Kind == RecordKind.Union);
-}
-
+/// <summary>The diff's and lint's reading of names and values: reserved members, sentinels, flag families.</summary>
 internal static class Layout
 {
-    public static List<FlatMember> Flatten(AbiSnapshot s, Dictionary<string, RecordDecl> records, RecordDecl top, int target)
-    {
-        var list = new List<FlatMember>();
-        Walk(records, top, target, 0, string.Empty, [top], list);
-        return list;
-    }
-
-    private static void Walk(Dictionary<string, RecordDecl> records, RecordDecl rec, int t, long baseBits, string prefix, List<RecordDecl> ancestors, List<FlatMember> into)
-    {
-        foreach (var f in rec.Fields)
-        {
-            var bits = baseBits + f.BitOffset[t];
-            if (f.Name is null)
-            {
-                if (f.Record is not null && records.TryGetValue(f.Record, out var anon))
-                {
-                    Walk(records, anon, t, bits, prefix, [.. ancestors, anon], into);
-                }
-
-                continue;
-            }
-
-            into.Add(new FlatMember(prefix + f.Name, f, bits, f.Size[t], rec, ancestors));
-            if (f.Record is not null && records.TryGetValue(f.Record, out var inner) && inner.Name is null && f.Dims.Count == 0 && !f.Flexible)
-            {
-                Walk(records, inner, t, bits, prefix + f.Name + ".", [.. ancestors, inner], into);
-            }
-        }
-    }
+    public static List<FlatMember> Flatten(AbiSnapshot s, Dictionary<string, RecordDecl> records, RecordDecl top, int target) =>
+        RecordLayout.Flatten(records, top, target);
 
     public static bool IsIoUringFile(SourceLocation l) => IncludeTree.IsIoUringHeader(l.File);
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using IoUring.Abi.Model;
 
@@ -52,7 +51,7 @@ public sealed class HeaderCache
                 return null;
             }
 
-            if (Sha256(path) != f.Sha256)
+            if (FileHash.Sha256(path) != f.Sha256)
             {
                 problem = $"{path} does not match the SHA-256 in the lock";
                 return null;
@@ -61,8 +60,6 @@ public sealed class HeaderCache
 
         return new IncludeTree(dir);
     }
-
-    public static string Sha256(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
 
     private static string Sanitize(string version) => version.Replace(':', '_').Replace('~', '_');
 }

@@ -172,7 +172,7 @@ public sealed class HeaderFetcher
             foreach (var arch in arches)
             {
                 var deb = archive.Download(KernelLock.PackageName, arch, version);
-                debs.Add(new LockedDeb(arch, Path.GetFileName(deb), HeaderCache.Sha256(deb)));
+                debs.Add(new LockedDeb(arch, Path.GetFileName(deb), FileHash.Sha256(deb)));
                 DebianArchive.Extract(deb, staging);
             }
 
@@ -199,7 +199,7 @@ public sealed class HeaderFetcher
                 var dest = Path.Combine(temp, rel);
                 Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
                 File.Copy(Path.Combine(include, rel), dest);
-                files.Add(new LockedFile(rel, HeaderCache.Sha256(dest)));
+                files.Add(new LockedFile(rel, FileHash.Sha256(dest)));
             }
 
             if (Directory.Exists(final))

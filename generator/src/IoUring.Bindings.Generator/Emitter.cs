@@ -141,9 +141,9 @@ internal sealed class FirstKernels
         foreach (var r in s.Records.Where(r => r.Name is not null && r.Parent is null))
         {
             yield return "record:" + r.Name;
-            foreach (var m in FlatNames(r, records))
+            foreach (var m in RecordLayout.Flatten(records, r, 0))
             {
-                yield return $"member:{r.Name}.{m}";
+                yield return $"member:{r.Name}.{m.Path}";
             }
         }
 
@@ -159,27 +159,6 @@ internal sealed class FirstKernels
         foreach (var m in s.Macros)
         {
             yield return "macro:" + m.Name;
-        }
-    }
-
-    private static IEnumerable<string> FlatNames(RecordDecl r, Dictionary<string, RecordDecl> records)
-    {
-        foreach (var f in r.Fields)
-        {
-            if (f.Name is null)
-            {
-                if (f.Record is not null && records.TryGetValue(f.Record, out var anon))
-                {
-                    foreach (var n in FlatNames(anon, records))
-                    {
-                        yield return n;
-                    }
-                }
-            }
-            else
-            {
-                yield return f.Name;
-            }
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
+using IoUring.Abi.Headers;
 using IoUring.Bindings.Generator;
 
 namespace IoUring.Bindings.Tests;
@@ -22,21 +23,12 @@ internal static class Repo
         return [new InputFile(path, File.ReadAllText(path))];
     }
 
+    /// <summary>The locked, verified include tree of a kernel, from the header cache.</summary>
     public static string CacheTree(string kernel)
     {
-        var lockText = File.ReadAllText(Path.Combine(Root, "headers", "kernels.lock.json"));
-        var node = (IoUring.Abi.Model.JsonObject)IoUring.Abi.Model.JsonText.Parse(lockText, "lock");
-        var entry = ((IoUring.Abi.Model.JsonArray)node["kernels"]!).Items.Cast<IoUring.Abi.Model.JsonObject>().Single(k => ((IoUring.Abi.Model.JsonString)k["kernel"]!).Value == kernel);
-        var version = ((IoUring.Abi.Model.JsonString)entry["version"]!).Value.Replace(':', '_').Replace('~', '_');
-        var cache = Environment.GetEnvironmentVariable("IO_URING_CODEGEN_CACHE")
-            ?? Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "io_uring-codegen");
-        var tree = Path.Combine(cache, "headers", kernel, version, "include");
-        if (!File.Exists(Path.Combine(tree, "linux", "io_uring.h")))
-        {
-            throw new InvalidOperationException($"{tree}: headers of kernel {kernel} are not cached; run './make.sh test' (it fetches them first)");
-        }
-
-        return tree;
+        var locked = KernelLock.Load(Path.Combine(Root, "headers", "kernels.lock.json")).Find(kernel);
+        return (new HeaderCache().TryGetVerified(locked, out var problem)
+            ?? throw new InvalidOperationException($"{problem}: run './make.sh test' (it fetches the locked headers first)")).Root;
     }
 
     public static (int Exit, string Stdout, string Stderr) Run(string file, params string[] args)
