@@ -3,16 +3,64 @@ using IoUring.Ring;
 
 namespace IoUring.Engine;
 
-/// <summary>
-/// What one kernel knows: the setup flags it accepts, its feature mask, its opcodes, SQE flags, NOP
-/// flags and enter flags. A profile is learnt from a live kernel by asking it (setup, probe), never by
-/// its version number.
-/// </summary>
-public sealed record KernelProfile(string Name, uint SetupFlags, uint Features, uint OpLast, uint SqeFlags, uint NopFlags, uint EnterFlags)
+/// <summary>How a kernel lays out the header of its shared ring region (struct io_rings).</summary>
+public enum RingHeaderLayout
 {
+    /// <summary>Heads, tails, masks, entries, dropped and flags packed from offset 0 (the host's 6.18, 7.x).</summary>
+    Packed,
+
+    /// <summary>6.1: sq and cq head and tail each on their own 64-byte line (struct io_uring was cacheline aligned).</summary>
+    CacheLineAligned,
+}
+
+/// <summary>
+/// What one kernel knows and how it behaves where kernels differ. A profile comes either from a live
+/// kernel, by asking it (setup, probe, query: never by its version number), or from a kernel's ABI
+/// snapshot plus the small behaviour table in <see cref="KernelBehaviour"/>.
+/// </summary>
+/// <param name="Name">Where the profile came from ("host 6.18.44 (probed)", "7.2 (snapshot)").</param>
+/// <param name="SetupFlags">IORING_SETUP_* bits io_uring_setup accepts (each with its required companions).</param>
+/// <param name="KnownSetupFlags">IORING_SETUP_* bits the kernel knows (the query's answer; NO_MMAP and ATTACH_WQ need arguments the probe does not give).</param>
+/// <param name="Features">The IORING_FEAT_* mask the kernel reports.</param>
+/// <param name="OpLast">IORING_OP_LAST: opcodes at or above it fail with -EINVAL.</param>
+/// <param name="SqeFlags">IOSQE_* bits the kernel knows.</param>
+/// <param name="NopFlags">IORING_NOP_* bits a NOP accepts (0 before 6.10: any bit is refused).</param>
+/// <param name="EnterFlags">IORING_ENTER_* bits io_uring_enter accepts.</param>
+/// <param name="RegisterOpLast">IORING_REGISTER_LAST (0: not known, the kernel has no query).</param>
+/// <param name="HasQuery">IORING_REGISTER_QUERY exists (works with fd -1).</param>
+/// <param name="RingHeader">The io_rings header layout.</param>
+/// <param name="SupportedOps">Bit n: opcode n is supported (IO_URING_OP_SUPPORTED in the probe).</param>
+/// <param name="QueryOps">Number of query opcodes (__IO_URING_QUERY_MAX); 0 without the query.</param>
+/// <param name="QueryOpcodeSize">Size of struct io_uring_query_opcode as this kernel fills it.</param>
+/// <param name="NopLookupFailurePostsZero">
+/// A NOP whose FILE or FIXED_BUFFER lookup fails still fails (links break) but posts result 0, not the
+/// errno (kernels before the 2026 fix).
+/// </param>
+public sealed record KernelProfile(
+    string Name,
+    uint SetupFlags,
+    uint KnownSetupFlags,
+    uint Features,
+    uint OpLast,
+    uint SqeFlags,
+    uint NopFlags,
+    uint EnterFlags,
+    uint RegisterOpLast,
+    bool HasQuery,
+    RingHeaderLayout RingHeader,
+    UInt128 SupportedOps,
+    uint QueryOps,
+    uint QueryOpcodeSize,
+    bool NopLookupFailurePostsZero)
+{
+    public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
+
+    public bool Has(IoUringNopFlags flag) => (NopFlags & (uint)flag) != 0;
+
     /// <summary>
-    /// Probes a live kernel: each setup flag alone (with the companions it requires), the feature mask
-    /// of a plain ring, the opcode count from IORING_REGISTER_PROBE, and each NOP flag bit.
+    /// Probes a live kernel: each setup flag (with the companions it requires), the feature mask of a
+    /// plain ring, the opcode counts from IORING_REGISTER_PROBE and IORING_REGISTER_QUERY, each NOP
+    /// flag bit, and how a failed NOP file lookup is reported.
     /// </summary>
     public static unsafe KernelProfile Probe(IRingBackend live)
     {
@@ -30,7 +78,7 @@ public sealed record KernelProfile(string Name, uint SetupFlags, uint Features, 
         var fd = live.Setup(4, &plain);
         if (fd < 0)
         {
-            throw new InvalidOperationException($"io_uring_setup failed on the live kernel ({fd}); is io_uring disabled (kernel.io_uring_disabled)?");
+            throw new InvalidOperationException($"io_uring_setup failed on the live kernel ({fd}); is io_uring disabled (sysctl kernel.io_uring_disabled)?");
         }
 
         try
@@ -39,18 +87,38 @@ public sealed record KernelProfile(string Name, uint SetupFlags, uint Features, 
             new Span<byte>(probe, 16 + (256 * 8)).Clear();
             var rc = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_PROBE, probe, 256);
             var opLast = rc < 0 ? 0u : (uint)probe[0] + 1;
+            UInt128 supported = 0;
+            var ops = (io_uring_probe_op*)(probe + 16);
+            for (var op = 0; rc >= 0 && op < probe[1] && op < 128; op++)
+            {
+                if ((ops[op].flags & Constants.IO_URING_OP_SUPPORTED) != 0)
+                {
+                    supported |= UInt128.One << op;
+                }
+            }
 
-            // A NOP flag the kernel does not know fails the NOP with -EINVAL.
+            // The query works without a ring; a kernel without it refuses the register opcode.
+            var (query, queryOps, querySize) = QueryOpcodes(live);
+            // Without the query (before 6.18) the register count and the enter flags cannot be asked
+            // for safely (probing register opcodes with null arguments runs them); those kernels get
+            // the sets every kernel since 6.0 has: IOSQE_* bits 0-6, ENTER GETEVENTS..REGISTERED_RING.
+            var registerLast = query?.nr_register_opcodes ?? 0;
+            var sqeFlags = query is { } q ? (uint)q.sqe_flags : 0x7fu;
+            var enterFlags = query is { } q2 ? (uint)q2.enter_flags : 0x1fu;
+
             uint nopFlags = 0;
             for (var bit = 0; bit < 8; bit++)
             {
-                if (NopFlagAccepted(live, 1u << bit))
+                if (NopResult(live, 1u << bit, 0) != -Errno.EINVAL)
                 {
                     nopFlags |= 1u << bit;
                 }
             }
 
-            return new KernelProfile("host", setup, plain.features, opLast, 0x7f, nopFlags, 0xff);
+            var lookupPostsZero = (nopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0 && NopResult(live, (uint)IoUringNopFlags.IORING_NOP_FILE, -1) == 0;
+            var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
+            var known = query is { } q3 ? (uint)q3.ring_setup_flags : setup;
+            return new KernelProfile($"live {kernel} (probed)", setup, known, plain.features, opLast, sqeFlags, nopFlags, enterFlags, registerLast, query is not null, RingHeaderOf(plain), supported, queryOps, querySize, lookupPostsZero);
         }
         finally
         {
@@ -58,7 +126,40 @@ public sealed record KernelProfile(string Name, uint SetupFlags, uint Features, 
         }
     }
 
-    private static uint Companions(uint flag) => (IoUringSetupFlags)flag switch
+    private static RingHeaderLayout RingHeaderOf(io_uring_params p) => p.sq_off.tail == 4 ? RingHeaderLayout.Packed : RingHeaderLayout.CacheLineAligned;
+
+    private static unsafe (io_uring_query_opcode? Data, uint Ops, uint Size) QueryOpcodes(IRingBackend live)
+    {
+        var data = default(io_uring_query_opcode);
+        var (rc, result, size) = Query(live, Constants.IO_URING_QUERY_OPCODES, &data, (uint)sizeof(io_uring_query_opcode));
+        if (rc != 0 || result != 0)
+        {
+            return (null, 0, 0);
+        }
+
+        // Query opcodes are dense: the first one refused with -EOPNOTSUPP is the count.
+        var scratch = stackalloc byte[256];
+        uint ops = 1;
+        while (ops < 64 && Query(live, ops, scratch, 256).Result != -Errno.EOPNOTSUPP)
+        {
+            ops++;
+        }
+
+        return (data, ops, size);
+    }
+
+    private static unsafe (int Rc, int Result, uint Size) Query(IRingBackend live, uint op, void* data, uint size)
+    {
+        new Span<byte>(data, (int)size).Clear();
+        var hdr = default(io_uring_query_hdr);
+        hdr.query_op = op;
+        hdr.query_data = (ulong)data;
+        hdr.size = size;
+        var rc = live.Register(-1, (uint)io_uring_register_op.IORING_REGISTER_QUERY, &hdr, 0);
+        return (rc, hdr.result, hdr.size);
+    }
+
+    internal static uint Companions(uint flag) => (IoUringSetupFlags)flag switch
     {
         IoUringSetupFlags.IORING_SETUP_SQ_AFF => (uint)IoUringSetupFlags.IORING_SETUP_SQPOLL,
         IoUringSetupFlags.IORING_SETUP_TASKRUN_FLAG => (uint)IoUringSetupFlags.IORING_SETUP_COOP_TASKRUN,
@@ -66,20 +167,19 @@ public sealed record KernelProfile(string Name, uint SetupFlags, uint Features, 
         IoUringSetupFlags.IORING_SETUP_REGISTERED_FD_ONLY => (uint)IoUringSetupFlags.IORING_SETUP_NO_MMAP,
         IoUringSetupFlags.IORING_SETUP_HYBRID_IOPOLL => (uint)IoUringSetupFlags.IORING_SETUP_IOPOLL,
         IoUringSetupFlags.IORING_SETUP_SQ_REWIND => (uint)IoUringSetupFlags.IORING_SETUP_NO_SQARRAY,
-        IoUringSetupFlags.IORING_SETUP_ATTACH_WQ => 0,
         _ => 0,
     };
 
     private static unsafe bool Accepts(IRingBackend live, uint flags)
     {
-        var p = default(io_uring_params);
-        p.flags = flags;
-        p.cq_entries = 8;
         if ((flags & (uint)IoUringSetupFlags.IORING_SETUP_ATTACH_WQ) != 0)
         {
             return false; // needs another ring's fd; not probed
         }
 
+        var p = default(io_uring_params);
+        p.flags = flags;
+        p.cq_entries = 8;
         var fd = live.Setup(4, &p);
         if (fd >= 0)
         {
@@ -90,13 +190,14 @@ public sealed record KernelProfile(string Name, uint SetupFlags, uint Features, 
         return false;
     }
 
-    private static unsafe bool NopFlagAccepted(IRingBackend live, uint nopFlag)
+    /// <summary>The result of one NOP with <paramref name="nopFlag"/> (on a CQE32 ring for the CQE32 flag).</summary>
+    private static unsafe int NopResult(IRingBackend live, uint nopFlag, int fd)
     {
         var cqe32 = nopFlag == (uint)IoUringNopFlags.IORING_NOP_CQE32 ? (uint)IoUringSetupFlags.IORING_SETUP_CQE32 : 0;
         var rc = IoUring.Ring.Ring.Create(live, 4, new io_uring_params { flags = cqe32 }, out var ring);
         if (rc < 0)
         {
-            return false;
+            return rc;
         }
 
         using (ring)
@@ -104,10 +205,9 @@ public sealed record KernelProfile(string Name, uint SetupFlags, uint Features, 
             var sqe = ring!.GetSqe();
             sqe->opcode = (byte)io_uring_op.IORING_OP_NOP;
             sqe->nop_flags = nopFlag;
-            sqe->fd = -1;
-            ring.Submit();
-            ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
-            return ring.TryPeekCqe(out var cqe) && cqe->res != -Errno.EINVAL;
+            sqe->fd = fd;
+            ring.Submit(1);
+            return ring.TryPeekCqe(out var cqe) ? cqe->res : int.MinValue;
         }
     }
 }

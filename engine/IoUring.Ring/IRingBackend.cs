@@ -44,4 +44,6 @@ public static class Errno
     public const int ECANCELED = 125;
     public const int EBADR = 53;
     public const int ETIME = 62;
+    public const int ENOBUFS = 105;
+    public const int ERANGE = 34;
 }

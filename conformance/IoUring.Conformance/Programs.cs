@@ -1,0 +1,376 @@
+using FsCheck;
+using FsCheck.Fluent;
+using IoUring.Bindings;
+
+namespace IoUring.Conformance;
+
+/// <summary>Which descriptor an SQE names.</summary>
+public enum FdChoice
+{
+    /// <summary>The program's memfd (8 KiB of known bytes at the start).</summary>
+    File,
+
+    /// <summary>-1.</summary>
+    Negative,
+
+    /// <summary>A number no descriptor has (-EBADF).</summary>
+    Closed,
+}
+
+/// <summary>Which memory an SQE's address points at.</summary>
+public enum BufChoice
+{
+    /// <summary>The program's buffer area at <see cref="SqeSpec.BufOffset"/> (READV/WRITEV: its iovec array).</summary>
+    Area,
+
+    /// <summary>Address 0.</summary>
+    Null,
+
+    /// <summary>A user address with nothing mapped (the copy faults at issue).</summary>
+    Unmapped,
+
+    /// <summary>A kernel address (access_ok fails at preparation).</summary>
+    Kernel,
+}
+
+/// <summary>One SQE of a generated program.</summary>
+public sealed record SqeSpec(
+    byte Opcode,
+    byte Flags,
+    ushort Ioprio,
+    uint NopFlags,
+    int Inject,
+    FdChoice Fd,
+    BufChoice Buf,
+    int BufOffset,
+    uint Len,
+    ulong Off,
+    uint OpFlags,
+    ulong UserData)
+{
+    public override string ToString()
+    {
+        var op = Enum.IsDefined(typeof(io_uring_op), (uint)Opcode) ? ((io_uring_op)Opcode).ToString().Replace("IORING_OP_", string.Empty) : $"op{Opcode}";
+        var text = $"{{{op} ud {UserData}";
+        text += Flags != 0 ? $" flags 0x{Flags:x}" : string.Empty;
+        text += Ioprio != 0 ? $" ioprio 0x{Ioprio:x}" : string.Empty;
+        if (Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128)
+        {
+            text += NopFlags != 0 ? $" nop 0x{NopFlags:x} inject {Inject} fd {Fd} off {Off} addr {BufOffset}" : string.Empty;
+        }
+        else
+        {
+            text += $" fd {Fd} buf {Buf}+{BufOffset} len {Len} off {(long)Off} opflags 0x{OpFlags:x}";
+        }
+
+        return text + "}";
+    }
+}
+
+/// <summary>A register call made after a step's enter.</summary>
+public sealed record RegisterSpec(bool IsQuery, uint Arg, uint Size, bool Dirty)
+{
+    public override string ToString() => IsQuery ? $"query(op {Arg}, size {Size}{(Dirty ? ", resv set" : string.Empty)})" : $"probe({Arg} ops{(Dirty ? ", dirty buffer" : string.Empty)})";
+}
+
+/// <summary>
+/// A batch of SQEs, one enter (with or without GETEVENTS), then up to Reap completions read.
+/// BadIndexAt: the batch position whose SQ index array entry is overwritten with an invalid index.
+/// </summary>
+public sealed record Step(SqeSpec[] Batch, bool GetEvents, uint Reap, int BadIndexAt, RegisterSpec? Register)
+{
+    public override string ToString() =>
+        $"[{string.Join(" ", Batch.Select(b => b.ToString()))}] getevents={GetEvents} reap={Reap}"
+        + (BadIndexAt >= 0 ? $" bad-index-at={BadIndexAt}" : string.Empty)
+        + (Register is null ? string.Empty : $" then {Register}");
+}
+
+/// <summary>Setup parameters and steps: what both backends are asked to do.</summary>
+public sealed record RingProgram(uint Entries, uint SetupFlags, uint CqEntries, Step[] Steps)
+{
+    public override string ToString() => $"setup(entries {Entries}, flags 0x{SetupFlags:x}, cq {CqEntries})\n  " + string.Join("\n  ", Steps.Select(s => s.ToString()));
+}
+
+/// <summary>FsCheck generators of conformance programs.</summary>
+public static class ProgramGen
+{
+    private const uint Sqe128Mixed = (uint)IoUringSetupFlags.IORING_SETUP_SQE_MIXED;
+
+    private static readonly uint[] SetupFlagChoices =
+    [
+        0, 0, 0, 0, 0, 0,
+        (uint)IoUringSetupFlags.IORING_SETUP_CQSIZE,
+        (uint)IoUringSetupFlags.IORING_SETUP_CQSIZE,
+        (uint)IoUringSetupFlags.IORING_SETUP_CLAMP,
+        (uint)IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL,
+        (uint)IoUringSetupFlags.IORING_SETUP_NO_SQARRAY,
+        (uint)IoUringSetupFlags.IORING_SETUP_CQE32,
+        (uint)IoUringSetupFlags.IORING_SETUP_SQE128,
+        (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED,
+        (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED,
+        (uint)(IoUringSetupFlags.IORING_SETUP_CQE_MIXED | IoUringSetupFlags.IORING_SETUP_CQSIZE),
+        (uint)(IoUringSetupFlags.IORING_SETUP_CQE_MIXED | IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL),
+        Sqe128Mixed,
+        (uint)(IoUringSetupFlags.IORING_SETUP_SQ_REWIND | IoUringSetupFlags.IORING_SETUP_NO_SQARRAY),
+        (uint)IoUringSetupFlags.IORING_SETUP_SQ_REWIND,
+        (uint)(IoUringSetupFlags.IORING_SETUP_CQE32 | IoUringSetupFlags.IORING_SETUP_CQE_MIXED),
+        (uint)(IoUringSetupFlags.IORING_SETUP_SQE128 | IoUringSetupFlags.IORING_SETUP_SQE_MIXED),
+        1u << 30,
+    ];
+
+    private static readonly byte[] SqeFlagChoices =
+    [
+        0, 0, 0, 0, 0,
+        (byte)IoUringSqeFlags.IOSQE_IO_LINK,
+        (byte)IoUringSqeFlags.IOSQE_IO_LINK,
+        (byte)IoUringSqeFlags.IOSQE_IO_HARDLINK,
+        (byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS,
+        (byte)(IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS),
+        (byte)(IoUringSqeFlags.IOSQE_IO_HARDLINK | IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS),
+        (byte)IoUringSqeFlags.IOSQE_ASYNC,
+        (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT,
+        (byte)IoUringSqeFlags.IOSQE_FIXED_FILE,
+        0x80,
+    ];
+
+    private static readonly uint[] NopFlagChoices =
+    [
+        0, 0, 0, 0,
+        (uint)IoUringNopFlags.IORING_NOP_INJECT_RESULT,
+        (uint)IoUringNopFlags.IORING_NOP_INJECT_RESULT,
+        (uint)IoUringNopFlags.IORING_NOP_FILE,
+        (uint)(IoUringNopFlags.IORING_NOP_FILE | IoUringNopFlags.IORING_NOP_FIXED_FILE),
+        (uint)IoUringNopFlags.IORING_NOP_FIXED_FILE,
+        (uint)IoUringNopFlags.IORING_NOP_FIXED_BUFFER,
+        (uint)IoUringNopFlags.IORING_NOP_TW,
+        (uint)(IoUringNopFlags.IORING_NOP_TW | IoUringNopFlags.IORING_NOP_INJECT_RESULT),
+        (uint)IoUringNopFlags.IORING_NOP_CQE32,
+        (uint)IoUringNopFlags.IORING_NOP_CQE32,
+        (uint)(IoUringNopFlags.IORING_NOP_CQE32 | IoUringNopFlags.IORING_NOP_INJECT_RESULT),
+        0x80,
+    ];
+
+    private static readonly ulong[] OffsetChoices = [0, 0, 100, 4000, 8000, 8192, 20000, ulong.MaxValue, unchecked((ulong)-2L)];
+
+    // RWF_HIPRI (needs IOPOLL), RWF_DSYNC, RWF_NOWAIT, and a bit no kernel knows.
+    private static readonly uint[] RwFlagChoices = [0, 0, 0, 0, 1, 2, 8, 8, 0x40000000];
+
+    public static Gen<SqeSpec> Sqe(uint opLast)
+    {
+        var op = Gen.Frequency(
+            (10, Gen.Constant((byte)io_uring_op.IORING_OP_NOP)),
+            (3, Gen.Constant((byte)io_uring_op.IORING_OP_READ)),
+            (3, Gen.Constant((byte)io_uring_op.IORING_OP_WRITE)),
+            (2, Gen.Constant((byte)io_uring_op.IORING_OP_READV)),
+            (2, Gen.Constant((byte)io_uring_op.IORING_OP_WRITEV)),
+            (1, Gen.Constant((byte)io_uring_op.IORING_OP_FSYNC)),
+            (1, Gen.Constant((byte)io_uring_op.IORING_OP_NOP128)),
+            (1, Gen.Constant((byte)255)),
+            (1, Gen.Constant((byte)Math.Min(opLast, 255))));
+        return from opcode in op
+               from flags in Gen.Elements(SqeFlagChoices)
+               from ioprio in Gen.Frequency((12, Gen.Constant((ushort)0)), (1, Gen.Constant((ushort)1)), (1, Gen.Constant((ushort)0x4003)))
+               from nop in Gen.Elements(NopFlagChoices)
+               from inject in Gen.Elements(-5, 0, 7, -125)
+               from fd in Gen.Frequency((10, Gen.Constant(FdChoice.File)), (1, Gen.Constant(FdChoice.Negative)), (1, Gen.Constant(FdChoice.Closed)))
+               from buf in Gen.Frequency((12, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)), (1, Gen.Constant(BufChoice.Kernel)))
+               from bufOffset in Gen.Choose(0, 7).Select(k => k * 4096)
+               from len in Lengths(opcode)
+               from off in Gen.Elements(OffsetChoices)
+               from opFlags in opcode == (byte)io_uring_op.IORING_OP_FSYNC ? Gen.Elements(0u, 0u, 1u, 2u) : Gen.Elements(RwFlagChoices)
+               select NoSkipWhereAsync(new SqeSpec(opcode, flags, ioprio, nop, inject, fd, buf, bufOffset, len, off, opFlags, 0));
+    }
+
+    /// <summary>
+    /// Where CQE_SKIP_SUCCESS is not generated, and why:
+    /// - a request that may complete from io-wq always posts a CQE here: without one, nothing tells
+    ///   the runner it has finished, and the file and memory digests would race it (see Runner);
+    /// - a NOP with IORING_NOP_CQE32 whose CQE is skipped leaves its two extra words in the kernel's
+    ///   recycled request, and the next CQE filled from that request on a CQE32 ring carries them
+    ///   (measured on 6.18); which request is recycled is the kernel's allocator's business.
+    /// </summary>
+    private static SqeSpec NoSkipWhereAsync(SqeSpec s) =>
+        Runner.MayCompleteFromIoWq(s) || (s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_CQE32) != 0
+            ? s with { Flags = (byte)(s.Flags & ~(byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS) }
+            : s;
+
+    private static Gen<uint> Lengths(byte opcode) => opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV
+        ? Gen.Elements(0u, 1u, 2u, 4u, 4u, 1025u)
+        : Gen.Elements(0u, 1u, 512u, 4096u, 4096u, 9000u);
+
+    public static Gen<RingProgram> Program(uint opLast)
+    {
+        var register = from isQuery in Gen.Elements(false, true)
+                       from arg in isQuery ? Gen.Elements(0u, 0u, 0u, 1u, 200u) : Gen.Elements(0u, 4u, 64u, 256u, 300u)
+                       from size in Gen.Elements(0u, 8u, 40u, 48u, 64u)
+                       from dirty in Gen.Frequency((5, Gen.Constant(false)), (1, Gen.Constant(true)))
+                       select new RegisterSpec(isQuery, arg, size, dirty);
+        var step = from batch in Sqe(opLast).ArrayOf().Select(a => a.Take(8).ToArray())
+                   from getEvents in Gen.Frequency((3, Gen.Constant(true)), (1, Gen.Constant(false)))
+                   from reap in Gen.Choose(0, 12)
+                   from badIndex in Gen.Frequency((12, Gen.Constant(-1)), (1, Gen.Choose(0, 7)))
+                   from reg in Gen.Frequency((8, Gen.Constant<RegisterSpec?>(null)), (1, register.Select(r => (RegisterSpec?)r)))
+                   select OneTransferChain(new Step(batch, getEvents, (uint)reap, badIndex, reg));
+        return from entries in Gen.Frequency((10, Gen.Choose(1, 8)), (1, Gen.Constant(0)), (1, Gen.Constant(40000)))
+               from setup in Gen.Elements(SetupFlagChoices)
+               from cq in Gen.Frequency((4, Gen.Choose(1, 20)), (1, Gen.Constant(0)), (1, Gen.Constant(70000)))
+               from steps in step.ArrayOf().Select(a => a.Take(6).ToArray())
+               select Number(new RingProgram((uint)entries, setup, (uint)cq, steps));
+    }
+
+    /// <summary>
+    /// Smaller programs first: fewer steps, fewer SQEs, then each SQE and step made plainer (no flags,
+    /// no NOP flags, ordinary fd, buffer, length and offset; no register call or bad index), so a
+    /// failure reaches a minimal program.
+    /// </summary>
+    public static IEnumerable<RingProgram> Shrink(RingProgram p)
+    {
+        for (var i = 0; i < p.Steps.Length; i++)
+        {
+            yield return Number(p with { Steps = p.Steps.Where((_, k) => k != i).ToArray() });
+        }
+
+        for (var i = 0; i < p.Steps.Length; i++)
+        {
+            var step = p.Steps[i];
+            for (var j = 0; j < step.Batch.Length; j++)
+            {
+                var batch = step.Batch.Where((_, k) => k != j).ToArray();
+                yield return Number(WithStep(p, i, step with { Batch = batch }));
+            }
+        }
+
+        for (var i = 0; i < p.Steps.Length; i++)
+        {
+            var step = p.Steps[i];
+            if (step.Register is not null)
+            {
+                yield return WithStep(p, i, step with { Register = null });
+            }
+
+            if (step.BadIndexAt >= 0)
+            {
+                yield return WithStep(p, i, step with { BadIndexAt = -1 });
+            }
+
+            if (!step.GetEvents)
+            {
+                yield return WithStep(p, i, step with { GetEvents = true });
+            }
+
+            for (var j = 0; j < step.Batch.Length; j++)
+            {
+                foreach (var simpler in Simplify(step.Batch[j]))
+                {
+                    var batch = step.Batch.ToArray();
+                    batch[j] = simpler;
+                    yield return WithStep(p, i, step with { Batch = batch });
+                }
+            }
+        }
+
+        if (p.SetupFlags != 0)
+        {
+            yield return p with { SetupFlags = 0 };
+        }
+    }
+
+    private static IEnumerable<SqeSpec> Simplify(SqeSpec s)
+    {
+        if (s.Opcode != (byte)io_uring_op.IORING_OP_NOP)
+        {
+            yield return s with { Opcode = (byte)io_uring_op.IORING_OP_NOP };
+        }
+
+        if (s.Flags != 0)
+        {
+            yield return s with { Flags = 0 };
+        }
+
+        if (s.NopFlags != 0)
+        {
+            yield return s with { NopFlags = 0 };
+        }
+
+        if (s.Ioprio != 0)
+        {
+            yield return s with { Ioprio = 0 };
+        }
+
+        if (s.OpFlags != 0)
+        {
+            yield return s with { OpFlags = 0 };
+        }
+
+        if (s.Fd != FdChoice.File)
+        {
+            yield return s with { Fd = FdChoice.File };
+        }
+
+        if (s.Buf != BufChoice.Area)
+        {
+            yield return s with { Buf = BufChoice.Area };
+        }
+
+        if (s.Off != 0)
+        {
+            yield return s with { Off = 0 };
+        }
+
+        if (s.Inject != 0)
+        {
+            yield return s with { Inject = 0 };
+        }
+    }
+
+    private static RingProgram WithStep(RingProgram p, int index, Step step)
+    {
+        var steps = p.Steps.ToArray();
+        steps[index] = step;
+        return p with { Steps = steps };
+    }
+
+    /// <summary>Programs with the shrinker, for Prop.ForAll.</summary>
+    public static Arbitrary<RingProgram> Arbitrary(uint opLast) =>
+        Arb.From(Program(opLast), p => Shrink(p).Select(q => q with { Steps = q.Steps.Select(OneTransferChain).ToArray() }));
+
+    public static bool IsFileTransfer(SqeSpec s) => s.Fd == FdChoice.File
+        && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV;
+
+    /// <summary>
+    /// Reads and writes of the program's file may run concurrently in io-wq, in no fixed order, and
+    /// they share the file and the buffer area: only one chain per batch (a chain is ordered) keeps
+    /// its file; the others' file transfers name a closed descriptor instead (-EBADF, no transfer).
+    /// </summary>
+    public static Step OneTransferChain(Step step)
+    {
+        var batch = step.Batch.ToArray();
+        var chain = 0;
+        var owner = -1;
+        for (var i = 0; i < batch.Length; i++)
+        {
+            if (IsFileTransfer(batch[i]))
+            {
+                if (owner < 0)
+                {
+                    owner = chain;
+                }
+                else if (owner != chain)
+                {
+                    batch[i] = batch[i] with { Fd = FdChoice.Closed };
+                }
+            }
+
+            if ((batch[i].Flags & (byte)(IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_IO_HARDLINK)) == 0)
+            {
+                chain++;
+            }
+        }
+
+        return step with { Batch = batch };
+    }
+
+    /// <summary>Unique user_data per SQE (step * 100 + index + 1), so every CQE says which SQE it answers.</summary>
+    public static RingProgram Number(RingProgram p) =>
+        p with { Steps = p.Steps.Select((s, i) => s with { Batch = s.Batch.Select((b, j) => b with { UserData = (ulong)((i * 100) + j + 1) }).ToArray() }).ToArray() };
+}

@@ -1,0 +1,354 @@
+using IoUring.Bindings;
+using IoUring.Ring;
+
+namespace IoUring.Engine;
+
+internal enum OpKind : byte
+{
+    Unsupported,
+    Nop,
+    Read,
+    Write,
+    ReadV,
+    WriteV,
+    Fsync,
+}
+
+/// <summary>How a request's completion reaches the CQ.</summary>
+internal enum Completion : byte
+{
+    /// <summary>In the current batch (issued from the submission loop or from task work).</summary>
+    Inline,
+
+    /// <summary>Through a task-work item queued now.</summary>
+    TaskWork,
+
+    /// <summary>From io-wq, after the task's own work.</summary>
+    Async,
+}
+
+/// <summary>What the kernel's io_issue_defs says about an opcode, for the opcodes the engine executes.</summary>
+internal readonly record struct OpDef(OpKind Kind, bool Ioprio, bool BufferSelect, bool Is128)
+{
+    public static readonly OpDef Unknown = new(OpKind.Unsupported, false, false, false);
+}
+
+internal static class Operations
+{
+    private static readonly OpDef[] Table = Build();
+
+    public static OpDef Of(byte opcode) => Table[opcode];
+
+    private static OpDef[] Build()
+    {
+        var t = new OpDef[256];
+        Array.Fill(t, OpDef.Unknown);
+        t[(int)io_uring_op.IORING_OP_NOP] = new(OpKind.Nop, false, false, false);
+        t[(int)io_uring_op.IORING_OP_NOP128] = new(OpKind.Nop, false, false, true);
+        t[(int)io_uring_op.IORING_OP_READV] = new(OpKind.ReadV, true, true, false);
+        t[(int)io_uring_op.IORING_OP_WRITEV] = new(OpKind.WriteV, true, false, false);
+        t[(int)io_uring_op.IORING_OP_READ] = new(OpKind.Read, true, true, false);
+        t[(int)io_uring_op.IORING_OP_WRITE] = new(OpKind.Write, true, false, false);
+        t[(int)io_uring_op.IORING_OP_FSYNC] = new(OpKind.Fsync, false, false, false);
+        return t;
+    }
+}
+
+/// <summary>The opcodes: preparation checks and execution with the real system calls.</summary>
+internal sealed unsafe partial class EngineRing
+{
+    // MAX_RW_COUNT: INT_MAX rounded down to a page; larger lengths are clamped, as read(2) does.
+    private const uint MaxRwCount = 0x7ffff000;
+
+    // The top of x86_64 user space (TASK_SIZE_MAX): access_ok fails above it with -EFAULT at prep.
+    private const ulong UserSpaceEnd = 0x00007ffffffff000;
+
+    private const int UioMaxIov = 1024;
+    private const uint RwfHipri = 0x1;
+    private const uint RwfNowait = 0x8;
+
+    // RWF_SUPPORTED: HIPRI, DSYNC, SYNC, NOWAIT, APPEND, NOAPPEND, ATOMIC, DONTCACHE.
+    private const uint RwfKnown = 0xff;
+
+    private int PrepareNop(ref Request r, io_uring_sqe* sqe)
+    {
+        var nopFlags = sqe->nop_flags;
+        r.OpFlags = nopFlags;
+        if ((nopFlags & ~profile.NopFlags) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        r.Res = (nopFlags & (uint)IoUringNopFlags.IORING_NOP_INJECT_RESULT) != 0 ? (int)sqe->len : 0;
+        if ((nopFlags & (uint)IoUringNopFlags.IORING_NOP_CQE32) != 0)
+        {
+            if (!Has(IoUringSetupFlags.IORING_SETUP_CQE32) && !Has(IoUringSetupFlags.IORING_SETUP_CQE_MIXED))
+            {
+                return -Errno.EINVAL;
+            }
+
+            r.Big = true;
+            r.Extra1 = sqe->off;
+            r.Extra2 = sqe->addr;
+        }
+
+        return 0;
+    }
+
+    private int PrepareRw(ref Request r, io_uring_sqe* sqe, OpKind kind)
+    {
+        if (r.Ioprio != 0 && !IoprioValid(r.Ioprio))
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (sqe->attr_type_mask != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
+        {
+            // The buffer is picked at issue; a vectored request selects exactly one.
+            return kind == OpKind.ReadV && r.Len != 1 ? -Errno.EINVAL : 0;
+        }
+
+        // The buffer is imported at prep: a vectored request copies its iovec array now.
+        if (kind is OpKind.Read or OpKind.Write)
+        {
+            var len = Math.Min(r.Len, MaxRwCount);
+            return r.Addr > UserSpaceEnd || r.Addr + len > UserSpaceEnd ? -Errno.EFAULT : 0;
+        }
+
+        if (r.Len > UioMaxIov)
+        {
+            return -Errno.EINVAL;
+        }
+
+        // The kernel copies the iovec array at prep (__import_iovec) and checks every vector.
+        var iovs = stackalloc Posix.IoVec[Math.Max((int)r.Len, 1)];
+        if (Posix.CopyFromUser(iovs, r.Addr, (nuint)(r.Len * (uint)sizeof(Posix.IoVec))) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        for (var k = 0; k < r.Len; k++)
+        {
+            var length = Math.Min((ulong)iovs[k].Length, MaxRwCount);
+            if ((ulong)iovs[k].Base > UserSpaceEnd || (ulong)iovs[k].Base + length > UserSpaceEnd)
+            {
+                return -Errno.EFAULT;
+            }
+        }
+
+        return 0;
+    }
+
+    private static bool IoprioValid(ushort ioprio)
+    {
+        // ioprio_check_cap: class in the top 3 bits, level in the low 3 (the engine runs as the
+        // tests do; RT needs CAP_SYS_NICE, which root has).
+        var cls = ioprio >> 13;
+        var level = ioprio & 0x7;
+        return cls switch
+        {
+            1 or 2 => level < 8 && (ioprio & 0x1ff8) == 0,
+            3 => true,
+            0 => level == 0,
+            _ => false,
+        };
+    }
+
+    private static int PrepareFsync(ref Request r, io_uring_sqe* sqe)
+    {
+        if (sqe->addr != 0 || sqe->buf_index != 0 || sqe->splice_fd_in != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        r.OpFlags = sqe->fsync_flags;
+        return (r.OpFlags & ~Constants.IORING_FSYNC_DATASYNC) != 0 ? -Errno.EINVAL : 0;
+    }
+
+    private Completion Execute(ref Request r)
+    {
+        switch (Operations.Of(r.Opcode).Kind)
+        {
+            case OpKind.Fsync:
+                // fsync may block, so the kernel never tries it inline: it goes to io-wq.
+                return Completion.Async;
+            case OpKind.Nop:
+                ExecuteNow(ref r);
+                return (r.OpFlags & (uint)IoUringNopFlags.IORING_NOP_TW) != 0 ? Completion.TaskWork : Completion.Inline;
+            case OpKind.Read or OpKind.ReadV or OpKind.Write or OpKind.WriteV:
+                var check = CheckRw(ref r);
+                if (check != 0)
+                {
+                    r.Res = check;
+                    r.SetFail();
+                    r.Executed = true;
+                    return Completion.Inline;
+                }
+
+                // A file without non-blocking I/O (FMODE_NOWAIT; shmem, so the memfd) is not tried
+                // inline: -EAGAIN sends the request to io-wq.
+                if (!Posix.SupportsNowait(r.Fd))
+                {
+                    return Completion.Async;
+                }
+
+                ExecuteNow(ref r);
+
+                // A short read of a regular file is retried in blocking mode from io-wq unless the
+                // request said RWF_NOWAIT (need_complete_io), so its completion comes late.
+                var read = Operations.Of(r.Opcode).Kind is OpKind.Read or OpKind.ReadV;
+                return read && r.Failed && r.Res > 0 && (r.OpFlags & RwfNowait) == 0 && Posix.IsSeekable(r.Fd) ? Completion.Async : Completion.Inline;
+            default:
+                ExecuteNow(ref r);
+                return Completion.Inline;
+        }
+    }
+
+    private void ExecuteNow(ref Request r)
+    {
+        r.Executed = true;
+        switch (Operations.Of(r.Opcode).Kind)
+        {
+            case OpKind.Nop:
+                ExecuteNop(ref r);
+                break;
+            case OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV:
+                ExecuteRw(ref r);
+                break;
+            case OpKind.Fsync:
+                ExecuteFsync(ref r);
+                break;
+        }
+    }
+
+    private void ExecuteNop(ref Request r)
+    {
+        var flags = r.OpFlags;
+        var injected = r.Res;
+        var ret = injected;
+        if ((flags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0)
+        {
+            // No fixed-file table is registered on an engine ring yet: every fixed lookup fails.
+            // IOSQE_FIXED_FILE on the SQE selects the fixed table as IORING_NOP_FIXED_FILE does (measured on 6.18).
+            var fixedTable = (flags & (uint)IoUringNopFlags.IORING_NOP_FIXED_FILE) != 0 || (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0;
+            var found = !fixedTable && Posix.IsOpen(r.Fd);
+            if (!found)
+            {
+                ret = -Errno.EBADF;
+            }
+        }
+
+        if (ret >= 0 && (flags & (uint)IoUringNopFlags.IORING_NOP_FIXED_BUFFER) != 0)
+        {
+            ret = -Errno.EFAULT; // no registered buffers
+        }
+
+        if (ret < 0)
+        {
+            r.SetFail();
+        }
+
+        // Before the 2026 fix a failed lookup still posted the (injected) result, not the errno.
+        r.Res = ret != injected && profile.NopLookupFailurePostsZero ? injected : ret;
+    }
+
+    private void ExecuteRw(ref Request r)
+    {
+        var kind = Operations.Of(r.Opcode).Kind;
+        var write = kind is OpKind.Write or OpKind.WriteV;
+        long res;
+        long expected;
+        var check = CheckRw(ref r);
+        if (check != 0)
+        {
+            res = check;
+            expected = 0;
+        }
+        else if (kind is OpKind.Read or OpKind.Write)
+        {
+            var iov = new Posix.IoVec { Base = (nint)r.Addr, Length = Math.Min(r.Len, MaxRwCount) };
+            expected = (long)iov.Length;
+            res = Transfer(r.Fd, &iov, 1, (long)r.Off, (int)r.OpFlags, write);
+        }
+        else
+        {
+            var count = (int)r.Len;
+            var iovs = stackalloc Posix.IoVec[Math.Max(count, 1)];
+            var copied = Posix.CopyFromUser(iovs, r.Addr, (nuint)(count * sizeof(Posix.IoVec)));
+            expected = 0;
+            if (copied < 0)
+            {
+                res = copied;
+            }
+            else
+            {
+                for (var k = 0; k < count; k++)
+                {
+                    expected += (long)iovs[k].Length;
+                }
+
+                res = Transfer(r.Fd, iovs, count, (long)r.Off, (int)r.OpFlags, write);
+            }
+        }
+
+        r.Res = (int)res;
+
+        // A short transfer fails the request: its link is broken even though the result is positive.
+        if (res < 0 || res != expected)
+        {
+            r.SetFail();
+        }
+    }
+
+    /// <summary>What the kernel refuses before any transfer (file lookup, io_rw_init_file).</summary>
+    private int CheckRw(ref Request r)
+    {
+        // The file is looked up before the request is issued; the buffer is selected first thing in the issue.
+        if (!FileOf(ref r))
+        {
+            return -Errno.EBADF;
+        }
+
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
+        {
+            return -Errno.ENOBUFS; // no provided buffers on an engine ring yet
+        }
+
+        if ((r.OpFlags & RwfHipri) != 0 && !Has(IoUringSetupFlags.IORING_SETUP_IOPOLL))
+        {
+            return -Errno.EINVAL; // polled I/O needs an IOPOLL ring
+        }
+
+        if ((r.OpFlags & ~RwfKnown) != 0 || ((r.OpFlags & RwfNowait) != 0 && !Posix.SupportsNowait(r.Fd)))
+        {
+            // kiocb_set_rw_flags refuses these before any transfer, even of zero bytes (where
+            // preadv2 would return 0 without looking at the flags).
+            return -Errno.EOPNOTSUPP;
+        }
+
+        return 0;
+    }
+
+    private static long Transfer(int fd, Posix.IoVec* iov, int count, long offset, int flags, bool write) =>
+        Posix.Result(write ? Posix.pwritev2(fd, iov, count, offset, flags) : Posix.preadv2(fd, iov, count, offset, flags));
+
+    /// <summary>The request's file: a descriptor, or with IOSQE_FIXED_FILE an index into the (empty) fixed table.</summary>
+    private static bool FileOf(ref Request r) => (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) == 0 && Posix.IsOpen(r.Fd);
+
+    private static void ExecuteFsync(ref Request r)
+    {
+        var rc = FileOf(ref r)
+            ? (int)Posix.Result((r.OpFlags & Constants.IORING_FSYNC_DATASYNC) != 0 ? Posix.fdatasync(r.Fd) : Posix.fsync(r.Fd))
+            : -Errno.EBADF;
+        r.Res = rc;
+        if (rc < 0)
+        {
+            r.SetFail();
+        }
+    }
+}

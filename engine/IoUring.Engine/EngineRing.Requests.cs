@@ -1,0 +1,362 @@
+using IoUring.Bindings;
+using IoUring.Ring;
+
+namespace IoUring.Engine;
+
+/// <summary>
+/// Requests from SQE to CQE, in the order the kernel produces completions:
+/// <list type="number">
+/// <item>During the submission loop a request that completes inline joins the completion batch; one
+/// that completes through task work (NOP with IORING_NOP_TW) queues a work item at once.</item>
+/// <item>When the loop ends the batch is flushed: its CQEs are posted in order, then each completed
+/// request's link successor is queued (or its broken chain's remainder, as one item).</item>
+/// <item>Task work then runs in generations: every item queued so far, their inline completions
+/// batched and flushed at the end of the generation, which queues the next generation.</item>
+/// <item>Requests the kernel hands to io-wq (FSYNC, IOSQE_ASYNC) complete after that, when the task
+/// is idle; their successors start the cycle again.</item>
+/// </list>
+/// The differential properties in conformance/ hold this order to the live kernel.
+/// </summary>
+internal sealed unsafe partial class EngineRing
+{
+    private readonly Request[] requests;
+    private readonly int[] completions;
+    private readonly FifoQueue<Work> work;
+    private readonly FifoQueue<int> asyncWork;
+    private int requestCount;
+    private int completionCount;
+
+    // The chain being assembled (the kernel's submit_state.link).
+    private int linkHead = -1;
+    private int linkLast = -1;
+
+    // Any CQE_SKIP_SUCCESS seen on this ring disables IO_DRAIN for good (drain_disabled).
+    private bool drainDisabled;
+
+    private void BeginSubmission()
+    {
+        requestCount = 0;
+        completionCount = 0;
+        linkHead = linkLast = -1;
+    }
+
+    private ref Request Req(int i) => ref requests[i];
+
+    /// <summary>Reads one SQE into a pooled request and validates it (the kernel's io_init_req and the op's prep).</summary>
+    private int Prepare(io_uring_sqe* sqe, uint index, ref uint slotsLeft, ref uint head)
+    {
+        var i = requestCount++;
+        ref var r = ref requests[i];
+        r = default;
+        r.Next = -1;
+        r.UserData = sqe->user_data;
+        r.Opcode = sqe->opcode;
+        r.SqeFlags = sqe->flags;
+        r.Ioprio = sqe->ioprio;
+        r.Fd = sqe->fd;
+        r.Addr = sqe->addr;
+        r.Len = sqe->len;
+        r.Off = sqe->off;
+        r.OpFlags = sqe->rw_flags;
+        r.BufIndex = sqe->buf_index;
+        r.SkipCqe = (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS) != 0;
+        var error = Validate(ref r, sqe, index, ref slotsLeft, ref head);
+        if (error != 0)
+        {
+            r.Fail(error);
+        }
+
+        return i;
+    }
+
+    private int Validate(ref Request r, io_uring_sqe* sqe, uint index, ref uint slotsLeft, ref uint head)
+    {
+        if (r.Opcode >= profile.OpLast)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if ((r.SqeFlags & ~profile.SqeFlags) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var op = Operations.Of(r.Opcode);
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0 && !op.BufferSelect)
+        {
+            return -Errno.EOPNOTSUPP;
+        }
+
+        if (r.SkipCqe)
+        {
+            drainDisabled = true;
+        }
+
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0 && drainDisabled)
+        {
+            return -Errno.EOPNOTSUPP;
+        }
+
+        if (!op.Ioprio && r.Ioprio != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (op.Is128)
+        {
+            // A 128-byte request on a mixed ring takes this slot and the next one.
+            if (Has(IoUringSetupFlags.IORING_SETUP_SQE_MIXED))
+            {
+                if (index == sqEntries - 1 || slotsLeft == 0)
+                {
+                    return -Errno.EINVAL;
+                }
+
+                head++;
+                slotsLeft--;
+            }
+            else if (!Has(IoUringSetupFlags.IORING_SETUP_SQE128))
+            {
+                return -Errno.EINVAL;
+            }
+        }
+
+        return op.Kind switch
+        {
+            OpKind.Nop => PrepareNop(ref r, sqe),
+            OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV => PrepareRw(ref r, sqe, op.Kind),
+            OpKind.Fsync => PrepareFsync(ref r, sqe),
+
+            // Opcodes the engine does not execute yet are refused loudly, never faked as successes.
+            _ => -Errno.EOPNOTSUPP,
+        };
+    }
+
+    /// <summary>
+    /// Adds a prepared request to the submission (the kernel's io_submit_sqe): chains are assembled
+    /// to their end even when a member failed preparation, then issued or failed whole. False when a
+    /// failed request ended its chain: the submission stops there unless the ring has SUBMIT_ALL.
+    /// </summary>
+    private bool SubmitOne(int i)
+    {
+        ref var r = ref requests[i];
+        if (r.Failed)
+        {
+            // The kernel's io_submit_fail_init: the member keeps its error, the head is failed with
+            // -ECANCELED, and the chain is assembled on if this member asked for a link.
+            if (linkHead >= 0 && !requests[linkHead].Failed)
+            {
+                requests[linkHead].Fail(-Errno.ECANCELED);
+            }
+
+            if (!r.Linked)
+            {
+                var first = i;
+                if (linkHead >= 0)
+                {
+                    requests[linkLast].Next = i;
+                    first = linkHead;
+                    linkHead = linkLast = -1;
+                }
+
+                Queue(first);
+                return false;
+            }
+
+            Append(i);
+            return true;
+        }
+
+        if (linkHead >= 0)
+        {
+            Append(i);
+            if (!r.Linked)
+            {
+                var first = linkHead;
+                linkHead = linkLast = -1;
+                Queue(first);
+            }
+        }
+        else if (r.Linked)
+        {
+            Append(i);
+        }
+        else
+        {
+            Queue(i);
+        }
+
+        return true;
+    }
+
+    private void Append(int i)
+    {
+        if (linkHead < 0)
+        {
+            linkHead = i;
+        }
+        else
+        {
+            requests[linkLast].Next = i;
+        }
+
+        linkLast = i;
+    }
+
+    private void EndSubmission()
+    {
+        // A link flag on the last SQE of a submission: the kernel queues the open chain as it is
+        // (from io-wq, so its completion time is not deterministic; conformance programs close it).
+        if (linkHead >= 0)
+        {
+            var first = linkHead;
+            linkHead = linkLast = -1;
+            Queue(first);
+        }
+
+        FlushCompletions();
+        RunTaskWork();
+    }
+
+    /// <summary>Issues a chain head or a lone request from the submission loop.</summary>
+    private void Queue(int i)
+    {
+        ref var r = ref requests[i];
+        if (r.Failed)
+        {
+            // A chain that failed preparation is not submitted: the kernel turns the head's
+            // hardlink into a plain link so that every other member is cancelled (io_queue_sqe_fallback).
+            r.SqeFlags = (byte)((r.SqeFlags & ~(byte)IoUringSqeFlags.IOSQE_IO_HARDLINK) | (r.Next >= 0 ? (byte)IoUringSqeFlags.IOSQE_IO_LINK : 0));
+            Complete(i);
+            return;
+        }
+
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0)
+        {
+            asyncWork.Enqueue(i);
+            return;
+        }
+
+        Issue(i);
+    }
+
+    private void Issue(int i)
+    {
+        ref var r = ref requests[i];
+        switch (Execute(ref r))
+        {
+            case Completion.Inline:
+                Complete(i);
+                break;
+            case Completion.TaskWork:
+                work.Enqueue(new Work(WorkKind.Complete, i, false));
+                break;
+            case Completion.Async:
+                asyncWork.Enqueue(i);
+                break;
+        }
+    }
+
+    private void Complete(int i) => completions[completionCount++] = i;
+
+    /// <summary>Posts the batch's CQEs in order, then queues each request's successor (io_submit_flush_completions).</summary>
+    private void FlushCompletions()
+    {
+        for (var k = 0; k < completionCount; k++)
+        {
+            ref var r = ref requests[completions[k]];
+            if (!r.SkipCqe)
+            {
+                Post(new PendingCqe(r.UserData, r.Res, 0, r.Big, r.Extra1, r.Extra2));
+            }
+        }
+
+        for (var k = 0; k < completionCount; k++)
+        {
+            ref var r = ref requests[completions[k]];
+            if (r.Next < 0)
+            {
+                continue;
+            }
+
+            if (r.Failed && !r.Hardlink)
+            {
+                work.Enqueue(new Work(WorkKind.FailLinks, r.Next, r.SkipLinkCqes));
+            }
+            else
+            {
+                work.Enqueue(new Work(WorkKind.Issue, r.Next, false));
+            }
+        }
+
+        completionCount = 0;
+    }
+
+    private void RunTaskWork()
+    {
+        while (true)
+        {
+            while (work.Count > 0)
+            {
+                // One generation: what is queued now; what it queues runs in the next one.
+                for (var n = work.Count; n > 0; n--)
+                {
+                    var item = work.Dequeue();
+                    switch (item.Kind)
+                    {
+                        case WorkKind.Issue:
+                            Queue(item.Request);
+                            break;
+                        case WorkKind.Complete:
+                            Complete(item.Request);
+                            break;
+                        case WorkKind.FailLinks:
+                            for (var m = item.Request; m >= 0; m = requests[m].Next)
+                            {
+                                ref var member = ref requests[m];
+                                member.Res = member.Failed ? member.Res : -Errno.ECANCELED;
+                                member.Big = false;
+                                member.SkipCqe = item.IgnoreCqes;
+                                Complete(m);
+                            }
+
+                            // The remainder is completed here; none of its links is followed again.
+                            MarkCancelled(item.Request);
+                            break;
+                    }
+                }
+
+                FlushCompletions();
+            }
+
+            if (asyncWork.Count == 0)
+            {
+                return;
+            }
+
+            // io-wq: runs and completes; the completions come back to the task as task work.
+            while (asyncWork.Count > 0)
+            {
+                var i = asyncWork.Dequeue();
+                ref var r = ref requests[i];
+                if (!r.Failed && !r.Executed)
+                {
+                    ExecuteNow(ref r);
+                }
+
+                work.Enqueue(new Work(WorkKind.Complete, i, false));
+            }
+        }
+    }
+
+    /// <summary>A broken chain's remainder completes together; their own links end here.</summary>
+    private void MarkCancelled(int first)
+    {
+        for (var m = first; m >= 0;)
+        {
+            var next = requests[m].Next;
+            requests[m].Next = -1;
+            m = next;
+        }
+    }
+}

@@ -1,0 +1,96 @@
+using System.Runtime.InteropServices;
+
+namespace IoUring.Engine;
+
+/// <summary>
+/// The system calls the engine performs I/O with: the engine does what the kernel's io_uring would do
+/// for a request by making the equivalent call itself, so results and errnos are the kernel's own.
+/// </summary>
+internal static unsafe partial class Posix
+{
+    public const int FGetFd = 1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public nint Base;
+        public nuint Length;
+    }
+
+    /// <summary>The result as the kernel returns it: non-negative, or -errno.</summary>
+    public static long Result(long rc) => rc < 0 ? -Marshal.GetLastPInvokeError() : rc;
+
+    public static bool IsOpen(int fd) => fd >= 0 && fcntl(fd, FGetFd, 0) >= 0;
+
+    /// <summary>
+    /// Copies user memory the way the kernel's copy_from_user does: a bad address is -EFAULT, not a
+    /// crash. process_vm_readv on our own process makes the kernel do the checked copy.
+    /// </summary>
+    public static int CopyFromUser(void* destination, ulong source, nuint length)
+    {
+        if (length == 0)
+        {
+            return 0;
+        }
+
+        var local = new IoVec { Base = (nint)destination, Length = length };
+        var remote = new IoVec { Base = (nint)source, Length = length };
+        var rc = process_vm_readv(Environment.ProcessId, &local, 1, &remote, 1, 0);
+        return rc == (nint)length ? 0 : -Ring.Errno.EFAULT;
+    }
+
+    /// <summary>
+    /// Whether the file takes RWF_NOWAIT (FMODE_NOWAIT): a one-byte positional read with the flag is
+    /// refused with EOPNOTSUPP when it does not. Positional at 0, so the file position is untouched.
+    /// </summary>
+    public static bool SupportsNowait(int fd)
+    {
+        byte scratch;
+        var iov = new IoVec { Base = (nint)(&scratch), Length = 1 };
+        return !(preadv2(fd, &iov, 1, 0, 8) < 0 && Marshal.GetLastPInvokeError() == 95);
+    }
+
+    /// <summary>Seekable (a regular file here, where the engine meets only files and pipes): lseek succeeds.</summary>
+    public static bool IsSeekable(int fd) => lseek(fd, 0, 1) >= 0;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial long lseek(int fd, long offset, int whence);
+
+    /// <summary>The kernel's copy_to_user: -EFAULT for a bad address (process_vm_writev on ourselves).</summary>
+    public static int CopyToUser(ulong destination, void* source, nuint length)
+    {
+        if (length == 0)
+        {
+            return 0;
+        }
+
+        var local = new IoVec { Base = (nint)source, Length = length };
+        var remote = new IoVec { Base = (nint)destination, Length = length };
+        var rc = process_vm_writev(Environment.ProcessId, &local, 1, &remote, 1, 0);
+        return rc == (nint)length ? 0 : -Ring.Errno.EFAULT;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint process_vm_writev(int pid, IoVec* local, nuint liovcnt, IoVec* remote, nuint riovcnt, nuint flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint preadv2(int fd, IoVec* iov, int iovcnt, long offset, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint pwritev2(int fd, IoVec* iov, int iovcnt, long offset, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fsync(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fdatasync(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int sync_file_range(int fd, long offset, long nbytes, uint flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int cmd, int arg);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint process_vm_readv(int pid, IoVec* local, nuint liovcnt, IoVec* remote, nuint riovcnt, nuint flags);
+}

@@ -1,0 +1,148 @@
+using IoUring.Bindings;
+using IoUring.Ring;
+
+namespace IoUring.Engine;
+
+/// <summary>IORING_REGISTER_PROBE and IORING_REGISTER_QUERY as a profile's kernel answers them.</summary>
+internal static unsafe class Registration
+{
+    private const int MaxProbeOps = 256;
+
+    // The kernel's on-stack query buffer (IO_MAX_QUERY_SIZE) and entry limit (IO_MAX_QUERY_ENTRIES).
+    private const int MaxQuerySize = 512;
+    private const int MaxQueryEntries = 1000;
+
+    public static int Probe(KernelProfile profile, void* arg, uint nrArgs)
+    {
+        if (nrArgs > MaxProbeOps)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var size = 16 + (nrArgs * 8);
+        var buffer = stackalloc byte[16 + (MaxProbeOps * 8)];
+        if (Posix.CopyFromUser(buffer, (ulong)arg, size) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        // The buffer must come zeroed: a non-zero byte means the caller passed something else.
+        if (new Span<byte>(buffer, (int)size).IndexOfAnyExcept((byte)0) >= 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var probe = (io_uring_probe*)buffer;
+        probe->last_op = (byte)(profile.OpLast - 1);
+        probe->ops_len = (byte)Math.Min(nrArgs, profile.OpLast);
+        var ops = (io_uring_probe_op*)(buffer + 16);
+        for (var i = 0; i < probe->ops_len; i++)
+        {
+            ops[i].op = (byte)i;
+            if (i < 128 && (profile.SupportedOps & (UInt128.One << i)) != 0)
+            {
+                ops[i].flags = (ushort)Constants.IO_URING_OP_SUPPORTED;
+            }
+        }
+
+        return Posix.CopyToUser((ulong)arg, buffer, size);
+    }
+
+    /// <summary>A chain of query headers; per-entry errors go in each header's result, the call returns 0.</summary>
+    public static int Query(KernelProfile profile, void* arg, uint nrArgs)
+    {
+        if (nrArgs != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var entry = stackalloc byte[MaxQuerySize];
+        var next = (ulong)arg;
+        for (var n = 0; next != 0; n++)
+        {
+            if (n >= MaxQueryEntries)
+            {
+                return -Errno.ERANGE;
+            }
+
+            var rc = QueryEntry(profile, next, entry, out next);
+            if (rc != 0)
+            {
+                return rc;
+            }
+        }
+
+        return 0;
+    }
+
+    private static int QueryEntry(KernelProfile profile, ulong userHeader, byte* entry, out ulong next)
+    {
+        next = 0;
+        io_uring_query_hdr hdr;
+        if (Posix.CopyFromUser(&hdr, userHeader, (nuint)sizeof(io_uring_query_hdr)) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        var userSize = hdr.size;
+        var size = Math.Min(hdr.size, MaxQuerySize);
+        var result = -Errno.EINVAL;
+        uint written = 0;
+        new Span<byte>(entry, MaxQuerySize).Clear();
+        if (hdr.query_op >= profile.QueryOps)
+        {
+            result = -Errno.EOPNOTSUPP;
+        }
+        else if (hdr.__resv[0] != 0 || hdr.__resv[1] != 0 || hdr.__resv[2] != 0 || hdr.result != 0 || size == 0)
+        {
+            result = -Errno.EINVAL;
+        }
+        else
+        {
+            if (Posix.CopyFromUser(entry, hdr.query_data, size) != 0)
+            {
+                return -Errno.EFAULT;
+            }
+
+            (result, written) = hdr.query_op switch
+            {
+                Constants.IO_URING_QUERY_OPCODES => (0, Opcodes(profile, entry)),
+
+                // Zero-copy receive and the other queries describe parts the engine does not have.
+                _ => (-Errno.EOPNOTSUPP, 0u),
+            };
+        }
+
+        hdr.result = result;
+        hdr.size = Math.Min(userSize, written);
+        if (hdr.size > 0 && Posix.CopyToUser(hdr.query_data, entry, hdr.size) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        if (Posix.CopyToUser(userHeader, &hdr, (nuint)sizeof(io_uring_query_hdr)) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        next = hdr.next_entry;
+        return 0;
+    }
+
+    private static uint Opcodes(KernelProfile profile, byte* entry)
+    {
+        var q = (io_uring_query_opcode*)entry;
+        q->nr_request_opcodes = profile.OpLast;
+        q->nr_register_opcodes = profile.RegisterOpLast;
+        q->feature_flags = profile.Features;
+        q->ring_setup_flags = profile.KnownSetupFlags;
+        q->enter_flags = profile.EnterFlags;
+        q->sqe_flags = profile.SqeFlags;
+        if (profile.QueryOpcodeSize >= 48)
+        {
+            q->nr_query_opcodes = profile.QueryOps;
+        }
+
+        return profile.QueryOpcodeSize;
+    }
+}

@@ -1,0 +1,131 @@
+namespace IoUring.Engine;
+
+/// <summary>
+/// One request as the engine tracks it from its SQE to its CQE: the fields read from the SQE at
+/// preparation (the kernel copies them too, so the application may reuse the slot), the request's
+/// fail/skip state (the kernel's REQ_F_FAIL, REQ_F_CQE_SKIP, REQ_F_SKIP_LINK_CQES) and its link.
+/// Requests live in a per-ring pool, so steady-state submission allocates nothing.
+/// </summary>
+internal struct Request
+{
+    public ulong UserData;
+    public byte Opcode;
+    public byte SqeFlags;
+    public ushort Ioprio;
+    public int Fd;
+    public ulong Addr;
+    public uint Len;
+    public ulong Off;
+    public uint OpFlags;
+    public ushort BufIndex;
+
+    /// <summary>The result to post (set by a failed preparation, or by execution).</summary>
+    public int Res;
+
+    /// <summary>REQ_F_FAIL: breaks an IO_LINK chain; the CQE is posted even with CQE_SKIP_SUCCESS.</summary>
+    public bool Failed;
+
+    /// <summary>REQ_F_CQE_SKIP: no CQE on success.</summary>
+    public bool SkipCqe;
+
+    /// <summary>REQ_F_SKIP_LINK_CQES: this request had CQE_SKIP_SUCCESS and failed, so the followers it cancels post nothing.</summary>
+    public bool SkipLinkCqes;
+
+    /// <summary>A 32-byte CQE (NOP with IORING_NOP_CQE32) and its two extra words.</summary>
+    public bool Big;
+    public ulong Extra1;
+    public ulong Extra2;
+
+    /// <summary>Executed already (an io-wq completion of a request that ran inline and was retried).</summary>
+    public bool Executed;
+
+    /// <summary>The next member of its chain, or -1.</summary>
+    public int Next;
+
+    public readonly bool Hardlink => (SqeFlags & (byte)Bindings.IoUringSqeFlags.IOSQE_IO_HARDLINK) != 0;
+
+    public readonly bool Linked => (SqeFlags & (byte)(Bindings.IoUringSqeFlags.IOSQE_IO_LINK | Bindings.IoUringSqeFlags.IOSQE_IO_HARDLINK)) != 0;
+
+    /// <summary>The kernel's req_set_fail: failure clears CQE_SKIP and turns it into "skip the cancelled followers' CQEs".</summary>
+    public void SetFail()
+    {
+        Failed = true;
+        if (SkipCqe)
+        {
+            SkipCqe = false;
+            SkipLinkCqes = true;
+        }
+    }
+
+    public void Fail(int res)
+    {
+        SetFail();
+        Res = res;
+        Big = false;
+    }
+}
+
+/// <summary>What a task-work item does when the queue reaches it.</summary>
+internal enum WorkKind : byte
+{
+    /// <summary>Issue a chain member whose predecessor completed (io_req_task_submit).</summary>
+    Issue,
+
+    /// <summary>Complete a request executed earlier (a NOP with IORING_NOP_TW: io_req_task_complete).</summary>
+    Complete,
+
+    /// <summary>Complete every remaining member of a broken chain, in one pass (io_req_tw_fail_links).</summary>
+    FailLinks,
+}
+
+internal readonly record struct Work(WorkKind Kind, int Request, bool IgnoreCqes);
+
+/// <summary>A completion waiting for CQ space (FEAT_NODROP overflow list).</summary>
+internal readonly record struct PendingCqe(ulong UserData, int Res, uint Flags, bool Big, ulong Extra1, ulong Extra2);
+
+/// <summary>A first-in first-out queue over an array that grows to its high-water mark once, then never allocates.</summary>
+internal sealed class FifoQueue<T>
+    where T : struct
+{
+    private T[] items;
+    private int head;
+    private int count;
+
+    public FifoQueue(int capacity) => items = new T[Math.Max(4, capacity)];
+
+    public int Count => count;
+
+    public void Clear()
+    {
+        head = 0;
+        count = 0;
+    }
+
+    public void Enqueue(in T item)
+    {
+        if (count == items.Length)
+        {
+            var larger = new T[items.Length * 2];
+            for (var i = 0; i < count; i++)
+            {
+                larger[i] = items[(head + i) % items.Length];
+            }
+
+            items = larger;
+            head = 0;
+        }
+
+        items[(head + count) % items.Length] = item;
+        count++;
+    }
+
+    public ref readonly T Peek() => ref items[head];
+
+    public T Dequeue()
+    {
+        var item = items[head];
+        head = (head + 1) % items.Length;
+        count--;
+        return item;
+    }
+}

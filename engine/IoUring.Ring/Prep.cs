@@ -1,0 +1,58 @@
+using IoUring.Bindings;
+
+namespace IoUring.Ring;
+
+/// <summary>
+/// Fills SQEs for the opcodes the project exercises, as liburing's io_uring_prep_* do. The SQE is
+/// expected zeroed (Ring.GetSqe returns it so); only the fields the opcode reads are written.
+/// </summary>
+public static unsafe class Prep
+{
+    public static void Nop(io_uring_sqe* sqe, ulong userData, uint nopFlags = 0, int injectResult = 0)
+    {
+        sqe->opcode = (byte)io_uring_op.IORING_OP_NOP;
+        sqe->fd = -1;
+        sqe->nop_flags = nopFlags;
+        sqe->len = unchecked((uint)injectResult);
+        sqe->user_data = userData;
+    }
+
+    /// <summary>A NOP in a 128-byte SQE (get it with Ring.GetSqe128).</summary>
+    public static void Nop128(io_uring_sqe* sqe, ulong userData)
+    {
+        sqe->opcode = (byte)io_uring_op.IORING_OP_NOP128;
+        sqe->fd = -1;
+        sqe->user_data = userData;
+    }
+
+    public static void Read(io_uring_sqe* sqe, int fd, void* buffer, uint length, ulong offset, ulong userData) =>
+        Rw(sqe, io_uring_op.IORING_OP_READ, fd, (ulong)buffer, length, offset, userData);
+
+    public static void Write(io_uring_sqe* sqe, int fd, void* buffer, uint length, ulong offset, ulong userData) =>
+        Rw(sqe, io_uring_op.IORING_OP_WRITE, fd, (ulong)buffer, length, offset, userData);
+
+    /// <summary>READV: <paramref name="iovecs"/> points at <paramref name="count"/> struct iovec.</summary>
+    public static void Readv(io_uring_sqe* sqe, int fd, void* iovecs, uint count, ulong offset, ulong userData) =>
+        Rw(sqe, io_uring_op.IORING_OP_READV, fd, (ulong)iovecs, count, offset, userData);
+
+    public static void Writev(io_uring_sqe* sqe, int fd, void* iovecs, uint count, ulong offset, ulong userData) =>
+        Rw(sqe, io_uring_op.IORING_OP_WRITEV, fd, (ulong)iovecs, count, offset, userData);
+
+    public static void Fsync(io_uring_sqe* sqe, int fd, uint fsyncFlags, ulong userData)
+    {
+        sqe->opcode = (byte)io_uring_op.IORING_OP_FSYNC;
+        sqe->fd = fd;
+        sqe->fsync_flags = fsyncFlags;
+        sqe->user_data = userData;
+    }
+
+    private static void Rw(io_uring_sqe* sqe, io_uring_op op, int fd, ulong address, uint length, ulong offset, ulong userData)
+    {
+        sqe->opcode = (byte)op;
+        sqe->fd = fd;
+        sqe->addr = address;
+        sqe->len = length;
+        sqe->off = offset;
+        sqe->user_data = userData;
+    }
+}
