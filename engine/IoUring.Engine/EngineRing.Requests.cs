@@ -281,7 +281,7 @@ internal sealed unsafe partial class EngineRing
 
             if (r.Failed && !r.Hardlink)
             {
-                work.Enqueue(new Work(WorkKind.FailLinks, r.Next, r.SkipLinkCqes));
+                work.Enqueue(new Work(WorkKind.FailLinks, r.Next, r.SkipLinkCqes && !faults.HasFlag(EngineFaults.NoLinkCqeSuppression)));
             }
             else
             {

@@ -1,0 +1,81 @@
+using System.Numerics;
+using IoUring.Abi.Model;
+
+namespace IoUring.Engine;
+
+/// <summary>
+/// Profiles of the corpus kernels from their ABI snapshots: what a kernel knows (opcodes, setup,
+/// feature, SQE, NOP and enter flags, register opcodes, query) is read from its own header as the
+/// compiler saw it, not typed in here. What a header cannot say is in the small table below.
+/// </summary>
+public static class KernelBehaviour
+{
+    /// <summary>
+    /// Behaviour that differs between kernels and is invisible in the UAPI header, by first kernel
+    /// version it applies to. Each row names its source; issue 7's VM runs hold them to the kernels.
+    /// </summary>
+    public static readonly IReadOnlyList<(string Behaviour, string Applies, string Source)> Table =
+    [
+        ("io_rings header: sq/cq head and tail each on their own cache line", "before 6.12 (6.1 in the corpus)", "6.1 io_uring_types.h: struct io_uring { u32 head ____cacheline_aligned_in_smp; u32 tail ____cacheline_aligned_in_smp; }"),
+        ("any non-zero nop_flags refused with -EINVAL", "before 6.10", "NOP gained IORING_NOP_INJECT_RESULT in 6.10; earlier io_nop_prep rejected a non-zero nop_flags word"),
+        ("failed NOP FILE/FIXED_BUFFER lookup posts 0, not the errno", "none of the corpus kernels (7.2 and 7.3-rc have the fix; 6.1 and 6.12 lack the flags)", "shared/specs/io_uring-semantics.md, 2026 fix"),
+        ("query opcodes: OPCODES only, 40-byte io_uring_query_opcode", "6.18", "measured on the host (6.18.44): __IO_URING_QUERY_MAX 1; 7.2's header has 4 and the 48-byte struct"),
+    ];
+
+    /// <summary>The profile of the kernel whose snapshot this is.</summary>
+    public static KernelProfile FromSnapshot(AbiSnapshot snapshot)
+    {
+        var macros = snapshot.Macros.ToDictionary(m => m.Name, m => m.Value.First);
+        var enumerators = snapshot.Enums.SelectMany(e => e.Enumerators).GroupBy(e => e.Name).ToDictionary(g => g.Key, g => g.First().Value);
+        uint Or(string prefix) => (uint)macros.Where(m => m.Key.StartsWith(prefix, StringComparison.Ordinal)).Aggregate(BigInteger.Zero, (a, m) => a | m.Value);
+        uint Value(string name) => enumerators.TryGetValue(name, out var v) ? (uint)v : macros.TryGetValue(name, out var m) ? (uint)m : 0;
+
+        var opLast = Value("IORING_OP_LAST");
+        var sqeFlags = enumerators.Where(e => e.Key.StartsWith("IOSQE_", StringComparison.Ordinal) && e.Key.EndsWith("_BIT", StringComparison.Ordinal))
+            .Aggregate(0u, (a, e) => a | (1u << (int)e.Value));
+        var version = Version(snapshot.Kernel);
+        var nopFlags = Before(version, 6, 10) ? 0 : Or("IORING_NOP_");
+        var hasQuery = enumerators.ContainsKey("IORING_REGISTER_QUERY");
+        var queryOps = hasQuery ? (uint)snapshot.Enums.Where(e => e.Enumerators.Any(x => x.Name == "IO_URING_QUERY_OPCODES")).SelectMany(e => e.Enumerators).Count(x => !x.Name.StartsWith("__", StringComparison.Ordinal)) : 0;
+        var queryRecord = snapshot.Records.FirstOrDefault(r => r.Name == "io_uring_query_opcode");
+        var supported = opLast >= 128 ? UInt128.MaxValue : (UInt128.One << (int)opLast) - 1;
+        var setup = Or("IORING_SETUP_");
+        return new KernelProfile(
+            $"{snapshot.Kernel} (snapshot)",
+            setup,
+            setup,
+            Or("IORING_FEAT_"),
+            opLast,
+            sqeFlags,
+            nopFlags,
+            Or("IORING_ENTER_"),
+            Value("IORING_REGISTER_LAST"),
+            hasQuery,
+            Before(version, 6, 12) ? RingHeaderLayout.CacheLineAligned : RingHeaderLayout.Packed,
+            supported,
+            queryOps,
+            queryRecord is null ? 0 : (uint)queryRecord.Size.First,
+            false);
+    }
+
+    /// <summary>Reads generated/abi/KERNEL.json under <paramref name="repositoryRoot"/>.</summary>
+    public static KernelProfile FromCorpus(string repositoryRoot, string kernel)
+    {
+        var path = Path.Combine(repositoryRoot, "generated", "abi", kernel + ".json");
+        if (!File.Exists(path))
+        {
+            var known = Directory.Exists(Path.GetDirectoryName(path)) ? string.Join(", ", Directory.GetFiles(Path.GetDirectoryName(path)!, "*.json").Select(Path.GetFileNameWithoutExtension).Order()) : "none";
+            throw new ArgumentException($"no ABI snapshot for kernel '{kernel}' at {path}; the corpus has: {known} (run ./make.sh generate)");
+        }
+
+        return FromSnapshot(SnapshotJson.Read(File.ReadAllText(path), path));
+    }
+
+    private static bool Before((int Major, int Minor) v, int major, int minor) => v.Major < major || (v.Major == major && v.Minor < minor);
+
+    private static (int Major, int Minor) Version(string kernel)
+    {
+        var parts = kernel.Split('.', '-');
+        return parts.Length >= 2 && int.TryParse(parts[0], out var major) && int.TryParse(parts[1], out var minor) ? (major, minor) : (int.MaxValue, 0);
+    }
+}
