@@ -68,10 +68,6 @@ public sealed class DifferentialTests
             var engineRun = Runner.Run(new ReferenceEngine(profile), program);
             var actual = engineRun.Lines;
             var expected = Runner.Trace(live, program, engineRun.Ready);
-            if (Environment.GetEnvironmentVariable("IOURING_CONFORMANCE_DEBUG") == "1")
-            {
-                File.AppendAllText("/tmp/settle.log", $"PROGRAM {program}\nLIVE\n  {string.Join("\n  ", expected)}\n");
-            }
             return expected.SequenceEqual(actual)
                 .Label($"program:\n  {program}\nlive kernel:\n  {string.Join("\n  ", expected)}\nengine:\n  {string.Join("\n  ", actual)}");
         }));

@@ -13,7 +13,7 @@ public sealed record ProgramTrace(List<string> Lines, uint[] Ready);
 /// <para>
 /// Nondeterminism, named: (1) a chain left open at the end of a submission is punted to io-wq, so the
 /// runner ends every submission's last SQE outside a chain. (2) Requests that may complete from io-wq
-/// (FSYNC, IOSQE_ASYNC, and reads, which a short read of a regular file sends there) complete at a
+/// (FSYNC, IOSQE_ASYNC, file reads and writes, and everything from the first IO_DRAIN on) complete at a
 /// time and in an order no contract fixes: a step that submits one starts with an empty CQ (the
 /// runner reaps and flushes first, and records what it reaped), waits until as many CQ slots are
 /// ready as the <paramref name="ready"/> hint says (the engine's count; the wait has a 2 s timeout
@@ -31,7 +31,8 @@ public static unsafe class Runner
     public static ProgramTrace Run(IRingBackend backend, RingProgram program, IReadOnlyList<uint>? ready = null)
     {
         var trace = new List<string>();
-        var readyCounts = new uint[program.Steps.Length];
+        // Two settle points per step: leftovers, then the batch.
+        var readyCounts = new uint[program.Steps.Length * 2];
         using var ws = new Workspace();
         var setup = new io_uring_params { flags = program.SetupFlags, cq_entries = program.CqEntries };
         var rc = IoUring.Ring.Ring.Create(backend, program.Entries, setup, out var ring);
@@ -46,23 +47,47 @@ public static unsafe class Runner
             var p = ring!.Params;
             trace.Add($"params sq {p.sq_entries} cq {p.cq_entries} features 0x{p.features:x} sq_off {p.sq_off.head}/{p.sq_off.tail}/{p.sq_off.ring_mask}/{p.sq_off.ring_entries}/{p.sq_off.flags}/{p.sq_off.dropped}/{p.sq_off.array} cq_off {p.cq_off.head}/{p.cq_off.tail}/{p.cq_off.ring_mask}/{p.cq_off.ring_entries}/{p.cq_off.overflow}/{p.cq_off.cqes}/{p.cq_off.flags}");
             var cqe32 = (p.flags & (uint)IoUringSetupFlags.IORING_SETUP_CQE32) != 0;
+
+            // Waits until as many CQ slots are ready as the engine had at this point, then reaps them
+            // all, sorted; a wait that times out is recorded.
+            List<string> Settle(int phase)
+            {
+                var prefix = new List<string>();
+                if (ready is not null && phase < ready.Count && ring.CqTail - ring.CqHead < ready[phase])
+                {
+                    var waited = Wait(backend, ring, ready[phase]);
+                    if (waited < 0 && ring.CqTail - ring.CqHead < ready[phase])
+                    {
+                        prefix.Add($"settle-timeout({waited})");
+                    }
+                }
+
+                readyCounts[phase] = ring.CqTail - ring.CqHead;
+                return prefix.Concat(Reap(ring, cqe32, uint.MaxValue).Order(StringComparer.Ordinal)).ToList();
+            }
             var pending = new List<SqeSpec>();
+            var drainSeen = false;
             for (var stepIndex = 0; stepIndex < program.Steps.Length; stepIndex++)
             {
                 var step = program.Steps[stepIndex];
-                var mayBeAsync = pending.Concat(step.Batch).Any(MayCompleteFromIoWq);
+                // After an IO_DRAIN every request may take the drain's slow path through io-wq.
+                drainSeen |= pending.Concat(step.Batch).Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0);
+                // A dropped SQ index can leave a chain open at the end of the submission: io-wq runs it.
+                var mayBeAsync = drainSeen || step.BadIndexAt >= 0 || pending.Concat(step.Batch).Any(MayCompleteFromIoWq);
                 var line = new System.Text.StringBuilder();
                 if (mayBeAsync)
                 {
                     line.Append($"drained [{string.Join(" ", Drain(ring, cqe32))}] ");
                 }
 
-                // SQEs a stopped submission left behind are a chain of their own: with file transfers
-                // on both sides they could run concurrently, so the runner submits them first.
-                if (!ring.SqRewind && pending.Any(ProgramGen.IsFileTransfer) && step.Batch.Any(ProgramGen.IsFileTransfer))
+                // SQEs a stopped submission left behind run concurrently with the new batch if both go to
+                // io-wq, and together could post more CQEs than the CQ holds, in an order no contract
+                // fixes: they are submitted and settled first, as a phase of their own.
+                if (mayBeAsync && !ring.SqRewind && ring.SqTail != ring.SqHead)
                 {
-                    line.Append($"leftovers {backend.Enter(ring.Fd, ring.SqTail - ring.SqHead, 0, 0, null, 0)} ");
+                    var leftovers = backend.Enter(ring.Fd, ring.SqTail - ring.SqHead, 0, 0, null, 0);
                     pending.RemoveRange(0, Math.Max(0, pending.Count - (int)(ring.SqTail - ring.SqHead)));
+                    line.Append($"leftovers {leftovers} [{string.Join(" ", Settle(2 * stepIndex))}] ");
                 }
 
                 var queued = 0;
@@ -113,36 +138,7 @@ public static unsafe class Runner
                     pending.RemoveRange(0, Math.Max(0, pending.Count - left));
                 }
 
-                readyCounts[stepIndex] = ring.CqTail - ring.CqHead;
-                var cqes = new List<string>();
-                if (mayBeAsync)
-                {
-                    if (Environment.GetEnvironmentVariable("IOURING_CONFORMANCE_DEBUG") == "1")
-                    {
-                        File.AppendAllText("/tmp/settle.log", $"step {stepIndex} ready {(ready is null ? "none" : string.Join(",", ready))} now {ring.CqTail - ring.CqHead}\n");
-                    }
-
-                    if (ready is not null && stepIndex < ready.Count && ring.CqTail - ring.CqHead < ready[stepIndex])
-                    {
-                        var waited = Wait(backend, ring, ready[stepIndex]);
-                        if (Environment.GetEnvironmentVariable("IOURING_CONFORMANCE_DEBUG") == "1")
-                        {
-                            File.AppendAllText("/tmp/settle.log", $"settle wait for {ready[stepIndex]}: {waited}, now {ring.CqTail - ring.CqHead}\n");
-                        }
-                        if (waited < 0 && ring.CqTail - ring.CqHead < ready[stepIndex])
-                        {
-                            line.Append($"settle {waited} ");
-                        }
-                    }
-
-                    readyCounts[stepIndex] = ring.CqTail - ring.CqHead;
-                    cqes.AddRange(Reap(ring, cqe32, uint.MaxValue).Order(StringComparer.Ordinal));
-                }
-                else
-                {
-                    cqes.AddRange(Reap(ring, cqe32, step.Reap));
-                }
-
+                var cqes = mayBeAsync ? Settle((2 * stepIndex) + 1) : Reap(ring, cqe32, step.Reap);
                 line.Append($"queued {queued} enter {enter} cqes [{string.Join(" ", cqes)}] sq {ring.SqHead}/{ring.SqTail} cq {ring.CqHead}/{ring.CqTail} sqflags 0x{ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW:x} overflow {ring.CqOverflow} dropped {ring.SqDropped} {ws.Digest()}");
                 if (step.Register is { } reg)
                 {

@@ -109,8 +109,20 @@ internal sealed unsafe partial class EngineRing
 
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
         {
-            // The buffer is picked at issue; a vectored request selects exactly one.
-            return kind == OpKind.ReadV && r.Len != 1 ? -Errno.EINVAL : 0;
+            // The buffer is picked at issue; a vectored request selects exactly one, and its single
+            // iovec is read now for the length it asks for (io_iov_buffer_select_prep).
+            if (kind != OpKind.ReadV)
+            {
+                return 0;
+            }
+
+            if (r.Len != 1)
+            {
+                return -Errno.EINVAL;
+            }
+
+            Posix.IoVec one;
+            return Posix.CopyFromUser(&one, r.Addr, (nuint)sizeof(Posix.IoVec)) != 0 ? -Errno.EFAULT : 0;
         }
 
         // The buffer is imported at prep: a vectored request copies its iovec array now.

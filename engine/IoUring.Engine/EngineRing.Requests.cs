@@ -33,11 +33,17 @@ internal sealed unsafe partial class EngineRing
     // Any CQE_SKIP_SUCCESS seen on this ring disables IO_DRAIN for good (drain_disabled).
     private bool drainDisabled;
 
+    // The kernel's drain_active and drain_next, and whether this submission deferred a request.
+    private bool drainActive;
+    private bool drainNext;
+    private bool deferredThisSubmission;
+
     private void BeginSubmission()
     {
         requestCount = 0;
         completionCount = 0;
         linkHead = linkLast = -1;
+        deferredThisSubmission = false;
     }
 
     private ref Request Req(int i) => ref requests[i];
@@ -92,9 +98,40 @@ internal sealed unsafe partial class EngineRing
             drainDisabled = true;
         }
 
-        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0 && drainDisabled)
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0)
         {
-            return -Errno.EOPNOTSUPP;
+            if (drainDisabled)
+            {
+                return -Errno.EOPNOTSUPP;
+            }
+
+            // io_init_drain: a drain inside a chain drains the chain's head and the request after the chain.
+            drainActive = true;
+            if (linkHead >= 0)
+            {
+                requests[linkHead].Drain = true;
+                requests[linkHead].ForceAsync = true;
+                drainNext = true;
+            }
+            else
+            {
+                r.Drain = true;
+            }
+        }
+
+        // While a drain is active every request takes the slow path: deferred behind the drain and
+        // issued from io-wq when it is released.
+        if (drainActive)
+        {
+            r.ForceAsync = true;
+        }
+
+        if (drainNext && linkHead < 0)
+        {
+            drainNext = false;
+            drainActive = true;
+            r.Drain = true;
+            r.ForceAsync = true;
         }
 
         if (!op.Ioprio && r.Ioprio != 0)
@@ -159,7 +196,7 @@ internal sealed unsafe partial class EngineRing
                     linkHead = linkLast = -1;
                 }
 
-                Queue(first);
+                QueueChain(first);
                 return false;
             }
 
@@ -174,7 +211,7 @@ internal sealed unsafe partial class EngineRing
             {
                 var first = linkHead;
                 linkHead = linkLast = -1;
-                Queue(first);
+                QueueChain(first);
             }
         }
         else if (r.Linked)
@@ -183,7 +220,7 @@ internal sealed unsafe partial class EngineRing
         }
         else
         {
-            Queue(i);
+            QueueChain(i);
         }
 
         return true;
@@ -205,17 +242,39 @@ internal sealed unsafe partial class EngineRing
 
     private void EndSubmission()
     {
-        // A link flag on the last SQE of a submission: the kernel queues the open chain as it is
-        // (from io-wq, so its completion time is not deterministic; conformance programs close it).
+        // A link flag on the last SQE of a submission (or before an SQE that was dropped): the kernel
+        // queues the open chain as it is, to io-wq (io_queue_sqe_fallback), so it completes late.
         if (linkHead >= 0)
         {
             var first = linkHead;
             linkHead = linkLast = -1;
-            Queue(first);
+            requests[first].ForceAsync = true;
+            QueueChain(first);
         }
 
         FlushCompletions();
         RunTaskWork();
+    }
+
+    /// <summary>
+    /// A chain (or lone request) leaves the submission loop. With a drain active it goes through the
+    /// kernel's io_drain_req: the first one of a submission finds nothing deferred before it and, unless
+    /// it drains itself, ends the drain; after that everything in this submission queues behind it.
+    /// </summary>
+    private void QueueChain(int first)
+    {
+        ref var r = ref requests[first];
+        if (r.ForceAsync && (drainActive || r.Drain) && !r.Failed)
+        {
+            if (!deferredThisSubmission && !r.Drain)
+            {
+                drainActive = false;
+            }
+
+            deferredThisSubmission = true;
+        }
+
+        Queue(first);
     }
 
     /// <summary>Issues a chain head or a lone request from the submission loop.</summary>
@@ -231,7 +290,7 @@ internal sealed unsafe partial class EngineRing
             return;
         }
 
-        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0)
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0 || r.ForceAsync)
         {
             asyncWork.Enqueue(i);
             return;

@@ -36,6 +36,12 @@ internal struct Request
     public ulong Extra1;
     public ulong Extra2;
 
+    /// <summary>REQ_F_FORCE_ASYNC: IOSQE_ASYNC, or submitted while a drain was active; goes to io-wq.</summary>
+    public bool ForceAsync;
+
+    /// <summary>REQ_F_IO_DRAIN: waits for everything submitted before it.</summary>
+    public bool Drain;
+
     /// <summary>Executed already (an io-wq completion of a request that ran inline and was retried).</summary>
     public bool Executed;
 
