@@ -46,7 +46,8 @@ public sealed record SqeSpec(
     uint Len,
     ulong Off,
     uint OpFlags,
-    ulong UserData)
+    ulong UserData,
+    ushort BufIndex = 0)
 {
     public override string ToString()
     {
@@ -56,33 +57,60 @@ public sealed record SqeSpec(
         text += Ioprio != 0 ? $" ioprio 0x{Ioprio:x}" : string.Empty;
         if (Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128)
         {
-            text += NopFlags != 0 ? $" nop 0x{NopFlags:x} inject {Inject} fd {Fd} off {Off} addr {BufOffset}" : string.Empty;
+            text += NopFlags != 0 ? $" nop 0x{NopFlags:x} inject {Inject} fd {Fd} off {Off} addr {BufOffset} buf_index {BufIndex}" : string.Empty;
         }
         else
         {
             text += $" fd {Fd} buf {Buf}+{BufOffset} len {Len} off {(long)Off} opflags 0x{OpFlags:x}";
+            text += BufIndex != 0 ? $" buf_index {BufIndex}" : string.Empty;
         }
 
         return text + "}";
     }
 }
 
-/// <summary>A register call made after a step's enter.</summary>
-public sealed record RegisterSpec(bool IsQuery, uint Arg, uint Size, bool Dirty)
+/// <summary>The io_uring_register calls a program makes.</summary>
+public enum RegisterKind
 {
-    public override string ToString() => IsQuery ? $"query(op {Arg}, size {Size}{(Dirty ? ", resv set" : string.Empty)})" : $"probe({Arg} ops{(Dirty ? ", dirty buffer" : string.Empty)})";
+    Probe,
+    Query,
+    Files,
+    UnregisterFiles,
+    FilesUpdate,
+    Buffers,
+    UnregisterBuffers,
+    Restrictions,
+    EnableRings,
+    MemRegion,
+}
+
+/// <summary>One io_uring_restriction entry: its opcode and the byte it carries (register op, SQE op or flags).</summary>
+public sealed record RestrictionSpec(ushort Opcode, byte Value)
+{
+    public override string ToString() => $"{Opcode}:{Value}";
 }
 
 /// <summary>
-/// A batch of SQEs, one enter (with or without GETEVENTS), then up to Reap completions read.
+/// A register call made before a step's batch. Count is nr_args (or the probe's op count, the query's
+/// opcode); Variant picks the argument's shape (see Runner.Register); Dirty corrupts one reserved or
+/// otherwise-checked field.
+/// </summary>
+public sealed record RegisterSpec(RegisterKind Kind, uint Count, uint Variant, bool Dirty, RestrictionSpec[]? Restrictions = null)
+{
+    public override string ToString() =>
+        $"{Kind}(count {Count}, variant {Variant}{(Dirty ? ", dirty" : string.Empty)}{(Restrictions is null ? string.Empty : ", [" + string.Join(" ", Restrictions.Select(r => r.ToString())) + "]")})";
+}
+
+/// <summary>
+/// An optional register call, a batch of SQEs, one enter (with or without GETEVENTS), then up to Reap completions read.
 /// BadIndexAt: the batch position whose SQ index array entry is overwritten with an invalid index.
 /// </summary>
 public sealed record Step(SqeSpec[] Batch, bool GetEvents, uint Reap, int BadIndexAt, RegisterSpec? Register)
 {
     public override string ToString() =>
-        $"[{string.Join(" ", Batch.Select(b => b.ToString()))}] getevents={GetEvents} reap={Reap}"
-        + (BadIndexAt >= 0 ? $" bad-index-at={BadIndexAt}" : string.Empty)
-        + (Register is null ? string.Empty : $" then {Register}");
+        (Register is null ? string.Empty : $"{Register} then ")
+        + $"[{string.Join(" ", Batch.Select(b => b.ToString()))}] getevents={GetEvents} reap={Reap}"
+        + (BadIndexAt >= 0 ? $" bad-index-at={BadIndexAt}" : string.Empty);
 }
 
 /// <summary>Setup parameters and steps: what both backends are asked to do.</summary>
@@ -103,6 +131,8 @@ public static class ProgramGen
         (uint)IoUringSetupFlags.IORING_SETUP_CQSIZE,
         (uint)IoUringSetupFlags.IORING_SETUP_CLAMP,
         (uint)IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL,
+        (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED,
+        (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED,
         (uint)IoUringSetupFlags.IORING_SETUP_NO_SQARRAY,
         (uint)IoUringSetupFlags.IORING_SETUP_CQE32,
         (uint)IoUringSetupFlags.IORING_SETUP_SQE128,
@@ -166,6 +196,8 @@ public static class ProgramGen
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_READV)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_WRITEV)),
             (1, Gen.Constant((byte)io_uring_op.IORING_OP_FSYNC)),
+            (2, Gen.Constant((byte)io_uring_op.IORING_OP_READ_FIXED)),
+            (2, Gen.Constant((byte)io_uring_op.IORING_OP_WRITE_FIXED)),
             (1, Gen.Constant((byte)io_uring_op.IORING_OP_NOP128)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
@@ -180,7 +212,8 @@ public static class ProgramGen
                from len in Lengths(opcode)
                from off in Gen.Elements(OffsetChoices)
                from opFlags in opcode == (byte)io_uring_op.IORING_OP_FSYNC ? Gen.Elements(0u, 0u, 1u, 2u) : Gen.Elements(RwFlagChoices)
-               select NoSkipWhereAsync(new SqeSpec(opcode, flags, ioprio, nop, inject, fd, buf, bufOffset, len, off, opFlags, 0));
+               from bufIndex in Gen.Elements((ushort)0, (ushort)0, (ushort)1, (ushort)3, (ushort)9)
+               select NoSkipWhereAsync(new SqeSpec(opcode, flags, ioprio, nop, inject, fd, buf, bufOffset, len, off, opFlags, 0, bufIndex));
     }
 
     /// <summary>
@@ -202,16 +235,28 @@ public static class ProgramGen
 
     public static Gen<RingProgram> Program(uint opLast)
     {
-        var register = from isQuery in Gen.Elements(false, true)
-                       from arg in isQuery ? Gen.Elements(0u, 0u, 0u, 1u, 200u) : Gen.Elements(0u, 4u, 64u, 256u, 300u)
-                       from size in Gen.Elements(0u, 8u, 40u, 48u, 64u)
-                       from dirty in Gen.Frequency((5, Gen.Constant(false)), (1, Gen.Constant(true)))
-                       select new RegisterSpec(isQuery, arg, size, dirty);
+        var restriction = Gen.OneOf(
+            Gen.Elements(2, 8, 12, 0, 3, 200).Select(op => new RestrictionSpec(0, (byte)op)),
+            Gen.Elements((byte)io_uring_op.IORING_OP_NOP, (byte)io_uring_op.IORING_OP_READ, (byte)io_uring_op.IORING_OP_WRITE, (byte)io_uring_op.IORING_OP_READ_FIXED, (byte)250).Select(op => new RestrictionSpec(1, op)),
+            Gen.Elements((byte)0, (byte)IoUringSqeFlags.IOSQE_IO_LINK, (byte)(IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS), (byte)IoUringSqeFlags.IOSQE_FIXED_FILE).Select(f => new RestrictionSpec(2, f)),
+            Gen.Elements((byte)0, (byte)IoUringSqeFlags.IOSQE_IO_LINK).Select(f => new RestrictionSpec(3, f)),
+            Gen.Constant(new RestrictionSpec(9, 0)));
+        var register = Gen.Frequency(
+            (2, from kind in Gen.Constant(RegisterKind.Probe) from count in Gen.Elements(0u, 4u, 64u, 256u, 300u) from dirty in Gen.Frequency((5, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(kind, count, 0, dirty)),
+            (2, from count in Gen.Elements(0u, 0u, 0u, 1u, 200u) from size in Gen.Elements(0u, 8u, 40u, 48u, 64u) from dirty in Gen.Frequency((5, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(RegisterKind.Query, count, size, dirty)),
+            (4, from count in Gen.Elements(0u, 1u, 2u, 4u, 4u) from variant in Gen.Elements(0u, 0u, 0u, 1u, 2u, 3u) select new RegisterSpec(RegisterKind.Files, count, variant, false)),
+            (1, Gen.Elements(false, false, true).Select(d => new RegisterSpec(RegisterKind.UnregisterFiles, 0, 0, d))),
+            (2, from count in Gen.Elements(0u, 1u, 2u, 3u) from variant in Gen.Elements(0u, 1u, 2u, 3u) from dirty in Gen.Elements(false, false, true) select new RegisterSpec(RegisterKind.FilesUpdate, count, variant, dirty)),
+            (4, from count in Gen.Elements(0u, 1u, 4u, 4u) from variant in Gen.Elements(0u, 0u, 0u, 1u, 2u, 3u) from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(RegisterKind.Buffers, count, variant, dirty)),
+            (1, Gen.Elements(false, false, true).Select(d => new RegisterSpec(RegisterKind.UnregisterBuffers, 0, 0, d))),
+            (3, from entries in restriction.ArrayOf().Select(a => a.Take(5).ToArray()) select new RegisterSpec(RegisterKind.Restrictions, (uint)entries.Length, 0, false, entries)),
+            (3, Gen.Elements(false, false, true).Select(d => new RegisterSpec(RegisterKind.EnableRings, 0, 0, d))),
+            (3, from variant in Gen.Choose(0, 7) select new RegisterSpec(RegisterKind.MemRegion, 1, (uint)variant, false)));
         var step = from batch in Sqe(opLast).ArrayOf().Select(a => a.Take(8).ToArray())
                    from getEvents in Gen.Frequency((3, Gen.Constant(true)), (1, Gen.Constant(false)))
                    from reap in Gen.Choose(0, 12)
                    from badIndex in Gen.Frequency((12, Gen.Constant(-1)), (1, Gen.Choose(0, 7)))
-                   from reg in Gen.Frequency((8, Gen.Constant<RegisterSpec?>(null)), (1, register.Select(r => (RegisterSpec?)r)))
+                   from reg in Gen.Frequency((5, Gen.Constant<RegisterSpec?>(null)), (2, register.Select(r => (RegisterSpec?)r)))
                    select OneTransferChain(new Step(batch, getEvents, (uint)reap, badIndex, reg));
         return from entries in Gen.Frequency((10, Gen.Choose(1, 8)), (1, Gen.Constant(0)), (1, Gen.Constant(40000)))
                from setup in Gen.Elements(SetupFlagChoices)
@@ -361,7 +406,8 @@ public static class ProgramGen
     }
 
     public static bool IsFileTransfer(SqeSpec s) => s.Fd == FdChoice.File
-        && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV;
+        && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV
+            or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
 
     /// <summary>
     /// Reads and writes of the program's file may run concurrently in io-wq, in no fixed order, and

@@ -1,5 +1,6 @@
 using IoUring.Bindings;
 using IoUring.Ring;
+using IoUringRegister = IoUring.Bindings.io_uring_register_op;
 
 namespace IoUring.Conformance;
 
@@ -90,6 +91,11 @@ public static unsafe class Runner
                     line.Append($"leftovers {leftovers} [{string.Join(" ", Settle(2 * stepIndex))}] ");
                 }
 
+                if (step.Register is { } reg)
+                {
+                    line.Append(Register(backend, ring, ws, reg)).Append(' ');
+                }
+
                 var queued = 0;
                 io_uring_sqe* last = null;
                 var firstSlot = ring.SqRewind ? 0u : ring.SqTail;
@@ -140,10 +146,6 @@ public static unsafe class Runner
 
                 var cqes = mayBeAsync ? Settle((2 * stepIndex) + 1) : Reap(ring, cqe32, step.Reap);
                 line.Append($"queued {queued} enter {enter} cqes [{string.Join(" ", cqes)}] sq {ring.SqHead}/{ring.SqTail} cq {ring.CqHead}/{ring.CqTail} sqflags 0x{ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW:x} overflow {ring.CqOverflow} dropped {ring.SqDropped} {ws.Digest()}");
-                if (step.Register is { } reg)
-                {
-                    line.Append(' ').Append(reg.IsQuery ? Query(backend, reg) : Probe(ring, reg));
-                }
 
                 trace.Add(line.ToString());
             }
@@ -160,7 +162,8 @@ public static unsafe class Runner
     public static bool MayCompleteFromIoWq(SqeSpec s) =>
         (s.Flags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0
         || s.Opcode is (byte)io_uring_op.IORING_OP_FSYNC or (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV
-            or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV;
+            or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV
+            or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
 
     private static void Fill(io_uring_sqe* sqe, SqeSpec s, Workspace ws, int slot)
     {
@@ -168,10 +171,19 @@ public static unsafe class Runner
         sqe->flags = s.Flags;
         sqe->ioprio = s.Ioprio;
         sqe->user_data = s.UserData;
-        sqe->fd = s.Fd switch
+        sqe->buf_index = s.BufIndex;
+
+        // Through the fixed table (IOSQE_FIXED_FILE, or a NOP's IORING_NOP_FIXED_FILE) the fd is an
+        // index: slot 0 holds the program's file when files are registered, 1 may be empty, 5 is past a small table.
+        var nop = s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128;
+        var fixedFile = (s.Flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0 || (nop && (s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FIXED_FILE) != 0);
+        sqe->fd = (s.Fd, fixedFile) switch
         {
-            FdChoice.File => ws.Fd,
-            FdChoice.Negative => -1,
+            (FdChoice.File, false) => ws.Fd,
+            (FdChoice.File, true) => 0,
+            (FdChoice.Negative, true) => 1, // slot 1 (also a fixed-table index, never descriptor 1)
+            (FdChoice.Negative, false) => -1,
+            (_, true) => 5,
             _ => Workspace.ClosedFd,
         };
         if (s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128 or 255 || s.Opcode >= 64)
@@ -182,7 +194,7 @@ public static unsafe class Runner
             // The big-CQE words a NOP CQE32 echoes: plain numbers, not addresses.
             sqe->off = s.Off;
             sqe->addr = (ulong)s.BufOffset + 1;
-            if (s.Fd != FdChoice.File && (s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) == 0)
+            if ((s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) == 0)
             {
                 sqe->fd = -1;
             }
@@ -257,6 +269,148 @@ public static unsafe class Runner
         return backend.Enter(ring.Fd, 0, count, flags, &arg, (nuint)sizeof(io_uring_getevents_arg));
     }
 
+    /// <summary>Makes one register call and describes its result (and what it wrote back).</summary>
+    private static string Register(IRingBackend backend, IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg) => reg.Kind switch
+    {
+        RegisterKind.Probe => Probe(ring, reg),
+        RegisterKind.Query => Query(backend, reg),
+        RegisterKind.Files => Files(ring, ws, reg),
+        RegisterKind.UnregisterFiles => $"unregister-files {Call(ring, IoUringRegister.IORING_UNREGISTER_FILES, reg.Dirty ? ws.Area : null, 0)}",
+        RegisterKind.FilesUpdate => FilesUpdate(ring, ws, reg),
+        RegisterKind.Buffers => Buffers(ring, ws, reg),
+        RegisterKind.UnregisterBuffers => $"unregister-buffers {Call(ring, IoUringRegister.IORING_UNREGISTER_BUFFERS, null, reg.Dirty ? 1u : 0)}",
+        RegisterKind.Restrictions => Restrictions(ring, reg),
+        RegisterKind.EnableRings => $"enable-rings {Call(ring, IoUringRegister.IORING_REGISTER_ENABLE_RINGS, null, reg.Dirty ? 1u : 0)}",
+        _ => MemRegion(backend, ring, ws, reg),
+    };
+
+    private static int Call(IoUring.Ring.Ring ring, IoUringRegister op, void* arg, uint nrArgs) => ring.Backend.Register(ring.Fd, (uint)op, arg, nrArgs);
+
+    private static string Files(IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)
+    {
+        // Variant 0: the file, an empty slot, the file again...; 1: a null array (a sparse table);
+        // 2: a closed descriptor among them; 3: an unreadable array.
+        var fds = stackalloc int[8];
+        for (var i = 0; i < 8; i++)
+        {
+            fds[i] = i == 1 ? -1 : ws.Fd;
+        }
+
+        if (reg.Variant == 2)
+        {
+            fds[Math.Min(2, (int)Math.Max(reg.Count, 1) - 1)] = Workspace.ClosedFd;
+        }
+
+        void* arg = reg.Variant switch
+        {
+            1 => null,
+            3 => (void*)Workspace.UnmappedAddress,
+            _ => fds,
+        };
+        return $"files {Call(ring, IoUringRegister.IORING_REGISTER_FILES, arg, reg.Count)}";
+    }
+
+    private static string FilesUpdate(IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)
+    {
+        // Slots from offset Variant % 2: the file, "skip", empty, and a closed descriptor when dirty.
+        var fds = stackalloc int[4] { ws.Fd, IoUring.Bindings.Constants.IORING_REGISTER_FILES_SKIP, -1, reg.Dirty ? Workspace.ClosedFd : ws.Fd };
+        var up = new io_uring_files_update { offset = reg.Variant % 2, fds = reg.Variant == 3 ? Workspace.UnmappedAddress : (ulong)fds, resv = reg.Variant == 2 ? 1u : 0 };
+        return $"files-update {Call(ring, IoUringRegister.IORING_REGISTER_FILES_UPDATE, &up, reg.Count)}";
+    }
+
+    private static string Buffers(IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)
+    {
+        // Variant 0: four 8 KiB buffers over the area; 1: a null base with a length; 2: sparse
+        // (null, 0) slots between; 3: unmapped memory. Dirty: a buffer over 1 GiB.
+        var iovs = stackalloc nint[8];
+        for (var i = 0; i < 4; i++)
+        {
+            iovs[2 * i] = (nint)(ws.Area + (i * 8192));
+            iovs[(2 * i) + 1] = 8192;
+        }
+
+        switch (reg.Variant)
+        {
+            case 1:
+                iovs[0] = 0;
+                break;
+            case 2:
+                iovs[2] = 0;
+                iovs[3] = 0;
+                break;
+            case 3:
+                iovs[0] = (nint)Workspace.UnmappedAddress;
+                break;
+        }
+
+        if (reg.Dirty)
+        {
+            iovs[1] = unchecked((nint)(1L << 31));
+        }
+
+        return $"buffers {Call(ring, IoUringRegister.IORING_REGISTER_BUFFERS, iovs, reg.Count)}";
+    }
+
+    private static string Restrictions(IoUring.Ring.Ring ring, RegisterSpec reg)
+    {
+        var entries = reg.Restrictions ?? [];
+        var array = stackalloc io_uring_restriction[Math.Max(entries.Length, 1)];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            array[i] = default;
+            array[i].opcode = entries[i].Opcode;
+            array[i].register_op = entries[i].Value;
+        }
+
+        return $"restrictions {Call(ring, IoUringRegister.IORING_REGISTER_RESTRICTIONS, array, (uint)entries.Length)}";
+    }
+
+    private static string MemRegion(IRingBackend backend, IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)
+    {
+        // 0: kernel memory, one page; 1: the user's own memory (two pages of the area); 2: the user
+        // flag without an address; 3: an unaligned size; 4: a reserved word set; 5: a wait-argument
+        // region; 6: an id set; 7: nr_args 2.
+        var rd = new io_uring_region_desc { size = reg.Variant == 3 ? 100u : 4096u };
+        switch (reg.Variant)
+        {
+            case 1:
+                rd.user_addr = (ulong)ws.Area;
+                rd.size = 8192;
+                rd.flags = IoUring.Bindings.Constants.IORING_MEM_REGION_TYPE_USER;
+                break;
+            case 2:
+                rd.flags = IoUring.Bindings.Constants.IORING_MEM_REGION_TYPE_USER;
+                break;
+            case 4:
+                rd.__resv[2] = 1;
+                break;
+            case 6:
+                rd.id = 3;
+                break;
+        }
+
+        var mr = new io_uring_mem_region_reg { region_uptr = (ulong)&rd, flags = reg.Variant == 5 ? IoUring.Bindings.Constants.IORING_MEM_REGION_REG_WAIT_ARG : 0 };
+        var rc = Call(ring, IoUringRegister.IORING_REGISTER_MEM_REGION, &mr, reg.Variant == 7 ? 2u : 1u);
+        var text = $"mem-region {rc} offset 0x{rd.mmap_offset:x}";
+        if (rc == 0 && rd.mmap_offset != 0)
+        {
+            // A kernel-allocated region is mapped at the offset it reported: zeroed, and writable.
+            var map = backend.Map(ring.Fd, rd.mmap_offset, (nuint)rd.size);
+            if (map < 0)
+            {
+                return text + $" map {map}";
+            }
+
+            var bytes = (byte*)map;
+            var zero = new ReadOnlySpan<byte>(bytes, (int)rd.size).IndexOfAnyExcept((byte)0) < 0;
+            bytes[0] = 0x5a;
+            text += $" map ok zeroed {zero} wrote {bytes[0]}";
+            backend.Unmap(map, (nuint)rd.size);
+        }
+
+        return text;
+    }
+
     private static string Probe(IoUring.Ring.Ring ring, RegisterSpec reg)
     {
         var buffer = stackalloc byte[16 + (300 * 8)];
@@ -266,7 +420,7 @@ public static unsafe class Runner
             buffer[20] = 1;
         }
 
-        var rc = ring.RegisterProbe((io_uring_probe*)buffer, reg.Arg);
+        var rc = ring.RegisterProbe((io_uring_probe*)buffer, reg.Count);
         if (rc < 0)
         {
             return $"probe {rc}";
@@ -288,9 +442,9 @@ public static unsafe class Runner
         var data = stackalloc byte[64];
         new Span<byte>(data, 64).Clear();
         var hdr = default(io_uring_query_hdr);
-        hdr.query_op = reg.Arg;
+        hdr.query_op = reg.Count;
         hdr.query_data = (ulong)data;
-        hdr.size = reg.Size;
+        hdr.size = reg.Variant;
         if (reg.Dirty)
         {
             hdr.__resv[1] = 1;

@@ -12,6 +12,8 @@ internal enum OpKind : byte
     ReadV,
     WriteV,
     Fsync,
+    ReadFixed,
+    WriteFixed,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -50,6 +52,8 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_READ] = new(OpKind.Read, true, true, false);
         t[(int)io_uring_op.IORING_OP_WRITE] = new(OpKind.Write, true, false, false);
         t[(int)io_uring_op.IORING_OP_FSYNC] = new(OpKind.Fsync, false, false, false);
+        t[(int)io_uring_op.IORING_OP_READ_FIXED] = new(OpKind.ReadFixed, true, false, false);
+        t[(int)io_uring_op.IORING_OP_WRITE_FIXED] = new(OpKind.WriteFixed, true, false, false);
         return t;
     }
 }
@@ -156,6 +160,17 @@ internal sealed unsafe partial class EngineRing
         return 0;
     }
 
+    private static int PrepareRwFixed(ref Request r, io_uring_sqe* sqe)
+    {
+        if (r.Ioprio != 0 && !IoprioValid(r.Ioprio))
+        {
+            return -Errno.EINVAL;
+        }
+
+        // The registered buffer is looked up at issue.
+        return sqe->attr_type_mask != 0 ? -Errno.EINVAL : 0;
+    }
+
     private static bool IoprioValid(ushort ioprio)
     {
         // ioprio_check_cap: class in the top 3 bits, level in the low 3 (the engine runs as the
@@ -192,7 +207,7 @@ internal sealed unsafe partial class EngineRing
             case OpKind.Nop:
                 ExecuteNow(ref r);
                 return (r.OpFlags & (uint)IoUringNopFlags.IORING_NOP_TW) != 0 ? Completion.TaskWork : Completion.Inline;
-            case OpKind.Read or OpKind.ReadV or OpKind.Write or OpKind.WriteV:
+            case OpKind.Read or OpKind.ReadV or OpKind.Write or OpKind.WriteV or OpKind.ReadFixed or OpKind.WriteFixed:
                 var check = CheckRw(ref r);
                 if (check != 0)
                 {
@@ -204,7 +219,7 @@ internal sealed unsafe partial class EngineRing
 
                 // A file without non-blocking I/O (FMODE_NOWAIT; shmem, so the memfd) is not tried
                 // inline: -EAGAIN sends the request to io-wq.
-                if (!Posix.SupportsNowait(r.Fd))
+                if (!Posix.SupportsNowait(r.File))
                 {
                     return Completion.Async;
                 }
@@ -213,8 +228,8 @@ internal sealed unsafe partial class EngineRing
 
                 // A short read of a regular file is retried in blocking mode from io-wq unless the
                 // request said RWF_NOWAIT (need_complete_io), so its completion comes late.
-                var read = Operations.Of(r.Opcode).Kind is OpKind.Read or OpKind.ReadV;
-                return read && r.Failed && r.Res > 0 && (r.OpFlags & RwfNowait) == 0 && Posix.IsSeekable(r.Fd) ? Completion.Async : Completion.Inline;
+                var read = Operations.Of(r.Opcode).Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed;
+                return read && r.Failed && r.Res > 0 && (r.OpFlags & RwfNowait) == 0 && Posix.IsSeekable(r.File) ? Completion.Async : Completion.Inline;
             default:
                 ExecuteNow(ref r);
                 return Completion.Inline;
@@ -229,7 +244,7 @@ internal sealed unsafe partial class EngineRing
             case OpKind.Nop:
                 ExecuteNop(ref r);
                 break;
-            case OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV:
+            case OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV or OpKind.ReadFixed or OpKind.WriteFixed:
                 ExecuteRw(ref r);
                 break;
             case OpKind.Fsync:
@@ -245,19 +260,18 @@ internal sealed unsafe partial class EngineRing
         var ret = injected;
         if ((flags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0)
         {
-            // No fixed-file table is registered on an engine ring yet: every fixed lookup fails.
             // IOSQE_FIXED_FILE on the SQE selects the fixed table as IORING_NOP_FIXED_FILE does (measured on 6.18).
             var fixedTable = (flags & (uint)IoUringNopFlags.IORING_NOP_FIXED_FILE) != 0 || (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0;
-            var found = !fixedTable && Posix.IsOpen(r.Fd);
+            var found = fixedTable ? FixedFile(r.Fd) >= 0 : Posix.IsOpen(r.Fd);
             if (!found)
             {
                 ret = -Errno.EBADF;
             }
         }
 
-        if (ret >= 0 && (flags & (uint)IoUringNopFlags.IORING_NOP_FIXED_BUFFER) != 0)
+        if (ret >= 0 && (flags & (uint)IoUringNopFlags.IORING_NOP_FIXED_BUFFER) != 0 && !(FixedBuffer(r.BufIndex, out var address, out _) && address != 0))
         {
-            ret = -Errno.EFAULT; // no registered buffers
+            ret = -Errno.EFAULT;
         }
 
         if (ret < 0)
@@ -272,7 +286,7 @@ internal sealed unsafe partial class EngineRing
     private void ExecuteRw(ref Request r)
     {
         var kind = Operations.Of(r.Opcode).Kind;
-        var write = kind is OpKind.Write or OpKind.WriteV;
+        var write = kind is OpKind.Write or OpKind.WriteV or OpKind.WriteFixed;
         long res;
         long expected;
         var check = CheckRw(ref r);
@@ -281,11 +295,18 @@ internal sealed unsafe partial class EngineRing
             res = check;
             expected = 0;
         }
+        else if (kind is OpKind.ReadFixed or OpKind.WriteFixed)
+        {
+            // CheckRw found the range inside the registered buffer.
+            var iov = new Posix.IoVec { Base = (nint)r.Addr, Length = Math.Min(r.Len, MaxRwCount) };
+            expected = (long)iov.Length;
+            res = Transfer(r.File, &iov, 1, (long)r.Off, (int)r.OpFlags, kind == OpKind.WriteFixed);
+        }
         else if (kind is OpKind.Read or OpKind.Write)
         {
             var iov = new Posix.IoVec { Base = (nint)r.Addr, Length = Math.Min(r.Len, MaxRwCount) };
             expected = (long)iov.Length;
-            res = Transfer(r.Fd, &iov, 1, (long)r.Off, (int)r.OpFlags, write);
+            res = Transfer(r.File, &iov, 1, (long)r.Off, (int)r.OpFlags, write);
         }
         else
         {
@@ -304,7 +325,7 @@ internal sealed unsafe partial class EngineRing
                     expected += (long)iovs[k].Length;
                 }
 
-                res = Transfer(r.Fd, iovs, count, (long)r.Off, (int)r.OpFlags, write);
+                res = Transfer(r.File, iovs, count, (long)r.Off, (int)r.OpFlags, write);
             }
         }
 
@@ -331,12 +352,23 @@ internal sealed unsafe partial class EngineRing
             return -Errno.ENOBUFS; // no provided buffers on an engine ring yet
         }
 
+        // READ_FIXED/WRITE_FIXED import the registered buffer first thing in the issue: the range
+        // must lie inside it (io_import_fixed).
+        if (Operations.Of(r.Opcode).Kind is OpKind.ReadFixed or OpKind.WriteFixed)
+        {
+            var end = r.Addr + r.Len;
+            if (!FixedBuffer(r.BufIndex, out var bufAddress, out var bufLength) || bufAddress == 0 || end < r.Addr || r.Addr < bufAddress || end > bufAddress + bufLength)
+            {
+                return -Errno.EFAULT;
+            }
+        }
+
         if ((r.OpFlags & RwfHipri) != 0 && !Has(IoUringSetupFlags.IORING_SETUP_IOPOLL))
         {
             return -Errno.EINVAL; // polled I/O needs an IOPOLL ring
         }
 
-        if ((r.OpFlags & ~RwfKnown) != 0 || ((r.OpFlags & RwfNowait) != 0 && !Posix.SupportsNowait(r.Fd)))
+        if ((r.OpFlags & ~RwfKnown) != 0 || ((r.OpFlags & RwfNowait) != 0 && !Posix.SupportsNowait(r.File)))
         {
             // kiocb_set_rw_flags refuses these before any transfer, even of zero bytes (where
             // preadv2 would return 0 without looking at the flags).
@@ -349,13 +381,17 @@ internal sealed unsafe partial class EngineRing
     private static long Transfer(int fd, Posix.IoVec* iov, int count, long offset, int flags, bool write) =>
         Posix.Result(write ? Posix.pwritev2(fd, iov, count, offset, flags) : Posix.preadv2(fd, iov, count, offset, flags));
 
-    /// <summary>The request's file: a descriptor, or with IOSQE_FIXED_FILE an index into the (empty) fixed table.</summary>
-    private static bool FileOf(ref Request r) => (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) == 0 && Posix.IsOpen(r.Fd);
+    /// <summary>Resolves the request's file: a descriptor, or with IOSQE_FIXED_FILE an index into the fixed table.</summary>
+    private bool FileOf(ref Request r)
+    {
+        r.File = (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0 ? FixedFile(r.Fd) : Posix.IsOpen(r.Fd) ? r.Fd : -1;
+        return r.File >= 0;
+    }
 
-    private static void ExecuteFsync(ref Request r)
+    private void ExecuteFsync(ref Request r)
     {
         var rc = FileOf(ref r)
-            ? (int)Posix.Result((r.OpFlags & Constants.IORING_FSYNC_DATASYNC) != 0 ? Posix.fdatasync(r.Fd) : Posix.fsync(r.Fd))
+            ? (int)Posix.Result((r.OpFlags & Constants.IORING_FSYNC_DATASYNC) != 0 ? Posix.fdatasync(r.File) : Posix.fsync(r.File))
             : -Errno.EBADF;
         r.Res = rc;
         if (rc < 0)

@@ -134,6 +134,11 @@ internal sealed unsafe partial class EngineRing
             r.ForceAsync = true;
         }
 
+        if (!RestrictionAllows(r.Opcode, r.SqeFlags))
+        {
+            return -Errno.EACCES;
+        }
+
         if (!op.Ioprio && r.Ioprio != 0)
         {
             return -Errno.EINVAL;
@@ -162,6 +167,7 @@ internal sealed unsafe partial class EngineRing
         {
             OpKind.Nop => PrepareNop(ref r, sqe),
             OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV => PrepareRw(ref r, sqe, op.Kind),
+            OpKind.ReadFixed or OpKind.WriteFixed => PrepareRwFixed(ref r, sqe),
             OpKind.Fsync => PrepareFsync(ref r, sqe),
 
             // Opcodes the engine does not execute yet are refused loudly, never faked as successes.

@@ -14,6 +14,7 @@ internal sealed unsafe partial class EngineRing : IDisposable
 {
     private const uint CacheLine = 64;
 
+    private readonly ReferenceEngine engine;
     private readonly KernelProfile profile;
     private readonly EngineFaults faults;
     private readonly RingHeader header;
@@ -28,8 +29,11 @@ internal sealed unsafe partial class EngineRing : IDisposable
     // The kernel's cached CQ tail: CQEs are written at it and it is published after each one.
     private uint cqTail;
 
-    public EngineRing(KernelProfile profile, EngineFaults faults, uint setupFlags, uint sq, uint cq)
+    private bool queuedBehindOverflow;
+
+    public EngineRing(ReferenceEngine engine, KernelProfile profile, EngineFaults faults, uint setupFlags, uint sq, uint cq)
     {
+        this.engine = engine;
         this.profile = profile;
         this.faults = faults;
         this.setupFlags = setupFlags;
@@ -158,6 +162,8 @@ internal sealed unsafe partial class EngineRing : IDisposable
     /// </summary>
     private void Post(in PendingCqe cqe)
     {
+        // (Host kernel bug emulation) a completion queued behind pending overflow: see FlushOverflow.
+        queuedBehindOverflow |= overflow.Count > 0;
         if (overflow.Count > 0 || !TryWrite(cqe))
         {
             overflow.Enqueue(cqe);
@@ -165,7 +171,7 @@ internal sealed unsafe partial class EngineRing : IDisposable
         }
     }
 
-    private bool TryWrite(in PendingCqe c)
+    private bool TryWrite(in PendingCqe c, bool lose = false)
     {
         var head = Volatile.Read(ref U32(header.CqHead));
         var used = cqTail - head;
@@ -196,7 +202,11 @@ internal sealed unsafe partial class EngineRing : IDisposable
         }
 
         var flags = mixedBig ? c.Flags | Constants.IORING_CQE_F_32 : c.Flags;
-        WriteSlot(offset, c.UserData, c.Res, flags, c.Big && (mixedBig || cqeSize == 32), c.Extra1, c.Extra2);
+        if (!(lose && mixedBig))
+        {
+            WriteSlot(offset, c.UserData, c.Res, flags, c.Big && (mixedBig || cqeSize == 32), c.Extra1, c.Extra2);
+        }
+
         cqTail += slots;
         Volatile.Write(ref U32(header.CqTail), cqTail);
         return true;
@@ -221,7 +231,11 @@ internal sealed unsafe partial class EngineRing : IDisposable
     /// <summary>Moves held-back completions into the CQ, as many as fit, in order; the flag clears when none are left.</summary>
     public void FlushOverflow()
     {
-        while (overflow.Count > 0 && TryWrite(overflow.Peek()))
+        // The 6.18 bug (KernelProfile.MixedOverflowLosesBigCqe) shows when a completion was queued
+        // behind the pending overflow before this flush: the big CQE's slots are skipped unwritten.
+        var lose = profile.MixedOverflowLosesBigCqe && queuedBehindOverflow;
+        queuedBehindOverflow = false;
+        while (overflow.Count > 0 && TryWrite(overflow.Peek(), lose))
         {
             overflow.Dequeue();
         }
@@ -234,6 +248,7 @@ internal sealed unsafe partial class EngineRing : IDisposable
 
     public void Dispose()
     {
+        ReleaseResources();
         NativeMemory.AlignedFree(Rings);
         NativeMemory.AlignedFree(Sqes);
     }

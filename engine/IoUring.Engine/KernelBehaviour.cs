@@ -55,6 +55,7 @@ public static class KernelBehaviour
             supported,
             queryOps,
             queryRecord is null ? 0 : (uint)queryRecord.Size.First,
+            false,
             false);
     }
 

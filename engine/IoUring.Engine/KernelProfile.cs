@@ -32,6 +32,11 @@ public enum RingHeaderLayout
 /// <param name="SupportedOps">Bit n: opcode n is supported (IO_URING_OP_SUPPORTED in the probe).</param>
 /// <param name="QueryOps">Number of query opcodes (__IO_URING_QUERY_MAX); 0 without the query.</param>
 /// <param name="QueryOpcodeSize">Size of struct io_uring_query_opcode as this kernel fills it.</param>
+/// <param name="MixedOverflowLosesBigCqe">
+/// Kernel bug (found by the differential on 6.18.44): a 32-byte CQE that went to the overflow list of a
+/// CQE_MIXED ring is lost when flushed: the tail advances two slots and nothing is written there.
+/// Probed by reproducing it, so a fixed kernel loses the quirk.
+/// </param>
 /// <param name="NopLookupFailurePostsZero">
 /// A NOP whose FILE or FIXED_BUFFER lookup fails still fails (links break) but posts result 0, not the
 /// errno (kernels before the 2026 fix).
@@ -51,6 +56,7 @@ public sealed record KernelProfile(
     UInt128 SupportedOps,
     uint QueryOps,
     uint QueryOpcodeSize,
+    bool MixedOverflowLosesBigCqe,
     bool NopLookupFailurePostsZero)
 {
     public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
@@ -118,11 +124,42 @@ public sealed record KernelProfile(
             var lookupPostsZero = (nopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0 && NopResult(live, (uint)IoUringNopFlags.IORING_NOP_FILE, -1) == 0;
             var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
             var known = query is { } q3 ? (uint)q3.ring_setup_flags : setup;
-            return new KernelProfile($"live {kernel} (probed)", setup, known, plain.features, opLast, sqeFlags, nopFlags, enterFlags, registerLast, query is not null, RingHeaderOf(plain), supported, queryOps, querySize, lookupPostsZero);
+            return new KernelProfile($"live {kernel} (probed)", setup, known, plain.features, opLast, sqeFlags, nopFlags, enterFlags, registerLast, query is not null, RingHeaderOf(plain), supported, queryOps, querySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero);
         }
         finally
         {
             live.Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// Reproduces the lost-CQE case: on a two-slot CQE_MIXED ring one NOP fills slot 0; a 32-byte NOP
+    /// then needs the filler in slot 1 and waits in the overflow list; once the filler is consumed,
+    /// a NOP queued behind it and the flush must place it in slots 0-1 with its user_data.
+    /// </summary>
+    private static unsafe bool ProbeMixedOverflowLoss(IRingBackend live)
+    {
+        if (IoUring.Ring.Ring.Create(live, 1, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED }, out var ring) < 0)
+        {
+            return false;
+        }
+
+        using (ring)
+        {
+            Prep.Nop(ring!.GetSqe(), 1);
+            ring.Submit(1);
+            ring.CqAdvance(1);
+            Prep.Nop(ring.GetSqe(), 2, (uint)IoUringNopFlags.IORING_NOP_CQE32);
+            ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+            while (ring.TryNextCqe(out _, out var slots))
+            {
+                ring.CqAdvance(slots);
+            }
+
+            // A third NOP joins the overflow list behind it; the enter's GETEVENTS flushes both.
+            Prep.Nop(ring.GetSqe(), 3);
+            ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+            return ring.TryNextCqe(out var cqe, out _) && cqe->user_data != 2;
         }
     }
 

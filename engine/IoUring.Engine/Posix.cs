@@ -50,6 +50,29 @@ internal static unsafe partial class Posix
         return !(preadv2(fd, &iov, 1, 0, 8) < 0 && Marshal.GetLastPInvokeError() == 95);
     }
 
+    public static int Dup(int fd) => fd < 0 ? -1 : fcntl(fd, 1030, 0); // F_DUPFD_CLOEXEC
+
+    public static void Close(int fd) => close(fd);
+
+    /// <summary>Every page of [address, address + length) can be read (the kernel could pin it).</summary>
+    public static bool Readable(ulong address, ulong length)
+    {
+        byte scratch;
+        for (var page = address & ~4095UL; page < address + length; page += 4096)
+        {
+            var at = Math.Max(page, address);
+            if (CopyFromUser(&scratch, at, 1) != 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int fd);
+
     /// <summary>Seekable (a regular file here, where the engine meets only files and pipes): lseek succeeds.</summary>
     public static bool IsSeekable(int fd) => lseek(fd, 0, 1) >= 0;
 

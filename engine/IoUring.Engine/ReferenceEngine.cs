@@ -92,7 +92,12 @@ public sealed unsafe class ReferenceEngine : IRingBackend
             return -Errno.EOVERFLOW;
         }
 
-        var ring = new EngineRing(Profile, faults, flags, sq, cq);
+        var ring = new EngineRing(this, Profile, faults, flags, sq, cq);
+        if (Has(flags, IoUringSetupFlags.IORING_SETUP_R_DISABLED))
+        {
+            ring.Disable();
+        }
+
         p->sq_entries = sq;
         p->cq_entries = cq;
         p->features = Profile.Features;
@@ -142,6 +147,11 @@ public sealed unsafe class ReferenceEngine : IRingBackend
             return -Errno.EINVAL;
         }
 
+        if (ring.Disabled)
+        {
+            return -Errno.EBADFD;
+        }
+
         var submitted = toSubmit > 0 ? ring.Submit(toSubmit) : 0;
         if ((flags & (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS) != 0)
         {
@@ -166,21 +176,21 @@ public sealed unsafe class ReferenceEngine : IRingBackend
             return Registration.Query(Profile, arg, nrArgs);
         }
 
-        if (!rings.ContainsKey(fd))
+        if (!rings.TryGetValue(fd, out var ring))
         {
             return -Errno.EBADF;
         }
 
-        return opcode switch
+        if (Profile.RegisterOpLast != 0 && opcode >= Profile.RegisterOpLast)
         {
-            (uint)io_uring_register_op.IORING_REGISTER_PROBE => Registration.Probe(Profile, arg, nrArgs),
-            (uint)io_uring_register_op.IORING_REGISTER_QUERY when Profile.HasQuery => Registration.Query(Profile, arg, nrArgs),
+            return -Errno.EINVAL;
+        }
 
-            // Files, buffers, regions and restrictions are not in the engine yet: refused, not faked.
-            _ when Profile.RegisterOpLast == 0 || opcode < Profile.RegisterOpLast => -Errno.EOPNOTSUPP,
-            _ => -Errno.EINVAL,
-        };
+        return ring.Register(opcode, arg, nrArgs);
     }
+
+    /// <summary>Whether <paramref name="fd"/> is one of this engine's rings (those may not be registered as files).</summary>
+    internal bool IsRing(int fd) => rings.ContainsKey(fd);
 
     public nint Map(int fd, ulong offset, nuint length)
     {
@@ -193,6 +203,7 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         {
             Constants.IORING_OFF_SQ_RING or Constants.IORING_OFF_CQ_RING when length <= ring.RingsSize => (nint)ring.Rings,
             Constants.IORING_OFF_SQES when length <= ring.SqesSize => (nint)ring.Sqes,
+            EngineRing.ParamRegionOffset when ring.Region != null && length <= ring.RegionSize => (nint)ring.Region,
             _ => -Errno.EINVAL,
         };
     }

@@ -13,6 +13,9 @@ internal struct Request
     public byte SqeFlags;
     public ushort Ioprio;
     public int Fd;
+
+    /// <summary>The descriptor the request works on, resolved at issue (through the fixed table with IOSQE_FIXED_FILE).</summary>
+    public int File;
     public ulong Addr;
     public uint Len;
     public ulong Off;

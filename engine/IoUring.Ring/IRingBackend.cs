@@ -45,5 +45,8 @@ public static class Errno
     public const int EBADR = 53;
     public const int ETIME = 62;
     public const int ENOBUFS = 105;
+    public const int EACCES = 13;
+    public const int EMFILE = 24;
+    public const int EBADFD = 77;
     public const int ERANGE = 34;
 }

@@ -1,0 +1,506 @@
+using System.Runtime.InteropServices;
+using IoUring.Bindings;
+using IoUring.Ring;
+
+namespace IoUring.Engine;
+
+/// <summary>
+/// What an application registers with a ring: fixed files (the engine holds a dup of each, as the
+/// kernel holds a file reference, so closing the original does not unregister it), fixed buffers,
+/// restrictions on a ring created R_DISABLED, and a memory region. Errnos and their order follow the
+/// kernel's io_uring_register; the differential properties hold them to the host.
+/// </summary>
+internal sealed unsafe partial class EngineRing
+{
+    private const int MaxFixedFiles = 1 << 20;
+    private const int MaxRegBuffers = 1 << 14;
+    private const ulong MaxBufferLength = 1UL << 30;
+    private const ulong PageSize = 4096;
+
+    // The kernel's IORING_MAP_OFF_PARAM_REGION: where a kernel-allocated region is mmap'ed.
+    public const ulong ParamRegionOffset = 0x20000000;
+
+    private int[]? fixedFiles;
+    private (ulong Address, ulong Length)[]? buffers;
+    private bool disabled;
+    private bool restrictionsRegistered;
+    private bool restricted;
+    private UInt128 allowedRegisterOps;
+    private readonly ulong[] allowedSqeOps = new ulong[4];
+    private byte sqeFlagsAllowed;
+    private byte sqeFlagsRequired;
+    private byte* region;
+    private nuint regionSize;
+    private bool regionIsKernelMemory;
+
+    public bool Disabled => disabled;
+
+    public byte* Region => regionIsKernelMemory ? region : null;
+
+    public nuint RegionSize => regionSize;
+
+    public void Disable() => disabled = true;
+
+    /// <summary>io_uring_register on this ring. Returns the result the kernel would.</summary>
+    public int Register(uint opcode, void* arg, uint nrArgs)
+    {
+        if (restricted && (opcode >= 128 || (allowedRegisterOps & (UInt128.One << (int)opcode)) == 0))
+        {
+            return -Errno.EACCES;
+        }
+
+        return opcode switch
+        {
+            (uint)io_uring_register_op.IORING_REGISTER_PROBE => Registration.Probe(profile, arg, nrArgs),
+            (uint)io_uring_register_op.IORING_REGISTER_QUERY when profile.HasQuery => Registration.Query(profile, arg, nrArgs),
+            (uint)io_uring_register_op.IORING_REGISTER_FILES => arg == null ? -Errno.EFAULT : RegisterFiles((int*)arg, nrArgs),
+            (uint)io_uring_register_op.IORING_UNREGISTER_FILES => arg != null || nrArgs != 0 ? -Errno.EINVAL : UnregisterFiles(),
+            (uint)io_uring_register_op.IORING_REGISTER_FILES_UPDATE => UpdateFiles(arg, nrArgs),
+            (uint)io_uring_register_op.IORING_REGISTER_BUFFERS => RegisterBuffers((Posix.IoVec*)arg, nrArgs),
+            (uint)io_uring_register_op.IORING_UNREGISTER_BUFFERS => arg != null || nrArgs != 0 ? -Errno.EINVAL : UnregisterBuffers(),
+            (uint)io_uring_register_op.IORING_REGISTER_RESTRICTIONS => RegisterRestrictions(arg, nrArgs),
+            (uint)io_uring_register_op.IORING_REGISTER_ENABLE_RINGS => arg != null || nrArgs != 0 ? -Errno.EINVAL : EnableRings(),
+            (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION => arg == null || nrArgs != 1 ? -Errno.EINVAL : RegisterMemRegion((ulong)arg),
+
+            // Known opcodes the engine does not model yet (eventfd, personality, pbuf rings, ...): refused, not faked.
+            _ when profile.RegisterOpLast == 0 || opcode < profile.RegisterOpLast => -Errno.EOPNOTSUPP,
+            _ => -Errno.EINVAL,
+        };
+    }
+
+    private int RegisterFiles(int* fds, uint count)
+    {
+        if (fixedFiles != null)
+        {
+            return -Errno.EBUSY;
+        }
+
+        if (count == 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (count > MaxFixedFiles)
+        {
+            return -Errno.EMFILE;
+        }
+
+        var table = new int[count];
+        Array.Fill(table, -1);
+        for (var i = 0; i < count; i++)
+        {
+            int fd = -1;
+            // A null array is copied from like any other (-EFAULT): sparse tables are FILES2's business.
+            if (Posix.CopyFromUser(&fd, (ulong)(fds + i), sizeof(int)) != 0)
+            {
+                CloseAll(table);
+                return -Errno.EFAULT;
+            }
+
+            // -1 leaves the slot empty.
+            if (fd == -1)
+            {
+                continue;
+            }
+
+            var held = Posix.Dup(fd);
+            if (held < 0 || engine.IsRing(fd))
+            {
+                // Ring descriptors may not be registered (and bad ones do not exist): -EBADF.
+                if (held >= 0)
+                {
+                    Posix.Close(held);
+                }
+
+                CloseAll(table);
+                return -Errno.EBADF;
+            }
+
+            table[i] = held;
+        }
+
+        fixedFiles = table;
+        return 0;
+    }
+
+    private static void CloseAll(int[] table)
+    {
+        foreach (var fd in table)
+        {
+            if (fd >= 0)
+            {
+                Posix.Close(fd);
+            }
+        }
+    }
+
+    private int UnregisterFiles()
+    {
+        if (fixedFiles == null)
+        {
+            return -Errno.ENXIO;
+        }
+
+        CloseAll(fixedFiles);
+        fixedFiles = null;
+        return 0;
+    }
+
+    private int UpdateFiles(void* arg, uint count)
+    {
+        if (count == 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        io_uring_files_update up;
+        if (Posix.CopyFromUser(&up, (ulong)arg, (nuint)sizeof(io_uring_files_update)) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        if (up.resv != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (fixedFiles == null)
+        {
+            return -Errno.ENXIO;
+        }
+
+        if ((ulong)up.offset + count > (ulong)fixedFiles.Length)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var done = 0;
+        var error = 0;
+        for (; done < count; done++)
+        {
+            int fd;
+            if (Posix.CopyFromUser(&fd, up.fds + ((ulong)done * sizeof(int)), sizeof(int)) != 0)
+            {
+                error = -Errno.EFAULT;
+                break;
+            }
+
+            if (fd == Constants.IORING_REGISTER_FILES_SKIP)
+            {
+                continue;
+            }
+
+            var slot = (int)up.offset + done;
+            if (fixedFiles[slot] >= 0)
+            {
+                Posix.Close(fixedFiles[slot]);
+                fixedFiles[slot] = -1;
+            }
+
+            if (fd != -1)
+            {
+                var held = engine.IsRing(fd) ? -1 : Posix.Dup(fd);
+                if (held < 0)
+                {
+                    error = -Errno.EBADF;
+                    break;
+                }
+
+                fixedFiles[slot] = held;
+            }
+        }
+
+        return done > 0 ? done : error;
+    }
+
+    private int RegisterBuffers(Posix.IoVec* iovs, uint count)
+    {
+        if (buffers != null)
+        {
+            return -Errno.EBUSY;
+        }
+
+        if (count == 0 || count > MaxRegBuffers)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var table = new (ulong, ulong)[count];
+        for (var i = 0; i < count; i++)
+        {
+            Posix.IoVec iov = default;
+            if (iovs != null && Posix.CopyFromUser(&iov, (ulong)(iovs + i), (nuint)sizeof(Posix.IoVec)) != 0)
+            {
+                return -Errno.EFAULT;
+            }
+
+            var address = (ulong)iov.Base;
+            var length = (ulong)iov.Length;
+            if (address == 0)
+            {
+                if (length != 0)
+                {
+                    return -Errno.EFAULT;
+                }
+
+                continue; // a sparse slot
+            }
+
+            if (length > MaxBufferLength)
+            {
+                return -Errno.EFAULT;
+            }
+
+            if (address + length < address)
+            {
+                return -Errno.EOVERFLOW;
+            }
+
+            // The kernel pins every page: one it cannot fault in is -EFAULT.
+            if (!Posix.Readable(address, length))
+            {
+                return -Errno.EFAULT;
+            }
+
+            table[i] = (address, length);
+        }
+
+        buffers = table;
+        return 0;
+    }
+
+    private int UnregisterBuffers()
+    {
+        if (buffers == null)
+        {
+            return -Errno.ENXIO;
+        }
+
+        buffers = null;
+        return 0;
+    }
+
+    private int RegisterRestrictions(void* arg, uint count)
+    {
+        if (!disabled)
+        {
+            return -Errno.EBADFD;
+        }
+
+        if (restrictionsRegistered)
+        {
+            return -Errno.EBUSY;
+        }
+
+        var max = 4 + profile.OpLast + (profile.RegisterOpLast == 0 ? 64 : profile.RegisterOpLast);
+        if (count > max)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var size = count * (uint)sizeof(io_uring_restriction);
+        var copy = stackalloc io_uring_restriction[(int)Math.Max(count, 1)];
+        if (Posix.CopyFromUser(copy, (ulong)arg, size) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        UInt128 registerOps = 0;
+        var sqeOps = stackalloc ulong[4];
+        new Span<ulong>(sqeOps, 4).Clear();
+        byte allowed = 0, required = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var r = copy[i];
+            switch ((uint)r.opcode)
+            {
+                case (uint)io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP when profile.RegisterOpLast == 0 || r.register_op < profile.RegisterOpLast:
+                    registerOps |= UInt128.One << r.register_op;
+                    break;
+                case (uint)io_uring_register_restriction_op.IORING_RESTRICTION_SQE_OP when r.sqe_op < profile.OpLast:
+                    sqeOps[r.sqe_op >> 6] |= 1UL << (r.sqe_op & 63);
+                    break;
+                case (uint)io_uring_register_restriction_op.IORING_RESTRICTION_SQE_FLAGS_ALLOWED:
+                    allowed = r.sqe_flags;
+                    break;
+                case (uint)io_uring_register_restriction_op.IORING_RESTRICTION_SQE_FLAGS_REQUIRED:
+                    required = r.sqe_flags;
+                    break;
+                default:
+                    // Any bad entry clears what was parsed; the ring stays unrestricted.
+                    return -Errno.EINVAL;
+            }
+        }
+
+        allowedRegisterOps = registerOps;
+        new Span<ulong>(sqeOps, 4).CopyTo(allowedSqeOps);
+        sqeFlagsAllowed = allowed;
+        sqeFlagsRequired = required;
+        restrictionsRegistered = true;
+        return 0;
+    }
+
+    private int EnableRings()
+    {
+        if (!disabled)
+        {
+            return -Errno.EBADFD;
+        }
+
+        restricted = restrictionsRegistered;
+        disabled = false;
+        return 0;
+    }
+
+    /// <summary>io_check_restriction: the opcode must be allowed and the SQE flags within allowed + required, required all present.</summary>
+    private bool RestrictionAllows(byte opcode, byte sqeFlags) =>
+        !restricted
+        || ((allowedSqeOps[opcode >> 6] & (1UL << (opcode & 63))) != 0
+            && (sqeFlags & sqeFlagsRequired) == sqeFlagsRequired
+            && (sqeFlags & ~(sqeFlagsAllowed | sqeFlagsRequired)) == 0);
+
+    private int RegisterMemRegion(ulong userReg)
+    {
+        io_uring_mem_region_reg reg;
+        if (Posix.CopyFromUser(&reg, userReg, (nuint)sizeof(io_uring_mem_region_reg)) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        if (region != null)
+        {
+            return -Errno.EBUSY;
+        }
+
+        if (reg.__resv[0] != 0 || reg.__resv[1] != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if ((reg.flags & ~(ulong)Constants.IORING_MEM_REGION_REG_WAIT_ARG) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        io_uring_region_desc rd;
+        if (Posix.CopyFromUser(&rd, reg.region_uptr, (nuint)sizeof(io_uring_region_desc)) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        // Waiters are not synchronised with a region appearing: a wait-argument region needs a disabled ring.
+        if ((reg.flags & Constants.IORING_MEM_REGION_REG_WAIT_ARG) != 0 && !disabled)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var check = ValidateRegion(rd);
+        if (check != 0)
+        {
+            return check;
+        }
+
+        var user = (rd.flags & Constants.IORING_MEM_REGION_TYPE_USER) != 0;
+        if (user)
+        {
+            if (!Posix.Readable(rd.user_addr, rd.size))
+            {
+                return -Errno.EFAULT;
+            }
+
+            region = (byte*)rd.user_addr;
+        }
+        else
+        {
+            region = (byte*)NativeMemory.AlignedAlloc((nuint)rd.size, (nuint)PageSize);
+            new Span<byte>(region, (int)rd.size).Clear();
+            rd.mmap_offset = ParamRegionOffset;
+        }
+
+        regionSize = (nuint)rd.size;
+        regionIsKernelMemory = !user;
+        if (Posix.CopyToUser(reg.region_uptr, &rd, (nuint)sizeof(io_uring_region_desc)) != 0)
+        {
+            FreeRegion();
+            return -Errno.EFAULT;
+        }
+
+        return 0;
+    }
+
+    private static int ValidateRegion(in io_uring_region_desc rd)
+    {
+        if (rd.__resv[0] != 0 || rd.__resv[1] != 0 || rd.__resv[2] != 0 || rd.__resv[3] != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if ((rd.flags & ~Constants.IORING_MEM_REGION_TYPE_USER) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        // user_addr is set if and only if the memory is the user's.
+        if (((rd.flags & Constants.IORING_MEM_REGION_TYPE_USER) != 0) != (rd.user_addr != 0))
+        {
+            return -Errno.EFAULT;
+        }
+
+        if (rd.size == 0 || rd.mmap_offset != 0 || rd.id != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if ((rd.size / PageSize) > int.MaxValue)
+        {
+            return -Errno.E2BIG;
+        }
+
+        if (((rd.user_addr | rd.size) & (PageSize - 1)) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        return rd.user_addr + rd.size < rd.user_addr ? -Errno.EOVERFLOW : 0;
+    }
+
+    private void FreeRegion()
+    {
+        if (regionIsKernelMemory && region != null)
+        {
+            NativeMemory.AlignedFree(region);
+        }
+
+        region = null;
+        regionSize = 0;
+        regionIsKernelMemory = false;
+    }
+
+    /// <summary>The descriptor behind a fixed-file index, or -1.</summary>
+    private int FixedFile(int index) => fixedFiles != null && index >= 0 && index < fixedFiles.Length ? fixedFiles[index] : -1;
+
+    /// <summary>The registered buffer at <paramref name="index"/>, if any.</summary>
+    private bool FixedBuffer(ushort index, out ulong address, out ulong length)
+    {
+        if (buffers != null && index < buffers.Length)
+        {
+            (address, length) = buffers[index];
+            return true;
+        }
+
+        address = length = 0;
+        return false;
+    }
+
+    private void ReleaseResources()
+    {
+        if (fixedFiles != null)
+        {
+            CloseAll(fixedFiles);
+            fixedFiles = null;
+        }
+
+        buffers = null;
+        FreeRegion();
+    }
+}
