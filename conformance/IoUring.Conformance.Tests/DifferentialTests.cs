@@ -17,6 +17,7 @@ namespace IoUring.Conformance.Tests;
 /// time, so the runner ends every submission's last SQE outside a chain (the same on both backends).
 /// IOURING_CONFORMANCE_CASES sets the number of programs (default 300); IOURING_CONFORMANCE_SEED replays.
 /// </summary>
+[Collection("serial")]
 public sealed class DifferentialTests
 {
     private static string? FindRoot()

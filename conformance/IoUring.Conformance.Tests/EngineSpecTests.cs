@@ -13,6 +13,7 @@ namespace IoUring.Conformance.Tests;
 /// engine against their specification, with the profile of the newest corpus kernel that has them
 /// (from its ABI snapshot). The output names each missing feature, so nothing passes silently.
 /// </summary>
+[Collection("serial")]
 public sealed unsafe class EngineSpecTests
 {
     private static readonly Lazy<KernelProfile> Host = new(() => KernelProfile.Probe(new LiveKernel()));

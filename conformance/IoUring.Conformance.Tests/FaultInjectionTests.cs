@@ -12,6 +12,7 @@ namespace IoUring.Conformance.Tests;
 /// The differential property must catch a wrong engine and shrink the evidence to a minimal program.
 /// Each test injects one deliberate bug (EngineFaults) and demands a failure whose shrunk program is small.
 /// </summary>
+[Collection("serial")]
 public sealed class FaultInjectionTests
 {
     private static readonly Lazy<KernelProfile> Host = new(() => KernelProfile.Probe(new LiveKernel()));

@@ -14,6 +14,7 @@ internal enum OpKind : byte
     Fsync,
     ReadFixed,
     WriteFixed,
+    Mmap,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -40,6 +41,10 @@ internal static class Operations
     private static readonly OpDef[] Table = Build();
 
     public static OpDef Of(byte opcode) => Table[opcode];
+
+    /// <summary>As <see cref="Of(byte)"/>, plus a proposal's opcode when the profile has one.</summary>
+    public static OpDef Of(byte opcode, KernelProfile profile) =>
+        profile.Mmap is { } mmap && opcode == mmap.Opcode ? new OpDef(OpKind.Mmap, false, false, false) : Table[opcode];
 
     private static OpDef[] Build()
     {
@@ -199,7 +204,7 @@ internal sealed unsafe partial class EngineRing
 
     private Completion Execute(ref Request r)
     {
-        switch (Operations.Of(r.Opcode).Kind)
+        switch (Operations.Of(r.Opcode, profile).Kind)
         {
             case OpKind.Fsync:
                 // fsync may block, so the kernel never tries it inline: it goes to io-wq.
@@ -239,8 +244,11 @@ internal sealed unsafe partial class EngineRing
     private void ExecuteNow(ref Request r)
     {
         r.Executed = true;
-        switch (Operations.Of(r.Opcode).Kind)
+        switch (Operations.Of(r.Opcode, profile).Kind)
         {
+            case OpKind.Mmap:
+                ExecuteMmap(ref r);
+                break;
             case OpKind.Nop:
                 ExecuteNop(ref r);
                 break;

@@ -87,7 +87,7 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EINVAL;
         }
 
-        var op = Operations.Of(r.Opcode);
+        var op = Operations.Of(r.Opcode, profile);
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0 && !op.BufferSelect)
         {
             return -Errno.EOPNOTSUPP;
@@ -169,6 +169,7 @@ internal sealed unsafe partial class EngineRing
             OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV => PrepareRw(ref r, sqe, op.Kind),
             OpKind.ReadFixed or OpKind.WriteFixed => PrepareRwFixed(ref r, sqe),
             OpKind.Fsync => PrepareFsync(ref r, sqe),
+            OpKind.Mmap => PrepareMmap(ref r, sqe),
 
             // Opcodes the engine does not execute yet are refused loudly, never faked as successes.
             _ => -Errno.EOPNOTSUPP,

@@ -56,10 +56,11 @@ public static class KernelBehaviour
             queryOps,
             queryRecord is null ? 0 : (uint)queryRecord.Size.First,
             false,
-            false);
+            false,
+            MmapLayout.FromSnapshot(snapshot));
     }
 
-    /// <summary>Reads generated/abi/KERNEL.json under <paramref name="repositoryRoot"/>.</summary>
+    /// <summary>Reads generated/abi/KERNEL.json under <paramref name="repositoryRoot"/> (a proposal: "proposals/op-mmap-v1").</summary>
     public static KernelProfile FromCorpus(string repositoryRoot, string kernel)
     {
         var path = Path.Combine(repositoryRoot, "generated", "abi", kernel + ".json");

@@ -37,6 +37,7 @@ public enum RingHeaderLayout
 /// CQE_MIXED ring is lost when flushed: the tail advances two slots and nothing is written there.
 /// Probed by reproducing it, so a fixed kernel loses the quirk.
 /// </param>
+/// <param name="Mmap">The proposed IORING_OP_MMAP, for a proposal profile (null for released kernels).</param>
 /// <param name="NopLookupFailurePostsZero">
 /// A NOP whose FILE or FIXED_BUFFER lookup fails still fails (links break) but posts result 0, not the
 /// errno (kernels before the 2026 fix).
@@ -57,7 +58,8 @@ public sealed record KernelProfile(
     uint QueryOps,
     uint QueryOpcodeSize,
     bool MixedOverflowLosesBigCqe,
-    bool NopLookupFailurePostsZero)
+    bool NopLookupFailurePostsZero,
+    MmapLayout? Mmap = null)
 {
     public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
 

@@ -73,6 +73,27 @@ internal static unsafe partial class Posix
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
 
+    /// <summary>mmap(2): the address, or -errno.</summary>
+    public static nint Mmap(nint address, nuint length, int prot, int flags, int fd, long offset)
+    {
+        var rc = mmap(address, length, prot, flags, fd, offset);
+        return rc == -1 ? -Marshal.GetLastPInvokeError() : rc;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint mmap(nint address, nuint length, int prot, int flags, int fd, long offset);
+
+    /// <summary>Whether the file lives on hugetlbfs (statfs f_type HUGETLBFS_MAGIC).</summary>
+    public static bool IsHugetlbfs(int fd)
+    {
+        // struct statfs begins with f_type (a long on 64-bit Linux); 120 bytes is its size there.
+        var buffer = stackalloc long[16];
+        return fstatfs(fd, buffer) == 0 && (uint)buffer[0] == 0x958458f6;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fstatfs(int fd, long* buffer);
+
     /// <summary>Seekable (a regular file here, where the engine meets only files and pipes): lseek succeeds.</summary>
     public static bool IsSeekable(int fd) => lseek(fd, 0, 1) >= 0;
 
