@@ -59,13 +59,14 @@ internal static class Commands
     {
         var kernel = new Argument<string?>("kernel") { Description = "A kernel of the lock (e.g. 7.2)", Arity = ArgumentArity.ZeroOrOne };
         var header = new Option<string?>("--header") { Description = "Extract this io_uring.h instead (placed over the base kernel's include tree)" };
-        var baseKernel = new Option<string?>("--base") { Description = "With --header: the kernel whose include tree supplies the other headers (default: newest in the lock)" };
-        var name = new Option<string?>("--name") { Description = "With --header: the snapshot's kernel label (default: the header's file name)" };
+        var patch = new Option<string?>("--patch") { Description = "Extract a proposal: this unified diff of include/uapi/linux/io_uring.h applied to a copy of the base kernel's headers" };
+        var baseKernel = new Option<string?>("--base") { Description = "With --header: the kernel whose include tree supplies the other headers (default: newest in the lock); with --patch: the kernel it applies to (default: its 'base-kernel:' line, else the newest)" };
+        var name = new Option<string?>("--name") { Description = "With --header or --patch: the snapshot's kernel label (default: the header's file name; BASE+PATCHNAME for a patch)" };
         var targets = new Option<string[]>("--target") { Description = "Targets (x86_64, i686, aarch64, arm; comma-separated or repeated); default: all four", AllowMultipleArgumentsPerToken = true };
         var output = new Option<string?>("--output", "-o") { Description = "Write the snapshot here (atomically); default: standard output" };
         var cmd = new Command("extract", "Parse one kernel's (or one header's) io_uring UAPI with libclang into an ABI snapshot.")
         {
-            kernel, header, baseKernel, name, targets, output,
+            kernel, header, patch, baseKernel, name, targets, output,
         };
         cmd.SetAction(r => Run(() =>
         {
@@ -74,13 +75,14 @@ internal static class Commands
             var targetList = CTarget.ParseList(r.GetValue(targets) ?? []);
             var k = r.GetValue(kernel);
             var h = r.GetValue(header);
-            if ((k is null) == (h is null))
+            var p = r.GetValue(patch);
+            if (new[] { k, h, p }.Count(x => x is not null) != 1)
             {
-                throw new ToolException("give either a kernel of the lock (e.g. 'extract 7.2') or --header FILE, not both or neither");
+                throw new ToolException("give one of: a kernel of the lock (e.g. 'extract 7.2'), --header FILE, or --patch FILE");
             }
 
-            var snapshot = h is not null
-                ? Pipeline.ExtractHeader(repo, cache, h, r.GetValue(baseKernel), r.GetValue(name), targetList)
+            var snapshot = h is not null ? Pipeline.ExtractHeader(repo, cache, h, r.GetValue(baseKernel), r.GetValue(name), targetList)
+                : p is not null ? Pipeline.ExtractPatched(repo, cache, r.GetValue(baseKernel), p, r.GetValue(name), targetList)
                 : Pipeline.ExtractKernel(repo, cache, k!, targetList);
             var json = SnapshotJson.Write(snapshot);
             var o = r.GetValue(output);
@@ -102,34 +104,78 @@ internal static class Commands
     public static Command Generate()
     {
         var check = new Option<bool>("--check") { Description = "Write nothing; exit 2 when a committed snapshot differs from what the headers give (CI freshness check)" };
-        var cmd = new Command("generate", "The main job: every kernel of the lock to its snapshot under generated/abi/, fetching locked headers that are not cached.") { check };
+        var cmd = new Command("generate", "The main job: every kernel of the lock to its snapshot under generated/abi/, and every proposal of headers/proposals/*.patch to generated/abi/proposals/, fetching locked headers that are not cached.") { check };
         cmd.SetAction(r => Run(() =>
         {
             var repo = Repo.Find(r.GetValue(RepoOption));
             var cache = new HeaderCache(r.GetValue(CacheOption));
+            var checkOnly = r.GetValue(check);
             var kernelLock = KernelLock.Load(repo.LockPath);
             new HeaderFetcher(cache, msg => Console.Error.WriteLine(msg)).Fetch(kernelLock, FetchMode.Locked);
             var changed = new List<string>();
-            foreach (var k in kernelLock.Kernels)
+
+            // Each proposal must name a base of the lock (checked before anything is extracted): a
+            // proposal that silently followed the newest kernel would change meaning when the lock gains
+            // one. Its name becomes a C# namespace and folder names in the bindings: plain words only.
+            var proposals = repo.Proposals().Select(p =>
             {
-                var snapshot = Pipeline.ExtractKernel(repo, cache, k.Kernel, CTarget.All);
+                if (!System.Text.RegularExpressions.Regex.IsMatch(p.Name, "^[a-z][a-z0-9]*(-[a-z0-9]+)*$"))
+                {
+                    throw new ToolException($"{repo.Display(p.Patch)}: name a proposal with lower-case words joined by '-' (e.g. op-mmap-v1): the name becomes its bindings' namespace");
+                }
+
+                var declared = UnifiedPatch.DeclaredBase(File.ReadAllText(p.Patch))
+                    ?? throw new ToolException($"{repo.Display(p.Patch)}: a proposal names the kernel it applies to: add a 'base-kernel: KERNEL' line before its diff (e.g. 'base-kernel: {kernelLock.Kernels.OrderBy(x => x.Kernel, KernelVersion.Order).Last().Kernel}')");
+                return (p.Name, p.Patch, Base: kernelLock.Find(declared).Kernel);
+            }).ToList();
+
+            void Emit(string label, AbiSnapshot snapshot, string path)
+            {
                 var json = SnapshotJson.Write(snapshot);
-                var path = repo.SnapshotPath(k.Kernel);
                 var same = File.Exists(path) && File.ReadAllText(path) == json;
                 if (!same)
                 {
-                    changed.Add(k.Kernel);
-                    if (!r.GetValue(check))
+                    changed.Add(path);
+                    if (!checkOnly)
                     {
                         AtomicFile.WriteAllText(path, json);
                     }
                 }
 
-                Console.WriteLine($"{k.Kernel,-8} {Pipeline.Summary(snapshot)}  {(same ? "unchanged" : r.GetValue(check) ? "STALE" : "written")}");
+                Console.WriteLine($"{label,-8} {Pipeline.Summary(snapshot)}  {(same ? "unchanged" : checkOnly ? "STALE" : "written")}");
             }
 
-            Console.WriteLine(changed.Count == 0 ? "snapshots changed: none" : $"snapshots changed: {string.Join(", ", changed.Select(c => Path.GetRelativePath(Environment.CurrentDirectory, repo.SnapshotPath(c))))}");
-            if (r.GetValue(check) && changed.Count > 0)
+            foreach (var k in kernelLock.Kernels)
+            {
+                Emit(k.Kernel, Pipeline.ExtractKernel(repo, cache, k.Kernel, CTarget.All), repo.SnapshotPath(k.Kernel));
+            }
+
+            // Proposals are regenerated with the kernels, so a lock update that moves their base, or an
+            // edit of the patch, shows up here (and in --check) like any other stale snapshot.
+            foreach (var (name, patch, baseKernel) in proposals)
+            {
+                Emit($"proposals/{name}", Pipeline.ExtractPatched(repo, cache, baseKernel, patch), repo.ProposalSnapshotPath(name));
+            }
+
+            // A snapshot whose patch is gone (renamed or dropped) would otherwise stay committed and be
+            // built into bindings forever.
+            var proposalDir = Path.GetDirectoryName(repo.ProposalSnapshotPath("x"))!;
+            var orphans = Directory.Exists(proposalDir)
+                ? Directory.GetFiles(proposalDir, "*.json").Order(StringComparer.Ordinal).Where(f => proposals.All(p => p.Name != Path.GetFileNameWithoutExtension(f))).ToList()
+                : [];
+            foreach (var orphan in orphans)
+            {
+                changed.Add(orphan);
+                if (!checkOnly)
+                {
+                    File.Delete(orphan);
+                }
+
+                Console.WriteLine($"proposals/{Path.GetFileNameWithoutExtension(orphan)}: no headers/proposals/{Path.GetFileNameWithoutExtension(orphan)}.patch  {(checkOnly ? "STALE" : "removed")}");
+            }
+
+            Console.WriteLine(changed.Count == 0 ? "snapshots changed: none" : $"snapshots changed: {string.Join(", ", changed.Select(c => Path.GetRelativePath(Environment.CurrentDirectory, c)))}");
+            if (checkOnly && changed.Count > 0)
             {
                 Console.Error.WriteLine("error: committed snapshots are stale; run 'generate' and commit generated/abi/");
                 return 2;
@@ -181,9 +227,9 @@ internal static class Commands
 
     public static Command Diff()
     {
-        var older = new Argument<string?>("old") { Description = "Kernel of the corpus (6.12), snapshot file (.json) or header file", Arity = ArgumentArity.ZeroOrOne };
+        var older = new Argument<string?>("old") { Description = "Kernel of the corpus (6.12), snapshot file (.json), patch (.patch/.diff, over its base) or header file", Arity = ArgumentArity.ZeroOrOne };
         var newer = new Argument<string?>("new") { Description = "Same kinds as OLD", Arity = ArgumentArity.ZeroOrOne };
-        var baseKernel = new Option<string?>("--base") { Description = "With --patch: the kernel the patch applies to; with header inputs: their base include tree" };
+        var baseKernel = new Option<string?>("--base") { Description = "With --patch: the kernel the patch applies to (default: its 'base-kernel:' line); with header or patch inputs: their base include tree" };
         var patch = new Option<string?>("--patch") { Description = "A unified diff of include/uapi/linux/io_uring.h: compare the base kernel with the base plus this patch" };
         var targets = new Option<string[]>("--target") { Description = "Compare only these targets (default: every common one)", AllowMultipleArgumentsPerToken = true };
         var cmd = new Command("diff", "Classify every UAPI change between two kernels, snapshots, headers, or a kernel and a proposed patch. Exit code: 0 no change, bit 1 compatible additions, bit 2 needs review, bit 4 break; 64 error.")
@@ -198,7 +244,7 @@ internal static class Commands
                 AbiSnapshot a, b;
                 if (r.GetValue(patch) is string p)
                 {
-                    var k = r.GetValue(baseKernel) ?? r.GetValue(older) ?? throw new ToolException("--patch needs --base KERNEL (the kernel the patch applies to)");
+                    var k = Pipeline.PatchBase(repo, p, r.GetValue(baseKernel) ?? r.GetValue(older), newestByDefault: false).Kernel;
                     a = Pipeline.Load(repo, cache, k, null);
                     b = Pipeline.ExtractPatched(repo, cache, k, p);
                 }
@@ -224,8 +270,8 @@ internal static class Commands
 
     public static Command Lint()
     {
-        var input = new Argument<string?>("input") { Description = "Kernel of the corpus, snapshot file (.json) or header file", Arity = ArgumentArity.ZeroOrOne };
-        var baseKernel = new Option<string?>("--base") { Description = "With --patch: the kernel the patch applies to (default: newest in the lock)" };
+        var input = new Argument<string?>("input") { Description = "Kernel of the corpus, snapshot file (.json), patch (.patch/.diff, the whole patched header) or header file", Arity = ArgumentArity.ZeroOrOne };
+        var baseKernel = new Option<string?>("--base") { Description = "With --patch: the kernel the patch applies to (default: its 'base-kernel:' line, else the newest in the lock)" };
         var patch = new Option<string?>("--patch") { Description = "Lint what this unified diff of io_uring.h adds or changes" };
         var cmd = new Command("lint", "Check the kernel's UAPI rules: pointers, long, plain int, enums, bitfields, per-target layouts, padding holes, sizes, reserved space, shared flag bits. Exit code as for diff.")
         {
@@ -239,7 +285,7 @@ internal static class Commands
                 Report report;
                 if (r.GetValue(patch) is string p)
                 {
-                    var k = r.GetValue(baseKernel) ?? KernelLock.Load(repo.LockPath).Kernels.OrderBy(x => x.Kernel, KernelVersion.Order).Last().Kernel;
+                    var k = Pipeline.PatchBase(repo, p, r.GetValue(baseKernel), newestByDefault: true).Kernel;
                     var before = Pipeline.Load(repo, cache, k, null);
                     var after = Pipeline.ExtractPatched(repo, cache, k, p);
 

@@ -12,6 +12,32 @@ internal sealed record Repo(string Root)
 
     public string SnapshotPath(string kernel) => Path.Combine(Root, "generated", "abi", $"{kernel}.json");
 
+    /// <summary>Proposed UAPI changes (unified diffs of io_uring.h), each naming its base kernel.</summary>
+    public string ProposalsDir => Path.Combine(Root, "headers", "proposals");
+
+    /// <summary>
+    /// A proposal's snapshot lives beside the kernels' but in a folder of its own, so that everything
+    /// that reads generated/abi/*.json as "the corpus of kernels" (bindings, timeline, engine profiles)
+    /// never takes a proposal for a released kernel.
+    /// </summary>
+    public string ProposalSnapshotPath(string name) => Path.Combine(Root, "generated", "abi", "proposals", $"{name}.json");
+
+    /// <summary>The proposals of headers/proposals, by name (the patch's file name without .patch).</summary>
+    public IReadOnlyList<(string Name, string Patch)> Proposals() =>
+        Directory.Exists(ProposalsDir)
+            ? Directory.GetFiles(ProposalsDir, "*.patch").Order(StringComparer.Ordinal).Select(f => (Path.GetFileNameWithoutExtension(f), f)).ToList()
+            : [];
+
+    /// <summary>
+    /// A path as snapshots name it: relative to the repository, with '/', when it is inside it, so the
+    /// same input gives the same bytes on any checkout; otherwise as given.
+    /// </summary>
+    public string Display(string path)
+    {
+        var rel = Path.GetRelativePath(Root, Path.GetFullPath(path));
+        return rel.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(rel) ? path : rel.Replace(Path.DirectorySeparatorChar, '/');
+    }
+
     public static Repo Find(string? given)
     {
         if (given is not null)
@@ -77,6 +103,12 @@ internal static class Pipeline
             return SnapshotJson.Read(File.ReadAllText(spec), spec);
         }
 
+        // A proposal as a diff input (diff v1.patch v2.patch): each over its own declared base.
+        if (File.Exists(spec) && (spec.EndsWith(".patch", StringComparison.OrdinalIgnoreCase) || spec.EndsWith(".diff", StringComparison.OrdinalIgnoreCase)))
+        {
+            return ExtractPatched(repo, cache, baseKernel, spec, null, targets);
+        }
+
         if (File.Exists(spec))
         {
             return ExtractHeader(repo, cache, spec, baseKernel, null, targets ?? CTarget.All);
@@ -89,21 +121,51 @@ internal static class Pipeline
             : ExtractKernel(repo, cache, kernel, CTarget.All);
     }
 
-    /// <summary>A proposal: the patch applied to a copy of the base kernel's headers, then extracted like the kernel.</summary>
-    public static AbiSnapshot ExtractPatched(Repo repo, HeaderCache cache, string baseKernel, string patch)
+    /// <summary>
+    /// The kernel a patch applies to: the one given (--base), else the one the patch declares
+    /// ("base-kernel: K" before the diff), else, when <paramref name="newestByDefault"/>, the newest of
+    /// the lock.
+    /// </summary>
+    public static LockedKernel PatchBase(Repo repo, string patch, string? given, bool newestByDefault)
     {
         if (!File.Exists(patch))
         {
             throw new ToolException($"{patch}: no such patch file");
         }
 
-        var k = KernelLock.Load(repo.LockPath).Find(baseKernel);
+        var kernelLock = KernelLock.Load(repo.LockPath);
+        var k = given ?? UnifiedPatch.DeclaredBase(File.ReadAllText(patch));
+        if (k is not null)
+        {
+            return kernelLock.Find(k);
+        }
+
+        return newestByDefault
+            ? kernelLock.Kernels.OrderBy(x => x.Kernel, KernelVersion.Order).Last()
+            : throw new ToolException($"{patch}: give the kernel the patch applies to with --base KERNEL, or put a 'base-kernel: KERNEL' line before its diff");
+    }
+
+    /// <summary>
+    /// A proposal: the patch applied to a copy of the base kernel's headers, then extracted like the
+    /// kernel. The snapshot's source names the patch, its SHA-256 and the base (docs/op-mmap-proposal.md):
+    /// a proposal snapshot must say exactly which text it describes, since no Debian package does.
+    /// </summary>
+    public static AbiSnapshot ExtractPatched(Repo repo, HeaderCache cache, string? baseKernel, string patch, string? name = null, IReadOnlyList<CTarget>? targets = null)
+    {
+        var k = PatchBase(repo, patch, baseKernel, newestByDefault: true);
         var files = UnifiedPatch.Parse(File.ReadAllText(patch), patch);
+        var source = new HeaderSource
+        {
+            Kind = "patch",
+            Package = repo.Display(patch),
+            Version = "sha256:" + FileHash.Sha256(patch),
+            Suite = $"base {k.Kernel} ({KernelLock.PackageName} {k.Version})",
+        };
         return OnCopyOfBase(cache, k, temp =>
         {
             UnifiedPatch.ApplyToTree(temp, files, patch, $"kernel {k.Kernel}");
             var tree = new IncludeTree(temp, displayRoot: $"({k.Kernel} + {Path.GetFileName(patch)})");
-            return Extractor.Extract(tree, CTarget.All, $"{k.Kernel}+{Path.GetFileNameWithoutExtension(patch)}", new HeaderSource { Kind = "patch", Version = $"base {k.Kernel}" });
+            return Extractor.Extract(tree, targets ?? CTarget.All, name ?? $"{k.Kernel}+{Path.GetFileNameWithoutExtension(patch)}", source);
         });
     }
 

@@ -90,6 +90,53 @@ public sealed class DebianArchive
         return output.Split('\n').Any(l => l.Trim() == "Architecture: all");
     }
 
+    /// <summary>
+    /// One field of a package version's control record (e.g. Depends), or null when the record has no
+    /// such field. Folded continuation lines are joined.
+    /// </summary>
+    public string? ControlField(string package, string version, string field)
+    {
+        var (rc, output) = Apt("apt-cache", ["show", $"{package}={version}"]);
+        if (rc != 0)
+        {
+            throw new RegistryUnreachableException($"apt-cache show {package}={version} failed (exit {rc}):\n{Tail(output)}");
+        }
+
+        // apt-cache show prints one record per architecture or source, blank-line separated; the first
+        // is the one asked for.
+        string? value = null;
+        var seenRecord = false;
+        foreach (var line in output.Split('\n'))
+        {
+            if (line.Length == 0)
+            {
+                if (seenRecord)
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            seenRecord = true;
+            if (value is not null)
+            {
+                if (!line.StartsWith(' ') && !line.StartsWith('\t'))
+                {
+                    break;
+                }
+
+                value += " " + line.Trim();
+            }
+            else if (line.StartsWith(field + ":", StringComparison.Ordinal))
+            {
+                value = line[(field.Length + 1)..].Trim();
+            }
+        }
+
+        return value;
+    }
+
     /// <summary>Downloads package:arch=version into the archives folder and returns the file's path.</summary>
     public string Download(string package, string arch, string version)
     {

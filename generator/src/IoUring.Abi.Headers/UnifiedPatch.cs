@@ -17,6 +17,32 @@ public static class UnifiedPatch
 
     public sealed record FilePatch(string Target, bool Created, IReadOnlyList<Hunk> Hunks);
 
+    private static readonly Regex BaseTrailer = new(@"^base-kernel:[ \t]*(\S+)[ \t]*$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase);
+
+    /// <summary>
+    /// The kernel of the corpus a patch says it applies to: a "base-kernel: 7.3-rc" line in the mail
+    /// text before the diff (in the manner of git format-patch's "base-commit:"), or null. A proposal
+    /// names its base itself, so regenerating it never silently moves it onto a newer kernel.
+    /// </summary>
+    public static string? DeclaredBase(string text)
+    {
+        foreach (var line in text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n'))
+        {
+            if (line.StartsWith("--- ", StringComparison.Ordinal))
+            {
+                break;
+            }
+
+            var m = BaseTrailer.Match(line);
+            if (m.Success)
+            {
+                return m.Groups[1].Value;
+            }
+        }
+
+        return null;
+    }
+
     public static List<FilePatch> Parse(string text, string patchName)
     {
         var lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');

@@ -37,11 +37,13 @@ public sealed class BindingsGenerator : IIncrementalGenerator
             .Select((t, ct) => new InputFile(t.Path, t.GetText(ct)?.ToString() ?? string.Empty))
             .Collect();
 
-        var kernel = context.AnalyzerConfigOptionsProvider
-            .Select((o, _) => o.GlobalOptions.TryGetValue("build_property.IoUringKernel", out var k) ? k.Trim() : string.Empty);
+        var flavour = context.AnalyzerConfigOptionsProvider
+            .Select((o, _) => (
+                Kernel: o.GlobalOptions.TryGetValue("build_property.IoUringKernel", out var k) ? k.Trim() : string.Empty,
+                Proposal: o.GlobalOptions.TryGetValue("build_property.IoUringProposal", out var p) ? p.Trim() : string.Empty));
 
-        var result = snapshots.Combine(curation).Combine(kernel)
-            .Select((x, _) => Generate(x.Left.Left, x.Left.Right, x.Right))
+        var result = snapshots.Combine(curation).Combine(flavour)
+            .Select((x, _) => Generate(x.Left.Left, x.Left.Right, x.Right.Kernel, x.Right.Proposal))
             .WithTrackingName(GenerateStep);
 
         context.RegisterSourceOutput(result, (spc, r) =>
@@ -59,7 +61,14 @@ public sealed class BindingsGenerator : IIncrementalGenerator
     }
 
     /// <summary>The whole job without Roslyn's plumbing: snapshots and curation in, sources and problems out.</summary>
-    public static GenerationResult Generate(ImmutableArray<InputFile> snapshotFiles, ImmutableArray<InputFile> curationFiles, string kernel)
+    public static GenerationResult Generate(ImmutableArray<InputFile> snapshotFiles, ImmutableArray<InputFile> curationFiles, string kernel) =>
+        Generate(snapshotFiles, curationFiles, kernel, string.Empty);
+
+    /// <summary>
+    /// As above; a non-empty <paramref name="proposal"/> (IoUringProposal, e.g. "op-mmap-v1") picks the
+    /// snapshot of that proposal instead of a kernel and emits the proposal flavour (ProposalFlavour).
+    /// </summary>
+    public static GenerationResult Generate(ImmutableArray<InputFile> snapshotFiles, ImmutableArray<InputFile> curationFiles, string kernel, string proposal)
     {
         var problems = new List<GeneratorProblem>();
         var corpus = new List<AbiSnapshot>();
@@ -81,14 +90,36 @@ public sealed class BindingsGenerator : IIncrementalGenerator
             return new GenerationResult(EquatableArray<GeneratedSource>.Empty, new EquatableArray<GeneratorProblem>(problems));
         }
 
+        // A proposal's snapshot (source kind "patch") is never a kernel: never the default, never the
+        // "since" kernel of anything a kernel has.
         var byKernel = Comparer<string>.Create(CTypes.CompareKernels);
-        var primary = kernel.Length == 0
-            ? corpus.Where(s => !s.Kernel.Contains("-rc")).OrderBy(s => s.Kernel, byKernel).LastOrDefault() ?? corpus.OrderBy(s => s.Kernel, byKernel).Last()
-            : corpus.FirstOrDefault(s => s.Kernel == kernel);
-        if (primary is null)
+        var kernels = corpus.Where(s => !IsProposal(s)).ToList();
+        AbiSnapshot? primary;
+        ProposalFlavour? flavour = null;
+        if (proposal.Length > 0)
         {
-            problems.Add(new GeneratorProblem("IOU0004", $"IoUringKernel is '{kernel}', but the snapshots are for {string.Join(", ", corpus.Select(s => s.Kernel).OrderBy(k => k, byKernel))}", true));
-            return new GenerationResult(EquatableArray<GeneratedSource>.Empty, new EquatableArray<GeneratorProblem>(problems));
+            var candidates = corpus.Where(s => IsProposal(s) && s.Kernel.EndsWith("+" + proposal, StringComparison.Ordinal)).ToList();
+            if (!ValidProposalName(proposal) || candidates.Count != 1)
+            {
+                var known = corpus.Where(IsProposal).Select(s => s.Kernel).OrderBy(k => k, StringComparer.Ordinal).ToList();
+                problems.Add(new GeneratorProblem("IOU0004", $"IoUringProposal is '{proposal}', but {(candidates.Count > 1 ? "several snapshots are" : "no snapshot is")} that proposal (given: {(known.Count == 0 ? "none" : string.Join(", ", known))}); a proposal is headers/proposals/NAME.patch (NAME of a-z, 0-9 and '-'), its snapshot generated/abi/proposals/NAME.json ('io_uring-codegen generate')", true));
+                return new GenerationResult(EquatableArray<GeneratedSource>.Empty, new EquatableArray<GeneratorProblem>(problems));
+            }
+
+            primary = candidates[0];
+            flavour = new ProposalFlavour(proposal, primary.Source.Package ?? proposal + ".patch", primary.Kernel.Substring(0, primary.Kernel.Length - proposal.Length - 1));
+            kernels.Add(primary);
+        }
+        else
+        {
+            primary = kernel.Length == 0
+                ? kernels.Where(s => !s.Kernel.Contains("-rc")).OrderBy(s => s.Kernel, byKernel).LastOrDefault() ?? kernels.OrderBy(s => s.Kernel, byKernel).LastOrDefault()
+                : kernels.FirstOrDefault(s => s.Kernel == kernel);
+            if (primary is null)
+            {
+                problems.Add(new GeneratorProblem("IOU0004", $"IoUringKernel is '{kernel}', but the snapshots are for {string.Join(", ", kernels.Select(s => s.Kernel).OrderBy(k => k, byKernel))}", true));
+                return new GenerationResult(EquatableArray<GeneratedSource>.Empty, new EquatableArray<GeneratorProblem>(problems));
+            }
         }
 
         var curation = FlagCuration.Empty;
@@ -97,12 +128,18 @@ public sealed class BindingsGenerator : IIncrementalGenerator
             curation = FlagCuration.Parse(curationFiles[0].Text, curationFiles[0].Path, problems);
         }
 
-        // The corpus for "since" notes is the released kernels plus the primary, so an -rc does not
-        // appear as the first kernel of something a release already had.
-        var (sources, emitProblems) = Emitter.Emit(primary, corpus, curation);
+        // The corpus for "since" notes is the kernels (plus, for a proposal flavour, the proposal, after
+        // its base): what only the proposal has is marked as such, not as a kernel's.
+        var (sources, emitProblems) = Emitter.Emit(primary, kernels, curation, flavour);
         problems.AddRange(emitProblems);
         return new GenerationResult(new EquatableArray<GeneratedSource>(sources), new EquatableArray<GeneratorProblem>(problems));
     }
+
+    private static bool IsProposal(AbiSnapshot s) => s.Source.Kind == "patch";
+
+    // The name becomes a namespace, an assembly name and folder names: keep it to plain words.
+    private static bool ValidProposalName(string name) =>
+        name.Length > 0 && char.IsLetter(name[0]) && name.All(c => (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') && !name.EndsWith("-", StringComparison.Ordinal);
 
     private static DiagnosticDescriptor Descriptor(GeneratorProblem p) => new(
         p.Id,

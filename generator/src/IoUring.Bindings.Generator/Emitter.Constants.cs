@@ -25,11 +25,12 @@ public sealed partial class Emitter
                 underlying,
                 null,
                 e.Enumerators.Select(x => (CTypes.Identifier(x.Name), CTypes.Literal(x.Value, underlying), Syntax.Doc($"<c>{x.Name}</c> = {x.Value}.{Since("enumerator:" + x.Name)}"))),
-                Syntax.Doc($"<c>enum {e.Name}</c> ({e.Location}), underlying <c>{e.Underlying[target]}</c>.{Since("enum:" + e.Id)}"),
-                blankLineBefore: members.Count > 0));
+                TypeDoc($"<c>enum {e.Name}</c> ({e.Location}), underlying <c>{e.Underlying[target]}</c>.{Since("enum:" + e.Id)}"),
+                blankLineBefore: members.Count > 0,
+                marker: Marker(0)));
         }
 
-        return Syntax.Render(Namespace, members);
+        return Render(members);
     }
 
     /// <summary>
@@ -61,8 +62,8 @@ public sealed partial class Emitter
             }
         }
 
-        var cls = Syntax.StaticClass(0, "Constants", members, Syntax.Doc($"The integer macros of the io_uring headers of kernel {snap.Kernel}, with the type and value the compiler gives them."));
-        return Syntax.Render(Namespace, [cls]);
+        var cls = Syntax.StaticClass(0, "Constants", members, TypeDoc($"The integer macros of the io_uring headers of kernel {snap.Kernel}, with the type and value the compiler gives them."), Marker(0));
+        return Render([cls]);
     }
 
     /// <summary>The flag families of the curation file as [Flags] enums, the C names kept as member names.</summary>
@@ -107,10 +108,11 @@ public sealed partial class Emitter
                 underlying,
                 Syntax.Attribute(0, "Flags"),
                 values.Select(v => (CTypes.Identifier(v.Name), CTypes.Literal(v.Value, underlying), Syntax.Doc($"{v.Doc}{Since("macro:" + v.Name)}"))),
-                Syntax.Doc($"Flag family {Syntax.Xml(family.Description)} (generated/IoUring.Bindings/flags.txt)."),
-                blankLineBefore: members.Count > 0));
+                TypeDoc($"Flag family {Syntax.Xml(family.Description)} (generated/IoUring.Bindings/flags.txt)."),
+                blankLineBefore: members.Count > 0,
+                marker: Marker(0)));
         }
 
-        return Syntax.Render(Namespace, members, "System");
+        return Render(members, "System");
     }
 }

@@ -17,7 +17,7 @@ public sealed partial class Emitter
         "System", "System.Diagnostics.CodeAnalysis", "System.Runtime.CompilerServices", "System.Runtime.InteropServices",
     ];
 
-    private string EmitRecord(RecordDecl r) => Syntax.Render(Namespace, [RecordStruct(r, CTypes.RecordType(r), null, 0)], RecordUsings);
+    private string EmitRecord(RecordDecl r) => Render([RecordStruct(r, CTypes.RecordType(r), null, 0)], RecordUsings);
 
     private StructDeclarationSyntax RecordStruct(RecordDecl r, string typeName, string? memberOf, int depth)
     {
@@ -39,8 +39,9 @@ public sealed partial class Emitter
             typeName,
             Syntax.Attribute(depth, "StructLayout", "LayoutKind.Explicit", $"Size = {r.Size[target]}"),
             storageFields.Concat(members),
-            Syntax.Doc($"{what}: {Bytes(r.Size[target])}, aligned to {r.Align[target]}.{since}"),
-            blankLineBefore: false);
+            TypeDoc($"{what}: {Bytes(r.Size[target])}, aligned to {r.Align[target]}.{since}"),
+            blankLineBefore: false,
+            marker: Marker(depth));
     }
 
     private void Flatten(RecordDecl rec, long baseBits, string context, string owner, List<MemberDeclarationSyntax> into, SortedDictionary<long, (string, long)> storage, int depth)
@@ -213,17 +214,18 @@ public sealed partial class Emitter
 
     private string EmitInlineArrays()
     {
+        var marker = proposal is null ? string.Empty : $"[Experimental(\"{ProposalFlavour.DiagnosticId}\", Message = \"{proposal.Notice}\")]\n";
         var members = inlineArrays.Select((a, i) => Syntax.Snippet(
             0,
             $$"""
-            [InlineArray({{a.Value.Length}})]
+            {{marker}}[InlineArray({{a.Value.Length}})]
             public struct {{a.Key}}
             {
                 private {{a.Value.Element}} element0;
             }
             """,
-            Syntax.Doc($"A fixed C array of {a.Value.Length} <c>{Syntax.Xml(a.Value.Element)}</c>: index it, or take a Span."),
+            TypeDoc($"A fixed C array of {a.Value.Length} <c>{Syntax.Xml(a.Value.Element)}</c>: index it, or take a Span."),
             blankLineBefore: i > 0)).ToList();
-        return Syntax.Render(Namespace, members, "System.Runtime.CompilerServices");
+        return Render(members, "System.Runtime.CompilerServices");
     }
 }

@@ -4,6 +4,7 @@ using System.Linq;
 using IoUring.Abi.Model;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace IoUring.Bindings.Generator;
 
@@ -12,6 +13,28 @@ public sealed record GeneratedSource(string HintName, string Text);
 
 /// <summary>A problem found while generating, reported as a compiler diagnostic.</summary>
 public sealed record GeneratorProblem(string Id, string Message, bool IsError);
+
+/// <summary>
+/// A proposal flavour of the bindings (a snapshot of headers/proposals/NAME.patch over a base kernel):
+/// its own namespace, and on every type a doc line and an [Experimental] attribute, so that code
+/// built on it says so explicitly (NoWarn IOURING_PROPOSAL) and nobody takes it for a released kernel.
+/// </summary>
+public sealed record ProposalFlavour(string Name, string Patch, string BaseKernel)
+{
+    /// <summary>The diagnostic id of the [Experimental] attribute on every type of a proposal flavour.</summary>
+    public const string DiagnosticId = "IOURING_PROPOSAL";
+
+    /// <summary>
+    /// "op-mmap-v1" -> "IoUring.Bindings.Proposals.OpMmapV1". The bindings project names the assembly
+    /// with the same rule (invariant TextInfo.ToTitleCase over the '-'-separated words).
+    /// </summary>
+    public static string NamespaceFor(string name) =>
+        Emitter.Namespace + ".Proposals." + System.Globalization.CultureInfo.InvariantCulture.TextInfo.ToTitleCase(name.Replace('-', ' ')).Replace(" ", string.Empty);
+
+    public string Namespace => NamespaceFor(Name);
+
+    public string Notice => $"PROPOSAL, not in any released kernel: {Name} ({Patch} over kernel {BaseKernel})";
+}
 
 /// <summary>
 /// Turns ABI snapshots into C# bindings. One primary snapshot gives the declarations; the whole corpus
@@ -33,20 +56,24 @@ public sealed partial class Emitter
     private readonly FlagCuration flags;
     private readonly List<GeneratorProblem> problems = new();
     private readonly SortedDictionary<string, (string Element, long Length)> inlineArrays = new(StringComparer.Ordinal);
+    private readonly ProposalFlavour? proposal;
+    private readonly string ns;
 
-    private Emitter(AbiSnapshot snap, IReadOnlyList<AbiSnapshot> corpus, FlagCuration flags)
+    private Emitter(AbiSnapshot snap, IReadOnlyList<AbiSnapshot> corpus, FlagCuration flags, ProposalFlavour? proposal)
     {
         this.snap = snap;
         this.flags = flags;
+        this.proposal = proposal;
+        ns = proposal?.Namespace ?? Namespace;
         target = snap.Targets.ToList().IndexOf(BindingTargets[0]);
         records = snap.Records.ToDictionary(r => r.Id, StringComparer.Ordinal);
         enums = snap.Enums.ToDictionary(e => e.Id, StringComparer.Ordinal);
         firstKernels = new FirstKernels(corpus.Count == 0 ? new[] { snap } : corpus);
     }
 
-    public static (IReadOnlyList<GeneratedSource> Sources, IReadOnlyList<GeneratorProblem> Problems) Emit(AbiSnapshot primary, IReadOnlyList<AbiSnapshot> corpus, FlagCuration flags)
+    public static (IReadOnlyList<GeneratedSource> Sources, IReadOnlyList<GeneratorProblem> Problems) Emit(AbiSnapshot primary, IReadOnlyList<AbiSnapshot> corpus, FlagCuration flags, ProposalFlavour? proposal = null)
     {
-        var e = new Emitter(primary, corpus, flags);
+        var e = new Emitter(primary, corpus, flags, proposal);
         return e.Run();
     }
 
@@ -110,8 +137,27 @@ public sealed partial class Emitter
     private string Since(string key)
     {
         var k = firstKernels.First(key);
+        if (proposal is not null && k == snap.Kernel)
+        {
+            return $" PROPOSAL {proposal.Name} only: in no kernel of the corpus.";
+        }
+
         return k is null ? string.Empty : $" Since kernel {k} (first in the corpus).";
     }
+
+    /// <summary>A file of this flavour: a proposal's carries its notice in the header and the attribute's using.</summary>
+    private string Render(IReadOnlyList<MemberDeclarationSyntax> members, params string[] usings) =>
+        proposal is null
+            ? Syntax.Render(ns, members, usings)
+            : Syntax.Render(ns, proposal.Notice, members, usings.Append("System.Diagnostics.CodeAnalysis").Distinct().OrderBy(u => u, StringComparer.Ordinal).ToArray());
+
+    /// <summary>[Experimental] on every type of a proposal flavour (null for a kernel): using one is a deliberate act.</summary>
+    private AttributeListSyntax? Marker(int depth) =>
+        proposal is null ? null : Syntax.Attribute(depth, "Experimental", $"\"{ProposalFlavour.DiagnosticId}\"", $"Message = \"{proposal.Notice}\"");
+
+    /// <summary>A type's doc comment, led by the proposal notice in a proposal flavour.</summary>
+    private string[] TypeDoc(params string[] lines) =>
+        proposal is null ? lines : new[] { $"<b>{Syntax.Xml(proposal.Notice)}.</b>" }.Concat(lines).ToArray();
 }
 
 /// <summary>For each declaration key, the first kernel of the corpus whose snapshot has it.</summary>

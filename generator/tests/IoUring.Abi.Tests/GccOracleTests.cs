@@ -20,17 +20,21 @@ public sealed class GccOracleTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void GccConfirmsEverySnapshotFact(string kernel, string targetName)
+    public void GccConfirmsEverySnapshotFact(string kernel, string targetName) =>
+        AssertGccConfirms(Corpus.Snapshot(kernel), kernel, Corpus.Tree(kernel).Root, CTarget.Parse(targetName), output);
+
+    /// <summary>
+    /// Compiles the snapshot's _Static_asserts for one target with that target's gcc against
+    /// <paramref name="includeRoot"/> (a kernel's tree, or a proposal's patched copy of its base).
+    /// </summary>
+    internal static void AssertGccConfirms(AbiSnapshot snap, string label, string includeRoot, CTarget target, ITestOutputHelper output)
     {
-        var target = CTarget.Parse(targetName);
-        var snap = Corpus.Snapshot(kernel);
         var index = snap.Targets.ToList().IndexOf(target.Triple);
-        Assert.True(index >= 0, $"snapshot {kernel} lacks target {target.Triple}");
-        var tree = Corpus.Tree(kernel);
+        Assert.True(index >= 0, $"snapshot {label} lacks target {target.Triple}");
         var gcc = Corpus.RequireTool(target.GccCommand, target.GccCommand == "gcc" ? "gcc" : "gcc-" + target.Triple);
 
         var (source, assertions, unexpressible) = StaticAssertOracle.Build(snap, index);
-        var file = Path.Combine(Path.GetTempPath(), $"abi-oracle-{kernel}-{target.ShortName}-{Environment.ProcessId}.c");
+        var file = Path.Combine(Path.GetTempPath(), $"abi-oracle-{label.Replace('/', '_')}-{target.ShortName}-{Environment.ProcessId}.c");
         File.WriteAllText(file, source);
         try
         {
@@ -39,7 +43,7 @@ public sealed class GccOracleTests
                 RedirectStandardError = true,
                 RedirectStandardOutput = true,
             };
-            foreach (var a in new[] { "-std=gnu11", "-fsyntax-only", "-nostdinc", "-I", tree.Root, "-I", Path.Combine(tree.Root, target.MultiarchDir), file })
+            foreach (var a in new[] { "-std=gnu11", "-fsyntax-only", "-nostdinc", "-I", includeRoot, "-I", Path.Combine(includeRoot, target.MultiarchDir), file })
             {
                 psi.ArgumentList.Add(a);
             }
@@ -48,9 +52,9 @@ public sealed class GccOracleTests
             var stderr = p.StandardError.ReadToEnd();
             p.WaitForExit();
             var failed = stderr.Split('\n').Where(l => l.Contains("error", StringComparison.Ordinal)).Take(15).ToList();
-            Assert.True(p.ExitCode == 0, $"{gcc} rejected {failed.Count}+ facts of snapshot {kernel} for {target.Triple}:\n{string.Join("\n", failed)}");
+            Assert.True(p.ExitCode == 0, $"{gcc} rejected {failed.Count}+ facts of snapshot {label} for {target.Triple}:\n{string.Join("\n", failed)}");
 
-            var line = $"gcc oracle: kernel {kernel,-7} {target.Triple,-20} {assertions,5} assertions passed ({unexpressible} unnamed-member/bitfield facts not expressible in C, covered through their named members)";
+            var line = $"gcc oracle: kernel {label,-7} {target.Triple,-20} {assertions,5} assertions passed ({unexpressible} unnamed-member/bitfield facts not expressible in C, covered through their named members)";
             output.WriteLine(line);
             Report.Append(line);
         }
