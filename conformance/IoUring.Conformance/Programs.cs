@@ -102,15 +102,17 @@ public sealed record RegisterSpec(RegisterKind Kind, uint Count, uint Variant, b
 }
 
 /// <summary>
-/// An optional register call, a batch of SQEs, one enter (with or without GETEVENTS), then up to Reap completions read.
+/// An optional register call, a batch of SQEs, one enter (with or without GETEVENTS), then up to Reap
+/// completions read, then optionally a wait through a registered wait argument (Runner.RegisteredWait).
 /// BadIndexAt: the batch position whose SQ index array entry is overwritten with an invalid index.
 /// </summary>
-public sealed record Step(SqeSpec[] Batch, bool GetEvents, uint Reap, int BadIndexAt, RegisterSpec? Register)
+public sealed record Step(SqeSpec[] Batch, bool GetEvents, uint Reap, int BadIndexAt, RegisterSpec? Register, int RegWait = -1)
 {
     public override string ToString() =>
         (Register is null ? string.Empty : $"{Register} then ")
         + $"[{string.Join(" ", Batch.Select(b => b.ToString()))}] getevents={GetEvents} reap={Reap}"
-        + (BadIndexAt >= 0 ? $" bad-index-at={BadIndexAt}" : string.Empty);
+        + (BadIndexAt >= 0 ? $" bad-index-at={BadIndexAt}" : string.Empty)
+        + (RegWait >= 0 ? $" then registered-wait({RegWait})" : string.Empty);
 }
 
 /// <summary>Setup parameters and steps: what both backends are asked to do.</summary>
@@ -251,18 +253,35 @@ public static class ProgramGen
             (1, Gen.Elements(false, false, true).Select(d => new RegisterSpec(RegisterKind.UnregisterBuffers, 0, 0, d))),
             (3, from entries in restriction.ArrayOf().Select(a => a.Take(5).ToArray()) select new RegisterSpec(RegisterKind.Restrictions, (uint)entries.Length, 0, false, entries)),
             (3, Gen.Elements(false, false, true).Select(d => new RegisterSpec(RegisterKind.EnableRings, 0, 0, d))),
-            (3, from variant in Gen.Choose(0, 7) select new RegisterSpec(RegisterKind.MemRegion, 1, (uint)variant, false)));
+            (3, from variant in Gen.Choose(0, 8) select new RegisterSpec(RegisterKind.MemRegion, 1, (uint)variant, false)));
         var step = from batch in Sqe(opLast).ArrayOf().Select(a => a.Take(8).ToArray())
                    from getEvents in Gen.Frequency((3, Gen.Constant(true)), (1, Gen.Constant(false)))
                    from reap in Gen.Choose(0, 12)
                    from badIndex in Gen.Frequency((12, Gen.Constant(-1)), (1, Gen.Choose(0, 7)))
                    from reg in Gen.Frequency((5, Gen.Constant<RegisterSpec?>(null)), (2, register.Select(r => (RegisterSpec?)r)))
-                   select OneTransferChain(new Step(batch, getEvents, (uint)reap, badIndex, reg));
+                   from regWait in Gen.Frequency((5, Gen.Constant(-1)), (1, Gen.Choose(0, 5)))
+                   select OneTransferChain(new Step(batch, getEvents, (uint)reap, badIndex, reg, regWait));
+        // A ring created R_DISABLED usually goes through its life cycle first: restrictions, a
+        // wait-argument region over the buffer area, then ENABLE_RINGS (each step an empty batch).
+        Step Setup(RegisterSpec reg) => new(Array.Empty<SqeSpec>(), true, 0, -1, reg);
+        var lifecycle = from restrict in Gen.Elements(false, true)
+                        from entries in restriction.ArrayOf().Select(a => a.Take(5).ToArray())
+                        from waitRegion in Gen.Elements(false, true)
+                        from enable in Gen.Frequency((4, Gen.Constant(true)), (1, Gen.Constant(false)))
+                        select new[]
+                        {
+                            restrict ? Setup(new RegisterSpec(RegisterKind.Restrictions, (uint)entries.Length, 0, false, entries)) : null,
+                            waitRegion ? Setup(new RegisterSpec(RegisterKind.MemRegion, 1, 8, false)) : null,
+                            enable ? Setup(new RegisterSpec(RegisterKind.EnableRings, 0, 0, false)) : null,
+                        }.OfType<Step>().ToArray();
         return from entries in Gen.Frequency((10, Gen.Choose(1, 8)), (1, Gen.Constant(0)), (1, Gen.Constant(40000)))
                from setup in Gen.Elements(SetupFlagChoices)
                from cq in Gen.Frequency((4, Gen.Choose(1, 20)), (1, Gen.Constant(0)), (1, Gen.Constant(70000)))
+               from prefix in (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0
+                   ? Gen.Frequency((3, lifecycle), (1, Gen.Constant(Array.Empty<Step>())))
+                   : Gen.Constant(Array.Empty<Step>())
                from steps in step.ArrayOf().Select(a => a.Take(6).ToArray())
-               select NoBigCqesWhereAsync(Number(new RingProgram((uint)entries, setup, (uint)cq, steps)));
+               select NoBigCqesWhereAsync(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(steps).ToArray())));
     }
 
     /// <summary>
@@ -298,6 +317,11 @@ public static class ProgramGen
             if (step.BadIndexAt >= 0)
             {
                 yield return WithStep(p, i, step with { BadIndexAt = -1 });
+            }
+
+            if (step.RegWait >= 0)
+            {
+                yield return WithStep(p, i, step with { RegWait = -1 });
             }
 
             if (!step.GetEvents)

@@ -145,7 +145,8 @@ public static unsafe class Runner
                 }
 
                 var cqes = mayBeAsync ? Settle((2 * stepIndex) + 1) : Reap(ring, cqe32, step.Reap);
-                line.Append($"queued {queued} enter {enter} cqes [{string.Join(" ", cqes)}] sq {ring.SqHead}/{ring.SqTail} cq {ring.CqHead}/{ring.CqTail} sqflags 0x{ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW:x} overflow {ring.CqOverflow} dropped {ring.SqDropped} {ws.Digest()}");
+                var regWait = step.RegWait >= 0 ? $" registered-wait {RegisteredWait(backend, ring, ws, step.RegWait)}" : string.Empty;
+                line.Append($"queued {queued} enter {enter} cqes [{string.Join(" ", cqes)}] sq {ring.SqHead}/{ring.SqTail} cq {ring.CqHead}/{ring.CqTail} sqflags 0x{ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW:x} overflow {ring.CqOverflow} dropped {ring.SqDropped}{regWait} {ws.Digest()}");
 
                 trace.Add(line.ToString());
             }
@@ -284,6 +285,29 @@ public static unsafe class Runner
         _ => MemRegion(backend, ring, ws, reg),
     };
 
+    /// <summary>
+    /// An enter that waits through a registered wait argument (EXT_ARG_REG): the argument is an offset
+    /// into the wait-argument region, which the program may have registered over the buffer area
+    /// (MemRegion variant 8). 0: a 1 ms timeout for one more CQE than ready (-ETIME); 1: no timeout,
+    /// nothing to wait for; 2: a misaligned offset; 3: an offset past the region; 4: unknown wait
+    /// flags; 5: the wrong argument size.
+    /// </summary>
+    private static int RegisteredWait(IRingBackend backend, IoUring.Ring.Ring ring, Workspace ws, int variant)
+    {
+        var offset = variant switch { 1 => 64u, 2 => 4u, 3 => 8192u, _ => 0u };
+        if (offset + (uint)sizeof(io_uring_reg_wait) <= Workspace.AreaBytes)
+        {
+            var w = (io_uring_reg_wait*)(ws.Area + offset);
+            *w = default;
+            w->flags = variant switch { 0 => Constants.IORING_REG_WAIT_TS, 4 => 2u, _ => 0u };
+            w->ts.tv_nsec = 1_000_000;
+        }
+
+        var flags = (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG | IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG);
+        var min = variant == 1 ? 0u : ring.CqTail - ring.CqHead + 1;
+        return backend.Enter(ring.Fd, 0, min, flags, (void*)offset, variant == 5 ? 24u : (nuint)sizeof(io_uring_reg_wait));
+    }
+
     private static int Call(IoUring.Ring.Ring ring, IoUringRegister op, void* arg, uint nrArgs) => ring.Backend.Register(ring.Fd, (uint)op, arg, nrArgs);
 
     private static string Files(IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)
@@ -369,11 +393,12 @@ public static unsafe class Runner
     {
         // 0: kernel memory, one page; 1: the user's own memory (two pages of the area); 2: the user
         // flag without an address; 3: an unaligned size; 4: a reserved word set; 5: a wait-argument
-        // region; 6: an id set; 7: nr_args 2.
+        // region of kernel memory; 6: an id set; 7: nr_args 2; 8: the area's two pages as the
+        // wait-argument region (used by registered waits).
         var rd = new io_uring_region_desc { size = reg.Variant == 3 ? 100u : 4096u };
         switch (reg.Variant)
         {
-            case 1:
+            case 1 or 8:
                 rd.user_addr = (ulong)ws.Area;
                 rd.size = 8192;
                 rd.flags = IoUring.Bindings.Constants.IORING_MEM_REGION_TYPE_USER;
@@ -389,7 +414,7 @@ public static unsafe class Runner
                 break;
         }
 
-        var mr = new io_uring_mem_region_reg { region_uptr = (ulong)&rd, flags = reg.Variant == 5 ? IoUring.Bindings.Constants.IORING_MEM_REGION_REG_WAIT_ARG : 0 };
+        var mr = new io_uring_mem_region_reg { region_uptr = (ulong)&rd, flags = reg.Variant is 5 or 8 ? IoUring.Bindings.Constants.IORING_MEM_REGION_REG_WAIT_ARG : 0 };
         var rc = Call(ring, IoUringRegister.IORING_REGISTER_MEM_REGION, &mr, reg.Variant == 7 ? 2u : 1u);
         var text = $"mem-region {rc} offset 0x{rd.mmap_offset:x}";
         if (rc == 0 && rd.mmap_offset != 0)

@@ -35,6 +35,11 @@ internal sealed unsafe partial class EngineRing
 
     public bool Disabled => disabled;
 
+    /// <summary>The registered wait-argument area (a region registered with IORING_MEM_REGION_REG_WAIT_ARG).</summary>
+    public byte* WaitArgs { get; private set; }
+
+    public nuint WaitArgsSize { get; private set; }
+
     public byte* Region => regionIsKernelMemory ? region : null;
 
     public nuint RegionSize => regionSize;
@@ -419,6 +424,12 @@ internal sealed unsafe partial class EngineRing
 
         regionSize = (nuint)rd.size;
         regionIsKernelMemory = !user;
+        if ((reg.flags & Constants.IORING_MEM_REGION_REG_WAIT_ARG) != 0)
+        {
+            WaitArgs = region;
+            WaitArgsSize = regionSize;
+        }
+
         if (Posix.CopyToUser(reg.region_uptr, &rd, (nuint)sizeof(io_uring_region_desc)) != 0)
         {
             FreeRegion();
@@ -474,6 +485,8 @@ internal sealed unsafe partial class EngineRing
         region = null;
         regionSize = 0;
         regionIsKernelMemory = false;
+        WaitArgs = null;
+        WaitArgsSize = 0;
     }
 
     /// <summary>The descriptor behind a fixed-file index, or -1.</summary>

@@ -156,6 +156,11 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         if ((flags & (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS) != 0)
         {
             ring.FlushOverflow();
+            var waitArgument = ExtArg(ring, flags, (ulong)arg, argSize);
+            if (waitArgument < 0)
+            {
+                return submitted > 0 ? submitted : waitArgument;
+            }
 
             // Everything the engine runs has completed by now, so a wait that is not yet satisfied
             // never will be: the kernel would sleep until its timeout (-ETIME), or forever without one.
@@ -167,6 +172,44 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         }
 
         return submitted;
+    }
+
+    /// <summary>
+    /// The wait argument of an enter with GETEVENTS (io_get_ext_arg): without EXT_ARG a sigmask
+    /// pointer (not read: the engine never sleeps); with it a struct io_uring_getevents_arg, or with
+    /// EXT_ARG_REG an offset into the registered wait-argument region.
+    /// </summary>
+    private static int ExtArg(EngineRing ring, uint flags, ulong arg, nuint argSize)
+    {
+        if ((flags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG) == 0)
+        {
+            return 0;
+        }
+
+        if ((flags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0)
+        {
+            if (argSize != (nuint)sizeof(io_uring_reg_wait))
+            {
+                return -Errno.EINVAL;
+            }
+
+            // The offset must be long-aligned and the whole entry inside the area (a missing area has size 0).
+            if (arg % 8 != 0 || arg + (ulong)sizeof(io_uring_reg_wait) > ring.WaitArgsSize || arg + (ulong)sizeof(io_uring_reg_wait) < arg)
+            {
+                return -Errno.EFAULT;
+            }
+
+            var w = (io_uring_reg_wait*)(ring.WaitArgs + arg);
+            return (w->flags & ~Constants.IORING_REG_WAIT_TS) != 0 ? -Errno.EINVAL : 0;
+        }
+
+        if (argSize != (nuint)sizeof(io_uring_getevents_arg))
+        {
+            return -Errno.EINVAL;
+        }
+
+        io_uring_getevents_arg copy;
+        return Posix.CopyFromUser(&copy, arg, (nuint)sizeof(io_uring_getevents_arg));
     }
 
     public int Register(int fd, uint opcode, void* arg, uint nrArgs)
