@@ -38,6 +38,19 @@ public static unsafe class Prep
     public static void Writev(io_uring_sqe* sqe, int fd, void* iovecs, uint count, ulong offset, ulong userData) =>
         Rw(sqe, io_uring_op.IORING_OP_WRITEV, fd, (ulong)iovecs, count, offset, userData);
 
+    /// <summary>READ_FIXED: the range must lie inside registered buffer <paramref name="bufferIndex"/>.</summary>
+    public static void ReadFixed(io_uring_sqe* sqe, int fd, void* buffer, uint length, ulong offset, ushort bufferIndex, ulong userData)
+    {
+        Rw(sqe, io_uring_op.IORING_OP_READ_FIXED, fd, (ulong)buffer, length, offset, userData);
+        sqe->buf_index = bufferIndex;
+    }
+
+    public static void WriteFixed(io_uring_sqe* sqe, int fd, void* buffer, uint length, ulong offset, ushort bufferIndex, ulong userData)
+    {
+        Rw(sqe, io_uring_op.IORING_OP_WRITE_FIXED, fd, (ulong)buffer, length, offset, userData);
+        sqe->buf_index = bufferIndex;
+    }
+
     public static void Fsync(io_uring_sqe* sqe, int fd, uint fsyncFlags, ulong userData)
     {
         sqe->opcode = (byte)io_uring_op.IORING_OP_FSYNC;

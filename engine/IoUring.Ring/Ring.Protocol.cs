@@ -87,6 +87,26 @@ public sealed unsafe partial class Ring
     /// <summary>IORING_REGISTER_PROBE into <paramref name="probe"/> (16 + 8 × <paramref name="ops"/> zeroed bytes).</summary>
     public int RegisterProbe(io_uring_probe* probe, uint ops) => backend.Register(Fd, (uint)io_uring_register_op.IORING_REGISTER_PROBE, probe, ops);
 
+    /// <summary>IORING_REGISTER_FILES: <paramref name="count"/> descriptors (-1 leaves a slot empty) become the fixed-file table.</summary>
+    public int RegisterFiles(int* fds, uint count) => backend.Register(Fd, (uint)io_uring_register_op.IORING_REGISTER_FILES, fds, count);
+
+    /// <summary>IORING_REGISTER_FILES_UPDATE from slot <paramref name="offset"/>; returns how many slots were updated.</summary>
+    public int UpdateFiles(uint offset, int* fds, uint count)
+    {
+        var update = new io_uring_files_update { offset = offset, fds = (ulong)fds };
+        return backend.Register(Fd, (uint)io_uring_register_op.IORING_REGISTER_FILES_UPDATE, &update, count);
+    }
+
+    public int UnregisterFiles() => backend.Register(Fd, (uint)io_uring_register_op.IORING_UNREGISTER_FILES, null, 0);
+
+    /// <summary>IORING_REGISTER_BUFFERS: <paramref name="count"/> struct iovec (base, length) become the fixed buffers.</summary>
+    public int RegisterBuffers(void* iovecs, uint count) => backend.Register(Fd, (uint)io_uring_register_op.IORING_REGISTER_BUFFERS, iovecs, count);
+
+    public int UnregisterBuffers() => backend.Register(Fd, (uint)io_uring_register_op.IORING_UNREGISTER_BUFFERS, null, 0);
+
+    /// <summary>IORING_REGISTER_ENABLE_RINGS: starts a ring created with IORING_SETUP_R_DISABLED.</summary>
+    public int EnableRings() => backend.Register(Fd, (uint)io_uring_register_op.IORING_REGISTER_ENABLE_RINGS, null, 0);
+
     /// <summary>IORING_REGISTER_QUERY: a chain of headers; needs no ring (fd -1).</summary>
     public static int Query(IRingBackend backend, io_uring_query_hdr* chain) => backend.Register(-1, (uint)io_uring_register_op.IORING_REGISTER_QUERY, chain, 0);
 }
