@@ -62,6 +62,49 @@ public sealed unsafe class ResourceTests
     }
 
     [Fact]
+    public void TheClientRegistersFilesAndBuffersAndReadsThroughThemOnBothBackends()
+    {
+        var live = new LiveKernel();
+        var results = new IRingBackend[] { live, new ReferenceEngine(KernelProfile.Probe(live)) }.Select(RegisterAndRead).ToList();
+        output.WriteLine($"live: {results[0]}\nengine: {results[1]}");
+        Assert.Equal(results[0], results[1]);
+    }
+
+    private static string RegisterAndRead(IRingBackend backend)
+    {
+        using var ws = new Workspace();
+        Assert.Equal(0, IoUring.Ring.Ring.Create(backend, 8, default, out var ring));
+        using (ring)
+        {
+            var fds = stackalloc int[2] { -1, ws.Fd };
+            var iov = stackalloc nint[2] { (nint)ws.Area, 8192 };
+            var steps = new List<int> { ring!.RegisterFiles(fds, 2), ring.RegisterBuffers(iov, 1) };
+
+            // Slot 1 holds the file; slot 0 is filled by an update; a fixed read and a fixed NOP lookup use them.
+            var update = stackalloc int[1] { ws.Fd };
+            steps.Add(ring.UpdateFiles(0, update, 1));
+            var read = ring.GetSqe();
+            Prep.ReadFixed(read, 1, ws.Area + 100, 512, 0, 0, 1);
+            read->flags = (byte)IoUringSqeFlags.IOSQE_FIXED_FILE;
+            var nop = ring.GetSqe();
+            Prep.Nop(nop, 2, (uint)(IoUringNopFlags.IORING_NOP_FILE | IoUringNopFlags.IORING_NOP_FIXED_FILE));
+            nop->fd = 0;
+            steps.Add(ring.Submit(2));
+            var cqes = new List<string>();
+            while (ring.TryNextCqe(out var cqe, out var n))
+            {
+                cqes.Add($"{cqe->user_data}:{cqe->res}");
+                ring.CqAdvance(n);
+            }
+
+            steps.Add(ring.UnregisterFiles());
+            steps.Add(ring.UnregisterBuffers());
+            steps.Add(ring.UnregisterBuffers());
+            return $"{string.Join(",", steps)} [{string.Join(" ", cqes.Order(StringComparer.Ordinal))}] {ws.Digest()}";
+        }
+    }
+
+    [Fact]
     public void NoDescriptorsOrMappingsAreLeftBehind()
     {
         var before = Snapshot();
