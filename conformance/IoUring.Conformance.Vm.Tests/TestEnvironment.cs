@@ -1,0 +1,79 @@
+using IoUring.Conformance.Vm;
+using Xunit;
+
+namespace IoUring.Conformance.Vm.Tests;
+
+/// <summary>Where the tests find the repository, and what a boot test needs from the machine.</summary>
+internal static class TestEnvironment
+{
+    /// <summary>CI=true: a missing prerequisite fails the test that needs it instead of skipping it.</summary>
+    public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    public static string RepoRoot { get; } = FindRoot();
+
+    public static string LockPath => Path.Combine(RepoRoot, "conformance", KernelImageLock.FileName);
+
+    private static string FindRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            if (File.Exists(Path.Combine(d.FullName, "CodeGen.sln")))
+            {
+                return d.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"no CodeGen.sln above {AppContext.BaseDirectory}: the tests run from the repository's build output");
+    }
+}
+
+/// <summary>
+/// A test that needs host tools or a booted kernel. Outside CI it is skipped, naming what is missing and
+/// how to get it; in CI (CI=true) it runs and fails on the first missing piece, so a CI machine cannot
+/// pass by skipping.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class NeedsFactAttribute : FactAttribute
+{
+    public NeedsFactAttribute(params string[] needs)
+    {
+        var missing = Needs.Missing(needs);
+        if (missing.Count > 0 && !TestEnvironment.InCi)
+        {
+            Skip = $"needs {string.Join("; ", missing)} (with CI=true this fails instead of skipping)";
+        }
+    }
+}
+
+/// <summary>Named prerequisites: a host tool ("tool:cpio") or bootable kernels of the lock ("kernel:7.2", "kernel:all").</summary>
+internal static class Needs
+{
+    public static List<string> Missing(IEnumerable<string> needs)
+    {
+        var missing = new List<string>();
+        foreach (var need in needs)
+        {
+            if (need.StartsWith("tool:", StringComparison.Ordinal))
+            {
+                var tool = need[5..];
+                if (!(Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Any(d => File.Exists(Path.Combine(d, tool))))
+                {
+                    missing.Add($"{tool}: apt-get install {tool}");
+                }
+            }
+            else if (need.StartsWith("kernel:", StringComparison.Ordinal))
+            {
+                missing.AddRange(VmPrerequisites.Missing(TestEnvironment.RepoRoot, new VmCache(), [need[7..]]));
+            }
+        }
+
+        return missing;
+    }
+
+    /// <summary>Called first in a <see cref="NeedsFactAttribute"/> test: in CI a missing prerequisite fails here, by name.</summary>
+    public static void Require(params string[] needs)
+    {
+        var missing = Missing(needs);
+        Assert.True(missing.Count == 0, $"CI=true, so this test may not be skipped; missing: {string.Join("; ", missing)}");
+    }
+}

@@ -1,0 +1,66 @@
+using System.Reflection;
+using System.Reflection.Metadata;
+using System.Reflection.PortableExecutable;
+using IoUring.Abi.Model;
+
+namespace IoUring.Conformance.Vm;
+
+/// <summary>
+/// The conformance agent's build output (IoUring.Conformance.Agent), which the initramfs packs. It is
+/// found, in order: $IOURING_CONFORMANCE_AGENT (a folder), then the repository's
+/// conformance/IoUring.Conformance.Agent/bin/&lt;configuration this library was built in&gt;/net10.0.
+/// </summary>
+public sealed record AgentBuild(string Directory)
+{
+    public const string EntryAssembly = "IoUring.Conformance.Agent.dll";
+
+    public string EntryPath => Path.Combine(Directory, EntryAssembly);
+
+    /// <summary>
+    /// The agent and this runner must be built from the same sources: the runner writes the batch and
+    /// reads the results with its copy of IoUring.Conformance and IoUring.Engine, the agent with its own,
+    /// and a field one side has and the other has not makes every message unreadable. Every assembly
+    /// both folders hold must be the same build (same module version id).
+    /// </summary>
+    public void CheckMatches(string runnerDirectory)
+    {
+        var stale = System.IO.Directory.GetFiles(Directory, "*.dll")
+            .Where(a => Path.GetFileName(a) != EntryAssembly)
+            .Select(a => (Agent: a, Runner: Path.Combine(runnerDirectory, Path.GetFileName(a))))
+            .Where(x => File.Exists(x.Runner) && Mvid(x.Agent) != Mvid(x.Runner))
+            .Select(x => Path.GetFileName(x.Agent))
+            .ToList();
+        if (stale.Count > 0)
+        {
+            throw new ToolException($"the agent ({Directory}) and this runner ({runnerDirectory}) hold different builds of {string.Join(", ", stale)}; rebuild both from the same sources: 'dotnet build conformance/IoUring.Conformance.Cli' (it builds the agent first)");
+        }
+    }
+
+    private static Guid Mvid(string assembly)
+    {
+        using var stream = File.OpenRead(assembly);
+        using var pe = new PEReader(stream);
+        var md = pe.GetMetadataReader();
+        return md.GetGuid(md.GetModuleDefinition().Mvid);
+    }
+
+    public static AgentBuild Locate(string repoRoot)
+    {
+        var env = Environment.GetEnvironmentVariable("IOURING_CONFORMANCE_AGENT");
+        if (!string.IsNullOrWhiteSpace(env))
+        {
+            var fromEnv = new AgentBuild(Path.GetFullPath(env));
+            return File.Exists(fromEnv.EntryPath)
+                ? fromEnv
+                : throw new ToolException($"IOURING_CONFORMANCE_AGENT={env}: no {EntryAssembly} there; point it at the agent's build output or unset it");
+        }
+
+        var configuration = typeof(AgentBuild).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "AgentConfiguration")?.Value ?? "Debug";
+        var project = Path.Combine(repoRoot, "conformance", "IoUring.Conformance.Agent");
+        var build = new AgentBuild(Path.Combine(project, "bin", configuration, "net10.0"));
+        return File.Exists(build.EntryPath)
+            ? build
+            : throw new ToolException($"the conformance agent is not built ({build.EntryPath} is missing); run 'dotnet build {Path.GetRelativePath(Environment.CurrentDirectory, project)} -c {configuration}'");
+    }
+}

@@ -1,0 +1,66 @@
+using System.Numerics;
+using FsCheck;
+using FsCheck.Fluent;
+using IoUring.Abi.Model;
+
+namespace IoUring.Conformance.Vm;
+
+/// <summary>
+/// Deterministic samples of <see cref="ProgramGen.Program"/>: program i of seed S is the same on every
+/// machine and in every run, whatever the number of cases, so a run is replayed by its seed and a
+/// failing program is named by (seed, index). Each program gets its own FsCheck seed, mixed from S and i
+/// (SplitMix64's finaliser), and a size that ramps 1..100 like FsCheck's own runner does over a check.
+/// </summary>
+public static class ProgramSampler
+{
+    public static RingProgram[] Sample(uint opLast, ulong seed, int count)
+    {
+        if (count < 0)
+        {
+            throw new ToolException($"--cases {count}: the number of programs must be 0 or more");
+        }
+
+        var gen = ProgramGen.Program(opLast);
+        var programs = new RingProgram[count];
+        for (var i = 0; i < count; i++)
+        {
+            programs[i] = gen.Sample(1, new Rnd(Mix(seed, (ulong)i)), 1 + (i % 100))[0];
+        }
+
+        return programs;
+    }
+
+    /// <summary>
+    /// The opcode count the generator uses for its "unknown opcode" SQEs: the largest IORING_OP_LAST among
+    /// the corpus's ABI snapshots (generated/abi), so that opcode is unknown on every kernel of the
+    /// matrix and every kernel gets the same programs.
+    /// </summary>
+    public static uint OpLastOfCorpus(string repoRoot)
+    {
+        var dir = Path.Combine(repoRoot, "generated", "abi");
+        var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json") : [];
+        if (files.Length == 0)
+        {
+            throw new ToolException($"{dir}: no ABI snapshots to take IORING_OP_LAST from; run 'io_uring-codegen generate', or pass --op-last N");
+        }
+
+        BigInteger max = 0;
+        foreach (var file in files)
+        {
+            var snapshot = SnapshotJson.Read(File.ReadAllText(file), file);
+            var value = snapshot.Enums.SelectMany(e => e.Enumerators).FirstOrDefault(x => x.Name == "IORING_OP_LAST")?.Value
+                ?? throw new ToolException($"{file}: the snapshot has no IORING_OP_LAST enumerator; regenerate it, or pass --op-last N");
+            max = BigInteger.Max(max, value);
+        }
+
+        return (uint)max;
+    }
+
+    private static ulong Mix(ulong seed, ulong index)
+    {
+        var z = seed + ((index + 1) * 0x9E3779B97F4A7C15UL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}

@@ -1,0 +1,88 @@
+using IoUring.Abi.Model;
+
+namespace IoUring.Conformance.Vm;
+
+/// <summary>
+/// One run of the matrix: every kernel named boots once, from the same initramfs and the same batch,
+/// at most <c>parallel</c> at a time, each under its own watchdog.
+/// <para>
+/// A boot that fails (panic, oops, hang, lost output) is booted once more with the same batch. Under
+/// qemu's software emulation on a loaded 2-core host, boots occasionally crash in ways no kernel does
+/// on hardware (a double fault in kmalloc, list corruption and GP faults at early boot before any of our
+/// code ran, init faulting at its first instruction); a failure that reproduces is the kernel's, one that
+/// does not is reported as a note with its console kept, never silently dropped.
+/// </para>
+/// </summary>
+public sealed class VmMatrix
+{
+    private readonly VmCache cache;
+    private readonly string repoRoot;
+    private readonly Action<string> log;
+
+    public VmMatrix(VmCache cache, string repoRoot, Action<string> log)
+    {
+        this.cache = cache;
+        this.repoRoot = repoRoot;
+        this.log = log;
+    }
+
+    public async Task<IReadOnlyList<VmRun>> RunAsync(IReadOnlyList<LockedImage> kernels, ProgramBatch batch, QemuOptions options, int parallel, CancellationToken cancel = default)
+    {
+        if (parallel < 1)
+        {
+            throw new ToolException($"--parallel {parallel}: at least one VM must run at a time");
+        }
+
+        QemuRunner.Find();
+        var images = kernels.Select(k => (Kernel: k, Vmlinuz: cache.TryGetVerified(k, out var problem)
+            ?? throw new ToolException($"{problem}; run 'io_uring-conformance kernels fetch --locked' (or './make.sh test', which does)"))).ToList();
+        var agent = AgentBuild.Locate(repoRoot);
+        agent.CheckMatches(AppContext.BaseDirectory);
+        var initramfs = new InitramfsBuilder(cache, log).Build(agent);
+        Directory.CreateDirectory(cache.RunsDir);
+        var initrd = Path.Combine(cache.RunsDir, $"{Environment.ProcessId}-{Guid.NewGuid():N}.initrd");
+        InitramfsBuilder.WithBatch(initramfs, batch, initrd);
+        try
+        {
+            using var gate = new SemaphoreSlim(parallel);
+            var runs = images.Select(async image =>
+            {
+                await gate.WaitAsync(cancel);
+                try
+                {
+                    var run = await BootAsync(image.Kernel, image.Vmlinuz, initrd, batch, options, cancel);
+                    if (run.Failed)
+                    {
+                        log($"{image.Kernel.Kernel}: boot failed ({run.Problems[0]}); booting it again with the same programs");
+                        var again = await BootAsync(image.Kernel, image.Vmlinuz, initrd, batch, options, cancel);
+                        again.EarlierConsole = run.Console;
+                        again.Notes.Add(again.Failed
+                            ? $"the first boot failed too: {string.Join("; ", run.Problems)}"
+                            : $"the first boot failed and the second, with the same programs, did not: {string.Join("; ", run.Problems)} (emulator instability suspected; the first console is in the report)");
+                        run = again;
+                    }
+
+                    return run;
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }).ToList();
+            return await Task.WhenAll(runs);
+        }
+        finally
+        {
+            File.Delete(initrd);
+        }
+    }
+
+    private async Task<VmRun> BootAsync(LockedImage kernel, string vmlinuz, string initrd, ProgramBatch batch, QemuOptions options, CancellationToken cancel)
+    {
+        log($"{kernel.Kernel}: booting {kernel.Release} with {batch.Programs.Length} programs");
+        var qemu = await QemuRunner.BootAsync(vmlinuz, initrd, options, cancel);
+        var run = VmRun.Read(kernel.Kernel, kernel.Release, batch.Programs.Length, qemu);
+        log($"{kernel.Kernel}: {(run.Failed ? "FAILED" : "done")} in {run.WallSeconds:0.0} s");
+        return run;
+    }
+}
