@@ -209,7 +209,7 @@ public sealed partial class VmRun
         {
             Problems.Add(ExitCode switch
             {
-                2 => "the agent could not read its batch (exit 2)",
+                2 => $"the agent could not read its batch: {Done?.Error ?? "(no message)"} (exit 2)",
                 3 => $"the agent stopped: {Done?.Error ?? "a program did not return in time"} (exit 3)",
                 127 => "init could not start the agent (exit 127)",
                 > 128 => $"the agent was killed by signal {ExitCode - 128}{running}",
@@ -221,9 +221,9 @@ public sealed partial class VmRun
         {
             Problems.Add("the agent never reported: the .NET runtime did not start or died before its first line (see the console log)");
         }
-        else if (Hello is { Profile: null })
+        else if (Hello is { Profile: null, ProfileError: { } probeError })
         {
-            Problems.Add($"the agent could not probe the kernel: {Hello.ProfileError}");
+            Problems.Add($"the agent could not probe the kernel: {probeError}");
         }
 
         if (ExitCode == 0 && Done is null)

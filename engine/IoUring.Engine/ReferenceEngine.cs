@@ -214,9 +214,11 @@ public sealed unsafe class ReferenceEngine : IRingBackend
 
     public int Register(int fd, uint opcode, void* arg, uint nrArgs)
     {
-        if (opcode == (uint)io_uring_register_op.IORING_REGISTER_QUERY && Profile.HasQuery && fd == -1)
+        // fd -1 is a "blind" registration that needs no ring: only the query is one here; every
+        // other opcode is -EINVAL then (measured on 6.1 and 6.12 under qemu, which lack the query too).
+        if (fd == -1)
         {
-            return Registration.Query(Profile, arg, nrArgs);
+            return opcode == (uint)io_uring_register_op.IORING_REGISTER_QUERY && Profile.HasQuery ? Registration.Query(Profile, arg, nrArgs) : -Errno.EINVAL;
         }
 
         if (!rings.TryGetValue(fd, out var ring))
