@@ -344,6 +344,17 @@ public static class ProgramGen
         {
             yield return p with { SetupFlags = 0 };
         }
+
+        // Smaller rings reach a wrap or a full queue with fewer SQEs.
+        if (p.Entries > 1)
+        {
+            yield return p with { Entries = 1 };
+        }
+
+        if (p.CqEntries > 2)
+        {
+            yield return p with { CqEntries = 2 };
+        }
     }
 
     private static IEnumerable<SqeSpec> Simplify(SqeSpec s)
