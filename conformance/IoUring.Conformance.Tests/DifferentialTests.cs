@@ -20,19 +20,6 @@ namespace IoUring.Conformance.Tests;
 [Collection("serial")]
 public sealed class DifferentialTests
 {
-    private static string? FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "CodeGen.sln")))
-            {
-                return d.FullName;
-            }
-        }
-
-        return null;
-    }
-
     private static readonly Lazy<KernelProfile> HostProfile = new(() => KernelProfile.Probe(new LiveKernel()));
     private readonly ITestOutputHelper output;
 
@@ -87,8 +74,6 @@ public sealed class DifferentialTests
             report.Add($"conformance: host kernel lacks {string.Join(", ", missing)} (setup refusal compared only)");
         }
 
-        var dir = FindRoot() is { } root ? Path.Combine(root, "TestResults") : Path.GetTempPath();
-        Directory.CreateDirectory(dir);
-        File.AppendAllLines(Path.Combine(dir, "oracle-report.txt"), report);
+        report.ForEach(Repository.Report);
     }
 }

@@ -204,7 +204,7 @@ internal sealed unsafe partial class EngineRing
 
     private Completion Execute(ref Request r)
     {
-        switch (Operations.Of(r.Opcode, profile).Kind)
+        switch (r.Kind)
         {
             case OpKind.Fsync:
                 // fsync may block, so the kernel never tries it inline: it goes to io-wq.
@@ -233,7 +233,7 @@ internal sealed unsafe partial class EngineRing
 
                 // A short read of a regular file is retried in blocking mode from io-wq unless the
                 // request said RWF_NOWAIT (need_complete_io), so its completion comes late.
-                var read = Operations.Of(r.Opcode).Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed;
+                var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed;
                 return read && r.Failed && r.Res > 0 && (r.OpFlags & RwfNowait) == 0 && Posix.IsSeekable(r.File) ? Completion.Async : Completion.Inline;
             default:
                 ExecuteNow(ref r);
@@ -244,7 +244,7 @@ internal sealed unsafe partial class EngineRing
     private void ExecuteNow(ref Request r)
     {
         r.Executed = true;
-        switch (Operations.Of(r.Opcode, profile).Kind)
+        switch (r.Kind)
         {
             case OpKind.Mmap:
                 ExecuteMmap(ref r);
@@ -277,7 +277,7 @@ internal sealed unsafe partial class EngineRing
             }
         }
 
-        if (ret >= 0 && (flags & (uint)IoUringNopFlags.IORING_NOP_FIXED_BUFFER) != 0 && !(FixedBuffer(r.BufIndex, out var address, out _) && address != 0))
+        if (ret >= 0 && (flags & (uint)IoUringNopFlags.IORING_NOP_FIXED_BUFFER) != 0 && !FixedBuffer(r.BufIndex, out _, out _))
         {
             ret = -Errno.EFAULT;
         }
@@ -293,7 +293,7 @@ internal sealed unsafe partial class EngineRing
 
     private void ExecuteRw(ref Request r)
     {
-        var kind = Operations.Of(r.Opcode).Kind;
+        var kind = r.Kind;
         var write = kind is OpKind.Write or OpKind.WriteV or OpKind.WriteFixed;
         long res;
         long expected;
@@ -362,10 +362,10 @@ internal sealed unsafe partial class EngineRing
 
         // READ_FIXED/WRITE_FIXED import the registered buffer first thing in the issue: the range
         // must lie inside it (io_import_fixed).
-        if (Operations.Of(r.Opcode).Kind is OpKind.ReadFixed or OpKind.WriteFixed)
+        if (r.Kind is OpKind.ReadFixed or OpKind.WriteFixed)
         {
             var end = r.Addr + r.Len;
-            if (!FixedBuffer(r.BufIndex, out var bufAddress, out var bufLength) || bufAddress == 0 || end < r.Addr || r.Addr < bufAddress || end > bufAddress + bufLength)
+            if (!FixedBuffer(r.BufIndex, out var bufAddress, out var bufLength) || end < r.Addr || r.Addr < bufAddress || end > bufAddress + bufLength)
             {
                 return -Errno.EFAULT;
             }

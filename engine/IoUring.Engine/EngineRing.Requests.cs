@@ -88,6 +88,7 @@ internal sealed unsafe partial class EngineRing
         }
 
         var op = Operations.Of(r.Opcode, profile);
+        r.Kind = op.Kind;
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0 && !op.BufferSelect)
         {
             return -Errno.EOPNOTSUPP;

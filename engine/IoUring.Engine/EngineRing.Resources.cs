@@ -495,7 +495,8 @@ internal sealed unsafe partial class EngineRing
     /// <summary>The registered buffer at <paramref name="index"/>, if any.</summary>
     private bool FixedBuffer(ushort index, out ulong address, out ulong length)
     {
-        if (buffers != null && index < buffers.Length)
+        // A sparse slot (registered as null, 0) is no buffer.
+        if (buffers != null && index < buffers.Length && buffers[index].Address != 0)
         {
             (address, length) = buffers[index];
             return true;

@@ -10,6 +10,9 @@ internal struct Request
 {
     public ulong UserData;
     public byte Opcode;
+
+    /// <summary>What the opcode is to the engine, resolved once at preparation.</summary>
+    public OpKind Kind;
     public byte SqeFlags;
     public ushort Ioprio;
     public int Fd;
