@@ -84,7 +84,7 @@ var worker = new Thread(() =>
         AgentResult result;
         try
         {
-            result = new AgentResult(i, Runner.Trace(live, batch.Programs[i]), null, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            result = new AgentResult(i, Runner.Trace(live, batch.Programs[i], Pace(batch.Programs[i])), null, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
         catch (Exception e)
         {
@@ -92,6 +92,27 @@ var worker = new Thread(() =>
         }
 
         output.Send(AgentProtocol.ResultKind, result);
+    }
+
+    // Hostile cases run here and only here: their bytes may name any file or memory, so the engine
+    // runs beside the kernel in this disposable VM, and only the verdict travels back.
+    for (var i = 0; i < batch.Hostile.Length; i++)
+    {
+        Volatile.Write(ref current, batch.Programs.Length + i);
+        HostileResult result;
+        try
+        {
+            result = profile is null
+                ? new HostileResult(i, HostileVerdict.NotModelled, "no profile: the kernel could not be probed", null, null)
+                : Hostile.Compare(i, batch.Hostile[i], profile, live);
+        }
+        catch (Exception e)
+        {
+            // The engine's crashes are caught inside Compare; this is the runner on the kernel side.
+            result = new HostileResult(i, HostileVerdict.Different, $"the runner threw on the kernel: {e}", null, null);
+        }
+
+        output.Send(AgentProtocol.HostileKind, result);
     }
 
     finished.Set();
@@ -111,7 +132,8 @@ while (!finished.Wait(TimeSpan.FromMilliseconds(250)))
     }
     else if (Stopwatch.GetElapsedTime(since) > perProgramLimit)
     {
-        output.Send(AgentProtocol.DoneKind, new AgentDone(now, clock.Elapsed.TotalSeconds, $"program {now} did not return within {perProgramLimit.TotalSeconds:0} s"));
+        var what = now < batch.Programs.Length ? $"program {now}" : $"hostile case {now - batch.Programs.Length}";
+        output.Send(AgentProtocol.DoneKind, new AgentDone(Math.Min(now, batch.Programs.Length), clock.Elapsed.TotalSeconds, $"{what} did not return within {perProgramLimit.TotalSeconds:0} s"));
         return 3;
     }
 }
@@ -123,6 +145,27 @@ if (loadedFiles is not null)
 }
 
 return 0;
+
+// Where completions come from io-wq the runner waits for as many CQEs as the engine had ready at the
+// same point (see Runner); without that a live trace would depend on how fast the emulated CPU is. The
+// engine runs here, with the profile just probed, so the host's engine sees the same program paced the
+// same way. An engine that throws leaves the kernel unpaced; the host's differential reports it.
+IReadOnlyList<uint>? Pace(RingProgram program)
+{
+    if (profile is null)
+    {
+        return null;
+    }
+
+    try
+    {
+        return Runner.Run(new ReferenceEngine(profile), program).Ready;
+    }
+    catch (Exception)
+    {
+        return null;
+    }
+}
 
 // Every file this process has loaded: the managed assemblies, and whatever is mapped (the runtime's
 // native libraries, the C and C++ libraries, anything dlopen'ed), as absolute paths.

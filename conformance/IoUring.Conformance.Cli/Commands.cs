@@ -156,20 +156,98 @@ internal static class Commands
         return new Command("vm", "The conformance VMs.") { run, check };
     }
 
+    public static Command Matrix()
+    {
+        var kernels = new Argument<string[]>("kernel") { Description = "Kernels of the lock to boot (e.g. 7.2 6.1), or 'all' (default)", Arity = ArgumentArity.ZeroOrMore };
+        var programs = new Option<string?>("--programs") { Description = "A batch file of programs (as written by 'programs'); its hostile cases too" };
+        var seed = new Option<ulong?>("--seed") { Description = "Generate the programs and hostile cases from this seed (default: a new seed, printed)" };
+        var cases = new Option<int>("--cases") { Description = "Number of programs to generate", DefaultValueFactory = _ => 200 };
+        var hostile = new Option<int>("--hostile") { Description = "Number of hostile cases (random SQE bytes) each VM runs on its kernel and on the engine", DefaultValueFactory = _ => 300 };
+        var opLast = new Option<uint?>("--op-last") { Description = "IORING_OP_LAST the generator uses for unknown opcodes (default: the largest of the corpus's snapshots)" };
+        var outDir = new Option<string>("--out", "-o") { Description = "Write matrix.md, matrix.json and matrix.svg into this folder", DefaultValueFactory = _ => "conformance-matrix" };
+        var noHost = new Option<bool>("--no-host") { Description = "Leave out the host's own kernel" };
+        var parallel = new Option<int>("--parallel") { Description = "VMs booted at a time", DefaultValueFactory = _ => 2 };
+        var timeout = new Option<double?>("--timeout") { Description = "Watchdog per VM in seconds (default: 180 + 0.5 per program and hostile case)" };
+        var logs = new Option<string?>("--logs") { Description = "Write each VM's console log to DIR/<kernel>.console.log" };
+        var cmd = new Command("matrix", "Run the same programs on the host's kernel and on each locked kernel under qemu (plus hostile SQE bytes inside each VM), compare every trace with the reference engine, and write the kernels x features matrix as markdown, JSON and SVG. Exit code: 0 every cell agrees; bit 2 a cell fails; bit 4 a VM failed; 1 error.")
+        {
+            kernels, programs, seed, cases, hostile, opLast, outDir, noHost, parallel, timeout, logs,
+        };
+        cmd.SetAction((r, cancel) => RunAsync(async () =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var cache = new VmCache(r.GetValue(CacheOption));
+            var selected = KernelImageLock.Load(repo.LockPath).Select(r.GetValue(kernels));
+            if (r.GetValue(hostile) < 0)
+            {
+                throw new ToolException($"--hostile {r.GetValue(hostile)}: the number of hostile cases must be 0 or more");
+            }
+
+            var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false }, r.GetValue(hostile));
+            var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * (batch.Programs.Length + batch.Hostile.Length)))) };
+            var (matrix, runs) = await new MatrixRun(cache, repo.Root, msg => Console.Error.WriteLine(msg)).RunAsync(selected, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel);
+
+            var dir = r.GetValue(outDir)!;
+            Directory.CreateDirectory(dir);
+            AtomicFile.WriteAllText(Path.Combine(dir, "matrix.json"), MatrixRender.Json(matrix));
+            AtomicFile.WriteAllText(Path.Combine(dir, "matrix.svg"), MatrixRender.Svg(matrix));
+            AtomicFile.WriteAllText(Path.Combine(dir, "matrix.md"), MatrixRender.Markdown(matrix));
+            if (r.GetValue(logs) is { } logDir)
+            {
+                Directory.CreateDirectory(logDir);
+                foreach (var vm in runs)
+                {
+                    AtomicFile.WriteAllText(Path.Combine(logDir, $"{vm.Kernel}.console.log"), vm.Console);
+                }
+            }
+
+            foreach (var k in matrix.Kernels)
+            {
+                Console.WriteLine($"{k.Kernel,-8} {k.Where,-5} {k.Release ?? "?",-30} {(k.Failed ? "FAILED" : "ok"),-7} {k.Seconds,6:0.0} s{(k.Failed ? ": " + string.Join("; ", k.Problems) : string.Empty)}");
+            }
+
+            var cells = matrix.Rows.SelectMany(x => x.Cells).ToList();
+            Console.WriteLine($"{matrix.Rows.Count} features x {matrix.Kernels.Count} kernels: "
+                + string.Join(", ", Enum.GetValues<CellState>().Select(st => $"{cells.Count(c => c.State == st)} {MatrixRender.StateName(st)}")));
+            foreach (var row in matrix.Rows)
+            {
+                foreach (var (cell, k) in row.Cells.Zip(matrix.Kernels).Where(x => x.First.State == CellState.Fail))
+                {
+                    Console.WriteLine($"FAIL {k.Kernel}, {row.Name}: {cell.Detail}");
+                }
+            }
+
+            foreach (var (k, c) in matrix.Kernels.Zip(matrix.Rows[^1].Cells).Where(x => x.First.Hostile is not null))
+            {
+                Console.WriteLine($"hostile {k.Kernel}: {c.Detail}");
+            }
+
+            Console.WriteLine($"wrote {Path.Combine(dir, "matrix.md")}, matrix.json, matrix.svg ({matrix.WallSeconds:0} s)");
+            if (source.Seed is { } s)
+            {
+                Console.WriteLine($"replay: io_uring-conformance matrix {string.Join(' ', selected.Select(k => k.Kernel))} --seed {s} --cases {source.Cases} --hostile {batch.Hostile.Length}");
+            }
+
+            return (runs.Any(x => x.Failed) ? VmFailures : 0) | (matrix.AnyFail ? Differences : 0);
+        }));
+        return cmd;
+    }
+
     public static Command Programs()
     {
         var seed = new Option<ulong>("--seed") { Description = "Generator seed", DefaultValueFactory = _ => 1 };
         var cases = new Option<int>("--cases") { Description = "Number of programs", DefaultValueFactory = _ => 200 };
         var opLast = new Option<uint?>("--op-last") { Description = "IORING_OP_LAST for unknown opcodes (default: the largest of the corpus's snapshots)" };
         var output = new Option<string?>("--output", "-o") { Description = "Write the batch here (atomically); default: standard output" };
-        var cmd = new Command("programs", "Write a batch of generated programs (the same ones 'vm run --seed S --cases N' runs), to edit or replay with 'vm run --programs'.")
+        var hostile = new Option<int>("--hostile") { Description = "Also this many hostile cases (the ones 'matrix --seed S --hostile N' runs)", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("programs", "Write a batch of generated programs (the same ones 'vm run --seed S --cases N' runs), to edit or replay with 'vm run --programs' or 'matrix --programs'.")
         {
-            seed, cases, opLast, output,
+            seed, cases, opLast, output, hostile,
         };
         cmd.SetAction(r => Run(() =>
         {
             var repo = Repo.Find(r.GetValue(RepoOption));
-            var (batch, _) = LoadOrGenerate(repo, null, r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), false);
+            var (batch, _) = LoadOrGenerate(repo, null, r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), false, r.GetValue(hostile));
             var json = JsonSerializer.Serialize(batch, RunReport.Json) + "\n";
             if (r.GetValue(output) is { } o)
             {
@@ -186,7 +264,7 @@ internal static class Commands
         return cmd;
     }
 
-    private static (ProgramBatch Batch, ProgramSource Source) LoadOrGenerate(Repo repo, string? file, ulong? seed, int cases, uint? opLast, bool casesGiven)
+    private static (ProgramBatch Batch, ProgramSource Source) LoadOrGenerate(Repo repo, string? file, ulong? seed, int cases, uint? opLast, bool casesGiven, int hostile = 0)
     {
         if (file is not null)
         {
@@ -201,7 +279,7 @@ internal static class Commands
         var s = seed ?? (ulong)Random.Shared.NextInt64(1, long.MaxValue);
         var last = opLast ?? ProgramSampler.OpLastOfCorpus(repo.Root);
         var generated = ProgramSampler.Sample(last, s, cases);
-        return (new ProgramBatch { Programs = generated }, new ProgramSource(null, s, cases, last));
+        return (new ProgramBatch { Programs = generated, Hostile = ProgramSampler.SampleHostile(last, s, hostile) }, new ProgramSource(null, s, cases, last));
     }
 
     private static ProgramBatch ReadBatch(string file)

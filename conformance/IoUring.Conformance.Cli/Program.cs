@@ -10,6 +10,7 @@ root.Options.Add(Commands.CacheOption);
 root.Subcommands.Add(Commands.Kernels());
 root.Subcommands.Add(Commands.Vm());
 root.Subcommands.Add(Commands.Programs());
+root.Subcommands.Add(Commands.Matrix());
 try
 {
     return await root.Parse(args).InvokeAsync();

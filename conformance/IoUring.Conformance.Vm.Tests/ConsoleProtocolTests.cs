@@ -100,7 +100,7 @@ public sealed class ConsoleProtocolTests
         Assert.True(run.Failed);
         Assert.StartsWith("kernel panic while program 1 ran", run.Problems[0], StringComparison.Ordinal);
         Assert.Contains(run.Problems, p => p.Contains("BUG: kernel NULL pointer dereference", StringComparison.Ordinal));
-        Assert.Equal(1, run.Interrupted);
+        Assert.Equal("program 1", run.Interrupted);
     }
 
     [Fact]

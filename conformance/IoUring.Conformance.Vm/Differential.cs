@@ -19,9 +19,11 @@ public sealed record DifferentialReport(string Kernel, int Programs, int Equal, 
 /// </summary>
 public static class Differential
 {
-    public static DifferentialReport Compare(VmRun run, IReadOnlyList<RingProgram> programs)
+    public static DifferentialReport Compare(VmRun run, IReadOnlyList<RingProgram> programs) => Compare(run, programs, run.Hello?.Profile);
+
+    /// <summary>As <see cref="Compare(VmRun, IReadOnlyList{RingProgram})"/>, with the engine given <paramref name="profile"/> (a kernel's snapshot profile, say).</summary>
+    public static DifferentialReport Compare(VmRun run, IReadOnlyList<RingProgram> programs, KernelProfile? profile)
     {
-        var profile = run.Hello?.Profile;
         if (profile is null)
         {
             return new DifferentialReport(run.Kernel, programs.Count, 0, 0, programs.Count, "no profile came back from the VM", []);

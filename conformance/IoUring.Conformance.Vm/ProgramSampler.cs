@@ -30,6 +30,24 @@ public static class ProgramSampler
         return programs;
     }
 
+    /// <summary>Hostile case i of seed S, drawn the same way (its own stream: programs and cases of one seed are independent).</summary>
+    public static HostileCase[] SampleHostile(uint opLast, ulong seed, int count)
+    {
+        if (count < 0)
+        {
+            throw new ToolException($"--hostile {count}: the number of hostile cases must be 0 or more");
+        }
+
+        var gen = Hostile.Case(opLast);
+        var cases = new HostileCase[count];
+        for (var i = 0; i < count; i++)
+        {
+            cases[i] = gen.Sample(1, new Rnd(Mix(seed ^ HostileStream, (ulong)i)), 1 + (i % 100))[0];
+        }
+
+        return cases;
+    }
+
     /// <summary>
     /// The opcode count the generator uses for its "unknown opcode" SQEs: the largest IORING_OP_LAST among
     /// the corpus's ABI snapshots (generated/abi), so that opcode is unknown on every kernel of the
@@ -55,6 +73,8 @@ public static class ProgramSampler
 
         return (uint)max;
     }
+
+    private const ulong HostileStream = 0x686f7374696c6521; // "hostile!"
 
     private static ulong Mix(ulong seed, ulong index)
     {

@@ -79,9 +79,9 @@ public sealed class VmMatrix
 
     private async Task<VmRun> BootAsync(LockedImage kernel, string vmlinuz, string initrd, ProgramBatch batch, QemuOptions options, CancellationToken cancel)
     {
-        log($"{kernel.Kernel}: booting {kernel.Release} with {batch.Programs.Length} programs");
+        log($"{kernel.Kernel}: booting {kernel.Release} with {batch.Programs.Length} programs and {batch.Hostile.Length} hostile cases");
         var qemu = await QemuRunner.BootAsync(vmlinuz, initrd, options, cancel);
-        var run = VmRun.Read(kernel.Kernel, kernel.Release, batch.Programs.Length, qemu);
+        var run = VmRun.Read(kernel.Kernel, kernel.Release, batch.Programs.Length, qemu, batch.Hostile.Length);
         log($"{kernel.Kernel}: {(run.Failed ? "FAILED" : "done")} in {run.WallSeconds:0.0} s");
         return run;
     }

@@ -20,6 +20,9 @@ public sealed partial class VmRun
 
     public required AgentResult?[] Results { get; init; }
 
+    /// <summary>One verdict per hostile case of the batch (run and compared inside the VM).</summary>
+    public HostileResult?[] Hostile { get; init; } = [];
+
     public AgentDone? Done { get; private set; }
 
     /// <summary>The agent's exit code as init reported it (128 + signal when it was killed).</summary>
@@ -52,15 +55,17 @@ public sealed partial class VmRun
 
     public string QemuStderr { get; private set; } = string.Empty;
 
-    /// <summary>The program the agent was running when the run ended early: the first without a result.</summary>
-    public int? Interrupted => Done is { Error: null } ? null : Array.FindIndex(Results, r => r is null) is var i && i >= 0 ? i : null;
+    /// <summary>What the agent was running when the run ended early: the first program, or hostile case, without a result.</summary>
+    public string? Interrupted => Done is { Error: null } ? null
+        : Array.FindIndex(Results, r => r is null) is var i && i >= 0 ? $"program {i}"
+        : Array.FindIndex(Hostile, r => r is null) is var h && h >= 0 ? $"hostile case {h}" : null;
 
     /// <summary>Whether console text holds one of the kernel's own bug reports (oops, BUG, WARN, panic, lockup).</summary>
     public static bool IsKernelTrouble(string text) => KernelTrouble().IsMatch(text);
 
-    public static VmRun Read(string kernel, string? release, int programs, QemuResult qemu)
+    public static VmRun Read(string kernel, string? release, int programs, QemuResult qemu, int hostile = 0)
     {
-        var run = new VmRun { Kernel = kernel, Release = release, Results = new AgentResult?[programs] };
+        var run = new VmRun { Kernel = kernel, Release = release, Results = new AgentResult?[programs], Hostile = new HostileResult?[hostile] };
         run.WallSeconds = qemu.Elapsed.TotalSeconds;
         double? Mark(int i) => qemu.Marks.TryGetValue(QemuRunner.MarkedText[i], out var t) ? t.TotalSeconds : null;
         run.HostMarks = (Mark(0), Mark(1), Mark(2));
@@ -177,6 +182,18 @@ public sealed partial class VmRun
                     }
 
                     break;
+                case AgentProtocol.HostileKind:
+                    var verdict = JsonSerializer.Deserialize(json, AgentJson.Default.HostileResult)!;
+                    if (verdict.Index < 0 || verdict.Index >= Hostile.Length)
+                    {
+                        Problems.Add($"console line {lineNumber}: a verdict for hostile case {verdict.Index}, but the batch has {Hostile.Length}");
+                    }
+                    else
+                    {
+                        Hostile[verdict.Index] = verdict;
+                    }
+
+                    break;
                 case AgentProtocol.DoneKind:
                     Done = JsonSerializer.Deserialize(json, AgentJson.Default.AgentDone);
                     break;
@@ -193,7 +210,7 @@ public sealed partial class VmRun
 
     private void Judge(QemuResult qemu)
     {
-        var running = Interrupted is int i ? $" while program {i} ran" : string.Empty;
+        var running = Interrupted is { } what ? $" while {what} ran" : string.Empty;
         if (qemu.Killed is { } why)
         {
             Problems.Insert(0, $"hang: {why}{running}; the VM was killed");
@@ -235,6 +252,12 @@ public sealed partial class VmRun
         if (missing.Count > 0 && ExitCode == 0)
         {
             Problems.Add($"{missing.Count} program result(s) missing ({string.Join(", ", missing.Take(10))}{(missing.Count > 10 ? ", ..." : string.Empty)})");
+        }
+
+        var missingHostile = Hostile.Select((r, n) => (r, n)).Where(x => x.r is null).Select(x => x.n).ToList();
+        if (missingHostile.Count > 0 && ExitCode == 0)
+        {
+            Problems.Add($"{missingHostile.Count} hostile verdict(s) missing ({string.Join(", ", missingHostile.Take(10))}{(missingHostile.Count > 10 ? ", ..." : string.Empty)})");
         }
     }
 

@@ -18,6 +18,9 @@ public sealed class ProgramBatch
     public string Schema { get; init; } = SchemaId;
 
     public RingProgram[] Programs { get; init; } = [];
+
+    /// <summary>Hostile cases, run inside the VM on the live kernel and on the engine there (never on a host).</summary>
+    public HostileCase[] Hostile { get; init; } = [];
 }
 
 /// <summary>First message of a run: which kernel the agent found and what it learnt by probing it.</summary>
@@ -47,6 +50,7 @@ public static class AgentProtocol
     public const string HelloKind = "hello";
     public const string ResultKind = "result";
     public const string DoneKind = "done";
+    public const string HostileKind = "hostile";
 
     /// <summary>The file the agent reads its batch from inside the VM.</summary>
     public const string BatchPath = "/etc/vm/batch.json";
@@ -120,4 +124,5 @@ public static class AgentProtocol
 [JsonSerializable(typeof(AgentHello))]
 [JsonSerializable(typeof(AgentResult))]
 [JsonSerializable(typeof(AgentDone))]
+[JsonSerializable(typeof(HostileResult))]
 public sealed partial class AgentJson : JsonSerializerContext;

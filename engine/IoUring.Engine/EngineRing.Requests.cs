@@ -82,13 +82,34 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EINVAL;
         }
 
+        // The kernel's io_init_req settles a 128-byte opcode's size straight after the opcode, before
+        // any flag: an invalid flag on a 128-byte SQE of a mixed ring still takes both slots, and one
+        // on a 64-byte-only ring is -EINVAL whatever else is wrong (7.2 under qemu, hostile bytes).
+        var op = Operations.Of(r.Opcode, profile);
+        r.Kind = op.Kind;
+        if (op.Is128)
+        {
+            // A 128-byte request on a mixed ring takes this slot and the next one.
+            if (Has(IoUringSetupFlags.IORING_SETUP_SQE_MIXED))
+            {
+                if (index == sqEntries - 1 || slotsLeft == 0)
+                {
+                    return -Errno.EINVAL;
+                }
+
+                head++;
+                slotsLeft--;
+            }
+            else if (!Has(IoUringSetupFlags.IORING_SETUP_SQE128))
+            {
+                return -Errno.EINVAL;
+            }
+        }
+
         if ((r.SqeFlags & ~profile.SqeFlags) != 0)
         {
             return -Errno.EINVAL;
         }
-
-        var op = Operations.Of(r.Opcode, profile);
-        r.Kind = op.Kind;
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0 && !op.BufferSelect)
         {
             return -Errno.EOPNOTSUPP;
@@ -143,25 +164,6 @@ internal sealed unsafe partial class EngineRing
         if (!op.Ioprio && r.Ioprio != 0)
         {
             return -Errno.EINVAL;
-        }
-
-        if (op.Is128)
-        {
-            // A 128-byte request on a mixed ring takes this slot and the next one.
-            if (Has(IoUringSetupFlags.IORING_SETUP_SQE_MIXED))
-            {
-                if (index == sqEntries - 1 || slotsLeft == 0)
-                {
-                    return -Errno.EINVAL;
-                }
-
-                head++;
-                slotsLeft--;
-            }
-            else if (!Has(IoUringSetupFlags.IORING_SETUP_SQE128))
-            {
-                return -Errno.EINVAL;
-            }
         }
 
         return op.Kind switch

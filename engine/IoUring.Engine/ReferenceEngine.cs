@@ -25,6 +25,13 @@ public sealed unsafe class ReferenceEngine : IRingBackend
 
     public KernelProfile Profile { get; }
 
+    /// <summary>
+    /// Whether the engine executes <paramref name="opcode"/> for this profile. An opcode the kernel
+    /// knows and the engine does not is refused with -EOPNOTSUPP, never faked, so its results are not
+    /// the kernel's.
+    /// </summary>
+    public static bool Executes(byte opcode, KernelProfile profile) => Operations.Of(opcode, profile).Kind != OpKind.Unsupported;
+
     public string Name => $"reference engine ({Profile.Name})";
 
     public int Setup(uint entries, io_uring_params* p)

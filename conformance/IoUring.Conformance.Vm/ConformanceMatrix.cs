@@ -1,0 +1,218 @@
+using IoUring.Bindings;
+using IoUring.Engine;
+
+namespace IoUring.Conformance.Vm;
+
+/// <summary>What one cell of the matrix says about one feature on one kernel.</summary>
+public enum CellState
+{
+    /// <summary>The kernel has the feature, programs used it, and the engine agreed on every one.</summary>
+    Pass,
+
+    /// <summary>The engine and the kernel disagreed on a program that used it (or the kernel's run failed).</summary>
+    Fail,
+
+    /// <summary>The kernel does not have the feature; programs that asked for it saw the kernel refuse it, and the engine refuse it alike.</summary>
+    Unsupported,
+
+    /// <summary>The kernel has the feature, but no program of this run used it.</summary>
+    NotExercised,
+
+    /// <summary>The row does not apply to this column (hostile bytes are never run on the host).</summary>
+    NotRun,
+}
+
+/// <summary>One cell: its state, how many programs (or cases) it rests on and how many of those agreed.</summary>
+public sealed record MatrixCell(CellState State, int Programs, int Equal, string Detail);
+
+/// <summary>One column of the matrix: a kernel, where it ran, and what came back.</summary>
+/// <param name="Kernel">The corpus name (6.1, 7.2, ...) or "host".</param>
+/// <param name="Where">"host" (this machine's kernel, in process) or "qemu".</param>
+/// <param name="Release">uname -r as the agent (or the host) saw it.</param>
+/// <param name="Package">The Debian package version the image came from (null for the host).</param>
+/// <param name="ProgramEqual">Per program: true equal, false different, null not compared.</param>
+/// <param name="SnapshotEqual">Per program, against the engine given the profile of the kernel's ABI snapshot instead of the probed one (null where there is no snapshot).</param>
+/// <param name="Hostile">The hostile cases' verdicts (null: not run here).</param>
+/// <param name="Differences">The first few programs whose traces differ from the engine's (probed profile), each with both traces.</param>
+public sealed record KernelColumn(
+    string Kernel,
+    string Where,
+    string? Release,
+    string? Package,
+    KernelProfile? Profile,
+    bool Failed,
+    IReadOnlyList<string> Problems,
+    IReadOnlyList<string> Notes,
+    double Seconds,
+    bool?[] ProgramEqual,
+    bool?[]? SnapshotEqual,
+    HostileResult?[]? Hostile,
+    IReadOnlyList<TraceDifference> Differences);
+
+/// <summary>A row of the matrix: a feature, how to tell a kernel has it, and how to tell a program uses it.</summary>
+public sealed record MatrixFeature(string Group, string Name, Func<KernelProfile, bool> Supported, Func<RingProgram, bool> Used);
+
+/// <summary>One row as written: its feature's group and name, and a cell per kernel (in column order).</summary>
+public sealed record MatrixRow(string Group, string Name, IReadOnlyList<MatrixCell> Cells);
+
+/// <summary>
+/// Kernels x features: every column ran the same programs; a cell is pass, fail, unsupported by the
+/// kernel, or not exercised, from the programs that used the feature. The hostile row is the cases run
+/// inside each VM; the snapshot row is the same traces against the engine given the profile that the
+/// kernel's own ABI snapshot (and <see cref="KernelBehaviour.Table"/>) predicts, not the probed one.
+/// </summary>
+public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int HostileCases, IReadOnlyList<KernelColumn> Kernels, IReadOnlyList<MatrixRow> Rows, double WallSeconds)
+{
+    public const string SchemaId = "io_uring-conformance-matrix/1";
+
+    public bool AnyFail => Rows.Any(r => r.Cells.Any(c => c.State == CellState.Fail));
+
+    /// <param name="opLast">The IORING_OP_LAST the programs were generated with (the corpus's largest).</param>
+    /// <param name="mmapOpcode">The proposed IORING_OP_MMAP's opcode (from the proposal's snapshot), if known.</param>
+    public static ConformanceMatrix Build(ProgramSource source, IReadOnlyList<RingProgram> programs, int hostileCases, IReadOnlyList<KernelColumn> kernels, double wallSeconds, uint opLast, byte? mmapOpcode)
+    {
+        var rows = new List<MatrixRow>();
+        foreach (var f in Features(opLast, mmapOpcode))
+        {
+            var used = programs.Select((p, i) => (p, i)).Where(x => f.Used(x.p)).Select(x => x.i).ToArray();
+            rows.Add(new MatrixRow(f.Group, f.Name, kernels.Select(k => ProgramCell(k, used, k.Profile is { } profile && f.Supported(profile))).ToList()));
+        }
+
+        rows.Add(new MatrixRow("profiles", "engine with the ABI snapshot's profile", kernels.Select(k => SnapshotCell(k)).ToList()));
+        rows.Add(new MatrixRow("hostile input", "random SQE bytes (inside the VM)", kernels.Select(HostileCell).ToList()));
+        return new ConformanceMatrix(SchemaId, source, hostileCases, kernels, rows, wallSeconds);
+    }
+
+    private static MatrixCell ProgramCell(KernelColumn k, int[] used, bool supported)
+    {
+        if (k.Profile is null)
+        {
+            return new MatrixCell(CellState.Fail, used.Length, 0, k.Problems.FirstOrDefault() ?? "no profile came back");
+        }
+
+        var equal = used.Count(i => k.ProgramEqual[i] == true);
+        var different = used.Where(i => k.ProgramEqual[i] == false).ToArray();
+        var missing = used.Count(i => k.ProgramEqual[i] is null);
+        if (different.Length > 0)
+        {
+            return new MatrixCell(CellState.Fail, used.Length, equal, $"{different.Length} of {used.Length} programs differ (first: program {different[0]})");
+        }
+
+        if (missing > 0)
+        {
+            return new MatrixCell(CellState.Fail, used.Length, equal, $"{missing} of {used.Length} programs never came back");
+        }
+
+        if (!supported)
+        {
+            return new MatrixCell(CellState.Unsupported, used.Length, equal, used.Length == 0 ? "not in this kernel" : $"not in this kernel; its refusal agrees in {equal} programs");
+        }
+
+        return used.Length == 0
+            ? new MatrixCell(CellState.NotExercised, 0, 0, "no program of this run used it")
+            : new MatrixCell(CellState.Pass, used.Length, equal, $"{equal} programs equal");
+    }
+
+    private static MatrixCell SnapshotCell(KernelColumn k)
+    {
+        if (k.SnapshotEqual is null)
+        {
+            return new MatrixCell(CellState.NotRun, 0, 0, "no ABI snapshot of this kernel in the corpus");
+        }
+
+        var equal = k.SnapshotEqual.Count(x => x == true);
+        var different = Enumerable.Range(0, k.SnapshotEqual.Length).Where(i => k.SnapshotEqual[i] == false).ToArray();
+        return different.Length > 0
+            ? new MatrixCell(CellState.Fail, k.SnapshotEqual.Length, equal, $"{different.Length} programs differ (first: program {different[0]})")
+            : new MatrixCell(k.Failed ? CellState.Fail : CellState.Pass, k.SnapshotEqual.Length, equal, $"{equal} programs equal");
+    }
+
+    private static MatrixCell HostileCell(KernelColumn k)
+    {
+        if (k.Hostile is null)
+        {
+            return new MatrixCell(CellState.NotRun, 0, 0, "hostile bytes run inside a VM only");
+        }
+
+        var came = k.Hostile.Count(h => h is not null);
+        var equal = k.Hostile.Count(h => h?.Verdict == HostileVerdict.Equal);
+        var different = k.Hostile.Count(h => h?.Verdict == HostileVerdict.Different);
+        var crashes = k.Hostile.Count(h => h?.Verdict == HostileVerdict.EngineCrash);
+        var notModelled = k.Hostile.Count(h => h?.Verdict == HostileVerdict.NotModelled);
+        var detail = $"{came} cases: {equal} equal, {different} different, {crashes} engine crashes, {notModelled} not compared (opcode outside the engine)";
+        var ok = came == k.Hostile.Length && different == 0 && crashes == 0 && k.Hostile.Length > 0;
+        return new MatrixCell(ok ? CellState.Pass : CellState.Fail, k.Hostile.Length, equal, came < k.Hostile.Length ? $"{k.Hostile.Length - came} verdicts missing; " + detail : detail);
+    }
+
+    public static IReadOnlyList<MatrixFeature> Features(uint opLast, byte? mmapOpcode)
+    {
+        var list = new List<MatrixFeature>();
+        bool AnySqe(RingProgram p, Func<SqeSpec, bool> f) => p.Steps.Any(s => s.Batch.Any(f));
+        bool AnyRegister(RingProgram p, RegisterKind kind) => p.Steps.Any(s => s.Register?.Kind == kind);
+        void Setup(string group, IoUringSetupFlags flag) =>
+            list.Add(new MatrixFeature(group, flag.ToString(), p => p.Has(flag), p => (p.SetupFlags & (uint)flag) != 0));
+
+        foreach (var flag in new[]
+        {
+            IoUringSetupFlags.IORING_SETUP_CQSIZE, IoUringSetupFlags.IORING_SETUP_CLAMP, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL,
+            IoUringSetupFlags.IORING_SETUP_R_DISABLED, IoUringSetupFlags.IORING_SETUP_NO_SQARRAY, IoUringSetupFlags.IORING_SETUP_CQE32,
+            IoUringSetupFlags.IORING_SETUP_SQE128,
+        })
+        {
+            Setup("setup flags", flag);
+        }
+
+        Setup("mixed rings", IoUringSetupFlags.IORING_SETUP_CQE_MIXED);
+        Setup("mixed rings", IoUringSetupFlags.IORING_SETUP_SQE_MIXED);
+        Setup("rewind", IoUringSetupFlags.IORING_SETUP_SQ_REWIND);
+
+        foreach (var op in new[]
+        {
+            io_uring_op.IORING_OP_NOP, io_uring_op.IORING_OP_READV, io_uring_op.IORING_OP_WRITEV, io_uring_op.IORING_OP_FSYNC,
+            io_uring_op.IORING_OP_READ_FIXED, io_uring_op.IORING_OP_WRITE_FIXED, io_uring_op.IORING_OP_READ, io_uring_op.IORING_OP_WRITE,
+            io_uring_op.IORING_OP_NOP128,
+        })
+        {
+            var code = (byte)op;
+            list.Add(new MatrixFeature("opcodes", op.ToString(), p => code < p.OpLast && (p.SupportedOps & (UInt128.One << code)) != 0, p => AnySqe(p, s => s.Opcode == code)));
+        }
+
+        // Beyond every kernel's IORING_OP_LAST: each kernel refuses it with -EINVAL, which is the behaviour compared.
+        list.Add(new MatrixFeature("opcodes", $"unknown opcode (>= {opLast})", _ => true, p => AnySqe(p, s => s.Opcode >= opLast)));
+
+        foreach (var flag in new[]
+        {
+            IoUringNopFlags.IORING_NOP_INJECT_RESULT, IoUringNopFlags.IORING_NOP_FILE, IoUringNopFlags.IORING_NOP_FIXED_FILE,
+            IoUringNopFlags.IORING_NOP_FIXED_BUFFER, IoUringNopFlags.IORING_NOP_TW, IoUringNopFlags.IORING_NOP_CQE32,
+        })
+        {
+            var bit = (uint)flag;
+            list.Add(new MatrixFeature("nop flags", flag.ToString(), p => (p.NopFlags & bit) != 0, p => AnySqe(p, s => s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128 && (s.NopFlags & bit) != 0)));
+        }
+
+        foreach (var flag in new[]
+        {
+            IoUringSqeFlags.IOSQE_IO_LINK, IoUringSqeFlags.IOSQE_IO_HARDLINK, IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS, IoUringSqeFlags.IOSQE_ASYNC,
+            IoUringSqeFlags.IOSQE_IO_DRAIN, IoUringSqeFlags.IOSQE_FIXED_FILE, IoUringSqeFlags.IOSQE_BUFFER_SELECT,
+        })
+        {
+            var bit = (byte)flag;
+            list.Add(new MatrixFeature("sqe flags", flag.ToString(), p => (p.SqeFlags & bit) != 0, p => AnySqe(p, s => (s.Flags & bit) != 0)));
+        }
+
+        list.Add(new MatrixFeature("register", "IORING_REGISTER_PROBE", _ => true, p => AnyRegister(p, RegisterKind.Probe)));
+        list.Add(new MatrixFeature("register", "IORING_REGISTER_FILES (+ update)", _ => true, p => AnyRegister(p, RegisterKind.Files) || AnyRegister(p, RegisterKind.FilesUpdate)));
+        list.Add(new MatrixFeature("register", "IORING_REGISTER_BUFFERS", _ => true, p => AnyRegister(p, RegisterKind.Buffers)));
+        list.Add(new MatrixFeature("register", "IORING_REGISTER_RESTRICTIONS + ENABLE_RINGS", p => p.Has(IoUringSetupFlags.IORING_SETUP_R_DISABLED), p => AnyRegister(p, RegisterKind.Restrictions) || AnyRegister(p, RegisterKind.EnableRings)));
+        list.Add(new MatrixFeature("regions", "IORING_REGISTER_MEM_REGION", p => p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION, p => AnyRegister(p, RegisterKind.MemRegion)));
+        list.Add(new MatrixFeature("regions", "registered wait (IORING_ENTER_EXT_ARG_REG)", p => (p.EnterFlags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0, p => p.Steps.Any(s => s.RegWait >= 0)));
+        list.Add(new MatrixFeature("query", "IORING_REGISTER_QUERY", p => p.HasQuery, p => AnyRegister(p, RegisterKind.Query)));
+        // No released kernel has the proposed opcode: programs that use its number see the kernel
+        // refuse it, and the engine given that kernel's profile refuse it alike.
+        if (mmapOpcode is { } mmap)
+        {
+            list.Add(new MatrixFeature("proposals", $"IORING_OP_MMAP (proposed, opcode {mmap})", p => p.Mmap is not null, p => AnySqe(p, s => s.Opcode == mmap)));
+        }
+        return list;
+    }
+}

@@ -1,0 +1,334 @@
+using FsCheck;
+using FsCheck.Fluent;
+using IoUring.Bindings;
+using IoUring.Engine;
+using IoUring.Ring;
+
+namespace IoUring.Conformance;
+
+/// <summary>What one 8-byte pointer-sized word of a hostile SQE holds when it is written.</summary>
+public enum HostileWord
+{
+    /// <summary>The random bytes, except that a user-space value is folded below 64 KiB (see <see cref="Hostile.Resolve"/>).</summary>
+    Raw,
+
+    /// <summary>0.</summary>
+    Zero,
+
+    /// <summary>A number below 64 KiB: a small file offset, and as an address below mmap_min_addr.</summary>
+    Small,
+
+    /// <summary>The workspace's buffer area at <see cref="HostileSqe.AreaOffset"/>.</summary>
+    Area,
+
+    /// <summary>A kernel address (access_ok refuses it).</summary>
+    Kernel,
+}
+
+/// <summary>What the fd field of a hostile SQE holds.</summary>
+public enum HostileFd
+{
+    /// <summary>The random bytes; values below 1024 (the agent's own descriptors) are lifted above it.</summary>
+    Raw,
+
+    /// <summary>The workspace's memfd.</summary>
+    File,
+
+    /// <summary>-1.</summary>
+    Negative,
+
+    /// <summary>A descriptor number nothing has open.</summary>
+    Closed,
+
+    /// <summary>A small fixed-file index (0-3) when the SQE has IOSQE_FIXED_FILE; a closed descriptor otherwise.</summary>
+    Index,
+}
+
+/// <summary>
+/// One submission-queue slot of hostile bytes: <see cref="Bytes"/> (hex, 64 bytes, or 128 on an SQE128
+/// ring) written as they are, then the descriptor and the three address words set as chosen, so they
+/// reach real descriptors and memory without reaching the agent's own. user_data is the slot's number
+/// plus one, so every CQE says which slot it answers.
+/// </summary>
+public sealed record HostileSqe(string Bytes, HostileFd Fd, HostileWord Off, HostileWord Addr, HostileWord Addr3, int AreaOffset)
+{
+    public byte Opcode => Convert.ToByte(Bytes[..2], 16);
+}
+
+/// <summary>A ring, optionally a registered file table, and one submission of hostile SQEs.</summary>
+public sealed record HostileCase(uint Entries, uint SetupFlags, bool RegisterFiles, HostileSqe[] Sqes)
+{
+    public override string ToString() =>
+        $"hostile setup(entries {Entries}, flags 0x{SetupFlags:x}){(RegisterFiles ? " files" : string.Empty)}\n  "
+        + string.Join("\n  ", Sqes.Select(s => $"{s.Bytes} fd {s.Fd} off {s.Off} addr {s.Addr}+{s.AreaOffset} addr3 {s.Addr3}"));
+}
+
+/// <summary>How a hostile case came out on the two backends.</summary>
+public enum HostileVerdict
+{
+    /// <summary>Both ran it and their traces are equal.</summary>
+    Equal,
+
+    /// <summary>Both ran it and their traces differ.</summary>
+    Different,
+
+    /// <summary>The engine threw: a crash of the engine, whatever the kernel did.</summary>
+    EngineCrash,
+
+    /// <summary>Both ran it, but a slot's opcode is one the kernel executes and the engine does not model, so there is nothing to compare.</summary>
+    NotModelled,
+}
+
+/// <summary>One hostile case's outcome as the agent reports it (traces only when they matter).</summary>
+public sealed record HostileResult(int Index, HostileVerdict Verdict, string? Why, List<string>? KernelTrace, List<string>? EngineTrace);
+
+/// <summary>
+/// Random SQE bytes (any opcode, flags, fd, addresses, lengths, reserved fields) run on a live kernel and
+/// on the reference engine in the same process, inside a VM only: a hostile SQE can name any file or
+/// memory, which the host's kernel would honour. Both backends see the same address space, so an address
+/// nothing maps faults on both alike.
+/// <para>
+/// What is not left to chance, and why: a descriptor below 1024 would be the agent's own (the serial
+/// console its results travel on, the runtime's pipes and epoll), so those are lifted above 1024; a
+/// user-space address is either the buffer area or folded below 64 KiB (mmap_min_addr: never mapped),
+/// because a write to the runtime's heap would take the agent down rather than tell us anything; a
+/// length next to an area address is cut to half the area, which is the slack past any area offset.
+/// Opcodes the kernel executes and the engine does not model (openat, close, socket, futex, ...) still
+/// run on both, with only unusable descriptors and addresses, and count as not compared.
+/// </para>
+/// </summary>
+public static unsafe class Hostile
+{
+    private const ulong UserSpaceTop = 0x0000_8000_0000_0000;
+    private const int AgentDescriptors = 1024;
+
+    private static readonly uint[] SetupChoices =
+    [
+        0, 0, 0,
+        (uint)IoUringSetupFlags.IORING_SETUP_SQE128,
+        (uint)IoUringSetupFlags.IORING_SETUP_CQE32,
+        (uint)IoUringSetupFlags.IORING_SETUP_SQE_MIXED,
+        (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED,
+        (uint)IoUringSetupFlags.IORING_SETUP_NO_SQARRAY,
+        (uint)(IoUringSetupFlags.IORING_SETUP_SQ_REWIND | IoUringSetupFlags.IORING_SETUP_NO_SQARRAY),
+        (uint)IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL,
+    ];
+
+    private static readonly byte[] ModelledOps =
+    [
+        (byte)io_uring_op.IORING_OP_NOP, (byte)io_uring_op.IORING_OP_NOP128, (byte)io_uring_op.IORING_OP_READ, (byte)io_uring_op.IORING_OP_WRITE,
+        (byte)io_uring_op.IORING_OP_READV, (byte)io_uring_op.IORING_OP_WRITEV, (byte)io_uring_op.IORING_OP_FSYNC,
+        (byte)io_uring_op.IORING_OP_READ_FIXED, (byte)io_uring_op.IORING_OP_WRITE_FIXED,
+    ];
+
+    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Cases whose opcodes are half the ones the engine models, a quarter beyond the largest
+    /// IORING_OP_LAST of the corpus (unknown to every kernel), and a quarter any byte at all.
+    /// </summary>
+    public static Gen<HostileCase> Case(uint opLast)
+    {
+        var opcode = Gen.Frequency(
+            (2, Gen.Elements(ModelledOps)),
+            (1, Gen.Choose((int)Math.Min(opLast, 255), 255).Select(x => (byte)x)),
+            (1, Gen.Choose(0, 255).Select(x => (byte)x)));
+        var word = Gen.Frequency(
+            (4, Gen.Constant(HostileWord.Raw)), (1, Gen.Constant(HostileWord.Zero)), (2, Gen.Constant(HostileWord.Small)),
+            (3, Gen.Constant(HostileWord.Area)), (1, Gen.Constant(HostileWord.Kernel)));
+        var fd = Gen.Frequency(
+            (3, Gen.Constant(HostileFd.Raw)), (4, Gen.Constant(HostileFd.File)), (1, Gen.Constant(HostileFd.Negative)),
+            (1, Gen.Constant(HostileFd.Closed)), (2, Gen.Constant(HostileFd.Index)));
+        Gen<HostileSqe> Sqe(int size) =>
+            from bytes in Gen.ArrayOf(Gen.Choose(0, 255).Select(x => (byte)x), size)
+            from op in opcode
+            from f in fd
+            from off in word
+            from addr in word
+            from addr3 in word
+            from areaOffset in Gen.Choose(0, Workspace.AreaBytes / 2)
+            select new HostileSqe(Convert.ToHexString([op, .. bytes.AsSpan(1)]), f, off, addr, addr3, areaOffset);
+        return from setup in Gen.Elements(SetupChoices)
+               from entries in Gen.Elements(1u, 2u, 4u, 8u, 8u)
+               from files in Gen.Elements(false, true)
+               from count in Gen.Choose(1, 8)
+               from sqes in Gen.ArrayOf(Sqe((setup & (uint)IoUringSetupFlags.IORING_SETUP_SQE128) != 0 ? 128 : 64), count)
+               select new HostileCase(entries, setup, files, sqes);
+    }
+
+    /// <summary>Whether every slot of the case is something the engine answers as the kernel would.</summary>
+    public static byte[] NotModelled(HostileCase c, KernelProfile profile) =>
+        c.Sqes.Select(s => s.Opcode).Where(op => op < 128 && (profile.SupportedOps & (UInt128.One << op)) != 0 && !ReferenceEngine.Executes(op, profile)).Distinct().Order().ToArray();
+
+    /// <summary>
+    /// Runs a case on the engine first, then on the live kernel (waiting, up to 2 s, for as many CQEs as
+    /// the engine posted, since io-wq completes in its own time), and compares.
+    /// </summary>
+    public static HostileResult Compare(int index, HostileCase c, KernelProfile profile, IRingBackend live)
+    {
+        var notModelled = NotModelled(c, profile);
+        List<string> engine;
+        uint ready;
+        try
+        {
+            engine = Run(new ReferenceEngine(profile), c, null, notModelled.Length > 0, out ready);
+        }
+        catch (Exception e)
+        {
+            return new HostileResult(index, HostileVerdict.EngineCrash, $"{e.GetType().Name}: {e.Message}", null, null);
+        }
+
+        var kernel = Run(live, c, ready, notModelled.Length > 0, out _);
+        if (notModelled.Length > 0)
+        {
+            return new HostileResult(index, HostileVerdict.NotModelled, $"opcodes {string.Join(", ", notModelled.Select(Name))} run on the kernel and are not modelled by the engine", null, null);
+        }
+
+        return kernel.SequenceEqual(engine)
+            ? new HostileResult(index, HostileVerdict.Equal, null, null, null)
+            : new HostileResult(index, HostileVerdict.Different, $"trace line {FirstDifference(kernel, engine)}", kernel, engine);
+    }
+
+    /// <summary>The trace of one case on one backend: setup, the enter's return, the CQEs sorted, the ring's counters.</summary>
+    /// <param name="waitFor">CQ slots to wait for after the enter (the engine's count), if any.</param>
+    /// <param name="defang">No usable descriptor or memory: the case holds an opcode outside the engine's model.</param>
+    /// <param name="ready">The CQ slots that were ready when the CQEs were reaped.</param>
+    public static List<string> Run(IRingBackend backend, HostileCase c, uint? waitFor, bool defang, out uint ready)
+    {
+        var trace = new List<string>();
+        ready = 0;
+        using var ws = new Workspace();
+        var rc = IoUring.Ring.Ring.Create(backend, c.Entries, new io_uring_params { flags = c.SetupFlags }, out var ring);
+        trace.Add($"setup {rc}");
+        if (rc < 0)
+        {
+            return trace;
+        }
+
+        using (ring)
+        {
+            var entrySize = (ring!.Params.flags & (uint)IoUringSetupFlags.IORING_SETUP_SQE128) != 0 ? 128 : 64;
+            if (c.RegisterFiles)
+            {
+                var fds = stackalloc int[4] { ws.Fd, -1, ws.Fd, -1 };
+                trace.Add($"files {ring.RegisterFiles(fds, 4)}");
+            }
+
+            var queued = 0u;
+            for (var i = 0; i < c.Sqes.Length; i++)
+            {
+                var sqe = ring.GetSqe();
+                if (sqe == null)
+                {
+                    break;
+                }
+
+                Fill(sqe, entrySize, c.Sqes[i], (ulong)i + 1, ws, defang);
+                queued++;
+            }
+
+            ring.Flush();
+            var toSubmit = ring.SqRewind ? queued : ring.SqTail - ring.SqHead;
+            var enter = backend.Enter(ring.Fd, toSubmit, 0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS, null, 0);
+            if (waitFor is { } want && ring.CqReady < want)
+            {
+                Wait(backend, ring, want);
+            }
+
+            ready = ring.CqReady;
+
+            var cqes = new List<string>();
+            while (ring.TryNextCqe(out var cqe, out var slots))
+            {
+                var text = $"{cqe->user_data}:{cqe->res}:{cqe->flags}";
+                if ((ring.Params.flags & (uint)IoUringSetupFlags.IORING_SETUP_CQE32) != 0 || slots == 2)
+                {
+                    var big = IoUring.Ring.Ring.BigCqe(cqe);
+                    text += $":{big[0]}:{big[1]}";
+                }
+
+                cqes.Add(text);
+                ring.CqAdvance(slots);
+            }
+
+            // io-wq completes in no fixed order: the CQEs are compared as a set.
+            cqes.Sort(StringComparer.Ordinal);
+            trace.Add($"enter {enter} queued {queued}");
+            trace.Add($"cqes {cqes.Count} [{string.Join(" ", cqes)}]");
+            trace.Add($"sq {ring.SqHead}/{ring.SqTail} dropped {ring.SqDropped} overflow {ring.CqOverflow}");
+        }
+
+        return trace;
+    }
+
+    /// <summary>The resolved value of a pointer-sized word (see the class comment for why user addresses are folded).</summary>
+    public static ulong Resolve(HostileWord word, ulong raw, int areaOffset, Workspace ws) => word switch
+    {
+        HostileWord.Raw => raw < UserSpaceTop ? raw & 0xffff : raw,
+        HostileWord.Zero => 0,
+        HostileWord.Small => raw & 0xffff,
+        HostileWord.Area => (ulong)(ws.Area + areaOffset),
+        _ => Workspace.KernelAddress | (raw & 0x0000_7fff_ffff_fff8),
+    };
+
+    private static void Fill(io_uring_sqe* sqe, int entrySize, HostileSqe s, ulong userData, Workspace ws, bool defang)
+    {
+        var bytes = (byte*)sqe;
+        var raw = Convert.FromHexString(s.Bytes);
+        raw.AsSpan(0, Math.Min(raw.Length, entrySize)).CopyTo(new Span<byte>(bytes, entrySize));
+        sqe->user_data = userData;
+
+        // A case with an opcode outside the engine's model acts on the world: it gets no usable descriptor or memory.
+        var fdChoice = defang && s.Fd is HostileFd.File or HostileFd.Index ? HostileFd.Closed : s.Fd;
+        var fixedFile = (sqe->flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0;
+        sqe->fd = fdChoice switch
+        {
+            HostileFd.Raw => sqe->fd is >= 0 and < AgentDescriptors ? sqe->fd + AgentDescriptors : sqe->fd,
+            HostileFd.File => ws.Fd,
+            HostileFd.Negative => -1,
+            HostileFd.Index when fixedFile => sqe->fd & 3,
+            _ => Workspace.ClosedFd,
+        };
+
+        HostileWord Safe(HostileWord w) => defang && w is HostileWord.Area ? HostileWord.Small : w;
+        var words = (ulong*)bytes;
+        words[1] = Resolve(Safe(s.Off), words[1], s.AreaOffset, ws);
+        words[2] = Resolve(Safe(s.Addr), words[2], s.AreaOffset, ws);
+        words[6] = Resolve(Safe(s.Addr3), words[6], s.AreaOffset, ws);
+
+        // The rest of the big SQE's command area: never a live address.
+        for (var w = 7; w < entrySize / 8; w++)
+        {
+            words[w] = Resolve(HostileWord.Raw, words[w], 0, ws);
+        }
+
+        if (!defang && (s.Off is HostileWord.Area || s.Addr is HostileWord.Area || s.Addr3 is HostileWord.Area))
+        {
+            sqe->len = Math.Min(sqe->len, (uint)(Workspace.AreaBytes / 2));
+        }
+    }
+
+    private static int Wait(IRingBackend backend, IoUring.Ring.Ring ring, uint count)
+    {
+        var ts = new __kernel_timespec { tv_sec = (long)SettleTimeout.TotalSeconds };
+        var arg = new io_uring_getevents_arg { ts = (ulong)&ts };
+        var flags = (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG);
+        return backend.Enter(ring.Fd, 0, count, flags, &arg, (nuint)sizeof(io_uring_getevents_arg));
+    }
+
+    private static int FirstDifference(List<string> a, List<string> b)
+    {
+        var n = Math.Min(a.Count, b.Count);
+        for (var i = 0; i < n; i++)
+        {
+            if (a[i] != b[i])
+            {
+                return i;
+            }
+        }
+
+        return n;
+    }
+
+    private static string Name(byte op) => Enum.IsDefined(typeof(io_uring_op), (uint)op) ? ((io_uring_op)op).ToString() : $"op {op}";
+}
