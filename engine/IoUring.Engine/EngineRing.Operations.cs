@@ -116,6 +116,12 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EINVAL;
         }
 
+        return profile.RwImport == RwImportStage.Prep ? ImportRw(ref r, kind) : 0;
+    }
+
+    /// <summary>The buffer import of a plain or vectored read or write (at prep or at issue, as the profile says).</summary>
+    private static int ImportRw(ref Request r, OpKind kind)
+    {
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
         {
             // The buffer is picked at issue; a vectored request selects exactly one, and its single
@@ -165,15 +171,53 @@ internal sealed unsafe partial class EngineRing
         return 0;
     }
 
-    private static int PrepareRwFixed(ref Request r, io_uring_sqe* sqe)
+    private int PrepareRwFixed(ref Request r, io_uring_sqe* sqe)
     {
+        // 6.1 checks the index against the table before anything else of the SQE.
+        if (profile.FixedBuffers == FixedBufferStage.LookupAtPrep && (buffers == null || r.BufIndex >= buffers.Length))
+        {
+            return -Errno.EFAULT;
+        }
+
         if (r.Ioprio != 0 && !IoprioValid(r.Ioprio))
         {
             return -Errno.EINVAL;
         }
 
-        // The registered buffer is looked up at issue.
-        return sqe->attr_type_mask != 0 ? -Errno.EINVAL : 0;
+        if (sqe->attr_type_mask != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        return profile.FixedBuffers == FixedBufferStage.Prep ? FixedRange(ref r) : 0;
+    }
+
+    /// <summary>
+    /// 6.1's io_rw_prep_async for the reads and writes: the buffer import (io_import_iovec) done ahead of
+    /// an async issue. A provided buffer is selected there too, and the engine has none to give.
+    /// </summary>
+    private int AsyncPrep(ref Request r)
+    {
+        if (r.Kind is not (OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV or OpKind.ReadFixed or OpKind.WriteFixed))
+        {
+            return 0;
+        }
+
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
+        {
+            return r.Kind == OpKind.ReadV && r.Len != 1 ? -Errno.EINVAL : -Errno.ENOBUFS;
+        }
+
+        return r.Kind is OpKind.ReadFixed or OpKind.WriteFixed ? FixedRange(ref r) : ImportRw(ref r, r.Kind);
+    }
+
+    /// <summary>io_import_fixed: the range must lie inside the registered buffer (a sparse slot is none).</summary>
+    private int FixedRange(ref Request r)
+    {
+        var end = r.Addr + r.Len;
+        return !FixedBuffer(r.BufIndex, out var bufAddress, out var bufLength) || end < r.Addr || r.Addr < bufAddress || end > bufAddress + bufLength
+            ? -Errno.EFAULT
+            : 0;
     }
 
     private static bool IoprioValid(ushort ioprio)
@@ -355,19 +399,29 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EBADF;
         }
 
+        // Kernels that import at issue do it right after the file lookup (io_import_iovec first thing in io_read).
+        if (profile.RwImport == RwImportStage.Issue && r.Kind is OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV)
+        {
+            var import = ImportRw(ref r, r.Kind);
+            if (import != 0)
+            {
+                return import;
+            }
+        }
+
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
         {
             return -Errno.ENOBUFS; // no provided buffers on an engine ring yet
         }
 
-        // READ_FIXED/WRITE_FIXED import the registered buffer first thing in the issue: the range
-        // must lie inside it (io_import_fixed).
-        if (r.Kind is OpKind.ReadFixed or OpKind.WriteFixed)
+        // READ_FIXED/WRITE_FIXED import the registered buffer first thing in the issue (unless the
+        // kernel did at prep): the range must lie inside it (io_import_fixed).
+        if (r.Kind is OpKind.ReadFixed or OpKind.WriteFixed && profile.FixedBuffers != FixedBufferStage.Prep)
         {
-            var end = r.Addr + r.Len;
-            if (!FixedBuffer(r.BufIndex, out var bufAddress, out var bufLength) || end < r.Addr || r.Addr < bufAddress || end > bufAddress + bufLength)
+            var range = FixedRange(ref r);
+            if (range != 0)
             {
-                return -Errno.EFAULT;
+                return range;
             }
         }
 

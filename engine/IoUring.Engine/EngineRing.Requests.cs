@@ -187,6 +187,14 @@ internal sealed unsafe partial class EngineRing
     private bool SubmitOne(int i)
     {
         ref var r = ref requests[i];
+
+        // Before 6.10 a chain member is prepared for async execution as it joins the chain
+        // (io_req_prep_async): its buffer is imported then, and a failure there fails it like a bad SQE.
+        if (!r.Failed && linkHead >= 0 && profile.RwImport == RwImportStage.Issue && AsyncPrep(ref r) is var error and not 0)
+        {
+            r.Fail(error);
+        }
+
         if (r.Failed)
         {
             // The kernel's io_submit_fail_init: the member keeps its error, the head is failed with
@@ -302,6 +310,15 @@ internal sealed unsafe partial class EngineRing
 
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0 || r.ForceAsync)
         {
+            // Before 6.10 what is punted to io-wq is prepared for it first (io_queue_sqe_fallback,
+            // io_drain_req): a buffer that does not import fails the request here, before its file.
+            if (profile.RwImport == RwImportStage.Issue && AsyncPrep(ref r) is var error and not 0)
+            {
+                r.Fail(error);
+                Complete(i);
+                return;
+            }
+
             asyncWork.Enqueue(i);
             return;
         }

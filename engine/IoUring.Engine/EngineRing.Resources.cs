@@ -49,6 +49,12 @@ internal sealed unsafe partial class EngineRing
     /// <summary>io_uring_register on this ring. Returns the result the kernel would.</summary>
     public int Register(uint opcode, void* arg, uint nrArgs)
     {
+        // An opcode the kernel does not know is refused by the syscall itself, before restrictions (6.12 under qemu).
+        if ((profile.RegisterOpLast != 0 && opcode >= profile.RegisterOpLast) || (opcode == (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION && !profile.HasMemRegion))
+        {
+            return -Errno.EINVAL;
+        }
+
         if (restricted && (opcode >= 128 || (allowedRegisterOps & (UInt128.One << (int)opcode)) == 0))
         {
             return -Errno.EACCES;

@@ -20,6 +20,9 @@ public static class KernelBehaviour
         ("any non-zero nop_flags refused with -EINVAL", "before 6.10", "NOP gained IORING_NOP_INJECT_RESULT in 6.10; earlier io_nop_prep rejected a non-zero nop_flags word"),
         ("failed NOP FILE/FIXED_BUFFER lookup posts 0, not the errno", "none of the corpus kernels (7.2 and 7.3-rc have the fix; 6.1 and 6.12 lack the flags)", "shared/specs/io_uring-semantics.md, 2026 fix"),
         ("query opcodes: OPCODES only, 40-byte io_uring_query_opcode", "6.18", "measured on the host (6.18.44): __IO_URING_QUERY_MAX 1; 7.2's header has 4 and the 48-byte struct"),
+        ("READ/WRITE/READV/WRITEV import their buffer at issue, after the file lookup", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176): a READV of 1025 vectors on fd -1 is -EBADF, not -EINVAL"),
+        ("READ_FIXED/WRITE_FIXED check the buffer index at prep (-EFAULT), the range at issue", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176)"),
+        ("READ_FIXED/WRITE_FIXED look up and range-check the registered buffer at prep (-EFAULT)", "6.10 to 6.14 (6.12 in the corpus)", "measured under qemu (6.12.107); 6.18 and 7.x do both at issue, after the file"),
     ];
 
     /// <summary>The profile of the kernel whose snapshot this is.</summary>
@@ -57,7 +60,12 @@ public static class KernelBehaviour
             queryRecord is null ? 0 : (uint)queryRecord.Size.First,
             false,
             false,
-            MmapLayout.FromSnapshot(snapshot));
+            MmapLayout.FromSnapshot(snapshot))
+        {
+            RwImport = Before(version, 6, 10) ? RwImportStage.Issue : RwImportStage.Prep,
+            FixedBuffers = Before(version, 6, 10) ? FixedBufferStage.LookupAtPrep : Before(version, 6, 15) ? FixedBufferStage.Prep : FixedBufferStage.Issue,
+            HasMemRegion = enumerators.ContainsKey("IORING_REGISTER_MEM_REGION"),
+        };
     }
 
     /// <summary>Reads generated/abi/KERNEL.json under <paramref name="repositoryRoot"/> (a proposal: "proposals/op-mmap-v1").</summary>

@@ -13,6 +13,29 @@ public enum RingHeaderLayout
     CacheLineAligned,
 }
 
+/// <summary>Where READ, WRITE, READV and WRITEV import their user buffer (access_ok, the iovec array).</summary>
+public enum RwImportStage
+{
+    /// <summary>At preparation: a bad buffer fails the SQE there, before its file is looked up (6.12 on).</summary>
+    Prep,
+
+    /// <summary>At issue, after the file lookup (6.1 under qemu).</summary>
+    Issue,
+}
+
+/// <summary>Where READ_FIXED and WRITE_FIXED find their registered buffer and check the range against it.</summary>
+public enum FixedBufferStage
+{
+    /// <summary>Both at issue, after the file lookup (6.18, 7.x).</summary>
+    Issue,
+
+    /// <summary>Both at preparation: a missing buffer or a range outside it is -EFAULT there (6.12 under qemu).</summary>
+    Prep,
+
+    /// <summary>The index is checked against the table at preparation, the range at issue after the file (6.1 under qemu).</summary>
+    LookupAtPrep,
+}
+
 /// <summary>
 /// What one kernel knows and how it behaves where kernels differ. A profile comes either from a live
 /// kernel, by asking it (setup, probe, query: never by its version number), or from a kernel's ABI
@@ -42,6 +65,9 @@ public enum RingHeaderLayout
 /// A NOP whose FILE or FIXED_BUFFER lookup fails still fails (links break) but posts result 0, not the
 /// errno (kernels before the 2026 fix).
 /// </param>
+/// <param name="RwImport">Where plain and vectored reads and writes import their buffers.</param>
+/// <param name="FixedBuffers">Where fixed reads and writes find their registered buffer.</param>
+/// <param name="HasMemRegion">IORING_REGISTER_MEM_REGION exists (6.13 on); before it the opcode is unknown (-EINVAL).</param>
 public sealed record KernelProfile(
     string Name,
     uint SetupFlags,
@@ -59,7 +85,10 @@ public sealed record KernelProfile(
     uint QueryOpcodeSize,
     bool MixedOverflowLosesBigCqe,
     bool NopLookupFailurePostsZero,
-    MmapLayout? Mmap = null)
+    MmapLayout? Mmap = null,
+    RwImportStage RwImport = RwImportStage.Prep,
+    FixedBufferStage FixedBuffers = FixedBufferStage.Issue,
+    bool HasMemRegion = true)
 {
     public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
 
@@ -126,7 +155,16 @@ public sealed record KernelProfile(
             var lookupPostsZero = (nopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0 && NopResult(live, (uint)IoUringNopFlags.IORING_NOP_FILE, -1) == 0;
             var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
             var known = query is { } q3 ? (uint)q3.ring_setup_flags : setup;
-            return new KernelProfile($"live {kernel} (probed)", setup, known, plain.features, opLast, sqeFlags, nopFlags, enterFlags, registerLast, query is not null, RingHeaderOf(plain), supported, queryOps, querySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero);
+            // Register opcodes are run by asking, so only one that fails harmlessly is asked: a kernel that
+            // knows MEM_REGION faults copying its descriptor from an unmapped page, one that does not
+            // refuses the opcode (a null argument would be -EINVAL on both).
+            var hasMemRegion = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION, (void*)0x1000, 1) != -Errno.EINVAL;
+            return new KernelProfile($"live {kernel} (probed)", setup, known, plain.features, opLast, sqeFlags, nopFlags, enterFlags, registerLast, query is not null, RingHeaderOf(plain), supported, queryOps, querySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero)
+            {
+                RwImport = ProbeRwImport(live),
+                FixedBuffers = ProbeFixedBuffers(live),
+                HasMemRegion = hasMemRegion,
+            };
         }
         finally
         {
@@ -164,6 +202,72 @@ public sealed record KernelProfile(
             return ring.TryNextCqe(out var cqe, out _) && cqe->user_data != 2;
         }
     }
+
+    /// <summary>
+    /// A READV of 1025 vectors (past UIO_MAXIOV) on descriptor -1: a kernel that imports at preparation
+    /// refuses the count (-EINVAL), one that imports at issue finds no file first (-EBADF).
+    /// </summary>
+    private static unsafe RwImportStage ProbeRwImport(IRingBackend live)
+    {
+        var iov = stackalloc Posix.IoVec[1];
+        var res = OneSqe(live, null, sqe =>
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_READV;
+            sqe->fd = -1;
+            sqe->addr = (ulong)iov;
+            sqe->len = 1025;
+        });
+        return res == -Errno.EBADF ? RwImportStage.Issue : RwImportStage.Prep;
+    }
+
+    /// <summary>
+    /// READ_FIXED on descriptor -1: with no buffers registered, -EBADF means the buffer is found at issue
+    /// (after the file); -EFAULT at preparation. Then, with one buffer registered and a range outside it,
+    /// -EFAULT means the range is checked at preparation too, -EBADF only the index is.
+    /// </summary>
+    private static unsafe FixedBufferStage ProbeFixedBuffers(IRingBackend live)
+    {
+        var buffer = stackalloc byte[4096];
+        void Sqe(io_uring_sqe* sqe)
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_READ_FIXED;
+            sqe->fd = -1;
+            sqe->addr = (ulong)(buffer + 8192);
+            sqe->len = 16;
+        }
+
+        if (OneSqe(live, null, Sqe) == -Errno.EBADF)
+        {
+            return FixedBufferStage.Issue;
+        }
+
+        var iov = stackalloc Posix.IoVec[1];
+        iov[0] = new Posix.IoVec { Base = (nint)buffer, Length = 4096 };
+        return OneSqe(live, ring => ring.RegisterBuffers(iov, 1), Sqe) == -Errno.EFAULT ? FixedBufferStage.Prep : FixedBufferStage.LookupAtPrep;
+    }
+
+    /// <summary>The result of one SQE on a fresh ring, after an optional registration (int.MinValue when no CQE came).</summary>
+    private static unsafe int OneSqe(IRingBackend live, Func<IoUring.Ring.Ring, int>? register, SqeFiller fill)
+    {
+        if (IoUring.Ring.Ring.Create(live, 4, default, out var ring) < 0)
+        {
+            return int.MinValue;
+        }
+
+        using (ring)
+        {
+            if (register is not null && register(ring!) < 0)
+            {
+                return int.MinValue;
+            }
+
+            fill(ring!.GetSqe());
+            ring.Submit(1);
+            return ring.TryPeekCqe(out var cqe) ? cqe->res : int.MinValue;
+        }
+    }
+
+    private unsafe delegate void SqeFiller(io_uring_sqe* sqe);
 
     private static RingHeaderLayout RingHeaderOf(io_uring_params p) => p.sq_off.tail == 4 ? RingHeaderLayout.Packed : RingHeaderLayout.CacheLineAligned;
 
