@@ -78,7 +78,7 @@ public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int 
             rows.Add(new MatrixRow(f.Group, f.Name, kernels.Select(k => ProgramCell(k, used, k.Profile is { } profile && f.Supported(profile))).ToList()));
         }
 
-        rows.Add(new MatrixRow("profiles", "engine with the ABI snapshot's profile", kernels.Select(k => SnapshotCell(k)).ToList()));
+        rows.Add(new MatrixRow("profiles", "engine with the ABI snapshot's profile (not probed)", kernels.Select(k => SnapshotCell(k)).ToList()));
         rows.Add(new MatrixRow("hostile input", "random SQE bytes (inside the VM)", kernels.Select(HostileCell).ToList()));
         return new ConformanceMatrix(SchemaId, source, hostileCases, kernels, rows, wallSeconds);
     }

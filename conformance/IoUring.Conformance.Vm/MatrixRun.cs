@@ -40,7 +40,7 @@ public sealed class MatrixRun
         foreach (var (run, image) in runs.Zip(kernels))
         {
             var probed = Differential.Compare(run, batch.Programs);
-            var snapshotProfile = SnapshotProfile(image.Kernel);
+            var snapshotProfile = SnapshotProfile(image.Kernel, run.Hello?.Profile);
             var snapshot = snapshotProfile is null ? null : Differential.Compare(run, batch.Programs, snapshotProfile);
             columns.Add(new KernelColumn(
                 image.Kernel,
@@ -113,8 +113,15 @@ public sealed class MatrixRun
         return verdicts;
     }
 
-    private KernelProfile? SnapshotProfile(string kernel) =>
-        File.Exists(Path.Combine(repoRoot, "generated", "abi", kernel + ".json")) ? KernelBehaviour.FromCorpus(repoRoot, kernel) : null;
+    /// <summary>
+    /// What the kernel's ABI snapshot and the behaviour table predict. The query's zero-copy receive
+    /// and ring-header answers are numbers of the running kernel, not of its UAPI: they come from the
+    /// probe, and everything else from the header.
+    /// </summary>
+    private KernelProfile? SnapshotProfile(string kernel, KernelProfile? probed) =>
+        File.Exists(Path.Combine(repoRoot, "generated", "abi", kernel + ".json"))
+            ? KernelBehaviour.FromCorpus(repoRoot, kernel) with { QueryAnswers = probed?.QueryAnswers }
+            : null;
 
     private byte? MmapOpcode()
     {

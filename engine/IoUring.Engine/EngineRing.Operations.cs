@@ -116,16 +116,10 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EINVAL;
         }
 
-        return profile.RwImport == RwImportStage.Prep ? ImportRw(ref r, kind) : 0;
-    }
-
-    /// <summary>The buffer import of a plain or vectored read or write (at prep or at issue, as the profile says).</summary>
-    private static int ImportRw(ref Request r, OpKind kind)
-    {
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
         {
             // The buffer is picked at issue; a vectored request selects exactly one, and its single
-            // iovec is read now for the length it asks for (io_iov_buffer_select_prep).
+            // iovec is read now for the length it asks for (io_iov_buffer_select_prep, 6.1 too).
             if (kind != OpKind.ReadV)
             {
                 return 0;
@@ -138,6 +132,17 @@ internal sealed unsafe partial class EngineRing
 
             Posix.IoVec one;
             return Posix.CopyFromUser(&one, r.Addr, (nuint)sizeof(Posix.IoVec)) != 0 ? -Errno.EFAULT : 0;
+        }
+
+        return profile.RwImport == RwImportStage.Prep ? ImportRw(ref r, kind) : 0;
+    }
+
+    /// <summary>The buffer import of a plain or vectored read or write (at prep or at issue, as the profile says).</summary>
+    private static int ImportRw(ref Request r, OpKind kind)
+    {
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
+        {
+            return 0; // selected at issue
         }
 
         // The buffer is imported at prep: a vectored request copies its iovec array now.
@@ -205,7 +210,7 @@ internal sealed unsafe partial class EngineRing
 
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
         {
-            return r.Kind == OpKind.ReadV && r.Len != 1 ? -Errno.EINVAL : -Errno.ENOBUFS;
+            return -Errno.ENOBUFS;
         }
 
         return r.Kind is OpKind.ReadFixed or OpKind.WriteFixed ? FixedRange(ref r) : ImportRw(ref r, r.Kind);

@@ -166,6 +166,13 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EINVAL;
         }
 
+        // Credentials registered as a personality: the engine registers none, so any is unknown
+        // (io_init_req looks it up before the opcode's prep; found by hostile bytes on 6.1).
+        if (sqe->personality != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
         return op.Kind switch
         {
             OpKind.Nop => PrepareNop(ref r, sqe),

@@ -25,6 +25,11 @@ internal sealed unsafe partial class EngineRing
     private bool disabled;
     private bool restrictionsRegistered;
     private bool restricted;
+
+    // Whether the registered restrictions named any register opcode, any SQE opcode or flag (newer
+    // kernels limit only the kinds a restriction set names).
+    private bool registerOpsListed;
+    private bool sqeOpsListed;
     private UInt128 allowedRegisterOps;
     private readonly ulong[] allowedSqeOps = new ulong[4];
     private byte sqeFlagsAllowed;
@@ -55,7 +60,7 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EINVAL;
         }
 
-        if (restricted && (opcode >= 128 || (allowedRegisterOps & (UInt128.One << (int)opcode)) == 0))
+        if (restricted && (registerOpsListed || !profile.RegisterRestrictedOnlyWhenListed) && (opcode >= 128 || (allowedRegisterOps & (UInt128.One << (int)opcode)) == 0))
         {
             return -Errno.EACCES;
         }
@@ -344,6 +349,14 @@ internal sealed unsafe partial class EngineRing
         }
 
         allowedRegisterOps = registerOps;
+        registerOpsListed = false;
+        sqeOpsListed = false;
+        for (var i = 0; i < count; i++)
+        {
+            registerOpsListed |= copy[i].opcode == (ushort)io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP;
+            sqeOpsListed |= copy[i].opcode != (ushort)io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP;
+        }
+
         new Span<ulong>(sqeOps, 4).CopyTo(allowedSqeOps);
         sqeFlagsAllowed = allowed;
         sqeFlagsRequired = required;
@@ -366,6 +379,7 @@ internal sealed unsafe partial class EngineRing
     /// <summary>io_check_restriction: the opcode must be allowed and the SQE flags within allowed + required, required all present.</summary>
     private bool RestrictionAllows(byte opcode, byte sqeFlags) =>
         !restricted
+        || (!sqeOpsListed && profile.SqeRestrictedOnlyWhenListed)
         || ((allowedSqeOps[opcode >> 6] & (1UL << (opcode & 63))) != 0
             && (sqeFlags & sqeFlagsRequired) == sqeFlagsRequired
             && (sqeFlags & ~(sqeFlagsAllowed | sqeFlagsRequired)) == 0);

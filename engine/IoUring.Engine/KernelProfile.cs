@@ -68,6 +68,9 @@ public enum FixedBufferStage
 /// <param name="RwImport">Where plain and vectored reads and writes import their buffers.</param>
 /// <param name="FixedBuffers">Where fixed reads and writes find their registered buffer.</param>
 /// <param name="HasMemRegion">IORING_REGISTER_MEM_REGION exists (6.13 on); before it the opcode is unknown (-EINVAL).</param>
+/// <param name="RegisterRestrictedOnlyWhenListed">A restricted ring limits register opcodes only if its restrictions named one (7.2 under qemu); before, any restriction set limited them.</param>
+/// <param name="SqeRestrictedOnlyWhenListed">Likewise for SQE opcodes and flags.</param>
+/// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
     uint SetupFlags,
@@ -88,7 +91,10 @@ public sealed record KernelProfile(
     MmapLayout? Mmap = null,
     RwImportStage RwImport = RwImportStage.Prep,
     FixedBufferStage FixedBuffers = FixedBufferStage.Issue,
-    bool HasMemRegion = true)
+    bool HasMemRegion = true,
+    bool RegisterRestrictedOnlyWhenListed = false,
+    bool SqeRestrictedOnlyWhenListed = false,
+    string[]? QueryAnswers = null)
 {
     public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
 
@@ -164,6 +170,9 @@ public sealed record KernelProfile(
                 RwImport = ProbeRwImport(live),
                 FixedBuffers = ProbeFixedBuffers(live),
                 HasMemRegion = hasMemRegion,
+                RegisterRestrictedOnlyWhenListed = (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 && ProbeRestriction(live, register: true),
+                SqeRestrictedOnlyWhenListed = (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 && ProbeRestriction(live, register: false),
+                QueryAnswers = query is null ? null : QueryAnswersOf(live, queryOps),
             };
         }
         finally
@@ -201,6 +210,56 @@ public sealed record KernelProfile(
             ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
             return ring.TryNextCqe(out var cqe, out _) && cqe->user_data != 2;
         }
+    }
+
+    /// <summary>
+    /// Restricts a ring to one opcode of the other kind (an SQE opcode when asking about register
+    /// opcodes, and the reverse), enables it, and tries the kind asked about: allowed means that kind
+    /// is only limited by restrictions that name it.
+    /// </summary>
+    private static unsafe bool ProbeRestriction(IRingBackend live, bool register)
+    {
+        if (IoUring.Ring.Ring.Create(live, 4, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED }, out var ring) < 0)
+        {
+            return false;
+        }
+
+        using (ring)
+        {
+            var entry = default(io_uring_restriction);
+            entry.opcode = (ushort)(register ? io_uring_register_restriction_op.IORING_RESTRICTION_SQE_OP : io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP);
+            entry.register_op = register ? (byte)io_uring_op.IORING_OP_NOP : (byte)io_uring_register_op.IORING_REGISTER_PROBE;
+            if (live.Register(ring!.Fd, (uint)io_uring_register_op.IORING_REGISTER_RESTRICTIONS, &entry, 1) < 0 || ring.EnableRings() < 0)
+            {
+                return false;
+            }
+
+            if (register)
+            {
+                var probe = stackalloc byte[16];
+                new Span<byte>(probe, 16).Clear();
+                return ring.RegisterProbe((io_uring_probe*)probe, 0) != -Errno.EACCES;
+            }
+
+            Prep.Nop(ring.GetSqe(), 1);
+            ring.Submit(1);
+            return ring.TryPeekCqe(out var cqe) && cqe->res != -Errno.EACCES;
+        }
+    }
+
+    /// <summary>What each query opcode after the first answers (the zero-copy receive and ring-header descriptions are the kernel's own numbers).</summary>
+    private static unsafe string[] QueryAnswersOf(IRingBackend live, uint ops)
+    {
+        var answers = new string[ops];
+        answers[0] = string.Empty;
+        var data = stackalloc byte[256];
+        for (var op = 1u; op < ops; op++)
+        {
+            var (rc, result, size) = Query(live, op, data, 256);
+            answers[op] = rc != 0 ? $"{rc}:" : $"{result}:{Convert.ToHexString(new ReadOnlySpan<byte>(data, (int)Math.Min(size, 256u)))}";
+        }
+
+        return answers;
     }
 
     /// <summary>

@@ -108,7 +108,8 @@ internal static unsafe class Registration
             {
                 Constants.IO_URING_QUERY_OPCODES => (0, Opcodes(profile, entry)),
 
-                // Zero-copy receive and the other queries describe parts the engine does not have.
+                // The others describe the kernel's zero-copy receive and ring headers: its answers, as probed.
+                _ when profile.QueryAnswers is { } answers && hdr.query_op < answers.Length => Answer(answers[hdr.query_op], entry),
                 _ => (-Errno.EOPNOTSUPP, 0u),
             };
         }
@@ -127,6 +128,17 @@ internal static unsafe class Registration
 
         next = hdr.next_entry;
         return 0;
+    }
+
+    /// <summary>A probed answer, "result:hex", into the entry: its result and how many bytes it holds.</summary>
+    private static (int Result, uint Written) Answer(string answer, byte* entry)
+    {
+        var colon = answer.IndexOf(':', StringComparison.Ordinal);
+        var result = colon > 0 && int.TryParse(answer.AsSpan(0, colon), out var r) ? r : -Errno.EOPNOTSUPP;
+        var bytes = Convert.FromHexString(answer.AsSpan(colon + 1));
+        var n = Math.Min(bytes.Length, MaxQuerySize);
+        bytes.AsSpan(0, n).CopyTo(new Span<byte>(entry, MaxQuerySize));
+        return (result, result == 0 ? (uint)n : 0);
     }
 
     private static uint Opcodes(KernelProfile profile, byte* entry)
