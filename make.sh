@@ -2,6 +2,7 @@
 # The project's entry points. On a fresh Debian machine with the .NET SDK:
 #   ./make.sh generate   the main job: fetch the corpus's kernel headers, regenerate every ABI snapshot
 #   ./make.sh test       build, fetch the locked headers, check snapshots are fresh, run every test
+#   ./make.sh matrix     the conformance matrix: host + Debian's kernels under qemu vs the engine
 #   ./make.sh bench      extraction vs bindgen, diff vs gcc+abidiff, NOP round trips vs liburing
 #                        (prints the docs/benchmarks.md tables)
 # Each installs the Debian packages it needs when run as root; otherwise it prints the apt-get line.
@@ -77,11 +78,15 @@ case "${1:-}" in
     exit "$rc"
     ;;
   matrix)
-    # Extra arguments go to 'vm run' (e.g. --seed 7 --cases 500 -o run.json); default: 200 new programs.
+    # The conformance matrix: the host's kernel and the four locked kernels under qemu, the same
+    # programs on each and on the engine, hostile SQE bytes inside each VM. Extra arguments go to
+    # 'matrix' (e.g. --seed 7 --cases 500 --hostile 1000 -o DIR); default: 200 new programs, 300
+    # hostile cases, written to conformance-matrix/.
     need_packages "${FRONT_END[@]}" "${VMS[@]}"
     dotnet build conformance/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
     conformance kernels fetch --locked
-    if [ $# -gt 1 ]; then shift; conformance vm run "$@"; else conformance vm run --cases 200; fi
+    shift
+    conformance matrix "$@"
     ;;
   bench)
     # liburing-dev: the NOP bench builds its C peer (engine/bench/nop-liburing.c) against it.
@@ -96,7 +101,7 @@ case "${1:-}" in
     dotnet run -c Release --no-build --project engine/bench/IoUring.Ring.Bench
     ;;
   *)
-    echo "usage: ./make.sh generate | test | matrix [vm run options] | bench" >&2
+    echo "usage: ./make.sh generate | test | matrix [matrix options] | bench" >&2
     exit 2
     ;;
 esac

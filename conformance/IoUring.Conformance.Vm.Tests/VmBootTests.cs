@@ -5,17 +5,18 @@ using Xunit.Abstractions;
 namespace IoUring.Conformance.Vm.Tests;
 
 /// <summary>
-/// Real boots: every kernel of conformance/kernels.lock.json under qemu, two at a time, each with the
-/// agent and the same generated batch. It checks the VM machinery end to end on each (image, initramfs,
-/// init, runtime, agent, console protocol): every program comes back, the probed profile comes back,
-/// the kernel is the locked one, nothing panicked or hung. The engine's agreement with each kernel is
-/// reported (test output and TestResults/oracle-report.txt), not asserted: the engine follows the
-/// kernels issue by issue, and the differential tests own that verdict.
+/// The conformance matrix, for real: the host's kernel in process and every kernel of
+/// conformance/kernels.lock.json booted once under qemu (two at a time), all with the same generated
+/// programs, and hostile SQE bytes inside each VM. Every VM must boot, run the batch and power off
+/// (image, initramfs, init, runtime, agent, console protocol), report the locked kernel and a profile;
+/// the engine must agree with every kernel on every cell, hostile cases included, and never crash.
+/// The matrix is written to TestResults/matrix (markdown, JSON, SVG) and summed up in oracle-report.txt.
 /// Outside CI it is skipped when qemu or a kernel image is missing; with CI=true it fails instead.
 /// </summary>
 public sealed class VmBootTests
 {
-    private const int Programs = 50;
+    private const int Programs = 120;
+    private const int HostileCases = 150;
     private const ulong Seed = 20251121;
 
     private readonly ITestOutputHelper output;
@@ -23,26 +24,36 @@ public sealed class VmBootTests
     public VmBootTests(ITestOutputHelper output) => this.output = output;
 
     [NeedsFact("kernel:all")]
-    public async Task EveryLockedKernelBootsRunsTheBatchAndPowersOff()
+    public async Task EveryLockedKernelAgreesWithTheEngineOnEveryCell()
     {
         Needs.Require("kernel:all");
         var kernels = KernelImageLock.Load(TestEnvironment.LockPath).Kernels;
-        var programs = ProgramSampler.Sample(ProgramSampler.OpLastOfCorpus(TestEnvironment.RepoRoot), Seed, Programs);
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        var runs = await new VmMatrix(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine)
-            .RunAsync(kernels, new ProgramBatch { Programs = programs }, new QemuOptions { Timeout = TimeSpan.FromSeconds(300) }, parallel: 2);
-        var report = new List<string> { $"vm: {runs.Count} kernels booted under qemu in {watch.Elapsed.TotalSeconds:0} s (2 at a time), {Programs} programs each (seed {Seed})" };
-        foreach (var run in runs)
+        var opLast = ProgramSampler.OpLastOfCorpus(TestEnvironment.RepoRoot);
+        var batch = new ProgramBatch
         {
-            output.WriteLine($"{run.Kernel}: {BootPhases.Of(run)}");
-            foreach (var line in run.Problems.Select(p => $"  problem: {p}").Concat(run.Notes.Select(n => $"  note: {n}")))
-            {
-                output.WriteLine(line);
-            }
+            Programs = ProgramSampler.Sample(opLast, Seed, Programs),
+            Hostile = ProgramSampler.SampleHostile(opLast, Seed, HostileCases),
+        };
+        var source = new ProgramSource(null, Seed, Programs, opLast);
+        var (matrix, runs) = await new MatrixRun(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine)
+            .RunAsync(kernels, batch, source, new QemuOptions { Timeout = TimeSpan.FromSeconds(300) }, parallel: 2, host: true);
 
-            var diff = Differential.Compare(run, programs);
-            report.Add($"vm: {run.Kernel} ({run.Hello?.Kernel ?? run.Release}) {(run.Failed ? "FAILED" : $"booted in {run.WallSeconds:0.0} s")}; engine vs kernel: {diff.Equal} of {diff.Programs} programs equal"
-                + (diff.First is { } d ? $"; first difference program {d.Index} line {d.Line}: kernel '{d.KernelLine}' engine '{d.EngineLine}'" : string.Empty));
+        var results = Path.Combine(TestEnvironment.RepoRoot, "TestResults");
+        var dir = Path.Combine(results, "matrix");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "matrix.md"), MatrixRender.Markdown(matrix));
+        File.WriteAllText(Path.Combine(dir, "matrix.json"), MatrixRender.Json(matrix));
+        File.WriteAllText(Path.Combine(dir, "matrix.svg"), MatrixRender.Svg(matrix));
+
+        var cells = matrix.Rows.SelectMany(r => r.Cells).ToList();
+        var report = new List<string>
+        {
+            $"matrix: {matrix.Kernels.Count} kernels (host + {runs.Count} under qemu, 2 at a time) in {matrix.WallSeconds:0} s, {Programs} programs and {HostileCases} hostile cases (seed {Seed}): "
+                + string.Join(", ", Enum.GetValues<CellState>().Select(s => $"{cells.Count(c => c.State == s)} {MatrixRender.StateName(s)}")),
+        };
+        foreach (var (k, hostile) in matrix.Kernels.Zip(matrix.Rows[^1].Cells))
+        {
+            report.Add($"matrix: {k.Kernel} ({k.Release}{(k.Package is null ? string.Empty : ", " + k.Package)}) {(k.Failed ? "FAILED" : $"{k.Seconds:0.0} s")}; hostile: {hostile.Detail}");
         }
 
         foreach (var line in report)
@@ -50,8 +61,6 @@ public sealed class VmBootTests
             output.WriteLine(line);
         }
 
-        var results = Path.Combine(TestEnvironment.RepoRoot, "TestResults");
-        Directory.CreateDirectory(results);
         File.AppendAllLines(Path.Combine(results, "oracle-report.txt"), report);
 
         foreach (var (run, kernel) in runs.Zip(kernels))
@@ -61,6 +70,11 @@ public sealed class VmBootTests
             Assert.NotNull(run.Hello.Profile);
             Assert.Equal(Programs, run.Done!.Ran);
             Assert.All(run.Results, r => Assert.NotNull(r));
+            Assert.All(run.Hostile, r => Assert.NotNull(r));
         }
+
+        var failing = matrix.Rows.SelectMany(r => r.Cells.Select((c, i) => (r, c, k: matrix.Kernels[i]))).Where(x => x.c.State == CellState.Fail)
+            .Select(x => $"{x.k.Kernel}, {x.r.Name}: {x.c.Detail}").ToList();
+        Assert.True(failing.Count == 0, $"the engine and the kernels disagree (TestResults/matrix/matrix.md has the first difference of each):\n  {string.Join("\n  ", failing)}");
     }
 }

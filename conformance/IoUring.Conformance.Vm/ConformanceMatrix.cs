@@ -61,7 +61,7 @@ public sealed record MatrixRow(string Group, string Name, IReadOnlyList<MatrixCe
 /// inside each VM; the snapshot row is the same traces against the engine given the profile that the
 /// kernel's own ABI snapshot (and <see cref="KernelBehaviour.Table"/>) predicts, not the probed one.
 /// </summary>
-public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int HostileCases, IReadOnlyList<KernelColumn> Kernels, IReadOnlyList<MatrixRow> Rows, double WallSeconds)
+public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int Programs, int HostileCases, IReadOnlyList<KernelColumn> Kernels, IReadOnlyList<MatrixRow> Rows, double WallSeconds)
 {
     public const string SchemaId = "io_uring-conformance-matrix/1";
 
@@ -80,7 +80,7 @@ public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int 
 
         rows.Add(new MatrixRow("profiles", "engine with the ABI snapshot's profile (not probed)", kernels.Select(k => SnapshotCell(k)).ToList()));
         rows.Add(new MatrixRow("hostile input", "random SQE bytes (inside the VM)", kernels.Select(HostileCell).ToList()));
-        return new ConformanceMatrix(SchemaId, source, hostileCases, kernels, rows, wallSeconds);
+        return new ConformanceMatrix(SchemaId, source, programs.Count, hostileCases, kernels, rows, wallSeconds);
     }
 
     private static MatrixCell ProgramCell(KernelColumn k, int[] used, bool supported)

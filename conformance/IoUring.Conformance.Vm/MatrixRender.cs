@@ -15,7 +15,7 @@ public static class MatrixRender
         var b = new StringBuilder();
         b.AppendLine("# io_uring conformance matrix");
         b.AppendLine();
-        b.AppendLine($"The same {Plural(m.Source.Cases, "generated program")} ({SourceText(m.Source)}) on each kernel and on the reference engine given that kernel's probed profile;");
+        b.AppendLine($"The same {Plural(m.Programs, "generated program")} ({SourceText(m.Source)}) on each kernel and on the reference engine given that kernel's probed profile;");
         b.AppendLine($"{Plural(m.HostileCases, "hostile case")} (random SQE bytes) run on the live kernel and on the engine inside each VM. Wall time {m.WallSeconds:0} s.");
         b.AppendLine();
         b.AppendLine("| kernel | where | release (uname -r) | Debian package | run |");
@@ -103,7 +103,7 @@ public static class MatrixRender
         if (m.Source.Seed is { } seed)
         {
             b.AppendLine();
-            b.AppendLine($"Replay: `io_uring-conformance matrix --seed {seed} --cases {m.Source.Cases} --hostile {m.HostileCases}`");
+            b.AppendLine($"Replay: `io_uring-conformance matrix --seed {seed} --cases {m.Programs} --hostile {m.HostileCases}`");
         }
 
         return b.ToString();
@@ -112,14 +112,14 @@ public static class MatrixRender
     /// <summary>A standalone SVG: one row per feature, one column per kernel, a coloured cell each.</summary>
     public static string Svg(ConformanceMatrix m)
     {
-        const int labelWidth = 400, cellWidth = 150, rowHeight = 22, top = 92, groupWidth = 110;
+        const int labelWidth = 470, cellWidth = 150, rowHeight = 22, top = 92, groupWidth = 110;
         var width = labelWidth + (cellWidth * m.Kernels.Count) + 20;
         var height = top + (rowHeight * m.Rows.Count) + 60;
         var b = new StringBuilder();
         b.AppendLine(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"DejaVu Sans, Verdana, sans-serif\" font-size=\"12\">");
         b.AppendLine(CultureInfo.InvariantCulture, $"<rect width=\"{width}\" height=\"{height}\" fill=\"#ffffff\"/>");
         b.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">io_uring conformance: kernel vs reference engine</text>");
-        b.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"10\" y=\"40\" fill=\"#444\">{X($"{m.Source.Cases} programs ({SourceText(m.Source)}), {m.HostileCases} hostile cases per VM, {m.WallSeconds:0} s")}</text>");
+        b.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"10\" y=\"40\" fill=\"#444\">{X($"{m.Programs} programs ({SourceText(m.Source)}), {m.HostileCases} hostile cases per VM, {m.WallSeconds:0} s")}</text>");
         for (var i = 0; i < m.Kernels.Count; i++)
         {
             var k = m.Kernels[i];
@@ -157,7 +157,7 @@ public static class MatrixRender
         {
             var (fill, _) = Colours(state);
             b.AppendLine(CultureInfo.InvariantCulture, $"<rect x=\"{lx}\" y=\"{legendY - 11}\" width=\"14\" height=\"14\" rx=\"2\" fill=\"{fill}\"/><text x=\"{lx + 20}\" y=\"{legendY}\">{X(StateName(state))}</text>");
-            lx += 150;
+            lx += 200;
         }
 
         b.AppendLine("</svg>");
@@ -186,7 +186,7 @@ public static class MatrixRender
     {
         CellState.Pass => $"pass {c.Equal}/{c.Programs}",
         CellState.Fail => $"FAIL {c.Equal}/{c.Programs}",
-        CellState.Unsupported => "unsupported",
+        CellState.Unsupported => c.Programs > 0 ? $"unsupported {c.Equal}/{c.Programs}" : "unsupported",
         CellState.NotExercised => "not exercised",
         _ => "n/a",
     };

@@ -1,0 +1,81 @@
+using FsCheck;
+using FsCheck.Fluent;
+using IoUring.Bindings;
+using IoUring.Conformance;
+using IoUring.Engine;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace IoUring.Conformance.Tests;
+
+/// <summary>
+/// Hostile SQE bytes on the engine alone. The live-kernel comparison runs inside the conformance VMs
+/// only (VmBootTests): here the engine must answer every case, for every corpus kernel's profile,
+/// without throwing, and what the hostile words resolve to must stay inside the memory they may touch.
+/// </summary>
+public sealed class HostileTests
+{
+    private static readonly string[] Kernels = ["6.1", "6.12", "7.2", "7.3-rc"];
+    private readonly ITestOutputHelper output;
+
+    public HostileTests(ITestOutputHelper output) => this.output = output;
+
+    [Fact]
+    public void EngineAnswersEveryHostileCaseWithoutCrashing()
+    {
+        var cases = int.TryParse(Environment.GetEnvironmentVariable("IOURING_HOSTILE_CASES"), out var n) ? n : 2000;
+        var gen = Hostile.Case(65);
+        var ran = 0;
+        foreach (var kernel in Kernels)
+        {
+            var profile = KernelBehaviour.FromCorpus(Repository.Root, kernel);
+            for (var i = 0; i < cases / Kernels.Length; i++)
+            {
+                var c = gen.Sample(1, new Rnd((ulong)(i + 1) * 0x9E3779B97F4A7C15UL), 1)[0];
+                // Run throws only if the engine does: every error is a result in the trace.
+                var trace = Hostile.Run(new ReferenceEngine(profile), c, null, Hostile.NotModelled(c, profile).Length > 0, out _);
+                Assert.StartsWith("setup ", trace[0]);
+                ran++;
+            }
+        }
+
+        var line = $"hostile: {ran} cases of random SQE bytes on the engine ({string.Join(", ", Kernels)} snapshot profiles): no crash";
+        output.WriteLine(line);
+        Repository.Report("conformance: " + line);
+    }
+
+    [Fact]
+    public void HostileWordsNeverReachMemoryOutsideTheArea()
+    {
+        using var ws = new Workspace();
+        ulong area;
+        unsafe
+        {
+            area = (ulong)ws.Area;
+        }
+
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(2000), Prop.ForAll(
+            Gen.Elements(Enum.GetValues<HostileWord>()).ToArbitrary(),
+            ArbMap.Default.ArbFor<ulong>(),
+            Gen.Choose(0, Workspace.AreaBytes / 2).ToArbitrary(),
+            (word, raw, offset) =>
+            {
+                var v = Hostile.Resolve(word, raw, offset, ws);
+                var inArea = v >= area && v < area + Workspace.AreaBytes;
+                var belowMinAddr = v < 0x10000;
+                var notUser = v >= 0x0000_8000_0000_0000;
+                return (inArea || belowMinAddr || notUser).Label($"{word} {raw:x} -> {v:x}");
+            }));
+    }
+
+    [Fact]
+    public void OpcodesOutsideTheEngineAreNamedNotCompared()
+    {
+        var profile = KernelBehaviour.FromCorpus(Repository.Root, "7.2");
+        HostileSqe Sqe(byte op) => new(op.ToString("X2") + new string('0', 126), HostileFd.File, HostileWord.Zero, HostileWord.Zero, HostileWord.Zero, 0);
+        var openat = new HostileCase(4, 0, false, [Sqe((byte)io_uring_op.IORING_OP_NOP), Sqe((byte)io_uring_op.IORING_OP_OPENAT)]);
+        Assert.Equal([(byte)io_uring_op.IORING_OP_OPENAT], Hostile.NotModelled(openat, profile));
+        var known = new HostileCase(4, 0, false, [Sqe((byte)io_uring_op.IORING_OP_READ), Sqe(200)]);
+        Assert.Empty(Hostile.NotModelled(known, profile));
+    }
+}
