@@ -38,6 +38,9 @@ internal sealed unsafe partial class EngineRing
     private bool drainNext;
     private bool deferredThisSubmission;
 
+    // A drained request the CQ tail went past (DrainStallsPastSequence): the drain never ends.
+    private bool drainStalled;
+
     private void BeginSubmission()
     {
         requestCount = 0;
@@ -66,6 +69,7 @@ internal sealed unsafe partial class EngineRing
         r.OpFlags = sqe->rw_flags;
         r.BufIndex = sqe->buf_index;
         r.SkipCqe = (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS) != 0;
+        r.Seq = head - 1;
         var error = Validate(ref r, sqe, index, ref slotsLeft, ref head);
         if (error != 0)
         {
@@ -291,7 +295,10 @@ internal sealed unsafe partial class EngineRing
         ref var r = ref requests[first];
         if (r.ForceAsync && (drainActive || r.Drain) && !r.Failed)
         {
-            if (!deferredThisSubmission && !r.Drain)
+            // io_drain_req's first look: the tail already equals the sequence (and nothing waits).
+            r.DrainMet = r.Drain && !drainStalled && cqTail == r.Seq;
+
+            if (!deferredThisSubmission && !r.Drain && !drainStalled)
             {
                 drainActive = false;
             }
@@ -432,6 +439,16 @@ internal sealed unsafe partial class EngineRing
             {
                 var i = asyncWork.Dequeue();
                 ref var r = ref requests[i];
+
+                // (6.12 emulation) a drained request waits for the CQ tail to equal its sequence; once
+                // a batch of completions carried the tail past it, it and everything deferred behind it
+                // wait for good (the ring keeps them until it is closed).
+                if (profile.DrainStallsPastSequence && !r.Failed && ((r.Drain && !r.DrainMet && cqTail > r.Seq) || (drainStalled && r.ForceAsync)))
+                {
+                    drainStalled = true;
+                    continue;
+                }
+
                 if (!r.Failed && !r.Executed)
                 {
                     ExecuteNow(ref r);

@@ -70,6 +70,12 @@ public enum FixedBufferStage
 /// <param name="HasMemRegion">IORING_REGISTER_MEM_REGION exists (6.13 on); before it the opcode is unknown (-EINVAL).</param>
 /// <param name="RegisterRestrictedOnlyWhenListed">A restricted ring limits register opcodes only if its restrictions named one (7.2 under qemu); before, any restriction set limited them.</param>
 /// <param name="SqeRestrictedOnlyWhenListed">Likewise for SQE opcodes and flags.</param>
+/// <param name="DrainStallsPastSequence">
+/// Kernel bug (6.12 under qemu): a drained request is released only when the CQ tail equals the number
+/// of SQEs before it; a completion batch that carries the tail past that (a later SQE that failed
+/// preparation, say) leaves it, and everything deferred behind it, waiting until the ring is closed.
+/// Probed by reproducing it.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -94,7 +100,8 @@ public sealed record KernelProfile(
     bool HasMemRegion = true,
     bool RegisterRestrictedOnlyWhenListed = false,
     bool SqeRestrictedOnlyWhenListed = false,
-    string[]? QueryAnswers = null)
+    string[]? QueryAnswers = null,
+    bool DrainStallsPastSequence = false)
 {
     public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
 
@@ -145,7 +152,10 @@ public sealed record KernelProfile(
             // Without the query (before 6.18) the register count and the enter flags cannot be asked
             // for safely (probing register opcodes with null arguments runs them); those kernels get
             // the sets every kernel since 6.0 has: IOSQE_* bits 0-6, ENTER GETEVENTS..REGISTERED_RING.
-            var registerLast = query?.nr_register_opcodes ?? 0;
+            // Without the query, restrictions tell which register opcodes exist: they name one by
+            // number and refuse an unknown one (-EINVAL) without running it.
+            var registerLast = query?.nr_register_opcodes
+                ?? ((setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 ? ProbeRegisterLast(live) : 0);
             var sqeFlags = query is { } q ? (uint)q.sqe_flags : 0x7fu;
             var enterFlags = query is { } q2 ? (uint)q2.enter_flags : 0x1fu;
 
@@ -173,6 +183,7 @@ public sealed record KernelProfile(
                 RegisterRestrictedOnlyWhenListed = (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 && ProbeRestriction(live, register: true),
                 SqeRestrictedOnlyWhenListed = (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 && ProbeRestriction(live, register: false),
                 QueryAnswers = query is null ? null : QueryAnswersOf(live, queryOps),
+                DrainStallsPastSequence = ProbeDrainStall(live),
             };
         }
         finally
@@ -260,6 +271,84 @@ public sealed record KernelProfile(
         }
 
         return answers;
+    }
+
+    /// <summary>The first register opcode a restriction may not name (IORING_REGISTER_LAST), by bisection, one ring per question.</summary>
+    private static unsafe uint ProbeRegisterLast(IRingBackend live)
+    {
+        bool Known(uint op)
+        {
+            if (IoUring.Ring.Ring.Create(live, 1, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED }, out var ring) < 0)
+            {
+                return false;
+            }
+
+            using (ring)
+            {
+                var entry = default(io_uring_restriction);
+                entry.opcode = (ushort)io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP;
+                entry.register_op = (byte)op;
+                return live.Register(ring!.Fd, (uint)io_uring_register_op.IORING_REGISTER_RESTRICTIONS, &entry, 1) == 0;
+            }
+        }
+
+        if (!Known(0))
+        {
+            return 0;
+        }
+
+        if (Known(255))
+        {
+            return 256;
+        }
+
+        uint known = 0, unknown = 255;
+        while (unknown - known > 1)
+        {
+            var mid = (known + unknown) / 2;
+            if (Known(mid))
+            {
+                known = mid;
+            }
+            else
+            {
+                unknown = mid;
+            }
+        }
+
+        return unknown;
+    }
+
+    /// <summary>
+    /// NOP, then a chain of NOP and a NOP with IO_DRAIN, then an unknown opcode that fails preparation,
+    /// in one submission; then up to 50 ms for all four CQEs. A kernel whose drain needs the CQ tail to
+    /// equal its sequence posts only two: the failed SQE's CQE carried the tail past the chain's.
+    /// </summary>
+    private static unsafe bool ProbeDrainStall(IRingBackend live)
+    {
+        if (IoUring.Ring.Ring.Create(live, 8, default, out var ring) < 0)
+        {
+            return false;
+        }
+
+        using (ring)
+        {
+            Prep.Nop(ring!.GetSqe(), 1);
+            var head = ring.GetSqe();
+            Prep.Nop(head, 2);
+            head->flags = (byte)IoUringSqeFlags.IOSQE_IO_LINK;
+            var drain = ring.GetSqe();
+            Prep.Nop(drain, 3);
+            drain->flags = (byte)IoUringSqeFlags.IOSQE_IO_DRAIN;
+            var bad = ring.GetSqe();
+            Prep.Nop(bad, 4);
+            bad->opcode = 255;
+            ring.Submit();
+            var ts = new __kernel_timespec { tv_nsec = 50_000_000 };
+            var arg = new io_uring_getevents_arg { ts = (ulong)&ts };
+            live.Enter(ring.Fd, 0, 4, (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG), &arg, (nuint)sizeof(io_uring_getevents_arg));
+            return ring.CqReady < 4;
+        }
     }
 
     /// <summary>
