@@ -38,11 +38,20 @@ internal sealed unsafe partial class EngineRing
     private bool drainNext;
     private bool deferredThisSubmission;
 
-    // A drained request the CQ tail went past (DrainStallsPastSequence): the drain never ends.
+    // (DrainStallsPastSequence) the kernel's defer list, chain heads in order, and whether a drained
+    // request at its front saw the CQ tail go past its sequence: then the drain never ends.
+    private readonly List<int> deferList = new();
     private bool drainStalled;
+
+    // A drained request of this submission had to wait (the tail was short of its sequence): what
+    // follows it is deferred behind it, not issued at once.
+    private bool drainWaiting;
 
     private void BeginSubmission()
     {
+        // Request slots are reused by every submission; what stalled is simply never completed.
+        deferList.Clear();
+        drainWaiting = false;
         requestCount = 0;
         completionCount = 0;
         linkHead = linkLast = -1;
@@ -296,7 +305,12 @@ internal sealed unsafe partial class EngineRing
         if (r.ForceAsync && (drainActive || r.Drain) && !r.Failed)
         {
             // io_drain_req's first look: the tail already equals the sequence (and nothing waits).
-            r.DrainMet = r.Drain && !drainStalled && cqTail == r.Seq;
+            r.DrainMet = r.Drain && !drainStalled && deferList.Count == 0 && cqTail == r.Seq;
+            drainWaiting |= r.Drain && !r.DrainMet;
+            if (profile.DrainStallsPastSequence && !r.DrainMet && (r.Drain || deferList.Count > 0 || drainStalled))
+            {
+                deferList.Add(first);
+            }
 
             if (!deferredThisSubmission && !r.Drain && !drainStalled)
             {
@@ -326,7 +340,10 @@ internal sealed unsafe partial class EngineRing
         {
             // Before 6.10 what is punted to io-wq is prepared for it first (io_queue_sqe_fallback,
             // io_drain_req): a buffer that does not import fails the request here, before its file.
-            if (profile.RwImport == RwImportStage.Issue && AsyncPrep(ref r) is var error and not 0)
+            // A drained request that passes its drain check at once is queued as task work instead,
+            // with no prep for io-wq (6.1's io_drain_req).
+            var drainPassesNow = drainActive && (r.Drain ? r.DrainMet : !drainWaiting);
+            if (profile.RwImport == RwImportStage.Issue && !drainPassesNow && AsyncPrep(ref r) is var error and not 0)
             {
                 r.Fail(error);
                 Complete(i);
@@ -390,6 +407,28 @@ internal sealed unsafe partial class EngineRing
         }
 
         completionCount = 0;
+        ReleaseDeferred();
+    }
+
+    /// <summary>
+    /// (DrainStallsPastSequence) the kernel's io_queue_deferred after each flush: from the front of the
+    /// defer list, a drained request goes once the CQ tail equals its sequence, the others with it; a
+    /// tail already past it never comes back, so the list waits for good.
+    /// </summary>
+    private void ReleaseDeferred()
+    {
+        while (deferList.Count > 0 && !drainStalled)
+        {
+            ref var r = ref requests[deferList[0]];
+            if (r.Drain && cqTail != r.Seq)
+            {
+                drainStalled = cqTail > r.Seq;
+                return;
+            }
+
+            r.DrainMet = true;
+            deferList.RemoveAt(0);
+        }
     }
 
     private void RunTaskWork()
@@ -443,9 +482,8 @@ internal sealed unsafe partial class EngineRing
                 // (6.12 emulation) a drained request waits for the CQ tail to equal its sequence; once
                 // a batch of completions carried the tail past it, it and everything deferred behind it
                 // wait for good (the ring keeps them until it is closed).
-                if (profile.DrainStallsPastSequence && !r.Failed && ((r.Drain && !r.DrainMet && cqTail > r.Seq) || (drainStalled && r.ForceAsync)))
+                if (drainStalled && !r.DrainMet && deferList.Contains(i))
                 {
-                    drainStalled = true;
                     continue;
                 }
 
