@@ -51,7 +51,7 @@ public static class Differential
                 engine = [$"runner threw on the engine: {e.GetType().Name}: {e.Message}"];
             }
 
-            var line = FirstDifference(kernel, engine);
+            var line = Runner.FirstDifference(kernel, engine);
             if (line < 0 && result.Trace is not null)
             {
                 equal++;
@@ -64,21 +64,6 @@ public static class Differential
         }
 
         return new DifferentialReport(run.Kernel, programs.Count, equal, differences.Count, notCompared, notCompared > 0 ? "results missing from the VM (see its problems)" : null, differences);
-    }
-
-    /// <summary>The first line index where the traces differ, or -1 when they are equal.</summary>
-    public static int FirstDifference(IReadOnlyList<string> a, IReadOnlyList<string> b)
-    {
-        var n = Math.Min(a.Count, b.Count);
-        for (var i = 0; i < n; i++)
-        {
-            if (a[i] != b[i])
-            {
-                return i;
-            }
-        }
-
-        return a.Count == b.Count ? -1 : n;
     }
 
     private static string FirstLine(string? text) => (text ?? "(no message)").Split('\n')[0].Trim();

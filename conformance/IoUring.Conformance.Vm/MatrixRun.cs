@@ -85,7 +85,7 @@ public sealed class MatrixRun
         {
             var engine = Runner.Run(new ReferenceEngine(profile), programs[i]);
             var kernel = Runner.Trace(live, programs[i], engine.Ready);
-            var line = Differential.FirstDifference(kernel, engine.Lines);
+            var line = Runner.FirstDifference(kernel, engine.Lines);
             equal[i] = line < 0;
             if (line >= 0 && differences.Count < KeptDifferences)
             {

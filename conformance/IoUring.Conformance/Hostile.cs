@@ -121,8 +121,6 @@ public static unsafe class Hostile
         (byte)io_uring_op.IORING_OP_READ_FIXED, (byte)io_uring_op.IORING_OP_WRITE_FIXED,
     ];
 
-    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(2);
-
     /// <summary>
     /// Cases whose opcodes are half the ones the engine models, a quarter beyond the largest
     /// IORING_OP_LAST of the corpus (unknown to every kernel), and a quarter any byte at all.
@@ -186,7 +184,7 @@ public static unsafe class Hostile
 
         return kernel.SequenceEqual(engine)
             ? new HostileResult(index, HostileVerdict.Equal, null, null, null)
-            : new HostileResult(index, HostileVerdict.Different, $"trace line {FirstDifference(kernel, engine)}", kernel, engine);
+            : new HostileResult(index, HostileVerdict.Different, $"trace line {Runner.FirstDifference(kernel, engine)}", kernel, engine);
     }
 
     /// <summary>The trace of one case on one backend: setup, the enter's return, the CQEs sorted, the ring's counters.</summary>
@@ -232,7 +230,7 @@ public static unsafe class Hostile
             var enter = backend.Enter(ring.Fd, toSubmit, 0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS, null, 0);
             if (waitFor is { } want && ring.CqReady < want)
             {
-                Wait(backend, ring, want);
+                Runner.Wait(backend, ring, want);
             }
 
             ready = ring.CqReady;
@@ -306,28 +304,6 @@ public static unsafe class Hostile
         {
             sqe->len = Math.Min(sqe->len, (uint)(Workspace.AreaBytes / 2));
         }
-    }
-
-    private static int Wait(IRingBackend backend, IoUring.Ring.Ring ring, uint count)
-    {
-        var ts = new __kernel_timespec { tv_sec = (long)SettleTimeout.TotalSeconds };
-        var arg = new io_uring_getevents_arg { ts = (ulong)&ts };
-        var flags = (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG);
-        return backend.Enter(ring.Fd, 0, count, flags, &arg, (nuint)sizeof(io_uring_getevents_arg));
-    }
-
-    private static int FirstDifference(List<string> a, List<string> b)
-    {
-        var n = Math.Min(a.Count, b.Count);
-        for (var i = 0; i < n; i++)
-        {
-            if (a[i] != b[i])
-            {
-                return i;
-            }
-        }
-
-        return n;
     }
 
     private static string Name(byte op) => Enum.IsDefined(typeof(io_uring_op), (uint)op) ? ((io_uring_op)op).ToString() : $"op {op}";

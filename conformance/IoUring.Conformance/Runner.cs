@@ -155,6 +155,21 @@ public static unsafe class Runner
         return new ProgramTrace(trace, readyCounts);
     }
 
+    /// <summary>The first line index where two traces differ, or -1 when they are equal.</summary>
+    public static int FirstDifference(IReadOnlyList<string> a, IReadOnlyList<string> b)
+    {
+        var n = Math.Min(a.Count, b.Count);
+        for (var i = 0; i < n; i++)
+        {
+            if (a[i] != b[i])
+            {
+                return i;
+            }
+        }
+
+        return a.Count == b.Count ? -1 : n;
+    }
+
     /// <summary>
     /// FSYNC always goes to io-wq; IOSQE_ASYNC sends anything there; a read that comes up short on a
     /// regular file is retried there; shmem (the memfd) takes no non-blocking buffered writes, so
@@ -261,7 +276,8 @@ public static unsafe class Runner
         return all;
     }
 
-    private static int Wait(IRingBackend backend, IoUring.Ring.Ring ring, uint count)
+    /// <summary>Waits (up to the settle timeout) until <paramref name="count"/> CQ slots are ready.</summary>
+    internal static int Wait(IRingBackend backend, IoUring.Ring.Ring ring, uint count)
     {
         var ts = new __kernel_timespec { tv_sec = (long)SettleTimeout.TotalSeconds };
         var arg = new io_uring_getevents_arg { ts = (ulong)&ts };

@@ -394,12 +394,13 @@ public sealed record KernelProfile(
         return OneSqe(live, ring => ring.RegisterBuffers(iov, 1), Sqe) == -Errno.EFAULT ? FixedBufferStage.Prep : FixedBufferStage.LookupAtPrep;
     }
 
-    /// <summary>The result of one SQE on a fresh ring, after an optional registration (int.MinValue when no CQE came).</summary>
-    private static unsafe int OneSqe(IRingBackend live, Func<IoUring.Ring.Ring, int>? register, SqeFiller fill)
+    /// <summary>The result of one SQE on a fresh ring, after an optional registration (setup's error, or int.MinValue when no CQE came).</summary>
+    private static unsafe int OneSqe(IRingBackend live, Func<IoUring.Ring.Ring, int>? register, SqeFiller fill, uint setupFlags = 0)
     {
-        if (IoUring.Ring.Ring.Create(live, 4, default, out var ring) < 0)
+        var rc = IoUring.Ring.Ring.Create(live, 4, new io_uring_params { flags = setupFlags }, out var ring);
+        if (rc < 0)
         {
-            return int.MinValue;
+            return rc;
         }
 
         using (ring)
@@ -485,20 +486,11 @@ public sealed record KernelProfile(
     private static unsafe int NopResult(IRingBackend live, uint nopFlag, int fd)
     {
         var cqe32 = nopFlag == (uint)IoUringNopFlags.IORING_NOP_CQE32 ? (uint)IoUringSetupFlags.IORING_SETUP_CQE32 : 0;
-        var rc = IoUring.Ring.Ring.Create(live, 4, new io_uring_params { flags = cqe32 }, out var ring);
-        if (rc < 0)
+        return OneSqe(live, null, sqe =>
         {
-            return rc;
-        }
-
-        using (ring)
-        {
-            var sqe = ring!.GetSqe();
             sqe->opcode = (byte)io_uring_op.IORING_OP_NOP;
             sqe->nop_flags = nopFlag;
             sqe->fd = fd;
-            ring.Submit(1);
-            return ring.TryPeekCqe(out var cqe) ? cqe->res : int.MinValue;
-        }
+        }, cqe32);
     }
 }
