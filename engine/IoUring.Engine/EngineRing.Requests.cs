@@ -43,6 +43,10 @@ internal sealed unsafe partial class EngineRing
     private readonly List<int> deferList = new();
     private bool drainStalled;
 
+    // (DrainCountsLostCqes) CQEs the drain sequence counts and no one posts: the cancelled followers
+    // of a failed chain whose head had CQE_SKIP_SUCCESS.
+    private uint lostCqes;
+
     // A drained request of this submission had to wait (the tail was short of its sequence): what
     // follows it is deferred behind it, not issued at once.
     private bool drainWaiting;
@@ -456,6 +460,7 @@ internal sealed unsafe partial class EngineRing
                                 member.Res = member.Failed ? member.Res : -Errno.ECANCELED;
                                 member.Big = false;
                                 member.SkipCqe = item.IgnoreCqes;
+                                lostCqes += item.IgnoreCqes ? 1u : 0;
                                 Complete(m);
                             }
 
@@ -484,6 +489,14 @@ internal sealed unsafe partial class EngineRing
                 // wait for good (the ring keeps them until it is closed).
                 if (drainStalled && !r.DrainMet && deferList.Contains(i))
                 {
+                    continue;
+                }
+
+                // (DrainCountsLostCqes) a drained request waits for a CQ tail that CQEs suppressed
+                // with a failed chain keep short for good: it and all that is deferred after it wait.
+                if (profile.DrainCountsLostCqes && !r.Failed && !r.DrainMet && ((r.Drain && lostCqes > 0) || (drainStalled && r.ForceAsync)))
+                {
+                    drainStalled = true;
                     continue;
                 }
 

@@ -23,6 +23,7 @@ public static class KernelBehaviour
         ("READ/WRITE/READV/WRITEV import their buffer at issue, after the file lookup", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176): a READV of 1025 vectors on fd -1 is -EBADF, not -EINVAL"),
         ("READ_FIXED/WRITE_FIXED check the buffer index at prep (-EFAULT), the range at issue", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176)"),
         ("a drained request the CQ tail went past waits until the ring is closed (kernel bug)", "6.12 in the corpus", "measured under qemu (6.12.107) by the probe's reproduction; 6.18 and 7.x release it, and 6.1 posts the failed SQE's CQE at once, so the probe's tail never passes there"),
+        ("a drain after a failed chain with CQE_SKIP_SUCCESS on its head waits until the ring is closed (kernel bug)", "6.1 and 6.12 in the corpus", "measured under qemu (6.1.176, 6.12.107) by the probe's reproduction; 6.18 and 7.x post the drained request"),
         ("a restricted ring limits only the kinds its restrictions name (register opcodes, SQE opcodes and flags)", "after 6.18 (7.2 and 7.3-rc in the corpus)", "measured under qemu (7.2.13, 7.3-rc7); the host's 6.18.44 limits both kinds whatever was named"),
         ("READ_FIXED/WRITE_FIXED look up and range-check the registered buffer at prep (-EFAULT)", "6.10 to 6.14 (6.12 in the corpus)", "measured under qemu (6.12.107); 6.18 and 7.x do both at issue, after the file"),
     ];
@@ -69,6 +70,7 @@ public static class KernelBehaviour
             HasMemRegion = enumerators.ContainsKey("IORING_REGISTER_MEM_REGION"),
             RegisterRestrictedOnlyWhenListed = !Before(version, 6, 19),
             DrainStallsPastSequence = version is (6, 12),
+            DrainCountsLostCqes = Before(version, 6, 13),
             SqeRestrictedOnlyWhenListed = !Before(version, 6, 19),
         };
     }
