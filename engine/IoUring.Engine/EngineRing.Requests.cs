@@ -43,9 +43,9 @@ internal sealed unsafe partial class EngineRing
     private readonly List<int> deferList = new();
     private bool drainStalled;
 
-    // (DrainCountsLostCqes) CQEs the drain sequence counts and no one posts: the cancelled followers
-    // of a failed chain whose head had CQE_SKIP_SUCCESS.
-    private uint lostCqes;
+    // (DrainCountsLostCqes) the SQ positions of CQEs the drain sequence counts and no one posts: the
+    // cancelled followers of a failed chain whose head had CQE_SKIP_SUCCESS.
+    private readonly List<uint> lostCqes = new();
 
     // A drained request of this submission had to wait (the tail was short of its sequence): what
     // follows it is deferred behind it, not issued at once.
@@ -414,6 +414,20 @@ internal sealed unsafe partial class EngineRing
         ReleaseDeferred();
     }
 
+    /// <summary>Whether a CQE of an SQE before position <paramref name="seq"/> was suppressed for good.</summary>
+    private bool LostBefore(uint seq)
+    {
+        foreach (var position in lostCqes)
+        {
+            if (position < seq)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>
     /// (DrainStallsPastSequence) the kernel's io_queue_deferred after each flush: from the front of the
     /// defer list, a drained request goes once the CQ tail equals its sequence, the others with it; a
@@ -460,7 +474,11 @@ internal sealed unsafe partial class EngineRing
                                 member.Res = member.Failed ? member.Res : -Errno.ECANCELED;
                                 member.Big = false;
                                 member.SkipCqe = item.IgnoreCqes;
-                                lostCqes += item.IgnoreCqes ? 1u : 0;
+                                if (item.IgnoreCqes && profile.DrainCountsLostCqes)
+                                {
+                                    lostCqes.Add(member.Seq);
+                                }
+
                                 Complete(m);
                             }
 
@@ -494,7 +512,7 @@ internal sealed unsafe partial class EngineRing
 
                 // (DrainCountsLostCqes) a drained request waits for a CQ tail that CQEs suppressed
                 // with a failed chain keep short for good: it and all that is deferred after it wait.
-                if (profile.DrainCountsLostCqes && !r.Failed && !r.DrainMet && ((r.Drain && lostCqes > 0) || (drainStalled && r.ForceAsync)))
+                if (profile.DrainCountsLostCqes && !r.Failed && !r.DrainMet && ((r.Drain && LostBefore(r.Seq)) || (drainStalled && r.ForceAsync)))
                 {
                     drainStalled = true;
                     continue;
