@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using IoUring.Abi.Headers;
 using IoUring.Abi.Model;
+using IoUring.Conformance;
 using IoUring.Conformance.Vm;
 
 namespace IoUring.Conformance.Cli;
@@ -252,7 +253,7 @@ internal static class Commands
             if (r.GetValue(output) is { } o)
             {
                 AtomicFile.WriteAllText(o, json);
-                Console.Error.WriteLine($"wrote {o}: {batch.Programs.Length} programs");
+                Console.Error.WriteLine($"wrote {o}: {batch.Programs.Length} programs, {batch.Hostile.Length} hostile cases");
             }
             else
             {
@@ -296,6 +297,14 @@ internal static class Commands
             if (batch.Schema != ProgramBatch.SchemaId)
             {
                 throw new ToolException($"{file}: schema is '{batch.Schema}', expected '{ProgramBatch.SchemaId}'; write the batch with 'io_uring-conformance programs'");
+            }
+
+            for (var i = 0; i < batch.Hostile.Length; i++)
+            {
+                if (Hostile.Problem(batch.Hostile[i]) is { } problem)
+                {
+                    throw new ToolException($"{file}: hostile case {i}: {problem}; write hostile cases with 'io_uring-conformance programs --hostile N'");
+                }
             }
 
             return batch;

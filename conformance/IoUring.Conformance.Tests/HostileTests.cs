@@ -69,6 +69,22 @@ public sealed class HostileTests
     }
 
     [Fact]
+    public void CasesFromAFileAreCheckedBeforeTheyRun()
+    {
+        var gen = Hostile.Case(65);
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Null(Hostile.Problem(gen.Sample(1, new Rnd((ulong)i + 7), 1)[0]));
+        }
+
+        HostileSqe Sqe(string bytes, int offset = 0) => new(bytes, HostileFd.File, HostileWord.Zero, HostileWord.Zero, HostileWord.Zero, offset);
+        Assert.Contains("no SQEs", Hostile.Problem(new HostileCase(4, 0, false, [])));
+        Assert.Contains("not 2 characters", Hostile.Problem(new HostileCase(4, 0, false, [Sqe("00")])));
+        Assert.Contains("non-hex", Hostile.Problem(new HostileCase(4, 0, false, [Sqe(new string('g', 128))])));
+        Assert.Contains("AreaOffset", Hostile.Problem(new HostileCase(4, 0, false, [Sqe(new string('0', 128), Workspace.AreaBytes)])));
+    }
+
+    [Fact]
     public void OpcodesOutsideTheEngineAreNamedNotCompared()
     {
         var profile = KernelBehaviour.FromCorpus(Repository.Root, "7.2");

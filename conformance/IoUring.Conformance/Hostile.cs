@@ -154,7 +154,32 @@ public static unsafe class Hostile
                select new HostileCase(entries, setup, files, sqes);
     }
 
-    /// <summary>Whether every slot of the case is something the engine answers as the kernel would.</summary>
+    /// <summary>What is wrong with a case read from a file (null when nothing is): every slot's bytes must be 64 or 128 bytes of hex.</summary>
+    public static string? Problem(HostileCase c)
+    {
+        if (c.Sqes is null || c.Sqes.Length == 0)
+        {
+            return "it has no SQEs";
+        }
+
+        for (var i = 0; i < c.Sqes.Length; i++)
+        {
+            var bytes = c.Sqes[i].Bytes ?? string.Empty;
+            if (bytes.Length is not (128 or 256) || !bytes.All(char.IsAsciiHexDigit))
+            {
+                return $"SQE {i}: Bytes must be 128 or 256 hex digits (a 64- or 128-byte SQE), not {bytes.Length} characters{(bytes.All(char.IsAsciiHexDigit) ? string.Empty : " with non-hex ones")}";
+            }
+
+            if (c.Sqes[i].AreaOffset is < 0 or > Workspace.AreaBytes / 2)
+            {
+                return $"SQE {i}: AreaOffset {c.Sqes[i].AreaOffset} is outside 0..{Workspace.AreaBytes / 2}";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The opcodes of the case the kernel executes and the engine does not model.</summary>
     public static byte[] NotModelled(HostileCase c, KernelProfile profile) =>
         c.Sqes.Select(s => s.Opcode).Where(op => op < 128 && (profile.SupportedOps & (UInt128.One << op)) != 0 && !ReferenceEngine.Executes(op, profile)).Distinct().Order().ToArray();
 
@@ -164,6 +189,11 @@ public static unsafe class Hostile
     /// </summary>
     public static HostileResult Compare(int index, HostileCase c, KernelProfile profile, IRingBackend live)
     {
+        if (Problem(c) is { } problem)
+        {
+            return new HostileResult(index, HostileVerdict.Different, $"not run: {problem}", null, null);
+        }
+
         var notModelled = NotModelled(c, profile);
         List<string> engine;
         uint ready;
