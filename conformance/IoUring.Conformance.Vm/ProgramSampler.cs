@@ -13,39 +13,27 @@ namespace IoUring.Conformance.Vm;
 /// </summary>
 public static class ProgramSampler
 {
-    public static RingProgram[] Sample(uint opLast, ulong seed, int count)
-    {
-        if (count < 0)
-        {
-            throw new ToolException($"--cases {count}: the number of programs must be 0 or more");
-        }
-
-        var gen = ProgramGen.Program(opLast);
-        var programs = new RingProgram[count];
-        for (var i = 0; i < count; i++)
-        {
-            programs[i] = gen.Sample(1, new Rnd(Mix(seed, (ulong)i)), 1 + (i % 100))[0];
-        }
-
-        return programs;
-    }
+    public static RingProgram[] Sample(uint opLast, ulong seed, int count) =>
+        Draw(ProgramGen.Program(opLast), seed, count, $"--cases {count}: the number of programs must be 0 or more");
 
     /// <summary>Hostile case i of seed S, drawn the same way (its own stream: programs and cases of one seed are independent).</summary>
-    public static HostileCase[] SampleHostile(uint opLast, ulong seed, int count)
+    public static HostileCase[] SampleHostile(uint opLast, ulong seed, int count) =>
+        Draw(Hostile.Case(opLast), seed ^ HostileStream, count, $"--hostile {count}: the number of hostile cases must be 0 or more");
+
+    private static T[] Draw<T>(Gen<T> gen, ulong seed, int count, string negative)
     {
         if (count < 0)
         {
-            throw new ToolException($"--hostile {count}: the number of hostile cases must be 0 or more");
+            throw new ToolException(negative);
         }
 
-        var gen = Hostile.Case(opLast);
-        var cases = new HostileCase[count];
+        var drawn = new T[count];
         for (var i = 0; i < count; i++)
         {
-            cases[i] = gen.Sample(1, new Rnd(Mix(seed ^ HostileStream, (ulong)i)), 1 + (i % 100))[0];
+            drawn[i] = gen.Sample(1, new Rnd(Mix(seed, (ulong)i)), 1 + (i % 100))[0];
         }
 
-        return cases;
+        return drawn;
     }
 
     /// <summary>

@@ -172,27 +172,11 @@ public sealed partial class VmRun
                     break;
                 case AgentProtocol.ResultKind:
                     var result = JsonSerializer.Deserialize(json, AgentJson.Default.AgentResult)!;
-                    if (result.Index < 0 || result.Index >= Results.Length)
-                    {
-                        Problems.Add($"console line {lineNumber}: a result for program {result.Index}, but the batch has {Results.Length}");
-                    }
-                    else
-                    {
-                        Results[result.Index] = result;
-                    }
-
+                    Store(Results, result.Index, result, "a result for program", lineNumber);
                     break;
                 case AgentProtocol.HostileKind:
                     var verdict = JsonSerializer.Deserialize(json, AgentJson.Default.HostileResult)!;
-                    if (verdict.Index < 0 || verdict.Index >= Hostile.Length)
-                    {
-                        Problems.Add($"console line {lineNumber}: a verdict for hostile case {verdict.Index}, but the batch has {Hostile.Length}");
-                    }
-                    else
-                    {
-                        Hostile[verdict.Index] = verdict;
-                    }
-
+                    Store(Hostile, verdict.Index, verdict, "a verdict for hostile case", lineNumber);
                     break;
                 case AgentProtocol.DoneKind:
                     Done = JsonSerializer.Deserialize(json, AgentJson.Default.AgentDone);
@@ -258,6 +242,19 @@ public sealed partial class VmRun
         if (missingHostile.Count > 0 && ExitCode == 0)
         {
             Problems.Add($"{missingHostile.Count} hostile verdict(s) missing ({string.Join(", ", missingHostile.Take(10))}{(missingHostile.Count > 10 ? ", ..." : string.Empty)})");
+        }
+    }
+
+    private void Store<T>(T?[] slots, int index, T value, string what, int lineNumber)
+        where T : class
+    {
+        if (index < 0 || index >= slots.Length)
+        {
+            Problems.Add($"console line {lineNumber}: {what} {index}, but the batch has {slots.Length}");
+        }
+        else
+        {
+            slots[index] = value;
         }
     }
 
