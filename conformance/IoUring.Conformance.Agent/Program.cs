@@ -38,7 +38,7 @@ for (var a = 0; a < args.Length; a++)
 var output = new Output(Console.OpenStandardOutput());
 var clock = Stopwatch.StartNew();
 
-var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : Environment.OSVersion.VersionString;
+var kernel = LiveKernel.Release;
 ProgramBatch batch;
 try
 {

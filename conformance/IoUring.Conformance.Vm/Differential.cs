@@ -4,7 +4,12 @@ namespace IoUring.Conformance.Vm;
 
 /// <summary>The first line where the kernel's and the engine's traces of one program part.</summary>
 /// <param name="Line">0-based trace line; the shorter trace shows null there.</param>
-public sealed record TraceDifference(int Index, RingProgram Program, int Line, string? KernelLine, string? EngineLine, IReadOnlyList<string> KernelTrace, IReadOnlyList<string> EngineTrace);
+public sealed record TraceDifference(int Index, RingProgram Program, int Line, string? KernelLine, string? EngineLine, IReadOnlyList<string> KernelTrace, IReadOnlyList<string> EngineTrace)
+{
+    /// <summary>Where the two traces of program <paramref name="index"/> part, from line <paramref name="line"/> (the first differing one).</summary>
+    public static TraceDifference At(int index, RingProgram program, int line, IReadOnlyList<string> kernel, IReadOnlyList<string> engine) =>
+        new(index, program, line, line < kernel.Count ? kernel[line] : null, line < engine.Count ? engine[line] : null, kernel, engine);
+}
 
 /// <summary>One kernel's differential: its VM traces against the reference engine with its probed profile.</summary>
 public sealed record DifferentialReport(string Kernel, int Programs, int Equal, int Different, int NotCompared, string? NotComparedWhy, IReadOnlyList<TraceDifference> Differences)
@@ -59,7 +64,7 @@ public static class Differential
             else
             {
                 line = Math.Max(line, 0);
-                differences.Add(new TraceDifference(i, programs[i], line, line < kernel.Count ? kernel[line] : null, line < engine.Count ? engine[line] : null, kernel, engine));
+                differences.Add(TraceDifference.At(i, programs[i], line, kernel, engine));
             }
         }
 

@@ -65,7 +65,7 @@ public sealed class MatrixRun
     /// <summary>The host's kernel: engine first (its ready counts pace the live run where io-wq completes), then the kernel.</summary>
     private KernelColumn Host(IReadOnlyList<RingProgram> programs)
     {
-        var release = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : Environment.OSVersion.VersionString;
+        var release = LiveKernel.Release;
         log($"host: running {programs.Count} programs on {release} and on the engine");
         var watch = Stopwatch.StartNew();
         KernelProfile profile;
@@ -89,7 +89,7 @@ public sealed class MatrixRun
             equal[i] = line < 0;
             if (line >= 0 && differences.Count < KeptDifferences)
             {
-                differences.Add(new TraceDifference(i, programs[i], line, line < kernel.Count ? kernel[line] : null, line < engine.Lines.Count ? engine.Lines[line] : null, kernel, engine.Lines));
+                differences.Add(TraceDifference.At(i, programs[i], line, kernel, engine.Lines));
             }
         }
 

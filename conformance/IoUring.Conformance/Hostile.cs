@@ -265,19 +265,7 @@ public static unsafe class Hostile
 
             ready = ring.CqReady;
 
-            var cqes = new List<string>();
-            while (ring.TryNextCqe(out var cqe, out var slots))
-            {
-                var text = $"{cqe->user_data}:{cqe->res}:{cqe->flags}";
-                if ((ring.Params.flags & (uint)IoUringSetupFlags.IORING_SETUP_CQE32) != 0 || slots == 2)
-                {
-                    var big = IoUring.Ring.Ring.BigCqe(cqe);
-                    text += $":{big[0]}:{big[1]}";
-                }
-
-                cqes.Add(text);
-                ring.CqAdvance(slots);
-            }
+            var cqes = Runner.Reap(ring, (ring.Params.flags & (uint)IoUringSetupFlags.IORING_SETUP_CQE32) != 0, uint.MaxValue);
 
             // io-wq completes in no fixed order: the CQEs are compared as a set.
             cqes.Sort(StringComparer.Ordinal);

@@ -239,7 +239,8 @@ public static unsafe class Runner
         sqe->rw_flags = s.OpFlags;
     }
 
-    private static List<string> Reap(IoUring.Ring.Ring ring, bool cqe32, uint max)
+    /// <summary>Up to <paramref name="max"/> CQEs as "user_data:res:flags[:big0:big1]", the CQ head advanced past them.</summary>
+    internal static List<string> Reap(IoUring.Ring.Ring ring, bool cqe32, uint max)
     {
         var cqes = new List<string>();
         for (var i = 0u; i < max && ring.TryNextCqe(out var cqe, out var slots); i++)

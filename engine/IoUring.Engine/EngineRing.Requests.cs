@@ -346,8 +346,7 @@ internal sealed unsafe partial class EngineRing
             // io_drain_req): a buffer that does not import fails the request here, before its file.
             // A drained request that passes its drain check at once is queued as task work instead,
             // with no prep for io-wq (6.1's io_drain_req).
-            var drainPassesNow = drainActive && (r.Drain ? r.DrainMet : !drainWaiting);
-            if (profile.RwImport == RwImportStage.Issue && !drainPassesNow && AsyncPrep(ref r) is var error and not 0)
+            if (profile.RwImport == RwImportStage.Issue && !(drainActive && (r.Drain ? r.DrainMet : !drainWaiting)) && AsyncPrep(ref r) is var error and not 0)
             {
                 r.Fail(error);
                 Complete(i);

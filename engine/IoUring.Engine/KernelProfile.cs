@@ -175,7 +175,7 @@ public sealed record KernelProfile(
             }
 
             var lookupPostsZero = (nopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0 && NopResult(live, (uint)IoUringNopFlags.IORING_NOP_FILE, -1) == 0;
-            var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
+            var kernel = LiveKernel.Release;
             var known = query is { } q3 ? (uint)q3.ring_setup_flags : setup;
             // Register opcodes are run by asking, so only one that fails harmlessly is asked: a kernel that
             // knows MEM_REGION faults copying its descriptor from an unmapped page, one that does not
@@ -237,17 +237,12 @@ public sealed record KernelProfile(
     /// </summary>
     private static unsafe bool ProbeRestriction(IRingBackend live, bool register)
     {
-        if (IoUring.Ring.Ring.Create(live, 4, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED }, out var ring) < 0)
-        {
-            return false;
-        }
-
+        var kind = register ? io_uring_register_restriction_op.IORING_RESTRICTION_SQE_OP : io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP;
+        var value = register ? (byte)io_uring_op.IORING_OP_NOP : (byte)io_uring_register_op.IORING_REGISTER_PROBE;
+        var rc = RestrictedRing(live, kind, value, out var ring);
         using (ring)
         {
-            var entry = default(io_uring_restriction);
-            entry.opcode = (ushort)(register ? io_uring_register_restriction_op.IORING_RESTRICTION_SQE_OP : io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP);
-            entry.register_op = register ? (byte)io_uring_op.IORING_OP_NOP : (byte)io_uring_register_op.IORING_REGISTER_PROBE;
-            if (live.Register(ring!.Fd, (uint)io_uring_register_op.IORING_REGISTER_RESTRICTIONS, &entry, 1) < 0 || ring.EnableRings() < 0)
+            if (rc < 0 || ring!.EnableRings() < 0)
             {
                 return false;
             }
@@ -285,18 +280,9 @@ public sealed record KernelProfile(
     {
         bool Known(uint op)
         {
-            if (IoUring.Ring.Ring.Create(live, 1, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED }, out var ring) < 0)
-            {
-                return false;
-            }
-
-            using (ring)
-            {
-                var entry = default(io_uring_restriction);
-                entry.opcode = (ushort)io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP;
-                entry.register_op = (byte)op;
-                return live.Register(ring!.Fd, (uint)io_uring_register_op.IORING_REGISTER_RESTRICTIONS, &entry, 1) == 0;
-            }
+            var rc = RestrictedRing(live, io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP, (byte)op, out var ring);
+            ring?.Dispose();
+            return rc == 0;
         }
 
         if (!Known(0))
@@ -327,6 +313,32 @@ public sealed record KernelProfile(
     }
 
     /// <summary>
+    /// A ring created disabled with one restriction registered: the registration's result (setup's
+    /// error, and no ring, when the kernel has no R_DISABLED). The caller disposes the ring.
+    /// </summary>
+    private static unsafe int RestrictedRing(IRingBackend live, io_uring_register_restriction_op kind, byte value, out IoUring.Ring.Ring? ring)
+    {
+        var rc = IoUring.Ring.Ring.Create(live, 4, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED }, out ring);
+        if (rc < 0)
+        {
+            return rc;
+        }
+
+        var entry = default(io_uring_restriction);
+        entry.opcode = (ushort)kind;
+        entry.register_op = value;
+        return live.Register(ring!.Fd, (uint)io_uring_register_op.IORING_REGISTER_RESTRICTIONS, &entry, 1);
+    }
+
+    /// <summary>Waits at most 50 ms for <paramref name="count"/> CQEs: long enough for NOPs, short enough to probe a hang.</summary>
+    private static unsafe void WaitBriefly(IRingBackend live, IoUring.Ring.Ring ring, uint count)
+    {
+        var ts = new __kernel_timespec { tv_nsec = 50_000_000 };
+        var arg = new io_uring_getevents_arg { ts = (ulong)&ts };
+        live.Enter(ring.Fd, 0, count, (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG), &arg, (nuint)sizeof(io_uring_getevents_arg));
+    }
+
+    /// <summary>
     /// NOP, then a chain of NOP and a NOP with IO_DRAIN, then an unknown opcode that fails preparation,
     /// in one submission; then up to 50 ms for all four CQEs. A kernel whose drain needs the CQ tail to
     /// equal its sequence posts only two: the failed SQE's CQE carried the tail past the chain's.
@@ -351,9 +363,7 @@ public sealed record KernelProfile(
             Prep.Nop(bad, 4);
             bad->opcode = 255;
             ring.Submit();
-            var ts = new __kernel_timespec { tv_nsec = 50_000_000 };
-            var arg = new io_uring_getevents_arg { ts = (ulong)&ts };
-            live.Enter(ring.Fd, 0, 4, (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG), &arg, (nuint)sizeof(io_uring_getevents_arg));
+            WaitBriefly(live, ring, 4);
             return ring.CqReady < 4;
         }
     }
@@ -390,9 +400,7 @@ public sealed record KernelProfile(
             Prep.Nop(drain, 4);
             drain->flags = (byte)IoUringSqeFlags.IOSQE_IO_DRAIN;
             ring.Submit();
-            var ts = new __kernel_timespec { tv_nsec = 50_000_000 };
-            var arg = new io_uring_getevents_arg { ts = (ulong)&ts };
-            live.Enter(ring.Fd, 0, 1, (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG), &arg, (nuint)sizeof(io_uring_getevents_arg));
+            WaitBriefly(live, ring, 1);
             return ring.CqReady == 0;
         }
     }

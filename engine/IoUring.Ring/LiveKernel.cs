@@ -6,6 +6,10 @@ namespace IoUring.Ring;
 /// <summary>The host's kernel, through syscall(2) and mmap(2).</summary>
 public sealed unsafe partial class LiveKernel : IRingBackend
 {
+    /// <summary>uname -r of the running kernel (/proc/sys/kernel/osrelease), or "unknown" without procfs.</summary>
+    public static string Release =>
+        File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
+
     // The generic syscall table numbers, the same on x86_64 and aarch64 (and i386/arm since 5.1).
     private const nint SysIoUringSetup = 425;
     private const nint SysIoUringEnter = 426;

@@ -222,7 +222,7 @@ internal static class Report
 
     public static void Print(Options options, Peer peer, string engineName, Variant[] variants, Dictionary<(uint Batch, string Variant), List<Sample>> samples)
     {
-        var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
+        var kernel = LiveKernel.Release;
         var cpu = File.Exists("/proc/cpuinfo")
             ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
             : "unknown";
