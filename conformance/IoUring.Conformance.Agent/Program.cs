@@ -6,12 +6,19 @@ using IoUring.Engine;
 using IoUring.Ring;
 
 // The workload of a conformance VM (see AgentProtocol): probe the kernel, run every program of the
-// batch on it, one framed line per result on standard output, which init connected to the serial
-// console. Nothing a program does may end the run early: each is caught and reported on its own.
+// batch on the engine and on the kernel (the differential, shrinking a difference when the batch asks),
+// one framed line per result on standard output, which init connected to the serial console. Nothing a
+// program does may end the run early: each is caught and reported on its own.
 //   agent [BATCH] [--program-timeout SECONDS] [--loaded-files FILE]
+//   agent --serve     the supervised child on the host (SupervisedHost): requests on standard input
 // --loaded-files is for the initramfs builder, which runs the agent once on the host and packs only the
 // runtime files it loaded (see InitramfsBuilder). Exit codes: 0 every program ran; 2 the batch could not
 // be read; 3 a program did not return in time; 64 bad arguments.
+if (args is ["--serve"])
+{
+    return Serve.Run();
+}
+
 var batchPath = AgentProtocol.BatchPath;
 var perProgramLimit = TimeSpan.FromSeconds(20);
 string? loadedFiles = null;
@@ -73,18 +80,42 @@ output.Send(AgentProtocol.HelloKind, new AgentHello(kernel, profile, profileErro
 // worker thread and this thread watches the clock: past the limit it reports which program hung and
 // ends the process (the kernel closes the rings with it), and init powers the VM off as usual.
 var current = -1;
+var progress = 0;
 var finished = new ManualResetEventSlim();
 var worker = new Thread(() =>
 {
+    // The initramfs builder's run on the host (--loaded-files) needs only the code paths loaded: the
+    // engine stands in for the kernel there, so no generated program touches the host's io_uring.
+    ILiveRunner? kernelRunner = profile is null ? null : loadedFiles is null ? new InProcessKernel(profile) : new EngineAsKernel(profile);
     var live = new LiveKernel();
     for (var i = 0; i < batch.Programs.Length; i++)
     {
         Volatile.Write(ref current, i);
+        Interlocked.Increment(ref progress);
         var started = Stopwatch.GetTimestamp();
         AgentResult result;
         try
         {
-            result = new AgentResult(i, Runner.Trace(live, batch.Programs[i], Pace(batch.Programs[i])), null, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            if (kernelRunner is null)
+            {
+                // No profile, no engine to pace by: the kernel's trace alone (the host reports the probe failure).
+                result = new AgentResult(i, Runner.Run(live, batch.Programs[i]).Trace, null, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+            else
+            {
+                // The differential runs here, beside the kernel: the engine paces the live run (without
+                // that a live trace would depend on how fast the emulated CPU is), and a difference can be
+                // shrunk against the kernel itself. The host compares the traces again with its own engine.
+                var verdict = Differential.Check(batch.Programs[i], kernelRunner);
+                ShrunkProgram? shrunk = null;
+                if (!verdict.Equal && batch.ShrinkBudget > 0)
+                {
+                    var s = Differential.Shrink(verdict, p => Differential.Check(p, kernelRunner), batch.ShrinkBudget, _ => Interlocked.Increment(ref progress));
+                    shrunk = new ShrunkProgram(s.Smallest.Program, s.Smallest.Kernel, s.Candidates);
+                }
+
+                result = new AgentResult(i, verdict.Kernel, null, Stopwatch.GetElapsedTime(started).TotalMilliseconds, shrunk);
+            }
         }
         catch (Exception e)
         {
@@ -99,6 +130,7 @@ var worker = new Thread(() =>
     for (var i = 0; i < batch.Hostile.Length; i++)
     {
         Volatile.Write(ref current, batch.Programs.Length + i);
+        Interlocked.Increment(ref progress);
         HostileResult result;
         try
         {
@@ -124,7 +156,7 @@ var lastSeen = -1;
 var since = Stopwatch.GetTimestamp();
 while (!finished.Wait(TimeSpan.FromMilliseconds(250)))
 {
-    var now = Volatile.Read(ref current);
+    var now = Volatile.Read(ref progress);
     if (now != lastSeen)
     {
         lastSeen = now;
@@ -132,8 +164,9 @@ while (!finished.Wait(TimeSpan.FromMilliseconds(250)))
     }
     else if (Stopwatch.GetElapsedTime(since) > perProgramLimit)
     {
-        var what = now < batch.Programs.Length ? $"program {now}" : $"hostile case {now - batch.Programs.Length}";
-        output.Send(AgentProtocol.DoneKind, new AgentDone(Math.Min(now, batch.Programs.Length), clock.Elapsed.TotalSeconds, $"{what} did not return within {perProgramLimit.TotalSeconds:0} s"));
+        var at = Volatile.Read(ref current);
+        var what = at < batch.Programs.Length ? $"program {at}" : $"hostile case {at - batch.Programs.Length}";
+        output.Send(AgentProtocol.DoneKind, new AgentDone(Math.Min(at, batch.Programs.Length), clock.Elapsed.TotalSeconds, $"{what} did not return within {perProgramLimit.TotalSeconds:0} s"));
         return 3;
     }
 }
@@ -145,27 +178,6 @@ if (loadedFiles is not null)
 }
 
 return 0;
-
-// Where completions come from io-wq the runner waits for as many CQEs as the engine had ready at the
-// same point (see Runner); without that a live trace would depend on how fast the emulated CPU is. The
-// engine runs here, with the profile just probed, so the host's engine sees the same program paced the
-// same way. An engine that throws leaves the kernel unpaced; the host's differential reports it.
-IReadOnlyList<uint>? Pace(RingProgram program)
-{
-    if (profile is null)
-    {
-        return null;
-    }
-
-    try
-    {
-        return Runner.Run(new ReferenceEngine(profile), program).Ready;
-    }
-    catch (Exception)
-    {
-        return null;
-    }
-}
 
 // Every file this process has loaded: the managed assemblies, and whatever is mapped (the runtime's
 // native libraries, the C and C++ libraries, anything dlopen'ed), as absolute paths.

@@ -11,6 +11,9 @@ namespace IoUring.Conformance.Cli;
 
 internal static class Commands
 {
+    /// <summary>Candidates the agent tries, inside the VM, when it shrinks a program whose traces differ.</summary>
+    private const int ShrinkBudget = 300;
+
     /// <summary>Exit code bits of 'vm run': traces differ from the engine; a VM failed (panic, hang, lost output).</summary>
     private const int Differences = 2;
     private const int VmFailures = 4;
@@ -108,7 +111,7 @@ internal static class Commands
             var rc = 0;
             foreach (var vm in runs)
             {
-                var diff = r.GetValue(noEngine) ? null : Differential.Compare(vm, batch.Programs);
+                var diff = r.GetValue(noEngine) ? null : VmDifferential.Compare(vm, batch.Programs);
                 reports.Add(RunReport.For(vm, diff));
                 rc |= (vm.Failed ? VmFailures : 0) | (diff is { Different: > 0 } ? Differences : 0);
                 Print(vm, diff, source);
@@ -274,13 +277,19 @@ internal static class Commands
                 throw new ToolException("--programs runs the programs of a file; --seed, --cases and --op-last generate them: give one or the other");
             }
 
-            return (ReadBatch(file), new ProgramSource(Path.GetFullPath(file), null, 0, null));
+            var fromFile = ReadBatch(file);
+            return (new ProgramBatch { Programs = fromFile.Programs, Hostile = fromFile.Hostile, ShrinkBudget = fromFile.ShrinkBudget > 0 ? fromFile.ShrinkBudget : ShrinkBudget }, new ProgramSource(Path.GetFullPath(file), null, 0, null));
+        }
+
+        if (cases < 0 || hostile < 0)
+        {
+            throw new ToolException(cases < 0 ? $"--cases {cases}: the number of programs must be 0 or more" : $"--hostile {hostile}: the number of hostile cases must be 0 or more");
         }
 
         var s = seed ?? (ulong)Random.Shared.NextInt64(1, long.MaxValue);
-        var last = opLast ?? ProgramSampler.OpLastOfCorpus(repo.Root);
+        var last = opLast ?? SnapshotCorpus.OpLast(repo.Root);
         var generated = ProgramSampler.Sample(last, s, cases);
-        return (new ProgramBatch { Programs = generated, Hostile = ProgramSampler.SampleHostile(last, s, hostile) }, new ProgramSource(null, s, cases, last));
+        return (new ProgramBatch { Programs = generated, Hostile = ProgramSampler.SampleHostile(last, s, hostile), ShrinkBudget = ShrinkBudget }, new ProgramSource(null, s, cases, last));
     }
 
     private static ProgramBatch ReadBatch(string file)
@@ -360,10 +369,11 @@ internal static class Commands
         if (diff.First is { } d)
         {
             var name = source.Seed is { } s ? $"program {d.Index} (seed {s})" : $"program {d.Index} of {source.File}";
-            Console.WriteLine($"         first difference: {name}, trace line {d.Line}");
-            Console.WriteLine($"           program: {Indent(d.Program.ToString(), 20)}");
-            Console.WriteLine($"           kernel:  {d.KernelLine ?? "(trace ended)"}");
-            Console.WriteLine($"           engine:  {d.EngineLine ?? "(trace ended)"}");
+            var v = d.Shrunk ?? d.Verdict;
+            Console.WriteLine($"         first difference: {name}{(d.Shrunk is null ? string.Empty : $", shrunk in {d.ShrinkCandidates} candidates")}, {v.Difference}");
+            Console.WriteLine($"           program: {Indent(v.Program.ToString(), 20)}");
+            Console.WriteLine($"           kernel:  {v.Difference?.Kernel ?? "(trace ended)"}");
+            Console.WriteLine($"           engine:  {v.Difference?.Engine ?? "(trace ended)"}");
             if (diff.Differences.Count > 1)
             {
                 Console.WriteLine($"           also: programs {string.Join(", ", diff.Differences.Skip(1).Take(12).Select(x => x.Index))}{(diff.Differences.Count > 13 ? ", ..." : string.Empty)}");

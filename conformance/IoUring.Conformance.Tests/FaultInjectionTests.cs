@@ -1,8 +1,5 @@
-using FsCheck;
-using FsCheck.Fluent;
 using IoUring.Bindings;
 using IoUring.Engine;
-using IoUring.Ring;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -15,60 +12,40 @@ namespace IoUring.Conformance.Tests;
 [Collection("serial")]
 public sealed class FaultInjectionTests
 {
-    private static readonly Lazy<KernelProfile> Host = new(() => KernelProfile.Probe(new LiveKernel()));
     private readonly ITestOutputHelper output;
 
     public FaultInjectionTests(ITestOutputHelper output) => this.output = output;
 
-    [Fact]
+    [HostKernelFact]
     public void AnEngineWithoutTheSkipFillerIsCaughtAndShrunk() =>
         CaughtAndShrunk(EngineFaults.NoSkipFiller, (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED);
 
-    [Fact]
+    [HostKernelFact]
     public void AnEngineThatPostsSuppressedLinkCqesIsCaughtAndShrunk() =>
         CaughtAndShrunk(EngineFaults.NoLinkCqeSuppression, 0);
 
     private void CaughtAndShrunk(EngineFaults fault, uint setupFlags)
     {
-        var profile = Host.Value;
+        var profile = HostKernel.Profile;
 
         // The oracle is the live kernel when it has the ring mode, else the correct engine.
-        IRingBackend oracle = (profile.SetupFlags & setupFlags) == setupFlags ? new LiveKernel() : new ReferenceEngine(profile);
-        var programs = ProgramGen.Program(profile.OpLast).Select(p => p with { SetupFlags = setupFlags });
-        var arbitrary = Arb.From(programs, p => ProgramGen.Shrink(p).Where(q => q.SetupFlags == setupFlags).Select(q => q with { Steps = q.Steps.Select(ProgramGen.OneTransferChain).ToArray() }));
-        RingProgram? smallest = null;
+        ILiveRunner oracle = (profile.SetupFlags & setupFlags) == setupFlags ? HostKernel.Supervised : new EngineAsKernel(profile);
+        var programs = ProgramSampler.Sample(profile.OpLast, 0xfa17, 3000).Select(p => ProgramGen.NoBigCqesWhereAsync(p with { SetupFlags = setupFlags })).ToArray();
+        Verdict Check(RingProgram p) => p.SetupFlags == setupFlags
+            ? Differential.Check(p, oracle, faults: fault)
+            : new Verdict(p, ProgramTrace.Failed("other setup"), ProgramTrace.Failed("other setup"), null);
         var tried = 0;
-        var caught = false;
-        try
+        var failing = programs.Select(p =>
         {
-            Check.One(Config.QuickThrowOnFailure.WithMaxTest(3000), Prop.ForAll(arbitrary, program =>
-            {
-                tried++;
-                // The correct engine's ready counts tell the live run how long to wait; the faulty
-                // engine's could make it wait for completions that never come (2 s each).
-                var hints = Runner.Run(new ReferenceEngine(profile), program).Ready;
-                var faulty = Runner.Run(new ReferenceEngine(profile, fault), program);
-                var expected = Runner.Trace(oracle, program, hints);
-                var equal = expected.SequenceEqual(faulty.Lines);
-                if (!equal)
-                {
-                    smallest = program;
-                }
+            tried++;
+            return Check(p);
+        }).FirstOrDefault(v => !v.Equal);
+        Assert.True(failing is not null, $"the injected {fault} was not caught in {tried} programs");
 
-                return equal;
-            }));
-        }
-        catch (Exception e) when (e.Message.Contains("Falsifiable", StringComparison.Ordinal))
-        {
-            caught = true;
-            var seed = e.Message.Split('\n').FirstOrDefault(l => l.StartsWith("Falsifiable", StringComparison.Ordinal)) ?? string.Empty;
-            output.WriteLine($"injected {fault}: {seed.Trim()}");
-            output.WriteLine($"shrunk to:\n  {smallest}");
-        }
-
-        Assert.True(caught, $"the injected {fault} was not caught in {tried} programs");
-        Assert.NotNull(smallest);
-        var sqes = smallest!.Steps.Sum(s => s.Batch.Length);
+        var shrunk = Differential.Shrink(failing!, Check);
+        var smallest = shrunk.Smallest.Program;
+        output.WriteLine($"injected {fault}: caught at program {tried - 1} ({oracle.Name}); shrunk in {shrunk.Candidates} candidates to:\n{Differential.Describe(shrunk.Smallest, oracle.Name)}");
+        var sqes = smallest.Steps.Sum(s => s.Batch.Length);
         Assert.True(sqes <= 8 && smallest.Steps.Length <= 4, $"shrinking left {smallest.Steps.Length} steps and {sqes} SQEs:\n{smallest}");
         Repository.Report($"conformance: injected engine bug {fault} caught and shrunk to {smallest.Steps.Length} steps, {sqes} SQEs");
     }

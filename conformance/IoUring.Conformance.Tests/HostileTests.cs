@@ -33,7 +33,7 @@ public sealed class HostileTests
             {
                 var c = gen.Sample(1, new Rnd((ulong)(i + 1) * 0x9E3779B97F4A7C15UL), 1)[0];
                 // Run throws only if the engine does: every error is a result in the trace.
-                var trace = Hostile.Run(new ReferenceEngine(profile), c, null, Hostile.NotModelled(c, profile).Length > 0, out _);
+                var trace = Hostile.Run(new ReferenceEngine(profile), c, null, Hostile.NotModelled(c, profile).Length > 0, profile.MixedOverflowWaitSpins, out _);
                 Assert.StartsWith("setup ", trace[0]);
                 ran++;
             }

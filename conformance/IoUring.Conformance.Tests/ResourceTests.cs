@@ -1,5 +1,3 @@
-using FsCheck;
-using FsCheck.Fluent;
 using IoUring.Bindings;
 using IoUring.Engine;
 using IoUring.Ring;
@@ -19,46 +17,25 @@ public sealed unsafe class ResourceTests
 
     public ResourceTests(ITestOutputHelper output) => this.output = output;
 
-    [Fact]
+    [HostKernelFact]
     public void TheHostKernelReportsIoringOpMmapUnsupportedAndRefusesItAsTheEngineDoes()
     {
-        var live = new LiveKernel();
-        var host = KernelProfile.Probe(live);
+        var host = HostKernel.Profile;
         var proposal = KernelBehaviour.FromCorpus(Repository.Root, "proposals/op-mmap-v1").Mmap!;
 
         // The probe says so by opcode; the proposal's opcode is past the host's last one.
-        Assert.Equal(0, IoUring.Ring.Ring.Create(live, 4, default, out var ring));
-        using (ring)
-        {
-            var probe = stackalloc byte[16 + (256 * 8)];
-            new Span<byte>(probe, 16 + (256 * 8)).Clear();
-            Assert.Equal(0, ring!.RegisterProbe((io_uring_probe*)probe, 256));
-            var ops = (io_uring_probe_op*)(probe + 16);
-            var supported = proposal.Opcode < probe[1] && (ops[proposal.Opcode].flags & Constants.IO_URING_OP_SUPPORTED) != 0;
-            Assert.False(supported);
-        }
+        Assert.False(proposal.Opcode < 128 && (host.SupportedOps & (UInt128.One << proposal.Opcode)) != 0);
 
-        var liveResult = Submit(live, proposal);
-        var engineResult = Submit(new ReferenceEngine(host), proposal);
-        Assert.Equal(liveResult, engineResult);
-        var line = $"IORING_OP_MMAP (proposal opcode {proposal.Opcode}): unsupported by the host kernel ({host.Name}, probe); submitting it gives {liveResult} live and {engineResult} on the engine's host profile";
+        // One SQE with the proposal's opcode, on the kernel (in the supervised child) and on the engine.
+        var sqe = new SqeSpec(proposal.Opcode, 0, 0, 0, 0, FdChoice.Negative, BufChoice.Null, 0, 0, 0, 0, 9);
+        var program = new RingProgram(4, 0, 0, [new Step([sqe], true, 1, -1, null)]);
+        var verdict = Differential.Check(program, HostKernel.Supervised);
+        Assert.True(verdict.Equal, Differential.Describe(verdict));
+        var result = verdict.Kernel.Steps[0].Cqes.Single().Res;
+        Assert.Equal(-Errno.EINVAL, result);
+        var line = $"IORING_OP_MMAP (proposal opcode {proposal.Opcode}): unsupported by the host kernel ({host.Name}, probe); submitting it gives {result} live and on the engine's host profile";
         output.WriteLine(line);
         Repository.Report("conformance: " + line);
-    }
-
-    private static int Submit(IRingBackend backend, MmapLayout proposal)
-    {
-        Assert.Equal(0, IoUring.Ring.Ring.Create(backend, 4, default, out var ring));
-        using (ring)
-        {
-            var sqe = ring!.GetSqe();
-            sqe->opcode = proposal.Opcode;
-            sqe->fd = -1;
-            sqe->user_data = 9;
-            ring.Submit(1);
-            Assert.True(ring.TryNextCqe(out var cqe, out _));
-            return cqe->res;
-        }
     }
 
     [Fact]
@@ -104,28 +81,31 @@ public sealed unsafe class ResourceTests
         }
     }
 
-    [Fact]
+    /// <summary>
+    /// 300 programs on the engine in this process and on the kernel in the supervised child: neither
+    /// process holds more io_uring descriptors, program memfds or ring mappings afterwards.
+    /// </summary>
+    [HostKernelFact]
     public void NoDescriptorsOrMappingsAreLeftBehind()
     {
+        var host = HostKernel.Supervised;
         var before = Snapshot();
-        var live = new LiveKernel();
-        var host = KernelProfile.Probe(live);
-        var programs = 0;
-        Check.One(Config.QuickThrowOnFailure.WithMaxTest(300), Prop.ForAll(ProgramGen.Arbitrary(host.OpLast), program =>
+        var childBefore = host.Resources();
+        var programs = ProgramSampler.Sample(host.Profile.OpLast, 0x1ea4, 300);
+        foreach (var program in programs)
         {
-            programs++;
-            var engineRun = Runner.Run(new ReferenceEngine(host), program);
-            Runner.Trace(live, program, engineRun.Ready);
-            return true;
-        }));
+            Differential.Check(program, host);
+        }
 
         // The engine rings of a proposal profile map memory with IORING_OP_MMAP: the oracle test
         // unmaps them; here the rings, registrations and regions are what is checked.
         var after = Snapshot();
-        var line = $"leak check: {programs} programs on the live kernel and the engine; io_uring descriptors {before.Rings} -> {after.Rings}, program memfds {before.Memfds} -> {after.Memfds}, io_uring mappings {before.RingMaps} -> {after.RingMaps}";
+        var childAfter = host.Resources();
+        var line = $"leak check: {programs.Length} programs; engine (this process): io_uring descriptors {before.Rings} -> {after.Rings}, program memfds {before.Memfds} -> {after.Memfds}, io_uring mappings {before.RingMaps} -> {after.RingMaps}; "
+            + $"live kernel (the supervised child): {childBefore.Rings} -> {childAfter.Rings}, {childBefore.Memfds} -> {childAfter.Memfds}, {childBefore.RingMaps} -> {childAfter.RingMaps}";
         output.WriteLine(line);
         Repository.Report("conformance: " + line);
-        Assert.True(after == before, line);
+        Assert.True(after == before && childAfter == childBefore, line);
     }
 
     private static (int Rings, int Memfds, int RingMaps) Snapshot()

@@ -16,7 +16,7 @@ public sealed class ConsoleProtocolTests
 
     private static string Frame<T>(string kind, int seq, T message) => AgentProtocol.Frame(kind, seq, message);
 
-    private static string Result(int seq, int index) => Frame(AgentProtocol.ResultKind, seq, new AgentResult(index, ["setup 0", $"line of {index}"], null, 1.5));
+    private static string Result(int seq, int index) => Frame(AgentProtocol.ResultKind, seq, new AgentResult(index, new ProgramTrace(-index, null, []), null, 1.5));
 
     private static readonly Dictionary<string, TimeSpan> Marks = new()
     {
@@ -61,7 +61,7 @@ public sealed class ConsoleProtocolTests
     {
         var run = Read(Good());
         Assert.Empty(run.Problems);
-        Assert.Equal(["setup 0", "line of 1"], run.Results[1]!.Trace);
+        Assert.Equal(["setup -1"], run.Results[1]!.Trace!.Lines);
         Assert.Equal(0, run.ExitCode);
         var phases = BootPhases.Of(run);
         Assert.Equal(3.0, phases.Kernel);

@@ -28,7 +28,7 @@ public sealed class VmBootTests
     {
         Needs.Require("kernel:all");
         var kernels = KernelImageLock.Load(TestEnvironment.LockPath).Kernels;
-        var opLast = ProgramSampler.OpLastOfCorpus(TestEnvironment.RepoRoot);
+        var opLast = SnapshotCorpus.OpLast(TestEnvironment.RepoRoot);
         var batch = new ProgramBatch
         {
             Programs = ProgramSampler.Sample(opLast, Seed, Programs),

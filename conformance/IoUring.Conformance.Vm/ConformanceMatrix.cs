@@ -33,7 +33,7 @@ public sealed record MatrixCell(CellState State, int Programs, int Equal, string
 /// <param name="ProgramEqual">Per program: true equal, false different, null not compared.</param>
 /// <param name="SnapshotEqual">Per program, against the engine given the profile of the kernel's ABI snapshot instead of the probed one (null where there is no snapshot).</param>
 /// <param name="Hostile">The hostile cases' verdicts (null: not run here).</param>
-/// <param name="Differences">The first few programs whose traces differ from the engine's (probed profile), each with both traces.</param>
+/// <param name="Differences">The programs whose traces differ from the engine's (probed profile), each with both traces and its shrunk program; a difference is charged to the features of the shrunk program.</param>
 public sealed record KernelColumn(
     string Kernel,
     string Where,
@@ -47,7 +47,7 @@ public sealed record KernelColumn(
     bool?[] ProgramEqual,
     bool?[]? SnapshotEqual,
     HostileResult?[]? Hostile,
-    IReadOnlyList<TraceDifference> Differences);
+    IReadOnlyList<ProgramDifference> Differences);
 
 /// <summary>A row of the matrix: a feature, how to tell a kernel has it, and how to tell a program uses it.</summary>
 public sealed record MatrixFeature(string Group, string Name, Func<KernelProfile, bool> Supported, Func<RingProgram, bool> Used);
@@ -75,7 +75,7 @@ public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int 
         foreach (var f in Features(opLast, mmapOpcode))
         {
             var used = programs.Select((p, i) => (p, i)).Where(x => f.Used(x.p)).Select(x => x.i).ToArray();
-            rows.Add(new MatrixRow(f.Group, f.Name, kernels.Select(k => ProgramCell(k, used, k.Profile is { } profile && f.Supported(profile))).ToList()));
+            rows.Add(new MatrixRow(f.Group, f.Name, kernels.Select(k => ProgramCell(k, used, k.Profile is { } profile && f.Supported(profile), f)).ToList()));
         }
 
         rows.Add(new MatrixRow("profiles", "engine with the ABI snapshot's profile (not probed)", kernels.Select(k => SnapshotCell(k)).ToList()));
@@ -83,7 +83,11 @@ public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int 
         return new ConformanceMatrix(SchemaId, source, programs.Count, hostileCases, kernels, rows, wallSeconds);
     }
 
-    private static MatrixCell ProgramCell(KernelColumn k, int[] used, bool supported)
+    /// <summary>
+    /// A cell from the programs that use its feature. A program that differs fails the cells of the
+    /// features its shrunk program still uses; elsewhere it is counted as differing for another reason.
+    /// </summary>
+    private static MatrixCell ProgramCell(KernelColumn k, int[] used, bool supported, MatrixFeature feature)
     {
         if (k.Profile is null)
         {
@@ -91,11 +95,12 @@ public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int 
         }
 
         var equal = used.Count(i => k.ProgramEqual[i] == true);
-        var different = used.Where(i => k.ProgramEqual[i] == false).ToArray();
+        var charged = k.Differences.Where(d => feature.Used(d.Charged)).Select(d => d.Index).ToArray();
+        var elsewhere = used.Count(i => k.ProgramEqual[i] == false) - used.Count(charged.Contains);
         var missing = used.Count(i => k.ProgramEqual[i] is null);
-        if (different.Length > 0)
+        if (charged.Length > 0)
         {
-            return new MatrixCell(CellState.Fail, used.Length, equal, $"{different.Length} of {used.Length} programs differ (first: program {different[0]})");
+            return new MatrixCell(CellState.Fail, used.Length, equal, $"{charged.Length} program(s) differ, the shrunk program still using this (first: program {charged[0]})");
         }
 
         if (missing > 0)
@@ -105,12 +110,13 @@ public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int 
 
         if (!supported)
         {
-            return new MatrixCell(CellState.Unsupported, used.Length, equal, used.Length == 0 ? "not in this kernel" : $"not in this kernel; its refusal agrees in {equal} programs");
+            return new MatrixCell(CellState.Unsupported, used.Length, equal, used.Length == 0 ? "not in this kernel" : $"not in this kernel; its refusal agrees in {equal} programs{(elsewhere > 0 ? $" ({elsewhere} differ elsewhere)" : string.Empty)}");
         }
 
+        var also = elsewhere > 0 ? $"; {elsewhere} differ in what their shrunk program charges elsewhere" : string.Empty;
         return used.Length == 0
             ? new MatrixCell(CellState.NotExercised, 0, 0, "no program of this run used it")
-            : new MatrixCell(CellState.Pass, used.Length, equal, $"{equal} programs equal");
+            : new MatrixCell(CellState.Pass, used.Length, equal, $"{equal} programs equal{also}");
     }
 
     private static MatrixCell SnapshotCell(KernelColumn k)

@@ -70,13 +70,14 @@ public static class MatrixRender
             foreach (var k in m.Kernels.Where(k => k.Differences.Count > 0))
             {
                 var d = k.Differences[0];
+                var v = d.Shrunk ?? d.Verdict;
                 b.AppendLine();
-                b.AppendLine($"First difference on {k.Kernel}: program {d.Index}, trace line {d.Line}");
+                b.AppendLine($"First difference on {k.Kernel}: program {d.Index}{(d.Shrunk is null ? string.Empty : $", shrunk in {d.ShrinkCandidates} candidates")}, {Escape(v.Difference?.ToString() ?? "?")}");
                 b.AppendLine();
                 b.AppendLine("```text");
-                b.AppendLine(d.Program.ToString());
-                b.AppendLine($"kernel: {d.KernelLine ?? "(trace ended)"}");
-                b.AppendLine($"engine: {d.EngineLine ?? "(trace ended)"}");
+                b.AppendLine(v.Program.ToString());
+                b.AppendLine($"kernel: {v.Difference?.Kernel ?? "(trace ended)"}");
+                b.AppendLine($"engine: {v.Difference?.Engine ?? "(trace ended)"}");
                 b.AppendLine("```");
             }
 

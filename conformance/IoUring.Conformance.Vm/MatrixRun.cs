@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using IoUring.Abi.Model;
 using IoUring.Engine;
-using IoUring.Ring;
 
 namespace IoUring.Conformance.Vm;
 
@@ -12,8 +11,8 @@ namespace IoUring.Conformance.Vm;
 /// </summary>
 public sealed class MatrixRun
 {
-    /// <summary>Differences kept per column in the matrix (each carries its program and both traces).</summary>
-    private const int KeptDifferences = 5;
+    /// <summary>Candidates tried when shrinking a host difference (each one program on the child).</summary>
+    private const int HostShrinkBudget = 400;
 
     private readonly VmCache cache;
     private readonly string repoRoot;
@@ -39,9 +38,9 @@ public sealed class MatrixRun
         var runs = kernels.Count == 0 ? [] : await new VmMatrix(cache, repoRoot, log).RunAsync(kernels, batch, options, parallel, cancel);
         foreach (var (run, image) in runs.Zip(kernels))
         {
-            var probed = Differential.Compare(run, batch.Programs);
+            var probed = VmDifferential.Compare(run, batch.Programs);
             var snapshotProfile = SnapshotProfile(image.Kernel, run.Hello?.Profile);
-            var snapshot = snapshotProfile is null ? null : Differential.Compare(run, batch.Programs, snapshotProfile);
+            var snapshot = snapshotProfile is null ? null : VmDifferential.Compare(run, batch.Programs, snapshotProfile);
             columns.Add(new KernelColumn(
                 image.Kernel,
                 "qemu",
@@ -52,65 +51,54 @@ public sealed class MatrixRun
                 run.Problems,
                 run.Notes,
                 run.WallSeconds,
-                Verdicts(probed, run),
-                snapshot is null ? null : Verdicts(snapshot, run),
+                probed.Verdicts(run.Results),
+                snapshot?.Verdicts(run.Results),
                 run.Hostile,
-                probed.Differences.Take(KeptDifferences).ToList()));
+                probed.Differences));
         }
 
-        var matrix = ConformanceMatrix.Build(source, batch.Programs, batch.Hostile.Length, columns, watch.Elapsed.TotalSeconds, source.OpLast ?? ProgramSampler.OpLastOfCorpus(repoRoot), MmapOpcode());
+        var matrix = ConformanceMatrix.Build(source, batch.Programs, batch.Hostile.Length, columns, watch.Elapsed.TotalSeconds, source.OpLast ?? SnapshotCorpus.OpLast(repoRoot), MmapOpcode());
         return (matrix, runs);
     }
 
-    /// <summary>The host's kernel: engine first (its ready counts pace the live run where io-wq completes), then the kernel.</summary>
+    /// <summary>
+    /// The host's kernel, through the supervised child (never in this process): each program on the
+    /// engine given the child's probed profile and on the kernel paced by it; a difference is shrunk
+    /// against the same child.
+    /// </summary>
     private KernelColumn Host(IReadOnlyList<RingProgram> programs)
     {
-        var release = LiveKernel.Release;
-        log($"host: running {programs.Count} programs on {release} and on the engine");
+        var release = IoUring.Ring.LiveKernel.Release;
+        log($"host: running {programs.Count} programs on {release} (supervised child) and on the engine");
         var watch = Stopwatch.StartNew();
-        KernelProfile profile;
+        SupervisedHost host;
         try
         {
-            profile = KernelProfile.Probe(new LiveKernel());
+            host = SupervisedHost.Start(AgentBuild.Locate(repoRoot).EntryPath, log);
         }
-        catch (Exception e)
+        catch (Exception e) when (e is InvalidOperationException or IOException or ToolException)
         {
             return new KernelColumn("host", "host", release, null, null, true, [$"probing the host kernel failed: {e.Message}"], [], 0, new bool?[programs.Count], null, null, []);
         }
 
-        var live = new LiveKernel();
-        var equal = new bool?[programs.Count];
-        var differences = new List<TraceDifference>();
-        for (var i = 0; i < programs.Count; i++)
+        using (host)
         {
-            var engine = Runner.Run(new ReferenceEngine(profile), programs[i]);
-            var kernel = Runner.Trace(live, programs[i], engine.Ready);
-            var line = Runner.FirstDifference(kernel, engine.Lines);
-            equal[i] = line < 0;
-            if (line >= 0 && differences.Count < KeptDifferences)
+            var equal = new bool?[programs.Count];
+            var differences = new List<ProgramDifference>();
+            for (var i = 0; i < programs.Count; i++)
             {
-                differences.Add(TraceDifference.At(i, programs[i], line, kernel, engine.Lines));
+                var verdict = Differential.Check(programs[i], host);
+                equal[i] = verdict.Equal;
+                if (!verdict.Equal)
+                {
+                    var shrunk = Differential.Shrink(verdict, p => Differential.Check(p, host), HostShrinkBudget);
+                    differences.Add(new ProgramDifference(i, verdict, shrunk.Smallest, shrunk.Candidates));
+                }
             }
+
+            log($"host: done in {watch.Elapsed.TotalSeconds:0.0} s{(host.Incidents.Count > 0 ? $", {host.Incidents.Count} stuck child(ren) freed" : string.Empty)}");
+            return new KernelColumn("host", "host", host.Release, null, host.Profile, false, host.Incidents.Select(x => $"supervisor: {x}").ToList(), [], watch.Elapsed.TotalSeconds, equal, null, null, differences);
         }
-
-        log($"host: done in {watch.Elapsed.TotalSeconds:0.0} s");
-        return new KernelColumn("host", "host", release, null, profile, false, [], [], watch.Elapsed.TotalSeconds, equal, null, null, differences);
-    }
-
-    private static bool?[] Verdicts(DifferentialReport diff, VmRun run)
-    {
-        var verdicts = new bool?[diff.Programs];
-        for (var i = 0; i < verdicts.Length; i++)
-        {
-            verdicts[i] = run.Results[i] is null ? null : true;
-        }
-
-        foreach (var d in diff.Differences)
-        {
-            verdicts[d.Index] = false;
-        }
-
-        return verdicts;
     }
 
     /// <summary>

@@ -21,6 +21,9 @@ public sealed class ProgramBatch
 
     /// <summary>Hostile cases, run inside the VM on the live kernel and on the engine there (never on a host).</summary>
     public HostileCase[] Hostile { get; init; } = [];
+
+    /// <summary>Shrink each program whose kernel trace differs from the engine's, inside the VM (at most this many candidates each; 0: do not shrink).</summary>
+    public int ShrinkBudget { get; init; }
 }
 
 /// <summary>First message of a run: which kernel the agent found and what it learnt by probing it.</summary>
@@ -30,8 +33,53 @@ public sealed class ProgramBatch
 /// <param name="Uptime">Seconds since the kernel booted when the profile was known (/proc/uptime), to time the run's phases.</param>
 public sealed record AgentHello(string Kernel, KernelProfile? Profile, string? ProfileError, int Programs, double Uptime);
 
-/// <summary>One program's outcome: its trace, or the exception that stopped it (never both).</summary>
-public sealed record AgentResult(int Index, List<string>? Trace, string? Error, double Milliseconds);
+/// <summary>
+/// One program's outcome: the kernel's trace, or the exception that stopped the runner (never both).
+/// Inside a VM the agent also compares it with the engine there; <paramref name="Shrunk"/> is the
+/// smallest program it found that still differs, with the kernel's trace of it, when the batch asked
+/// for shrinking.
+/// </summary>
+public sealed record AgentResult(int Index, ProgramTrace? Trace, string? Error, double Milliseconds, ShrunkProgram? Shrunk = null);
+
+/// <summary>A program shrunk inside a VM: the program, the kernel's trace of it, and how many candidates the shrinking ran.</summary>
+public sealed record ShrunkProgram(RingProgram Program, ProgramTrace Kernel, int Candidates);
+
+/// <summary>
+/// A request to the agent serving on its standard input (<c>--serve</c>, the supervised child on the
+/// host): run a program with the given pacing; count the process's own io_uring resources; or build the
+/// waiting livelock's state and wait in it (the supervisor's own test).
+/// </summary>
+public sealed record HostRequest(string Kind, int Index, RingProgram? Program, uint[]? Ready)
+{
+    public const string ProgramKind = "program";
+    public const string ResourcesKind = "resources";
+    public const string TrapKind = "trap-livelock";
+}
+
+/// <summary>The agent process's own io_uring descriptors, program memfds and io_uring or memfd mappings.</summary>
+public sealed record AgentResources(int Rings, int Memfds, int RingMaps)
+{
+    /// <summary>Counts them in /proc/self (ring teardown in the kernel is asynchronous, but descriptors and mappings go at close and munmap).</summary>
+    public static AgentResources OfThisProcess()
+    {
+        var targets = Directory.GetFiles("/proc/self/fd").Select(f =>
+        {
+            try
+            {
+                return new FileInfo(f).LinkTarget ?? string.Empty;
+            }
+            catch (IOException)
+            {
+                return string.Empty;
+            }
+        }).ToList();
+        var maps = File.ReadAllLines("/proc/self/maps");
+        return new AgentResources(
+            targets.Count(t => t.Contains("io_uring", StringComparison.Ordinal)),
+            targets.Count(t => t.Contains("memfd:io_uring-conformance", StringComparison.Ordinal)),
+            maps.Count(l => l.Contains("io_uring", StringComparison.Ordinal) || l.Contains("memfd:io_uring-conformance", StringComparison.Ordinal)));
+    }
+}
 
 /// <summary>Last message of a run: how many programs ran, or why the agent stopped early.</summary>
 public sealed record AgentDone(int Ran, double Seconds, string? Error);
@@ -51,6 +99,7 @@ public static class AgentProtocol
     public const string ResultKind = "result";
     public const string DoneKind = "done";
     public const string HostileKind = "hostile";
+    public const string ResourcesKind = "resources";
 
     /// <summary>The file the agent reads its batch from inside the VM.</summary>
     public const string BatchPath = "/etc/vm/batch.json";
@@ -125,4 +174,6 @@ public static class AgentProtocol
 [JsonSerializable(typeof(AgentResult))]
 [JsonSerializable(typeof(AgentDone))]
 [JsonSerializable(typeof(HostileResult))]
+[JsonSerializable(typeof(HostRequest))]
+[JsonSerializable(typeof(AgentResources))]
 public sealed partial class AgentJson : JsonSerializerContext;

@@ -199,14 +199,14 @@ public static unsafe class Hostile
         uint ready;
         try
         {
-            engine = Run(new ReferenceEngine(profile), c, null, notModelled.Length > 0, out ready);
+            engine = Run(new ReferenceEngine(profile), c, null, notModelled.Length > 0, profile.MixedOverflowWaitSpins, out ready);
         }
         catch (Exception e)
         {
             return new HostileResult(index, HostileVerdict.EngineCrash, $"{e.GetType().Name}: {e.Message}", null, null);
         }
 
-        var kernel = Run(live, c, ready, notModelled.Length > 0, out _);
+        var kernel = Run(live, c, ready, notModelled.Length > 0, profile.MixedOverflowWaitSpins, out _);
         if (notModelled.Length > 0)
         {
             return new HostileResult(index, HostileVerdict.NotModelled, $"opcodes {string.Join(", ", notModelled.Select(Name))} run on the kernel and are not modelled by the engine", null, null);
@@ -214,14 +214,15 @@ public static unsafe class Hostile
 
         return kernel.SequenceEqual(engine)
             ? new HostileResult(index, HostileVerdict.Equal, null, null, null)
-            : new HostileResult(index, HostileVerdict.Different, $"trace line {Runner.FirstDifference(kernel, engine)}", kernel, engine);
+            : new HostileResult(index, HostileVerdict.Different, $"trace line {FirstDifference(kernel, engine)}", kernel, engine);
     }
 
     /// <summary>The trace of one case on one backend: setup, the enter's return, the CQEs sorted, the ring's counters.</summary>
     /// <param name="waitFor">CQ slots to wait for after the enter (the engine's count), if any.</param>
     /// <param name="defang">No usable descriptor or memory: the case holds an opcode outside the engine's model.</param>
+    /// <param name="waitSpins">The kernel's wait spins on a stuck 32-byte CQE of a CQE_MIXED ring (the runner then polls; see <see cref="Runner"/>).</param>
     /// <param name="ready">The CQ slots that were ready when the CQEs were reaped.</param>
-    public static List<string> Run(IRingBackend backend, HostileCase c, uint? waitFor, bool defang, out uint ready)
+    public static List<string> Run(IRingBackend backend, HostileCase c, uint? waitFor, bool defang, bool waitSpins, out uint ready)
     {
         var trace = new List<string>();
         ready = 0;
@@ -260,12 +261,12 @@ public static unsafe class Hostile
             var enter = backend.Enter(ring.Fd, toSubmit, 0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS, null, 0);
             if (waitFor is { } want && ring.CqReady < want)
             {
-                Runner.Wait(backend, ring, want);
+                Runner.Wait(backend, ring, want, new RunOptions(MixedOverflowWaitSpins: waitSpins));
             }
 
             ready = ring.CqReady;
 
-            var cqes = Runner.Reap(ring, (ring.Params.flags & (uint)IoUringSetupFlags.IORING_SETUP_CQE32) != 0, uint.MaxValue);
+            var cqes = Runner.Reap(ring, (ring.Params.flags & (uint)IoUringSetupFlags.IORING_SETUP_CQE32) != 0, uint.MaxValue).Select(x => x.ToString()).ToList();
 
             // io-wq completes in no fixed order: the CQEs are compared as a set.
             cqes.Sort(StringComparer.Ordinal);
@@ -322,6 +323,20 @@ public static unsafe class Hostile
         {
             sqe->len = Math.Min(sqe->len, (uint)(Workspace.AreaBytes / 2));
         }
+    }
+
+    private static int FirstDifference(List<string> a, List<string> b)
+    {
+        var n = Math.Min(a.Count, b.Count);
+        for (var i = 0; i < n; i++)
+        {
+            if (a[i] != b[i])
+            {
+                return i;
+            }
+        }
+
+        return n;
     }
 
     private static string Name(byte op) => Enum.IsDefined(typeof(io_uring_op), (uint)op) ? ((io_uring_op)op).ToString() : $"op {op}";

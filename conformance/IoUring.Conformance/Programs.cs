@@ -412,9 +412,12 @@ public static class ProgramGen
         return p with { Steps = steps };
     }
 
+    /// <summary>The shrink candidates of a program, each kept inside the generator's rules (see <see cref="NoBigCqesWhereAsync"/>, <see cref="OneTransferChain"/>).</summary>
+    public static IEnumerable<RingProgram> Smaller(RingProgram p) =>
+        Shrink(p).Select(q => NoBigCqesWhereAsync(q with { Steps = q.Steps.Select(OneTransferChain).ToArray() }));
+
     /// <summary>Programs with the shrinker, for Prop.ForAll.</summary>
-    public static Arbitrary<RingProgram> Arbitrary(uint opLast) =>
-        Arb.From(Program(opLast), p => Shrink(p).Select(q => NoBigCqesWhereAsync(q with { Steps = q.Steps.Select(OneTransferChain).ToArray() })));
+    public static Arbitrary<RingProgram> Arbitrary(uint opLast) => Arb.From(Program(opLast), Smaller);
 
     /// <summary>
     /// On a CQE_MIXED ring where a 32-byte CQE lands depends on the CQEs posted before it (a filler

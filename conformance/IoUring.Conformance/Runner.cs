@@ -4,8 +4,19 @@ using IoUringRegister = IoUring.Bindings.io_uring_register_op;
 
 namespace IoUring.Conformance;
 
-/// <summary>What a run of a program showed, and how many CQEs each step had ready (see <see cref="Runner"/>).</summary>
-public sealed record ProgramTrace(List<string> Lines, uint[] Ready);
+/// <summary>What a run of a program showed, and how many CQEs each settle point had ready (see <see cref="Runner"/>).</summary>
+public sealed record RunResult(ProgramTrace Trace, uint[] Ready);
+
+/// <summary>
+/// How the runner must treat the kernel it drives. <see cref="Ready"/>: for a live kernel, the CQ slots
+/// the engine had ready at each settle point (the pacing); <see cref="MixedOverflowWaitSpins"/>: the
+/// kernel is known to spin in a wait on a CQE_MIXED ring whose overflow list holds a 32-byte CQE that
+/// does not fit (KernelProfile.MixedOverflowWaitSpins), so the runner never makes such a wait.
+/// </summary>
+public sealed record RunOptions(IReadOnlyList<uint>? Ready = null, bool MixedOverflowWaitSpins = false)
+{
+    public static readonly RunOptions None = new();
+}
 
 /// <summary>
 /// Runs a program on a backend and records everything the client can observe: setup's result and
@@ -17,55 +28,67 @@ public sealed record ProgramTrace(List<string> Lines, uint[] Ready);
 /// (FSYNC, IOSQE_ASYNC, file reads and writes, and everything from the first IO_DRAIN on) complete at a
 /// time and in an order no contract fixes: a step that submits one starts with an empty CQ (the
 /// runner reaps and flushes first, and records what it reaped), waits until as many CQ slots are
-/// ready as the <paramref name="ready"/> hint says (the engine's count; the wait has a 2 s timeout
+/// ready as the <see cref="RunOptions.Ready"/> hint says (the engine's count; the wait has a 2 s timeout
 /// recorded as such, so a kernel that posts fewer is seen, not hung on), reaps everything, and
 /// records that step's CQEs sorted.
+/// </para>
+/// <para>
+/// Host safety: on a kernel whose wait spins deaf to signals when a 32-byte CQE is stuck in the overflow
+/// list of a CQE_MIXED ring, the settle wait polls (a non-waiting GETEVENTS enter, which flushes, then a
+/// short sleep) instead of sleeping in the kernel, and a registered wait that would find such a CQE is
+/// not made (the step records wait-skipped). Both backends do the same, so traces stay comparable.
 /// </para>
 /// </summary>
 public static unsafe class Runner
 {
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(2);
 
-    /// <summary>The trace lines of one run (live kernels should pass the engine's ready counts).</summary>
-    public static List<string> Trace(IRingBackend backend, RingProgram program, IReadOnlyList<uint>? ready = null) => Run(backend, program, ready).Lines;
-
-    public static ProgramTrace Run(IRingBackend backend, RingProgram program, IReadOnlyList<uint>? ready = null)
+    public static RunResult Run(IRingBackend backend, RingProgram program, RunOptions? options = null)
     {
-        var trace = new List<string>();
+        options ??= RunOptions.None;
+        var ready = options.Ready;
+        var steps = new List<StepTrace>(program.Steps.Length);
         // Two settle points per step: leftovers, then the batch.
         var readyCounts = new uint[program.Steps.Length * 2];
         using var ws = new Workspace();
         var setup = new io_uring_params { flags = program.SetupFlags, cq_entries = program.CqEntries };
         var rc = IoUring.Ring.Ring.Create(backend, program.Entries, setup, out var ring);
-        trace.Add($"setup {rc}");
         if (rc < 0)
         {
-            return new ProgramTrace(trace, readyCounts);
+            return new RunResult(new ProgramTrace(rc, null, []), readyCounts);
         }
 
         using (ring)
         {
             var p = ring!.Params;
-            trace.Add($"params sq {p.sq_entries} cq {p.cq_entries} features 0x{p.features:x} sq_off {p.sq_off.head}/{p.sq_off.tail}/{p.sq_off.ring_mask}/{p.sq_off.ring_entries}/{p.sq_off.flags}/{p.sq_off.dropped}/{p.sq_off.array} cq_off {p.cq_off.head}/{p.cq_off.tail}/{p.cq_off.ring_mask}/{p.cq_off.ring_entries}/{p.cq_off.overflow}/{p.cq_off.cqes}/{p.cq_off.flags}");
+            var parameters = new ParamsTrace(
+                p.sq_entries,
+                p.cq_entries,
+                p.features,
+                [p.sq_off.head, p.sq_off.tail, p.sq_off.ring_mask, p.sq_off.ring_entries, p.sq_off.flags, p.sq_off.dropped, p.sq_off.array],
+                [p.cq_off.head, p.cq_off.tail, p.cq_off.ring_mask, p.cq_off.ring_entries, p.cq_off.overflow, p.cq_off.cqes, p.cq_off.flags]);
             var cqe32 = (p.flags & (uint)IoUringSetupFlags.IORING_SETUP_CQE32) != 0;
 
             // Waits until as many CQ slots are ready as the engine had at this point, then reaps them
             // all, sorted; a wait that times out is recorded.
-            List<string> Settle(int phase)
+            SettledCqes Settle(int phase)
             {
-                var prefix = new List<string>();
+                int? timeout = null;
                 if (ready is not null && phase < ready.Count && ring.CqTail - ring.CqHead < ready[phase])
                 {
-                    var waited = Wait(backend, ring, ready[phase]);
+                    var waited = Wait(backend, ring, ready[phase], options);
                     if (waited < 0 && ring.CqTail - ring.CqHead < ready[phase])
                     {
-                        prefix.Add($"settle-timeout({waited})");
+                        timeout = waited;
                     }
                 }
 
                 readyCounts[phase] = ring.CqTail - ring.CqHead;
-                return prefix.Concat(Reap(ring, cqe32, uint.MaxValue).Order(StringComparer.Ordinal)).ToList();
+                var cqes = Reap(ring, cqe32, uint.MaxValue);
+                cqes.Sort(CqeTrace.CompareText);
+                return new SettledCqes(cqes.ToArray(), timeout);
             }
+
             var pending = new List<SqeSpec>();
             var drainSeen = false;
             for (var stepIndex = 0; stepIndex < program.Steps.Length; stepIndex++)
@@ -75,26 +98,21 @@ public static unsafe class Runner
                 drainSeen |= pending.Concat(step.Batch).Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0);
                 // A dropped SQ index can leave a chain open at the end of the submission: io-wq runs it.
                 var mayBeAsync = drainSeen || step.BadIndexAt >= 0 || pending.Concat(step.Batch).Any(MayCompleteFromIoWq);
-                var line = new System.Text.StringBuilder();
-                if (mayBeAsync)
-                {
-                    line.Append($"drained [{string.Join(" ", Drain(ring, cqe32))}] ");
-                }
+                CqeTrace[]? drained = mayBeAsync ? Drain(ring, cqe32).ToArray() : null;
 
                 // SQEs a stopped submission left behind run concurrently with the new batch if both go to
                 // io-wq, and together could post more CQEs than the CQ holds, in an order no contract
                 // fixes: they are submitted and settled first, as a phase of their own.
+                int? leftovers = null;
+                SettledCqes? leftoverCqes = null;
                 if (mayBeAsync && !ring.SqRewind && ring.SqTail != ring.SqHead)
                 {
-                    var leftovers = backend.Enter(ring.Fd, ring.SqTail - ring.SqHead, 0, 0, null, 0);
+                    leftovers = backend.Enter(ring.Fd, ring.SqTail - ring.SqHead, 0, 0, null, 0);
                     pending.RemoveRange(0, Math.Max(0, pending.Count - (int)(ring.SqTail - ring.SqHead)));
-                    line.Append($"leftovers {leftovers} [{string.Join(" ", Settle(2 * stepIndex))}] ");
+                    leftoverCqes = Settle(2 * stepIndex);
                 }
 
-                if (step.Register is { } reg)
-                {
-                    line.Append(Register(backend, ring, ws, reg)).Append(' ');
-                }
+                var register = step.Register is { } reg ? Register(backend, ring, ws, reg) : null;
 
                 var queued = 0;
                 io_uring_sqe* last = null;
@@ -144,30 +162,32 @@ public static unsafe class Runner
                     pending.RemoveRange(0, Math.Max(0, pending.Count - left));
                 }
 
-                var cqes = mayBeAsync ? Settle((2 * stepIndex) + 1) : Reap(ring, cqe32, step.Reap);
-                var regWait = step.RegWait >= 0 ? $" registered-wait {RegisteredWait(backend, ring, ws, step.RegWait)}" : string.Empty;
-                line.Append($"queued {queued} enter {enter} cqes [{string.Join(" ", cqes)}] sq {ring.SqHead}/{ring.SqTail} cq {ring.CqHead}/{ring.CqTail} sqflags 0x{ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW:x} overflow {ring.CqOverflow} dropped {ring.SqDropped}{regWait} {ws.Digest()}");
-
-                trace.Add(line.ToString());
+                var cqes = mayBeAsync ? Settle((2 * stepIndex) + 1) : new SettledCqes(Reap(ring, cqe32, step.Reap).ToArray());
+                var registeredWait = step.RegWait >= 0 ? RegisteredWait(backend, ring, ws, step.RegWait, options) : null;
+                steps.Add(new StepTrace
+                {
+                    Drained = drained,
+                    Leftovers = leftovers,
+                    LeftoverCqes = leftoverCqes,
+                    Register = register,
+                    Queued = queued,
+                    Enter = enter,
+                    Cqes = cqes.Cqes,
+                    SettleTimeout = cqes.Timeout,
+                    SqHead = ring.SqHead,
+                    SqTail = ring.SqTail,
+                    CqHead = ring.CqHead,
+                    CqTail = ring.CqTail,
+                    SqFlags = ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW,
+                    Overflow = ring.CqOverflow,
+                    Dropped = ring.SqDropped,
+                    RegisteredWait = registeredWait,
+                    Digest = ws.Digest(),
+                });
             }
+
+            return new RunResult(new ProgramTrace(rc, parameters, steps.ToArray()), readyCounts);
         }
-
-        return new ProgramTrace(trace, readyCounts);
-    }
-
-    /// <summary>The first line index where two traces differ, or -1 when they are equal.</summary>
-    public static int FirstDifference(IReadOnlyList<string> a, IReadOnlyList<string> b)
-    {
-        var n = Math.Min(a.Count, b.Count);
-        for (var i = 0; i < n; i++)
-        {
-            if (a[i] != b[i])
-            {
-                return i;
-            }
-        }
-
-        return a.Count == b.Count ? -1 : n;
     }
 
     /// <summary>
@@ -239,20 +259,22 @@ public static unsafe class Runner
         sqe->rw_flags = s.OpFlags;
     }
 
-    /// <summary>Up to <paramref name="max"/> CQEs as "user_data:res:flags[:big0:big1]", the CQ head advanced past them.</summary>
-    internal static List<string> Reap(IoUring.Ring.Ring ring, bool cqe32, uint max)
+    /// <summary>Up to <paramref name="max"/> CQEs, the CQ head advanced past them (F_SKIP fillers are passed over by the client).</summary>
+    internal static List<CqeTrace> Reap(IoUring.Ring.Ring ring, bool cqe32, uint max)
     {
-        var cqes = new List<string>();
+        var cqes = new List<CqeTrace>();
         for (var i = 0u; i < max && ring.TryNextCqe(out var cqe, out var slots); i++)
         {
-            var text = $"{cqe->user_data}:{cqe->res}:{cqe->flags}";
             if (cqe32 || slots == 2)
             {
                 var big = IoUring.Ring.Ring.BigCqe(cqe);
-                text += $":{big[0]}:{big[1]}";
+                cqes.Add(new CqeTrace(cqe->user_data, cqe->res, cqe->flags, true, big[0], big[1]));
+            }
+            else
+            {
+                cqes.Add(new CqeTrace(cqe->user_data, cqe->res, cqe->flags));
             }
 
-            cqes.Add(text);
             ring.CqAdvance(slots);
         }
 
@@ -260,9 +282,9 @@ public static unsafe class Runner
     }
 
     /// <summary>Reaps every CQE and flushes held-back ones until the CQ and the overflow list are empty.</summary>
-    private static List<string> Drain(IoUring.Ring.Ring ring, bool cqe32)
+    private static List<CqeTrace> Drain(IoUring.Ring.Ring ring, bool cqe32)
     {
-        var all = new List<string>();
+        var all = new List<CqeTrace>();
         for (var round = 0; round < 64; round++)
         {
             all.AddRange(Reap(ring, cqe32, uint.MaxValue));
@@ -277,9 +299,33 @@ public static unsafe class Runner
         return all;
     }
 
-    /// <summary>Waits (up to the settle timeout) until <paramref name="count"/> CQ slots are ready.</summary>
-    internal static int Wait(IRingBackend backend, IoUring.Ring.Ring ring, uint count)
+    /// <summary>
+    /// Waits (up to the settle timeout) until <paramref name="count"/> CQ slots are ready: in the kernel,
+    /// or, where a wait can spin deaf to signals (<see cref="RunOptions.MixedOverflowWaitSpins"/>) on a
+    /// CQE_MIXED ring, by polling with non-waiting enters that flush the overflow list. -ETIME on timeout.
+    /// </summary>
+    internal static int Wait(IRingBackend backend, IoUring.Ring.Ring ring, uint count, RunOptions options)
     {
+        if (options.MixedOverflowWaitSpins && ring.CqeMixed)
+        {
+            var started = Environment.TickCount64;
+            while (true)
+            {
+                var rc = backend.Enter(ring.Fd, 0, 0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS, null, 0);
+                if (rc < 0 || ring.CqTail - ring.CqHead >= count)
+                {
+                    return rc;
+                }
+
+                if (Environment.TickCount64 - started > (long)SettleTimeout.TotalMilliseconds)
+                {
+                    return -Errno.ETIME;
+                }
+
+                Thread.Sleep(1);
+            }
+        }
+
         var ts = new __kernel_timespec { tv_sec = (long)SettleTimeout.TotalSeconds };
         var arg = new io_uring_getevents_arg { ts = (ulong)&ts };
         var flags = (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG);
@@ -307,9 +353,11 @@ public static unsafe class Runner
     /// into the wait-argument region, which the program may have registered over the buffer area
     /// (MemRegion variant 8). 0: a 1 ms timeout for one more CQE than ready (-ETIME); 1: no timeout,
     /// nothing to wait for; 2: a misaligned offset; 3: an offset past the region; 4: unknown wait
-    /// flags; 5: the wrong argument size.
+    /// flags; 5: the wrong argument size. Where the kernel's wait spins on a stuck 32-byte CQE of a
+    /// CQE_MIXED ring, a wait that would find one is not made: the overflow list is flushed first, and
+    /// if it still holds something the result is "skipped".
     /// </summary>
-    private static int RegisteredWait(IRingBackend backend, IoUring.Ring.Ring ring, Workspace ws, int variant)
+    private static string RegisteredWait(IRingBackend backend, IoUring.Ring.Ring ring, Workspace ws, int variant, RunOptions options)
     {
         var offset = variant switch { 1 => 64u, 2 => 4u, 3 => 8192u, _ => 0u };
         if (offset + (uint)sizeof(io_uring_reg_wait) <= Workspace.AreaBytes)
@@ -322,8 +370,21 @@ public static unsafe class Runner
 
         var flags = (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG | IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG);
         var min = variant == 1 ? 0u : ring.CqTail - ring.CqHead + 1;
-        return backend.Enter(ring.Fd, 0, min, flags, (void*)offset, variant == 5 ? 24u : (nuint)sizeof(io_uring_reg_wait));
+        if (min > 0 && options.MixedOverflowWaitSpins && ring.CqeMixed && Overflowing(ring))
+        {
+            backend.Enter(ring.Fd, 0, 0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS, null, 0);
+            if (Overflowing(ring))
+            {
+                return "skipped";
+            }
+
+            min = ring.CqTail - ring.CqHead + 1;
+        }
+
+        return backend.Enter(ring.Fd, 0, min, flags, (void*)offset, variant == 5 ? 24u : (nuint)sizeof(io_uring_reg_wait)).ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    private static bool Overflowing(IoUring.Ring.Ring ring) => (ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW) != 0;
 
     private static int Call(IoUring.Ring.Ring ring, IoUringRegister op, void* arg, uint nrArgs) => ring.Backend.Register(ring.Fd, (uint)op, arg, nrArgs);
 

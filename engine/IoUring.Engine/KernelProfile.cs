@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using IoUring.Bindings;
 using IoUring.Ring;
 
@@ -81,6 +82,14 @@ public enum FixedBufferStage
 /// chain whose head had CQE_SKIP_SUCCESS, whose CQEs are never posted, so every later drained request
 /// waits until the ring is closed. Probed by reproducing it.
 /// </param>
+/// <param name="MixedOverflowWaitSpins">
+/// Kernel bug (found on the host's 6.18.44): a wait for more CQEs than are ready, on a CQE_MIXED ring
+/// whose overflow list holds a 32-byte CQE that does not fit, spins in io_cqring_wait without ever
+/// checking for signals (the overflow bit sends it round the loop before the signal check): the thread
+/// ignores SIGKILL and keeps a CPU busy until someone frees CQ space by moving the CQ head. Probed by
+/// reproducing it on a helper thread and freeing it from another; runners never make such a wait on
+/// such a kernel (they poll instead).
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -107,7 +116,8 @@ public sealed record KernelProfile(
     bool SqeRestrictedOnlyWhenListed = false,
     string[]? QueryAnswers = null,
     bool DrainStallsPastSequence = false,
-    bool DrainCountsLostCqes = false)
+    bool DrainCountsLostCqes = false,
+    bool MixedOverflowWaitSpins = false)
 {
     public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
 
@@ -191,6 +201,7 @@ public sealed record KernelProfile(
                 QueryAnswers = query is null ? null : QueryAnswersOf(live, queryOps),
                 DrainStallsPastSequence = ProbeDrainStall(live),
                 DrainCountsLostCqes = ProbeDrainLostCqes(live),
+                MixedOverflowWaitSpins = (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowWaitSpins(live),
             };
         }
         finally
@@ -228,6 +239,74 @@ public sealed record KernelProfile(
             ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
             return ring.TryNextCqe(out var cqe, out _) && cqe->user_data != 2;
         }
+    }
+
+    /// <summary>
+    /// Reproduces the waiting livelock on a helper thread: on a two-slot CQE_MIXED ring one CQE waits in
+    /// slot 1 (slot 0 is free), so a 32-byte CQE, which needs two contiguous slots, goes to the overflow
+    /// list; the helper then waits for two CQEs with a 20 ms timeout. A sound kernel sleeps and returns
+    /// -ETIME; one with the bug spins in the kernel past any timeout. After 300 ms this thread frees it by
+    /// consuming the CQ in the shared ring (the head moved to the tail), which lets the overflow flush and
+    /// the wait end.
+    /// </summary>
+    private static unsafe bool ProbeMixedOverflowWaitSpins(IRingBackend live)
+    {
+        if (IoUring.Ring.Ring.Create(live, 1, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED }, out var ring) < 0)
+        {
+            return false;
+        }
+
+        using (ring)
+        {
+            if (!TrapBigCqeInOverflow(ring!))
+            {
+                return false;
+            }
+
+            var waiter = new Thread(() => WaitWithTimeout(live, ring!, 2, 20_000_000)) { IsBackground = true, Name = "livelock probe" };
+            waiter.Start();
+            if (waiter.Join(300))
+            {
+                return false;
+            }
+
+            var freeing = Stopwatch.StartNew();
+            while (!waiter.Join(1))
+            {
+                ring!.CqAdvance(ring.CqTail - ring.CqHead);
+                if (freeing.Elapsed > TimeSpan.FromSeconds(10))
+                {
+                    throw new InvalidOperationException("the livelock probe's waiting thread could not be freed by consuming its CQ");
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Leaves a two-slot CQE_MIXED ring with one CQE ready in slot 1, slot 0 free, and a 32-byte NOP's CQE
+    /// in the overflow list (it needs two contiguous slots): the state in which a wait for two CQEs spins
+    /// on kernels with <see cref="MixedOverflowWaitSpins"/>. False when the ring did not get there.
+    /// </summary>
+    public static unsafe bool TrapBigCqeInOverflow(IoUring.Ring.Ring ring)
+    {
+        Prep.Nop(ring.GetSqe(), 1);
+        ring.Submit(1);
+        ring.CqAdvance(1);
+        Prep.Nop(ring.GetSqe(), 2);
+        ring.Submit(1);
+        Prep.Nop(ring.GetSqe(), 3, (uint)IoUringNopFlags.IORING_NOP_CQE32);
+        ring.Submit(1);
+        return ring.CqReady == 1 && (ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW) != 0;
+    }
+
+    /// <summary>An enter that waits for <paramref name="count"/> CQEs for at most <paramref name="nanoseconds"/>.</summary>
+    public static unsafe int WaitWithTimeout(IRingBackend live, IoUring.Ring.Ring ring, uint count, long nanoseconds)
+    {
+        var ts = new __kernel_timespec { tv_sec = nanoseconds / 1_000_000_000, tv_nsec = nanoseconds % 1_000_000_000 };
+        var arg = new io_uring_getevents_arg { ts = (ulong)&ts };
+        return live.Enter(ring.Fd, 0, count, (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG), &arg, (nuint)sizeof(io_uring_getevents_arg));
     }
 
     /// <summary>
@@ -331,12 +410,7 @@ public sealed record KernelProfile(
     }
 
     /// <summary>Waits at most 50 ms for <paramref name="count"/> CQEs: long enough for NOPs, short enough to probe a hang.</summary>
-    private static unsafe void WaitBriefly(IRingBackend live, IoUring.Ring.Ring ring, uint count)
-    {
-        var ts = new __kernel_timespec { tv_nsec = 50_000_000 };
-        var arg = new io_uring_getevents_arg { ts = (ulong)&ts };
-        live.Enter(ring.Fd, 0, count, (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG), &arg, (nuint)sizeof(io_uring_getevents_arg));
-    }
+    private static void WaitBriefly(IRingBackend live, IoUring.Ring.Ring ring, uint count) => WaitWithTimeout(live, ring, count, 50_000_000);
 
     /// <summary>
     /// NOP, then a chain of NOP and a NOP with IO_DRAIN, then an unknown opcode that fails preparation,

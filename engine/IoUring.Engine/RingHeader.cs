@@ -1,7 +1,7 @@
 namespace IoUring.Engine;
 
-/// <summary>Where each field of struct io_rings lives, for one <see cref="RingHeaderLayout"/>.</summary>
-internal readonly record struct RingHeader(
+/// <summary>Where each field of struct io_rings lives, for one <see cref="RingHeaderLayout"/> (the supervisor frees a stuck ring through these offsets too).</summary>
+public readonly record struct RingHeader(
     uint SqHead, uint SqTail, uint CqHead, uint CqTail, uint SqMask, uint CqMask, uint SqEntries, uint CqEntries,
     uint SqDropped, uint SqFlags, uint CqFlags, uint CqOverflow, uint Cqes)
 {

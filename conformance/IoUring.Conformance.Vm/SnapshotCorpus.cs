@@ -1,0 +1,35 @@
+using System.Numerics;
+using IoUring.Abi.Model;
+
+namespace IoUring.Conformance.Vm;
+
+/// <summary>What the programs take from the corpus's ABI snapshots (generated/abi).</summary>
+public static class SnapshotCorpus
+{
+    /// <summary>
+    /// The opcode count the generator uses for its "unknown opcode" SQEs: the largest IORING_OP_LAST among
+    /// the corpus's ABI snapshots (generated/abi), so that opcode is unknown on every kernel of the
+    /// matrix and every kernel gets the same programs.
+    /// </summary>
+    public static uint OpLast(string repoRoot)
+    {
+        var dir = Path.Combine(repoRoot, "generated", "abi");
+        var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json") : [];
+        if (files.Length == 0)
+        {
+            throw new ToolException($"{dir}: no ABI snapshots to take IORING_OP_LAST from; run 'io_uring-codegen generate', or pass --op-last N");
+        }
+
+        BigInteger max = 0;
+        foreach (var file in files)
+        {
+            var snapshot = SnapshotJson.Read(File.ReadAllText(file), file);
+            var value = snapshot.Enums.SelectMany(e => e.Enumerators).FirstOrDefault(x => x.Name == "IORING_OP_LAST")?.Value
+                ?? throw new ToolException($"{file}: the snapshot has no IORING_OP_LAST enumerator; regenerate it, or pass --op-last N");
+            max = BigInteger.Max(max, value);
+        }
+
+        return (uint)max;
+    }
+
+}

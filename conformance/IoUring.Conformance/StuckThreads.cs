@@ -1,0 +1,190 @@
+using System.Globalization;
+using IoUring.Bindings;
+using IoUring.Engine;
+
+namespace IoUring.Conformance;
+
+/// <summary>One thread of a process as /proc/PID/task/TID/stat shows it: its state letter and CPU ticks in user and kernel mode.</summary>
+public readonly record struct ThreadSample(int Tid, char State, long UserTicks, long KernelTicks);
+
+/// <summary>
+/// Finding and freeing a thread that spins inside io_uring_enter. The host kernel's waiting livelock
+/// (KernelProfile.MixedOverflowWaitSpins) keeps a thread running in the kernel without ever looking at
+/// its signals, so SIGKILL alone does not end the process: the loop ends only when the overflow list can
+/// be flushed, which needs CQ space, which the application makes by moving the CQ head. This does that
+/// from outside: every io_uring ring mapping of every thread's address space has its CQ head set to its
+/// tail through /proc/PID/task/TID/mem (ptrace access, which a parent has over its child).
+/// </summary>
+public static class StuckThreads
+{
+    /// <summary>Kernel ticks per second for the times in /proc/PID/task/TID/stat (USER_HZ, 100 on Linux).</summary>
+    public const int TicksPerSecond = 100;
+
+    /// <summary>The threads of <paramref name="pid"/> (empty when the process is gone).</summary>
+    public static IReadOnlyList<ThreadSample> Sample(int pid)
+    {
+        var samples = new List<ThreadSample>();
+        string[] tasks;
+        try
+        {
+            tasks = Directory.GetDirectories($"/proc/{pid}/task");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return samples;
+        }
+
+        foreach (var task in tasks)
+        {
+            if (int.TryParse(Path.GetFileName(task), out var tid) && Read(Path.Combine(task, "stat")) is { } stat && Parse(tid, stat) is { } s)
+            {
+                samples.Add(s);
+            }
+        }
+
+        return samples;
+    }
+
+    /// <summary>
+    /// Parses one stat line. The command name (field 2) is in parentheses and may hold spaces or
+    /// parentheses itself, so the fields are counted from the last ')': state is field 3, utime 14, stime 15.
+    /// </summary>
+    public static ThreadSample? Parse(int tid, string stat)
+    {
+        var close = stat.LastIndexOf(')');
+        if (close < 0)
+        {
+            return null;
+        }
+
+        var fields = stat[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return fields.Length > 12
+            && long.TryParse(fields[11], NumberStyles.Integer, CultureInfo.InvariantCulture, out var utime)
+            && long.TryParse(fields[12], NumberStyles.Integer, CultureInfo.InvariantCulture, out var stime)
+            ? new ThreadSample(tid, fields[0][0], utime, stime)
+            : null;
+    }
+
+    /// <summary>
+    /// Threads that spent nearly all of the time between two samples running in the kernel: at least
+    /// <paramref name="share"/> of the wall time elapsed, in kernel mode, and still runnable. A thread
+    /// asleep in a wait uses no CPU; one spinning in io_cqring_wait uses all it can get.
+    /// </summary>
+    public static IReadOnlyList<int> Spinning(IReadOnlyList<ThreadSample> before, IReadOnlyList<ThreadSample> after, TimeSpan elapsed, double share = 0.6)
+    {
+        var wanted = elapsed.TotalSeconds * TicksPerSecond * share;
+        return after.Where(a => a.State == 'R' && before.FirstOrDefault(b => b.Tid == a.Tid) is { Tid: > 0 } b && a.KernelTicks - b.KernelTicks >= wanted)
+            .Select(a => a.Tid).ToList();
+    }
+
+    /// <summary>
+    /// Consumes every CQE of every io_uring ring mapped in <paramref name="pid"/>'s address space (its
+    /// CQ head set to its tail), read through any of its live threads. Returns how many rings were
+    /// written; rings are found in /proc/PID/task/TID/maps as anon_inode:[io_uring] mappings at the SQ or
+    /// CQ ring offset, and their head and tail where <paramref name="layout"/> puts them (when the layout
+    /// is not known, both layouts the corpus has are tried: a write to the wrong one lands in the ring
+    /// header of a process that is being killed anyway).
+    /// </summary>
+    public static int ConsumeCompletions(int pid, RingHeaderLayout? layout)
+    {
+        var headers = layout is { } l ? [RingHeader.For(l)] : new[] { RingHeader.Packed, RingHeader.CacheLineAligned };
+        foreach (var task in TaskDirectories(pid))
+        {
+            var rings = RingMappings(Path.Combine(task, "maps"));
+            if (rings.Count == 0)
+            {
+                continue;
+            }
+
+            var written = 0;
+            try
+            {
+                using var mem = new FileStream(Path.Combine(task, "mem"), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None);
+                foreach (var ring in rings)
+                {
+                    foreach (var header in headers)
+                    {
+                        if (ReadU32(mem, ring + header.CqTail) is { } tail)
+                        {
+                            WriteU32(mem, ring + header.CqHead, tail);
+                            written++;
+                        }
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue; // this thread (or the whole address space) went away; try the next thread
+            }
+
+            return written;
+        }
+
+        return 0;
+    }
+
+    /// <summary>Start addresses of io_uring ring mappings (SQ ring or CQ ring offset) in a maps file.</summary>
+    public static IReadOnlyList<ulong> RingMappings(string mapsPath)
+    {
+        var rings = new List<ulong>();
+        if (Read(mapsPath) is not { } maps)
+        {
+            return rings;
+        }
+
+        foreach (var line in maps.Split('\n'))
+        {
+            // start-end perms offset dev inode path
+            var f = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length == 6 && f[5].Trim() == "anon_inode:[io_uring]"
+                && ulong.TryParse(f[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var offset)
+                && offset is Constants.IORING_OFF_SQ_RING or Constants.IORING_OFF_CQ_RING
+                && ulong.TryParse(f[0].Split('-')[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var start))
+            {
+                rings.Add(start);
+            }
+        }
+
+        return rings;
+    }
+
+    private static IEnumerable<string> TaskDirectories(int pid)
+    {
+        try
+        {
+            return Directory.GetDirectories($"/proc/{pid}/task");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
+    private static uint? ReadU32(FileStream mem, ulong address)
+    {
+        Span<byte> word = stackalloc byte[4];
+        mem.Seek((long)address, SeekOrigin.Begin);
+        return mem.Read(word) == 4 ? BitConverter.ToUInt32(word) : null;
+    }
+
+    private static void WriteU32(FileStream mem, ulong address, uint value)
+    {
+        Span<byte> word = stackalloc byte[4];
+        BitConverter.TryWriteBytes(word, value);
+        mem.Seek((long)address, SeekOrigin.Begin);
+        mem.Write(word);
+        mem.Flush();
+    }
+
+    private static string? Read(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}
