@@ -173,9 +173,10 @@ internal static class Commands
         var parallel = new Option<int>("--parallel") { Description = "VMs booted at a time", DefaultValueFactory = _ => 2 };
         var timeout = new Option<double?>("--timeout") { Description = "Watchdog per VM in seconds (default: 180 + 0.5 per program and hostile case)" };
         var logs = new Option<string?>("--logs") { Description = "Write each VM's console log to DIR/<kernel>.console.log" };
+        var record = new Option<string?>("--record") { Description = "Also keep every kernel's traces of the programs in the trace corpus in DIR (the repository's is conformance/corpus; see 'record')" };
         var cmd = new Command("matrix", "Run the same programs on the host's kernel and on each locked kernel under qemu (plus hostile SQE bytes inside each VM), compare every trace with the reference engine, and write the kernels x features matrix as markdown, JSON and SVG. Exit code: 0 every cell agrees; bit 2 a cell fails; bit 4 a VM failed; 1 error.")
         {
-            kernels, programs, seed, cases, hostile, opLast, outDir, noHost, parallel, timeout, logs,
+            kernels, programs, seed, cases, hostile, opLast, outDir, noHost, parallel, timeout, logs, record,
         };
         cmd.SetAction((r, cancel) => RunAsync(async () =>
         {
@@ -208,6 +209,11 @@ internal static class Commands
             foreach (var k in matrix.Kernels)
             {
                 Console.WriteLine($"{k.Kernel,-8} {k.Where,-5} {k.Release ?? "?",-30} {(k.Failed ? "FAILED" : "ok"),-7} {k.Seconds,6:0.0} s{(k.Failed ? ": " + string.Join("; ", k.Problems) : string.Empty)}");
+            }
+
+            if (r.GetValue(record) is { } corpus)
+            {
+                CorpusCommands.RecordAll(CorpusCommands.CorpusDirectory(repo, corpus), matrix, batch.Programs, source.Seed);
             }
 
             var cells = matrix.Rows.SelectMany(x => x.Cells).ToList();

@@ -11,6 +11,9 @@ root.Subcommands.Add(Commands.Kernels());
 root.Subcommands.Add(Commands.Vm());
 root.Subcommands.Add(Commands.Programs());
 root.Subcommands.Add(Commands.Matrix());
+root.Subcommands.Add(CorpusCommands.Record());
+root.Subcommands.Add(CorpusCommands.Replay());
+root.Subcommands.Add(CorpusCommands.Soak());
 try
 {
     return await root.Parse(args).InvokeAsync();

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using IoUring.Bindings;
 using IoUring.Engine;
 
@@ -47,7 +48,12 @@ public sealed record KernelColumn(
     bool?[] ProgramEqual,
     bool?[]? SnapshotEqual,
     HostileResult?[]? Hostile,
-    IReadOnlyList<ProgramDifference> Differences);
+    IReadOnlyList<ProgramDifference> Differences)
+{
+    /// <summary>The kernel's trace of each program (null where none came back): what 'record' and 'soak' keep in the trace corpus.</summary>
+    [JsonIgnore]
+    public ProgramTrace?[] Traces { get; init; } = [];
+}
 
 /// <summary>A row of the matrix: a feature, how to tell a kernel has it, and how to tell a program uses it.</summary>
 public sealed record MatrixFeature(string Group, string Name, Func<KernelProfile, bool> Supported, Func<RingProgram, bool> Used);

@@ -54,7 +54,10 @@ public sealed class MatrixRun
                 probed.Verdicts(run.Results),
                 snapshot?.Verdicts(run.Results),
                 run.Hostile,
-                probed.Differences));
+                probed.Differences)
+            {
+                Traces = run.Results.Select(r => r?.Trace).ToArray(),
+            });
         }
 
         var matrix = ConformanceMatrix.Build(source, batch.Programs, batch.Hostile.Length, columns, watch.Elapsed.TotalSeconds, source.OpLast ?? SnapshotCorpus.OpLast(repoRoot), MmapOpcode());
@@ -84,11 +87,13 @@ public sealed class MatrixRun
         using (host)
         {
             var equal = new bool?[programs.Count];
+            var traces = new ProgramTrace?[programs.Count];
             var differences = new List<ProgramDifference>();
             for (var i = 0; i < programs.Count; i++)
             {
                 var verdict = Differential.Check(programs[i], host);
                 equal[i] = verdict.Equal;
+                traces[i] = verdict.Kernel.Error is null ? verdict.Kernel : null;
                 if (!verdict.Equal)
                 {
                     var shrunk = Differential.Shrink(verdict, p => Differential.Check(p, host), HostShrinkBudget);
@@ -97,7 +102,10 @@ public sealed class MatrixRun
             }
 
             log($"host: done in {watch.Elapsed.TotalSeconds:0.0} s{(host.Incidents.Count > 0 ? $", {host.Incidents.Count} stuck child(ren) freed" : string.Empty)}");
-            return new KernelColumn("host", "host", host.Release, null, host.Profile, false, host.Incidents.Select(x => $"supervisor: {x}").ToList(), [], watch.Elapsed.TotalSeconds, equal, null, null, differences);
+            return new KernelColumn("host", "host", host.Release, null, host.Profile, false, host.Incidents.Select(x => $"supervisor: {x}").ToList(), [], watch.Elapsed.TotalSeconds, equal, null, null, differences)
+            {
+                Traces = traces,
+            };
         }
     }
 

@@ -283,7 +283,7 @@ public sealed record TraceDifference(int Line, string Where, string? Kernel, str
 [JsonSourceGenerationOptions(
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     RespectNullableAnnotations = true,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     UseStringEnumConverter = true)]
 [JsonSerializable(typeof(ProgramTrace))]
 public sealed partial class TraceJson : JsonSerializerContext

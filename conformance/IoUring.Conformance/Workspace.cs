@@ -23,6 +23,10 @@ public sealed unsafe partial class Workspace : IDisposable
 
     public const int ClosedFd = 0x3fff_fff0;
 
+    // Every workspace starts from the same bytes: computed once, copied per program.
+    private static readonly byte[] FilePattern = Enumerable.Range(0, FileBytes).Select(i => (byte)((i * 7) + 3)).ToArray();
+    private static readonly byte[] AreaPattern = Enumerable.Range(0, AreaBytes).Select(i => (byte)(i * 13)).ToArray();
+
     private bool disposed;
 
     public Workspace()
@@ -33,26 +37,16 @@ public sealed unsafe partial class Workspace : IDisposable
             throw new InvalidOperationException($"memfd_create failed (errno {Marshal.GetLastPInvokeError()})");
         }
 
-        var pattern = new byte[FileBytes];
-        for (var i = 0; i < pattern.Length; i++)
+        fixed (byte* p = FilePattern)
         {
-            pattern[i] = (byte)((i * 7) + 3);
-        }
-
-        fixed (byte* p = pattern)
-        {
-            if (pwrite(Fd, p, (nuint)pattern.Length, 0) != pattern.Length)
+            if (pwrite(Fd, p, (nuint)FilePattern.Length, 0) != FilePattern.Length)
             {
                 throw new InvalidOperationException("writing the workspace file failed");
             }
         }
 
         Area = (byte*)NativeMemory.AlignedAlloc(AreaBytes, 4096);
-        for (var i = 0; i < AreaBytes; i++)
-        {
-            Area[i] = (byte)(i * 13);
-        }
-
+        AreaPattern.CopyTo(new Span<byte>(Area, AreaBytes));
         Iovecs = (nint*)NativeMemory.AlignedAlloc((nuint)(IovecSlots * 2 * sizeof(nint)), 64);
     }
 

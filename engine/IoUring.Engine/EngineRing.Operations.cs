@@ -23,6 +23,9 @@ internal enum Completion : byte
     /// <summary>In the current batch (issued from the submission loop or from task work).</summary>
     Inline,
 
+    /// <summary>An error returned by the issue rather than a completion (6.1 posts it at once; see KernelProfile.FailuresPostAtOnce).</summary>
+    Failed,
+
     /// <summary>Through a task-work item queued now.</summary>
     TaskWork,
 
@@ -265,7 +268,7 @@ internal sealed unsafe partial class EngineRing
                     r.Res = check;
                     r.SetFail();
                     r.Executed = true;
-                    return Completion.Inline;
+                    return Completion.Failed;
                 }
 
                 // A file without non-blocking I/O (FMODE_NOWAIT; shmem, so the memfd) is not tried
@@ -279,8 +282,11 @@ internal sealed unsafe partial class EngineRing
 
                 // A short read of a regular file is retried in blocking mode from io-wq unless the
                 // request said RWF_NOWAIT (need_complete_io), so its completion comes late.
+                // An error from the transfer is returned by the issue (6.1's io_read returns it); a short
+                // count is a completion.
                 var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed;
-                return read && r.Failed && r.Res > 0 && (r.OpFlags & RwfNowait) == 0 && Posix.IsSeekable(r.File) ? Completion.Async : Completion.Inline;
+                return read && r.Failed && r.Res > 0 && (r.OpFlags & RwfNowait) == 0 && Posix.IsSeekable(r.File) ? Completion.Async
+                    : r.Res < 0 ? Completion.Failed : Completion.Inline;
             default:
                 ExecuteNow(ref r);
                 return Completion.Inline;
@@ -442,8 +448,38 @@ internal sealed unsafe partial class EngineRing
         return 0;
     }
 
-    private static long Transfer(int fd, Posix.IoVec* iov, int count, long offset, int flags, bool write) =>
-        Posix.Result(write ? Posix.pwritev2(fd, iov, count, offset, flags) : Posix.preadv2(fd, iov, count, offset, flags));
+    /// <summary>
+    /// The transfer, with the real system call. A write copies from the caller's memory as it goes: only
+    /// the leading vectors that can be read are written (a short write), and when not one byte can be
+    /// copied the result is -EFAULT without the system call, because what a faulting write leaves in the
+    /// file differs between kernels (<see cref="KernelProfile.FaultingWriteExtendsFile"/>) and must not
+    /// depend on the kernel the engine happens to run on.
+    /// </summary>
+    private long Transfer(int fd, Posix.IoVec* iov, int count, long offset, int flags, bool write)
+    {
+        if (!write)
+        {
+            return Posix.Result(Posix.preadv2(fd, iov, count, offset, flags));
+        }
+
+        var readable = 0;
+        while (readable < count && Posix.Readable((ulong)iov[readable].Base, iov[readable].Length))
+        {
+            readable++;
+        }
+
+        if (readable == 0 && count > 0 && offset >= -1)
+        {
+            if (profile.FaultingWriteExtendsFile)
+            {
+                Posix.ExtendTo(fd, offset == -1 ? Posix.Position(fd) : offset);
+            }
+
+            return -Errno.EFAULT;
+        }
+
+        return Posix.Result(Posix.pwritev2(fd, iov, readable, offset, flags));
+    }
 
     /// <summary>Resolves the request's file: a descriptor, or with IOSQE_FIXED_FILE an index into the fixed table.</summary>
     private bool FileOf(ref Request r)

@@ -7,24 +7,29 @@ namespace IoUring.Engine;
 /// Requests from SQE to CQE, in the order the kernel produces completions:
 /// <list type="number">
 /// <item>During the submission loop a request that completes inline joins the completion batch; one
-/// that completes through task work (NOP with IORING_NOP_TW) queues a work item at once.</item>
-/// <item>When the loop ends the batch is flushed: its CQEs are posted in order, then each completed
-/// request's link successor is queued (or its broken chain's remainder, as one item).</item>
+/// that completes through task work (NOP with IORING_NOP_TW) queues a work item at once. Where the
+/// kernel posts a failure on its own (<see cref="KernelProfile.FailuresPostAtOnce"/>, 6.1) it is posted
+/// there and then, ahead of the batch.</item>
+/// <item>When the loop ends the batch is flushed: its CQEs are posted in order, the commit releases
+/// what the drain let go, then each completed request's link successor is queued (or its broken
+/// chain's remainder, as one item).</item>
 /// <item>Task work then runs in generations: every item queued so far, their inline completions
 /// batched and flushed at the end of the generation, which queues the next generation.</item>
-/// <item>Requests the kernel hands to io-wq (FSYNC, IOSQE_ASYNC) complete after that, when the task
-/// is idle; their successors start the cycle again.</item>
+/// <item>Requests the kernel hands to io-wq (FSYNC, IOSQE_ASYNC, drained ones) complete after that,
+/// when the task is idle; their successors start the cycle again.</item>
 /// </list>
-/// The differential properties in conformance/ hold this order to the live kernel.
+/// A request lives in a pooled slot from its SQE until its CQE (a drained request can wait across
+/// submissions); the pool grows to its high-water mark once and never allocates after that. The
+/// differential properties in conformance/ hold this order to the live kernels.
 /// </summary>
 internal sealed unsafe partial class EngineRing
 {
-    private readonly Request[] requests;
-    private readonly int[] completions;
+    private Request[] requests;
+    private int[] freeSlots;
+    private int freeCount;
+    private readonly FifoQueue<int> batch;
     private readonly FifoQueue<Work> work;
     private readonly FifoQueue<int> asyncWork;
-    private int requestCount;
-    private int completionCount;
 
     // The chain being assembled (the kernel's submit_state.link).
     private int linkHead = -1;
@@ -38,36 +43,47 @@ internal sealed unsafe partial class EngineRing
     private bool drainNext;
     private bool deferredThisSubmission;
 
-    // (DrainStallsPastSequence) the kernel's defer list, chain heads in order, and whether a drained
-    // request at its front saw the CQ tail go past its sequence: then the drain never ends.
-    private readonly List<int> deferList = new();
-    private bool drainStalled;
-
-    // (DrainCountsLostCqes) the SQ positions of CQEs the drain sequence counts and no one posts: the
-    // cancelled followers of a failed chain whose head had CQE_SKIP_SUCCESS.
-    private readonly List<uint> lostCqes = new();
-
-    // A drained request of this submission had to wait (the tail was short of its sequence): what
-    // follows it is deferred behind it, not issued at once.
-    private bool drainWaiting;
+    // (DrainBySequence) the kernel's defer list, each entry a chain head and the sequence it waits for,
+    // and cq_extra, which the sequence is corrected by (a dropped SQ entry posts no CQE).
+    private readonly FifoQueue<Deferred> deferList;
+    private uint cqExtra;
 
     private void BeginSubmission()
     {
-        // Request slots are reused by every submission; what stalled is simply never completed.
-        deferList.Clear();
-        drainWaiting = false;
-        requestCount = 0;
-        completionCount = 0;
         linkHead = linkLast = -1;
         deferredThisSubmission = false;
     }
 
-    private ref Request Req(int i) => ref requests[i];
+    /// <summary>A free request slot (the pool doubles when none is left).</summary>
+    private int Alloc()
+    {
+        if (freeCount == 0)
+        {
+            var old = requests.Length;
+            Array.Resize(ref requests, old * 2);
+            Array.Resize(ref freeSlots, old * 2);
+            for (var k = old * 2 - 1; k >= old; k--)
+            {
+                freeSlots[freeCount++] = k;
+            }
+        }
+
+        return freeSlots[--freeCount];
+    }
+
+    private void Free(int i) => freeSlots[freeCount++] = i;
+
+    /// <summary>A dropped SQ entry: consumed and counted, and (DrainBySequence) owed no CQE.</summary>
+    private void Dropped()
+    {
+        U32(header.SqDropped)++;
+        cqExtra--;
+    }
 
     /// <summary>Reads one SQE into a pooled request and validates it (the kernel's io_init_req and the op's prep).</summary>
     private int Prepare(io_uring_sqe* sqe, uint index, ref uint slotsLeft, ref uint head)
     {
-        var i = requestCount++;
+        var i = Alloc();
         ref var r = ref requests[i];
         r = default;
         r.Next = -1;
@@ -127,6 +143,7 @@ internal sealed unsafe partial class EngineRing
         {
             return -Errno.EINVAL;
         }
+
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0 && !op.BufferSelect)
         {
             return -Errno.EOPNOTSUPP;
@@ -299,24 +316,17 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>
-    /// A chain (or lone request) leaves the submission loop. With a drain active it goes through the
-    /// kernel's io_drain_req: the first one of a submission finds nothing deferred before it and, unless
-    /// it drains itself, ends the drain; after that everything in this submission queues behind it.
+    /// A chain (or lone request) leaves the submission loop. Kernels that drain by count (6.16 on) go
+    /// through io_drain_req here: the first chain of a submission finds nothing deferred before it and,
+    /// unless it drains itself, ends the drain; after that everything in this submission queues behind
+    /// it. Kernels that drain by sequence decide in <see cref="Fallback"/>.
     /// </summary>
     private void QueueChain(int first)
     {
         ref var r = ref requests[first];
-        if (r.ForceAsync && (drainActive || r.Drain) && !r.Failed)
+        if (!profile.DrainBySequence && r.ForceAsync && (drainActive || r.Drain) && !r.Failed)
         {
-            // io_drain_req's first look: the tail already equals the sequence (and nothing waits).
-            r.DrainMet = r.Drain && !drainStalled && deferList.Count == 0 && cqTail == r.Seq;
-            drainWaiting |= r.Drain && !r.DrainMet;
-            if (profile.DrainStallsPastSequence && !r.DrainMet && (r.Drain || deferList.Count > 0 || drainStalled))
-            {
-                deferList.Add(first);
-            }
-
-            if (!deferredThisSubmission && !r.Drain && !drainStalled)
+            if (!deferredThisSubmission && !r.Drain)
             {
                 drainActive = false;
             }
@@ -324,42 +334,124 @@ internal sealed unsafe partial class EngineRing
             deferredThisSubmission = true;
         }
 
-        Queue(first);
+        if (r.Failed || (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0 || r.ForceAsync)
+        {
+            Fallback(first);
+        }
+        else
+        {
+            Issue(first);
+        }
     }
 
-    /// <summary>Issues a chain head or a lone request from the submission loop.</summary>
-    private void Queue(int i)
+    /// <summary>
+    /// The kernel's io_queue_sqe_fallback: a failed chain is completed whole (its head's hardlink turned
+    /// into a plain link, so every other member is cancelled); anything else goes to io-wq, through the
+    /// drain when one is active.
+    /// </summary>
+    private void Fallback(int i)
     {
         ref var r = ref requests[i];
         if (r.Failed)
         {
-            // A chain that failed preparation is not submitted: the kernel turns the head's
-            // hardlink into a plain link so that every other member is cancelled (io_queue_sqe_fallback).
             r.SqeFlags = (byte)((r.SqeFlags & ~(byte)IoUringSqeFlags.IOSQE_IO_HARDLINK) | (r.Next >= 0 ? (byte)IoUringSqeFlags.IOSQE_IO_LINK : 0));
-            Complete(i);
+            CompleteFailed(i);
             return;
         }
 
-        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0 || r.ForceAsync)
+        // Before 6.10 what is punted is prepared for async execution first (io_req_prep_async, the head
+        // only: members were prepared as they joined): a buffer that does not import fails it here.
+        if (profile.RwImport == RwImportStage.Issue && AsyncPrep(ref r) is var error and not 0)
         {
-            // Before 6.10 what is punted to io-wq is prepared for it first (io_queue_sqe_fallback,
-            // io_drain_req): a buffer that does not import fails the request here, before its file.
-            // A drained request that passes its drain check at once is queued as task work instead,
-            // with no prep for io-wq (6.1's io_drain_req).
-            if (profile.RwImport == RwImportStage.Issue && !(drainActive && (r.Drain ? r.DrainMet : !drainWaiting)) && AsyncPrep(ref r) is var error and not 0)
+            r.Fail(error);
+            CompleteFailed(i);
+            return;
+        }
+
+        if (profile.DrainBySequence && drainActive)
+        {
+            DrainBySequence(i);
+            return;
+        }
+
+        Punt(i);
+    }
+
+    private void Punt(int i)
+    {
+        if (profile.DrainBySequence)
+        {
+            ref var r = ref requests[i];
+            if (!r.Failed && !r.Executed)
             {
-                r.Fail(error);
-                Complete(i);
-                return;
+                ExecuteNow(ref r);
             }
 
-            asyncWork.Enqueue(i);
+            PostNow(i);
+            return;
+        }
+
+        asyncWork.Enqueue(i);
+    }
+
+    /// <summary>
+    /// (DrainBySequence) the kernel's io_drain_req before 6.16: a request whose drain is already met
+    /// and that finds nothing deferred ends the drain and is issued from task work; anything else waits
+    /// in the defer list with the sequence it was submitted at.
+    /// </summary>
+    private void DrainBySequence(int i)
+    {
+        var seq = requests[i].Seq;
+        if (!NeedsDefer(i, seq) && deferList.Count == 0)
+        {
+            drainActive = false;
+            work.Enqueue(new Work(WorkKind.Issue, i, false));
+            return;
+        }
+
+        deferList.Enqueue(new Deferred(i, seq));
+    }
+
+    /// <summary>req_need_defer: a drained request waits until the CQ tail, corrected by cq_extra, is exactly its sequence.</summary>
+    private bool NeedsDefer(int i, uint seq) => requests[i].Drain && seq + cqExtra != cqTail;
+
+    /// <summary>
+    /// (DrainBySequence) the kernel's io_queue_deferred, run at every commit of the CQ while a drain is
+    /// active: from the front of the defer list, each request whose drain is met is issued from task
+    /// work; the first that still waits stops it. A tail that went past a sequence never comes back to
+    /// it, so that request and everything behind it wait until the ring is closed (a kernel bug, 6.12).
+    /// </summary>
+    private void Committed()
+    {
+        if (!profile.DrainBySequence || !drainActive)
+        {
+            return;
+        }
+
+        while (deferList.Count > 0 && !NeedsDefer(deferList.Peek().Request, deferList.Peek().Seq))
+        {
+            work.Enqueue(new Work(WorkKind.Issue, deferList.Dequeue().Request, false));
+        }
+    }
+
+    /// <summary>
+    /// io_req_task_submit: a chain successor, or a request the drain let go, issued from task work.
+    /// From 6.10 one marked for async execution goes to io-wq; 6.1 issues it inline like any other.
+    /// </summary>
+    private void TaskSubmit(int i)
+    {
+        ref var r = ref requests[i];
+        var async = (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0 || r.ForceAsync;
+        if (async && !profile.TaskSubmitIssuesInline)
+        {
+            Punt(i);
             return;
         }
 
         Issue(i);
     }
 
+    /// <summary>io_queue_sqe: issued inline; its completion joins the batch, task work or io-wq as the opcode says.</summary>
     private void Issue(int i)
     {
         ref var r = ref requests[i];
@@ -368,37 +460,82 @@ internal sealed unsafe partial class EngineRing
             case Completion.Inline:
                 Complete(i);
                 break;
+            case Completion.Failed:
+                CompleteFailed(i);
+                break;
             case Completion.TaskWork:
                 work.Enqueue(new Work(WorkKind.Complete, i, false));
                 break;
             case Completion.Async:
-                asyncWork.Enqueue(i);
+                Punt(i);
                 break;
         }
     }
 
-    private void Complete(int i) => completions[completionCount++] = i;
+    private void Complete(int i) => batch.Enqueue(i);
 
-    /// <summary>Posts the batch's CQEs in order, then queues each request's successor (io_submit_flush_completions).</summary>
+    /// <summary>
+    /// A failure: 6.1 posts it at once (io_req_complete_failed, its own commit), later kernels add it
+    /// to the batch like any completion (io_req_defer_failed).
+    /// </summary>
+    private void CompleteFailed(int i)
+    {
+        if (profile.FailuresPostAtOnce)
+        {
+            PostNow(i);
+        }
+        else
+        {
+            Complete(i);
+        }
+    }
+
+    /// <summary>io_req_complete_post: one request's CQE posted on its own, its link handled, and the CQ committed.</summary>
+    private void PostNow(int i)
+    {
+        ref var r = ref requests[i];
+        if (!r.SkipCqe)
+        {
+            Post(new PendingCqe(r.UserData, r.Res, 0, r.Big, r.Extra1, r.Extra2));
+        }
+
+        QueueNext(i);
+        Committed();
+    }
+
+    /// <summary>
+    /// Posts the batch's CQEs in order, commits (which lets the drain release what it may), then queues
+    /// each request's successor (io_submit_flush_completions, io_free_batch_list).
+    /// </summary>
     private void FlushCompletions()
     {
-        for (var k = 0; k < completionCount; k++)
+        if (batch.Count == 0)
         {
-            ref var r = ref requests[completions[k]];
+            return;
+        }
+
+        for (var k = 0; k < batch.Count; k++)
+        {
+            ref var r = ref requests[batch.At(k)];
             if (!r.SkipCqe)
             {
                 Post(new PendingCqe(r.UserData, r.Res, 0, r.Big, r.Extra1, r.Extra2));
             }
         }
 
-        for (var k = 0; k < completionCount; k++)
+        Committed();
+        while (batch.Count > 0)
         {
-            ref var r = ref requests[completions[k]];
-            if (r.Next < 0)
-            {
-                continue;
-            }
+            QueueNext(batch.Dequeue());
+        }
+    }
 
+    /// <summary>After a request's CQE: its successor is issued from task work, or a broken chain's remainder completed as one item; then its slot is free.</summary>
+    private void QueueNext(int i)
+    {
+        ref var r = ref requests[i];
+        if (r.Next >= 0)
+        {
             if (r.Failed && !r.Hardlink)
             {
                 work.Enqueue(new Work(WorkKind.FailLinks, r.Next, r.SkipLinkCqes && !faults.HasFlag(EngineFaults.NoLinkCqeSuppression)));
@@ -409,46 +546,11 @@ internal sealed unsafe partial class EngineRing
             }
         }
 
-        completionCount = 0;
-        ReleaseDeferred();
+        Free(i);
     }
 
-    /// <summary>Whether a CQE of an SQE before position <paramref name="seq"/> was suppressed for good.</summary>
-    private bool LostBefore(uint seq)
-    {
-        foreach (var position in lostCqes)
-        {
-            if (position < seq)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    /// <summary>
-    /// (DrainStallsPastSequence) the kernel's io_queue_deferred after each flush: from the front of the
-    /// defer list, a drained request goes once the CQ tail equals its sequence, the others with it; a
-    /// tail already past it never comes back, so the list waits for good.
-    /// </summary>
-    private void ReleaseDeferred()
-    {
-        while (deferList.Count > 0 && !drainStalled)
-        {
-            ref var r = ref requests[deferList[0]];
-            if (r.Drain && cqTail != r.Seq)
-            {
-                drainStalled = cqTail > r.Seq;
-                return;
-            }
-
-            r.DrainMet = true;
-            deferList.RemoveAt(0);
-        }
-    }
-
-    private void RunTaskWork()
+    /// <summary>Runs task work, then io-wq, until neither has anything left (what the kernel does before enter returns, or while it waits).</summary>
+    public void RunTaskWork()
     {
         while (true)
         {
@@ -461,7 +563,7 @@ internal sealed unsafe partial class EngineRing
                     switch (item.Kind)
                     {
                         case WorkKind.Issue:
-                            Queue(item.Request);
+                            TaskSubmit(item.Request);
                             break;
                         case WorkKind.Complete:
                             Complete(item.Request);
@@ -473,11 +575,6 @@ internal sealed unsafe partial class EngineRing
                                 member.Res = member.Failed ? member.Res : -Errno.ECANCELED;
                                 member.Big = false;
                                 member.SkipCqe = item.IgnoreCqes;
-                                if (item.IgnoreCqes && profile.DrainCountsLostCqes)
-                                {
-                                    lostCqes.Add(member.Seq);
-                                }
-
                                 Complete(m);
                             }
 
@@ -495,34 +592,25 @@ internal sealed unsafe partial class EngineRing
                 return;
             }
 
-            // io-wq: runs and completes; the completions come back to the task as task work.
+            // io-wq: runs and posts each completion from the worker, on its own (io_req_complete_post);
+            // its successor is issued from task work.
             while (asyncWork.Count > 0)
             {
                 var i = asyncWork.Dequeue();
                 ref var r = ref requests[i];
-
-                // (6.12 emulation) a drained request waits for the CQ tail to equal its sequence; once
-                // a batch of completions carried the tail past it, it and everything deferred behind it
-                // wait for good (the ring keeps them until it is closed).
-                if (drainStalled && !r.DrainMet && deferList.Contains(i))
-                {
-                    continue;
-                }
-
-                // (DrainCountsLostCqes) a drained request waits for a CQ tail that CQEs suppressed
-                // with a failed chain keep short for good: it and all that is deferred after it wait.
-                if (profile.DrainCountsLostCqes && !r.Failed && !r.DrainMet && ((r.Drain && LostBefore(r.Seq)) || (drainStalled && r.ForceAsync)))
-                {
-                    drainStalled = true;
-                    continue;
-                }
-
                 if (!r.Failed && !r.Executed)
                 {
                     ExecuteNow(ref r);
                 }
 
-                work.Enqueue(new Work(WorkKind.Complete, i, false));
+                if (profile.DrainBySequence)
+                {
+                    PostNow(i);
+                }
+                else
+                {
+                    work.Enqueue(new Work(WorkKind.Complete, i, false));
+                }
             }
         }
     }

@@ -309,7 +309,7 @@ internal sealed unsafe partial class EngineRing
         }
 
         var max = 4 + profile.OpLast + (profile.RegisterOpLast == 0 ? 64 : profile.RegisterOpLast);
-        if (count > max)
+        if (arg == null || count > max)
         {
             return -Errno.EINVAL;
         }
@@ -349,8 +349,12 @@ internal sealed unsafe partial class EngineRing
         }
 
         allowedRegisterOps = registerOps;
-        registerOpsListed = false;
-        sqeOpsListed = false;
+
+        // Where restrictions limit only the kinds they name, an empty set names both: nothing is
+        // allowed (7.2 and 7.3-rc under qemu; the kernel's io_parse_restrictions marks both kinds
+        // registered when nr_args is 0).
+        registerOpsListed = count == 0;
+        sqeOpsListed = count == 0;
         for (var i = 0; i < count; i++)
         {
             registerOpsListed |= copy[i].opcode == (ushort)io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP;

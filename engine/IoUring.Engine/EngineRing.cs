@@ -60,9 +60,16 @@ internal sealed unsafe partial class EngineRing : IDisposable
         // Pools sized for the worst case of one enter: every SQ slot a request. They never grow after
         // this except the overflow list, which grows to its high-water mark once.
         requests = new Request[sq];
-        completions = new int[sq];
+        freeSlots = new int[sq];
+        for (var k = (int)sq - 1; k >= 0; k--)
+        {
+            freeSlots[freeCount++] = k;
+        }
+
+        batch = new FifoQueue<int>((int)sq);
         work = new FifoQueue<Work>((int)sq * 2);
         asyncWork = new FifoQueue<int>((int)sq);
+        deferList = new FifoQueue<Deferred>(4);
         overflow = new FifoQueue<PendingCqe>((int)cq);
     }
 
@@ -128,7 +135,7 @@ internal sealed unsafe partial class EngineRing : IDisposable
             if (index >= sqEntries)
             {
                 // Consumed, counted in sq_dropped, not submitted, and the submission stops.
-                U32(header.SqDropped)++;
+                Dropped();
                 left--;
                 break;
             }
@@ -235,6 +242,11 @@ internal sealed unsafe partial class EngineRing : IDisposable
         // behind the pending overflow before this flush: the big CQE's slots are skipped unwritten.
         var lose = profile.MixedOverflowLosesBigCqe && queuedBehindOverflow;
         queuedBehindOverflow = false;
+        if (overflow.Count == 0)
+        {
+            return;
+        }
+
         while (overflow.Count > 0 && TryWrite(overflow.Peek(), lose))
         {
             overflow.Dequeue();
@@ -244,6 +256,11 @@ internal sealed unsafe partial class EngineRing : IDisposable
         {
             U32(header.SqFlags) &= ~(uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW;
         }
+
+        // The flush commits the CQ like any posting: a drain waiting for these CQEs may go now, and
+        // what it released runs before enter returns.
+        Committed();
+        RunTaskWork();
     }
 
     public void Dispose()

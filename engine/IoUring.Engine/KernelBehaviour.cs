@@ -22,8 +22,10 @@ public static class KernelBehaviour
         ("query opcodes: OPCODES only, 40-byte io_uring_query_opcode", "6.18", "measured on the host (6.18.44): __IO_URING_QUERY_MAX 1; 7.2's header has 4 and the 48-byte struct"),
         ("READ/WRITE/READV/WRITEV import their buffer at issue, after the file lookup", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176): a READV of 1025 vectors on fd -1 is -EBADF, not -EINVAL"),
         ("READ_FIXED/WRITE_FIXED check the buffer index at prep (-EFAULT), the range at issue", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176)"),
-        ("a drained request the CQ tail went past waits until the ring is closed (kernel bug)", "6.12 in the corpus", "measured under qemu (6.12.107) by the probe's reproduction; 6.18 and 7.x release it, and 6.1 posts the failed SQE's CQE at once, so the probe's tail never passes there"),
-        ("a drain after a failed chain with CQE_SKIP_SUCCESS on its head waits until the ring is closed (kernel bug)", "6.1 and 6.12 in the corpus", "measured under qemu (6.1.176, 6.12.107) by the probe's reproduction; 6.18 and 7.x post the drained request"),
+        ("drain by sequence: a drained request waits until the CQ tail (corrected by cq_extra) equals its sequence, checked at every commit; a tail that went past it, or CQEs suppressed with a failed skip chain, leave it waiting until the ring is closed (kernel bugs)", "before 6.16 (6.1 and 6.12 in the corpus)", "6.1.176 and 6.12.107 sources (io_drain_req, io_queue_deferred); the probe reproduces the skip-chain case under qemu; 6.16 counts requests in flight instead"),
+        ("failures (init, async prep, errors returned at issue) and io-wq completions posted on their own, ahead of the batch", "before 6.10 (6.1 in the corpus)", "6.1.176 source (io_req_complete_failed, io_req_complete_post); measured under qemu by the order of a NOP and an unknown opcode"),
+        ("a WRITE whose buffer faults before a byte is copied still grows a shmem file to the write offset", "6.18 and 7.x (not 6.1 or 6.12)", "measured under qemu and on the host by a WRITE from an unmapped address past the end of a memfd"),
+        ("a request issued from task work is issued inline even when forced async", "before 6.10 (6.1 in the corpus)", "6.1.176 source (io_req_task_submit); 6.12 sends it to io-wq"),
         ("a restricted ring limits only the kinds its restrictions name (register opcodes, SQE opcodes and flags)", "after 6.18 (7.2 and 7.3-rc in the corpus)", "measured under qemu (7.2.13, 7.3-rc7); the host's 6.18.44 limits both kinds whatever was named"),
         ("READ_FIXED/WRITE_FIXED look up and range-check the registered buffer at prep (-EFAULT)", "6.10 to 6.14 (6.12 in the corpus)", "measured under qemu (6.12.107); 6.18 and 7.x do both at issue, after the file"),
     ];
@@ -69,8 +71,10 @@ public static class KernelBehaviour
             FixedBuffers = Before(version, 6, 10) ? FixedBufferStage.LookupAtPrep : Before(version, 6, 15) ? FixedBufferStage.Prep : FixedBufferStage.Issue,
             HasMemRegion = enumerators.ContainsKey("IORING_REGISTER_MEM_REGION"),
             RegisterRestrictedOnlyWhenListed = !Before(version, 6, 19),
-            DrainStallsPastSequence = version is (6, 12),
-            DrainCountsLostCqes = Before(version, 6, 13),
+            DrainBySequence = Before(version, 6, 16),
+            FailuresPostAtOnce = Before(version, 6, 10),
+            TaskSubmitIssuesInline = Before(version, 6, 10),
+            FaultingWriteExtendsFile = !Before(version, 6, 13),
             SqeRestrictedOnlyWhenListed = !Before(version, 6, 19),
         };
     }

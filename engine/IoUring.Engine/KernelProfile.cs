@@ -71,16 +71,30 @@ public enum FixedBufferStage
 /// <param name="HasMemRegion">IORING_REGISTER_MEM_REGION exists (6.13 on); before it the opcode is unknown (-EINVAL).</param>
 /// <param name="RegisterRestrictedOnlyWhenListed">A restricted ring limits register opcodes only if its restrictions named one (7.2 under qemu); before, any restriction set limited them.</param>
 /// <param name="SqeRestrictedOnlyWhenListed">Likewise for SQE opcodes and flags.</param>
-/// <param name="DrainStallsPastSequence">
-/// Kernel bug (6.12 under qemu): a drained request is released only when the CQ tail equals the number
-/// of SQEs before it; a completion batch that carries the tail past that (a later SQE that failed
-/// preparation, say) leaves it, and everything deferred behind it, waiting until the ring is closed.
-/// Probed by reproducing it.
+/// <param name="DrainBySequence">
+/// Before 6.16 a drained request waits until the CQ tail, corrected by cq_extra (a dropped SQ entry
+/// owes no CQE), equals the number of SQEs before it; the defer list is checked at every commit. Two
+/// kernel bugs follow from the exact comparison, and the engine has both by modelling it: a batch that
+/// carries the tail past the sequence leaves the request, and everything deferred behind it, waiting
+/// until the ring is closed; and CQEs suppressed with a failed CQE_SKIP_SUCCESS chain are counted but
+/// never posted, with the same result. 6.16 and later count requests in flight instead. Probed by the
+/// second bug.
 /// </param>
-/// <param name="DrainCountsLostCqes">
-/// Kernel bug (6.1 and 6.12 under qemu): the drain sequence counts the cancelled followers of a failed
-/// chain whose head had CQE_SKIP_SUCCESS, whose CQEs are never posted, so every later drained request
-/// waits until the ring is closed. Probed by reproducing it.
+/// <param name="FailuresPostAtOnce">
+/// 6.1: a failed request (refused at init, failed async prep, an error returned at issue) and every
+/// io-wq completion is posted on its own (io_req_complete_post), ahead of the inline completions batched
+/// in the same submission; later kernels batch failures (io_req_defer_failed) and complete io-wq work
+/// through task work. Probed by the order of a NOP and an unknown opcode submitted together.
+/// </param>
+/// <param name="TaskSubmitIssuesInline">
+/// 6.1: a request issued from task work (a chain successor, a request the drain released) is issued
+/// inline even when marked for async execution; later kernels send such a request to io-wq. Probed by
+/// the order of two chains' successors, one of them IOSQE_ASYNC.
+/// </param>
+/// <param name="FaultingWriteExtendsFile">
+/// A WRITE whose buffer faults before one byte is copied still grows a shmem file to the write offset
+/// (the host's 6.18, 7.2, 7.3-rc); 6.1 and 6.12 leave the file as it was. Not io_uring's doing but the
+/// page cache's, seen through io_uring: probed with a WRITE from an unmapped address past the end of a memfd.
 /// </param>
 /// <param name="MixedOverflowWaitSpins">
 /// Kernel bug (found on the host's 6.18.44): a wait for more CQEs than are ready, on a CQE_MIXED ring
@@ -115,8 +129,10 @@ public sealed record KernelProfile(
     bool RegisterRestrictedOnlyWhenListed = false,
     bool SqeRestrictedOnlyWhenListed = false,
     string[]? QueryAnswers = null,
-    bool DrainStallsPastSequence = false,
-    bool DrainCountsLostCqes = false,
+    bool DrainBySequence = false,
+    bool FailuresPostAtOnce = false,
+    bool TaskSubmitIssuesInline = false,
+    bool FaultingWriteExtendsFile = false,
     bool MixedOverflowWaitSpins = false)
 {
     public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
@@ -199,8 +215,10 @@ public sealed record KernelProfile(
                 RegisterRestrictedOnlyWhenListed = (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 && ProbeRestriction(live, register: true),
                 SqeRestrictedOnlyWhenListed = (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 && ProbeRestriction(live, register: false),
                 QueryAnswers = query is null ? null : QueryAnswersOf(live, queryOps),
-                DrainStallsPastSequence = ProbeDrainStall(live),
-                DrainCountsLostCqes = ProbeDrainLostCqes(live),
+                DrainBySequence = ProbeDrainBySequence(live),
+                FailuresPostAtOnce = ProbeFailuresPostAtOnce(live),
+                TaskSubmitIssuesInline = ProbeTaskSubmitIssuesInline(live),
+                FaultingWriteExtendsFile = ProbeFaultingWriteExtendsFile(live),
                 MixedOverflowWaitSpins = (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowWaitSpins(live),
             };
         }
@@ -413,11 +431,63 @@ public sealed record KernelProfile(
     private static void WaitBriefly(IRingBackend live, IoUring.Ring.Ring ring, uint count) => WaitWithTimeout(live, ring, count, 50_000_000);
 
     /// <summary>
-    /// NOP, then a chain of NOP and a NOP with IO_DRAIN, then an unknown opcode that fails preparation,
-    /// in one submission; then up to 50 ms for all four CQEs. A kernel whose drain needs the CQ tail to
-    /// equal its sequence posts only two: the failed SQE's CQE carried the tail past the chain's.
+    /// A NOP and an unknown opcode in one submission: a kernel that batches failures posts the NOP's
+    /// CQE first (SQE order); one that posts failures at once posts the unknown opcode's first.
     /// </summary>
-    private static unsafe bool ProbeDrainStall(IRingBackend live)
+    private static unsafe bool ProbeFailuresPostAtOnce(IRingBackend live)
+    {
+        if (IoUring.Ring.Ring.Create(live, 4, default, out var ring) < 0)
+        {
+            return false;
+        }
+
+        using (ring)
+        {
+            Prep.Nop(ring!.GetSqe(), 1);
+            var bad = ring.GetSqe();
+            Prep.Nop(bad, 2);
+            bad->opcode = 255;
+            ring.Submit();
+            return ring.TryPeekCqe(out var cqe) && cqe->user_data == 2;
+        }
+    }
+
+    /// <summary>
+    /// A WRITE of 512 bytes from an unmapped address at offset 20000 of an empty memfd: -EFAULT on every
+    /// kernel; whether the file is 20000 bytes long afterwards is the question.
+    /// </summary>
+    private static unsafe bool ProbeFaultingWriteExtendsFile(IRingBackend live)
+    {
+        var fd = Posix.memfd_create("io_uring-probe", 0);
+        if (fd < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            var res = OneSqe(live, null, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_WRITE;
+                sqe->fd = fd;
+                sqe->addr = 0x1000;
+                sqe->len = 512;
+                sqe->off = 20000;
+            });
+            return res == -Errno.EFAULT && Posix.Size(fd) == 20000;
+        }
+        finally
+        {
+            Posix.Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// Two chains, [NOP, NOP with IOSQE_ASYNC] and [NOP, NOP], in one submission: the successors are
+    /// issued from task work in chain order. Inline, the IOSQE_ASYNC successor completes before the
+    /// other (1, 3, 2, 4); sent to io-wq, after it (1, 3, 4, 2). Waits up to 50 ms for all four.
+    /// </summary>
+    private static unsafe bool ProbeTaskSubmitIssuesInline(IRingBackend live)
     {
         if (IoUring.Ring.Ring.Create(live, 8, default, out var ring) < 0)
         {
@@ -426,28 +496,38 @@ public sealed record KernelProfile(
 
         using (ring)
         {
-            Prep.Nop(ring!.GetSqe(), 1);
-            var head = ring.GetSqe();
-            Prep.Nop(head, 2);
-            head->flags = (byte)IoUringSqeFlags.IOSQE_IO_LINK;
-            var drain = ring.GetSqe();
-            Prep.Nop(drain, 3);
-            drain->flags = (byte)IoUringSqeFlags.IOSQE_IO_DRAIN;
-            var bad = ring.GetSqe();
-            Prep.Nop(bad, 4);
-            bad->opcode = 255;
-            ring.Submit();
+            for (var ud = 1u; ud <= 4; ud++)
+            {
+                var sqe = ring!.GetSqe();
+                Prep.Nop(sqe, ud);
+                sqe->flags = ud switch
+                {
+                    1 or 3 => (byte)IoUringSqeFlags.IOSQE_IO_LINK,
+                    2 => (byte)IoUringSqeFlags.IOSQE_ASYNC,
+                    _ => 0,
+                };
+            }
+
+            ring!.Submit();
             WaitBriefly(live, ring, 4);
-            return ring.CqReady < 4;
+            var order = new List<ulong>();
+            while (ring.TryNextCqe(out var cqe, out var slots))
+            {
+                order.Add(cqe->user_data);
+                ring.CqAdvance(slots);
+            }
+
+            return order.SequenceEqual<ulong>([1, 3, 2, 4]);
         }
     }
 
     /// <summary>
     /// A chain of an unknown opcode with IO_LINK and CQE_SKIP_SUCCESS and two NOPs (the head fails at
     /// preparation, the followers are cancelled with their CQEs suppressed), then a NOP with IO_DRAIN:
-    /// up to 50 ms for its CQE. A kernel whose drain counts the suppressed CQEs never posts it.
+    /// up to 50 ms for its CQE. A kernel that drains by sequence counts the suppressed CQEs and never
+    /// posts it; one that counts requests in flight does.
     /// </summary>
-    private static unsafe bool ProbeDrainLostCqes(IRingBackend live)
+    private static unsafe bool ProbeDrainBySequence(IRingBackend live)
     {
         if (IoUring.Ring.Ring.Create(live, 8, default, out var ring) < 0)
         {

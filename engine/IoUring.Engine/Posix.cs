@@ -97,6 +97,35 @@ internal static unsafe partial class Posix
     /// <summary>Seekable (a regular file here, where the engine meets only files and pipes): lseek succeeds.</summary>
     public static bool IsSeekable(int fd) => lseek(fd, 0, 1) >= 0;
 
+    /// <summary>The file position of a seekable descriptor.</summary>
+    public static long Position(int fd) => lseek(fd, 0, 1);
+
+    /// <summary>The size of a seekable descriptor's file (the position is left as it was).</summary>
+    public static long Size(int fd)
+    {
+        var position = lseek(fd, 0, 1);
+        var end = lseek(fd, 0, 2);
+        lseek(fd, position, 0);
+        return end;
+    }
+
+    /// <summary>Grows a file to <paramref name="size"/> bytes if it is shorter (a hole; the position is left as it was).</summary>
+    public static void ExtendTo(int fd, long size)
+    {
+        var end = Size(fd);
+        if (end >= 0 && size > end)
+        {
+            ftruncate(fd, size);
+        }
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int ftruncate(int fd, long length);
+
+    /// <summary>memfd_create(2): an anonymous file in memory (the probes' stand-in for a program's file).</summary>
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int memfd_create(string name, uint flags);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial long lseek(int fd, long offset, int whence);
 

@@ -51,9 +51,6 @@ internal struct Request
     /// <summary>SQ entries consumed before this one in the ring's life (the kernel's drain sequence).</summary>
     public uint Seq;
 
-    /// <summary>A drained request whose sequence the CQ tail already equalled when it left the submission (released at once).</summary>
-    public bool DrainMet;
-
     /// <summary>Executed already (an io-wq completion of a request that ran inline and was retried).</summary>
     public bool Executed;
 
@@ -98,6 +95,9 @@ internal enum WorkKind : byte
 
 internal readonly record struct Work(WorkKind Kind, int Request, bool IgnoreCqes);
 
+/// <summary>(DrainBySequence) an entry of the kernel's defer list: a chain head and the CQ sequence it waits for.</summary>
+internal readonly record struct Deferred(int Request, uint Seq);
+
 /// <summary>A completion waiting for CQ space (FEAT_NODROP overflow list).</summary>
 internal readonly record struct PendingCqe(ulong UserData, int Res, uint Flags, bool Big, ulong Extra1, ulong Extra2);
 
@@ -138,6 +138,9 @@ internal sealed class FifoQueue<T>
     }
 
     public ref readonly T Peek() => ref items[head];
+
+    /// <summary>The item <paramref name="k"/> places from the front.</summary>
+    public T At(int k) => items[(head + k) % items.Length];
 
     public T Dequeue()
     {
