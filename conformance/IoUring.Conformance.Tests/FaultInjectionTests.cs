@@ -30,7 +30,7 @@ public sealed class FaultInjectionTests
 
         // The oracle is the live kernel when it has the ring mode, else the correct engine.
         ILiveRunner oracle = (profile.SetupFlags & setupFlags) == setupFlags ? HostKernel.Supervised : new EngineAsKernel(profile);
-        var programs = ProgramSampler.Sample(profile.OpLast, 0xfa17, 3000).Select(p => ProgramGen.NoBigCqesWhereAsync(p with { SetupFlags = setupFlags })).ToArray();
+        var programs = ProgramSampler.Sample(profile.OpLast, 0xfa17, 3000).Select(p => ProgramGen.Normalize(p with { SetupFlags = setupFlags })).ToArray();
         Verdict Check(RingProgram p) => p.SetupFlags == setupFlags
             ? Differential.Check(p, oracle, faults: fault)
             : new Verdict(p, ProgramTrace.Failed("other setup"), ProgramTrace.Failed("other setup"), null);

@@ -43,9 +43,11 @@ internal sealed unsafe partial class EngineRing
     private bool drainNext;
     private bool deferredThisSubmission;
 
-    // (DrainBySequence) the kernel's defer list, each entry a chain head and the sequence it waits for,
-    // and cq_extra, which the sequence is corrected by (a dropped SQ entry posts no CQE).
+    // (DrainBySequence) the kernel's defer list, each entry a chain head and the sequence it waits for;
+    // cached_sq_head, every SQ entry fetched in the ring's life, dropped ones included; and cq_extra,
+    // which the sequence is corrected by (a dropped SQ entry posts no CQE).
     private readonly FifoQueue<Deferred> deferList;
+    private uint cachedSqHead;
     private uint cqExtra;
 
     private void BeginSubmission()
@@ -98,7 +100,6 @@ internal sealed unsafe partial class EngineRing
         r.OpFlags = sqe->rw_flags;
         r.BufIndex = sqe->buf_index;
         r.SkipCqe = (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS) != 0;
-        r.Seq = head - 1;
         var error = Validate(ref r, sqe, index, ref slotsLeft, ref head);
         if (error != 0)
         {
@@ -131,6 +132,7 @@ internal sealed unsafe partial class EngineRing
                 }
 
                 head++;
+                cachedSqHead++;
                 slotsLeft--;
             }
             else if (!Has(IoUringSetupFlags.IORING_SETUP_SQE128))
@@ -401,7 +403,13 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private void DrainBySequence(int i)
     {
-        var seq = requests[i].Seq;
+        // io_get_sequence: the SQ entries fetched so far, less the chain's own.
+        var seq = cachedSqHead;
+        for (var m = i; m >= 0; m = requests[m].Next)
+        {
+            seq--;
+        }
+
         if (!NeedsDefer(i, seq) && deferList.Count == 0)
         {
             drainActive = false;

@@ -132,6 +132,7 @@ internal sealed unsafe partial class EngineRing : IDisposable
         {
             var index = noArray ? head & (sqEntries - 1) : ((uint*)(Rings + sqArrayOff))[head & (sqEntries - 1)];
             head++;
+            cachedSqHead++;
             if (index >= sqEntries)
             {
                 // Consumed, counted in sq_dropped, not submitted, and the submission stops.

@@ -48,9 +48,6 @@ internal struct Request
     /// <summary>REQ_F_IO_DRAIN: waits for everything submitted before it.</summary>
     public bool Drain;
 
-    /// <summary>SQ entries consumed before this one in the ring's life (the kernel's drain sequence).</summary>
-    public uint Seq;
-
     /// <summary>Executed already (an io-wq completion of a request that ran inline and was retried).</summary>
     public bool Executed;
 
