@@ -5,6 +5,8 @@
 #   ./make.sh matrix     the conformance matrix: host + Debian's kernels under qemu vs the engine
 #   ./make.sh bench      extraction vs bindgen, diff vs gcc+abidiff, NOP round trips vs liburing
 #                        (prints the docs/benchmarks.md tables)
+#   ./make.sh mutation   Stryker.NET over the engine, the trace replay and the engine's properties as
+#                        the tests (hours; not part of test)
 # Each installs the Debian packages it needs when run as root; otherwise it prints the apt-get line.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -100,8 +102,19 @@ case "${1:-}" in
     dotnet build engine/bench/IoUring.Ring.Bench -c Release -nologo -v quiet -clp:ErrorsOnly
     dotnet run -c Release --no-build --project engine/bench/IoUring.Ring.Bench
     ;;
+  mutation)
+    # Every mutant of engine/IoUring.Engine is run against the replay of conformance/corpus and the
+    # engine-only properties (the filter in engine/mutation/stryker-config.json); the HTML, JSON and
+    # markdown reports land in engine/mutation/StrykerOutput/<time>/reports. docs/mutation.md is
+    # written from them.
+    need_packages "${FRONT_END[@]}" gcc
+    dotnet tool restore >/dev/null
+    dotnet build CodeGen.sln -nologo -v quiet -clp:ErrorsOnly
+    cd engine/mutation
+    dotnet dotnet-stryker --config-file stryker-config.json "${@:2}"
+    ;;
   *)
-    echo "usage: ./make.sh generate | test | matrix [matrix options] | bench" >&2
+    echo "usage: ./make.sh generate | test | matrix [matrix options] | bench | mutation" >&2
     exit 2
     ;;
 esac

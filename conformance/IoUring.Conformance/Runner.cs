@@ -91,13 +91,16 @@ public static unsafe class Runner
 
             var pending = new List<SqeSpec>();
             var drainSeen = false;
+            uint? badPosition = null;
             for (var stepIndex = 0; stepIndex < program.Steps.Length; stepIndex++)
             {
                 var step = program.Steps[stepIndex];
                 // After an IO_DRAIN every request may take the drain's slow path through io-wq.
                 drainSeen |= pending.Concat(step.Batch).Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0);
                 // A dropped SQ index can leave a chain open at the end of the submission: io-wq runs it.
-                var mayBeAsync = drainSeen || step.BadIndexAt >= 0 || pending.Concat(step.Batch).Any(MayCompleteFromIoWq);
+                // That includes an entry an earlier step spoiled that is still waiting in the SQ.
+                var badPending = badPosition is { } b && b - ring.SqHead < ring.SqTail - ring.SqHead;
+                var mayBeAsync = drainSeen || step.BadIndexAt >= 0 || badPending || pending.Concat(step.Batch).Any(MayCompleteFromIoWq);
                 CqeTrace[]? drained = mayBeAsync ? Drain(ring, cqe32).ToArray() : null;
 
                 // SQEs a stopped submission left behind run concurrently with the new batch if both go to
@@ -144,6 +147,7 @@ public static unsafe class Runner
                 if (step.BadIndexAt >= 0 && step.BadIndexAt < positions.Count && ring.SqArray != null)
                 {
                     ring.SqArray[positions[step.BadIndexAt] & (p.sq_entries - 1)] = p.sq_entries + 5;
+                    badPosition = positions[step.BadIndexAt];
                 }
 
                 // to_submit covers everything pending (SQEs left by a stopped submission included), so a

@@ -564,10 +564,12 @@ internal sealed unsafe partial class EngineRing
         {
             while (work.Count > 0)
             {
-                // One generation: what is queued now; what it queues runs in the next one.
-                for (var n = work.Count; n > 0; n--)
+                // One generation: what is queued now (newest first on 6.1, whose lock-less list is not
+                // reversed); what it queues runs in the next one.
+                var n = work.Count;
+                for (var k = 0; k < n; k++)
                 {
-                    var item = work.Dequeue();
+                    var item = work.At(profile.TaskWorkNewestFirst ? n - 1 - k : k);
                     switch (item.Kind)
                     {
                         case WorkKind.Issue:
@@ -592,6 +594,7 @@ internal sealed unsafe partial class EngineRing
                     }
                 }
 
+                work.Drop(n);
                 FlushCompletions();
             }
 

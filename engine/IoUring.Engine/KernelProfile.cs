@@ -86,10 +86,15 @@ public enum FixedBufferStage
 /// in the same submission; later kernels batch failures (io_req_defer_failed) and complete io-wq work
 /// through task work. Probed by the order of a NOP and an unknown opcode submitted together.
 /// </param>
+/// <param name="TaskWorkNewestFirst">
+/// 6.1: a run of task work takes the items queued since the last run newest first (the lock-less list
+/// is not reversed); later kernels run them in the order they were queued. Probed by the order of
+/// chain successors.
+/// </param>
 /// <param name="TaskSubmitIssuesInline">
 /// 6.1: a request issued from task work (a chain successor, a request the drain released) is issued
 /// inline even when marked for async execution; later kernels send such a request to io-wq. Probed by
-/// the order of two chains' successors, one of them IOSQE_ASYNC.
+/// the order of chain successors, one of them IOSQE_ASYNC.
 /// </param>
 /// <param name="FaultingWriteExtendsFile">
 /// A WRITE whose buffer faults before one byte is copied still grows a shmem file to the write offset
@@ -131,6 +136,7 @@ public sealed record KernelProfile(
     string[]? QueryAnswers = null,
     bool DrainBySequence = false,
     bool FailuresPostAtOnce = false,
+    bool TaskWorkNewestFirst = false,
     bool TaskSubmitIssuesInline = false,
     bool FaultingWriteExtendsFile = false,
     bool MixedOverflowWaitSpins = false)
@@ -207,6 +213,7 @@ public sealed record KernelProfile(
             // knows MEM_REGION faults copying its descriptor from an unmapped page, one that does not
             // refuses the opcode (a null argument would be -EINVAL on both).
             var hasMemRegion = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION, (void*)0x1000, 1) != -Errno.EINVAL;
+            var taskWork = ProbeTaskWork(live);
             return new KernelProfile($"live {kernel} (probed)", setup, known, plain.features, opLast, sqeFlags, nopFlags, enterFlags, registerLast, query is not null, RingHeaderOf(plain), supported, queryOps, querySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero)
             {
                 RwImport = ProbeRwImport(live),
@@ -217,7 +224,8 @@ public sealed record KernelProfile(
                 QueryAnswers = query is null ? null : QueryAnswersOf(live, queryOps),
                 DrainBySequence = ProbeDrainBySequence(live),
                 FailuresPostAtOnce = ProbeFailuresPostAtOnce(live),
-                TaskSubmitIssuesInline = ProbeTaskSubmitIssuesInline(live),
+                TaskWorkNewestFirst = taskWork.Lifo,
+                TaskSubmitIssuesInline = taskWork.AsyncInline,
                 FaultingWriteExtendsFile = ProbeFaultingWriteExtendsFile(live),
                 MixedOverflowWaitSpins = (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowWaitSpins(live),
             };
@@ -483,33 +491,35 @@ public sealed record KernelProfile(
     }
 
     /// <summary>
-    /// Two chains, [NOP, NOP with IOSQE_ASYNC] and [NOP, NOP], in one submission: the successors are
-    /// issued from task work in chain order. Inline, the IOSQE_ASYNC successor completes before the
-    /// other (1, 3, 2, 4); sent to io-wq, after it (1, 3, 4, 2). Waits up to 50 ms for all four.
+    /// Three chains, [NOP 1, NOP 2 with IOSQE_ASYNC], [NOP 3, NOP 4], [NOP 5, NOP 6], in one submission:
+    /// the heads complete in the batch (1, 3, 5) and the successors are issued from task work. The
+    /// order of the rest tells two things: 6 before 4 means task work runs newest first; 2 in the same
+    /// batch as 4 and 6, last, means a successor marked async is issued inline (a kernel that sends it
+    /// to io-wq posts it whenever the worker is done). Waits up to 50 ms for all six.
     /// </summary>
-    private static unsafe bool ProbeTaskSubmitIssuesInline(IRingBackend live)
+    private static unsafe (bool Lifo, bool AsyncInline) ProbeTaskWork(IRingBackend live)
     {
         if (IoUring.Ring.Ring.Create(live, 8, default, out var ring) < 0)
         {
-            return false;
+            return (false, false);
         }
 
         using (ring)
         {
-            for (var ud = 1u; ud <= 4; ud++)
+            for (var ud = 1u; ud <= 6; ud++)
             {
                 var sqe = ring!.GetSqe();
                 Prep.Nop(sqe, ud);
                 sqe->flags = ud switch
                 {
-                    1 or 3 => (byte)IoUringSqeFlags.IOSQE_IO_LINK,
+                    1 or 3 or 5 => (byte)IoUringSqeFlags.IOSQE_IO_LINK,
                     2 => (byte)IoUringSqeFlags.IOSQE_ASYNC,
                     _ => 0,
                 };
             }
 
             ring!.Submit();
-            WaitBriefly(live, ring, 4);
+            WaitBriefly(live, ring, 6);
             var order = new List<ulong>();
             while (ring.TryNextCqe(out var cqe, out var slots))
             {
@@ -517,7 +527,7 @@ public sealed record KernelProfile(
                 ring.CqAdvance(slots);
             }
 
-            return order.SequenceEqual<ulong>([1, 3, 2, 4]);
+            return (order.IndexOf(6) < order.IndexOf(4), order.SequenceEqual<ulong>([1, 3, 5, 6, 4, 2]));
         }
     }
 

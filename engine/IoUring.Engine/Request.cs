@@ -139,6 +139,13 @@ internal sealed class FifoQueue<T>
     /// <summary>The item <paramref name="k"/> places from the front.</summary>
     public T At(int k) => items[(head + k) % items.Length];
 
+    /// <summary>Removes the <paramref name="n"/> items at the front.</summary>
+    public void Drop(int n)
+    {
+        head = (head + n) % items.Length;
+        count -= n;
+    }
+
     public T Dequeue()
     {
         var item = items[head];
