@@ -271,9 +271,9 @@ internal sealed unsafe partial class EngineRing
                     return Completion.Failed;
                 }
 
-                // A file without non-blocking I/O (FMODE_NOWAIT; shmem, so the memfd) is not tried
-                // inline: -EAGAIN sends the request to io-wq.
-                if (!Posix.SupportsNowait(r.File))
+                // A request the kernel cannot do without blocking is not tried inline: -EAGAIN sends it
+                // to io-wq (see TriedInline).
+                if (!TriedInline(ref r))
                 {
                     return Completion.Async;
                 }
@@ -438,7 +438,7 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EINVAL; // polled I/O needs an IOPOLL ring
         }
 
-        if ((r.OpFlags & ~RwfKnown) != 0 || ((r.OpFlags & RwfNowait) != 0 && !Posix.SupportsNowait(r.File)))
+        if ((r.OpFlags & ~RwfKnown) != 0 || ((r.OpFlags & RwfNowait) != 0 && !FileNowait(r.File)))
         {
             // kiocb_set_rw_flags refuses these before any transfer, even of zero bytes (where
             // preadv2 would return 0 without looking at the flags).
@@ -446,6 +446,30 @@ internal sealed unsafe partial class EngineRing
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// FMODE_NOWAIT, which RWF_NOWAIT needs: a regular file (here always the program's memfd: shmem) has
+    /// it as the profile says, so the answer does not depend on the kernel the engine runs on; anything
+    /// else (pipes, sockets) is asked of the running kernel, where every kernel answers alike.
+    /// </summary>
+    private bool FileNowait(int fd) => Posix.IsSeekable(fd) ? profile.ShmemNowait : Posix.SupportsNowait(fd);
+
+    /// <summary>
+    /// Whether the kernel tries the transfer inline before punting it to io-wq: a file it counts as
+    /// non-blocking, except a buffered write to a regular file (no FMODE_BUF_WASYNC on shmem). 6.1
+    /// counts any regular file on a filesystem without a block device as non-blocking, so a memfd is
+    /// read inline there (<see cref="KernelProfile.ShmemReadsInline"/>).
+    /// </summary>
+    private bool TriedInline(ref Request r)
+    {
+        if (!Posix.IsSeekable(r.File))
+        {
+            return Posix.SupportsNowait(r.File);
+        }
+
+        var write = r.Kind is OpKind.Write or OpKind.WriteV or OpKind.WriteFixed;
+        return !write && (profile.ShmemReadsInline || profile.ShmemNowait);
     }
 
     /// <summary>

@@ -103,8 +103,11 @@ internal sealed unsafe partial class EngineRing : IDisposable
         flags = header.CqFlags,
     };
 
-    /// <summary>CQEs in the ring plus those held back by overflow: what a wait counts.</summary>
+    /// <summary>CQEs in the ring (what a wait counts; those held back by overflow are flushed first).</summary>
     public uint ReadyCqes => cqTail - Volatile.Read(ref U32(header.CqHead));
+
+    /// <summary>The CQ's size: a wait never asks for more.</summary>
+    public uint CqEntries => cqEntries;
 
     private bool Has(IoUringSetupFlags flag) => (setupFlags & (uint)flag) != 0;
 

@@ -24,6 +24,7 @@ public static class KernelBehaviour
         ("READ_FIXED/WRITE_FIXED check the buffer index at prep (-EFAULT), the range at issue", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176)"),
         ("drain by sequence: a drained request waits until the CQ tail (corrected by cq_extra) equals its sequence, checked at every commit; a tail that went past it, or CQEs suppressed with a failed skip chain, leave it waiting until the ring is closed (kernel bugs)", "before 6.16 (6.1 and 6.12 in the corpus)", "6.1.176 and 6.12.107 sources (io_drain_req, io_queue_deferred); the probe reproduces the skip-chain case under qemu; 6.16 counts requests in flight instead"),
         ("failures (init, async prep, errors returned at issue) and io-wq completions posted on their own, ahead of the batch", "before 6.10 (6.1 in the corpus)", "6.1.176 source (io_req_complete_failed, io_req_complete_post); measured under qemu by the order of a NOP and an unknown opcode"),
+        ("a READ of a memfd is done inline (a regular file on a filesystem without a block device counts as non-blocking)", "before 6.10 (6.1 in the corpus)", "6.1.176 source (__io_file_supports_nowait, io_bdev_nowait of a NULL device); 6.12 goes by FMODE_NOWAIT, which shmem lacks"),
         ("a WRITE whose buffer faults before a byte is copied still grows a shmem file to the write offset", "6.18 and 7.x (not 6.1 or 6.12)", "measured under qemu and on the host by a WRITE from an unmapped address past the end of a memfd"),
         ("task work runs newest first within a run", "before 6.10 (6.1 in the corpus)", "6.1.176 source (tctx_task_work takes the lock-less list without reversing it); probed by the order of chain successors"),
         ("a request issued from task work is issued inline even when forced async", "before 6.10 (6.1 in the corpus)", "6.1.176 source (io_req_task_submit); 6.12 sends it to io-wq"),
@@ -77,6 +78,7 @@ public static class KernelBehaviour
             TaskWorkNewestFirst = Before(version, 6, 10),
             TaskSubmitIssuesInline = Before(version, 6, 10),
             FaultingWriteExtendsFile = !Before(version, 6, 13),
+            ShmemReadsInline = Before(version, 6, 10),
             SqeRestrictedOnlyWhenListed = !Before(version, 6, 19),
         };
     }

@@ -96,6 +96,16 @@ public enum FixedBufferStage
 /// inline even when marked for async execution; later kernels send such a request to io-wq. Probed by
 /// the order of chain successors, one of them IOSQE_ASYNC.
 /// </param>
+/// <param name="ShmemNowait">
+/// A memfd (shmem) has FMODE_NOWAIT: RWF_NOWAIT is accepted on it (no kernel of the corpus; each refuses
+/// it with -EOPNOTSUPP). Probed with a READ carrying RWF_NOWAIT.
+/// </param>
+/// <param name="ShmemReadsInline">
+/// 6.1: io_uring counts a regular file on a filesystem with no block device (tmpfs, so a memfd) as able
+/// to read without blocking, so a READ of a memfd completes inline in the submission's batch; later
+/// kernels go by FMODE_NOWAIT and send it to io-wq. Writes go to io-wq everywhere. Probed by the order of
+/// a READ and a NOP submitted together, five times (the worker seldom beats the submitter's batch).
+/// </param>
 /// <param name="FaultingWriteExtendsFile">
 /// A WRITE whose buffer faults before one byte is copied still grows a shmem file to the write offset
 /// (the host's 6.18, 7.2, 7.3-rc); 6.1 and 6.12 leave the file as it was. Not io_uring's doing but the
@@ -138,6 +148,8 @@ public sealed record KernelProfile(
     bool FailuresPostAtOnce = false,
     bool TaskWorkNewestFirst = false,
     bool TaskSubmitIssuesInline = false,
+    bool ShmemNowait = false,
+    bool ShmemReadsInline = false,
     bool FaultingWriteExtendsFile = false,
     bool MixedOverflowWaitSpins = false)
 {
@@ -227,6 +239,8 @@ public sealed record KernelProfile(
                 TaskWorkNewestFirst = taskWork.Lifo,
                 TaskSubmitIssuesInline = taskWork.AsyncInline,
                 FaultingWriteExtendsFile = ProbeFaultingWriteExtendsFile(live),
+                ShmemNowait = ProbeShmemNowait(live),
+                ShmemReadsInline = ProbeShmemReadsInline(live),
                 MixedOverflowWaitSpins = (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowWaitSpins(live),
             };
         }
@@ -460,11 +474,56 @@ public sealed record KernelProfile(
         }
     }
 
+    /// <summary>A READ of a memfd with RWF_NOWAIT: refused (-EOPNOTSUPP) unless shmem has FMODE_NOWAIT.</summary>
+    private static unsafe bool ProbeShmemNowait(IRingBackend live) =>
+        WithMemfd(fd =>
+        {
+            var buffer = stackalloc byte[16];
+            var b = (ulong)buffer;
+            return OneSqe(live, null, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_READ;
+                sqe->fd = fd;
+                sqe->addr = b;
+                sqe->len = 16;
+                sqe->rw_flags = 8; // RWF_NOWAIT
+            }) != -Errno.EOPNOTSUPP;
+        });
+
     /// <summary>
-    /// A WRITE of 512 bytes from an unmapped address at offset 20000 of an empty memfd: -EFAULT on every
-    /// kernel; whether the file is 20000 bytes long afterwards is the question.
+    /// [READ of a memfd, NOP] in one submission, five times: a READ done inline is posted in the batch,
+    /// before the NOP, every time; one sent to io-wq is posted after the NOP's batch (at least once in
+    /// five: the worker seldom finishes before the submitter's loop ends).
     /// </summary>
-    private static unsafe bool ProbeFaultingWriteExtendsFile(IRingBackend live)
+    private static unsafe bool ProbeShmemReadsInline(IRingBackend live) =>
+        WithMemfd(fd =>
+        {
+            var buffer = stackalloc byte[16];
+            for (var attempt = 0; attempt < 5; attempt++)
+            {
+                if (IoUring.Ring.Ring.Create(live, 4, default, out var ring) < 0)
+                {
+                    return false;
+                }
+
+                using (ring)
+                {
+                    var read = ring!.GetSqe();
+                    Prep.Read(read, fd, buffer, 16, 0, 1);
+                    Prep.Nop(ring.GetSqe(), 2);
+                    ring.Submit();
+                    WaitBriefly(live, ring, 2);
+                    if (!ring.TryPeekCqe(out var first) || first->user_data != 1)
+                    {
+                        return false;
+                    }
+                }
+            }
+
+            return true;
+        });
+
+    private static bool WithMemfd(Func<int, bool> probe)
     {
         var fd = Posix.memfd_create("io_uring-probe", 0);
         if (fd < 0)
@@ -474,21 +533,27 @@ public sealed record KernelProfile(
 
         try
         {
-            var res = OneSqe(live, null, sqe =>
-            {
-                sqe->opcode = (byte)io_uring_op.IORING_OP_WRITE;
-                sqe->fd = fd;
-                sqe->addr = 0x1000;
-                sqe->len = 512;
-                sqe->off = 20000;
-            });
-            return res == -Errno.EFAULT && Posix.Size(fd) == 20000;
+            return probe(fd);
         }
         finally
         {
             Posix.Close(fd);
         }
     }
+
+    /// <summary>
+    /// A WRITE of 512 bytes from an unmapped address at offset 20000 of an empty memfd: -EFAULT on every
+    /// kernel; whether the file is 20000 bytes long afterwards is the question.
+    /// </summary>
+    private static unsafe bool ProbeFaultingWriteExtendsFile(IRingBackend live) =>
+        WithMemfd(fd => OneSqe(live, null, sqe =>
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_WRITE;
+            sqe->fd = fd;
+            sqe->addr = 0x1000;
+            sqe->len = 512;
+            sqe->off = 20000;
+        }) == -Errno.EFAULT && Posix.Size(fd) == 20000);
 
     /// <summary>
     /// Three chains, [NOP 1, NOP 2 with IOSQE_ASYNC], [NOP 3, NOP 4], [NOP 5, NOP 6], in one submission:

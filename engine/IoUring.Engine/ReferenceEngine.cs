@@ -160,22 +160,29 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         }
 
         var submitted = toSubmit > 0 ? ring.Submit(toSubmit) : 0;
-        if ((flags & (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS) != 0)
-        {
-            ring.FlushOverflow();
-            var waitArgument = ExtArg(ring, flags, (ulong)arg, argSize);
-            if (waitArgument < 0)
-            {
-                return submitted > 0 ? submitted : waitArgument;
-            }
 
-            // Everything the engine runs has completed by now, so a wait that is not yet satisfied
-            // never will be: the kernel would sleep until its timeout (-ETIME), or forever without one.
-            // The engine cannot sleep forever and answers -ETIME either way. A short submission does not wait.
-            if (submitted == toSubmit && ring.ReadyCqes < minComplete)
-            {
-                return submitted > 0 ? submitted : -Errno.ETIME;
-            }
+        // A short submission returns at once: no wait argument is read, no overflow flushed.
+        if (submitted != toSubmit || (flags & (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS) == 0)
+        {
+            return submitted;
+        }
+
+        // io_get_ext_arg comes before the wait (and its overflow flush): a bad argument changes nothing.
+        var waitArgument = ExtArg(ring, flags, (ulong)arg, argSize);
+        if (waitArgument < 0)
+        {
+            return submitted > 0 ? submitted : waitArgument;
+        }
+
+        ring.FlushOverflow();
+
+        // Everything the engine runs has completed by now, so a wait that is not yet satisfied never
+        // will be: the kernel would sleep until its timeout, or forever without one; the engine answers
+        // as a timeout does. The count is clamped to the CQ's size, and a wait that ends with CQEs in the
+        // ring returns 0 whatever ended it (-ETIME only on an empty CQ).
+        if (ring.ReadyCqes < Math.Min(minComplete, ring.CqEntries))
+        {
+            return submitted > 0 ? submitted : ring.ReadyCqes == 0 ? -Errno.ETIME : 0;
         }
 
         return submitted;
