@@ -213,7 +213,8 @@ internal static class Commands
 
             if (r.GetValue(record) is { } corpus)
             {
-                CorpusCommands.RecordAll(CorpusCommands.CorpusDirectory(repo, corpus), matrix, batch.Programs, source.Seed);
+                var names = batch.Programs.Select((_, i) => source.Seed is { } s ? $"seed {s} #{i}" : $"{Path.GetFileName(source.File)} #{i}").ToArray();
+                CorpusCommands.RecordAll(CorpusCommands.CorpusDirectory(repo, corpus), matrix, names, batch.Programs);
             }
 
             var cells = matrix.Rows.SelectMany(x => x.Cells).ToList();

@@ -33,9 +33,10 @@ internal static class CorpusCommands
         var seed = new Option<ulong>("--seed") { Description = "Generate the programs from this seed", DefaultValueFactory = _ => 7 };
         var cases = new Option<int>("--cases") { Description = "Programs per kernel", DefaultValueFactory = _ => 1000 };
         var parallel = new Option<int>("--parallel") { Description = "VMs booted at a time", DefaultValueFactory = _ => 2 };
+        var from = new Option<string[]>("--from") { Description = "Record the programs of these corpus files instead (by their names; every kernel runs all of them), e.g. the regressions a soak kept elsewhere", AllowMultipleArgumentsPerToken = true };
         var cmd = new Command("record", "Run generated programs on the host's kernel (supervised child) and on each locked kernel under qemu, and keep every kernel's traces and probed profile in the trace corpus (conformance/corpus/<kernel>.jsonl.gz), which 'replay' and the test suite hold the engine to. Programs already in a kernel's file are kept; its profile is replaced by the new probe. Exit code: bit 2 some trace differs from the engine's (recorded all the same), bit 4 a VM failed.")
         {
-            kernels, seed, cases, parallel, CorpusOption,
+            kernels, seed, cases, parallel, from, CorpusOption,
         };
         cmd.SetAction((r, cancel) => Run(async () =>
         {
@@ -49,15 +50,16 @@ internal static class CorpusCommands
             }
 
             var opLast = SnapshotCorpus.OpLast(repo.Root);
-            var batch = new ProgramBatch { Programs = ProgramSampler.Sample(opLast, s, n) };
-            var (matrix, runs) = await RunAll(repo, r.GetValue(Commands.CacheOption), batch, new ProgramSource(null, s, n, opLast), selected, host, r.GetValue(parallel), cancel);
+            var (names, programs) = r.GetValue(from) is { Length: > 0 } files ? FromCorpusFiles(files) : SeedPrograms(opLast, s, n);
+            var batch = new ProgramBatch { Programs = programs };
+            var (matrix, runs) = await RunAll(repo, r.GetValue(Commands.CacheOption), batch, new ProgramSource(null, s, programs.Length, opLast), selected, host, r.GetValue(parallel), cancel);
             var rc = 0;
             foreach (var k in matrix.Kernels)
             {
                 rc |= (k.Failed ? VmFailures : 0) | (k.Differences.Count > 0 ? Differences : 0);
             }
 
-            RecordAll(CorpusDirectory(repo, r.GetValue(CorpusOption)), matrix, batch.Programs, s);
+            RecordAll(CorpusDirectory(repo, r.GetValue(CorpusOption)), matrix, names, programs);
             return rc;
         }));
         return cmd;
@@ -198,8 +200,8 @@ internal static class CorpusCommands
         return cmd;
     }
 
-    /// <summary>Keeps each column's traces of a run's programs (seed <paramref name="seed"/>) in its kernel's corpus file, and says what it did.</summary>
-    public static void RecordAll(string dir, ConformanceMatrix matrix, IReadOnlyList<RingProgram> programs, ulong? seed)
+    /// <summary>Keeps each column's traces of a run's programs (named by <paramref name="names"/>) in its kernel's corpus file, and says what it did.</summary>
+    public static void RecordAll(string dir, ConformanceMatrix matrix, IReadOnlyList<string> names, IReadOnlyList<RingProgram> programs)
     {
         foreach (var k in matrix.Kernels)
         {
@@ -209,15 +211,43 @@ internal static class CorpusCommands
                 continue;
             }
 
-            var source = seed is { } s ? $"seed {s}" : "batch";
-            var entries = k.Traces.Select((t, i) => t is null ? null : new CorpusEntry($"{source} #{i}", programs[i], t)).OfType<CorpusEntry>();
+            var entries = k.Traces.Select((t, i) => t is null ? null : new CorpusEntry(names[i], programs[i], t)).OfType<CorpusEntry>();
             var (path, added, total) = Keep(dir, k, entries);
             Console.WriteLine($"{k.Kernel,-8} {k.Release,-30} {added} programs recorded ({total} in {Path.GetRelativePath(Environment.CurrentDirectory, path)}); engine: {k.ProgramEqual.Count(x => x == true)} equal, {k.Differences.Count} different");
             foreach (var d in k.Differences.Take(5))
             {
-                Console.WriteLine($"         differs: {source} #{d.Index}, {(d.Shrunk ?? d.Verdict).Difference}");
+                Console.WriteLine($"         differs: '{names[d.Index]}', {(d.Shrunk ?? d.Verdict).Difference}");
             }
         }
+    }
+
+    /// <summary>The programs of a seed, named "seed S #i".</summary>
+    public static (string[] Names, RingProgram[] Programs) SeedPrograms(uint opLast, ulong seed, int count) =>
+        (Enumerable.Range(0, count).Select(i => $"seed {seed} #{i}").ToArray(), ProgramSampler.Sample(opLast, seed, count));
+
+    /// <summary>
+    /// The programs of corpus files, each once, by name; held to the generator's rules
+    /// (<see cref="ProgramGen.Normalize"/>), since a program kept before a rule existed may race.
+    /// </summary>
+    private static (string[] Names, RingProgram[] Programs) FromCorpusFiles(IEnumerable<string> files)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var names = new List<string>();
+        var programs = new List<RingProgram>();
+        foreach (var file in files)
+        {
+            foreach (var e in LoadCorpus(file).Entries)
+            {
+                var program = ProgramGen.Normalize(e.Program);
+                if (seen.Add(System.Text.Json.JsonSerializer.Serialize(program, CorpusJson.Default.RingProgram)))
+                {
+                    names.Add(e.Name);
+                    programs.Add(program);
+                }
+            }
+        }
+
+        return (names.ToArray(), programs.ToArray());
     }
 
     /// <summary>The trace corpus folder: the given one, or the repository's conformance/corpus.</summary>

@@ -48,10 +48,8 @@ internal sealed unsafe partial class EngineRing : IDisposable
         sqArrayOff = Has(IoUringSetupFlags.IORING_SETUP_NO_SQARRAY) ? 0 : Align(cqesEnd, CacheLine);
         RingsSize = Align(Has(IoUringSetupFlags.IORING_SETUP_NO_SQARRAY) ? cqesEnd : sqArrayOff + (sq * 4), 4096);
         SqesSize = Align(sq << sqeShift, 4096);
-        Rings = (byte*)NativeMemory.AlignedAlloc(RingsSize, 4096);
-        Sqes = (byte*)NativeMemory.AlignedAlloc(SqesSize, 4096);
-        new Span<byte>(Rings, (int)RingsSize).Clear();
-        new Span<byte>(Sqes, (int)SqesSize).Clear();
+        Rings = ZeroedPages(RingsSize);
+        Sqes = ZeroedPages(SqesSize);
         U32(header.SqMask) = sq - 1;
         U32(header.CqMask) = cq - 1;
         U32(header.SqEntries) = sq;
@@ -112,6 +110,36 @@ internal sealed unsafe partial class EngineRing : IDisposable
     private bool Has(IoUringSetupFlags flag) => (setupFlags & (uint)flag) != 0;
 
     private static uint Align(uint v, uint a) => (v + a - 1) & ~(a - 1);
+
+    // Large rings (up to 32768 entries: megabytes) come as anonymous mappings, zero pages the kernel
+    // fills only where they are touched, as the kernel's own ring pages are; small ones from the heap.
+    private const nuint MappedFrom = 64 * 1024;
+
+    private static byte* ZeroedPages(nuint size)
+    {
+        if (size >= MappedFrom)
+        {
+            var address = Posix.Mmap(0, size, 3, MapFlags.Private | MapFlags.Anonymous, -1, 0);
+            if (address > 0)
+            {
+                return (byte*)address;
+            }
+        }
+
+        var memory = (byte*)NativeMemory.AlignedAlloc(size, 4096);
+        new Span<byte>(memory, (int)size).Clear();
+        return memory;
+    }
+
+    private static void FreePages(byte* memory, nuint size)
+    {
+        if (size >= MappedFrom && Posix.Munmap((nint)memory, size) == 0)
+        {
+            return;
+        }
+
+        NativeMemory.AlignedFree(memory);
+    }
 
     private ref uint U32(uint offset) => ref *(uint*)(Rings + offset);
 
@@ -270,7 +298,7 @@ internal sealed unsafe partial class EngineRing : IDisposable
     public void Dispose()
     {
         ReleaseResources();
-        NativeMemory.AlignedFree(Rings);
-        NativeMemory.AlignedFree(Sqes);
+        FreePages(Rings, RingsSize);
+        FreePages(Sqes, SqesSize);
     }
 }

@@ -83,6 +83,9 @@ internal static unsafe partial class Posix
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint mmap(nint address, nuint length, int prot, int flags, int fd, long offset);
 
+    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
+    public static partial int Munmap(nint address, nuint length);
+
     /// <summary>Whether the file lives on hugetlbfs (statfs f_type HUGETLBFS_MAGIC).</summary>
     public static bool IsHugetlbfs(int fd)
     {
