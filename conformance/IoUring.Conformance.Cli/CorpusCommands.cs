@@ -253,6 +253,57 @@ internal static class CorpusCommands
     /// <summary>The trace corpus folder: the given one, or the repository's conformance/corpus.</summary>
     public static string CorpusDirectory(Repo repo, string? given) => given is not null ? Path.GetFullPath(given) : Path.Combine(repo.Root, "conformance", "corpus");
 
+    public static Command Stress()
+    {
+        var cases = new Option<int>("--cases") { Description = "Programs to run", DefaultValueFactory = _ => 20000 };
+        var seed = new Option<ulong>("--seed") { Description = "Generate the programs from this seed", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("stress", "Run programs pushed toward the host kernel's waiting livelock (two- and four-slot CQE_MIXED rings, 32-byte CQEs piling up in the overflow list, waits) on the host through the supervised child, each against the engine: counts programs, those that reached the overflow list, divergences and stuck children. Exit code: bit 2 a divergence, bit 8 a child had to be freed.")
+        {
+            cases, seed,
+        };
+        cmd.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(Commands.RepoOption));
+            var n = r.GetValue(cases);
+            if (n < 1)
+            {
+                throw new ToolException($"--cases {n}: run at least one program");
+            }
+
+            var s = r.GetValue(seed);
+            var opLast = SnapshotCorpus.OpLast(repo.Root);
+            var programs = ProgramSampler.Sample(opLast, s, n).Select(ProgramGen.TowardMixedOverflow).ToArray();
+            var watch = Stopwatch.StartNew();
+            using var host = SupervisedHost.Start(AgentBuild.Locate(repo.Root).EntryPath, msg => Console.Error.WriteLine(msg));
+            int overflowed = 0, different = 0;
+            for (var i = 0; i < programs.Length; i++)
+            {
+                var verdict = Differential.Check(programs[i], host);
+                overflowed += verdict.Kernel.Steps.Any(st => (st.SqFlags & (uint)IoUring.Bindings.IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW) != 0) ? 1 : 0;
+                if (!verdict.Equal)
+                {
+                    different++;
+                    var shrunk = Differential.Shrink(verdict, p => Differential.Check(p, host), 600);
+                    Console.WriteLine($"DIFFERENT: program {i} (seed {s}), shrunk in {shrunk.Candidates} candidates:\n{Differential.Describe(shrunk.Smallest, host.Name)}");
+                }
+
+                if ((i + 1) % 5000 == 0)
+                {
+                    Console.Error.WriteLine($"stress: {i + 1} programs, {watch.Elapsed.TotalSeconds:0} s");
+                }
+            }
+
+            Console.WriteLine($"stress: {programs.Length} programs on {host.Release} (mixed-ring livelock profile: {host.Profile.MixedOverflowWaitSpins}) in {watch.Elapsed.TotalSeconds:0.0} s: {overflowed} reached the overflow list, {different} differ from the engine, {host.Incidents.Count} stuck child(ren) freed");
+            foreach (var incident in host.Incidents)
+            {
+                Console.WriteLine($"  stuck: {incident}");
+            }
+
+            return (different > 0 ? Differences : 0) | (host.Incidents.Count > 0 ? 8 : 0);
+        }));
+        return cmd;
+    }
+
     /// <summary>The host's kernel (supervised child) and the chosen kernels of the lock, each with the same programs, as the matrix runs them.</summary>
     private static Task<(ConformanceMatrix Matrix, IReadOnlyList<VmRun> Runs)> RunAll(Repo repo, string? cacheDir, ProgramBatch batch, ProgramSource source, IReadOnlyList<LockedImage> kernels, bool host, int parallel, CancellationToken cancel)
     {

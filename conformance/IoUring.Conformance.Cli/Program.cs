@@ -14,6 +14,7 @@ root.Subcommands.Add(Commands.Matrix());
 root.Subcommands.Add(CorpusCommands.Record());
 root.Subcommands.Add(CorpusCommands.Replay());
 root.Subcommands.Add(CorpusCommands.Soak());
+root.Subcommands.Add(CorpusCommands.Stress());
 try
 {
     return await root.Parse(args).InvokeAsync();

@@ -285,6 +285,27 @@ public static class ProgramGen
     }
 
     /// <summary>
+    /// A program moved toward the host kernel's waiting livelock (KernelProfile.MixedOverflowWaitSpins):
+    /// a CQE_MIXED ring of one or two SQ entries (a CQ of two or four slots), every other NOP asking for
+    /// a 32-byte CQE, and at most one CQE reaped per step, so 32-byte CQEs pile up in the overflow list
+    /// where a wait would spin. A disabled ring stays disabled (its life cycle, registered waits
+    /// included, is kept). The generator's rules still apply (<see cref="Normalize"/>).
+    /// </summary>
+    public static RingProgram TowardMixedOverflow(RingProgram p, int index)
+    {
+        var setup = (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED | (p.SetupFlags & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED);
+        var k = 0;
+        var steps = p.Steps.Select(step => step with
+        {
+            Reap = Math.Min(step.Reap, 1u),
+            Batch = step.Batch.Select(s => s.Opcode == (byte)io_uring_op.IORING_OP_NOP && (k++ % 2) == 0
+                ? s with { NopFlags = s.NopFlags | (uint)IoUringNopFlags.IORING_NOP_CQE32, Flags = (byte)(s.Flags & ~(byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS) }
+                : s).ToArray(),
+        }).ToArray();
+        return Normalize(p with { Entries = 1u + (uint)(index % 2), SetupFlags = setup, CqEntries = 0, Steps = steps });
+    }
+
+    /// <summary>
     /// Smaller programs first: fewer steps, fewer SQEs, then each SQE and step made plainer (no flags,
     /// no NOP flags, ordinary fd, buffer, length and offset; no register call or bad index), so a
     /// failure reaches a minimal program.

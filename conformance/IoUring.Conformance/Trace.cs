@@ -53,19 +53,13 @@ internal sealed class CqeTraceJsonConverter : JsonConverter<CqeTrace>
 
 /// <summary>
 /// CQEs reaped after waiting for a count the engine gave (see <see cref="Runner"/>): sorted, since
-/// io-wq completes in no fixed order, and whether the wait timed out (its return), or was not made at
-/// all because the kernel is known to spin in it (<see cref="WaitSkipped"/>).
+/// io-wq completes in no fixed order, and whether the wait timed out (its return).
 /// </summary>
-public sealed record SettledCqes(CqeTrace[] Cqes, int? Timeout = null, bool WaitSkipped = false)
+public sealed record SettledCqes(CqeTrace[] Cqes, int? Timeout = null)
 {
     public override string ToString()
     {
         var parts = new List<string>();
-        if (WaitSkipped)
-        {
-            parts.Add("wait-skipped(livelock)");
-        }
-
         if (Timeout is { } t)
         {
             parts.Add(string.Create(CultureInfo.InvariantCulture, $"settle-timeout({t})"));
@@ -113,8 +107,6 @@ public sealed record StepTrace
 
     public int? SettleTimeout { get; init; }
 
-    public bool WaitSkipped { get; init; }
-
     public uint SqHead { get; init; }
 
     public uint SqTail { get; init; }
@@ -154,7 +146,7 @@ public sealed record StepTrace
         var i = CultureInfo.InvariantCulture;
         yield return ("queued", string.Create(i, $"queued {Queued}"));
         yield return ("enter", string.Create(i, $"enter {Enter}"));
-        yield return ("cqes", $"cqes {new SettledCqes(Cqes, SettleTimeout, WaitSkipped)}");
+        yield return ("cqes", $"cqes {new SettledCqes(Cqes, SettleTimeout)}");
         yield return ("sq", string.Create(i, $"sq {SqHead}/{SqTail}"));
         yield return ("cq", string.Create(i, $"cq {CqHead}/{CqTail}"));
         yield return ("sqflags", string.Create(i, $"sqflags 0x{SqFlags:x}"));
