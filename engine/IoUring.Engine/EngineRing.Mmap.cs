@@ -4,7 +4,7 @@ using IoUring.Ring;
 namespace IoUring.Engine;
 
 /// <summary>
-/// The proposed IORING_OP_MMAP (shared/specs/op-mmap.md), "as posted": mmap(2) for a batch of
+/// The proposed IORING_OP_MMAP (docs/op-mmap-proposal.md), "as posted": mmap(2) for a batch of
 /// descriptors, each mapped with the real system call. The opcode, the SQE's mmap_flags and the
 /// descriptor layout come from the proposal's snapshot (<see cref="MmapLayout"/>).
 /// </summary>

@@ -12,13 +12,13 @@ public static class KernelBehaviour
 {
     /// <summary>
     /// Behaviour that differs between kernels and is invisible in the UAPI header, by first kernel
-    /// version it applies to. Each row names its source; issue 7's VM runs hold them to the kernels.
+    /// version it applies to. Each row names its source; the VM runs of the conformance matrix hold them to the kernels.
     /// </summary>
     public static readonly IReadOnlyList<(string Behaviour, string Applies, string Source)> Table =
     [
         ("io_rings header: sq/cq head and tail each on their own cache line", "before 6.12 (6.1 in the corpus)", "6.1 io_uring_types.h: struct io_uring { u32 head ____cacheline_aligned_in_smp; u32 tail ____cacheline_aligned_in_smp; }"),
         ("any non-zero nop_flags refused with -EINVAL", "before 6.10", "NOP gained IORING_NOP_INJECT_RESULT in 6.10; earlier io_nop_prep rejected a non-zero nop_flags word"),
-        ("failed NOP FILE/FIXED_BUFFER lookup posts 0, not the errno", "none of the corpus kernels (7.2 and 7.3-rc have the fix; 6.1 and 6.12 lack the flags)", "shared/specs/io_uring-semantics.md, 2026 fix"),
+        ("failed NOP FILE/FIXED_BUFFER lookup posts 0, not the errno", "none of the corpus kernels (7.2 and 7.3-rc have the fix; 6.1 and 6.12 lack the flags)", "the 2026 fix of the lookup error path"),
         ("query opcodes: OPCODES only, 40-byte io_uring_query_opcode", "6.18", "measured on the host (6.18.44): __IO_URING_QUERY_MAX 1; 7.2's header has 4 and the 48-byte struct"),
         ("READ/WRITE/READV/WRITEV import their buffer at issue, after the file lookup", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176): a READV of 1025 vectors on fd -1 is -EBADF, not -EINVAL"),
         ("READ_FIXED/WRITE_FIXED check the buffer index at prep (-EFAULT), the range at issue", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176)"),

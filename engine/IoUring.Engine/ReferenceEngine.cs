@@ -8,7 +8,7 @@ namespace IoUring.Engine;
 /// io_uring's kernel side in process, behind the same <see cref="IRingBackend"/> as the live kernel.
 /// Rings live in native memory laid out as the kernel lays them out and their offsets are reported
 /// through the params, so the client drives it exactly as it drives the kernel. SQEs are processed
-/// on enter. Behaviour follows shared/specs/io_uring-semantics.md; where a live kernel disagrees, the
+/// on enter. Behaviour follows docs/engine.md; where a live kernel disagrees, the
 /// differential properties in conformance/ say so and the engine follows the kernel.
 /// </summary>
 public sealed unsafe class ReferenceEngine : IRingBackend

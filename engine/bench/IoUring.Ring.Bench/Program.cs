@@ -5,7 +5,7 @@ using IoUring.Engine;
 using IoUring.Ring;
 using IoUring.Ring.Bench;
 
-// NOP round trips (issue 5): liburing (a C program built here), the client ring on the live kernel,
+// NOP round trips: liburing (a C program built here), the client ring on the live kernel,
 // and the client ring on the reference engine, interleaved in one run for each batch size; medians.
 //   dotnet run -c Release --project engine/bench/IoUring.Ring.Bench [-- --rounds N --ops N --batches 1,8,32]
 var options = Options.Parse(args);

@@ -2,7 +2,7 @@ using IoUring.Abi.Model;
 
 namespace IoUring.Abi.Diff;
 
-/// <summary>Severity of a UAPI change (shared/specs/abi-change-classes.md), in increasing order of concern.</summary>
+/// <summary>Severity of a UAPI change (the classes are listed in docs/abi-diff.md), in increasing order of concern.</summary>
 public enum Severity
 {
     Info = 0,

@@ -9,7 +9,7 @@ namespace IoUring.Abi.Tests;
 /// <summary>
 /// The IORING_OP_MMAP proposals (headers/proposals/op-mmap-v*.patch, docs/op-mmap-proposal.md): each
 /// applies to the newest kernel of the corpus, its committed snapshot is what the CLI extracts, the
-/// layouts are those of shared/specs/op-mmap.md, and gcc confirms every fact over the patched headers.
+/// layouts are those of docs/op-mmap-proposal.md, and gcc confirms every fact over the patched headers.
 /// </summary>
 public sealed class ProposalTests
 {

@@ -1,0 +1,631 @@
+using System.Diagnostics;
+using IoUring.Bindings;
+using IoUring.Ring;
+
+namespace IoUring.Engine;
+
+// Probing a live kernel for its profile. It runs only against a kernel (in the conformance agent, on the
+// host under the supervisor or inside a VM), never against the engine: the recorded profiles in the trace
+// corpus and the matrix's VM runs are what check it, not the engine's tests.
+public sealed partial record KernelProfile
+{
+    /// <summary>
+    /// Probes a live kernel: each setup flag (with the companions it requires), the feature mask of a
+    /// plain ring, the opcode counts from IORING_REGISTER_PROBE and IORING_REGISTER_QUERY, each NOP
+    /// flag bit, and how a failed NOP file lookup is reported.
+    /// </summary>
+    public static unsafe KernelProfile Probe(IRingBackend live)
+    {
+        uint setup = 0;
+        for (var bit = 0; bit < 32; bit++)
+        {
+            var flag = 1u << bit;
+            if (Accepts(live, flag | Companions(flag)))
+            {
+                setup |= flag;
+            }
+        }
+
+        var plain = default(io_uring_params);
+        var fd = live.Setup(4, &plain);
+        if (fd < 0)
+        {
+            throw new InvalidOperationException($"io_uring_setup failed on the live kernel ({fd}); is io_uring disabled (sysctl kernel.io_uring_disabled)?");
+        }
+
+        try
+        {
+            var probe = stackalloc byte[16 + (256 * 8)];
+            new Span<byte>(probe, 16 + (256 * 8)).Clear();
+            var rc = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_PROBE, probe, 256);
+            var opLast = rc < 0 ? 0u : (uint)probe[0] + 1;
+            UInt128 supported = 0;
+            var ops = (io_uring_probe_op*)(probe + 16);
+            for (var op = 0; rc >= 0 && op < probe[1] && op < 128; op++)
+            {
+                if ((ops[op].flags & Constants.IO_URING_OP_SUPPORTED) != 0)
+                {
+                    supported |= UInt128.One << op;
+                }
+            }
+
+            // The query works without a ring; a kernel without it refuses the register opcode.
+            var (query, queryOps, querySize) = QueryOpcodes(live);
+            // Without the query (before 6.18) the register count and the enter flags cannot be asked
+            // for safely (probing register opcodes with null arguments runs them); those kernels get
+            // the sets every kernel since 6.0 has: IOSQE_* bits 0-6, ENTER GETEVENTS..REGISTERED_RING.
+            // Without the query, restrictions tell which register opcodes exist: they name one by
+            // number and refuse an unknown one (-EINVAL) without running it.
+            var registerLast = query?.nr_register_opcodes
+                ?? ((setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 ? ProbeRegisterLast(live) : 0);
+            var sqeFlags = query is { } q ? (uint)q.sqe_flags : 0x7fu;
+            var enterFlags = query is { } q2 ? (uint)q2.enter_flags : 0x1fu;
+
+            uint nopFlags = 0;
+            for (var bit = 0; bit < 8; bit++)
+            {
+                if (NopResult(live, 1u << bit, 0) != -Errno.EINVAL)
+                {
+                    nopFlags |= 1u << bit;
+                }
+            }
+
+            var lookupPostsZero = (nopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0 && NopResult(live, (uint)IoUringNopFlags.IORING_NOP_FILE, -1) == 0;
+            var kernel = LiveKernel.Release;
+            var known = query is { } q3 ? (uint)q3.ring_setup_flags : setup;
+            // Register opcodes are run by asking, so only one that fails harmlessly is asked: a kernel that
+            // knows MEM_REGION faults copying its descriptor from an unmapped page, one that does not
+            // refuses the opcode (a null argument would be -EINVAL on both).
+            var hasMemRegion = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION, (void*)0x1000, 1) != -Errno.EINVAL;
+            var taskWork = ProbeTaskWork(live);
+            return new KernelProfile($"live {kernel} (probed)", setup, known, plain.features, opLast, sqeFlags, nopFlags, enterFlags, registerLast, query is not null, RingHeaderOf(plain), supported, queryOps, querySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero)
+            {
+                RwImport = ProbeRwImport(live),
+                FixedBuffers = ProbeFixedBuffers(live),
+                HasMemRegion = hasMemRegion,
+                RegisterRestrictedOnlyWhenListed = (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 && ProbeRestriction(live, register: true),
+                SqeRestrictedOnlyWhenListed = (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 && ProbeRestriction(live, register: false),
+                QueryAnswers = query is null ? null : QueryAnswersOf(live, queryOps),
+                DrainBySequence = ProbeDrainBySequence(live),
+                FailuresPostAtOnce = ProbeFailuresPostAtOnce(live),
+                TaskWorkNewestFirst = taskWork.Lifo,
+                TaskSubmitIssuesInline = taskWork.AsyncInline,
+                FaultingWriteExtendsFile = ProbeFaultingWriteExtendsFile(live),
+                ShmemNowait = ProbeShmemNowait(live),
+                ShmemReadsInline = ProbeShmemReadsInline(live),
+                MixedOverflowWaitSpins = (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowWaitSpins(live),
+            };
+        }
+        finally
+        {
+            live.Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// Reproduces the lost-CQE case: on a two-slot CQE_MIXED ring one NOP fills slot 0; a 32-byte NOP
+    /// then needs the filler in slot 1 and waits in the overflow list; once the filler is consumed,
+    /// a NOP queued behind it and the flush must place it in slots 0-1 with its user_data.
+    /// </summary>
+    private static unsafe bool ProbeMixedOverflowLoss(IRingBackend live)
+    {
+        if (IoUring.Ring.Ring.Create(live, 1, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED }, out var ring) < 0)
+        {
+            return false;
+        }
+
+        using (ring)
+        {
+            Prep.Nop(ring!.GetSqe(), 1);
+            ring.Submit(1);
+            ring.CqAdvance(1);
+            Prep.Nop(ring.GetSqe(), 2, (uint)IoUringNopFlags.IORING_NOP_CQE32);
+            ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+            while (ring.TryNextCqe(out _, out var slots))
+            {
+                ring.CqAdvance(slots);
+            }
+
+            // A third NOP joins the overflow list behind it; the enter's GETEVENTS flushes both.
+            Prep.Nop(ring.GetSqe(), 3);
+            ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+            return ring.TryNextCqe(out var cqe, out _) && cqe->user_data != 2;
+        }
+    }
+
+    /// <summary>
+    /// Reproduces the waiting livelock on a helper thread: on a two-slot CQE_MIXED ring one CQE waits in
+    /// slot 1 (slot 0 is free), so a 32-byte CQE, which needs two contiguous slots, goes to the overflow
+    /// list; the helper then waits for two CQEs with a 20 ms timeout. A sound kernel sleeps and returns
+    /// -ETIME; one with the bug spins in the kernel past any timeout. After 300 ms this thread frees it by
+    /// consuming the CQ in the shared ring (the head moved to the tail), which lets the overflow flush and
+    /// the wait end.
+    /// </summary>
+    private static unsafe bool ProbeMixedOverflowWaitSpins(IRingBackend live)
+    {
+        if (IoUring.Ring.Ring.Create(live, 1, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED }, out var ring) < 0)
+        {
+            return false;
+        }
+
+        using (ring)
+        {
+            if (!TrapBigCqeInOverflow(ring!))
+            {
+                return false;
+            }
+
+            var waiter = new Thread(() => WaitWithTimeout(live, ring!, 2, 20_000_000)) { IsBackground = true, Name = "livelock probe" };
+            waiter.Start();
+            if (waiter.Join(300))
+            {
+                return false;
+            }
+
+            var freeing = Stopwatch.StartNew();
+            while (!waiter.Join(1))
+            {
+                ring!.CqAdvance(ring.CqTail - ring.CqHead);
+                if (freeing.Elapsed > TimeSpan.FromSeconds(10))
+                {
+                    throw new InvalidOperationException("the livelock probe's waiting thread could not be freed by consuming its CQ");
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Leaves a two-slot CQE_MIXED ring with one CQE ready in slot 1, slot 0 free, and a 32-byte NOP's CQE
+    /// in the overflow list (it needs two contiguous slots): the state in which a wait for two CQEs spins
+    /// on kernels with <see cref="MixedOverflowWaitSpins"/>. False when the ring did not get there.
+    /// </summary>
+    public static unsafe bool TrapBigCqeInOverflow(IoUring.Ring.Ring ring)
+    {
+        Prep.Nop(ring.GetSqe(), 1);
+        ring.Submit(1);
+        ring.CqAdvance(1);
+        Prep.Nop(ring.GetSqe(), 2);
+        ring.Submit(1);
+        Prep.Nop(ring.GetSqe(), 3, (uint)IoUringNopFlags.IORING_NOP_CQE32);
+        ring.Submit(1);
+        return ring.CqReady == 1 && (ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW) != 0;
+    }
+
+    /// <summary>An enter that waits for <paramref name="count"/> CQEs for at most <paramref name="nanoseconds"/>.</summary>
+    public static unsafe int WaitWithTimeout(IRingBackend live, IoUring.Ring.Ring ring, uint count, long nanoseconds)
+    {
+        var ts = new __kernel_timespec { tv_sec = nanoseconds / 1_000_000_000, tv_nsec = nanoseconds % 1_000_000_000 };
+        var arg = new io_uring_getevents_arg { ts = (ulong)&ts };
+        return live.Enter(ring.Fd, 0, count, (uint)(IoUringEnterFlags.IORING_ENTER_GETEVENTS | IoUringEnterFlags.IORING_ENTER_EXT_ARG), &arg, (nuint)sizeof(io_uring_getevents_arg));
+    }
+
+    /// <summary>
+    /// Restricts a ring to one opcode of the other kind (an SQE opcode when asking about register
+    /// opcodes, and the reverse), enables it, and tries the kind asked about: allowed means that kind
+    /// is only limited by restrictions that name it.
+    /// </summary>
+    private static unsafe bool ProbeRestriction(IRingBackend live, bool register)
+    {
+        var kind = register ? io_uring_register_restriction_op.IORING_RESTRICTION_SQE_OP : io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP;
+        var value = register ? (byte)io_uring_op.IORING_OP_NOP : (byte)io_uring_register_op.IORING_REGISTER_PROBE;
+        var rc = RestrictedRing(live, kind, value, out var ring);
+        using (ring)
+        {
+            if (rc < 0 || ring!.EnableRings() < 0)
+            {
+                return false;
+            }
+
+            if (register)
+            {
+                var probe = stackalloc byte[16];
+                new Span<byte>(probe, 16).Clear();
+                return ring.RegisterProbe((io_uring_probe*)probe, 0) != -Errno.EACCES;
+            }
+
+            Prep.Nop(ring.GetSqe(), 1);
+            ring.Submit(1);
+            return ring.TryPeekCqe(out var cqe) && cqe->res != -Errno.EACCES;
+        }
+    }
+
+    /// <summary>What each query opcode after the first answers (the zero-copy receive and ring-header descriptions are the kernel's own numbers).</summary>
+    private static unsafe string[] QueryAnswersOf(IRingBackend live, uint ops)
+    {
+        var answers = new string[ops];
+        answers[0] = string.Empty;
+        var data = stackalloc byte[256];
+        for (var op = 1u; op < ops; op++)
+        {
+            var (rc, result, size) = Query(live, op, data, 256);
+            answers[op] = rc != 0 ? $"{rc}:" : $"{result}:{Convert.ToHexString(new ReadOnlySpan<byte>(data, (int)Math.Min(size, 256u)))}";
+        }
+
+        return answers;
+    }
+
+    /// <summary>The first register opcode a restriction may not name (IORING_REGISTER_LAST), by bisection, one ring per question.</summary>
+    private static unsafe uint ProbeRegisterLast(IRingBackend live)
+    {
+        bool Known(uint op)
+        {
+            var rc = RestrictedRing(live, io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP, (byte)op, out var ring);
+            ring?.Dispose();
+            return rc == 0;
+        }
+
+        if (!Known(0))
+        {
+            return 0;
+        }
+
+        if (Known(255))
+        {
+            return 256;
+        }
+
+        uint known = 0, unknown = 255;
+        while (unknown - known > 1)
+        {
+            var mid = (known + unknown) / 2;
+            if (Known(mid))
+            {
+                known = mid;
+            }
+            else
+            {
+                unknown = mid;
+            }
+        }
+
+        return unknown;
+    }
+
+    /// <summary>
+    /// A ring created disabled with one restriction registered: the registration's result (setup's
+    /// error, and no ring, when the kernel has no R_DISABLED). The caller disposes the ring.
+    /// </summary>
+    private static unsafe int RestrictedRing(IRingBackend live, io_uring_register_restriction_op kind, byte value, out IoUring.Ring.Ring? ring)
+    {
+        var rc = IoUring.Ring.Ring.Create(live, 4, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED }, out ring);
+        if (rc < 0)
+        {
+            return rc;
+        }
+
+        var entry = default(io_uring_restriction);
+        entry.opcode = (ushort)kind;
+        entry.register_op = value;
+        return live.Register(ring!.Fd, (uint)io_uring_register_op.IORING_REGISTER_RESTRICTIONS, &entry, 1);
+    }
+
+    /// <summary>Waits at most 50 ms for <paramref name="count"/> CQEs: long enough for NOPs, short enough to probe a hang.</summary>
+    private static void WaitBriefly(IRingBackend live, IoUring.Ring.Ring ring, uint count) => WaitWithTimeout(live, ring, count, 50_000_000);
+
+    /// <summary>
+    /// A NOP and an unknown opcode in one submission: a kernel that batches failures posts the NOP's
+    /// CQE first (SQE order); one that posts failures at once posts the unknown opcode's first.
+    /// </summary>
+    private static unsafe bool ProbeFailuresPostAtOnce(IRingBackend live)
+    {
+        if (IoUring.Ring.Ring.Create(live, 4, default, out var ring) < 0)
+        {
+            return false;
+        }
+
+        using (ring)
+        {
+            Prep.Nop(ring!.GetSqe(), 1);
+            var bad = ring.GetSqe();
+            Prep.Nop(bad, 2);
+            bad->opcode = 255;
+            ring.Submit();
+            return ring.TryPeekCqe(out var cqe) && cqe->user_data == 2;
+        }
+    }
+
+    /// <summary>A READ of a memfd with RWF_NOWAIT: refused (-EOPNOTSUPP) unless shmem has FMODE_NOWAIT.</summary>
+    private static unsafe bool ProbeShmemNowait(IRingBackend live) =>
+        WithMemfd(fd =>
+        {
+            var buffer = stackalloc byte[16];
+            var b = (ulong)buffer;
+            return OneSqe(live, null, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_READ;
+                sqe->fd = fd;
+                sqe->addr = b;
+                sqe->len = 16;
+                sqe->rw_flags = 8; // RWF_NOWAIT
+            }) != -Errno.EOPNOTSUPP;
+        });
+
+    /// <summary>
+    /// [READ of a memfd, NOP] in one submission, five times: a READ done inline is posted in the batch,
+    /// before the NOP, every time; one sent to io-wq is posted after the NOP's batch (at least once in
+    /// five: the worker seldom finishes before the submitter's loop ends).
+    /// </summary>
+    private static unsafe bool ProbeShmemReadsInline(IRingBackend live) =>
+        WithMemfd(fd =>
+        {
+            var buffer = stackalloc byte[16];
+            for (var attempt = 0; attempt < 5; attempt++)
+            {
+                if (IoUring.Ring.Ring.Create(live, 4, default, out var ring) < 0)
+                {
+                    return false;
+                }
+
+                using (ring)
+                {
+                    var read = ring!.GetSqe();
+                    Prep.Read(read, fd, buffer, 16, 0, 1);
+                    Prep.Nop(ring.GetSqe(), 2);
+                    ring.Submit();
+                    WaitBriefly(live, ring, 2);
+                    if (!ring.TryPeekCqe(out var first) || first->user_data != 1)
+                    {
+                        return false;
+                    }
+                }
+            }
+
+            return true;
+        });
+
+    private static bool WithMemfd(Func<int, bool> probe)
+    {
+        var fd = Posix.memfd_create("io_uring-probe", 0);
+        if (fd < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            return probe(fd);
+        }
+        finally
+        {
+            Posix.Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// A WRITE of 512 bytes from an unmapped address at offset 20000 of an empty memfd: -EFAULT on every
+    /// kernel; whether the file is 20000 bytes long afterwards is the question.
+    /// </summary>
+    private static unsafe bool ProbeFaultingWriteExtendsFile(IRingBackend live) =>
+        WithMemfd(fd => OneSqe(live, null, sqe =>
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_WRITE;
+            sqe->fd = fd;
+            sqe->addr = 0x1000;
+            sqe->len = 512;
+            sqe->off = 20000;
+        }) == -Errno.EFAULT && Posix.Size(fd) == 20000);
+
+    /// <summary>
+    /// Three chains, [NOP 1, NOP 2 with IOSQE_ASYNC], [NOP 3, NOP 4], [NOP 5, NOP 6], in one submission:
+    /// the heads complete in the batch (1, 3, 5) and the successors are issued from task work. The
+    /// order of the rest tells two things: 6 before 4 means task work runs newest first; 2 in the same
+    /// batch as 4 and 6, last, means a successor marked async is issued inline (a kernel that sends it
+    /// to io-wq posts it whenever the worker is done). Waits up to 50 ms for all six.
+    /// </summary>
+    private static unsafe (bool Lifo, bool AsyncInline) ProbeTaskWork(IRingBackend live)
+    {
+        if (IoUring.Ring.Ring.Create(live, 8, default, out var ring) < 0)
+        {
+            return (false, false);
+        }
+
+        using (ring)
+        {
+            for (var ud = 1u; ud <= 6; ud++)
+            {
+                var sqe = ring!.GetSqe();
+                Prep.Nop(sqe, ud);
+                sqe->flags = ud switch
+                {
+                    1 or 3 or 5 => (byte)IoUringSqeFlags.IOSQE_IO_LINK,
+                    2 => (byte)IoUringSqeFlags.IOSQE_ASYNC,
+                    _ => 0,
+                };
+            }
+
+            ring!.Submit();
+            WaitBriefly(live, ring, 6);
+            var order = new List<ulong>();
+            while (ring.TryNextCqe(out var cqe, out var slots))
+            {
+                order.Add(cqe->user_data);
+                ring.CqAdvance(slots);
+            }
+
+            return (order.IndexOf(6) < order.IndexOf(4), order.SequenceEqual<ulong>([1, 3, 5, 6, 4, 2]));
+        }
+    }
+
+    /// <summary>
+    /// A chain of an unknown opcode with IO_LINK and CQE_SKIP_SUCCESS and two NOPs (the head fails at
+    /// preparation, the followers are cancelled with their CQEs suppressed), then a NOP with IO_DRAIN:
+    /// up to 50 ms for its CQE. A kernel that drains by sequence counts the suppressed CQEs and never
+    /// posts it; one that counts requests in flight does.
+    /// </summary>
+    private static unsafe bool ProbeDrainBySequence(IRingBackend live)
+    {
+        if (IoUring.Ring.Ring.Create(live, 8, default, out var ring) < 0)
+        {
+            return false;
+        }
+
+        using (ring)
+        {
+            var head = ring!.GetSqe();
+            Prep.Nop(head, 1);
+            head->opcode = 255;
+            head->flags = (byte)(IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS);
+            var follower = ring.GetSqe();
+            Prep.Nop(follower, 2);
+            follower->flags = (byte)IoUringSqeFlags.IOSQE_IO_LINK;
+            Prep.Nop(ring.GetSqe(), 3);
+            ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+            while (ring.TryNextCqe(out _, out var slots))
+            {
+                ring.CqAdvance(slots);
+            }
+
+            var drain = ring.GetSqe();
+            Prep.Nop(drain, 4);
+            drain->flags = (byte)IoUringSqeFlags.IOSQE_IO_DRAIN;
+            ring.Submit();
+            WaitBriefly(live, ring, 1);
+            return ring.CqReady == 0;
+        }
+    }
+
+    /// <summary>
+    /// A READV of 1025 vectors (past UIO_MAXIOV) on descriptor -1: a kernel that imports at preparation
+    /// refuses the count (-EINVAL), one that imports at issue finds no file first (-EBADF).
+    /// </summary>
+    private static unsafe RwImportStage ProbeRwImport(IRingBackend live)
+    {
+        var iov = stackalloc Posix.IoVec[1];
+        var res = OneSqe(live, null, sqe =>
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_READV;
+            sqe->fd = -1;
+            sqe->addr = (ulong)iov;
+            sqe->len = 1025;
+        });
+        return res == -Errno.EBADF ? RwImportStage.Issue : RwImportStage.Prep;
+    }
+
+    /// <summary>
+    /// READ_FIXED on descriptor -1: with no buffers registered, -EBADF means the buffer is found at issue
+    /// (after the file); -EFAULT at preparation. Then, with one buffer registered and a range outside it,
+    /// -EFAULT means the range is checked at preparation too, -EBADF only the index is.
+    /// </summary>
+    private static unsafe FixedBufferStage ProbeFixedBuffers(IRingBackend live)
+    {
+        var buffer = stackalloc byte[4096];
+        void Sqe(io_uring_sqe* sqe)
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_READ_FIXED;
+            sqe->fd = -1;
+            sqe->addr = (ulong)(buffer + 8192);
+            sqe->len = 16;
+        }
+
+        if (OneSqe(live, null, Sqe) == -Errno.EBADF)
+        {
+            return FixedBufferStage.Issue;
+        }
+
+        var iov = stackalloc Posix.IoVec[1];
+        iov[0] = new Posix.IoVec { Base = (nint)buffer, Length = 4096 };
+        return OneSqe(live, ring => ring.RegisterBuffers(iov, 1), Sqe) == -Errno.EFAULT ? FixedBufferStage.Prep : FixedBufferStage.LookupAtPrep;
+    }
+
+    /// <summary>The result of one SQE on a fresh ring, after an optional registration (setup's error, or int.MinValue when no CQE came).</summary>
+    private static unsafe int OneSqe(IRingBackend live, Func<IoUring.Ring.Ring, int>? register, SqeFiller fill, uint setupFlags = 0)
+    {
+        var rc = IoUring.Ring.Ring.Create(live, 4, new io_uring_params { flags = setupFlags }, out var ring);
+        if (rc < 0)
+        {
+            return rc;
+        }
+
+        using (ring)
+        {
+            if (register is not null && register(ring!) < 0)
+            {
+                return int.MinValue;
+            }
+
+            fill(ring!.GetSqe());
+            ring.Submit(1);
+            return ring.TryPeekCqe(out var cqe) ? cqe->res : int.MinValue;
+        }
+    }
+
+    private unsafe delegate void SqeFiller(io_uring_sqe* sqe);
+
+    private static RingHeaderLayout RingHeaderOf(io_uring_params p) => p.sq_off.tail == 4 ? RingHeaderLayout.Packed : RingHeaderLayout.CacheLineAligned;
+
+    private static unsafe (io_uring_query_opcode? Data, uint Ops, uint Size) QueryOpcodes(IRingBackend live)
+    {
+        var data = default(io_uring_query_opcode);
+        var (rc, result, size) = Query(live, Constants.IO_URING_QUERY_OPCODES, &data, (uint)sizeof(io_uring_query_opcode));
+        if (rc != 0 || result != 0)
+        {
+            return (null, 0, 0);
+        }
+
+        // Query opcodes are dense: the first one refused with -EOPNOTSUPP is the count.
+        var scratch = stackalloc byte[256];
+        uint ops = 1;
+        while (ops < 64 && Query(live, ops, scratch, 256).Result != -Errno.EOPNOTSUPP)
+        {
+            ops++;
+        }
+
+        return (data, ops, size);
+    }
+
+    private static unsafe (int Rc, int Result, uint Size) Query(IRingBackend live, uint op, void* data, uint size)
+    {
+        new Span<byte>(data, (int)size).Clear();
+        var hdr = default(io_uring_query_hdr);
+        hdr.query_op = op;
+        hdr.query_data = (ulong)data;
+        hdr.size = size;
+        var rc = live.Register(-1, (uint)io_uring_register_op.IORING_REGISTER_QUERY, &hdr, 0);
+        return (rc, hdr.result, hdr.size);
+    }
+
+    internal static uint Companions(uint flag) => (IoUringSetupFlags)flag switch
+    {
+        IoUringSetupFlags.IORING_SETUP_SQ_AFF => (uint)IoUringSetupFlags.IORING_SETUP_SQPOLL,
+        IoUringSetupFlags.IORING_SETUP_TASKRUN_FLAG => (uint)IoUringSetupFlags.IORING_SETUP_COOP_TASKRUN,
+        IoUringSetupFlags.IORING_SETUP_DEFER_TASKRUN => (uint)IoUringSetupFlags.IORING_SETUP_SINGLE_ISSUER,
+        IoUringSetupFlags.IORING_SETUP_REGISTERED_FD_ONLY => (uint)IoUringSetupFlags.IORING_SETUP_NO_MMAP,
+        IoUringSetupFlags.IORING_SETUP_HYBRID_IOPOLL => (uint)IoUringSetupFlags.IORING_SETUP_IOPOLL,
+        IoUringSetupFlags.IORING_SETUP_SQ_REWIND => (uint)IoUringSetupFlags.IORING_SETUP_NO_SQARRAY,
+        _ => 0,
+    };
+
+    private static unsafe bool Accepts(IRingBackend live, uint flags)
+    {
+        if ((flags & (uint)IoUringSetupFlags.IORING_SETUP_ATTACH_WQ) != 0)
+        {
+            return false; // needs another ring's fd; not probed
+        }
+
+        var p = default(io_uring_params);
+        p.flags = flags;
+        p.cq_entries = 8;
+        var fd = live.Setup(4, &p);
+        if (fd >= 0)
+        {
+            live.Close(fd);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>The result of one NOP with <paramref name="nopFlag"/> (on a CQE32 ring for the CQE32 flag).</summary>
+    private static unsafe int NopResult(IRingBackend live, uint nopFlag, int fd)
+    {
+        var cqe32 = nopFlag == (uint)IoUringNopFlags.IORING_NOP_CQE32 ? (uint)IoUringSetupFlags.IORING_SETUP_CQE32 : 0;
+        return OneSqe(live, null, sqe =>
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_NOP;
+            sqe->nop_flags = nopFlag;
+            sqe->fd = fd;
+        }, cqe32);
+    }
+}
