@@ -244,6 +244,44 @@ internal static class Commands
         return cmd;
     }
 
+    public static Command Behaviours()
+    {
+        var write = new Option<bool>("--write") { Description = "Rewrite the kernel behaviour section of docs/engine.md from the table instead of printing it" };
+        var cmd = new Command("behaviours", "Print the kernel-behaviour table: what kernels do differently where their UAPI header cannot say, by kernel version, with how the probe asks a live kernel (markdown).")
+        {
+            write,
+        };
+        cmd.SetAction(r => Run(() =>
+        {
+            if (!r.GetValue(write))
+            {
+                Console.Write(BehaviourTableDoc.Render());
+                return 0;
+            }
+
+            var path = Path.Combine(Repo.Find(r.GetValue(RepoOption)).Root, "docs", "engine.md");
+            var text = File.ReadAllText(path);
+            string updated;
+            try
+            {
+                updated = BehaviourTableDoc.Write(text, path);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new ToolException(e.Message);
+            }
+
+            if (updated != text)
+            {
+                AtomicFile.WriteAllText(path, updated);
+            }
+
+            Console.WriteLine($"{path}: kernel behaviour section {(updated == text ? "unchanged" : "written")}");
+            return 0;
+        }));
+        return cmd;
+    }
+
     public static Command Programs()
     {
         var seed = new Option<ulong>("--seed") { Description = "Generator seed", DefaultValueFactory = _ => 1 };

@@ -10,6 +10,7 @@ root.Options.Add(Commands.CacheOption);
 root.Subcommands.Add(Commands.Kernels());
 root.Subcommands.Add(Commands.Vm());
 root.Subcommands.Add(Commands.Programs());
+root.Subcommands.Add(Commands.Behaviours());
 root.Subcommands.Add(Commands.Matrix());
 root.Subcommands.Add(CorpusCommands.Record());
 root.Subcommands.Add(CorpusCommands.Replay());

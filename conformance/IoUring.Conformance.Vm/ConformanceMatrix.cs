@@ -23,8 +23,8 @@ public enum CellState
     NotRun,
 }
 
-/// <summary>One cell: its state, how many programs (or cases) it rests on and how many of those agreed.</summary>
-public sealed record MatrixCell(CellState State, int Programs, int Equal, string Detail);
+/// <summary>One cell: its state, how many programs (or cases) it rests on and how many of those agreed; <paramref name="Shows"/> is the value a behaviour row's kernel showed.</summary>
+public sealed record MatrixCell(CellState State, int Programs, int Equal, string Detail, string? Shows = null);
 
 /// <summary>One column of the matrix: a kernel, where it ran, and what came back.</summary>
 /// <param name="Kernel">The corpus name (6.1, 7.2, ...) or "host".</param>
@@ -85,6 +85,11 @@ public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int 
         }
 
         rows.Add(new MatrixRow("profiles", "engine with the ABI snapshot's profile (not probed)", kernels.Select(k => SnapshotCell(k)).ToList()));
+        foreach (var behaviour in KernelBehaviour.Table)
+        {
+            rows.Add(new MatrixRow("kernel behaviours (probed vs the table)", behaviour.Name, kernels.Select(k => BehaviourCell(k, behaviour)).ToList()));
+        }
+
         rows.Add(new MatrixRow("hostile input", "random SQE bytes (inside the VM)", kernels.Select(HostileCell).ToList()));
         return new ConformanceMatrix(SchemaId, source, programs.Count, hostileCases, kernels, rows, wallSeconds);
     }
@@ -123,6 +128,22 @@ public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int 
         return used.Length == 0
             ? new MatrixCell(CellState.NotExercised, 0, 0, "no program of this run used it")
             : new MatrixCell(CellState.Pass, used.Length, equal, $"{equal} programs equal{also}");
+    }
+
+    /// <summary>The kernel's probed value of one behaviour, passing when it is what the table says for the kernel's version.</summary>
+    private static MatrixCell BehaviourCell(KernelColumn k, IKernelBehaviour behaviour)
+    {
+        if (k.Profile is null)
+        {
+            return new MatrixCell(CellState.Fail, 0, 0, k.Problems.FirstOrDefault() ?? "no profile came back");
+        }
+
+        var version = KernelVersion.Parse(k.Release ?? k.Kernel);
+        var probed = behaviour.ValueOf(k.Profile);
+        var table = behaviour.ValueFor(version);
+        return probed == table
+            ? new MatrixCell(CellState.Pass, 1, 1, "as the table says", probed)
+            : new MatrixCell(CellState.Fail, 1, 0, $"probed {probed}, the table says {table} for {version}", probed);
     }
 
     private static MatrixCell SnapshotCell(KernelColumn k)

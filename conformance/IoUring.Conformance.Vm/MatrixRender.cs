@@ -176,6 +176,7 @@ public static class MatrixRender
 
     private static string CellText(MatrixCell c) => c.State switch
     {
+        CellState.Pass when c.Shows is { } shows => $"pass: {Escape(shows)}",
         CellState.Pass => $"pass ({c.Programs})",
         CellState.Fail => $"**FAIL** ({Escape(c.Detail)})",
         CellState.Unsupported => c.Programs > 0 ? $"unsupported ({c.Equal}/{c.Programs} agree)" : "unsupported",
@@ -185,6 +186,7 @@ public static class MatrixRender
 
     private static string ShortCell(MatrixCell c) => c.State switch
     {
+        CellState.Pass when c.Shows is { } shows => shows,
         CellState.Pass => $"pass {c.Equal}/{c.Programs}",
         CellState.Fail => $"FAIL {c.Equal}/{c.Programs}",
         CellState.Unsupported => c.Programs > 0 ? $"unsupported {c.Equal}/{c.Programs}" : "unsupported",

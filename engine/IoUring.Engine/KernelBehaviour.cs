@@ -1,38 +1,282 @@
+using System.Globalization;
 using System.Numerics;
 using IoUring.Abi.Model;
 
 namespace IoUring.Engine;
 
+/// <summary>A kernel's major and minor version: what the behaviour table is keyed by.</summary>
+public readonly record struct KernelVersion(int Major, int Minor) : IComparable<KernelVersion>
+{
+    /// <summary>A kernel newer than every released one: a proposal, or a name that is no version.</summary>
+    public static readonly KernelVersion Newest = new(int.MaxValue, 0);
+
+    /// <summary>
+    /// The version a corpus name ("6.12", "7.3-rc") or a release ("6.1.0-50-cloud-amd64",
+    /// "6.18.44-fc-v1045") starts with; <see cref="Newest"/> for anything else (a proposal is written
+    /// over the newest header of the corpus).
+    /// </summary>
+    public static KernelVersion Parse(string kernel)
+    {
+        var parts = kernel.Split('.', '-');
+        return parts.Length >= 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var major) && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var minor)
+            ? new KernelVersion(major, minor)
+            : Newest;
+    }
+
+    public int CompareTo(KernelVersion other) => Major != other.Major ? Major.CompareTo(other.Major) : Minor.CompareTo(other.Minor);
+
+    public static bool operator <(KernelVersion a, KernelVersion b) => a.CompareTo(b) < 0;
+
+    public static bool operator >(KernelVersion a, KernelVersion b) => a.CompareTo(b) > 0;
+
+    public static bool operator <=(KernelVersion a, KernelVersion b) => a.CompareTo(b) <= 0;
+
+    public static bool operator >=(KernelVersion a, KernelVersion b) => a.CompareTo(b) >= 0;
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Major}.{Minor}");
+}
+
+/// <summary>The kernels from <see cref="From"/> (included) up to <see cref="Until"/> (not included); null: no bound.</summary>
+public readonly record struct KernelRange(KernelVersion? From, KernelVersion? Until)
+{
+    /// <summary>No kernel at all (a behaviour the probe looks for that no kernel of the corpus shows).</summary>
+    public static readonly KernelRange None = new(new KernelVersion(0, 0), new KernelVersion(0, 0));
+
+    public static KernelRange Before(int major, int minor) => new(null, new KernelVersion(major, minor));
+
+    public static KernelRange Since(int major, int minor) => new(new KernelVersion(major, minor), null);
+
+    public static KernelRange Between(int fromMajor, int fromMinor, int untilMajor, int untilMinor) => new(new KernelVersion(fromMajor, fromMinor), new KernelVersion(untilMajor, untilMinor));
+
+    public bool Contains(KernelVersion v) => (From is not { } from || v >= from) && (Until is not { } until || v < until);
+
+    public override string ToString() => (From, Until) switch
+    {
+        _ when this == None => "no kernel",
+        (null, null) => "every kernel",
+        (null, { } until) => $"before {until}",
+        ({ } from, null) => $"{from} on",
+        ({ } from, { } until) => $"{from} to before {until}",
+    };
+}
+
+/// <summary>One row of <see cref="KernelBehaviour.Table"/>, whatever the type of its value.</summary>
+public interface IKernelBehaviour
+{
+    /// <summary>The <see cref="KernelProfile"/> property that carries it.</summary>
+    string Name { get; }
+
+    /// <summary>What it means, in a sentence.</summary>
+    string Meaning { get; }
+
+    /// <summary>How a live kernel is asked for it (<see cref="KernelProfile.Probe"/>).</summary>
+    string Probe { get; }
+
+    /// <summary>Where the fact was learnt: a kernel's source, a run under qemu, the host.</summary>
+    string Source { get; }
+
+    /// <summary>Each value and the kernels that have it, the first matching range winning.</summary>
+    IReadOnlyList<(KernelRange Kernels, string Value)> Values { get; }
+
+    /// <summary>The table's value for <paramref name="version"/>, as text.</summary>
+    string ValueFor(KernelVersion version);
+
+    /// <summary>The value <paramref name="profile"/> carries, as text.</summary>
+    string ValueOf(KernelProfile profile);
+
+    /// <summary><paramref name="profile"/> with the table's value for <paramref name="version"/>.</summary>
+    KernelProfile Apply(KernelProfile profile, KernelVersion version);
+}
+
+/// <summary>A behaviour whose value is a <typeparamref name="T"/>: a bug present or not, the stage where a check happens.</summary>
+public sealed record KernelBehaviour<T>(
+    string Name,
+    string Meaning,
+    string Probe,
+    string Source,
+    T Otherwise,
+    IReadOnlyList<(KernelRange Kernels, T Value)> Where,
+    Func<KernelProfile, T> Get,
+    Func<KernelProfile, T, KernelProfile> Set) : IKernelBehaviour
+    where T : notnull
+{
+    public IReadOnlyList<(KernelRange Kernels, string Value)> Values =>
+        [.. Where.Select(w => (w.Kernels, Text(w.Value))), (new KernelRange(null, null), Text(Otherwise))];
+
+    public T For(KernelVersion version)
+    {
+        foreach (var (kernels, value) in Where)
+        {
+            if (kernels.Contains(version))
+            {
+                return value;
+            }
+        }
+
+        return Otherwise;
+    }
+
+    public string ValueFor(KernelVersion version) => Text(For(version));
+
+    public string ValueOf(KernelProfile profile) => Text(Get(profile));
+
+    public KernelProfile Apply(KernelProfile profile, KernelVersion version) => Set(profile, For(version));
+
+    private static string Text(T value) => value is bool b ? (b ? "yes" : "no") : value.ToString()!;
+}
+
 /// <summary>
-/// Profiles of the corpus kernels from their ABI snapshots: what a kernel knows (opcodes, setup,
-/// feature, SQE, NOP and enter flags, register opcodes, query) is read from its own header as the
-/// compiler saw it, not typed in here. What a header cannot say is in the small table below.
+/// Where kernels differ in ways their UAPI header cannot say: the one table of such facts. The probe
+/// asks a live kernel for each (never its version); a snapshot profile takes each from here by the
+/// kernel's version; the conformance tests hold every recorded kernel's probed profile to it; the matrix
+/// shows it per kernel; docs/engine.md prints it.
 /// </summary>
 public static class KernelBehaviour
 {
-    /// <summary>
-    /// Behaviour that differs between kernels and is invisible in the UAPI header, by first kernel
-    /// version it applies to. Each row names its source; the VM runs of the conformance matrix hold them to the kernels.
-    /// </summary>
-    public static readonly IReadOnlyList<(string Behaviour, string Applies, string Source)> Table =
+    public static readonly IReadOnlyList<IKernelBehaviour> Table =
     [
-        ("io_rings header: sq/cq head and tail each on their own cache line", "before 6.12 (6.1 in the corpus)", "6.1 io_uring_types.h: struct io_uring { u32 head ____cacheline_aligned_in_smp; u32 tail ____cacheline_aligned_in_smp; }"),
-        ("any non-zero nop_flags refused with -EINVAL", "before 6.10", "NOP gained IORING_NOP_INJECT_RESULT in 6.10; earlier io_nop_prep rejected a non-zero nop_flags word"),
-        ("failed NOP FILE/FIXED_BUFFER lookup posts 0, not the errno", "none of the corpus kernels (7.2 and 7.3-rc have the fix; 6.1 and 6.12 lack the flags)", "the 2026 fix of the lookup error path"),
-        ("query opcodes: OPCODES only, 40-byte io_uring_query_opcode", "6.18", "measured on the host (6.18.44): __IO_URING_QUERY_MAX 1; 7.2's header has 4 and the 48-byte struct"),
-        ("READ/WRITE/READV/WRITEV import their buffer at issue, after the file lookup", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176): a READV of 1025 vectors on fd -1 is -EBADF, not -EINVAL"),
-        ("READ_FIXED/WRITE_FIXED check the buffer index at prep (-EFAULT), the range at issue", "before 6.10 (6.1 in the corpus)", "measured under qemu (6.1.176)"),
-        ("drain by sequence: a drained request waits until the CQ tail (corrected by cq_extra) equals its sequence, checked at every commit; a tail that went past it, or CQEs suppressed with a failed skip chain, leave it waiting until the ring is closed (kernel bugs)", "before 6.16 (6.1 and 6.12 in the corpus)", "6.1.176 and 6.12.107 sources (io_drain_req, io_queue_deferred); the probe reproduces the skip-chain case under qemu; 6.16 counts requests in flight instead"),
-        ("failures (init, async prep, errors returned at issue) and io-wq completions posted on their own, ahead of the batch", "before 6.10 (6.1 in the corpus)", "6.1.176 source (io_req_complete_failed, io_req_complete_post); measured under qemu by the order of a NOP and an unknown opcode"),
-        ("a READ of a memfd is done inline (a regular file on a filesystem without a block device counts as non-blocking)", "before 6.10 (6.1 in the corpus)", "6.1.176 source (__io_file_supports_nowait, io_bdev_nowait of a NULL device); 6.12 goes by FMODE_NOWAIT, which shmem lacks"),
-        ("a WRITE whose buffer faults before a byte is copied still grows a shmem file to the write offset", "6.18 and 7.x (not 6.1 or 6.12)", "measured under qemu and on the host by a WRITE from an unmapped address past the end of a memfd"),
-        ("task work runs newest first within a run", "before 6.10 (6.1 in the corpus)", "6.1.176 source (tctx_task_work takes the lock-less list without reversing it); probed by the order of chain successors"),
-        ("a request issued from task work is issued inline even when forced async", "before 6.10 (6.1 in the corpus)", "6.1.176 source (io_req_task_submit); 6.12 sends it to io-wq"),
-        ("a restricted ring limits only the kinds its restrictions name (register opcodes, SQE opcodes and flags)", "after 6.18 (7.2 and 7.3-rc in the corpus)", "measured under qemu (7.2.13, 7.3-rc7); the host's 6.18.44 limits both kinds whatever was named"),
-        ("READ_FIXED/WRITE_FIXED look up and range-check the registered buffer at prep (-EFAULT)", "6.10 to 6.14 (6.12 in the corpus)", "measured under qemu (6.12.107); 6.18 and 7.x do both at issue, after the file"),
+        new KernelBehaviour<RingHeaderLayout>(
+            nameof(KernelProfile.RingHeader),
+            "where struct io_rings keeps the SQ and CQ heads and tails: each on its own 64-byte line, or packed from offset 0",
+            "the sq_off.tail a plain ring's params report (4: packed)",
+            "6.1 io_uring_types.h (struct io_uring's members are ____cacheline_aligned_in_smp); 6.12 packs them",
+            RingHeaderLayout.Packed,
+            [(KernelRange.Before(6, 12), RingHeaderLayout.CacheLineAligned)],
+            p => p.RingHeader,
+            (p, v) => p with { RingHeader = v }),
+        new KernelBehaviour<RwImportStage>(
+            nameof(KernelProfile.RwImport),
+            "where READ, WRITE, READV and WRITEV import their user buffer: at issue after the file lookup, or at prep before it",
+            "a READV of 1025 vectors on fd -1: -EBADF (issue) or -EINVAL (prep)",
+            "measured under qemu (6.1.176, 6.12.107)",
+            RwImportStage.Prep,
+            [(KernelRange.Before(6, 10), RwImportStage.Issue)],
+            p => p.RwImport,
+            (p, v) => p with { RwImport = v }),
+        new KernelBehaviour<FixedBufferStage>(
+            nameof(KernelProfile.FixedBuffers),
+            "where READ_FIXED and WRITE_FIXED find their registered buffer and check the range against it",
+            "READ_FIXED on fd -1 with no buffer registered (-EBADF: found at issue, -EFAULT: at prep), then with a range outside a registered one",
+            "measured under qemu (6.1.176, 6.12.107, 7.2.13) and on the host (6.18.44)",
+            FixedBufferStage.Issue,
+            [(KernelRange.Before(6, 10), FixedBufferStage.LookupAtPrep), (KernelRange.Between(6, 10, 6, 15), FixedBufferStage.Prep)],
+            p => p.FixedBuffers,
+            (p, v) => p with { FixedBuffers = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.DrainBySequence),
+            "a drained request waits until the CQ tail, corrected by cq_extra, equals the number of SQ entries before it, checked at every commit; a tail that went past it, or CQEs a failed skip chain suppressed, leave it waiting until the ring is closed (kernel bugs); later kernels count requests in flight",
+            "a failed CQE_SKIP_SUCCESS chain head with two cancelled NOPs, then a NOP with IO_DRAIN: does its CQE come within 50 ms",
+            "6.1.176 and 6.12.107 sources (io_drain_req, io_queue_deferred); reproduced under qemu",
+            false,
+            [(KernelRange.Before(6, 16), true)],
+            p => p.DrainBySequence,
+            (p, v) => p with { DrainBySequence = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.FailuresPostAtOnce),
+            "a failed request (refused at init, failed async prep, an error returned at issue) and every io-wq completion is posted on its own, ahead of the inline completions batched in the same submission",
+            "the CQE order of a NOP and an unknown opcode submitted together",
+            "6.1.176 source (io_req_complete_failed, io_req_complete_post); measured under qemu",
+            false,
+            [(KernelRange.Before(6, 10), true)],
+            p => p.FailuresPostAtOnce,
+            (p, v) => p with { FailuresPostAtOnce = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.TaskWorkNewestFirst),
+            "a run of task work takes the items queued since the last run newest first",
+            "three two-NOP chains in one submission: the order their successors post",
+            "6.1.176 source (tctx_task_work takes the lock-less list without reversing it)",
+            false,
+            [(KernelRange.Before(6, 10), true)],
+            p => p.TaskWorkNewestFirst,
+            (p, v) => p with { TaskWorkNewestFirst = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.TaskSubmitIssuesInline),
+            "a request issued from task work (a chain successor, a request the drain released) is issued inline even when marked for async execution",
+            "the same three chains, one successor with IOSQE_ASYNC: posted last in the same batch, or whenever io-wq is done",
+            "6.1.176 source (io_req_task_submit); 6.12 sends it to io-wq",
+            false,
+            [(KernelRange.Before(6, 10), true)],
+            p => p.TaskSubmitIssuesInline,
+            (p, v) => p with { TaskSubmitIssuesInline = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.ShmemReadsInline),
+            "a READ of a memfd completes inline (a regular file on a filesystem without a block device counts as able to read without blocking); later kernels go by FMODE_NOWAIT and read it from io-wq",
+            "the order of a READ of a memfd and a NOP submitted together, five times",
+            "6.1.176 source (__io_file_supports_nowait); 6.12 goes by FMODE_NOWAIT, which shmem lacks",
+            false,
+            [(KernelRange.Before(6, 10), true)],
+            p => p.ShmemReadsInline,
+            (p, v) => p with { ShmemReadsInline = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.ShmemNowait),
+            "a memfd takes RWF_NOWAIT (every kernel of the corpus refuses it with -EOPNOTSUPP)",
+            "a READ of a memfd with RWF_NOWAIT",
+            "measured on every kernel of the corpus",
+            false,
+            [],
+            p => p.ShmemNowait,
+            (p, v) => p with { ShmemNowait = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.FaultingWriteExtendsFile),
+            "a WRITE whose buffer faults before one byte is copied still grows a shmem file to the write offset (the page cache's doing, seen through io_uring)",
+            "a WRITE of 512 bytes from an unmapped address at offset 20000 of an empty memfd, then the file's size",
+            "measured under qemu (6.1 and 6.12 leave the file; 7.2, 7.3-rc grow it) and on the host (6.18.44)",
+            false,
+            [(KernelRange.Since(6, 13), true)],
+            p => p.FaultingWriteExtendsFile,
+            (p, v) => p with { FaultingWriteExtendsFile = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.RegisterRestrictedOnlyWhenListed),
+            "a restricted ring limits register opcodes only when its restrictions named one",
+            "a ring restricted to one SQE opcode, enabled, then a register opcode: allowed or -EACCES",
+            "measured under qemu (7.2.13, 7.3-rc7); the host's 6.18.44 limits both kinds whatever was named",
+            false,
+            [(KernelRange.Since(6, 19), true)],
+            p => p.RegisterRestrictedOnlyWhenListed,
+            (p, v) => p with { RegisterRestrictedOnlyWhenListed = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.SqeRestrictedOnlyWhenListed),
+            "a restricted ring limits SQE opcodes and flags only when its restrictions named one",
+            "a ring restricted to one register opcode, enabled, then a NOP: completes or -EACCES",
+            "measured under qemu (7.2.13, 7.3-rc7); the host's 6.18.44 limits both kinds whatever was named",
+            false,
+            [(KernelRange.Since(6, 19), true)],
+            p => p.SqeRestrictedOnlyWhenListed,
+            (p, v) => p with { SqeRestrictedOnlyWhenListed = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.MixedOverflowLosesBigCqe),
+            "kernel bug: on a CQE_MIXED ring, a 32-byte CQE in the overflow list with another completion queued behind it is lost when flushed (the tail advances two slots, nothing is written)",
+            "reproduced on a two-slot CQE_MIXED ring",
+            "found by the differential on the host (6.18.44); probed the same under qemu (7.2.13, 7.3-rc7); CQE_MIXED came in 6.18",
+            false,
+            [(KernelRange.Since(6, 18), true)],
+            p => p.MixedOverflowLosesBigCqe,
+            (p, v) => p with { MixedOverflowLosesBigCqe = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.MixedOverflowWaitSpins),
+            "kernel bug: a wait for more CQEs than are ready, on a CQE_MIXED ring whose overflow list holds a 32-byte CQE that does not fit, spins in the kernel and ignores SIGKILL until the CQ head moves",
+            "reproduced on a helper thread and freed from another by consuming the CQ",
+            "found on the host (6.18.44); probed the same under qemu (7.2.13, 7.3-rc7); CQE_MIXED came in 6.18",
+            false,
+            [(KernelRange.Since(6, 18), true)],
+            p => p.MixedOverflowWaitSpins,
+            (p, v) => p with { MixedOverflowWaitSpins = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.NopLookupFailurePostsZero),
+            "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
+            "a NOP with IORING_NOP_FILE on fd -1",
+            "the 2026 fix of the lookup error path; 7.2 and 7.3-rc have it, 6.1 and 6.12 lack the flags",
+            false,
+            [],
+            p => p.NopLookupFailurePostsZero,
+            (p, v) => p with { NopLookupFailurePostsZero = v }),
     ];
 
-    /// <summary>The profile of the kernel whose snapshot this is.</summary>
+    /// <summary>
+    /// The profile of the kernel whose snapshot this is: what it knows (opcodes, setup, feature, SQE, NOP
+    /// and enter flags, register opcodes, query) read from its own header as the compiler saw it, how it
+    /// behaves from <see cref="Table"/> by its version.
+    /// </summary>
     public static KernelProfile FromSnapshot(AbiSnapshot snapshot)
     {
         var macros = snapshot.Macros.ToDictionary(m => m.Name, m => m.Value.First);
@@ -43,25 +287,25 @@ public static class KernelBehaviour
         var opLast = Value("IORING_OP_LAST");
         var sqeFlags = enumerators.Where(e => e.Key.StartsWith("IOSQE_", StringComparison.Ordinal) && e.Key.EndsWith("_BIT", StringComparison.Ordinal))
             .Aggregate(0u, (a, e) => a | (1u << (int)e.Value));
-        var version = Version(snapshot.Kernel);
-        var nopFlags = Before(version, 6, 10) ? 0 : Or("IORING_NOP_");
         var hasQuery = enumerators.ContainsKey("IORING_REGISTER_QUERY");
         var queryOps = hasQuery ? (uint)snapshot.Enums.Where(e => e.Enumerators.Any(x => x.Name == "IO_URING_QUERY_OPCODES")).SelectMany(e => e.Enumerators).Count(x => !x.Name.StartsWith("__", StringComparison.Ordinal)) : 0;
         var queryRecord = snapshot.Records.FirstOrDefault(r => r.Name == "io_uring_query_opcode");
         var supported = opLast >= 128 ? UInt128.MaxValue : (UInt128.One << (int)opLast) - 1;
         var setup = Or("IORING_SETUP_");
-        return new KernelProfile(
+        // A NOP accepts exactly the IORING_NOP_* flags its header defines: before 6.10 there are none, and
+        // any non-zero nop_flags is refused.
+        var profile = new KernelProfile(
             $"{snapshot.Kernel} (snapshot)",
             setup,
             setup,
             Or("IORING_FEAT_"),
             opLast,
             sqeFlags,
-            nopFlags,
+            Or("IORING_NOP_"),
             Or("IORING_ENTER_"),
             Value("IORING_REGISTER_LAST"),
             hasQuery,
-            Before(version, 6, 12) ? RingHeaderLayout.CacheLineAligned : RingHeaderLayout.Packed,
+            RingHeaderLayout.Packed,
             supported,
             queryOps,
             queryRecord is null ? 0 : (uint)queryRecord.Size.First,
@@ -69,18 +313,11 @@ public static class KernelBehaviour
             false,
             MmapLayout.FromSnapshot(snapshot))
         {
-            RwImport = Before(version, 6, 10) ? RwImportStage.Issue : RwImportStage.Prep,
-            FixedBuffers = Before(version, 6, 10) ? FixedBufferStage.LookupAtPrep : Before(version, 6, 15) ? FixedBufferStage.Prep : FixedBufferStage.Issue,
             HasMemRegion = enumerators.ContainsKey("IORING_REGISTER_MEM_REGION"),
-            RegisterRestrictedOnlyWhenListed = !Before(version, 6, 19),
-            DrainBySequence = Before(version, 6, 16),
-            FailuresPostAtOnce = Before(version, 6, 10),
-            TaskWorkNewestFirst = Before(version, 6, 10),
-            TaskSubmitIssuesInline = Before(version, 6, 10),
-            FaultingWriteExtendsFile = !Before(version, 6, 13),
-            ShmemReadsInline = Before(version, 6, 10),
-            SqeRestrictedOnlyWhenListed = !Before(version, 6, 19),
         };
+
+        var version = KernelVersion.Parse(snapshot.Kernel);
+        return Table.Aggregate(profile, (p, behaviour) => behaviour.Apply(p, version));
     }
 
     /// <summary>Reads generated/abi/KERNEL.json under <paramref name="repositoryRoot"/> (a proposal: "proposals/op-mmap-v1").</summary>
@@ -96,11 +333,7 @@ public static class KernelBehaviour
         return FromSnapshot(SnapshotJson.Read(File.ReadAllText(path), path));
     }
 
-    private static bool Before((int Major, int Minor) v, int major, int minor) => v.Major < major || (v.Major == major && v.Minor < minor);
-
-    private static (int Major, int Minor) Version(string kernel)
-    {
-        var parts = kernel.Split('.', '-');
-        return parts.Length >= 2 && int.TryParse(parts[0], out var major) && int.TryParse(parts[1], out var minor) ? (major, minor) : (int.MaxValue, 0);
-    }
+    /// <summary>Every behaviour where <paramref name="probed"/> differs from the table's value for <paramref name="version"/>.</summary>
+    public static IEnumerable<(IKernelBehaviour Behaviour, string Table, string Probed)> Disagreements(KernelProfile probed, KernelVersion version) =>
+        Table.Select(b => (Behaviour: b, Table: b.ValueFor(version), Probed: b.ValueOf(probed))).Where(x => x.Table != x.Probed);
 }
