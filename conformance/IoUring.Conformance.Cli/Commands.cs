@@ -428,20 +428,10 @@ internal static class Commands
 
     private static string Indent(string text, int by) => text.Replace("\n", "\n" + new string(' ', by), StringComparison.Ordinal);
 
-    private static int Run(Func<int> body)
-    {
-        try
-        {
-            return body();
-        }
-        catch (Exception e) when (e is ToolException or IOException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
-    }
+    /// <summary>Runs a command's body; a user's error (bad input, a missing file) is printed as "error: ..." with exit code 1.</summary>
+    internal static int Run(Func<int> body) => RunAsync(() => Task.FromResult(body())).GetAwaiter().GetResult();
 
-    private static async Task<int> RunAsync(Func<Task<int>> body)
+    internal static async Task<int> RunAsync(Func<Task<int>> body)
     {
         try
         {

@@ -38,7 +38,7 @@ internal static class CorpusCommands
         {
             kernels, seed, cases, parallel, from, CorpusOption,
         };
-        cmd.SetAction((r, cancel) => Run(async () =>
+        cmd.SetAction((r, cancel) => Commands.RunAsync(async () =>
         {
             var repo = Repo.Find(r.GetValue(Commands.RepoOption));
             var (host, selected) = Select(repo, r.GetValue(kernels));
@@ -73,7 +73,7 @@ internal static class CorpusCommands
         {
             kernels, program, CorpusOption,
         };
-        cmd.SetAction(r => Run(() =>
+        cmd.SetAction(r => Commands.Run(() =>
         {
             var repo = Repo.Find(r.GetValue(Commands.RepoOption));
             var dir = CorpusDirectory(repo, r.GetValue(CorpusOption));
@@ -128,7 +128,7 @@ internal static class CorpusCommands
         {
             kernels, minutes, cases, parallel, seed, CorpusOption,
         };
-        cmd.SetAction((r, cancel) => Run(async () =>
+        cmd.SetAction((r, cancel) => Commands.RunAsync(async () =>
         {
             var repo = Repo.Find(r.GetValue(Commands.RepoOption));
             var (host, selected) = Select(repo, r.GetValue(kernels));
@@ -261,7 +261,7 @@ internal static class CorpusCommands
         {
             cases, seed,
         };
-        cmd.SetAction(r => Run(() =>
+        cmd.SetAction(r => Commands.Run(() =>
         {
             var repo = Repo.Find(r.GetValue(Commands.RepoOption));
             var n = r.GetValue(cases);
@@ -348,19 +348,4 @@ internal static class CorpusCommands
             throw new ToolException(e.Message);
         }
     }
-
-    private static async Task<int> Run(Func<Task<int>> body)
-    {
-        try
-        {
-            return await body();
-        }
-        catch (Exception e) when (e is ToolException or IOException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
-    }
-
-    private static int Run(Func<int> body) => Run(() => Task.FromResult(body())).GetAwaiter().GetResult();
 }
