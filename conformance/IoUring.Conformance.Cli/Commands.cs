@@ -450,22 +450,5 @@ internal sealed record Repo(string Root)
 {
     public string LockPath => Path.Combine(Root, "conformance", KernelImageLock.FileName);
 
-    public static Repo Find(string? given)
-    {
-        if (given is not null)
-        {
-            var repo = new Repo(Path.GetFullPath(given));
-            return File.Exists(repo.LockPath) ? repo : throw new ToolException($"--repo {given}: no conformance/{KernelImageLock.FileName} there");
-        }
-
-        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "conformance", KernelImageLock.FileName)))
-            {
-                return new Repo(dir.FullName);
-            }
-        }
-
-        throw new ToolException($"no conformance/{KernelImageLock.FileName} in {Environment.CurrentDirectory} or above; run inside the repository or pass --repo");
-    }
+    public static Repo Find(string? given) => new(Checkout.ForTool(given, Path.Combine("conformance", KernelImageLock.FileName)));
 }

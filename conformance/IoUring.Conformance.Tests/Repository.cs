@@ -1,3 +1,5 @@
+using IoUring.Abi.Model;
+
 namespace IoUring.Conformance.Tests;
 
 /// <summary>The checkout the tests run in, and the oracle report CI prints.</summary>
@@ -5,21 +7,7 @@ internal static class Repository
 {
     private static readonly object Gate = new();
 
-    public static string Root
-    {
-        get
-        {
-            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            {
-                if (File.Exists(Path.Combine(d.FullName, "CodeGen.sln")))
-                {
-                    return d.FullName;
-                }
-            }
-
-            throw new InvalidOperationException($"CodeGen.sln not found above {AppContext.BaseDirectory}: run the tests from the checkout");
-        }
-    }
+    public static string Root { get; } = Checkout.OfBuildOutput();
 
     /// <summary>Appends a line to TestResults/oracle-report.txt (printed by .ci/run).</summary>
     public static void Report(string line)

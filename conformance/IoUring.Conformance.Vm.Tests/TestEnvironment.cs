@@ -1,3 +1,4 @@
+using IoUring.Abi.Model;
 using IoUring.Conformance.Vm;
 using Xunit;
 
@@ -9,22 +10,9 @@ internal static class TestEnvironment
     /// <summary>CI=true: a missing prerequisite fails the test that needs it instead of skipping it.</summary>
     public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
-    public static string RepoRoot { get; } = FindRoot();
+    public static string RepoRoot { get; } = Checkout.OfBuildOutput();
 
     public static string LockPath => Path.Combine(RepoRoot, "conformance", KernelImageLock.FileName);
-
-    private static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "CodeGen.sln")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no CodeGen.sln above {AppContext.BaseDirectory}: the tests run from the repository's build output");
-    }
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Running;
+using IoUring.Abi.Model;
 using IoUring.Bindings.Generator;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
@@ -26,11 +27,7 @@ public class GeneratorBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "CodeGen.sln")))
-        {
-            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("run inside the repository");
-        }
+        var root = Checkout.OfBuildOutput();
 
         snapshots = Directory.GetFiles(Path.Combine(root, "generated", "abi"), "*.json").Order(StringComparer.Ordinal).Select(f => new InputFile(f, File.ReadAllText(f))).ToImmutableArray();
         var flags = Path.Combine(root, "generated", "IoUring.Bindings", "flags.txt");

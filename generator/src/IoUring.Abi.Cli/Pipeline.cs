@@ -38,23 +38,7 @@ internal sealed record Repo(string Root)
         return rel.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(rel) ? path : rel.Replace(Path.DirectorySeparatorChar, '/');
     }
 
-    public static Repo Find(string? given)
-    {
-        if (given is not null)
-        {
-            return new Repo(Path.GetFullPath(given));
-        }
-
-        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "headers", "kernels.lock.json")))
-            {
-                return new Repo(dir.FullName);
-            }
-        }
-
-        throw new ToolException($"no headers/kernels.lock.json in {Environment.CurrentDirectory} or above; run inside the repository or pass --repo");
-    }
+    public static Repo Find(string? given) => new(Checkout.ForTool(given, Path.Combine("headers", "kernels.lock.json")));
 }
 
 internal static class Pipeline

@@ -7,18 +7,7 @@ namespace IoUring.Abi.Tests;
 /// <summary>The repository, its lock and its cached headers, as the tests see them.</summary>
 internal static class Corpus
 {
-    private static readonly Lazy<string> RootDir = new(() =>
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "CodeGen.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("CodeGen.sln not found above the test binaries");
-    });
+    private static readonly Lazy<string> RootDir = new(Checkout.OfBuildOutput);
 
     private static readonly Lazy<KernelLock> LockFile = new(() => KernelLock.Load(Path.Combine(Root, "headers", "kernels.lock.json")));
 

@@ -1,18 +1,19 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
 using IoUring.Abi.Headers;
+using IoUring.Abi.Model;
 using IoUring.Bindings.Generator;
 
 namespace IoUring.Bindings.Tests;
 
 internal static class Repo
 {
-    public static readonly string Root = FindRoot();
+    public static readonly string Root = Checkout.OfBuildOutput();
 
     public static string AbiDir => Path.Combine(Root, "generated", "abi");
 
     public static IEnumerable<object[]> Kernels =>
-        Directory.GetFiles(Path.Combine(FindRoot(), "generated", "abi"), "*.json").Select(f => new object[] { Path.GetFileNameWithoutExtension(f) }).OrderBy(k => (string)k[0], StringComparer.Ordinal);
+        Directory.GetFiles(Path.Combine(Root, "generated", "abi"), "*.json").Select(f => new object[] { Path.GetFileNameWithoutExtension(f) }).OrderBy(k => (string)k[0], StringComparer.Ordinal);
 
     public static ImmutableArray<InputFile> Snapshots() =>
         Directory.GetFiles(AbiDir, "*.json").OrderBy(f => f, StringComparer.Ordinal).Select(f => new InputFile(f, File.ReadAllText(f))).ToImmutableArray();
@@ -82,18 +83,5 @@ internal static class Repo
         {
             Directory.Delete(dir, true);
         }
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "CodeGen.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("CodeGen.sln not found above the test binaries");
     }
 }

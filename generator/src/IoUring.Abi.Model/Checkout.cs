@@ -1,0 +1,47 @@
+using System;
+using System.IO;
+
+namespace IoUring.Abi.Model;
+
+/// <summary>
+/// A checkout of this repository, found one way everywhere: the nearest folder at or above a start
+/// that holds <see cref="Marker"/>. The tools start from the current folder (or take --repo), the tests
+/// and benchmarks from their build output.
+/// </summary>
+public static class Checkout
+{
+    public const string Marker = "CodeGen.sln";
+
+    /// <summary>The checkout at or above <paramref name="start"/>, or null.</summary>
+    public static string? Above(string start)
+    {
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, Marker)))
+            {
+                return dir.FullName;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The folder a tool works on: <paramref name="given"/> (its --repo) or the checkout above the current
+    /// folder; either way it must hold <paramref name="needs"/> (a path relative to it, e.g.
+    /// headers/kernels.lock.json), the file the tool reads first.
+    /// </summary>
+    public static string ForTool(string? given, string needs)
+    {
+        var root = given is not null
+            ? Path.GetFullPath(given)
+            : Above(Environment.CurrentDirectory) ?? throw new ToolException($"no {Marker} in {Environment.CurrentDirectory} or above: run inside a checkout of the repository or pass --repo");
+        return File.Exists(Path.Combine(root, needs))
+            ? root
+            : throw new ToolException($"{(given is not null ? "--repo " + given : root)}: no {needs} there; pass the root of a checkout (--repo)");
+    }
+
+    /// <summary>The checkout a test or benchmark binary was built in.</summary>
+    public static string OfBuildOutput() =>
+        Above(AppContext.BaseDirectory) ?? throw new InvalidOperationException($"no {Marker} above {AppContext.BaseDirectory}: run the tests and benchmarks from the checkout's build output");
+}
