@@ -1,3 +1,4 @@
+using IoUring.Abi.Model;
 using IoUring.Engine;
 using Xunit;
 using Xunit.Abstractions;
@@ -62,6 +63,6 @@ public sealed class KernelBehaviourTableTests
         Assert.False(range.Contains(new KernelVersion(6, 15)));
         Assert.False(range.Contains(new KernelVersion(6, 9)));
         Assert.False(KernelRange.None.Contains(new KernelVersion(6, 1)));
-        Assert.Equal(KernelVersion.Newest, KernelVersion.Parse("proposals/op-mmap-v1"));
+        Assert.Equal(KernelVersion.Future, KernelVersion.Parse("proposals/op-mmap-v1"));
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using IoUring.Abi.Model;
 using IoUring.Bindings;
 using IoUring.Engine;
 

@@ -1,40 +1,7 @@
-using System.Globalization;
 using System.Numerics;
 using IoUring.Abi.Model;
 
 namespace IoUring.Engine;
-
-/// <summary>A kernel's major and minor version: what the behaviour table is keyed by.</summary>
-public readonly record struct KernelVersion(int Major, int Minor) : IComparable<KernelVersion>
-{
-    /// <summary>A kernel newer than every released one: a proposal, or a name that is no version.</summary>
-    public static readonly KernelVersion Newest = new(int.MaxValue, 0);
-
-    /// <summary>
-    /// The version a corpus name ("6.12", "7.3-rc") or a release ("6.1.0-50-cloud-amd64",
-    /// "6.18.44-fc-v1045") starts with; <see cref="Newest"/> for anything else (a proposal is written
-    /// over the newest header of the corpus).
-    /// </summary>
-    public static KernelVersion Parse(string kernel)
-    {
-        var parts = kernel.Split('.', '-');
-        return parts.Length >= 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var major) && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var minor)
-            ? new KernelVersion(major, minor)
-            : Newest;
-    }
-
-    public int CompareTo(KernelVersion other) => Major != other.Major ? Major.CompareTo(other.Major) : Minor.CompareTo(other.Minor);
-
-    public static bool operator <(KernelVersion a, KernelVersion b) => a.CompareTo(b) < 0;
-
-    public static bool operator >(KernelVersion a, KernelVersion b) => a.CompareTo(b) > 0;
-
-    public static bool operator <=(KernelVersion a, KernelVersion b) => a.CompareTo(b) <= 0;
-
-    public static bool operator >=(KernelVersion a, KernelVersion b) => a.CompareTo(b) >= 0;
-
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Major}.{Minor}");
-}
 
 /// <summary>The kernels from <see cref="From"/> (included) up to <see cref="Until"/> (not included); null: no bound.</summary>
 public readonly record struct KernelRange(KernelVersion? From, KernelVersion? Until)

@@ -125,7 +125,7 @@ internal static class Commands
                 }
 
                 var declared = UnifiedPatch.DeclaredBase(File.ReadAllText(p.Patch))
-                    ?? throw new ToolException($"{repo.Display(p.Patch)}: a proposal names the kernel it applies to: add a 'base-kernel: KERNEL' line before its diff (e.g. 'base-kernel: {kernelLock.Kernels.OrderBy(x => x.Kernel, KernelVersion.Order).Last().Kernel}')");
+                    ?? throw new ToolException($"{repo.Display(p.Patch)}: a proposal names the kernel it applies to: add a 'base-kernel: KERNEL' line before its diff (e.g. 'base-kernel: {KernelVersion.Newest(kernelLock.Kernels.Select(x => x.Kernel))}')");
                 return (p.Name, p.Patch, Base: kernelLock.Find(declared).Kernel);
             }).ToList();
 

@@ -64,7 +64,7 @@ internal static class Pipeline
         }
 
         var kernelLock = KernelLock.Load(repo.LockPath);
-        var k = baseKernel is null ? kernelLock.Kernels.OrderBy(x => x.Kernel, KernelVersion.Order).Last() : kernelLock.Find(baseKernel);
+        var k = baseKernel is null ? kernelLock.Find(KernelVersion.Newest(kernelLock.Kernels.Select(x => x.Kernel))!) : kernelLock.Find(baseKernel);
         return OnCopyOfBase(cache, k, temp =>
         {
             File.Copy(full, Path.Combine(temp, "linux", "io_uring.h"), overwrite: true);
@@ -125,7 +125,7 @@ internal static class Pipeline
         }
 
         return newestByDefault
-            ? kernelLock.Kernels.OrderBy(x => x.Kernel, KernelVersion.Order).Last()
+            ? kernelLock.Find(KernelVersion.Newest(kernelLock.Kernels.Select(x => x.Kernel))!)
             : throw new ToolException($"{patch}: give the kernel the patch applies to with --base KERNEL, or put a 'base-kernel: KERNEL' line before its diff");
     }
 

@@ -19,7 +19,7 @@ public sealed class KernelLock
 
     /// <summary>The newest released kernel (no -rc), the default for bindings.</summary>
     public LockedKernel NewestReleased() =>
-        Kernels.Where(k => !k.Kernel.Contains("-rc", StringComparison.Ordinal)).OrderBy(k => k.Kernel, KernelVersion.Order).Last();
+        Find(KernelVersion.NewestReleased(Kernels.Select(k => k.Kernel)) ?? throw new ToolException("headers/kernels.lock.json names no kernel"));
 
     public static KernelLock Load(string path)
     {

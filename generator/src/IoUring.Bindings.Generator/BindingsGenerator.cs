@@ -92,7 +92,6 @@ public sealed class BindingsGenerator : IIncrementalGenerator
 
         // A proposal's snapshot (source kind "patch") is never a kernel: never the default, never the
         // "since" kernel of anything a kernel has.
-        var byKernel = Comparer<string>.Create(CTypes.CompareKernels);
         var kernels = corpus.Where(s => !IsProposal(s)).ToList();
         AbiSnapshot? primary;
         ProposalFlavour? flavour = null;
@@ -113,11 +112,11 @@ public sealed class BindingsGenerator : IIncrementalGenerator
         else
         {
             primary = kernel.Length == 0
-                ? kernels.Where(s => !s.Kernel.Contains("-rc")).OrderBy(s => s.Kernel, byKernel).LastOrDefault() ?? kernels.OrderBy(s => s.Kernel, byKernel).LastOrDefault()
+                ? kernels.FirstOrDefault(s => s.Kernel == KernelVersion.NewestReleased(kernels.Select(x => x.Kernel)))
                 : kernels.FirstOrDefault(s => s.Kernel == kernel);
             if (primary is null)
             {
-                problems.Add(new GeneratorProblem("IOU0004", $"IoUringKernel is '{kernel}', but the snapshots are for {string.Join(", ", kernels.Select(s => s.Kernel).OrderBy(k => k, byKernel))}", true));
+                problems.Add(new GeneratorProblem("IOU0004", $"IoUringKernel is '{kernel}', but the snapshots are for {string.Join(", ", kernels.Select(s => s.Kernel).OrderBy(k => k, KernelVersion.Order))}", true));
                 return new GenerationResult(EquatableArray<GeneratedSource>.Empty, new EquatableArray<GeneratorProblem>(problems));
             }
         }

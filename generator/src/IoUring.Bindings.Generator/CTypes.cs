@@ -74,8 +74,4 @@ public static class CTypes
         "long" => value == long.MinValue ? "long.MinValue" : $"{value}L",
         _ => value.ToString(),
     };
-
-    /// <summary>Orders kernel labels the way the corpus does: "6.1" &lt; "6.12" &lt; "7.2" &lt; "7.3-rc".</summary>
-    public static int CompareKernels(string a, string b) => KernelVersion.CompareLabels(a, b);
-
 }

@@ -167,7 +167,7 @@ internal sealed class FirstKernels
 
     public FirstKernels(IEnumerable<AbiSnapshot> corpus)
     {
-        foreach (var s in corpus.OrderBy(s => s.Kernel, Comparer<string>.Create(CTypes.CompareKernels)))
+        foreach (var s in corpus.OrderBy(s => s.Kernel, KernelVersion.Order))
         {
             foreach (var key in Keys(s))
             {
