@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using IoUring.Conformance;
 using IoUring.Engine;
+using IoUring.Probe;
 using IoUring.Ring;
 
 // The workload of a conformance VM (see AgentProtocol): probe the kernel, run every program of the
@@ -67,7 +68,7 @@ KernelProfile? profile = null;
 string? profileError = null;
 try
 {
-    profile = KernelProfile.Probe(new LiveKernel());
+    profile = KernelProbe.Probe(new LiveKernel());
 }
 catch (Exception e)
 {

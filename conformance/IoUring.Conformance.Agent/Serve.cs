@@ -3,6 +3,7 @@ using System.Text.Json;
 using IoUring.Bindings;
 using IoUring.Conformance;
 using IoUring.Engine;
+using IoUring.Probe;
 using IoUring.Ring;
 
 /// <summary>
@@ -20,7 +21,7 @@ internal static class Serve
         string? error = null;
         try
         {
-            profile = KernelProfile.Probe(new LiveKernel());
+            profile = KernelProbe.Probe(new LiveKernel());
         }
         catch (Exception e)
         {
@@ -79,7 +80,7 @@ internal static class Serve
     }
 
     /// <summary>
-    /// Builds the waiting livelock's state (KernelProfile.TrapBigCqeInOverflow) and waits for two CQEs
+    /// Builds the waiting livelock's state (KernelProbe.TrapBigCqeInOverflow) and waits for two CQEs
     /// with no timeout and nobody to help: a sound kernel sleeps until killed; one with the bug spins in
     /// the kernel until the supervisor frees the CQ. The answer says what the wait returned, if it did.
     /// </summary>
@@ -93,7 +94,7 @@ internal static class Serve
 
         using (ring)
         {
-            if (!KernelProfile.TrapBigCqeInOverflow(ring!))
+            if (!KernelProbe.TrapBigCqeInOverflow(ring!))
             {
                 return "the 32-byte CQE did not go to the overflow list";
             }

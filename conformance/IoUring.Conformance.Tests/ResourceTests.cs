@@ -1,5 +1,6 @@
 using IoUring.Bindings;
 using IoUring.Engine;
+using IoUring.Probe;
 using IoUring.Ring;
 using Xunit;
 using Xunit.Abstractions;
@@ -42,7 +43,7 @@ public sealed unsafe class ResourceTests
     public void TheClientRegistersFilesAndBuffersAndReadsThroughThemOnBothBackends()
     {
         var live = new LiveKernel();
-        var results = new IRingBackend[] { live, new ReferenceEngine(KernelProfile.Probe(live)) }.Select(RegisterAndRead).ToList();
+        var results = new IRingBackend[] { live, new ReferenceEngine(KernelProbe.Probe(live)) }.Select(RegisterAndRead).ToList();
         output.WriteLine($"live: {results[0]}\nengine: {results[1]}");
         Assert.Equal(results[0], results[1]);
     }

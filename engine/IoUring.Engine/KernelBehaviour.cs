@@ -36,7 +36,7 @@ public interface IKernelBehaviour
     /// <summary>What it means, in a sentence.</summary>
     string Meaning { get; }
 
-    /// <summary>How a live kernel is asked for it (<see cref="KernelProfile.Probe"/>).</summary>
+    /// <summary>How a live kernel is asked for it (by the probe beside the client ring, never by its version).</summary>
     string Probe { get; }
 
     /// <summary>Where the fact was learnt: a kernel's source, a run under qemu, the host.</summary>

@@ -120,7 +120,7 @@ public enum FixedBufferStage
 /// such a kernel (they poll instead).
 /// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
-public sealed partial record KernelProfile(
+public sealed record KernelProfile(
     string Name,
     uint SetupFlags,
     uint KnownSetupFlags,

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using IoUring.Engine;
+using IoUring.Probe;
 using IoUring.Ring;
 using IoUring.Ring.Bench;
 
@@ -23,7 +24,7 @@ try
 {
     peer = Peer.Start(work.FullName, options.Entries);
     var live = new LiveKernel();
-    var engine = new ReferenceEngine(KernelProfile.Probe(live));
+    var engine = new ReferenceEngine(KernelProbe.Probe(live));
 
     // One ring per backend for the whole run, as the C peer keeps one: the samples measure a
     // ring in steady state, not setup, mapping or the kernel's deferred teardown of a closed ring.

@@ -1,12 +1,13 @@
 using System.Runtime.InteropServices;
 
-namespace IoUring.Engine;
+namespace IoUring.Ring;
 
 /// <summary>
-/// The system calls the engine performs I/O with: the engine does what the kernel's io_uring would do
-/// for a request by making the equivalent call itself, so results and errnos are the kernel's own.
+/// The system calls besides io_uring's own: the engine does what the kernel's io_uring would do for a
+/// request by making the equivalent call itself, so results and errnos are the kernel's own; the probe
+/// makes the files it asks a kernel about with them.
 /// </summary>
-internal static unsafe partial class Posix
+public static unsafe partial class Posix
 {
     public const int FGetFd = 1;
 
@@ -36,7 +37,7 @@ internal static unsafe partial class Posix
         var local = new IoVec { Base = (nint)destination, Length = length };
         var remote = new IoVec { Base = (nint)source, Length = length };
         var rc = process_vm_readv(Environment.ProcessId, &local, 1, &remote, 1, 0);
-        return rc == (nint)length ? 0 : -Ring.Errno.EFAULT;
+        return rc == (nint)length ? 0 : -Errno.EFAULT;
     }
 
     /// <summary>
@@ -143,7 +144,7 @@ internal static unsafe partial class Posix
         var local = new IoVec { Base = (nint)source, Length = length };
         var remote = new IoVec { Base = (nint)destination, Length = length };
         var rc = process_vm_writev(Environment.ProcessId, &local, 1, &remote, 1, 0);
-        return rc == (nint)length ? 0 : -Ring.Errno.EFAULT;
+        return rc == (nint)length ? 0 : -Errno.EFAULT;
     }
 
     [LibraryImport("libc", SetLastError = true)]

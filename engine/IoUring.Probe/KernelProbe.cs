@@ -1,13 +1,16 @@
 using System.Diagnostics;
 using IoUring.Bindings;
+using IoUring.Engine;
 using IoUring.Ring;
 
-namespace IoUring.Engine;
+namespace IoUring.Probe;
 
-// Probing a live kernel for its profile. It runs only against a kernel (in the conformance agent, on the
-// host under the supervisor or inside a VM), never against the engine: the recorded profiles in the trace
-// corpus and the matrix's VM runs are what check it, not the engine's tests.
-public sealed partial record KernelProfile
+/// <summary>
+/// Asks a live kernel for its <see cref="KernelProfile"/>: never by its version, always by what it does.
+/// It runs only against a kernel (in the conformance agent, on the host under the supervisor or inside
+/// a VM); the recorded profiles of the trace corpus, held to the kernel-behaviour table, check it.
+/// </summary>
+public static class KernelProbe
 {
     /// <summary>
     /// Probes a live kernel: each setup flag (with the companions it requires), the feature mask of a
@@ -586,7 +589,7 @@ public sealed partial record KernelProfile
         return (rc, hdr.result, hdr.size);
     }
 
-    internal static uint Companions(uint flag) => (IoUringSetupFlags)flag switch
+    private static uint Companions(uint flag) => (IoUringSetupFlags)flag switch
     {
         IoUringSetupFlags.IORING_SETUP_SQ_AFF => (uint)IoUringSetupFlags.IORING_SETUP_SQPOLL,
         IoUringSetupFlags.IORING_SETUP_TASKRUN_FLAG => (uint)IoUringSetupFlags.IORING_SETUP_COOP_TASKRUN,
