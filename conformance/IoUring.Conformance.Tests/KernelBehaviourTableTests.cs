@@ -38,6 +38,38 @@ public sealed class KernelBehaviourTableTests
         Assert.Empty(KernelBehaviour.Disagreements(profile, KernelVersion.Parse(kernel)));
     }
 
+    /// <summary>
+    /// What a snapshot profile reads from the kernel's header is what the kernel, probed, was found to
+    /// know: the same opcodes, SQE, NOP and enter flags, features, register opcodes and query. Without
+    /// IORING_REGISTER_QUERY (before 6.18) the probe cannot ask for the enter flags or the setup flags
+    /// that need arguments, and assumes what every kernel since 6.0 has; those two are compared only
+    /// where the kernel answers the query.
+    /// </summary>
+    [Theory]
+    [InlineData("6.1")]
+    [InlineData("6.12")]
+    [InlineData("7.2")]
+    [InlineData("7.3-rc")]
+    public void SnapshotProfilesKnowWhatTheKernelWasProbedToKnow(string kernel)
+    {
+        var probed = TraceCorpus.Load(Path.Combine(ReplayTests.CorpusDirectory, kernel + TraceCorpus.Extension)).Header.Profile;
+        var snapshot = KernelBehaviour.FromCorpus(Repository.Root, kernel);
+        var facts = new (string Name, Func<KernelProfile, object> Of)[]
+        {
+            ("OpLast", p => p.OpLast), ("SupportedOps", p => p.SupportedOps), ("SqeFlags", p => p.SqeFlags), ("NopFlags", p => p.NopFlags),
+            ("Features", p => p.Features), ("RegisterOpLast", p => p.RegisterOpLast), ("HasQuery", p => p.HasQuery),
+            ("QueryOps", p => p.QueryOps), ("QueryOpcodeSize", p => p.QueryOpcodeSize), ("HasMemRegion", p => p.HasMemRegion),
+        };
+        if (probed.HasQuery)
+        {
+            facts = [.. facts, ("EnterFlags", p => p.EnterFlags), ("KnownSetupFlags", p => p.KnownSetupFlags)];
+        }
+
+        var differ = facts.Where(f => !f.Of(probed).Equals(f.Of(snapshot))).Select(f => $"{f.Name}: probed {f.Of(probed)}, snapshot {f.Of(snapshot)}").ToList();
+        Assert.True(differ.Count == 0, $"{kernel}: " + string.Join("; ", differ));
+        Assert.Equal($"{kernel} (snapshot)", snapshot.Name);
+    }
+
     [Fact]
     public void TheEngineDocPrintsTheTable()
     {
