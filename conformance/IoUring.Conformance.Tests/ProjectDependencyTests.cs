@@ -1,0 +1,74 @@
+using System.Xml.Linq;
+using Xunit;
+
+namespace IoUring.Conformance.Tests;
+
+/// <summary>
+/// The tower of projects, read from their project files: every reference points down the pipeline
+/// (headers -> front end -> ABI model -> emitters -> bindings -> client ring -> engine -> probe ->
+/// conformance), never up or sideways into a stage of the same height, and nothing but a test or a
+/// benchmark sits above everything.
+/// </summary>
+public sealed class ProjectDependencyTests
+{
+    // Each project's height: a project may reference only projects lower than itself. Tests and
+    // benchmarks (".Tests", ".Bench") may reference any project, and no project may reference them.
+    private static readonly Dictionary<string, int> Height = new(StringComparer.Ordinal)
+    {
+        ["IoUring.Abi.Model"] = 0,
+        ["IoUring.Abi.Headers"] = 1,
+        ["IoUring.Abi.Clang"] = 1,
+        ["IoUring.Abi.Diff"] = 1,
+        ["IoUring.Bindings.Generator"] = 1,
+        ["IoUring.Abi.Cli"] = 2,
+        ["IoUring.Bindings"] = 3,
+        ["IoUring.Ring"] = 4,
+        ["IoUring.Engine"] = 5,
+        ["IoUring.Probe"] = 6,
+        ["IoUring.Conformance"] = 7,
+        ["IoUring.Conformance.Agent"] = 8,
+        ["IoUring.Conformance.Vm"] = 9,
+        ["IoUring.Conformance.Cli"] = 10,
+    };
+
+    [Fact]
+    public void EveryProjectReferencePointsDownThePipeline()
+    {
+        var projects = Directory.EnumerateFiles(Repository.Root, "*.csproj", SearchOption.AllDirectories)
+            .Where(p => !p.Split(Path.DirectorySeparatorChar).Any(d => d is "bin" or "obj" or "TestResults" || d.StartsWith('.')))
+            .ToList();
+        Assert.True(projects.Count >= Height.Count, $"found {projects.Count} project files under {Repository.Root}");
+
+        var wrong = new List<string>();
+        foreach (var path in projects)
+        {
+            var name = Path.GetFileNameWithoutExtension(path);
+            var isLeaf = IsTestOrBench(name);
+            if (!isLeaf && !Height.ContainsKey(name))
+            {
+                wrong.Add($"{name}: not in the table of heights; give it one in {nameof(ProjectDependencyTests)}");
+                continue;
+            }
+
+            foreach (var reference in XDocument.Load(path).Descendants("ProjectReference").Select(e => Path.GetFileNameWithoutExtension((string)e.Attribute("Include")!)))
+            {
+                if (IsTestOrBench(reference))
+                {
+                    wrong.Add($"{name} -> {reference}: nothing may reference a test or a benchmark");
+                }
+                else if (!Height.TryGetValue(reference, out var to))
+                {
+                    wrong.Add($"{name} -> {reference}: {reference} is not in the table of heights");
+                }
+                else if (!isLeaf && to >= Height[name])
+                {
+                    wrong.Add($"{name} (height {Height[name]}) -> {reference} (height {to}): a reference must point down");
+                }
+            }
+        }
+
+        Assert.True(wrong.Count == 0, string.Join("\n", wrong));
+    }
+
+    private static bool IsTestOrBench(string project) => project.EndsWith(".Tests", StringComparison.Ordinal) || project.EndsWith(".Bench", StringComparison.Ordinal);
+}
