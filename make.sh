@@ -6,7 +6,7 @@
 #   ./make.sh bench      extraction vs bindgen, diff vs gcc+abidiff, NOP round trips vs liburing
 #                        (prints the docs/benchmarks.md tables)
 #   ./make.sh mutation   Stryker.NET over the engine, the trace replay and the engine's properties as
-#                        the tests (hours; not part of test)
+#                        the tests (about 90 min; not part of test)
 # Each installs the Debian packages it needs when run as root; otherwise it prints the apt-get line.
 set -euo pipefail
 cd "$(dirname "$0")"
