@@ -111,9 +111,8 @@ public sealed class BindingsGenerator : IIncrementalGenerator
         }
         else
         {
-            primary = kernel.Length == 0
-                ? kernels.FirstOrDefault(s => s.Kernel == KernelVersion.NewestReleased(kernels.Select(x => x.Kernel)))
-                : kernels.FirstOrDefault(s => s.Kernel == kernel);
+            var wanted = kernel.Length == 0 ? KernelVersion.NewestReleased(kernels.Select(s => s.Kernel)) : kernel;
+            primary = kernels.FirstOrDefault(s => s.Kernel == wanted);
             if (primary is null)
             {
                 problems.Add(new GeneratorProblem("IOU0004", $"IoUringKernel is '{kernel}', but the snapshots are for {string.Join(", ", kernels.Select(s => s.Kernel).OrderBy(k => k, KernelVersion.Order))}", true));
