@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 # The default (Debug) configuration everywhere: dotnet format loads the projects in it, and needs the
 # source generator built there to see the bindings' types.
 CLI_DLL=generator/src/IoUring.Abi.Cli/bin/Debug/net10.0/io_uring-codegen.dll
-CONFORMANCE_DLL=conformance/IoUring.Conformance.Cli/bin/Debug/net10.0/io_uring-conformance.dll
+CONFORMANCE_DLL=conformance/src/IoUring.Conformance.Cli/bin/Debug/net10.0/io_uring-conformance.dll
 
 need_packages() {
   local missing=()
@@ -85,7 +85,7 @@ case "${1:-}" in
     # 'matrix' (e.g. --seed 7 --cases 500 --hostile 1000 -o DIR); default: 200 new programs, 300
     # hostile cases, written to conformance-matrix/.
     need_packages "${FRONT_END[@]}" "${VMS[@]}"
-    dotnet build conformance/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
+    dotnet build conformance/src/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
     conformance kernels fetch --locked
     shift
     conformance matrix "$@"
@@ -103,7 +103,7 @@ case "${1:-}" in
     dotnet run -c Release --no-build --project engine/bench/IoUring.Ring.Bench
     ;;
   mutation)
-    # Every mutant of engine/IoUring.Engine is run against the replay of conformance/corpus and the
+    # Every mutant of engine/src/IoUring.Engine is run against the replay of conformance/corpus and the
     # engine-only properties (the filter in engine/mutation/stryker-config.json); the HTML, JSON and
     # markdown reports land in engine/mutation/StrykerOutput/<time>/reports. docs/mutation.md is
     # written from them.

@@ -25,7 +25,7 @@ internal static class HostKernel
         {
             var configuration = typeof(HostKernel).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
                 .FirstOrDefault(a => a.Key == "AgentConfiguration")?.Value ?? "Debug";
-            return Path.Combine(Repository.Root, "conformance", "IoUring.Conformance.Agent", "bin", configuration, "net10.0", "IoUring.Conformance.Agent.dll");
+            return SupervisedHost.AgentDll(Repository.Root, configuration);
         }
     }
 

@@ -64,6 +64,13 @@ public sealed class SupervisedHost : ILiveRunner, IDisposable
     /// <summary>The process id of the current child (0 when none runs).</summary>
     public int ChildPid => child is { HasExited: false } c ? c.Id : 0;
 
+    /// <summary>The agent's project folder in a checkout (its build output is bin/CONFIGURATION/net10.0).</summary>
+    public static string AgentProject(string repoRoot) => Path.Combine(repoRoot, "conformance", "src", "IoUring.Conformance.Agent");
+
+    /// <summary>The agent's entry assembly as built in <paramref name="configuration"/>.</summary>
+    public static string AgentDll(string repoRoot, string configuration) =>
+        Path.Combine(AgentProject(repoRoot), "bin", configuration, "net10.0", "IoUring.Conformance.Agent.dll");
+
     /// <summary>
     /// Starts the agent at <paramref name="agentDll"/> (IoUring.Conformance.Agent.dll) as a child and reads
     /// its probe of the host kernel. Throws when the child cannot start or cannot probe (io_uring disabled,
@@ -73,7 +80,7 @@ public sealed class SupervisedHost : ILiveRunner, IDisposable
     {
         if (!File.Exists(agentDll))
         {
-            throw new FileNotFoundException($"the conformance agent is not built: {agentDll} is missing (build conformance/IoUring.Conformance.Agent)", agentDll);
+            throw new FileNotFoundException($"the conformance agent is not built: {agentDll} is missing (build conformance/src/IoUring.Conformance.Agent)", agentDll);
         }
 
         var host = new SupervisedHost(agentDll, log) { Deadline = deadline ?? TimeSpan.FromSeconds(60) };

@@ -56,7 +56,7 @@ public sealed class DifferentialTests
             if (!verdict.Equal)
             {
                 var shrunk = Differential.Shrink(verdict, p => Differential.Check(p, host), 1000);
-                Assert.Fail($"program {i} of seed {Seed} differs; replay: IOURING_CONFORMANCE_SEED={Seed} IOURING_CONFORMANCE_CASES={i + 1} dotnet test conformance/IoUring.Conformance.Tests --filter DifferentialTests\n"
+                Assert.Fail($"program {i} of seed {Seed} differs; replay: IOURING_CONFORMANCE_SEED={Seed} IOURING_CONFORMANCE_CASES={i + 1} dotnet test conformance/tests/IoUring.Conformance.Tests --filter DifferentialTests\n"
                     + $"shrunk in {shrunk.Candidates} candidates to:\n{Differential.Describe(shrunk.Smallest, host.Name)}\n\noriginal:\n{Differential.Describe(verdict, host.Name)}");
             }
         }

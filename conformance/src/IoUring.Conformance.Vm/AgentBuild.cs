@@ -8,7 +8,7 @@ namespace IoUring.Conformance.Vm;
 /// <summary>
 /// The conformance agent's build output (IoUring.Conformance.Agent), which the initramfs packs. It is
 /// found, in order: $IOURING_CONFORMANCE_AGENT (a folder), then the repository's
-/// conformance/IoUring.Conformance.Agent/bin/&lt;configuration this library was built in&gt;/net10.0.
+/// conformance/src/IoUring.Conformance.Agent/bin/&lt;configuration this library was built in&gt;/net10.0.
 /// </summary>
 public sealed record AgentBuild(string Directory)
 {
@@ -32,7 +32,7 @@ public sealed record AgentBuild(string Directory)
             .ToList();
         if (stale.Count > 0)
         {
-            throw new ToolException($"the agent ({Directory}) and this runner ({runnerDirectory}) hold different builds of {string.Join(", ", stale)}; rebuild both from the same sources: 'dotnet build conformance/IoUring.Conformance.Cli' (it builds the agent first)");
+            throw new ToolException($"the agent ({Directory}) and this runner ({runnerDirectory}) hold different builds of {string.Join(", ", stale)}; rebuild both from the same sources: 'dotnet build conformance/src/IoUring.Conformance.Cli' (it builds the agent first)");
         }
     }
 
@@ -57,7 +57,7 @@ public sealed record AgentBuild(string Directory)
 
         var configuration = typeof(AgentBuild).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .FirstOrDefault(a => a.Key == "AgentConfiguration")?.Value ?? "Debug";
-        var project = Path.Combine(repoRoot, "conformance", "IoUring.Conformance.Agent");
+        var project = SupervisedHost.AgentProject(repoRoot);
         var build = new AgentBuild(Path.Combine(project, "bin", configuration, "net10.0"));
         return File.Exists(build.EntryPath)
             ? build
