@@ -104,7 +104,7 @@ internal static class Commands
             var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false });
             var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * batch.Programs.Length))) };
             var watch = Stopwatch.StartNew();
-            var runs = await new VmMatrix(cache, repo.Root, msg => Console.Error.WriteLine(msg)).RunAsync(selected, batch, options, r.GetValue(parallel), cancel);
+            var runs = await new KernelBoots(cache, repo.Root, msg => Console.Error.WriteLine(msg)).RunAsync(selected, batch, options, r.GetValue(parallel), cancel);
             var wall = watch.Elapsed;
 
             var reports = new List<KernelRunReport>();
@@ -190,7 +190,7 @@ internal static class Commands
 
             var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false }, r.GetValue(hostile));
             var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * (batch.Programs.Length + batch.Hostile.Length)))) };
-            var (matrix, runs) = await new MatrixRun(cache, repo.Root, msg => Console.Error.WriteLine(msg)).RunAsync(selected, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel);
+            var (matrix, runs) = await new MatrixRunner(cache, repo.Root, msg => Console.Error.WriteLine(msg)).RunAsync(selected, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel);
 
             var dir = r.GetValue(outDir)!;
             Directory.CreateDirectory(dir);

@@ -201,7 +201,7 @@ internal static class CorpusCommands
     }
 
     /// <summary>Keeps each column's traces of a run's programs (named by <paramref name="names"/>) in its kernel's corpus file, and says what it did.</summary>
-    public static void RecordAll(string dir, ConformanceMatrix matrix, IReadOnlyList<string> names, IReadOnlyList<RingProgram> programs)
+    public static void RecordAll(string dir, FeatureMatrix matrix, IReadOnlyList<string> names, IReadOnlyList<RingProgram> programs)
     {
         foreach (var k in matrix.Kernels)
         {
@@ -305,10 +305,10 @@ internal static class CorpusCommands
     }
 
     /// <summary>The host's kernel (supervised child) and the chosen kernels of the lock, each with the same programs, as the matrix runs them.</summary>
-    private static Task<(ConformanceMatrix Matrix, IReadOnlyList<VmRun> Runs)> RunAll(Repo repo, string? cacheDir, ProgramBatch batch, ProgramSource source, IReadOnlyList<LockedImage> kernels, bool host, int parallel, CancellationToken cancel)
+    private static Task<(FeatureMatrix Matrix, IReadOnlyList<VmRun> Runs)> RunAll(Repo repo, string? cacheDir, ProgramBatch batch, ProgramSource source, IReadOnlyList<LockedImage> kernels, bool host, int parallel, CancellationToken cancel)
     {
         var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(300 + (0.5 * batch.Programs.Length)) };
-        return new MatrixRun(new VmCache(cacheDir), repo.Root, msg => Console.Error.WriteLine(msg)).RunAsync(kernels, batch, source, options, parallel, host, cancel);
+        return new MatrixRunner(new VmCache(cacheDir), repo.Root, msg => Console.Error.WriteLine(msg)).RunAsync(kernels, batch, source, options, parallel, host, cancel);
     }
 
     /// <summary>"host" and the kernels of the lock named (all of them, and the host, when none is).</summary>

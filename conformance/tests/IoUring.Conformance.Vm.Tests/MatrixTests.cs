@@ -25,7 +25,7 @@ public sealed class MatrixTests
     {
         var withMixed = Profile((uint)IoUringSetupFlags.IORING_SETUP_SQE_MIXED, nopFlags: 0x3f);
         var without = Profile(0, nopFlags: 0);
-        var m = ConformanceMatrix.Build(
+        var m = FeatureMatrix.Build(
             new ProgramSource(null, 1, 3, OpLast),
             Programs,
             2,
@@ -59,7 +59,7 @@ public sealed class MatrixTests
     public void RendersMarkdownSvgAndJson()
     {
         var profile = Profile((uint)IoUringSetupFlags.IORING_SETUP_SQE_MIXED, nopFlags: 0x3f);
-        var m = ConformanceMatrix.Build(new ProgramSource(null, 7, 3, OpLast), Programs, 0, [Column("7.2 <&>", profile, [true, true, true], null)], 1, OpLast, null);
+        var m = FeatureMatrix.Build(new ProgramSource(null, 7, 3, OpLast), Programs, 0, [Column("7.2 <&>", profile, [true, true, true], null)], 1, OpLast, null);
 
         var md = MatrixRender.Markdown(m);
         Assert.Contains("| mixed rings | IORING_SETUP_SQE_MIXED | pass (1) |", md);
@@ -72,7 +72,7 @@ public sealed class MatrixTests
         Assert.Contains(svg.Descendants(ns + "text"), t => t.Value == "7.2 <&>");
 
         using var json = JsonDocument.Parse(MatrixRender.Json(m));
-        Assert.Equal(ConformanceMatrix.SchemaId, json.RootElement.GetProperty("Schema").GetString());
+        Assert.Equal(FeatureMatrix.SchemaId, json.RootElement.GetProperty("Schema").GetString());
         Assert.Equal(m.Rows.Count, json.RootElement.GetProperty("Rows").GetArrayLength());
     }
 

@@ -38,7 +38,7 @@ public sealed class VmBootTests
             ShrinkBudget = 300,
         };
         var source = new ProgramSource(null, Seed, Programs, opLast);
-        var (matrix, runs) = await new MatrixRun(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine)
+        var (matrix, runs) = await new MatrixRunner(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine)
             .RunAsync(kernels, batch, source, new QemuOptions { Timeout = TimeSpan.FromSeconds(300) }, parallel: 2, host: true);
 
         var results = Path.Combine(TestEnvironment.RepoRoot, "TestResults");

@@ -232,7 +232,7 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         // other opcode is -EINVAL then (measured on 6.1 and 6.12 under qemu, which lack the query too).
         if (fd == -1)
         {
-            return opcode == (uint)io_uring_register_op.IORING_REGISTER_QUERY && Profile.HasQuery ? Registration.Query(Profile, arg, nrArgs) : -Errno.EINVAL;
+            return opcode == (uint)io_uring_register_op.IORING_REGISTER_QUERY && Profile.HasQuery ? ProbeAndQuery.Query(Profile, arg, nrArgs) : -Errno.EINVAL;
         }
 
         if (!rings.TryGetValue(fd, out var ring))

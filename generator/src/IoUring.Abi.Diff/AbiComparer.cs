@@ -94,7 +94,7 @@ public sealed class AbiComparer
             {
                 // Only io_uring's own declarations; a referenced type of another header (struct
                 // __kernel_timespec) that is no longer referenced has not gone anywhere.
-                if (Layout.IsIoUringFile(ra.Location))
+                if (Naming.IsIoUringFile(ra.Location))
                 {
                     changes.Add(new Change(1, Severity.Break, name, $"{ra.CSpelling} removed", ra.Location));
                 }
@@ -114,8 +114,8 @@ public sealed class AbiComparer
     private void CompareRecord(RecordDecl ra, RecordDecl rb, int ta, int tb, List<Change> changes)
     {
         var name = ra.Name!;
-        var ma = Layout.Flatten(a, recordsA, ra, ta);
-        var mb = Layout.Flatten(b, recordsB, rb, tb);
+        var ma = Naming.Flatten(a, recordsA, ra, ta);
+        var mb = Naming.Flatten(b, recordsB, rb, tb);
         var byNameA = ma.ToDictionary(m => m.Path, StringComparer.Ordinal);
         var byNameB = mb.ToDictionary(m => m.Path, StringComparer.Ordinal);
         var handledA = new HashSet<string>(StringComparer.Ordinal);
@@ -130,7 +130,7 @@ public sealed class AbiComparer
 
         // 5: reserved members whose bytes new members now use. A reserved member may shrink or move
         // inside its old bytes (pad[6] -> pad[3]) and still be the same reserve being consumed.
-        foreach (var res in ma.Where(m => Layout.LooksReserved(m.Field.Name!) && m.Size > 0))
+        foreach (var res in ma.Where(m => Naming.LooksReserved(m.Field.Name!) && m.Size > 0))
         {
             // A reserve that is still there, unchanged, is not consumed: new members over its bytes
             // are union alternatives (io_uring_sqe's attr_ptr beside addr3/__pad2).
@@ -364,7 +364,7 @@ public sealed class AbiComparer
             // Appended means past the old end of the list: at or after the old *_LAST sentinel when
             // there is one (io_uring_register_op keeps a 1U << 31 flag after its sentinel), else past
             // the old largest value.
-            var sentinel = ea.Enumerators.FirstOrDefault(x => Layout.IsSentinel(x.Name));
+            var sentinel = ea.Enumerators.FirstOrDefault(x => Naming.IsSentinel(x.Name));
             var maxOld = sentinel is not null ? sentinel.Value - 1 : ea.Enumerators.Select(x => x.Value).DefaultIfEmpty(BigInteger.MinusOne).Max();
             foreach (var x in ea.Enumerators)
             {
@@ -374,7 +374,7 @@ public sealed class AbiComparer
                 }
                 else if (now.Value != x.Value)
                 {
-                    changes.Add(Layout.IsSentinel(x.Name)
+                    changes.Add(Naming.IsSentinel(x.Name)
                         ? new Change(12, Severity.Info, x.Name, $"sentinel {x.Name} moved from {x.Value} to {now.Value}", eb.Location)
                         : new Change(12, Severity.Break, x.Name, $"enumerator {x.Name} changed value from {x.Value} to {now.Value}", eb.Location));
                 }
@@ -382,7 +382,7 @@ public sealed class AbiComparer
 
             foreach (var x in eb.Enumerators.Where(x => !oldByName.ContainsKey(x.Name)))
             {
-                changes.Add(x.Value > maxOld || Layout.IsSentinel(x.Name)
+                changes.Add(x.Value > maxOld || Naming.IsSentinel(x.Name)
                     ? new Change(12, Severity.Compat, x.Name, $"enumerator {x.Name} = {x.Value} appended to enum {eb.Name ?? "(anonymous)"}", eb.Location)
                     : new Change(12, Severity.Break, x.Name, $"enumerator {x.Name} = {x.Value} inserted in the middle of enum {eb.Name ?? "(anonymous)"}", eb.Location));
             }
@@ -402,7 +402,7 @@ public sealed class AbiComparer
             if (!tdB.TryGetValue(t.Name, out var now))
             {
                 // A typedef of linux/types.h that the new headers stopped using still exists there.
-                if (Layout.IsIoUringFile(t.Location))
+                if (Naming.IsIoUringFile(t.Location))
                 {
                     changes.Add(new Change(1, Severity.Break, t.Name, $"typedef {t.Name} removed", t.Location));
                 }
@@ -435,7 +435,7 @@ public sealed class AbiComparer
             if (ov != nv)
             {
                 var ioctl = m.Expression.Contains("_IO", StringComparison.Ordinal) || now.Expression.Contains("_IO", StringComparison.Ordinal);
-                var widened = (m.Name.EndsWith("_MASK", StringComparison.Ordinal) && (nv & ov) == ov) || (Layout.IsSentinel(m.Name) && nv > ov);
+                var widened = (m.Name.EndsWith("_MASK", StringComparison.Ordinal) && (nv & ov) == ov) || (Naming.IsSentinel(m.Name) && nv > ov);
                 changes.Add(ioctl ? new Change(15, Severity.Break, m.Name, $"ioctl number {m.Name} changed from 0x{ov:x} to 0x{nv:x}", now.Location)
                     : widened ? new Change(13, Severity.Info, m.Name, $"{m.Name} widened from 0x{ov:x} to 0x{nv:x} ({now.Expression})", now.Location)
                     : new Change(13, Severity.Break, m.Name, $"macro {m.Name} changed value from {ov} to {nv} ({m.Expression} -> {now.Expression})", now.Location));
@@ -452,13 +452,13 @@ public sealed class AbiComparer
         }
 
         // 14: a bit one name of a family gave up and another took.
-        var removed = a.Macros.Where(m => !mB.ContainsKey(m.Name) && Layout.Family(m.Name) is not null && Layout.IsSingleBit(m.Value[ta])).ToList();
+        var removed = a.Macros.Where(m => !mB.ContainsKey(m.Name) && Naming.Family(m.Name) is not null && Naming.IsSingleBit(m.Value[ta])).ToList();
         foreach (var old in removed)
         {
-            var taker = b.Macros.FirstOrDefault(m => !mA.ContainsKey(m.Name) && Layout.Family(m.Name) == Layout.Family(old.Name) && m.Value[tb] == old.Value[ta]);
+            var taker = b.Macros.FirstOrDefault(m => !mA.ContainsKey(m.Name) && Naming.Family(m.Name) == Naming.Family(old.Name) && m.Value[tb] == old.Value[ta]);
             if (taker is not null)
             {
-                changes.Add(new Change(14, Severity.Break, taker.Name, $"bit 0x{old.Value[ta]:x} of {Layout.Family(old.Name)}* was {old.Name} and is now {taker.Name}: old binaries ask for the old meaning", taker.Location));
+                changes.Add(new Change(14, Severity.Break, taker.Name, $"bit 0x{old.Value[ta]:x} of {Naming.Family(old.Name)}* was {old.Name} and is now {taker.Name}: old binaries ask for the old meaning", taker.Location));
             }
         }
     }

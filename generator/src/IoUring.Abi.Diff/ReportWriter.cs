@@ -9,13 +9,13 @@ public static class ReportWriter
     public static string Text(Report r, string title, bool color)
     {
         var sb = new StringBuilder();
-        sb.Append($"{title}: {r.Old}{(r.Old == r.New ? string.Empty : $" -> {r.New}")} ({string.Join(", ", r.Targets.Select(Layout.Short))})\n");
+        sb.Append($"{title}: {r.Old}{(r.Old == r.New ? string.Empty : $" -> {r.New}")} ({string.Join(", ", r.Targets.Select(Naming.Short))})\n");
         foreach (var c in r.Changes)
         {
             var sev = Label(c.Severity);
             var colored = color ? $"{Ansi(c.Severity)}{sev,-6}\u001b[0m" : $"{sev,-6}";
             var where = c.Location is { } l ? $" [{l}]" : string.Empty;
-            var targets = c.Targets is null ? string.Empty : $" (on {string.Join(", ", c.Targets.Select(Layout.Short))})";
+            var targets = c.Targets is null ? string.Empty : $" (on {string.Join(", ", c.Targets.Select(Naming.Short))})";
             sb.Append($"{colored} #{c.Class,-2} {c.Name}: {c.Message}{targets}{where}\n");
             if (c.Fix is not null)
             {
@@ -35,7 +35,7 @@ public static class ReportWriter
         sb.Append("| severity | class | declaration | change | where |\n|---|---|---|---|---|\n");
         foreach (var c in r.Changes)
         {
-            var targets = c.Targets is null ? string.Empty : $" (on {string.Join(", ", c.Targets.Select(Layout.Short))})";
+            var targets = c.Targets is null ? string.Empty : $" (on {string.Join(", ", c.Targets.Select(Naming.Short))})";
             var fix = c.Fix is null ? string.Empty : $"<br>fix: {Cell(c.Fix)}";
             sb.Append($"| {Label(c.Severity)} | {c.Class} {Cell(c.ClassTitle)} | `{Cell(c.Name)}` | {Cell(c.Message)}{targets}{fix} | {c.Location?.ToString() ?? string.Empty} |\n");
         }

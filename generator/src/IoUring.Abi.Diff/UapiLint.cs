@@ -26,15 +26,15 @@ public static class UapiLint
         var i686 = IndexOf(s, "i686-linux-gnu");
         var main = x86 >= 0 ? x86 : 0;
         var shown = new[] { main, i686 }.Where(i => i >= 0).Distinct().ToList();
-        foreach (var r in s.Records.Where(r => r.Name is not null && r.Parent is null && Layout.IsIoUringFile(r.Location)))
+        foreach (var r in s.Records.Where(r => r.Name is not null && r.Parent is null && Naming.IsIoUringFile(r.Location)))
         {
             if (only is not null && !only.Contains(r.Name!))
             {
                 continue;
             }
 
-            var members = Enumerable.Range(0, s.Targets.Count).Select(t => Layout.Flatten(s, records, r, t)).ToList();
-            string Facts(int index) => string.Join("; ", shown.Select(t => $"{Layout.Short(s.Targets[t])}: offset {members[t][index].Start}, size {members[t][index].Size}"));
+            var members = Enumerable.Range(0, s.Targets.Count).Select(t => Naming.Flatten(s, records, r, t)).ToList();
+            string Facts(int index) => string.Join("; ", shown.Select(t => $"{Naming.Short(s.Targets[t])}: offset {members[t][index].Start}, size {members[t][index].Size}"));
 
             for (var i = 0; i < members[main].Count; i++)
             {
@@ -68,7 +68,7 @@ public static class UapiLint
                 var differs = members.Any(ms => ms[i].BitOffset != members[0][i].BitOffset || ms[i].Size != members[0][i].Size);
                 if (differs)
                 {
-                    findings.Add(new Change(17, Severity.Risk, name, $"'{m.Type} {m.Path}' is laid out differently per target: {string.Join("; ", Enumerable.Range(0, s.Targets.Count).Select(t => $"{Layout.Short(s.Targets[t])} offset {members[t][i].Start} size {members[t][i].Size}"))}", loc, "use fixed-width types and align 64-bit members to 8 bytes explicitly (i386 aligns __u64 to 4)"));
+                    findings.Add(new Change(17, Severity.Risk, name, $"'{m.Type} {m.Path}' is laid out differently per target: {string.Join("; ", Enumerable.Range(0, s.Targets.Count).Select(t => $"{Naming.Short(s.Targets[t])} offset {members[t][i].Start} size {members[t][i].Size}"))}", loc, "use fixed-width types and align 64-bit members to 8 bytes explicitly (i386 aligns __u64 to 4)"));
                 }
             }
 
@@ -76,22 +76,22 @@ public static class UapiLint
             // struct that embeds this one is checked on its own members.
             if (!r.Size.IsUniform)
             {
-                findings.Add(new Change(17, Severity.Risk, r.Name!, $"{r.CSpelling} size differs per target: {string.Join("; ", Enumerable.Range(0, s.Targets.Count).Select(t => $"{Layout.Short(s.Targets[t])} {r.Size[t]}"))}", r.Location, "make every member fixed-width and pad explicitly so the struct is the same on 32- and 64-bit user space"));
+                findings.Add(new Change(17, Severity.Risk, r.Name!, $"{r.CSpelling} size differs per target: {string.Join("; ", Enumerable.Range(0, s.Targets.Count).Select(t => $"{Naming.Short(s.Targets[t])} {r.Size[t]}"))}", r.Location, "make every member fixed-width and pad explicitly so the struct is the same on 32- and 64-bit user space"));
             }
 
             if (r.Kind == RecordKind.Struct)
             {
                 foreach (var hole in Holes(members[main], r.Size[main]))
                 {
-                    findings.Add(new Change(16, Severity.Risk, hole.Before is null ? $"{r.Name}" : $"{r.Name}.{hole.Before}", $"{hole.Length} byte(s) of implicit padding at offset {hole.Offset}{(hole.Before is null ? " (tail)" : $" before '{hole.Before}'")} on {Layout.Short(s.Targets[main])}", r.Location, "add an explicit pad/resv member there and have the kernel check it is zero"));
+                    findings.Add(new Change(16, Severity.Risk, hole.Before is null ? $"{r.Name}" : $"{r.Name}.{hole.Before}", $"{hole.Length} byte(s) of implicit padding at offset {hole.Offset}{(hole.Before is null ? " (tail)" : $" before '{hole.Before}'")} on {Naming.Short(s.Targets[main])}", r.Location, "add an explicit pad/resv member there and have the kernel check it is zero"));
                 }
 
                 if (r.Size[main] % 8 != 0)
                 {
-                    findings.Add(new Change(16, Severity.Risk, r.Name!, $"{r.CSpelling} is {Layout.PerTarget(s, t => r.Size[t], shown)} bytes, not a multiple of 8", r.Location, "pad the struct to a multiple of 8 bytes so arrays of it keep 64-bit members aligned"));
+                    findings.Add(new Change(16, Severity.Risk, r.Name!, $"{r.CSpelling} is {Naming.PerTarget(s, t => r.Size[t], shown)} bytes, not a multiple of 8", r.Location, "pad the struct to a multiple of 8 bytes so arrays of it keep 64-bit members aligned"));
                 }
 
-                if (!members[main].Any(m => Layout.LooksReserved(m.Field.Name!)))
+                if (!members[main].Any(m => Naming.LooksReserved(m.Field.Name!)))
                 {
                     findings.Add(new Change(16, Severity.Info, r.Name!, $"{r.CSpelling} has no reserved member for later extension", r.Location, "consider trailing __u64 resv[N] checked for zero, so the struct can grow without a new command"));
                 }
@@ -107,8 +107,8 @@ public static class UapiLint
     {
         var t = Math.Max(0, IndexOf(s, "x86_64-linux-gnu"));
         foreach (var g in s.Macros
-            .Where(m => Layout.Family(m.Name) is not null && !m.Name.EndsWith("_MASK", StringComparison.Ordinal) && Layout.IsSingleBit(m.Value[t]))
-            .GroupBy(m => (Family: Layout.Family(m.Name)!, Value: m.Value[t]))
+            .Where(m => Naming.Family(m.Name) is not null && !m.Name.EndsWith("_MASK", StringComparison.Ordinal) && Naming.IsSingleBit(m.Value[t]))
+            .GroupBy(m => (Family: Naming.Family(m.Name)!, Value: m.Value[t]))
             .Where(g => g.Count() > 1))
         {
             var names = g.Select(m => m.Name).OrderBy(n => n, StringComparer.Ordinal).ToList();

@@ -5,12 +5,12 @@ using System.Text.Json;
 
 namespace IoUring.Conformance.Vm;
 
-/// <summary>The matrix as a person reads it (markdown, SVG) and as a program does (JSON).</summary>
+/// <summary>Writes a <see cref="FeatureMatrix"/> out as a person reads it (markdown, SVG) and as a program does (JSON).</summary>
 public static class MatrixRender
 {
-    public static string Json(ConformanceMatrix m) => JsonSerializer.Serialize(m, RunReport.Json) + "\n";
+    public static string Json(FeatureMatrix m) => JsonSerializer.Serialize(m, RunReport.Json) + "\n";
 
-    public static string Markdown(ConformanceMatrix m)
+    public static string Markdown(FeatureMatrix m)
     {
         var b = new StringBuilder();
         b.AppendLine("# io_uring conformance matrix");
@@ -111,7 +111,7 @@ public static class MatrixRender
     }
 
     /// <summary>A standalone SVG: one row per feature, one column per kernel, a coloured cell each.</summary>
-    public static string Svg(ConformanceMatrix m)
+    public static string Svg(FeatureMatrix m)
     {
         const int labelWidth = 470, cellWidth = 150, rowHeight = 22, top = 92, groupWidth = 110;
         var width = labelWidth + (cellWidth * m.Kernels.Count) + 20;

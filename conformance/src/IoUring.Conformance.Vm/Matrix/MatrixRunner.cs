@@ -5,11 +5,12 @@ using IoUring.Engine;
 namespace IoUring.Conformance.Vm;
 
 /// <summary>
-/// One matrix run: the host's kernel in this process, then every chosen kernel of the lock booted once
-/// under qemu, all with the same batch; each column's traces against the engine given the profile
-/// probed there (and, for the corpus kernels, the profile their ABI snapshot predicts).
+/// Produces a <see cref="FeatureMatrix"/>: runs the batch on the host's kernel (through a supervised child
+/// process), then on every chosen kernel of the lock (<see cref="KernelBoots"/>), and compares each column's
+/// traces with the engine given the profile probed there (and, for the corpus kernels, the profile their
+/// ABI snapshot predicts).
 /// </summary>
-public sealed class MatrixRun
+public sealed class MatrixRunner
 {
     /// <summary>Candidates tried when shrinking a host difference (each one program on the child).</summary>
     private const int HostShrinkBudget = 400;
@@ -18,14 +19,14 @@ public sealed class MatrixRun
     private readonly string repoRoot;
     private readonly Action<string> log;
 
-    public MatrixRun(VmCache cache, string repoRoot, Action<string> log)
+    public MatrixRunner(VmCache cache, string repoRoot, Action<string> log)
     {
         this.cache = cache;
         this.repoRoot = repoRoot;
         this.log = log;
     }
 
-    public async Task<(ConformanceMatrix Matrix, IReadOnlyList<VmRun> Runs)> RunAsync(
+    public async Task<(FeatureMatrix Matrix, IReadOnlyList<VmRun> Runs)> RunAsync(
         IReadOnlyList<LockedImage> kernels, ProgramBatch batch, ProgramSource source, QemuOptions options, int parallel, bool host, CancellationToken cancel = default)
     {
         var watch = Stopwatch.StartNew();
@@ -35,7 +36,7 @@ public sealed class MatrixRun
             columns.Add(Host(batch.Programs));
         }
 
-        var runs = kernels.Count == 0 ? [] : await new VmMatrix(cache, repoRoot, log).RunAsync(kernels, batch, options, parallel, cancel);
+        var runs = kernels.Count == 0 ? [] : await new KernelBoots(cache, repoRoot, log).RunAsync(kernels, batch, options, parallel, cancel);
         foreach (var (run, image) in runs.Zip(kernels))
         {
             var probed = VmDifferential.Compare(run, batch.Programs);
@@ -60,7 +61,7 @@ public sealed class MatrixRun
             });
         }
 
-        var matrix = ConformanceMatrix.Build(source, batch.Programs, batch.Hostile.Length, columns, watch.Elapsed.TotalSeconds, source.OpLast ?? SnapshotCorpus.OpLast(repoRoot), MmapOpcode());
+        var matrix = FeatureMatrix.Build(source, batch.Programs, batch.Hostile.Length, columns, watch.Elapsed.TotalSeconds, source.OpLast ?? SnapshotCorpus.OpLast(repoRoot), MmapOpcode());
         return (matrix, runs);
     }
 

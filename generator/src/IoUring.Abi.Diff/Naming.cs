@@ -3,7 +3,7 @@ using IoUring.Abi.Model;
 namespace IoUring.Abi.Diff;
 
 /// <summary>The diff's and lint's reading of names and values: reserved members, sentinels, flag families.</summary>
-internal static class Layout
+internal static class Naming
 {
     public static List<FlatMember> Flatten(AbiSnapshot s, Dictionary<string, RecordDecl> records, RecordDecl top, int target) =>
         RecordLayout.Flatten(records, top, target);

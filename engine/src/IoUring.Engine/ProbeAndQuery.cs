@@ -4,7 +4,7 @@ using IoUring.Ring;
 namespace IoUring.Engine;
 
 /// <summary>IORING_REGISTER_PROBE and IORING_REGISTER_QUERY as a profile's kernel answers them.</summary>
-internal static unsafe class Registration
+internal static unsafe class ProbeAndQuery
 {
     private const int MaxProbeOps = 256;
 

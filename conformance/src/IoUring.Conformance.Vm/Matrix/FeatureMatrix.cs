@@ -63,12 +63,13 @@ public sealed record MatrixFeature(string Group, string Name, Func<KernelProfile
 public sealed record MatrixRow(string Group, string Name, IReadOnlyList<MatrixCell> Cells);
 
 /// <summary>
-/// Kernels x features: every column ran the same programs; a cell is pass, fail, unsupported by the
-/// kernel, or not exercised, from the programs that used the feature. The hostile row is the cases run
-/// inside each VM; the snapshot row is the same traces against the engine given the profile that the
-/// kernel's own ABI snapshot (and <see cref="KernelBehaviour.Table"/>) predicts, not the probed one.
+/// The result of a matrix run, one column per kernel and one row per feature: every column ran the same
+/// programs; a cell is pass, fail, unsupported by the kernel, or not exercised, from the programs that
+/// used the feature. The hostile row is the cases run inside each VM; the snapshot row is the same traces
+/// against the engine given the profile that the kernel's own ABI snapshot (and
+/// <see cref="KernelBehaviour.Table"/>) predicts, not the probed one.
 /// </summary>
-public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int Programs, int HostileCases, IReadOnlyList<KernelColumn> Kernels, IReadOnlyList<MatrixRow> Rows, double WallSeconds)
+public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Programs, int HostileCases, IReadOnlyList<KernelColumn> Kernels, IReadOnlyList<MatrixRow> Rows, double WallSeconds)
 {
     public const string SchemaId = "io_uring-conformance-matrix/1";
 
@@ -76,7 +77,7 @@ public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int 
 
     /// <param name="opLast">The IORING_OP_LAST the programs were generated with (the corpus's largest).</param>
     /// <param name="mmapOpcode">The proposed IORING_OP_MMAP's opcode (from the proposal's snapshot), if known.</param>
-    public static ConformanceMatrix Build(ProgramSource source, IReadOnlyList<RingProgram> programs, int hostileCases, IReadOnlyList<KernelColumn> kernels, double wallSeconds, uint opLast, byte? mmapOpcode)
+    public static FeatureMatrix Build(ProgramSource source, IReadOnlyList<RingProgram> programs, int hostileCases, IReadOnlyList<KernelColumn> kernels, double wallSeconds, uint opLast, byte? mmapOpcode)
     {
         var rows = new List<MatrixRow>();
         foreach (var f in Features(opLast, mmapOpcode))
@@ -92,7 +93,7 @@ public sealed record ConformanceMatrix(string Schema, ProgramSource Source, int 
         }
 
         rows.Add(new MatrixRow("hostile input", "random SQE bytes (inside the VM)", kernels.Select(HostileCell).ToList()));
-        return new ConformanceMatrix(SchemaId, source, programs.Count, hostileCases, kernels, rows, wallSeconds);
+        return new FeatureMatrix(SchemaId, source, programs.Count, hostileCases, kernels, rows, wallSeconds);
     }
 
     /// <summary>

@@ -3,8 +3,8 @@ using IoUring.Abi.Model;
 namespace IoUring.Conformance.Vm;
 
 /// <summary>
-/// One run of the matrix: every kernel named boots once, from the same initramfs and the same batch,
-/// at most <c>parallel</c> at a time, each under its own watchdog.
+/// Boots every named kernel once under qemu, all from the same initramfs and the same batch, at most
+/// <c>parallel</c> at a time, each under its own watchdog, and reads each console back as a <see cref="VmRun"/>.
 /// <para>
 /// A boot that fails (panic, oops, hang, lost output) is booted once more with the same batch. Under
 /// qemu's software emulation on a loaded 2-core host, boots occasionally crash in ways no kernel does
@@ -13,13 +13,13 @@ namespace IoUring.Conformance.Vm;
 /// does not is reported as a note with its console kept, never silently dropped.
 /// </para>
 /// </summary>
-public sealed class VmMatrix
+public sealed class KernelBoots
 {
     private readonly VmCache cache;
     private readonly string repoRoot;
     private readonly Action<string> log;
 
-    public VmMatrix(VmCache cache, string repoRoot, Action<string> log)
+    public KernelBoots(VmCache cache, string repoRoot, Action<string> log)
     {
         this.cache = cache;
         this.repoRoot = repoRoot;

@@ -8,11 +8,11 @@ using Xunit.Abstractions;
 namespace IoUring.Bindings.Tests;
 
 /// <summary>The generated bindings against gcc: every kernel, every struct, member and constant.</summary>
-public sealed class ConformanceTests
+public sealed class GccLayoutTests
 {
     private readonly ITestOutputHelper output;
 
-    public ConformanceTests(ITestOutputHelper output) => this.output = output;
+    public GccLayoutTests(ITestOutputHelper output) => this.output = output;
 
     [Theory]
     [MemberData(nameof(Repo.Kernels), MemberType = typeof(Repo))]
