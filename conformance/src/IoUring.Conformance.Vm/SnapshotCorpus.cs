@@ -13,7 +13,7 @@ public static class SnapshotCorpus
     /// </summary>
     public static uint OpLast(string repoRoot)
     {
-        var dir = Path.Combine(repoRoot, "generated", "abi");
+        var dir = Checkout.SnapshotDirectory(repoRoot);
         var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json") : [];
         if (files.Length == 0)
         {

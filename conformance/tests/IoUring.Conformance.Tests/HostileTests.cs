@@ -28,7 +28,7 @@ public sealed class HostileTests
         var ran = 0;
         foreach (var kernel in Kernels)
         {
-            var profile = KernelBehaviour.FromCorpus(Repository.Root, kernel);
+            var profile = Repository.SnapshotProfile(kernel);
             for (var i = 0; i < cases / Kernels.Length; i++)
             {
                 var c = gen.Sample(1, new Rnd((ulong)(i + 1) * 0x9E3779B97F4A7C15UL), 1)[0];
@@ -87,7 +87,7 @@ public sealed class HostileTests
     [Fact]
     public void OpcodesOutsideTheEngineAreNamedNotCompared()
     {
-        var profile = KernelBehaviour.FromCorpus(Repository.Root, "7.2");
+        var profile = Repository.SnapshotProfile("7.2");
         HostileSqe Sqe(byte op) => new(op.ToString("X2") + new string('0', 126), HostileFd.File, HostileWord.Zero, HostileWord.Zero, HostileWord.Zero, 0);
         var openat = new HostileCase(4, 0, false, [Sqe((byte)io_uring_op.IORING_OP_NOP), Sqe((byte)io_uring_op.IORING_OP_OPENAT)]);
         Assert.Equal([(byte)io_uring_op.IORING_OP_OPENAT], Hostile.NotModelled(openat, profile));

@@ -34,7 +34,7 @@ public sealed class KernelBehaviourTableTests
     [InlineData("7.3-rc")]
     public void SnapshotProfilesTakeEveryBehaviourFromTheTable(string kernel)
     {
-        var profile = KernelBehaviour.FromCorpus(Repository.Root, kernel);
+        var profile = Repository.SnapshotProfile(kernel);
         Assert.Empty(KernelBehaviour.Disagreements(profile, KernelVersion.Parse(kernel)));
     }
 
@@ -53,7 +53,7 @@ public sealed class KernelBehaviourTableTests
     public void SnapshotProfilesKnowWhatTheKernelWasProbedToKnow(string kernel)
     {
         var probed = TraceCorpus.Load(Path.Combine(ReplayTests.CorpusDirectory, kernel + TraceCorpus.Extension)).Header.Profile;
-        var snapshot = KernelBehaviour.FromCorpus(Repository.Root, kernel);
+        var snapshot = Repository.SnapshotProfile(kernel);
         var facts = new (string Name, Func<KernelProfile, object> Of)[]
         {
             ("OpLast", p => p.OpLast), ("SupportedOps", p => p.SupportedOps), ("SqeFlags", p => p.SqeFlags), ("NopFlags", p => p.NopFlags),

@@ -1,4 +1,5 @@
 using IoUring.Abi.Model;
+using IoUring.Engine;
 
 namespace IoUring.Conformance.Tests;
 
@@ -8,6 +9,9 @@ internal static class Repository
     private static readonly object Gate = new();
 
     public static string Root { get; } = Checkout.OfBuildOutput();
+
+    /// <summary>The engine profile of a corpus kernel's committed snapshot (a proposal: "proposals/op-mmap-v1").</summary>
+    public static KernelProfile SnapshotProfile(string kernel) => KernelBehaviour.FromSnapshot(Checkout.ReadSnapshot(Root, kernel));
 
     /// <summary>Appends a line to TestResults/oracle-report.txt (printed by .ci/run).</summary>
     public static void Report(string line)

@@ -22,7 +22,7 @@ public sealed unsafe class ResourceTests
     public void TheHostKernelReportsIoringOpMmapUnsupportedAndRefusesItAsTheEngineDoes()
     {
         var host = HostKernel.Profile;
-        var proposal = KernelBehaviour.FromCorpus(Repository.Root, "proposals/op-mmap-v1").Mmap!;
+        var proposal = Repository.SnapshotProfile("proposals/op-mmap-v1").Mmap!;
 
         // The probe says so by opcode; the proposal's opcode is past the host's last one.
         Assert.False(proposal.Opcode < 128 && (host.SupportedOps & (UInt128.One << proposal.Opcode)) != 0);

@@ -287,19 +287,6 @@ public static class KernelBehaviour
         return Table.Aggregate(profile, (p, behaviour) => behaviour.Apply(p, version));
     }
 
-    /// <summary>Reads generated/abi/KERNEL.json under <paramref name="repositoryRoot"/> (a proposal: "proposals/op-mmap-v1").</summary>
-    public static KernelProfile FromCorpus(string repositoryRoot, string kernel)
-    {
-        var path = Path.Combine(repositoryRoot, "generated", "abi", kernel + ".json");
-        if (!File.Exists(path))
-        {
-            var known = Directory.Exists(Path.GetDirectoryName(path)) ? string.Join(", ", Directory.GetFiles(Path.GetDirectoryName(path)!, "*.json").Select(Path.GetFileNameWithoutExtension).Order()) : "none";
-            throw new ArgumentException($"no ABI snapshot for kernel '{kernel}' at {path}; the corpus has: {known} (run ./make.sh generate)");
-        }
-
-        return FromSnapshot(SnapshotJson.Read(File.ReadAllText(path), path));
-    }
-
     /// <summary>Every behaviour where <paramref name="probed"/> differs from the table's value for <paramref name="version"/>.</summary>
     public static IEnumerable<(IKernelBehaviour Behaviour, string Table, string Probed)> Disagreements(KernelProfile probed, KernelVersion version) =>
         Table.Select(b => (Behaviour: b, Table: b.ValueFor(version), Probed: b.ValueOf(probed))).Where(x => x.Table != x.Probed);

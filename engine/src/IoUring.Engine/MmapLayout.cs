@@ -24,8 +24,8 @@ public readonly record struct FieldSlot(uint Offset, uint Size)
 /// <summary>
 /// The proposed IORING_OP_MMAP as one proposal snapshot lays it out: its opcode, where the SQE keeps
 /// mmap_flags, and the descriptor's size and members for the target this process runs on. Nothing of
-/// it is typed in here: it is read from the snapshot the proposal patch produced
-/// (generated/abi/proposals/op-mmap-*.json), so v1 and v2 differ exactly as their headers do.
+/// it is typed in here: it is read from the ABI snapshot the proposal patch produced, so v1 and v2
+/// differ exactly as their headers do.
 /// </summary>
 public sealed record MmapLayout(string Proposal, byte Opcode, uint SqeFlagsOffset, uint DescriptorSize, FieldSlot Addr, FieldSlot Len, FieldSlot Pgoff, FieldSlot Prot, FieldSlot Flags, FieldSlot? Reserved)
 {

@@ -29,7 +29,7 @@ public class GeneratorBenchmarks
     {
         var root = Checkout.OfBuildOutput();
 
-        snapshots = Directory.GetFiles(Path.Combine(root, "generated", "abi"), "*.json").Order(StringComparer.Ordinal).Select(f => new InputFile(f, File.ReadAllText(f))).ToImmutableArray();
+        snapshots = Directory.GetFiles(Checkout.SnapshotDirectory(root), "*.json").Order(StringComparer.Ordinal).Select(f => new InputFile(f, File.ReadAllText(f))).ToImmutableArray();
         var flags = Path.Combine(root, "generated", "IoUring.Bindings", "flags.txt");
         curation = [new InputFile(flags, File.ReadAllText(flags))];
         texts = snapshots.Concat(curation).Select(f => (AdditionalText)new BenchText(f.Path, f.Text)).ToImmutableArray();

@@ -10,7 +10,7 @@ internal sealed record Repo(string Root)
 {
     public string LockPath => Path.Combine(Root, "headers", "kernels.lock.json");
 
-    public string SnapshotPath(string kernel) => Path.Combine(Root, "generated", "abi", $"{kernel}.json");
+    public string SnapshotPath(string kernel) => Checkout.SnapshotPath(Root, kernel);
 
     /// <summary>Proposed UAPI changes (unified diffs of io_uring.h), each naming its base kernel.</summary>
     public string ProposalsDir => Path.Combine(Root, "headers", "proposals");
@@ -20,7 +20,7 @@ internal sealed record Repo(string Root)
     /// that reads generated/abi/*.json as "the corpus of kernels" (bindings, timeline, engine profiles)
     /// never takes a proposal for a released kernel.
     /// </summary>
-    public string ProposalSnapshotPath(string name) => Path.Combine(Root, "generated", "abi", "proposals", $"{name}.json");
+    public string ProposalSnapshotPath(string name) => Checkout.SnapshotPath(Root, "proposals/" + name);
 
     /// <summary>The proposals of headers/proposals, by name (the patch's file name without .patch).</summary>
     public IReadOnlyList<(string Name, string Patch)> Proposals() =>

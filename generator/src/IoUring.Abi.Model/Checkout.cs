@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 
 namespace IoUring.Abi.Model;
 
@@ -44,4 +45,24 @@ public static class Checkout
     /// <summary>The checkout a test or benchmark binary was built in.</summary>
     public static string OfBuildOutput() =>
         Above(AppContext.BaseDirectory) ?? throw new InvalidOperationException($"no {Marker} above {AppContext.BaseDirectory}: run the tests and benchmarks from the checkout's build output");
+
+    /// <summary>The committed ABI snapshots of a checkout: one per kernel of the lock, proposals under proposals/.</summary>
+    public static string SnapshotDirectory(string root) => Path.Combine(root, "generated", "abi");
+
+    /// <summary>A kernel's snapshot file ("7.2"), or a proposal's ("proposals/op-mmap-v1").</summary>
+    public static string SnapshotPath(string root, string kernel) => Path.Combine(SnapshotDirectory(root), kernel + ".json");
+
+    /// <summary>Reads a kernel's (or proposal's) committed snapshot; a name the checkout lacks lists the ones it has.</summary>
+    public static AbiSnapshot ReadSnapshot(string root, string kernel)
+    {
+        var path = SnapshotPath(root, kernel);
+        if (!File.Exists(path))
+        {
+            var dir = Path.GetDirectoryName(path)!;
+            var known = Directory.Exists(dir) ? string.Join(", ", Directory.GetFiles(dir, "*.json").Select(Path.GetFileNameWithoutExtension).OrderBy(n => n, StringComparer.Ordinal)) : "none";
+            throw new ToolException($"no ABI snapshot for kernel '{kernel}' at {path}; the corpus has: {known} (run ./make.sh generate)");
+        }
+
+        return SnapshotJson.Read(File.ReadAllText(path), path);
+    }
 }

@@ -17,7 +17,7 @@ internal static class Corpus
 
     public static IEnumerable<object[]> Kernels => KernelLock.Load(Path.Combine(RootDir.Value, "headers", "kernels.lock.json")).Kernels.Select(k => new object[] { k.Kernel });
 
-    public static string SnapshotPath(string kernel) => Path.Combine(Root, "generated", "abi", $"{kernel}.json");
+    public static string SnapshotPath(string kernel) => Checkout.SnapshotPath(Root, kernel);
 
     public static AbiSnapshot Snapshot(string kernel) => SnapshotJson.Read(File.ReadAllText(SnapshotPath(kernel)), SnapshotPath(kernel));
 

@@ -24,7 +24,7 @@ public sealed class ProposalTests
 
     private static string PatchPath(string name) => Path.Combine(Corpus.Root, "headers", "proposals", name + ".patch");
 
-    private static string SnapshotPath(string name) => Path.Combine(Corpus.Root, "generated", "abi", "proposals", name + ".json");
+    private static string SnapshotPath(string name) => Checkout.SnapshotPath(Corpus.Root, "proposals/" + name);
 
     private static AbiSnapshot Snapshot(string name) => SnapshotJson.Read(File.ReadAllText(SnapshotPath(name)), SnapshotPath(name));
 

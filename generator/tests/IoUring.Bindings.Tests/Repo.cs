@@ -10,10 +10,10 @@ internal static class Repo
 {
     public static readonly string Root = Checkout.OfBuildOutput();
 
-    public static string AbiDir => Path.Combine(Root, "generated", "abi");
+    public static string AbiDir => Checkout.SnapshotDirectory(Root);
 
     public static IEnumerable<object[]> Kernels =>
-        Directory.GetFiles(Path.Combine(Root, "generated", "abi"), "*.json").Select(f => new object[] { Path.GetFileNameWithoutExtension(f) }).OrderBy(k => (string)k[0], StringComparer.Ordinal);
+        Directory.GetFiles(Checkout.SnapshotDirectory(Root), "*.json").Select(f => new object[] { Path.GetFileNameWithoutExtension(f) }).OrderBy(k => (string)k[0], StringComparer.Ordinal);
 
     public static ImmutableArray<InputFile> Snapshots() =>
         Directory.GetFiles(AbiDir, "*.json").OrderBy(f => f, StringComparer.Ordinal).Select(f => new InputFile(f, File.ReadAllText(f))).ToImmutableArray();

@@ -116,13 +116,13 @@ public sealed class MatrixRunner
     /// probe, and everything else from the header.
     /// </summary>
     private KernelProfile? SnapshotProfile(string kernel, KernelProfile? probed) =>
-        File.Exists(Path.Combine(repoRoot, "generated", "abi", kernel + ".json"))
-            ? KernelBehaviour.FromCorpus(repoRoot, kernel) with { QueryAnswers = probed?.QueryAnswers }
+        File.Exists(Checkout.SnapshotPath(repoRoot, kernel))
+            ? KernelBehaviour.FromSnapshot(Checkout.ReadSnapshot(repoRoot, kernel)) with { QueryAnswers = probed?.QueryAnswers }
             : null;
 
     private byte? MmapOpcode()
     {
-        var path = Path.Combine(repoRoot, "generated", "abi", "proposals", "op-mmap-v1.json");
+        var path = Checkout.SnapshotPath(repoRoot, "proposals/op-mmap-v1");
         return File.Exists(path) ? MmapLayout.FromSnapshot(SnapshotJson.Read(File.ReadAllText(path), path))?.Opcode : null;
     }
 }
