@@ -70,5 +70,48 @@ public sealed class ProjectDependencyTests
         Assert.True(wrong.Count == 0, string.Join("\n", wrong));
     }
 
+    /// <summary>
+    /// Every stage keeps its projects in the same places: libraries and tools in STAGE/src, tests in
+    /// STAGE/tests, benchmarks in STAGE/bench (the bindings, being generated, live in generated/). A stage's
+    /// tests reach nothing of a later stage, so the engine's tests run on the engine alone.
+    /// </summary>
+    [Fact]
+    public void EveryProjectSitsInItsStagesSrcTestsOrBenchAndItsTestsLookNoFurtherThanTheirStage()
+    {
+        string[] stages = ["generator", "engine", "conformance"];
+        var wrong = new List<string>();
+        foreach (var path in Directory.EnumerateFiles(Repository.Root, "*.csproj", SearchOption.AllDirectories)
+            .Where(p => !p.Split(Path.DirectorySeparatorChar).Any(d => d is "bin" or "obj" or "TestResults" || d.StartsWith('.'))))
+        {
+            var name = Path.GetFileNameWithoutExtension(path);
+            var parts = Path.GetRelativePath(Repository.Root, path).Split(Path.DirectorySeparatorChar);
+            var place = name.EndsWith(".Tests", StringComparison.Ordinal) ? "tests" : name.EndsWith(".Bench", StringComparison.Ordinal) ? "bench" : "src";
+            var expected = name == "IoUring.Bindings" ? ["generated", name, name + ".csproj"] : new[] { parts[0], place, name, name + ".csproj" };
+            if (!parts.SequenceEqual(expected) || (name != "IoUring.Bindings" && !stages.Contains(parts[0])))
+            {
+                wrong.Add($"{string.Join('/', parts)}: expected STAGE/{place}/{name}/{name}.csproj, STAGE one of {string.Join(", ", stages)}");
+                continue;
+            }
+
+            if (place != "tests")
+            {
+                continue;
+            }
+
+            var stage = Array.IndexOf(stages, parts[0]);
+            foreach (var include in XDocument.Load(path).Descendants("ProjectReference").Select(e => (string)e.Attribute("Include")!))
+            {
+                var target = Path.GetRelativePath(Repository.Root, Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, include))).Split(Path.DirectorySeparatorChar)[0];
+                var targetStage = target == "generated" ? 0 : Array.IndexOf(stages, target);
+                if (targetStage > stage)
+                {
+                    wrong.Add($"{name} -> {Path.GetFileNameWithoutExtension(include)}: the tests of {parts[0]} reach into {target}, a later stage");
+                }
+            }
+        }
+
+        Assert.True(wrong.Count == 0, string.Join("\n", wrong));
+    }
+
     private static bool IsTestOrBench(string project) => project.EndsWith(".Tests", StringComparison.Ordinal) || project.EndsWith(".Bench", StringComparison.Ordinal);
 }

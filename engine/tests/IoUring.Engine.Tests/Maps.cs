@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace IoUring.Conformance.Tests;
+namespace IoUring.Engine.Tests;
 
 /// <summary>What /proc/self/maps says about a range, and what it holds.</summary>
 internal static unsafe class Maps

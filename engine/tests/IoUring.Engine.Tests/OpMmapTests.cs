@@ -7,7 +7,7 @@ using IoUring.Ring;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace IoUring.Conformance.Tests;
+namespace IoUring.Engine.Tests;
 
 /// <summary>Which file an IORING_OP_MMAP names.</summary>
 public enum MmapFile
@@ -47,7 +47,7 @@ public sealed record MmapCase(int MmapFlags, MmapFile File, MmapDesc[] Descs, bo
 /// opcode and layouts come from their snapshots. IOURING_MMAP_CASES sets the case count.
 /// </summary>
 [Collection("serial")]
-public sealed unsafe partial class MmapOracleTests
+public sealed unsafe partial class OpMmapTests
 {
     private const int ProtRead = 1;
     private const int MapPrivate = 0x02;
@@ -57,7 +57,7 @@ public sealed unsafe partial class MmapOracleTests
 
     private readonly ITestOutputHelper output;
 
-    public MmapOracleTests(ITestOutputHelper output) => this.output = output;
+    public OpMmapTests(ITestOutputHelper output) => this.output = output;
 
     private static int Cases => int.TryParse(Environment.GetEnvironmentVariable("IOURING_MMAP_CASES"), out var n) ? n : 600;
 
@@ -96,7 +96,7 @@ public sealed unsafe partial class MmapOracleTests
     [InlineData("proposals/op-mmap-v2")]
     public void EngineMapsLikeMmapOneByOne(string proposal)
     {
-        var profile = KernelBehaviour.FromCorpus(Repository.Root, proposal);
+        var profile = Snapshots.Profile(proposal);
         var layout = profile.Mmap ?? throw new InvalidOperationException($"{proposal}: the snapshot has no IORING_OP_MMAP");
         var cases = Cases;
         var run = 0;
@@ -109,7 +109,7 @@ public sealed unsafe partial class MmapOracleTests
         }));
         var line = $"IORING_OP_MMAP {proposal} (opcode {layout.Opcode}, descriptor {layout.DescriptorSize} bytes): {run} cases equal to mmap(2) one by one";
         output.WriteLine(line);
-        Repository.Report("conformance: " + line);
+        Snapshots.Report("engine: " + line);
     }
 
     /// <summary>What a run produced: the result, each processed descriptor's outcome and mapping. Unmaps everything.</summary>

@@ -1,0 +1,65 @@
+using IoUring.Bindings;
+using IoUring.Ring;
+using Xunit;
+
+namespace IoUring.Engine.Tests;
+
+/// <summary>One completion as the application reads it.</summary>
+internal readonly record struct Completion(ulong UserData, int Res, uint Flags)
+{
+    public override string ToString() => $"({UserData}, {Res}, 0x{Flags:x})";
+}
+
+/// <summary>A ring on a fresh engine, and the few steps the feature tests take on it.</summary>
+internal sealed unsafe class EngineRing : IDisposable
+{
+    private EngineRing(ReferenceEngine engine, Ring.Ring ring)
+    {
+        Engine = engine;
+        Ring = ring;
+    }
+
+    public ReferenceEngine Engine { get; }
+
+    public Ring.Ring Ring { get; }
+
+    /// <summary>A ring of <paramref name="entries"/> SQ entries (and <paramref name="cqEntries"/> CQ entries when given) on the profile's engine.</summary>
+    public static EngineRing Create(KernelProfile profile, uint entries, IoUringSetupFlags flags = 0, uint cqEntries = 0, EngineFaults faults = EngineFaults.None)
+    {
+        var engine = new ReferenceEngine(profile, faults);
+        var setup = new io_uring_params { flags = (uint)flags | (cqEntries > 0 ? (uint)IoUringSetupFlags.IORING_SETUP_CQSIZE : 0), cq_entries = cqEntries };
+        var rc = IoUring.Ring.Ring.Create(engine, entries, setup, out var ring);
+        Assert.True(rc == 0, $"io_uring_setup({entries}, flags 0x{setup.flags:x}) on the engine returned {rc}");
+        return new EngineRing(engine, ring!);
+    }
+
+    /// <summary>Queues a NOP; a non-zero <paramref name="inject"/> makes it complete with that result (IORING_NOP_INJECT_RESULT).</summary>
+    public void Nop(ulong userData, IoUringSqeFlags sqeFlags = 0, int inject = 0, IoUringNopFlags nopFlags = 0)
+    {
+        var sqe = Ring.GetSqe();
+        Assert.True(sqe != null, "the SQ is full");
+        Prep.Nop(sqe, userData, (uint)nopFlags | (inject != 0 ? (uint)IoUringNopFlags.IORING_NOP_INJECT_RESULT : 0), inject);
+        sqe->flags = (byte)sqeFlags;
+    }
+
+    /// <summary>Submits what is queued and waits for <paramref name="waitFor"/> completions; returns what io_uring_enter returned.</summary>
+    public int Submit(uint waitFor = 0) => Ring.Submit(waitFor);
+
+    /// <summary>Every completion in the CQ, in order, consumed (a CQE_MIXED ring's fillers are passed over).</summary>
+    public List<Completion> Reap()
+    {
+        var list = new List<Completion>();
+        while (Ring.TryNextCqe(out var cqe, out var slots))
+        {
+            list.Add(new Completion(cqe->user_data, cqe->res, cqe->flags));
+            Ring.CqAdvance(slots);
+        }
+
+        return list;
+    }
+
+    /// <summary>The (user_data, res) pairs of <see cref="Reap"/>.</summary>
+    public List<(ulong UserData, int Res)> Results() => Reap().Select(c => (c.UserData, c.Res)).ToList();
+
+    public void Dispose() => Ring.Dispose();
+}
