@@ -458,7 +458,7 @@ public sealed class AbiComparer
             var taker = b.Macros.FirstOrDefault(m => !mA.ContainsKey(m.Name) && Naming.Family(m.Name) == Naming.Family(old.Name) && m.Value[tb] == old.Value[ta]);
             if (taker is not null)
             {
-                changes.Add(new Change(14, Severity.Break, taker.Name, $"bit 0x{old.Value[ta]:x} of {Naming.Family(old.Name)}* was {old.Name} and is now {taker.Name}: old binaries ask for the old meaning", taker.Location));
+                changes.Add(new Change(14, Severity.Break, taker.Name, $"bit 0x{old.Value[ta]:x} of {Naming.Family(old.Name)} was {old.Name} and is now {taker.Name}: old binaries ask for the old meaning", taker.Location));
             }
         }
     }

@@ -19,28 +19,11 @@ internal static class Naming
 
     public static bool IsSentinel(string name) => name.EndsWith("_LAST", StringComparison.Ordinal) || name.EndsWith("_MAX", StringComparison.Ordinal);
 
-    /// <summary>Flag families of the io_uring UAPI, by prefix; the longest matching prefix wins.</summary>
-    private static readonly string[] FamilyPrefixes =
-    [
-        "IORING_SETUP_", "IORING_FEAT_", "IORING_ENTER_", "IOSQE_", "IORING_CQE_F_", "IORING_SQ_", "IORING_CQ_", "IORING_NOP_",
-        "IORING_FSYNC_", "IORING_TIMEOUT_", "IORING_POLL_", "IORING_ASYNC_CANCEL_", "IORING_RECVSEND_", "IORING_ACCEPT_",
-        "IORING_MSG_RING_", "IORING_URING_CMD_", "IORING_RSRC_REGISTER_", "IORING_REGISTER_PBUF_", "IORING_MEM_REGION_",
-        "IORING_ZCRX_", "IORING_RECV_MULTISHOT_", "IORING_SEND_ZC_", "IORING_FILE_INDEX_", "IORING_REG_WAIT_",
-    ];
-
-    public static string? Family(string macro)
-    {
-        string? best = null;
-        foreach (var p in FamilyPrefixes)
-        {
-            if (macro.StartsWith(p, StringComparison.Ordinal) && (best is null || p.Length > best.Length))
-            {
-                best = p;
-            }
-        }
-
-        return best;
-    }
+    /// <summary>
+    /// The flag family a macro belongs to, named by its first pattern ("IORING_SETUP_*"), or null. The
+    /// families are the bindings' curation (flags.txt), read from the ABI model.
+    /// </summary>
+    public static string? Family(string macro) => FlagFamilies.Curated.Of(macro)?.Key;
 
     public static bool IsSingleBit(System.Numerics.BigInteger v) => v > 0 && (v & (v - 1)) == 0;
 

@@ -117,7 +117,7 @@ public static class UapiLint
                 continue;
             }
 
-            yield return new Change(14, Severity.Risk, names[0], $"{string.Join(" and ", names)} share bit {BigInteger.Log(g.Key.Value, 2):0} ({g.Key.Value:x}) in the {g.Key.Family}* family", g.First().Location, "give each flag its own bit, or make one an explicit alias documented as such");
+            yield return new Change(14, Severity.Risk, names[0], $"{string.Join(" and ", names)} share bit {BigInteger.Log(g.Key.Value, 2):0} ({g.Key.Value:x}) in the {g.Key.Family} family", g.First().Location, "give each flag its own bit, or make one an explicit alias documented as such");
         }
     }
 

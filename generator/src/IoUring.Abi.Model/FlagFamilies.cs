@@ -1,25 +1,43 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 
-namespace IoUring.Bindings.Generator;
+namespace IoUring.Abi.Model;
 
 /// <summary>
-/// The curation file that groups macros into [Flags] enums. One family a line:
-///   EnumName = PREFIX_* [PREFIX_* ...] [!EXCLUDED_NAME ...]
-///   EnumName = bits:ENUM_ID [bits:OTHER_ID]   (flags 1 &lt;&lt; n from an enum of bit numbers, e.g. the
-///   IOSQE_*_BIT enum; the first id the snapshot has is used, as the enum gained its name over time)
+/// The flag families of the io_uring UAPI: which macros are bits of one field. One file says it
+/// (generated/IoUring.Bindings/flags.txt); the bindings generator makes a [Flags] enum of each family,
+/// and the ABI diff and lint read the same families to tell a reused bit from a new one. One family a line:
+///   EnumName = PREFIX_* [EXACT_NAME ...] [!EXCLUDED_NAME ...]
+///   EnumName = bits:ENUM_ID [bits:OTHER_ID] PREFIX_*   (flags 1 &lt;&lt; n from an enum of bit numbers, e.g.
+///   the IOSQE_*_BIT enum; the first id the snapshot has is used, as the enum gained its name over time;
+///   the prefix names the macros for the diff)
+///   _ = PREFIX_* ...   (a family the diff and lint know that gets no enum: its values share a field but
+///   are not all flags, or it is too young to curate)
 /// '#' starts a comment.
 /// </summary>
-public sealed class FlagCuration
+public sealed class FlagFamilies
 {
-    public static readonly FlagCuration Empty = new(Array.Empty<FlagFamily>());
+    /// <summary>The name of a family that gets no [Flags] enum.</summary>
+    public const string NoEnum = "_";
 
-    public FlagCuration(IReadOnlyList<FlagFamily> families) => Families = families;
+    /// <summary>The curation file's name, as the bindings project passes it and the diff embeds it.</summary>
+    public const string FileName = "flags.txt";
+
+    public static readonly FlagFamilies Empty = new(Array.Empty<FlagFamily>());
+
+    private static readonly Lazy<FlagFamilies> Embedded = new(ReadEmbedded);
+
+    public FlagFamilies(IReadOnlyList<FlagFamily> families) => Families = families;
 
     public IReadOnlyList<FlagFamily> Families { get; }
 
-    public static FlagCuration Parse(string text, string path, List<GeneratorProblem> problems)
+    /// <summary>The families the bindings are curated with, as built into this assembly (the diff and lint read these).</summary>
+    public static FlagFamilies Curated => Embedded.Value;
+
+    /// <summary>Parses the curation file; each line it cannot read adds "path:line: why" to <paramref name="errors"/>.</summary>
+    public static FlagFamilies Parse(string text, string path, List<string> errors)
     {
         var families = new List<FlagFamily>();
         var lines = text.Split('\n');
@@ -43,7 +61,7 @@ public sealed class FlagCuration
             var words = eq > 0 ? line.Substring(eq + 1).Split(new[] { ' ', '\t' }, StringSplitOptions.RemoveEmptyEntries) : Array.Empty<string>();
             if (name.Length == 0 || words.Length == 0 || !name.All(c => char.IsLetterOrDigit(c) || c == '_'))
             {
-                problems.Add(new GeneratorProblem("IOU0006", $"{path}:{i + 1}: expected 'EnumName = PREFIX_* ...' or 'EnumName = bits:ENUM'", true));
+                errors.Add($"{path}:{i + 1}: expected 'EnumName = PREFIX_* ...', 'EnumName = bits:ENUM PREFIX_*' or '_ = PREFIX_*'");
                 continue;
             }
 
@@ -56,14 +74,75 @@ public sealed class FlagCuration
                 string.Join(" ", words)));
         }
 
-        return new FlagCuration(families);
+        return new FlagFamilies(families);
+    }
+
+    /// <summary>
+    /// The family a macro belongs to, by its most specific pattern (an exact name before the longest
+    /// prefix), or null. Its key is the family's first pattern, e.g. "IORING_SETUP_*".
+    /// </summary>
+    public FlagFamily? Of(string macro)
+    {
+        FlagFamily? best = null;
+        var bestLength = -1;
+        foreach (var family in Families)
+        {
+            var length = family.MatchLength(macro);
+            if (length > bestLength)
+            {
+                (best, bestLength) = (family, length);
+            }
+        }
+
+        return best;
+    }
+
+    private static FlagFamilies ReadEmbedded()
+    {
+        using var stream = typeof(FlagFamilies).Assembly.GetManifestResourceStream(FileName)
+            ?? throw new InvalidOperationException($"{FileName} is not embedded in {typeof(FlagFamilies).Assembly.GetName().Name}: rebuild it");
+        using var reader = new StreamReader(stream);
+        var errors = new List<string>();
+        var families = Parse(reader.ReadToEnd(), "generated/IoUring.Bindings/" + FileName, errors);
+        return errors.Count == 0 ? families : throw new InvalidOperationException(string.Join("\n", errors));
     }
 }
 
+/// <summary>One family: its enum's name (or <see cref="FlagFamilies.NoEnum"/>), the macro patterns, and for bit-number enums the enum's ids.</summary>
 public sealed record FlagFamily(string Name, IReadOnlyList<string> Patterns, IReadOnlyList<string> Excluded, IReadOnlyList<string>? FromBitsEnum, string Description)
 {
-    public bool Matches(string macro) =>
-        !Excluded.Contains(macro) && Patterns.Any(p => p.EndsWith("*", StringComparison.Ordinal)
-            ? macro.StartsWith(p.Substring(0, p.Length - 1), StringComparison.Ordinal)
-            : macro == p);
+    public bool EmitsEnum => Name != FlagFamilies.NoEnum;
+
+    /// <summary>How the diff names the family: its first pattern.</summary>
+    public string Key => Patterns.Count > 0 ? Patterns[0] : Name;
+
+    public bool Matches(string macro) => MatchLength(macro) >= 0;
+
+    /// <summary>How specific the best pattern matching <paramref name="macro"/> is (an exact name beats any prefix), or -1.</summary>
+    public int MatchLength(string macro)
+    {
+        if (Excluded.Contains(macro))
+        {
+            return -1;
+        }
+
+        var best = -1;
+        foreach (var p in Patterns)
+        {
+            if (p.EndsWith("*", StringComparison.Ordinal))
+            {
+                var prefix = p.Substring(0, p.Length - 1);
+                if (macro.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    best = Math.Max(best, prefix.Length);
+                }
+            }
+            else if (macro == p)
+            {
+                return int.MaxValue;
+            }
+        }
+
+        return best;
+    }
 }

@@ -95,15 +95,3 @@ public sealed class IncludeTree
     public static bool IsIoUringHeader(string relative) =>
         relative == "linux/io_uring.h" || relative.StartsWith("linux/io_uring/", StringComparison.Ordinal);
 }
-
-/// <summary>
-/// An error the user can act on (bad input, missing tool, unreachable mirror). The message says what
-/// went wrong, where, and how to fix it; the command line prints it and exits non-zero.
-/// </summary>
-public class ToolException : Exception
-{
-    public ToolException(string message)
-        : base(message)
-    {
-    }
-}

@@ -33,7 +33,7 @@ public sealed class BindingsGenerator : IIncrementalGenerator
             .Collect();
 
         var curation = context.AdditionalTextsProvider
-            .Where(t => Path.GetFileName(t.Path) == "flags.txt")
+            .Where(t => Path.GetFileName(t.Path) == FlagFamilies.FileName)
             .Select((t, ct) => new InputFile(t.Path, t.GetText(ct)?.ToString() ?? string.Empty))
             .Collect();
 
@@ -120,10 +120,12 @@ public sealed class BindingsGenerator : IIncrementalGenerator
             }
         }
 
-        var curation = FlagCuration.Empty;
+        var curation = FlagFamilies.Empty;
         if (curationFiles.Length > 0)
         {
-            curation = FlagCuration.Parse(curationFiles[0].Text, curationFiles[0].Path, problems);
+            var errors = new List<string>();
+            curation = FlagFamilies.Parse(curationFiles[0].Text, curationFiles[0].Path, errors);
+            problems.AddRange(errors.Select(e => new GeneratorProblem("IOU0006", e, true)));
         }
 
         // The corpus for "since" notes is the kernels (plus, for a proposal flavour, the proposal, after

@@ -70,7 +70,7 @@ public sealed partial class Emitter
     private string EmitFlags()
     {
         var members = new List<MemberDeclarationSyntax>();
-        foreach (var family in flags.Families)
+        foreach (var family in flags.Families.Where(f => f.EmitsEnum))
         {
             var values = new List<(string Name, BigInteger Value, string Type, string Doc)>();
             if (family.FromBitsEnum is { } bitsEnums)

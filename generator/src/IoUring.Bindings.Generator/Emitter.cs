@@ -53,13 +53,13 @@ public sealed partial class Emitter
     private readonly Dictionary<string, RecordDecl> records;
     private readonly Dictionary<string, EnumDecl> enums;
     private readonly FirstKernels firstKernels;
-    private readonly FlagCuration flags;
+    private readonly FlagFamilies flags;
     private readonly List<GeneratorProblem> problems = new();
     private readonly SortedDictionary<string, (string Element, long Length)> inlineArrays = new(StringComparer.Ordinal);
     private readonly ProposalFlavour? proposal;
     private readonly string ns;
 
-    private Emitter(AbiSnapshot snap, IReadOnlyList<AbiSnapshot> corpus, FlagCuration flags, ProposalFlavour? proposal)
+    private Emitter(AbiSnapshot snap, IReadOnlyList<AbiSnapshot> corpus, FlagFamilies flags, ProposalFlavour? proposal)
     {
         this.snap = snap;
         this.flags = flags;
@@ -71,7 +71,7 @@ public sealed partial class Emitter
         firstKernels = new FirstKernels(corpus.Count == 0 ? new[] { snap } : corpus);
     }
 
-    public static (IReadOnlyList<GeneratedSource> Sources, IReadOnlyList<GeneratorProblem> Problems) Emit(AbiSnapshot primary, IReadOnlyList<AbiSnapshot> corpus, FlagCuration flags, ProposalFlavour? proposal = null)
+    public static (IReadOnlyList<GeneratedSource> Sources, IReadOnlyList<GeneratorProblem> Problems) Emit(AbiSnapshot primary, IReadOnlyList<AbiSnapshot> corpus, FlagFamilies flags, ProposalFlavour? proposal = null)
     {
         var e = new Emitter(primary, corpus, flags, proposal);
         return e.Run();

@@ -219,7 +219,7 @@ public enum IoUringEnterFlags : uint
 }
 
 /// <summary>
-/// Flag family bits:io_uring_sqe_flags_bit bits:enum@IOSQE_FIXED_FILE_BIT (generated/IoUring.Bindings/flags.txt).
+/// Flag family IOSQE_* bits:io_uring_sqe_flags_bit bits:enum@IOSQE_FIXED_FILE_BIT (generated/IoUring.Bindings/flags.txt).
 /// </summary>
 [Flags]
 public enum IoUringSqeFlags : uint

@@ -228,7 +228,7 @@ public enum IoUringEnterFlags : uint
 
 /// <summary>
 /// <b>PROPOSAL, not in any released kernel: op-mmap-v1 (headers/proposals/op-mmap-v1.patch over kernel 7.3-rc).</b>
-/// Flag family bits:io_uring_sqe_flags_bit bits:enum@IOSQE_FIXED_FILE_BIT (generated/IoUring.Bindings/flags.txt).
+/// Flag family IOSQE_* bits:io_uring_sqe_flags_bit bits:enum@IOSQE_FIXED_FILE_BIT (generated/IoUring.Bindings/flags.txt).
 /// </summary>
 [Experimental("IOURING_PROPOSAL", Message = "PROPOSAL, not in any released kernel: op-mmap-v1 (headers/proposals/op-mmap-v1.patch over kernel 7.3-rc)")]
 [Flags]
