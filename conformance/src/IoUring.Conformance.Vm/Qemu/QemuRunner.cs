@@ -53,7 +53,7 @@ public sealed record QemuResult(string Console, string Stderr, int? ExitCode, st
 
 /// <summary>
 /// Boots a kernel with an initramfs under qemu's software emulation (KVM fails on the machines this
-/// runs on: "KVM internal error" or "failed to set MSR"), captures the serial console from stdout, and
+/// runs on: "KVM internal error" or "failed to set MSR"), captures the serial console through a file, and
 /// kills the VM when the watchdog fires (see <see cref="Arguments"/> for the emulator settings and why).
 /// </summary>
 public static partial class QemuRunner
@@ -86,16 +86,23 @@ public static partial class QemuRunner
     /// with SMAP on that is a supervisor access to a user page, and the kernel oopses the thread (.NET's
     /// context restore uses iretq, so the agent died mid-run and the runtime hung waiting for it).</item>
     /// <item>-nic none: no network card, so no iPXE option ROM; nothing in the VM needs a network.</item>
+    /// <item>-serial file:CONSOLE, not -nographic's stdio: qemu's UART drops a byte when its back end
+    /// refuses it a few times in a row, and a pipe whose reader is starved (the test run's other
+    /// assemblies on both cores) refuses it. A run lost whole agent lines that way, one boot in a few
+    /// under load. A regular file never refuses a write; the runner tails it.</item>
     /// </list>
     /// </summary>
-    public static IReadOnlyList<string> Arguments(string kernel, string initrd, QemuOptions options) =>
+    public static IReadOnlyList<string> Arguments(string kernel, string initrd, QemuOptions options, string consoleFile) =>
     [
         "-accel", "tcg",
         "-icount", "shift=0,sleep=off",
         "-cpu", "max,smap=off",
         "-smp", options.Cpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
         "-m", options.MemoryMb.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        "-nographic",
+        "-display", "none",
+        "-monitor", "none",
+        "-parallel", "none",
+        "-serial", "file:" + consoleFile,
         "-no-reboot",
         "-nic", "none",
         "-kernel", kernel,
@@ -106,12 +113,26 @@ public static partial class QemuRunner
     public static async Task<QemuResult> BootAsync(string kernel, string initrd, QemuOptions options, CancellationToken cancel = default)
     {
         var qemu = Find();
-        var args = Arguments(kernel, initrd, options);
+        var folder = Directory.CreateTempSubdirectory("io_uring-vm-");
+        var consoleFile = Path.Combine(folder.FullName, "console");
+        try
+        {
+            return await BootAsync(qemu, Arguments(kernel, initrd, options, consoleFile), consoleFile, options, cancel);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<QemuResult> BootAsync(string qemu, IReadOnlyList<string> args, string consoleFile, QemuOptions options, CancellationToken cancel)
+    {
+        File.WriteAllBytes(consoleFile, []);
         var psi = new ProcessStartInfo(qemu)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            // Not the terminal: with -nographic qemu would put a terminal on stdin into raw mode.
+            // Never the terminal's: qemu must not find a terminal to put into raw mode.
             RedirectStandardInput = true,
         };
         foreach (var a in args)
@@ -122,9 +143,11 @@ public static partial class QemuRunner
         var watch = Stopwatch.StartNew();
         using var p = Process.Start(psi) ?? throw new ToolException($"{qemu} could not be started");
         p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync(cancel);
         var stderr = p.StandardError.ReadToEndAsync(cancel);
+        // Unbuffered, so each read asks the file for what qemu has appended since.
+        using var tail = new FileStream(consoleFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
         var console = new MemoryStream();
-        var stdout = p.StandardOutput.BaseStream;
         var buffer = new byte[1 << 16];
         var lastOutput = watch.Elapsed;
         TimeSpan? troubleAt = null;
@@ -132,19 +155,13 @@ public static partial class QemuRunner
         var marks = new Dictionary<string, TimeSpan>();
         try
         {
-            var read = stdout.ReadAsync(buffer, cancel).AsTask();
             while (true)
             {
-                // Wake at least once a second to check the watchdog's three limits.
-                var done = await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(1), cancel));
-                if (done == read)
+                // Whether qemu has exited is read before the file, so nothing it wrote last is missed.
+                var exited = p.HasExited;
+                int n;
+                while ((n = await tail.ReadAsync(buffer, cancel)) > 0)
                 {
-                    var n = await read;
-                    if (n == 0)
-                    {
-                        break;
-                    }
-
                     // Only the new text (with a little overlap for a pattern split across reads) is scanned.
                     var from = Math.Max(0, (int)console.Length - 64);
                     console.Write(buffer, 0, n);
@@ -159,9 +176,11 @@ public static partial class QemuRunner
                     {
                         marks[mark] = lastOutput;
                     }
+                }
 
-                    read = stdout.ReadAsync(buffer, cancel).AsTask();
-                    continue;
+                if (exited)
+                {
+                    break;
                 }
 
                 var now = watch.Elapsed;
@@ -173,6 +192,9 @@ public static partial class QemuRunner
                 {
                     break;
                 }
+
+                // The console is polled: marks are timed to this step, well under the phases they time.
+                await Task.WhenAny(p.WaitForExitAsync(cancel), Task.Delay(TimeSpan.FromMilliseconds(50), cancel));
             }
         }
         finally
@@ -186,7 +208,9 @@ public static partial class QemuRunner
         }
 
         var text = Clean(Encoding.Latin1.GetString(console.GetBuffer(), 0, (int)console.Length));
-        return new QemuResult(text, (await stderr).Trim(), killed is null ? p.ExitCode : null, killed, watch.Elapsed, [qemu, .. args], marks);
+        var output = (await stdout).Trim();
+        var errors = (await stderr).Trim();
+        return new QemuResult(text, output.Length == 0 ? errors : $"{output}\n{errors}".Trim(), killed is null ? p.ExitCode : null, killed, watch.Elapsed, [qemu, .. args], marks);
     }
 
     /// <summary>Serial output without carriage returns and terminal escapes (SeaBIOS clears the screen).</summary>
