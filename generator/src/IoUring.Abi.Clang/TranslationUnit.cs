@@ -32,6 +32,10 @@ internal sealed unsafe class TranslationUnit : IDisposable
             "-I", tree.Root, "-I", Path.Combine(tree.Root, target.MultiarchDir),
             "-ferror-limit=0", "-Wno-everything",
         };
+        foreach (var dir in tree.QuotedIncludeDirs)
+        {
+            args.AddRange(["-iquote", dir]);
+        }
 
         var index = LibClang.clang_createIndex(0, 0);
         var argBytes = args.Select(a => Marshal.StringToCoTaskMemUTF8(a)).ToArray();

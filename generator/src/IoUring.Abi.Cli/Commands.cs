@@ -85,6 +85,12 @@ internal static class Commands
                 : p is not null ? Pipeline.ExtractPatched(repo, cache, r.GetValue(baseKernel), p, r.GetValue(name), targetList)
                 : Pipeline.ExtractKernel(repo, cache, k!, targetList);
             var json = SnapshotJson.Write(snapshot);
+            if (snapshot.Records.Count + snapshot.Enums.Count + snapshot.Typedefs.Count + snapshot.Macros.Count == 0)
+            {
+                // Not an error (a header may be emptied on purpose), but never a silent empty snapshot.
+                Console.Error.WriteLine($"warning: {h ?? p ?? k}: the headers declare nothing (no record, enum, typedef or integer macro); the snapshot is empty. Is it the right file?");
+            }
+
             var o = r.GetValue(output);
             if (o is null)
             {

@@ -72,6 +72,7 @@ internal static class Pipeline
             // The snapshot describes this header (and what it includes), not the base's sibling headers.
             var tree = new IncludeTree(temp, displayRoot: $"(base {k.Kernel})", roots: ["linux/io_uring.h"]);
             tree.DisplayOverrides["linux/io_uring.h"] = header;
+            tree.QuotedIncludeDirs.Add(Path.GetDirectoryName(full)!);
             return Extractor.Extract(tree, targets, name ?? Path.GetFileName(header), new HeaderSource { Kind = "path", Version = $"base {k.Kernel}" });
         });
     }

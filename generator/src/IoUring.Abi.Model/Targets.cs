@@ -50,6 +50,12 @@ public sealed class IncludeTree
     /// <summary>When set, file names in messages are shown under this name instead of <see cref="Root"/>.</summary>
     public string? DisplayRoot { get; }
 
+    /// <summary>
+    /// Folders searched for #include "..." after the including file's own (clang's -iquote): a lone
+    /// header placed over a base tree keeps finding the files beside it where the user keeps it.
+    /// </summary>
+    public List<string> QuotedIncludeDirs { get; } = new();
+
     /// <summary>A message path for a file inside the tree: the user's own file where one was overlaid.</summary>
     public Dictionary<string, string> DisplayOverrides { get; } = new(StringComparer.Ordinal);
 

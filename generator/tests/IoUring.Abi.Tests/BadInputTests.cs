@@ -33,6 +33,30 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void AnEmptyHeaderIsAWarningNotASilentEmptySnapshot()
+    {
+        var header = Path.Combine(dir, "io_uring.h");
+        File.WriteAllText(header, string.Empty);
+        var (exit, _, err) = Corpus.RunCli(["extract", "--header", header, "--target", "x86_64", "-o", Out]);
+        Assert.Equal(0, exit);
+        Assert.Contains($"warning: {header}: the headers declare nothing", err);
+        Assert.True(File.Exists(Out));
+    }
+
+    [Fact]
+    public void AQuotedIncludeIsFoundBesideTheHeader()
+    {
+        var header = Path.Combine(dir, "io_uring.h");
+        File.WriteAllText(header, "#include <linux/types.h>\n#include \"extra.h\"\nstruct io_uring_x { struct extra e; __u32 y; };\n");
+        File.WriteAllText(Path.Combine(dir, "extra.h"), "#include <linux/types.h>\nstruct extra { __u64 a; };\n");
+        var (exit, _, err) = Corpus.RunCli(["extract", "--header", header, "--target", "x86_64", "-o", Out]);
+        Assert.True(exit == 0, err);
+        var snapshot = IoUring.Abi.Model.SnapshotJson.Read(File.ReadAllText(Out), Out);
+        Assert.Equal(16, snapshot.Records.Single(r => r.Name == "io_uring_x").Size[0]);
+        Assert.Contains(snapshot.Records, r => r.Name == "extra");
+    }
+
+    [Fact]
     public void UnknownTarget()
     {
         var (exit, _, err) = Corpus.RunCli(["extract", "7.2", "--target", "sparc", "-o", Out]);
