@@ -13,7 +13,7 @@ public sealed class CqOverflowTests
     [Fact]
     public void CompletionsBeyondAFullCqWaitInOrderAndNoneIsLost()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 2, cqEntries: 2);
+        using var r = TestRing.Create(Snapshots.Newest, 2, cqEntries: 2);
         r.Nop(1);
         r.Nop(2);
         Assert.Equal(2, r.Submit());

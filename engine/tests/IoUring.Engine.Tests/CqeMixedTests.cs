@@ -13,7 +13,7 @@ public sealed unsafe class CqeMixedTests
     [Fact]
     public void ABigCqeCarriesF32AndTakesTwoSlots()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_CQE_MIXED, cqEntries: 4);
+        using var r = TestRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_CQE_MIXED, cqEntries: 4);
         r.Nop(1, nopFlags: IoUringNopFlags.IORING_NOP_CQE32);
         r.Nop(2);
         Assert.Equal(2, r.Submit(2));
@@ -28,7 +28,7 @@ public sealed unsafe class CqeMixedTests
     [Fact]
     public void ABigCqeNeverStartsInTheLastSlot()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_CQE_MIXED, cqEntries: 4);
+        using var r = TestRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_CQE_MIXED, cqEntries: 4);
         for (var i = 1ul; i <= 3; i++)
         {
             r.Nop(i);
@@ -49,7 +49,7 @@ public sealed unsafe class CqeMixedTests
     [Fact]
     public void AnEngineWithoutTheFillerIsToldApart()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_CQE_MIXED, cqEntries: 4, faults: EngineFaults.NoSkipFiller);
+        using var r = TestRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_CQE_MIXED, cqEntries: 4, faults: EngineFaults.NoSkipFiller);
         for (var i = 1ul; i <= 3; i++)
         {
             r.Nop(i);

@@ -14,7 +14,7 @@ public sealed class CqeSkipSuccessTests
     [Fact]
     public void ASuccessPostsNothing()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 8);
+        using var r = TestRing.Create(Snapshots.Newest, 8);
         r.Nop(1, IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS);
         r.Nop(2);
         Assert.Equal(2, r.Submit(1));
@@ -24,7 +24,7 @@ public sealed class CqeSkipSuccessTests
     [Fact]
     public void AFailurePostsItsCqe()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 8);
+        using var r = TestRing.Create(Snapshots.Newest, 8);
         r.Nop(1, IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS, inject: -Errno.EOVERFLOW);
         Assert.Equal(1, r.Submit(1));
         Assert.Equal([(1ul, -Errno.EOVERFLOW)], r.Results());
@@ -33,7 +33,7 @@ public sealed class CqeSkipSuccessTests
     [Fact]
     public void ACancelledLinkPostsEvenWhenItSkipsSuccess()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 8);
+        using var r = TestRing.Create(Snapshots.Newest, 8);
         r.Nop(1, IoUringSqeFlags.IOSQE_IO_LINK, inject: -Errno.EOVERFLOW);
         r.Nop(2, IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS);
         Assert.Equal(2, r.Submit(2));
@@ -50,7 +50,7 @@ public sealed class CqeSkipSuccessTests
 
         static List<(ulong, int)> Run(EngineFaults faults)
         {
-            using var r = EngineRing.Create(Snapshots.Newest, 8, faults: faults);
+            using var r = TestRing.Create(Snapshots.Newest, 8, faults: faults);
             r.Nop(1, IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS, inject: -Errno.EOVERFLOW);
             r.Nop(2, IoUringSqeFlags.IOSQE_IO_LINK);
             r.Nop(3);

@@ -14,7 +14,7 @@ public sealed class DrainTests
     [Fact]
     public void ADrainedRequestCompletesAfterEverythingBeforeItAndBeforeEverythingAfter()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 8);
+        using var r = TestRing.Create(Snapshots.Newest, 8);
         r.Nop(1, IoUringSqeFlags.IOSQE_ASYNC);
         r.Nop(2, IoUringSqeFlags.IOSQE_IO_DRAIN);
         r.Nop(3);
@@ -25,7 +25,7 @@ public sealed class DrainTests
     [Fact]
     public void ADrainAfterASkippedSuccessIsRefused()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 8);
+        using var r = TestRing.Create(Snapshots.Newest, 8);
         r.Nop(1, IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS);
         Assert.Equal(1, r.Submit());
         r.Nop(2, IoUringSqeFlags.IOSQE_IO_DRAIN);

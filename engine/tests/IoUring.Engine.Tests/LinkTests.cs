@@ -13,7 +13,7 @@ public sealed class LinkTests
     [Fact]
     public void AFailedLinkCancelsTheRestOfItsChain()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 8);
+        using var r = TestRing.Create(Snapshots.Newest, 8);
         r.Nop(1, IoUringSqeFlags.IOSQE_IO_LINK, inject: -Errno.EOVERFLOW);
         r.Nop(2, IoUringSqeFlags.IOSQE_IO_LINK);
         r.Nop(3);
@@ -24,7 +24,7 @@ public sealed class LinkTests
     [Fact]
     public void AHardLinkRunsOnAfterAFailure()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 8);
+        using var r = TestRing.Create(Snapshots.Newest, 8);
         r.Nop(1, IoUringSqeFlags.IOSQE_IO_HARDLINK, inject: -Errno.EOVERFLOW);
         r.Nop(2);
         Assert.Equal(2, r.Submit(2));
@@ -34,7 +34,7 @@ public sealed class LinkTests
     [Fact]
     public void AChainCompletesInOrderWhenEveryLinkSucceeds()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 8);
+        using var r = TestRing.Create(Snapshots.Newest, 8);
         r.Nop(1, IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_ASYNC);
         r.Nop(2, IoUringSqeFlags.IOSQE_IO_LINK);
         r.Nop(3);

@@ -19,7 +19,7 @@ public sealed unsafe class RegionTests
     [Fact]
     public void AKernelRegionIsZeroedMappedAtTheParamRegionOffsetAndOnlyOnce()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 4);
+        using var r = TestRing.Create(Snapshots.Newest, 4);
         var desc = new io_uring_region_desc { size = Page };
         Assert.Equal(0, Register(r, ref desc, 0));
         Assert.Equal(ParamRegionOffset, desc.mmap_offset);
@@ -35,7 +35,7 @@ public sealed unsafe class RegionTests
     [Fact]
     public void AUserRegionIsTheUsersOwnPages()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 4);
+        using var r = TestRing.Create(Snapshots.Newest, 4);
         var memory = NativeMemory.AlignedAlloc((nuint)Page, (nuint)Page);
         try
         {
@@ -52,7 +52,7 @@ public sealed unsafe class RegionTests
     [Fact]
     public void ADescriptorIsCheckedBeforeAnythingIsAllocated()
     {
-        using var r = EngineRing.Create(Snapshots.Newest, 4);
+        using var r = TestRing.Create(Snapshots.Newest, 4);
         var cases = new (io_uring_region_desc Desc, int Expected)[]
         {
             (new io_uring_region_desc { size = 0 }, -Errno.EINVAL),
@@ -76,18 +76,18 @@ public sealed unsafe class RegionTests
     [Fact]
     public void AWaitArgumentRegionNeedsADisabledRing()
     {
-        using (var enabled = EngineRing.Create(Snapshots.Newest, 4))
+        using (var enabled = TestRing.Create(Snapshots.Newest, 4))
         {
             var desc = new io_uring_region_desc { size = Page };
             Assert.Equal(-Errno.EINVAL, Register(enabled, ref desc, Constants.IORING_MEM_REGION_REG_WAIT_ARG));
         }
 
-        using var disabled = EngineRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_R_DISABLED);
+        using var disabled = TestRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_R_DISABLED);
         var wait = new io_uring_region_desc { size = Page };
         Assert.Equal(0, Register(disabled, ref wait, Constants.IORING_MEM_REGION_REG_WAIT_ARG));
     }
 
-    private static int Register(EngineRing r, ref io_uring_region_desc desc, ulong flags)
+    private static int Register(TestRing r, ref io_uring_region_desc desc, ulong flags)
     {
         fixed (io_uring_region_desc* d = &desc)
         {

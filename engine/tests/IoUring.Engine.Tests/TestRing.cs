@@ -11,9 +11,9 @@ internal readonly record struct Completion(ulong UserData, int Res, uint Flags)
 }
 
 /// <summary>A ring on a fresh engine, and the few steps the feature tests take on it.</summary>
-internal sealed unsafe class EngineRing : IDisposable
+internal sealed unsafe class TestRing : IDisposable
 {
-    private EngineRing(ReferenceEngine engine, Ring.Ring ring)
+    private TestRing(ReferenceEngine engine, Ring.Ring ring)
     {
         Engine = engine;
         Ring = ring;
@@ -24,13 +24,13 @@ internal sealed unsafe class EngineRing : IDisposable
     public Ring.Ring Ring { get; }
 
     /// <summary>A ring of <paramref name="entries"/> SQ entries (and <paramref name="cqEntries"/> CQ entries when given) on the profile's engine.</summary>
-    public static EngineRing Create(KernelProfile profile, uint entries, IoUringSetupFlags flags = 0, uint cqEntries = 0, EngineFaults faults = EngineFaults.None)
+    public static TestRing Create(KernelProfile profile, uint entries, IoUringSetupFlags flags = 0, uint cqEntries = 0, EngineFaults faults = EngineFaults.None)
     {
         var engine = new ReferenceEngine(profile, faults);
         var setup = new io_uring_params { flags = (uint)flags | (cqEntries > 0 ? (uint)IoUringSetupFlags.IORING_SETUP_CQSIZE : 0), cq_entries = cqEntries };
         var rc = IoUring.Ring.Ring.Create(engine, entries, setup, out var ring);
         Assert.True(rc == 0, $"io_uring_setup({entries}, flags 0x{setup.flags:x}) on the engine returned {rc}");
-        return new EngineRing(engine, ring!);
+        return new TestRing(engine, ring!);
     }
 
     /// <summary>Queues a NOP; a non-zero <paramref name="inject"/> makes it complete with that result (IORING_NOP_INJECT_RESULT).</summary>
