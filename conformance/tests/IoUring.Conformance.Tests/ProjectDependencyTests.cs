@@ -34,9 +34,7 @@ public sealed class ProjectDependencyTests
     [Fact]
     public void EveryProjectReferencePointsDownThePipeline()
     {
-        var projects = Directory.EnumerateFiles(Repository.Root, "*.csproj", SearchOption.AllDirectories)
-            .Where(p => !p.Split(Path.DirectorySeparatorChar).Any(d => d is "bin" or "obj" or "TestResults" || d.StartsWith('.')))
-            .ToList();
+        var projects = ProjectFiles();
         Assert.True(projects.Count >= Height.Count, $"found {projects.Count} project files under {Repository.Root}");
 
         var wrong = new List<string>();
@@ -80,8 +78,7 @@ public sealed class ProjectDependencyTests
     {
         string[] stages = ["generator", "engine", "conformance"];
         var wrong = new List<string>();
-        foreach (var path in Directory.EnumerateFiles(Repository.Root, "*.csproj", SearchOption.AllDirectories)
-            .Where(p => !p.Split(Path.DirectorySeparatorChar).Any(d => d is "bin" or "obj" or "TestResults" || d.StartsWith('.'))))
+        foreach (var path in ProjectFiles())
         {
             var name = Path.GetFileNameWithoutExtension(path);
             var parts = Path.GetRelativePath(Repository.Root, path).Split(Path.DirectorySeparatorChar);
@@ -112,6 +109,12 @@ public sealed class ProjectDependencyTests
 
         Assert.True(wrong.Count == 0, string.Join("\n", wrong));
     }
+
+    /// <summary>Every project file of the checkout, build output and hidden folders left out.</summary>
+    private static List<string> ProjectFiles() =>
+        Directory.EnumerateFiles(Repository.Root, "*.csproj", SearchOption.AllDirectories)
+            .Where(p => !p.Split(Path.DirectorySeparatorChar).Any(d => d is "bin" or "obj" or "TestResults" || d.StartsWith('.')))
+            .ToList();
 
     private static bool IsTestOrBench(string project) => project.EndsWith(".Tests", StringComparison.Ordinal) || project.EndsWith(".Bench", StringComparison.Ordinal);
 }

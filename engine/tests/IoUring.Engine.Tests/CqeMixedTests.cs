@@ -28,18 +28,9 @@ public sealed unsafe class CqeMixedTests
     [Fact]
     public void ABigCqeNeverStartsInTheLastSlot()
     {
-        using var r = TestRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_CQE_MIXED, cqEntries: 4);
-        for (var i = 1ul; i <= 3; i++)
-        {
-            r.Nop(i);
-        }
+        using var r = BigCqeWithTheHeadAtTheLastSlot(EngineFaults.None);
 
-        Assert.Equal(3, r.Submit(3));
-        Assert.Equal(3, r.Results().Count);
-
-        // The head is at slot 3, the last: a filler takes it, the 32-byte CQE takes slots 0 and 1.
-        r.Nop(4, nopFlags: IoUringNopFlags.IORING_NOP_CQE32);
-        Assert.Equal(1, r.Submit(1));
+        // A filler takes the last slot, the 32-byte CQE takes slots 0 and 1.
         Assert.Equal(3u, r.Ring.CqReady);
         Assert.NotEqual(0u, r.Ring.CqeAt(0)->flags & Constants.IORING_CQE_F_SKIP);
         Assert.Equal(4ul, r.Ring.CqeAt(1)->user_data);
@@ -49,16 +40,23 @@ public sealed unsafe class CqeMixedTests
     [Fact]
     public void AnEngineWithoutTheFillerIsToldApart()
     {
-        using var r = TestRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_CQE_MIXED, cqEntries: 4, faults: EngineFaults.NoSkipFiller);
+        using var r = BigCqeWithTheHeadAtTheLastSlot(EngineFaults.NoSkipFiller);
+        Assert.Equal(0u, r.Ring.CqeAt(0)->flags & Constants.IORING_CQE_F_SKIP);
+    }
+
+    /// <summary>A 4-slot CQE_MIXED ring whose head three NOPs moved to slot 3, the last, then one 32-byte CQE posted.</summary>
+    private static TestRing BigCqeWithTheHeadAtTheLastSlot(EngineFaults faults)
+    {
+        var r = TestRing.Create(Snapshots.Newest, 4, IoUringSetupFlags.IORING_SETUP_CQE_MIXED, cqEntries: 4, faults: faults);
         for (var i = 1ul; i <= 3; i++)
         {
             r.Nop(i);
         }
 
         Assert.Equal(3, r.Submit(3));
-        r.Reap();
+        Assert.Equal(3, r.Results().Count);
         r.Nop(4, nopFlags: IoUringNopFlags.IORING_NOP_CQE32);
         Assert.Equal(1, r.Submit(1));
-        Assert.Equal(0u, r.Ring.CqeAt(0)->flags & Constants.IORING_CQE_F_SKIP);
+        return r;
     }
 }

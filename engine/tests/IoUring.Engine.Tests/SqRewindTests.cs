@@ -17,13 +17,6 @@ public sealed unsafe class SqRewindTests
 
     public SqRewindTests(ITestOutputHelper output) => this.output = output;
 
-    private void Report(string feature, string profile, int cases)
-    {
-        var line = $"{feature}: engine ({profile} profile) held to the spec over {cases} generated programs";
-        output.WriteLine(line);
-        Snapshots.Report("engine: " + line);
-    }
-
     [Fact]
     public void SqRewindReadsEverySubmissionFromSlotZeroAndNeverWritesTheHead()
     {
@@ -71,7 +64,7 @@ public sealed unsafe class SqRewindTests
                 return true;
             }
         }));
-        Report("IORING_SETUP_SQ_REWIND", profile.Name, cases);
+        Snapshots.ReportSpecRun(output, "IORING_SETUP_SQ_REWIND", profile.Name, cases);
     }
 
     private static nint Map(IRingBackend backend, Ring.Ring ring) => backend.Map(ring.Fd, Constants.IORING_OFF_SQ_RING, 64);

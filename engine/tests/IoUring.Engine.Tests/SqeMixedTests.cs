@@ -17,13 +17,6 @@ public sealed unsafe class SqeMixedTests
 
     public SqeMixedTests(ITestOutputHelper output) => this.output = output;
 
-    private void Report(string feature, string profile, int cases)
-    {
-        var line = $"{feature}: engine ({profile} profile) held to the spec over {cases} generated programs";
-        output.WriteLine(line);
-        Snapshots.Report("engine: " + line);
-    }
-
     [Fact]
     public void SqeMixedRingsRunNop128InTwoSlotsAndCountSlots()
     {
@@ -85,7 +78,7 @@ public sealed unsafe class SqeMixedTests
                 return true;
             }
         }));
-        Report("IORING_SETUP_SQE_MIXED", profile.Name, cases);
+        Snapshots.ReportSpecRun(output, "IORING_SETUP_SQE_MIXED", profile.Name, cases);
     }
 
     [Fact]

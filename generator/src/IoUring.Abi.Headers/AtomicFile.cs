@@ -36,9 +36,10 @@ public static class AtomicFile
     {
         // A symlink (or a chain of them) is followed to the file it names, so the link itself survives.
         var target = Path.GetFullPath(path);
-        if (new FileInfo(target).LinkTarget is not null)
+        var file = new FileInfo(target);
+        if (file.LinkTarget is not null)
         {
-            target = new FileInfo(target).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? target;
+            target = file.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? target;
         }
 
         switch (KindOf(target))
