@@ -1,3 +1,4 @@
+using IoUring.Abi.Model;
 using IoUring.Conformance.Vm;
 using Xunit;
 using Xunit.Abstractions;
@@ -64,7 +65,7 @@ public sealed class VmBootTests
             output.WriteLine(line);
         }
 
-        File.AppendAllLines(Path.Combine(results, "oracle-report.txt"), report);
+        Checkout.AppendToTestReport(TestEnvironment.RepoRoot, [.. report]);
 
         foreach (var (run, kernel) in runs.Zip(kernels))
         {

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using FsCheck;
 using FsCheck.Fluent;
+using IoUring.Abi.Model;
 using IoUring.Bindings;
 using IoUring.Engine;
 using IoUring.Ring;
@@ -109,7 +110,7 @@ public sealed unsafe partial class OpMmapTests
         }));
         var line = $"IORING_OP_MMAP {proposal} (opcode {layout.Opcode}, descriptor {layout.DescriptorSize} bytes): {run} cases equal to mmap(2) one by one";
         output.WriteLine(line);
-        Snapshots.Report("engine: " + line);
+        Checkout.AppendToTestReport(Snapshots.Root, "engine: " + line);
     }
 
     /// <summary>What a run produced: the result, each processed descriptor's outcome and mapping. Unmaps everything.</summary>

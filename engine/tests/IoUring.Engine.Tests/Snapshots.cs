@@ -9,8 +9,6 @@ namespace IoUring.Engine.Tests;
 /// <summary>Engine profiles from the checkout's committed ABI snapshots, and the oracle report CI prints.</summary>
 internal static class Snapshots
 {
-    private static readonly object Gate = new();
-
     public static string Root { get; } = Checkout.OfBuildOutput();
 
     /// <summary>A corpus kernel's profile as the kernel-behaviour table derives it from its snapshot (a proposal: "proposals/op-mmap-v1").</summary>
@@ -27,23 +25,12 @@ internal static class Snapshots
         KernelVersion.NewestReleased(Directory.GetFiles(Checkout.SnapshotDirectory(Root), "*.json").Select(Path.GetFileNameWithoutExtension).OfType<string>())
         ?? throw new InvalidOperationException($"no released kernel among the snapshots of {Checkout.SnapshotDirectory(Root)}; run ./make.sh generate"));
 
-    /// <summary>Appends a line to TestResults/oracle-report.txt (the test command prints it).</summary>
-    public static void Report(string line)
-    {
-        lock (Gate)
-        {
-            var dir = Path.Combine(Root, "TestResults");
-            Directory.CreateDirectory(dir);
-            File.AppendAllLines(Path.Combine(dir, "oracle-report.txt"), [line]);
-        }
-    }
-
     /// <summary>Says, in the test's output and the oracle report, what a spec property checked and on how many programs.</summary>
     public static void ReportSpecRun(ITestOutputHelper output, string feature, string profile, int cases)
     {
         var line = $"{feature}: engine ({profile} profile) held to the spec over {cases} generated programs";
         output.WriteLine(line);
-        Report("engine: " + line);
+        Checkout.AppendToTestReport(Root, "engine: " + line);
     }
 
     /// <summary>How many generated programs a spec property runs (IOURING_ENGINE_CASES; default 200).</summary>

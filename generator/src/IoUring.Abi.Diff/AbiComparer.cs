@@ -114,8 +114,8 @@ public sealed class AbiComparer
     private void CompareRecord(RecordDecl ra, RecordDecl rb, int ta, int tb, List<Change> changes)
     {
         var name = ra.Name!;
-        var ma = Naming.Flatten(a, recordsA, ra, ta);
-        var mb = Naming.Flatten(b, recordsB, rb, tb);
+        var ma = RecordLayout.Flatten(recordsA, ra, ta);
+        var mb = RecordLayout.Flatten(recordsB, rb, tb);
         var byNameA = ma.ToDictionary(m => m.Path, StringComparer.Ordinal);
         var byNameB = mb.ToDictionary(m => m.Path, StringComparer.Ordinal);
         var handledA = new HashSet<string>(StringComparer.Ordinal);

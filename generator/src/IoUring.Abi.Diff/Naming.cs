@@ -2,12 +2,9 @@ using IoUring.Abi.Model;
 
 namespace IoUring.Abi.Diff;
 
-/// <summary>The diff's and lint's reading of names and values: reserved members, sentinels, flag families.</summary>
+/// <summary>The diff's and lint's reading of names and values: reserved members, sentinels, flag families, per-target values.</summary>
 internal static class Naming
 {
-    public static List<FlatMember> Flatten(AbiSnapshot s, Dictionary<string, RecordDecl> records, RecordDecl top, int target) =>
-        RecordLayout.Flatten(records, top, target);
-
     public static bool IsIoUringFile(SourceLocation l) => IncludeTree.IsIoUringHeader(l.File);
 
     public static bool LooksReserved(string name)

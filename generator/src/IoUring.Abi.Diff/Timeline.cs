@@ -38,7 +38,7 @@ public static class Timeline
         foreach (var r in s.Records.Where(r => r.Name is not null && r.Parent is null))
         {
             yield return ("struct", r.Name!);
-            foreach (var m in Naming.Flatten(s, records, r, t))
+            foreach (var m in RecordLayout.Flatten(records, r, t))
             {
                 yield return ("field", $"{r.Name}.{m.Path}");
             }

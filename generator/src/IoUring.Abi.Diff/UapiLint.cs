@@ -33,7 +33,7 @@ public static class UapiLint
                 continue;
             }
 
-            var members = Enumerable.Range(0, s.Targets.Count).Select(t => Naming.Flatten(s, records, r, t)).ToList();
+            var members = Enumerable.Range(0, s.Targets.Count).Select(t => RecordLayout.Flatten(records, r, t)).ToList();
             string Facts(int index) => string.Join("; ", shown.Select(t => $"{Naming.Short(s.Targets[t])}: offset {members[t][index].Start}, size {members[t][index].Size}"));
 
             for (var i = 0; i < members[main].Count; i++)

@@ -65,4 +65,20 @@ public static class Checkout
 
         return SnapshotJson.Read(File.ReadAllText(path), path);
     }
+
+    /// <summary>
+    /// The test run's report (TestResults/oracle-report.txt): what each oracle checked, one line each,
+    /// which the test command prints sorted after the run. Every test project appends to it.
+    /// </summary>
+    public static void AppendToTestReport(string root, params string[] lines)
+    {
+        lock (ReportGate)
+        {
+            var dir = Path.Combine(root, "TestResults");
+            Directory.CreateDirectory(dir);
+            File.AppendAllText(Path.Combine(dir, "oracle-report.txt"), string.Concat(lines.Select(l => l + "\n")));
+        }
+    }
+
+    private static readonly object ReportGate = new();
 }

@@ -116,30 +116,32 @@ public sealed record FlagFamily(string Name, IReadOnlyList<string> Patterns, IRe
     /// <summary>How the diff names the family: its first pattern.</summary>
     public string Key => Patterns.Count > 0 ? Patterns[0] : Name;
 
+    // The patterns split once: a diff asks for the family of every macro of two snapshots.
+    private readonly string[] prefixes = Patterns.Where(p => p.EndsWith("*", StringComparison.Ordinal)).Select(p => p.Substring(0, p.Length - 1)).ToArray();
+    private readonly HashSet<string> names = new(Patterns.Where(p => !p.EndsWith("*", StringComparison.Ordinal)), StringComparer.Ordinal);
+    private readonly HashSet<string> excluded = new(Excluded, StringComparer.Ordinal);
+
     public bool Matches(string macro) => MatchLength(macro) >= 0;
 
     /// <summary>How specific the best pattern matching <paramref name="macro"/> is (an exact name beats any prefix), or -1.</summary>
     public int MatchLength(string macro)
     {
-        if (Excluded.Contains(macro))
+        if (excluded.Contains(macro))
         {
             return -1;
         }
 
-        var best = -1;
-        foreach (var p in Patterns)
+        if (names.Contains(macro))
         {
-            if (p.EndsWith("*", StringComparison.Ordinal))
+            return int.MaxValue;
+        }
+
+        var best = -1;
+        foreach (var prefix in prefixes)
+        {
+            if (prefix.Length > best && macro.StartsWith(prefix, StringComparison.Ordinal))
             {
-                var prefix = p.Substring(0, p.Length - 1);
-                if (macro.StartsWith(prefix, StringComparison.Ordinal))
-                {
-                    best = Math.Max(best, prefix.Length);
-                }
-            }
-            else if (macro == p)
-            {
-                return int.MaxValue;
+                best = prefix.Length;
             }
         }
 

@@ -118,18 +118,8 @@ public sealed class GccOracleTests
     }
 }
 
-/// <summary>Collects the oracle's per-snapshot counts into TestResults/oracle-report.txt for the test command to print.</summary>
+/// <summary>Collects the oracle's per-snapshot counts into the test run's report.</summary>
 internal static class Report
 {
-    private static readonly object Gate = new();
-
-    public static void Append(string line)
-    {
-        lock (Gate)
-        {
-            var dir = Path.Combine(Corpus.Root, "TestResults");
-            Directory.CreateDirectory(dir);
-            File.AppendAllText(Path.Combine(dir, "oracle-report.txt"), line + "\n");
-        }
-    }
+    public static void Append(string line) => Checkout.AppendToTestReport(Corpus.Root, line);
 }

@@ -113,36 +113,5 @@ public sealed class GccLayoutTests
 
 internal static class Report
 {
-    private static readonly object Gate = new();
-
-    public static void Append(string line)
-    {
-        lock (Gate)
-        {
-            var dir = Path.Combine(Repo.Root, "TestResults");
-            Directory.CreateDirectory(dir);
-            File.AppendAllText(Path.Combine(dir, "oracle-report.txt"), line + "\n");
-        }
-    }
-}
-
-public sealed class ReadmeTests
-{
-    [Fact]
-    public void TheReadmeExampleCompilesAndRunsAgainstTheBindings()
-    {
-        var readme = File.ReadAllText(Path.Combine(Repo.Root, "README.md"));
-        var start = readme.IndexOf("```csharp\n", StringComparison.Ordinal);
-        Assert.True(start >= 0, "README.md has no ```csharp example");
-        var code = readme[(start + 10)..readme.IndexOf("```", start + 10, StringComparison.Ordinal)];
-        var usings = string.Concat(code.Split('\n').Where(l => l.StartsWith("using ", StringComparison.Ordinal)).Select(l => l + "\n"));
-        var body = string.Concat(code.Split('\n').Where(l => !l.StartsWith("using ", StringComparison.Ordinal)).Select(l => "        " + l + "\n"));
-        var program = usings + "public static class ReadmeExample\n{\n    public static object[] Run()\n    {\n" + body + "        return [sqe, size, rewind];\n    }\n}\n";
-
-        var generated = BindingsGenerator.Generate(Repo.Snapshots(), Repo.Curation(), string.Empty);
-        var assembly = InMemoryBindings.Compile("readme", generated.Sources, program);
-        var result = (object[])assembly.GetType("ReadmeExample")!.GetMethod("Run")!.Invoke(null, null)!;
-        Assert.Equal(64, (int)result[1]);
-        Assert.Equal(1u << 20, (uint)result[2]);
-    }
+    public static void Append(string line) => Checkout.AppendToTestReport(Repo.Root, line);
 }
