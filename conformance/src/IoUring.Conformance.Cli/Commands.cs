@@ -337,7 +337,7 @@ internal static class Commands
         return (new ProgramBatch { Programs = generated, Hostile = ProgramSampler.SampleHostile(last, s, hostile), ShrinkBudget = ShrinkBudget }, new ProgramSource(null, s, cases, last));
     }
 
-    private static ProgramBatch ReadBatch(string file)
+    public static ProgramBatch ReadBatch(string file)
     {
         if (!File.Exists(file))
         {

@@ -16,7 +16,7 @@ internal static class CorpusCommands
     private const int Differences = 2;
     private const int VmFailures = 4;
 
-    private static readonly Option<string?> CorpusOption = new("--corpus")
+    public static readonly Option<string?> CorpusOption = new("--corpus")
     {
         Description = "The trace corpus folder (default: conformance/corpus of the repository)",
     };
@@ -337,7 +337,7 @@ internal static class CorpusCommands
         return (path, added, corpus.Entries.Count);
     }
 
-    private static TraceCorpus LoadCorpus(string path)
+    public static TraceCorpus LoadCorpus(string path)
     {
         try
         {

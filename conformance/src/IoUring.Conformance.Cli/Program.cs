@@ -16,6 +16,8 @@ root.Subcommands.Add(CorpusCommands.Record());
 root.Subcommands.Add(CorpusCommands.Replay());
 root.Subcommands.Add(CorpusCommands.Soak());
 root.Subcommands.Add(CorpusCommands.Stress());
+root.Subcommands.Add(ExportCommands.ExportC());
+root.Subcommands.Add(ExportCommands.Reproducers());
 try
 {
     return await root.Parse(args).InvokeAsync();

@@ -32,4 +32,16 @@ public static class SnapshotCorpus
         return (uint)max;
     }
 
+    /// <summary>The corpus's ABI snapshots (generated/abi/*.json), oldest kernel first.</summary>
+    public static IReadOnlyList<AbiSnapshot> All(string repoRoot)
+    {
+        var dir = Checkout.SnapshotDirectory(repoRoot);
+        var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json") : [];
+        if (files.Length == 0)
+        {
+            throw new ToolException($"{dir}: no ABI snapshots; run 'io_uring-codegen generate'");
+        }
+
+        return files.Select(f => SnapshotJson.Read(File.ReadAllText(f), f)).OrderBy(s => KernelVersion.Parse(s.Kernel)).ToList();
+    }
 }

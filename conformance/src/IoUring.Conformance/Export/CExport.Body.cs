@@ -1,0 +1,456 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+using IoUring.Abi.Model;
+using IoUring.Bindings;
+
+namespace IoUring.Conformance;
+
+public static partial class CExport
+{
+    /// <summary>C names for the numbers a program uses, from the newest snapshot of the corpus.</summary>
+    internal sealed class Names(AbiSnapshot newest)
+    {
+        private readonly List<(string Name, BigInteger Value)> macros = newest.Macros.Select(m => (m.Name, m.Value.First)).ToList();
+        private readonly List<(string Name, BigInteger Value)> enumerators = newest.Enums.SelectMany(e => e.Enumerators).Select(e => (e.Name, e.Value)).ToList();
+
+        /// <summary>The enumerator with this prefix and value (IORING_OP_READ), or the number.</summary>
+        public string Enumerator(string prefix, long value, params string[] excluded) =>
+            enumerators.FirstOrDefault(e => e.Name.StartsWith(prefix, StringComparison.Ordinal) && e.Value == value && !excluded.Contains(e.Name)).Name
+            ?? value.ToString(CultureInfo.InvariantCulture);
+
+        /// <summary>A bit mask as single-bit macros of a family joined with |, bits no macro names in hex; "0" for none.</summary>
+        public string Flags(string prefix, ulong value)
+        {
+            if (value == 0)
+            {
+                return "0";
+            }
+
+            var parts = new List<string>();
+            var rest = value;
+            for (var bit = 0; bit < 64; bit++)
+            {
+                var mask = 1UL << bit;
+                if ((value & mask) == 0)
+                {
+                    continue;
+                }
+
+                var name = macros.FirstOrDefault(m => m.Name.StartsWith(prefix, StringComparison.Ordinal) && m.Value == mask && !m.Name.EndsWith("_BIT", StringComparison.Ordinal)).Name;
+                if (name is not null)
+                {
+                    parts.Add(name);
+                    rest &= ~mask;
+                }
+            }
+
+            if (rest != 0)
+            {
+                parts.Add($"0x{rest:x}");
+            }
+
+            return string.Join(" | ", parts);
+        }
+    }
+
+    /// <summary>
+    /// The main function of one exported program: setup, then each step as <see cref="Runner.Run"/>
+    /// does it, each observation checked against the expected trace. <see cref="Sections"/> is what
+    /// of the runtime it calls.
+    /// </summary>
+    private sealed class Body(CReproducer r, Names names)
+    {
+        private readonly StringBuilder c = new();
+
+        public HashSet<string> Sections { get; } = new(StringComparer.Ordinal);
+
+        private RingProgram Program => r.Program;
+
+        public string Main()
+        {
+            c.Append("int main(void)\n{\n");
+            if (Program.Steps.Length > 0 && r.Expected.Setup >= 0)
+            {
+                c.Append("\tstatic struct cqe seen[MAX_CQES];\n");
+            }
+
+            c.Append("\tstruct ring ring;\n\tstruct workspace ws;\n\tint ret;\n\n\tstart_watchdog();\n\tworkspace_create(&ws);\n\n");
+            var flags = names.Flags("IORING_SETUP_", Program.SetupFlags);
+            Line(1, $"/* Set up a ring of {Program.Entries} SQ entries{(Program.SetupFlags != 0 ? $", flags {flags}" : string.Empty)}{(Program.CqEntries != 0 ? $", cq_entries {Program.CqEntries}" : string.Empty)}: the kernel should {(r.Expected.Setup >= 0 ? "take it" : $"refuse it with {Errno(r.Expected.Setup)}")}. */");
+            Line(1, $"ret = ring_create(&ring, {Program.Entries}, {flags}, {Program.CqEntries});");
+            Line(1, $"expect_setup(ret, {Errno(r.Expected.Setup)}, {flags});");
+            if (r.Expected.Setup < 0)
+            {
+                Line(1, "printf(\"PASS\\n\");");
+                Line(1, "return PASS;");
+                c.Append("}\n");
+                return c.ToString();
+            }
+
+            var p = r.Expected.Params!;
+            Sections.Add("params");
+            if (r.CheckParams)
+            {
+                Line(1, "/* The sizes, features and offsets it reports. */");
+                Line(1, $"expect_params(&ring, 0x{p.Features:x}, \"{p}\");");
+            }
+            else
+            {
+                Line(1, "/* The features it reports (sizes and offsets differ between correct kernels). */");
+                Line(1, $"expect_params(&ring, 0x{p.Features:x}, NULL);");
+            }
+            if (Program.Steps.Length > 0)
+            {
+                Sections.Add("steps");
+            }
+
+            for (var i = 0; i < Program.Steps.Length; i++)
+            {
+                Step(i);
+            }
+
+            c.Append('\n');
+            Line(1, "printf(\"PASS\\n\");");
+            Line(1, "return PASS;");
+            c.Append("}\n");
+            return c.ToString();
+        }
+
+        private void Line(int indent, string text) => c.Append('\t', indent).Append(text).Append('\n');
+
+        private void Step(int i)
+        {
+            var step = Program.Steps[i];
+            var trace = r.Expected.Steps[i];
+            var mayBeAsync = trace.Drained is not null;
+            var rewind = (Program.SetupFlags & (uint)IoUringSetupFlags.IORING_SETUP_SQ_REWIND) != 0;
+            c.Append('\n');
+            c.Append("\t/*\n");
+            foreach (var line in Wrap($"Step {i + 1} of {Program.Steps.Length}: {StepSummary(step, mayBeAsync)}", 96))
+            {
+                c.Append("\t * ").Append(line).Append('\n');
+            }
+
+            c.Append("\t */\n");
+            Line(1, $"step_name = \"step {i + 1}\";");
+            Line(1, "{");
+            var usesText = step.Register is not null || step.RegWait >= 0;
+            var settles = mayBeAsync;
+            Line(2, "struct batch b;");
+            if (step.Batch.Length > 0)
+            {
+                Line(2, "struct io_uring_sqe *sqe;");
+            }
+
+            Line(2, "unsigned to_submit;");
+            Line(2, "int n;");
+            if (settles)
+            {
+                Line(2, "int timeout;");
+            }
+
+            if (usesText)
+            {
+                Line(2, "char text[4096];");
+            }
+
+            c.Append('\n');
+            if (mayBeAsync)
+            {
+                Sections.Add("drain");
+                Sections.Add("settle");
+                Line(2, "/* Requests of this step may complete from io-wq, at their own time: first the CQ is emptied (the overflow list flushed). */");
+                Line(2, "n = drain(&ring, seen);");
+                Cqes(2, "CQEs left from earlier steps", trace.Drained!, null, "n", "0");
+                if (!rewind)
+                {
+                    var left = trace.Leftovers is not null ? r.Expected.Steps[i - 1].SqTail - r.Expected.Steps[i - 1].SqHead : 0;
+                    Line(2, $"expect_int(\"SQ entries the last submission left\", sq_left(&ring), {left});");
+                    if (trace.Leftovers is { } leftovers)
+                    {
+                        Line(2, "/* They are submitted on their own, and their CQEs awaited, before the new SQEs. */");
+                        Line(2, "ret = io_uring_enter(&ring, sq_left(&ring), 0, 0, NULL, 0);");
+                        Line(2, $"expect_int(\"io_uring_enter of the SQ entries left\", ret, {Errno(leftovers)});");
+                        Line(2, $"n = settle(&ring, {Ready(2 * i)}, POLL_MIXED, seen, &timeout);");
+                        Cqes(2, "their CQEs (sorted)", trace.LeftoverCqes!.Cqes, trace.LeftoverCqes.Timeout, "n", "timeout");
+                    }
+                }
+            }
+
+            if (step.Register is { } reg)
+            {
+                Register(reg, trace.Register!);
+            }
+
+            Line(2, "batch_begin(&b, &ring);");
+            for (var j = 0; j < step.Batch.Length; j++)
+            {
+                Sqe(step.Batch[j], j);
+            }
+
+            if (step.BadIndexAt >= 0)
+            {
+                Line(2, $"/* SQE {step.BadIndexAt + 1}'s entry in the SQ index array is made to name no SQE: the kernel should drop it. */");
+            }
+
+            Line(2, $"to_submit = batch_end(&b, &ring, {step.BadIndexAt});");
+
+            Line(2, $"expect_int(\"SQEs the SQ had room for\", b.queued, {trace.Queued});");
+            var enterFlags = step.GetEvents ? "IORING_ENTER_GETEVENTS" : "0";
+            Line(2, $"ret = io_uring_enter(&ring, to_submit, 0, {enterFlags}, NULL, 0);");
+            Line(2, "batch_done(&ring);");
+            Line(2, $"expect_int(\"io_uring_enter (SQEs taken, or -errno)\", ret, {Errno(trace.Enter)});");
+            if (mayBeAsync)
+            {
+                Line(2, $"n = settle(&ring, {Ready((2 * i) + 1)}, POLL_MIXED, seen, &timeout);");
+                Cqes(2, "the step's CQEs (sorted)", trace.Cqes, trace.SettleTimeout, "n", "timeout");
+            }
+            else
+            {
+                Line(2, $"n = reap(&ring, seen, {step.Reap});");
+                Cqes(2, $"the step's CQEs (up to {step.Reap}, in CQ order)", trace.Cqes, null, "n", "0");
+            }
+
+            if (step.RegWait >= 0)
+            {
+                Sections.Add("registered-wait");
+                Line(2, $"registered_wait(&ring, &ws, {step.RegWait}, POLL_MIXED, text, sizeof text);");
+                Line(2, $"expect_text(\"a registered wait (IORING_ENTER_EXT_ARG_REG, variant {step.RegWait})\", text, \"{trace.RegisteredWait}\");");
+            }
+
+            Line(2, $"expect_counters(&ring, \"{Counters(trace)}\");");
+            Line(2, $"expect_digest(&ws, \"{trace.Digest}\");");
+            Line(1, "}");
+        }
+
+        private string Ready(int phase) => phase < r.Ready.Count ? r.Ready[phase].ToString(CultureInfo.InvariantCulture) : "0";
+
+        private static string Counters(StepTrace t) =>
+            string.Create(CultureInfo.InvariantCulture, $"sq {t.SqHead}/{t.SqTail} cq {t.CqHead}/{t.CqTail} sqflags 0x{t.SqFlags:x} overflow {t.Overflow} dropped {t.Dropped}");
+
+        private int arrays;
+
+        private void Cqes(int indent, string what, CqeTrace[] want, int? wantTimeout, string count, string timeout)
+        {
+            var array = "NULL";
+            if (want.Length > 0)
+            {
+                array = $"want{++arrays}";
+                Line(indent, $"static const struct cqe {array}[] = {{");
+                foreach (var cqe in want)
+                {
+                    var big = cqe.Big ? $", 1, {Number(cqe.Big0)}, {Number(cqe.Big1)}" : string.Empty;
+                    Line(indent + 1, $"{{ {cqe.UserData}, {Errno(cqe.Res)}, {cqe.Flags}{big} }},");
+                }
+
+                Line(indent, "};");
+            }
+
+            Line(indent, $"expect_cqes(\"{what}\", seen, {count}, {timeout}, {array}, {want.Length}, {(wantTimeout is { } t ? Errno(t) : "0")});");
+        }
+
+        private void Register(RegisterSpec reg, string want)
+        {
+            var (section, call, what) = reg.Kind switch
+            {
+                RegisterKind.Probe => ("probe", $"register_probe(&ring, {reg.Count}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_PROBE"),
+                RegisterKind.Query => ("query", $"register_query({reg.Count}, {reg.Variant}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_QUERY"),
+                RegisterKind.Files => ("files", $"register_files(&ring, &ws, {reg.Count}, {reg.Variant}, text, sizeof text)", "IORING_REGISTER_FILES"),
+                RegisterKind.UnregisterFiles => ("unregister-files", $"unregister_files(&ring, &ws, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_UNREGISTER_FILES"),
+                RegisterKind.FilesUpdate => ("files-update", $"update_files(&ring, &ws, {reg.Count}, {reg.Variant}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_FILES_UPDATE"),
+                RegisterKind.Buffers => ("buffers", $"register_buffers(&ring, &ws, {reg.Count}, {reg.Variant}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_BUFFERS"),
+                RegisterKind.UnregisterBuffers => ("unregister-buffers", $"unregister_buffers(&ring, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_UNREGISTER_BUFFERS"),
+                RegisterKind.Restrictions => ("restrictions", $"register_restrictions(&ring, {(reg.Restrictions is { Length: > 0 } ? "restrictions" : "NULL")}, {reg.Restrictions?.Length ?? 0}, text, sizeof text)", "IORING_REGISTER_RESTRICTIONS"),
+                RegisterKind.EnableRings => ("enable-rings", $"enable_rings(&ring, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_ENABLE_RINGS"),
+                _ => ("mem-region", $"register_mem_region(&ring, &ws, {reg.Variant}, text, sizeof text)", "IORING_REGISTER_MEM_REGION"),
+            };
+            Sections.Add(section);
+            if (reg.Kind == RegisterKind.Restrictions && reg.Restrictions is { Length: > 0 } entries)
+            {
+                var list = string.Join(", ", entries.Select(e => $"{{ {names.Enumerator("IORING_RESTRICTION_", e.Opcode, "IORING_RESTRICTION_LAST")}, {e.Value} }}"));
+                Line(2, $"static const unsigned char restrictions[][2] = {{ {list} }};");
+            }
+
+            Line(2, call + ";");
+            Line(2, $"expect_text(\"{what}\", text, \"{want}\");");
+        }
+
+        private static string Bool(bool b) => b ? "1" : "0";
+
+        private void Sqe(SqeSpec s, int slot)
+        {
+            var nop = s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128;
+            var big = s.Opcode == (byte)io_uring_op.IORING_OP_NOP128
+                && (Program.SetupFlags & (uint)(IoUringSetupFlags.IORING_SETUP_SQE_MIXED | IoUringSetupFlags.IORING_SETUP_SQE128)) != 0;
+            Line(2, $"/* user_data {s.UserData}: {Describe(s)} */");
+            Line(2, $"if ((sqe = batch_sqe(&b, &ring, {(big ? 1 : 0)})) != NULL) {{");
+            Line(3, $"sqe->opcode = {names.Enumerator("IORING_OP_", s.Opcode, "IORING_OP_LAST")};");
+            if (s.Flags != 0)
+            {
+                Line(3, $"sqe->flags = {names.Flags("IOSQE_", s.Flags)};");
+            }
+
+            if (s.Ioprio != 0)
+            {
+                Line(3, $"sqe->ioprio = 0x{s.Ioprio:x};");
+            }
+
+            var fixedFile = (s.Flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0 || (nop && (s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FIXED_FILE) != 0);
+            var fd = (s.Fd, fixedFile) switch
+            {
+                (FdChoice.File, false) => "ws.fd",
+                (FdChoice.File, true) => "0",
+                (FdChoice.Negative, true) => "1",
+                (FdChoice.Negative, false) => "-1",
+                (_, true) => "5",
+                _ => "CLOSED_FD",
+            };
+            if (nop || s.Opcode == 255 || s.Opcode >= 64)
+            {
+                Line(3, $"sqe->fd = {((s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0 ? fd : "-1")};");
+                if (s.NopFlags != 0)
+                {
+                    Line(3, $"sqe->nop_flags = {names.Flags("IORING_NOP_", s.NopFlags)};");
+                }
+
+                if (s.Inject != 0)
+                {
+                    Line(3, $"sqe->len = (__u32){Errno(s.Inject)};");
+                }
+
+                // The words a 32-byte NOP CQE echoes: plain numbers.
+                if (s.Off != 0)
+                {
+                    Line(3, $"sqe->off = {Number(s.Off)};");
+                }
+
+                Line(3, $"sqe->addr = {s.BufOffset + 1};");
+            }
+            else if (s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC)
+            {
+                Line(3, $"sqe->fd = {fd};");
+                if (s.OpFlags != 0)
+                {
+                    Line(3, $"sqe->fsync_flags = {names.Flags("IORING_FSYNC_", s.OpFlags)};");
+                }
+            }
+            else
+            {
+                var vectored = s.Opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV;
+                Line(3, $"sqe->fd = {fd};");
+                var addr = s.Buf switch
+                {
+                    BufChoice.Area => vectored ? $"iovecs(&ws, {slot}, {s.BufOffset}, {s.Len})" : $"(unsigned long long)(uintptr_t)(ws.area + {s.BufOffset})",
+                    BufChoice.Null => "0",
+                    BufChoice.Unmapped => "UNMAPPED_ADDRESS",
+                    _ => "KERNEL_ADDRESS",
+                };
+                if (vectored && s.Buf == BufChoice.Area)
+                {
+                    Sections.Add("iovecs");
+                }
+
+                Line(3, $"sqe->addr = {addr};");
+                Line(3, $"sqe->len = {(vectored || s.Buf != BufChoice.Area ? s.Len : Math.Min(s.Len, (uint)(Workspace.AreaBytes - s.BufOffset)))};");
+                if (s.Off != 0)
+                {
+                    Line(3, $"sqe->off = {Number(s.Off)};");
+                }
+
+                if (s.OpFlags != 0)
+                {
+                    Line(3, $"sqe->rw_flags = {names.Flags("RWF_", s.OpFlags)};");
+                }
+            }
+
+            Line(3, $"sqe->user_data = {s.UserData};");
+            if (s.BufIndex != 0)
+            {
+                Line(3, $"sqe->buf_index = {s.BufIndex};");
+            }
+
+            Line(2, "}");
+        }
+
+        private string Describe(SqeSpec s)
+        {
+            var op = names.Enumerator("IORING_OP_", s.Opcode, "IORING_OP_LAST").Replace("IORING_OP_", string.Empty);
+            var nop = s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128;
+            string text;
+            if (nop || s.Opcode == 255 || s.Opcode >= 64)
+            {
+                text = nop ? $"a {op}" : $"opcode {s.Opcode}";
+                if (s.NopFlags != 0)
+                {
+                    text += $" with {names.Flags("IORING_NOP_", s.NopFlags).Replace("IORING_NOP_", string.Empty)}";
+                }
+
+                if ((s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_INJECT_RESULT) != 0)
+                {
+                    text += $" (result {Errno(s.Inject)})";
+                }
+            }
+            else
+            {
+                var fd = s.Fd switch { FdChoice.File => "the file", FdChoice.Negative => "descriptor -1", _ => "a closed descriptor" };
+                var buf = s.Buf switch
+                {
+                    BufChoice.Area => $"the buffer area + {s.BufOffset}",
+                    BufChoice.Null => "address 0",
+                    BufChoice.Unmapped => "an unmapped address",
+                    _ => "a kernel address",
+                };
+                var vectored = s.Opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV;
+                var write = s.Opcode is (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
+                text = s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
+                    ? $"FSYNC of {fd}"
+                    : vectored
+                        ? $"{op} of {s.Len} vectors {(write ? "from" : "into")} {buf}, at offset {(long)s.Off} of {fd}"
+                        : $"{op} of {s.Len} bytes {(write ? "from" : "into")} {buf}, at offset {(long)s.Off} of {fd}";
+            }
+
+            if (s.Flags != 0)
+            {
+                text += $"; {names.Flags("IOSQE_", s.Flags)}";
+            }
+
+            return text;
+        }
+
+        private string StepSummary(Step step, bool mayBeAsync)
+        {
+            var parts = new List<string>();
+            if (step.Register is { } reg)
+            {
+                parts.Add($"a register call ({reg.Kind})");
+            }
+
+            parts.Add(step.Batch.Length switch { 0 => "no SQEs", 1 => "one SQE", var n => $"{n} SQEs" }
+                + (step.BadIndexAt >= 0 ? $" (the index of SQE {step.BadIndexAt + 1} spoiled)" : string.Empty)
+                + $", submitted with {(step.GetEvents ? "IORING_ENTER_GETEVENTS" : "no flags")}");
+            parts.Add(mayBeAsync ? "then the step waits for every CQE the kernel should post" : $"then up to {step.Reap} CQEs are read");
+            if (step.RegWait >= 0)
+            {
+                parts.Add("then a registered wait");
+            }
+
+            return string.Join(", ", parts) + ".";
+        }
+
+        private static string Number(ulong v) => v < 1_000_000 ? v.ToString(CultureInfo.InvariantCulture) : $"0x{v:x}ULL";
+    }
+
+    private static readonly Dictionary<int, string> ErrnoNames = new()
+    {
+        [1] = "EPERM", [2] = "ENOENT", [4] = "EINTR", [5] = "EIO", [6] = "ENXIO", [7] = "E2BIG", [9] = "EBADF", [11] = "EAGAIN",
+        [12] = "ENOMEM", [13] = "EACCES", [14] = "EFAULT", [16] = "EBUSY", [17] = "EEXIST", [19] = "ENODEV", [22] = "EINVAL",
+        [23] = "ENFILE", [24] = "EMFILE", [27] = "EFBIG", [28] = "ENOSPC", [29] = "ESPIPE", [34] = "ERANGE", [38] = "ENOSYS",
+        [61] = "ENODATA", [62] = "ETIME", [75] = "EOVERFLOW", [77] = "EBADFD", [95] = "EOPNOTSUPP", [110] = "ETIMEDOUT",
+        [114] = "EALREADY", [125] = "ECANCELED",
+    };
+
+    /// <summary>A result as C: -EINVAL for a known errno, else the number.</summary>
+    internal static string Errno(int value) =>
+        value < 0 && ErrnoNames.TryGetValue(-value, out var name) ? "-" + name : value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,803 @@
+/*@ section core @*/
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/io_uring.h>
+
+#define PASS 0
+#define FAIL 1
+#define SKIP 77
+
+/* The program's file is a memfd of 8 KiB of known bytes; its buffer area 48 KiB of known bytes. */
+#define FILE_BYTES 8192
+#define AREA_BYTES (48 * 1024)
+#define IOVEC_LENGTH 700
+#define IOVEC_SLOTS 1100
+/* Below mmap_min_addr: nothing is ever mapped there, so a copy faults at issue. */
+#define UNMAPPED_ADDRESS 0x1000ULL
+/* Above TASK_SIZE: access_ok refuses it when the request is prepared. */
+#define KERNEL_ADDRESS 0xffff800000000000ULL
+/* A descriptor number nothing has open. */
+#define CLOSED_FD 0x3ffffff0
+/* How long a step waits for completions the kernel should post (they come at once when it does). */
+#define SETTLE_TIMEOUT_MS 2000
+/* An io_uring_enter that has not returned after this long is stuck: see the watchdog. */
+#define WATCHDOG_MS 5000
+
+static const char *step_name = "setup";
+
+static inline int sys_result(long ret)
+{
+	return ret < 0 ? -errno : (int)ret;
+}
+
+static inline long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct ring {
+	int fd;
+	struct io_uring_params p;
+	unsigned char *sq_ring, *cq_ring, *sqes, *cqes;
+	size_t sq_ring_size, cq_ring_size, sqes_size;
+	unsigned *sq_head, *sq_tail, *sq_array, *cq_head, *cq_tail;
+	/* SQEs taken since the last flush start at sqe_head; the next free one is sqe_tail. */
+	unsigned sqe_head, sqe_tail;
+};
+
+static inline unsigned load_acquire(const unsigned *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void store_release(unsigned *p, unsigned v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static inline unsigned sq_field(struct ring *r, unsigned offset)
+{
+	return load_acquire((unsigned *)(r->sq_ring + offset));
+}
+
+static inline unsigned cq_field(struct ring *r, unsigned offset)
+{
+	return load_acquire((unsigned *)(r->cq_ring + offset));
+}
+
+static inline int ring_flag(struct ring *r, unsigned flag)
+{
+	return (r->p.flags & flag) != 0;
+}
+
+static inline int cqe32_ring(struct ring *r)
+{
+	return ring_flag(r, IORING_SETUP_CQE32);
+}
+
+static inline int cqe_mixed(struct ring *r)
+{
+#ifdef IORING_SETUP_CQE_MIXED
+	return ring_flag(r, IORING_SETUP_CQE_MIXED);
+#else
+	(void)r;
+	return 0;
+#endif
+}
+
+static inline int sqe_mixed(struct ring *r)
+{
+#ifdef IORING_SETUP_SQE_MIXED
+	return ring_flag(r, IORING_SETUP_SQE_MIXED);
+#else
+	(void)r;
+	return 0;
+#endif
+}
+
+static inline int sq_rewind(struct ring *r)
+{
+#ifdef IORING_SETUP_SQ_REWIND
+	return ring_flag(r, IORING_SETUP_SQ_REWIND);
+#else
+	(void)r;
+	return 0;
+#endif
+}
+
+static inline int no_sq_array(struct ring *r)
+{
+#ifdef IORING_SETUP_NO_SQARRAY
+	return ring_flag(r, IORING_SETUP_NO_SQARRAY);
+#else
+	(void)r;
+	return 0;
+#endif
+}
+
+/*
+ * The watchdog. On some kernels a wait can spin in the kernel, deaf to signals and to its own timeout,
+ * until the CQ head moves. If an io_uring_enter has not returned after WATCHDOG_MS, this thread
+ * consumes the CQ (moves the head to the tail), which frees the waiter, and the step reports it as a
+ * failure. Without it such a kernel would keep a core busy until it is rebooted.
+ */
+static struct ring *watched_ring;
+static long long enter_started_ms;
+static int watchdog_fired;
+
+static void *watchdog(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		usleep(50 * 1000);
+		long long started = __atomic_load_n(&enter_started_ms, __ATOMIC_ACQUIRE);
+		if (started != 0 && now_ms() - started > WATCHDOG_MS) {
+			struct ring *r = __atomic_load_n(&watched_ring, __ATOMIC_ACQUIRE);
+			__atomic_store_n(&watchdog_fired, 1, __ATOMIC_RELEASE);
+			store_release(r->cq_head, load_acquire(r->cq_tail));
+		}
+	}
+	return NULL;
+}
+
+static void start_watchdog(void)
+{
+	pthread_t thread;
+	if (pthread_create(&thread, NULL, watchdog, NULL) == 0)
+		pthread_detach(thread);
+}
+
+static int io_uring_enter(struct ring *r, unsigned to_submit, unsigned min_complete, unsigned flags, void *arg, size_t argsz)
+{
+	__atomic_store_n(&watched_ring, r, __ATOMIC_RELEASE);
+	__atomic_store_n(&enter_started_ms, now_ms(), __ATOMIC_RELEASE);
+	int ret = sys_result(syscall(__NR_io_uring_enter, r->fd, to_submit, min_complete, flags, arg, argsz));
+	__atomic_store_n(&enter_started_ms, 0, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&watchdog_fired, __ATOMIC_ACQUIRE)) {
+		printf("FAIL %s: io_uring_enter(to_submit %u, min_complete %u, flags 0x%x) did not return for %d ms; "
+		       "the watchdog freed it by consuming the CQ\n", step_name, to_submit, min_complete, flags, WATCHDOG_MS);
+		exit(FAIL);
+	}
+	return ret;
+}
+
+static inline int io_uring_register(int fd, unsigned opcode, void *arg, unsigned nr_args)
+{
+	return sys_result(syscall(__NR_io_uring_register, fd, opcode, arg, nr_args));
+}
+
+/* Sets up the ring and maps its three regions, as liburing's io_uring_queue_init_params does. */
+static int ring_create(struct ring *r, unsigned entries, unsigned flags, unsigned cq_entries)
+{
+	memset(r, 0, sizeof *r);
+	r->p.flags = flags;
+	r->p.cq_entries = cq_entries;
+	r->fd = sys_result(syscall(__NR_io_uring_setup, entries, &r->p));
+	if (r->fd < 0)
+		return r->fd;
+
+	struct io_uring_params *p = &r->p;
+	r->sq_ring_size = no_sq_array(r) ? p->sq_off.flags + 4 : p->sq_off.array + p->sq_entries * 4;
+	r->cq_ring_size = p->cq_off.cqes + p->cq_entries * (cqe32_ring(r) ? 32 : 16);
+	int single = (p->features & IORING_FEAT_SINGLE_MMAP) != 0;
+	if (single && r->cq_ring_size > r->sq_ring_size)
+		r->sq_ring_size = r->cq_ring_size;
+	if (single)
+		r->cq_ring_size = r->sq_ring_size;
+	int prot = PROT_READ | PROT_WRITE, map = MAP_SHARED | MAP_POPULATE;
+	r->sq_ring = mmap(NULL, r->sq_ring_size, prot, map, r->fd, IORING_OFF_SQ_RING);
+	if (r->sq_ring == MAP_FAILED)
+		goto failed;
+	r->cq_ring = single ? r->sq_ring : mmap(NULL, r->cq_ring_size, prot, map, r->fd, IORING_OFF_CQ_RING);
+	if (r->cq_ring == MAP_FAILED)
+		goto failed;
+	r->sqes_size = p->sq_entries * (ring_flag(r, IORING_SETUP_SQE128) ? 128 : 64);
+	r->sqes = mmap(NULL, r->sqes_size, prot, map, r->fd, IORING_OFF_SQES);
+	if (r->sqes == MAP_FAILED)
+		goto failed;
+	r->sq_head = (unsigned *)(r->sq_ring + p->sq_off.head);
+	r->sq_tail = (unsigned *)(r->sq_ring + p->sq_off.tail);
+	r->sq_array = no_sq_array(r) ? NULL : (unsigned *)(r->sq_ring + p->sq_off.array);
+	r->cq_head = (unsigned *)(r->cq_ring + p->cq_off.head);
+	r->cq_tail = (unsigned *)(r->cq_ring + p->cq_off.tail);
+	r->cqes = r->cq_ring + p->cq_off.cqes;
+	return 0;
+
+failed:;
+	int err = -errno;
+	close(r->fd);
+	return err;
+}
+
+/* SQ entries the kernel has not consumed yet. */
+static inline unsigned sq_left(struct ring *r)
+{
+	return load_acquire(r->sq_tail) - load_acquire(r->sq_head);
+}
+
+static inline unsigned cq_ready(struct ring *r)
+{
+	return load_acquire(r->cq_tail) - load_acquire(r->cq_head);
+}
+
+/* One CQE as the program saw it (big: a 32-byte CQE, with its two extra words). */
+struct cqe {
+	unsigned long long user_data;
+	int res;
+	unsigned flags;
+	int big;
+	unsigned long long big0, big1;
+};
+
+#define MAX_CQES 4096
+
+/* The program's file and memory: a memfd of known bytes, a buffer area of known bytes, iovec arrays. */
+struct workspace {
+	int fd;
+	unsigned char *area;
+	struct { void *base; size_t len; } *iovecs;
+};
+
+static void workspace_create(struct workspace *ws)
+{
+	unsigned char pattern[FILE_BYTES];
+	for (int i = 0; i < FILE_BYTES; i++)
+		pattern[i] = (unsigned char)(i * 7 + 3);
+	ws->fd = memfd_create("io_uring-conformance", 0);
+	if (ws->fd < 0 || pwrite(ws->fd, pattern, sizeof pattern, 0) != (ssize_t)sizeof pattern) {
+		printf("SKIP: cannot create the program's memfd (%s)\n", strerror(errno));
+		exit(SKIP);
+	}
+	ws->area = aligned_alloc(4096, AREA_BYTES);
+	ws->iovecs = aligned_alloc(64, IOVEC_SLOTS * sizeof *ws->iovecs);
+	if (ws->area == NULL || ws->iovecs == NULL) {
+		printf("SKIP: out of memory\n");
+		exit(SKIP);
+	}
+	for (int i = 0; i < AREA_BYTES; i++)
+		ws->area[i] = (unsigned char)(i * 13);
+}
+
+/* The checks: each compares what the kernel did with what it should have done, and stops at the first difference. */
+static void differs(const char *what, const char *got, const char *want)
+{
+	printf("FAIL %s: %s\n  expected: %s\n  got:      %s\n", step_name, what, want, got);
+	exit(FAIL);
+}
+
+static void expect_int(const char *what, long long got, long long want)
+{
+	if (got != want) {
+		char g[32], w[32];
+		snprintf(g, sizeof g, "%lld", got);
+		snprintf(w, sizeof w, "%lld", want);
+		differs(what, g, w);
+	}
+}
+
+static void expect_text(const char *what, const char *got, const char *want)
+{
+	if (strcmp(got, want) != 0)
+		differs(what, got, want);
+}
+
+/* Setup's result; a kernel that refuses setup flags the recording kernel took lacks a feature: skip. */
+static void expect_setup(int got, int want, unsigned flags)
+{
+	if (want == 0 && got == -EINVAL) {
+		printf("SKIP: io_uring_setup refuses flags 0x%x here (-EINVAL): this kernel lacks one of them\n", flags);
+		exit(SKIP);
+	}
+	expect_int("io_uring_setup (0, or -errno)", got, want);
+}
+
+/*@ section params @*/
+/* io_uring_params as the kernel filled them in: sizes, features, and every offset (want NULL: the features only). */
+static void expect_params(struct ring *r, unsigned want_features, const char *want)
+{
+	struct io_uring_params *p = &r->p;
+	if ((p->features & want_features) != want_features) {
+		printf("SKIP: this kernel lacks features 0x%x the program was recorded with\n", want_features & ~p->features);
+		exit(SKIP);
+	}
+	if (want == NULL)
+		return;
+	char got[256];
+	snprintf(got, sizeof got, "params sq %u cq %u features 0x%x sq_off %u/%u/%u/%u/%u/%u/%u cq_off %u/%u/%u/%u/%u/%u/%u",
+		 p->sq_entries, p->cq_entries, p->features, p->sq_off.head, p->sq_off.tail, p->sq_off.ring_mask,
+		 p->sq_off.ring_entries, p->sq_off.flags, p->sq_off.dropped, p->sq_off.array, p->cq_off.head,
+		 p->cq_off.tail, p->cq_off.ring_mask, p->cq_off.ring_entries, p->cq_off.overflow, p->cq_off.cqes,
+		 p->cq_off.flags);
+	expect_text("io_uring_params", got, want);
+}
+
+/*@ section steps @*/
+/* The next free SQE, zeroed, or NULL when the SQ is full. */
+static struct io_uring_sqe *get_sqe(struct ring *r)
+{
+	if (r->sqe_tail - load_acquire(r->sq_head) >= r->p.sq_entries)
+		return NULL;
+	unsigned shift = ring_flag(r, IORING_SETUP_SQE128) ? 7 : 6;
+	struct io_uring_sqe *sqe = (struct io_uring_sqe *)(r->sqes + ((size_t)(r->sqe_tail & (r->p.sq_entries - 1)) << shift));
+	memset(sqe, 0, (size_t)1 << shift);
+	r->sqe_tail++;
+	return sqe;
+}
+
+/*
+ * A 128-byte SQE: any SQE on an SQE128 ring; two consecutive slots on an SQE_MIXED ring, where it may
+ * not start in the last slot, so a NOP that posts nothing pads the wrap first.
+ */
+static struct io_uring_sqe *get_sqe128(struct ring *r)
+{
+	if (!sqe_mixed(r))
+		return ring_flag(r, IORING_SETUP_SQE128) ? get_sqe(r) : NULL;
+	int last = (r->sqe_tail & (r->p.sq_entries - 1)) == r->p.sq_entries - 1;
+	if (r->p.sq_entries - (r->sqe_tail - load_acquire(r->sq_head)) < (last ? 3u : 2u))
+		return NULL;
+	if (last) {
+		struct io_uring_sqe *pad = get_sqe(r);
+		pad->opcode = IORING_OP_NOP;
+		pad->flags = IOSQE_CQE_SKIP_SUCCESS;
+	}
+	struct io_uring_sqe *sqe = get_sqe(r);
+	memset((unsigned char *)sqe + 64, 0, 64);
+	r->sqe_tail++;
+	return sqe;
+}
+
+/* Publishes the SQEs taken since the last flush: index array entries, then the tail. */
+static void flush(struct ring *r)
+{
+	if (r->sq_array != NULL)
+		for (unsigned i = r->sqe_head; i != r->sqe_tail; i++)
+			r->sq_array[i & (r->p.sq_entries - 1)] = i & (r->p.sq_entries - 1);
+	store_release(r->sq_tail, r->sqe_tail);
+	r->sqe_head = r->sqe_tail;
+}
+
+static void cqe_text(const struct cqe *c, char *buf, size_t size)
+{
+	if (c->big)
+		snprintf(buf, size, "%llu:%d:%u:%llu:%llu", c->user_data, c->res, c->flags, c->big0, c->big1);
+	else
+		snprintf(buf, size, "%llu:%d:%u", c->user_data, c->res, c->flags);
+}
+
+/*
+ * Reads up to max CQEs and moves the CQ head past them. On a CQE_MIXED ring a filler (F_SKIP) is
+ * consumed unseen and a 32-byte CQE (F_32) takes two slots.
+ */
+static int reap(struct ring *r, struct cqe *out, unsigned max)
+{
+	int n = 0;
+	unsigned shift = cqe32_ring(r) ? 5 : 4;
+	while ((unsigned)n < max && n < MAX_CQES) {
+		unsigned head = load_acquire(r->cq_head);
+		if (head == load_acquire(r->cq_tail))
+			break;
+		struct io_uring_cqe *cqe = (struct io_uring_cqe *)(r->cqes + ((size_t)(head & (r->p.cq_entries - 1)) << shift));
+		unsigned slots = 1;
+#ifdef IORING_CQE_F_SKIP
+		if (cqe_mixed(r) && (cqe->flags & IORING_CQE_F_SKIP)) {
+			store_release(r->cq_head, head + 1);
+			continue;
+		}
+		if (cqe_mixed(r) && (cqe->flags & IORING_CQE_F_32))
+			slots = 2;
+#endif
+		struct cqe *c = &out[n++];
+		memset(c, 0, sizeof *c);
+		c->user_data = cqe->user_data;
+		c->res = cqe->res;
+		c->flags = cqe->flags;
+		if (cqe32_ring(r) || slots == 2) {
+			const unsigned long long *extra = (const unsigned long long *)((const unsigned char *)cqe + 16);
+			c->big = 1;
+			c->big0 = extra[0];
+			c->big1 = extra[1];
+		}
+		store_release(r->cq_head, head + slots);
+	}
+	return n;
+}
+
+/* FNV-1a over 64-bit words, then the bytes left over. */
+static unsigned long long digest_bytes(const unsigned char *bytes, size_t n)
+{
+	unsigned long long h = 14695981039346656037ULL;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		unsigned long long w;
+		memcpy(&w, bytes + i, 8);
+		h = (h ^ w) * 1099511628211ULL;
+	}
+	for (; i < n; i++)
+		h = (h ^ bytes[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* The file's size, a digest of its bytes, its position, and a digest of the buffer area. */
+static void workspace_digest(struct workspace *ws, char *buf, size_t size)
+{
+	off_t position = lseek(ws->fd, 0, SEEK_CUR);
+	off_t length = lseek(ws->fd, 0, SEEK_END);
+	unsigned char *content = malloc(length > 0 ? (size_t)length : 1);
+	ssize_t got = content == NULL ? -1 : pread(ws->fd, content, (size_t)length, 0);
+	lseek(ws->fd, position, SEEK_SET);
+	snprintf(buf, size, "file %lld:%016llx pos %lld area %016llx", (long long)length,
+		 digest_bytes(content, got > 0 ? (size_t)got : 0), (long long)position, digest_bytes(ws->area, AREA_BYTES));
+	free(content);
+}
+
+/* The SQEs of one step: where each went in the SQ, and whether the SQ ran out of room. */
+struct batch {
+	unsigned first_slot, queued, positions[64];
+	int full;
+	struct io_uring_sqe *last;
+};
+
+static void batch_begin(struct batch *b, struct ring *r)
+{
+	memset(b, 0, sizeof *b);
+	b->first_slot = sq_rewind(r) ? 0 : load_acquire(r->sq_tail);
+}
+
+/* The step's next SQE (a 128-byte one if big), or NULL once the SQ has had no room for one. */
+static struct io_uring_sqe *batch_sqe(struct batch *b, struct ring *r, int big)
+{
+	if (b->full)
+		return NULL;
+	unsigned before = r->sqe_tail - r->sqe_head;
+	struct io_uring_sqe *sqe = big ? get_sqe128(r) : get_sqe(r);
+	if (sqe == NULL) {
+		b->full = 1;
+		return NULL;
+	}
+	b->positions[b->queued++ % 64] = b->first_slot + before;
+	b->last = sqe;
+	return sqe;
+}
+
+/* Ends the step's last chain (a chain left open would go to io-wq), publishes the SQEs, and returns to_submit. */
+static unsigned batch_end(struct batch *b, struct ring *r, int bad_index_at)
+{
+	if (b->last != NULL)
+		b->last->flags &= (unsigned char)~(IOSQE_IO_LINK | IOSQE_IO_HARDLINK);
+	flush(r);
+	if (bad_index_at >= 0 && (unsigned)bad_index_at < b->queued && r->sq_array != NULL)
+		r->sq_array[b->positions[bad_index_at] & (r->p.sq_entries - 1)] = r->p.sq_entries + 5;
+	return sq_rewind(r) ? b->queued : sq_left(r);
+}
+
+/* After an enter, an SQ_REWIND ring takes its next submission from slot 0 again. */
+static void batch_done(struct ring *r)
+{
+	if (sq_rewind(r))
+		r->sqe_head = r->sqe_tail = 0;
+}
+
+static void cqes_text(const struct cqe *cqes, int n, int timeout, char *buf, size_t size)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	if (timeout != 0)
+		used += (size_t)snprintf(buf, size, "settle-timeout(%d)", timeout);
+	for (int i = 0; i < n && used + 64 < size; i++) {
+		char one[128];
+		cqe_text(&cqes[i], one, sizeof one);
+		used += (size_t)snprintf(buf + used, size - used, "%s%s", used > 0 ? " " : "", one);
+	}
+}
+
+static void expect_cqes(const char *what, const struct cqe *got, int n, int got_timeout, const struct cqe *want, int count, int want_timeout)
+{
+	static char g[65536], w[65536];
+	cqes_text(got, n, got_timeout, g, sizeof g);
+	cqes_text(want, count, want_timeout, w, sizeof w);
+	expect_text(what, g, w);
+}
+
+/* The SQ and CQ heads and tails, the CQ overflow flag, the overflow and dropped counters. */
+static void expect_counters(struct ring *r, const char *want)
+{
+	char got[160];
+	snprintf(got, sizeof got, "sq %u/%u cq %u/%u sqflags 0x%x overflow %u dropped %u",
+		 load_acquire(r->sq_head), load_acquire(r->sq_tail), load_acquire(r->cq_head), load_acquire(r->cq_tail),
+		 sq_field(r, r->p.sq_off.flags) & IORING_SQ_CQ_OVERFLOW, cq_field(r, r->p.cq_off.overflow),
+		 sq_field(r, r->p.sq_off.dropped));
+	expect_text("the ring's counters", got, want);
+}
+
+static void expect_digest(struct workspace *ws, const char *want)
+{
+	char got[160];
+	workspace_digest(ws, got, sizeof got);
+	expect_text("the file and the buffer area (size:digest, position, digest)", got, want);
+}
+
+/*@ section drain @*/
+/* Reads every CQE, flushing the overflow list into the CQ, until both are empty. */
+static int drain(struct ring *r, struct cqe *out)
+{
+	int n = 0;
+	for (int round = 0; round < 64; round++) {
+		n += reap(r, out + n, MAX_CQES - n);
+		if (!(sq_field(r, r->p.sq_off.flags) & IORING_SQ_CQ_OVERFLOW))
+			break;
+		io_uring_enter(r, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+	}
+	return n;
+}
+
+/*@ section settle @*/
+/*
+ * Waits, up to SETTLE_TIMEOUT_MS, until count CQ slots are ready; -ETIME when they are not. With
+ * poll_mixed (the recording kernel's wait can spin on a CQE_MIXED ring, see the watchdog) the wait
+ * is made of non-waiting GETEVENTS enters, which flush the overflow list, and short sleeps.
+ */
+static int wait_ready(struct ring *r, unsigned count, int poll_mixed)
+{
+	if (poll_mixed && cqe_mixed(r)) {
+		long long started = now_ms();
+		for (;;) {
+			int ret = io_uring_enter(r, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+			if (ret < 0 || cq_ready(r) >= count)
+				return ret;
+			if (now_ms() - started > SETTLE_TIMEOUT_MS)
+				return -ETIME;
+			usleep(1000);
+		}
+	}
+	struct __kernel_timespec ts = { .tv_sec = SETTLE_TIMEOUT_MS / 1000 };
+	struct io_uring_getevents_arg arg = { .ts = (unsigned long long)(uintptr_t)&ts };
+	/* min_complete counts every CQE in the CQ, not only new ones. */
+	return io_uring_enter(r, 0, count, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+}
+
+static int compare_cqe_text(const void *a, const void *b)
+{
+	char x[128], y[128];
+	cqe_text(a, x, sizeof x);
+	cqe_text(b, y, sizeof y);
+	return strcmp(x, y);
+}
+
+/*
+ * Waits until as many CQ slots are ready as the kernel should have filled by now (completions from
+ * io-wq come at their own time), then reads them all, sorted by their text (their order is not
+ * fixed). *timeout is the wait's error when it ended before they were there, else 0.
+ */
+static int settle(struct ring *r, unsigned expected_slots, int poll_mixed, struct cqe *out, int *timeout)
+{
+	*timeout = 0;
+	if (cq_ready(r) < expected_slots) {
+		int ret = wait_ready(r, expected_slots, poll_mixed);
+		if (ret < 0 && cq_ready(r) < expected_slots)
+			*timeout = ret;
+	}
+	int n = reap(r, out, MAX_CQES);
+	qsort(out, (size_t)n, sizeof *out, compare_cqe_text);
+	return n;
+}
+
+/*@ section iovecs @*/
+/* count vectors of IOVEC_LENGTH bytes, 1 KiB apart from area_offset; each SQE gets its own slice. */
+static unsigned long long iovecs(struct workspace *ws, int slot, int area_offset, int count)
+{
+	int start = (slot * 8) % (IOVEC_SLOTS - 1030);
+	for (int i = 0; i < count && i < IOVEC_SLOTS - start; i++) {
+		ws->iovecs[start + i].base = ws->area + (area_offset + i * 1024) % (AREA_BYTES - IOVEC_LENGTH);
+		ws->iovecs[start + i].len = IOVEC_LENGTH;
+	}
+	return (unsigned long long)(uintptr_t)&ws->iovecs[start];
+}
+
+/*@ section probe @*/
+/* IORING_REGISTER_PROBE for ops entries; dirty sets a reserved byte of the first entry. */
+static void register_probe(struct ring *r, unsigned ops, int dirty, char *text, size_t size)
+{
+	static unsigned char buffer[16 + 300 * 8];
+	memset(buffer, 0, sizeof buffer);
+	if (dirty)
+		buffer[20] = 1;
+	int ret = io_uring_register(r->fd, IORING_REGISTER_PROBE, buffer, ops);
+	if (ret < 0) {
+		snprintf(text, size, "probe %d", ret);
+		return;
+	}
+	struct io_uring_probe *probe = (struct io_uring_probe *)buffer;
+	int used = snprintf(text, size, "probe %d last_op %u ops_len %u supported ", ret, probe->last_op, probe->ops_len);
+	for (unsigned i = 0; i < probe->ops_len && (size_t)used + 2 < size; i++)
+		text[used++] = (probe->ops[i].flags & IO_URING_OP_SUPPORTED) ? '1' : '0';
+	text[used] = '\0';
+}
+
+/*@ section query @*/
+#include <linux/io_uring/query.h>
+
+/* IORING_REGISTER_QUERY (no ring needed) of one opcode with a given result size; dirty sets a reserved word. */
+static void register_query(unsigned op, unsigned size_given, int dirty, char *text, size_t size)
+{
+	unsigned char data[64] = { 0 };
+	struct io_uring_query_hdr hdr = { .query_op = op, .query_data = (unsigned long long)(uintptr_t)data, .size = size_given };
+	if (dirty)
+		hdr.__resv[1] = 1;
+	int ret = sys_result(syscall(__NR_io_uring_register, -1, IORING_REGISTER_QUERY, &hdr, 0));
+	int used = snprintf(text, size, "query %d result %d size %u data ", ret, hdr.result, hdr.size);
+	for (unsigned i = 0; i < hdr.size && i < 64 && (size_t)used + 3 < size; i++)
+		used += snprintf(text + used, size - (size_t)used, "%02X", data[i]);
+}
+
+/*@ section files @*/
+/*
+ * IORING_REGISTER_FILES of count descriptors: the file, an empty slot, the file again, ... Variant 1
+ * passes no array (a sparse table), 2 puts a closed descriptor among them, 3 an unreadable array.
+ */
+static void register_files(struct ring *r, struct workspace *ws, unsigned count, int variant, char *text, size_t size)
+{
+	int fds[8];
+	for (int i = 0; i < 8; i++)
+		fds[i] = i == 1 ? -1 : ws->fd;
+	if (variant == 2) {
+		unsigned last = (count > 0 ? count : 1) - 1;
+		fds[last < 2 ? last : 2] = CLOSED_FD;
+	}
+	void *arg = variant == 1 ? NULL : variant == 3 ? (void *)(uintptr_t)UNMAPPED_ADDRESS : fds;
+	snprintf(text, size, "files %d", io_uring_register(r->fd, IORING_REGISTER_FILES, arg, count));
+}
+
+/*@ section unregister-files @*/
+static void unregister_files(struct ring *r, struct workspace *ws, int dirty, char *text, size_t size)
+{
+	snprintf(text, size, "unregister-files %d", io_uring_register(r->fd, IORING_UNREGISTER_FILES, dirty ? ws->area : NULL, 0));
+}
+
+/*@ section files-update @*/
+/*
+ * IORING_REGISTER_FILES_UPDATE from slot variant % 2: the file, "skip", empty, and the file again (a
+ * closed descriptor when dirty). Variant 2 sets the reserved word, 3 points at unreadable memory.
+ */
+static void update_files(struct ring *r, struct workspace *ws, unsigned count, int variant, int dirty, char *text, size_t size)
+{
+	int fds[4] = { ws->fd, IORING_REGISTER_FILES_SKIP, -1, dirty ? CLOSED_FD : ws->fd };
+	struct io_uring_files_update up = {
+		.offset = (unsigned)variant % 2,
+		.fds = variant == 3 ? UNMAPPED_ADDRESS : (unsigned long long)(uintptr_t)fds,
+		.resv = variant == 2 ? 1 : 0,
+	};
+	snprintf(text, size, "files-update %d", io_uring_register(r->fd, IORING_REGISTER_FILES_UPDATE, &up, count));
+}
+
+/*@ section buffers @*/
+/*
+ * IORING_REGISTER_BUFFERS of count 8 KiB buffers over the area. Variant 1: the first with a null base;
+ * 2: the second a (null, 0) slot; 3: the first in unmapped memory. Dirty: the first 2 GiB long.
+ */
+static void register_buffers(struct ring *r, struct workspace *ws, unsigned count, int variant, int dirty, char *text, size_t size)
+{
+	unsigned long long iovs[8];
+	for (int i = 0; i < 4; i++) {
+		iovs[2 * i] = (unsigned long long)(uintptr_t)(ws->area + i * 8192);
+		iovs[2 * i + 1] = 8192;
+	}
+	if (variant == 1)
+		iovs[0] = 0;
+	if (variant == 2)
+		iovs[2] = iovs[3] = 0;
+	if (variant == 3)
+		iovs[0] = UNMAPPED_ADDRESS;
+	if (dirty)
+		iovs[1] = 1ULL << 31;
+	snprintf(text, size, "buffers %d", io_uring_register(r->fd, IORING_REGISTER_BUFFERS, iovs, count));
+}
+
+/*@ section unregister-buffers @*/
+static void unregister_buffers(struct ring *r, int dirty, char *text, size_t size)
+{
+	snprintf(text, size, "unregister-buffers %d", io_uring_register(r->fd, IORING_UNREGISTER_BUFFERS, NULL, dirty ? 1 : 0));
+}
+
+/*@ section restrictions @*/
+/* IORING_REGISTER_RESTRICTIONS: pairs of (restriction opcode, the register op, SQE op or flags it names). */
+static void register_restrictions(struct ring *r, const unsigned char (*entries)[2], unsigned count, char *text, size_t size)
+{
+	struct io_uring_restriction res[8];
+	memset(res, 0, sizeof res);
+	for (unsigned i = 0; i < count && i < 8; i++) {
+		res[i].opcode = entries[i][0];
+		res[i].register_op = entries[i][1];
+	}
+	snprintf(text, size, "restrictions %d", io_uring_register(r->fd, IORING_REGISTER_RESTRICTIONS, res, count));
+}
+
+/*@ section enable-rings @*/
+static void enable_rings(struct ring *r, int dirty, char *text, size_t size)
+{
+	snprintf(text, size, "enable-rings %d", io_uring_register(r->fd, IORING_REGISTER_ENABLE_RINGS, NULL, dirty ? 1 : 0));
+}
+
+/*@ section mem-region @*/
+/*
+ * IORING_REGISTER_MEM_REGION. Variant 0: kernel memory, one page; 1: two pages of the program's own
+ * memory; 2: the user flag without an address; 3: a size that is not page aligned; 4: a reserved word
+ * set; 5: a wait-argument region of kernel memory; 6: an id set; 7: nr_args 2; 8: the area's first two
+ * pages as the wait-argument region. A region the kernel allocated is mapped at the offset it gave
+ * and must read as zeros and take a write.
+ */
+static void register_mem_region(struct ring *r, struct workspace *ws, int variant, char *text, size_t size)
+{
+	struct io_uring_region_desc rd = { .size = variant == 3 ? 100 : 4096 };
+	if (variant == 1 || variant == 8) {
+		rd.user_addr = (unsigned long long)(uintptr_t)ws->area;
+		rd.size = 8192;
+		rd.flags = IORING_MEM_REGION_TYPE_USER;
+	}
+	if (variant == 2)
+		rd.flags = IORING_MEM_REGION_TYPE_USER;
+	if (variant == 4)
+		rd.__resv[2] = 1;
+	if (variant == 6)
+		rd.id = 3;
+	struct io_uring_mem_region_reg mr = {
+		.region_uptr = (unsigned long long)(uintptr_t)&rd,
+		.flags = variant == 5 || variant == 8 ? IORING_MEM_REGION_REG_WAIT_ARG : 0,
+	};
+	int ret = io_uring_register(r->fd, IORING_REGISTER_MEM_REGION, &mr, variant == 7 ? 2 : 1);
+	int used = snprintf(text, size, "mem-region %d offset 0x%llx", ret, (unsigned long long)rd.mmap_offset);
+	if (ret != 0 || rd.mmap_offset == 0)
+		return;
+	unsigned char *map = mmap(NULL, rd.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, (off_t)rd.mmap_offset);
+	if (map == MAP_FAILED) {
+		snprintf(text + used, size - (size_t)used, " map %d", -errno);
+		return;
+	}
+	int zeroed = 1;
+	for (size_t i = 0; i < rd.size; i++)
+		zeroed &= map[i] == 0;
+	map[0] = 0x5a;
+	snprintf(text + used, size - (size_t)used, " map ok zeroed %s wrote %d", zeroed ? "True" : "False", map[0]);
+	munmap(map, rd.size);
+}
+
+/*@ section registered-wait @*/
+/*
+ * A wait through a registered wait argument (IORING_ENTER_EXT_ARG_REG): the argument is an offset into
+ * the region registered with variant 8. Variant 0: a 1 ms timeout for one more CQE than ready (-ETIME);
+ * 1: no timeout, nothing to wait for; 2: a misaligned offset; 3: an offset past the region; 4: unknown
+ * wait flags; 5: the wrong argument size. With poll_mixed (the recording kernel's wait can spin on a
+ * CQE_MIXED ring) a wait that would find a 32-byte CQE stuck in the overflow list is not made: "skipped".
+ */
+static void registered_wait(struct ring *r, struct workspace *ws, int variant, int poll_mixed, char *text, size_t size)
+{
+	unsigned offset = variant == 1 ? 64 : variant == 2 ? 4 : variant == 3 ? 8192 : 0;
+	if (offset + sizeof(struct io_uring_reg_wait) <= AREA_BYTES) {
+		struct io_uring_reg_wait *w = (struct io_uring_reg_wait *)(ws->area + offset);
+		memset(w, 0, sizeof *w);
+		w->flags = variant == 0 ? IORING_REG_WAIT_TS : variant == 4 ? 2 : 0;
+		w->ts.tv_nsec = 1000000;
+	}
+	unsigned min = variant == 1 ? 0 : cq_ready(r) + 1;
+	if (min > 0 && poll_mixed && cqe_mixed(r) && (sq_field(r, r->p.sq_off.flags) & IORING_SQ_CQ_OVERFLOW)) {
+		io_uring_enter(r, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+		if (sq_field(r, r->p.sq_off.flags) & IORING_SQ_CQ_OVERFLOW) {
+			snprintf(text, size, "skipped");
+			return;
+		}
+		min = cq_ready(r) + 1;
+	}
+	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | IORING_ENTER_EXT_ARG_REG;
+	int ret = io_uring_enter(r, 0, min, flags, (void *)(uintptr_t)offset, variant == 5 ? 24 : sizeof(struct io_uring_reg_wait));
+	snprintf(text, size, "%d", ret);
+}
