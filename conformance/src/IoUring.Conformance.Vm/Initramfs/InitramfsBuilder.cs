@@ -52,7 +52,7 @@ public sealed class InitramfsBuilder
     public InitramfsImage Build(AgentBuild agent)
     {
         var runtime = DotnetRuntime.Current();
-        var init = BuildInit();
+        var init = BuildStatic(cache, "init.c");
         var key = Key(agent, runtime, init);
         Directory.CreateDirectory(cache.VmDir);
         var path = Path.Combine(cache.VmDir, $"initramfs-{key}.cpio");
@@ -172,12 +172,15 @@ public sealed class InitramfsBuilder
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
     }
 
-    /// <summary>Compiles the embedded init.c with gcc -static into the cache, keyed by source and compiler.</summary>
-    private string BuildInit()
+    /// <summary>
+    /// Compiles an embedded C program of conformance/vm (init.c, run-each.c) with gcc -static into the
+    /// cache, keyed by source, compiler and flags; returns the binary's path.
+    /// </summary>
+    public static string BuildStatic(VmCache cache, string resource)
     {
         string source;
-        using (var stream = typeof(InitramfsBuilder).Assembly.GetManifestResourceStream("init.c")
-            ?? throw new InvalidOperationException("init.c is not embedded in IoUring.Conformance.Vm; the project file lost its EmbeddedResource"))
+        using (var stream = typeof(InitramfsBuilder).Assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"{resource} is not embedded in IoUring.Conformance.Vm; the project file lost its EmbeddedResource"))
         using (var reader = new StreamReader(stream))
         {
             source = reader.ReadToEnd();
@@ -191,14 +194,15 @@ public sealed class InitramfsBuilder
 
         string[] flags = ["-static", "-O2", "-Wall", "-Wextra", "-Werror"];
         var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{source}\n{version.Trim()}\n{string.Join(' ', flags)}")))[..16];
-        var binary = Path.Combine(cache.VmDir, $"init-{key}");
+        var stem = Path.GetFileNameWithoutExtension(resource);
+        var binary = Path.Combine(cache.VmDir, $"{stem}-{key}");
         if (File.Exists(binary))
         {
             return binary;
         }
 
         Directory.CreateDirectory(cache.VmDir);
-        var src = Path.Combine(cache.VmDir, $"init-{key}.{Environment.ProcessId}.c");
+        var src = Path.Combine(cache.VmDir, $"{stem}-{key}.{Environment.ProcessId}.c");
         var temp = $"{binary}.{Environment.ProcessId}.tmp";
         try
         {
@@ -206,7 +210,7 @@ public sealed class InitramfsBuilder
             var (crc, output) = Tools.Run("gcc", [.. flags, "-o", temp, src]);
             if (crc != 0)
             {
-                throw new ToolException($"gcc -static could not build the VM's init (exit {crc}):\n{output.Trim()}\nstatic linking needs libc6-dev (apt-get install gcc libc6-dev)");
+                throw new ToolException($"gcc -static could not build the VM's {stem} (exit {crc}):\n{output.Trim()}\nstatic linking needs libc6-dev (apt-get install gcc libc6-dev)");
             }
 
             File.Move(temp, binary, overwrite: true);

@@ -20,17 +20,20 @@ public sealed record KnownBug(
 {
     public IKernelBehaviour Row => KernelBehaviour.Table.Single(b => b.Name == Behaviour);
 
+    /// <summary>The kernels the table's row marks as having the bug ("6.18 on").</summary>
+    public string AffectedKernels => string.Join(", ", Row.Values.Where(v => v.Value == "yes").Select(v => v.Kernels.ToString()));
+
     /// <summary>The reproducer, expecting what <paramref name="correct"/> (a profile without any of the known bugs) does.</summary>
     public CReproducer Reproducer(KernelProfile correct) => CReproducer.FromEngine(
         Title,
         [
             WhatHappens,
             $"What should happen: {WhatShouldHappen}",
-            $"Kernels: {string.Join("; ", Row.Values.Select(v => $"{v.Value}: {v.Kernels}"))} (the kernel-behaviour row {Behaviour}). Kernel code: {KernelCode}.",
+            $"Kernels with the bug: {AffectedKernels} (the kernel-behaviour table's row {Behaviour}). Kernel code: {KernelCode}.",
             CanHang
                 ? "On an affected kernel a thread of this program spins in the kernel, deaf to signals, until the watchdog thread frees it after 5 s by consuming the CQ: run it in a VM, or where one spinning core for 5 s harms nothing."
                 : "It cannot hang: a wait that finds nothing gives up after 2 s.",
-            "The checks expect what a correct kernel does (the conformance suite's reference engine, with the kernel's bugs switched off); io_uring_params are checked for features only, since their offsets differ between correct kernels.",
+            "The checks expect what a correct kernel does (the conformance suite's reference engine, with the kernel's bugs switched off); io_uring_params are not checked: their offsets and features differ between correct kernels.",
         ],
         Program,
         correct,

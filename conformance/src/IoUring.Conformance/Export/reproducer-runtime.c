@@ -158,20 +158,6 @@ static void start_watchdog(void)
 		pthread_detach(thread);
 }
 
-static int io_uring_enter(struct ring *r, unsigned to_submit, unsigned min_complete, unsigned flags, void *arg, size_t argsz)
-{
-	__atomic_store_n(&watched_ring, r, __ATOMIC_RELEASE);
-	__atomic_store_n(&enter_started_ms, now_ms(), __ATOMIC_RELEASE);
-	int ret = sys_result(syscall(__NR_io_uring_enter, r->fd, to_submit, min_complete, flags, arg, argsz));
-	__atomic_store_n(&enter_started_ms, 0, __ATOMIC_RELEASE);
-	if (__atomic_load_n(&watchdog_fired, __ATOMIC_ACQUIRE)) {
-		printf("FAIL %s: io_uring_enter(to_submit %u, min_complete %u, flags 0x%x) did not return for %d ms; "
-		       "the watchdog freed it by consuming the CQ\n", step_name, to_submit, min_complete, flags, WATCHDOG_MS);
-		exit(FAIL);
-	}
-	return ret;
-}
-
 static inline int io_uring_register(int fd, unsigned opcode, void *arg, unsigned nr_args)
 {
 	return sys_result(syscall(__NR_io_uring_register, fd, opcode, arg, nr_args));
@@ -286,12 +272,6 @@ static void expect_int(const char *what, long long got, long long want)
 	}
 }
 
-static void expect_text(const char *what, const char *got, const char *want)
-{
-	if (strcmp(got, want) != 0)
-		differs(what, got, want);
-}
-
 /* Setup's result; a kernel that refuses setup flags the recording kernel took lacks a feature: skip. */
 static void expect_setup(int got, int want, unsigned flags)
 {
@@ -302,8 +282,15 @@ static void expect_setup(int got, int want, unsigned flags)
 	expect_int("io_uring_setup (0, or -errno)", got, want);
 }
 
+/*@ section text @*/
+static void expect_text(const char *what, const char *got, const char *want)
+{
+	if (strcmp(got, want) != 0)
+		differs(what, got, want);
+}
+
 /*@ section params @*/
-/* io_uring_params as the kernel filled them in: sizes, features, and every offset (want NULL: the features only). */
+/* io_uring_params as the kernel filled them in: sizes, features, and every offset. */
 static void expect_params(struct ring *r, unsigned want_features, const char *want)
 {
 	struct io_uring_params *p = &r->p;
@@ -311,8 +298,6 @@ static void expect_params(struct ring *r, unsigned want_features, const char *wa
 		printf("SKIP: this kernel lacks features 0x%x the program was recorded with\n", want_features & ~p->features);
 		exit(SKIP);
 	}
-	if (want == NULL)
-		return;
 	char got[256];
 	snprintf(got, sizeof got, "params sq %u cq %u features 0x%x sq_off %u/%u/%u/%u/%u/%u/%u cq_off %u/%u/%u/%u/%u/%u/%u",
 		 p->sq_entries, p->cq_entries, p->features, p->sq_off.head, p->sq_off.tail, p->sq_off.ring_mask,
@@ -323,6 +308,20 @@ static void expect_params(struct ring *r, unsigned want_features, const char *wa
 }
 
 /*@ section steps @*/
+static int io_uring_enter(struct ring *r, unsigned to_submit, unsigned min_complete, unsigned flags, void *arg, size_t argsz)
+{
+	__atomic_store_n(&watched_ring, r, __ATOMIC_RELEASE);
+	__atomic_store_n(&enter_started_ms, now_ms(), __ATOMIC_RELEASE);
+	int ret = sys_result(syscall(__NR_io_uring_enter, r->fd, to_submit, min_complete, flags, arg, argsz));
+	__atomic_store_n(&enter_started_ms, 0, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&watchdog_fired, __ATOMIC_ACQUIRE)) {
+		printf("FAIL %s: io_uring_enter(to_submit %u, min_complete %u, flags 0x%x) did not return for %d ms; "
+		       "the watchdog freed it by consuming the CQ\n", step_name, to_submit, min_complete, flags, WATCHDOG_MS);
+		exit(FAIL);
+	}
+	return ret;
+}
+
 /* The next free SQE, zeroed, or NULL when the SQ is full. */
 static struct io_uring_sqe *get_sqe(struct ring *r)
 {
