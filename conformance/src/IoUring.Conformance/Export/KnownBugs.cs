@@ -37,7 +37,8 @@ public sealed record KnownBug(
         ],
         Program,
         correct,
-        pollMixedWaits: false) with { CheckParams = false };
+        pollMixedWaits: false) with
+    { CheckParams = false };
 
     /// <summary>A profile that has none of the known bugs: <paramref name="profile"/> with every bug row of the table off.</summary>
     public static KernelProfile WithoutBugs(KernelProfile profile) => profile with
