@@ -338,40 +338,6 @@ static int io_uring_enter(struct ring *r, unsigned to_submit, unsigned min_compl
 	return ret;
 }
 
-/* The next free SQE, zeroed, or NULL when the SQ is full. */
-static struct io_uring_sqe *get_sqe(struct ring *r)
-{
-	if (r->sqe_tail - load_acquire(r->sq_head) >= r->p.sq_entries)
-		return NULL;
-	unsigned shift = ring_flag(r, IORING_SETUP_SQE128) ? 7 : 6;
-	struct io_uring_sqe *sqe = (struct io_uring_sqe *)(r->sqes + ((size_t)(r->sqe_tail & (r->p.sq_entries - 1)) << shift));
-	memset(sqe, 0, (size_t)1 << shift);
-	r->sqe_tail++;
-	return sqe;
-}
-
-/*
- * A 128-byte SQE: any SQE on an SQE128 ring; two consecutive slots on an SQE_MIXED ring, where it may
- * not start in the last slot, so a NOP that posts nothing pads the wrap first.
- */
-static struct io_uring_sqe *get_sqe128(struct ring *r)
-{
-	if (!sqe_mixed(r))
-		return ring_flag(r, IORING_SETUP_SQE128) ? get_sqe(r) : NULL;
-	int last = (r->sqe_tail & (r->p.sq_entries - 1)) == r->p.sq_entries - 1;
-	if (r->p.sq_entries - (r->sqe_tail - load_acquire(r->sq_head)) < (last ? 3u : 2u))
-		return NULL;
-	if (last) {
-		struct io_uring_sqe *pad = get_sqe(r);
-		pad->opcode = IORING_OP_NOP;
-		pad->flags = IOSQE_CQE_SKIP_SUCCESS;
-	}
-	struct io_uring_sqe *sqe = get_sqe(r);
-	memset((unsigned char *)sqe + 64, 0, 64);
-	r->sqe_tail++;
-	return sqe;
-}
-
 /* Publishes the SQEs taken since the last flush: index array entries, then the tail. */
 static void flush(struct ring *r)
 {
@@ -469,22 +435,6 @@ static void batch_begin(struct batch *b, struct ring *r)
 	b->first_slot = sq_rewind(r) ? 0 : load_acquire(r->sq_tail);
 }
 
-/* The step's next SQE (a 128-byte one if big), or NULL once the SQ has had no room for one. */
-static struct io_uring_sqe *batch_sqe(struct batch *b, struct ring *r, int big)
-{
-	if (b->full)
-		return NULL;
-	unsigned before = r->sqe_tail - r->sqe_head;
-	struct io_uring_sqe *sqe = big ? get_sqe128(r) : get_sqe(r);
-	if (sqe == NULL) {
-		b->full = 1;
-		return NULL;
-	}
-	b->positions[b->queued++ % 64] = b->first_slot + before;
-	b->last = sqe;
-	return sqe;
-}
-
 /* Ends the step's last chain (a chain left open would go to io-wq), publishes the SQEs, and returns to_submit. */
 static unsigned batch_end(struct batch *b, struct ring *r, int bad_index_at)
 {
@@ -540,6 +490,56 @@ static void expect_digest(struct workspace *ws, const char *want)
 	char got[160];
 	workspace_digest(ws, got, sizeof got);
 	expect_text("the file and the buffer area (size:digest, position, digest)", got, want);
+}
+
+/* The next free SQE, zeroed, or NULL when the SQ is full. */
+static struct io_uring_sqe *get_sqe(struct ring *r)
+{
+	if (r->sqe_tail - load_acquire(r->sq_head) >= r->p.sq_entries)
+		return NULL;
+	unsigned shift = ring_flag(r, IORING_SETUP_SQE128) ? 7 : 6;
+	struct io_uring_sqe *sqe = (struct io_uring_sqe *)(r->sqes + ((size_t)(r->sqe_tail & (r->p.sq_entries - 1)) << shift));
+	memset(sqe, 0, (size_t)1 << shift);
+	r->sqe_tail++;
+	return sqe;
+}
+
+/*
+ * A 128-byte SQE: any SQE on an SQE128 ring; two consecutive slots on an SQE_MIXED ring, where it may
+ * not start in the last slot, so a NOP that posts nothing pads the wrap first.
+ */
+static struct io_uring_sqe *get_sqe128(struct ring *r)
+{
+	if (!sqe_mixed(r))
+		return ring_flag(r, IORING_SETUP_SQE128) ? get_sqe(r) : NULL;
+	int last = (r->sqe_tail & (r->p.sq_entries - 1)) == r->p.sq_entries - 1;
+	if (r->p.sq_entries - (r->sqe_tail - load_acquire(r->sq_head)) < (last ? 3u : 2u))
+		return NULL;
+	if (last) {
+		struct io_uring_sqe *pad = get_sqe(r);
+		pad->opcode = IORING_OP_NOP;
+		pad->flags = IOSQE_CQE_SKIP_SUCCESS;
+	}
+	struct io_uring_sqe *sqe = get_sqe(r);
+	memset((unsigned char *)sqe + 64, 0, 64);
+	r->sqe_tail++;
+	return sqe;
+}
+
+/* The step's next SQE (a 128-byte one if big), or NULL once the SQ has had no room for one. */
+static struct io_uring_sqe *batch_sqe(struct batch *b, struct ring *r, int big)
+{
+	if (b->full)
+		return NULL;
+	unsigned before = r->sqe_tail - r->sqe_head;
+	struct io_uring_sqe *sqe = big ? get_sqe128(r) : get_sqe(r);
+	if (sqe == NULL) {
+		b->full = 1;
+		return NULL;
+	}
+	b->positions[b->queued++ % 64] = b->first_slot + before;
+	b->last = sqe;
+	return sqe;
 }
 
 static void enable_rings(struct ring *r, int dirty, char *text, size_t size)

@@ -15,12 +15,13 @@ public static class BehaviourTableDoc
     public static string Render()
     {
         var b = new StringBuilder();
-        b.AppendLine("| behaviour (`KernelProfile.`) | value: kernels | what it means | how the probe asks | learnt from |");
-        b.AppendLine("|---|---|---|---|---|");
+        b.AppendLine("| behaviour (`KernelProfile.`) | value: kernels | what it means | how the probe asks | learnt from | C reproducers (conformance/reproducers) |");
+        b.AppendLine("|---|---|---|---|---|---|");
         foreach (var row in KernelBehaviour.Table)
         {
             var values = string.Join("; ", row.Values.Select((v, i) => i == row.Values.Count - 1 && row.Values.Count > 1 ? $"{v.Value}: every other kernel" : $"{v.Value}: {v.Kernels}"));
-            b.AppendLine($"| `{row.Name}` | {Cell(values)} | {Cell(row.Meaning)} | {Cell(row.Probe)} | {Cell(row.Source)} |");
+            var reproducers = string.Join(", ", KnownBugs.All.Where(k => k.Behaviour == row.Name).Select(k => $"`{k.Name}.c`"));
+            b.AppendLine($"| `{row.Name}` | {Cell(values)} | {Cell(row.Meaning)} | {Cell(row.Probe)} | {Cell(row.Source)} | {reproducers} |");
         }
 
         return b.ToString();

@@ -65,6 +65,10 @@ public sealed class MatrixTests
         Assert.Contains("| mixed rings | IORING_SETUP_SQE_MIXED | pass (1) |", md);
         Assert.Contains("--seed 7 --cases 3", md);
 
+        // A kernel bug's behaviour row names its reproducers, and every reproducer has its row.
+        Assert.Contains("| DrainBySequence (reproducers: conformance/reproducers/drain-after-failed-skip-chain.c, conformance/reproducers/drain-after-tail-passed.c) |", md);
+        Assert.All(KnownBugs.All, bug => Assert.Contains(m.Rows, r => r.Reproducers?.Contains($"conformance/reproducers/{bug.Name}.c") == true));
+
         // Well-formed XML whatever the names hold, one coloured cell per row and kernel.
         var svg = XDocument.Parse(MatrixRender.Svg(m));
         XNamespace ns = "http://www.w3.org/2000/svg";

@@ -60,7 +60,8 @@ public sealed record KernelColumn(
 public sealed record MatrixFeature(string Group, string Name, Func<KernelProfile, bool> Supported, Func<RingProgram, bool> Used);
 
 /// <summary>One row as written: its feature's group and name, and a cell per kernel (in column order).</summary>
-public sealed record MatrixRow(string Group, string Name, IReadOnlyList<MatrixCell> Cells);
+/// <summary>A row of the matrix; <paramref name="Reproducers"/>: for a kernel bug's behaviour row, its C reproducers (conformance/reproducers).</summary>
+public sealed record MatrixRow(string Group, string Name, IReadOnlyList<MatrixCell> Cells, IReadOnlyList<string>? Reproducers = null);
 
 /// <summary>
 /// The result of a matrix run, one column per kernel and one row per feature: every column ran the same
@@ -89,7 +90,8 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         rows.Add(new MatrixRow("profiles", "engine with the ABI snapshot's profile (not probed)", kernels.Select(k => SnapshotCell(k)).ToList()));
         foreach (var behaviour in KernelBehaviour.Table)
         {
-            rows.Add(new MatrixRow("kernel behaviours (probed vs the table)", behaviour.Name, kernels.Select(k => BehaviourCell(k, behaviour)).ToList()));
+            var reproducers = KnownBugs.All.Where(b => b.Behaviour == behaviour.Name).Select(b => $"conformance/reproducers/{b.Name}.c").ToList();
+            rows.Add(new MatrixRow("kernel behaviours (probed vs the table)", behaviour.Name, kernels.Select(k => BehaviourCell(k, behaviour)).ToList(), reproducers.Count > 0 ? reproducers : null));
         }
 
         rows.Add(new MatrixRow("hostile input", "random SQE bytes (inside the VM)", kernels.Select(HostileCell).ToList()));

@@ -41,7 +41,8 @@ public static class MatrixRender
         b.AppendLine(string.Concat(m.Kernels.Select(_ => "---|")));
         foreach (var row in m.Rows)
         {
-            b.Append(CultureInfo.InvariantCulture, $"| {row.Group} | {Escape(row.Name)} |");
+            var reproducers = row.Reproducers is { Count: > 0 } r ? $" (reproducer{(r.Count > 1 ? "s" : string.Empty)}: {string.Join(", ", r)})" : string.Empty;
+            b.Append(CultureInfo.InvariantCulture, $"| {row.Group} | {Escape(row.Name)}{Escape(reproducers)} |");
             foreach (var c in row.Cells)
             {
                 b.Append(CultureInfo.InvariantCulture, $" {CellText(c)} |");

@@ -181,6 +181,11 @@ public static partial class CExport
                 Register(reg, trace.Register!);
             }
 
+            if (step.Batch.Length > 0)
+            {
+                Sections.Add("sqes");
+            }
+
             Line(2, "batch_begin(&b, &ring);");
             for (var j = 0; j < step.Batch.Length; j++)
             {
