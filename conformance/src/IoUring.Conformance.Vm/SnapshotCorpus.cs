@@ -13,19 +13,11 @@ public static class SnapshotCorpus
     /// </summary>
     public static uint OpLast(string repoRoot)
     {
-        var dir = Checkout.SnapshotDirectory(repoRoot);
-        var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json") : [];
-        if (files.Length == 0)
-        {
-            throw new ToolException($"{dir}: no ABI snapshots to take IORING_OP_LAST from; run 'io_uring-codegen generate', or pass --op-last N");
-        }
-
         BigInteger max = 0;
-        foreach (var file in files)
+        foreach (var snapshot in All(repoRoot, "; or pass --op-last N"))
         {
-            var snapshot = SnapshotJson.Read(File.ReadAllText(file), file);
             var value = snapshot.Enums.SelectMany(e => e.Enumerators).FirstOrDefault(x => x.Name == "IORING_OP_LAST")?.Value
-                ?? throw new ToolException($"{file}: the snapshot has no IORING_OP_LAST enumerator; regenerate it, or pass --op-last N");
+                ?? throw new ToolException($"{Checkout.SnapshotPath(repoRoot, snapshot.Kernel)}: the snapshot has no IORING_OP_LAST enumerator; regenerate it, or pass --op-last N");
             max = BigInteger.Max(max, value);
         }
 
@@ -33,13 +25,15 @@ public static class SnapshotCorpus
     }
 
     /// <summary>The corpus's ABI snapshots (generated/abi/*.json), oldest kernel first.</summary>
-    public static IReadOnlyList<AbiSnapshot> All(string repoRoot)
+    public static IReadOnlyList<AbiSnapshot> All(string repoRoot) => All(repoRoot, string.Empty);
+
+    private static IReadOnlyList<AbiSnapshot> All(string repoRoot, string orElse)
     {
         var dir = Checkout.SnapshotDirectory(repoRoot);
         var files = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.json") : [];
         if (files.Length == 0)
         {
-            throw new ToolException($"{dir}: no ABI snapshots; run 'io_uring-codegen generate'");
+            throw new ToolException($"{dir}: no ABI snapshots; run 'io_uring-codegen generate'{orElse}");
         }
 
         return files.Select(f => SnapshotJson.Read(File.ReadAllText(f), f)).OrderBy(s => KernelVersion.Parse(s.Kernel)).ToList();

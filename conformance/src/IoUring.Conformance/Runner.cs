@@ -205,6 +205,36 @@ public static unsafe class Runner
             or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV
             or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
 
+    /// <summary>
+    /// The descriptor an SQE names (<paramref name="fileFd"/>: the program's file). Through the fixed table
+    /// (IOSQE_FIXED_FILE, or a NOP's IORING_NOP_FIXED_FILE) the fd is an index: slot 0 holds the program's
+    /// file when files are registered, 1 may be empty, 5 is past a small table.
+    /// </summary>
+    public static int Descriptor(SqeSpec s, int fileFd)
+    {
+        var nop = s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128;
+        var fixedFile = (s.Flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0 || (nop && (s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FIXED_FILE) != 0);
+        return (s.Fd, fixedFile) switch
+        {
+            (FdChoice.File, false) => fileFd,
+            (FdChoice.File, true) => 0,
+            (FdChoice.Negative, true) => 1, // slot 1 (also a fixed-table index, never descriptor 1)
+            (FdChoice.Negative, false) => -1,
+            (_, true) => 5,
+            _ => Workspace.ClosedFd,
+        };
+    }
+
+    /// <summary>SQEs filled the way a NOP is (flags, an injected result, the words a 32-byte CQE echoes): NOP, NOP128, and opcodes no kernel of the corpus has.</summary>
+    public static bool FilledAsNop(SqeSpec s) =>
+        s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128 or 255 || s.Opcode >= 64;
+
+    /// <summary>A transfer's len: a plain read or write of the area is cut to what is left after its offset; vectors and other buffers keep theirs.</summary>
+    public static uint TransferLength(SqeSpec s) =>
+        s.Opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV || s.Buf != BufChoice.Area
+            ? s.Len
+            : Math.Min(s.Len, (uint)(Workspace.AreaBytes - s.BufOffset));
+
     private static void Fill(io_uring_sqe* sqe, SqeSpec s, Workspace ws, int slot)
     {
         sqe->opcode = s.Opcode;
@@ -213,20 +243,8 @@ public static unsafe class Runner
         sqe->user_data = s.UserData;
         sqe->buf_index = s.BufIndex;
 
-        // Through the fixed table (IOSQE_FIXED_FILE, or a NOP's IORING_NOP_FIXED_FILE) the fd is an
-        // index: slot 0 holds the program's file when files are registered, 1 may be empty, 5 is past a small table.
-        var nop = s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128;
-        var fixedFile = (s.Flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0 || (nop && (s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FIXED_FILE) != 0);
-        sqe->fd = (s.Fd, fixedFile) switch
-        {
-            (FdChoice.File, false) => ws.Fd,
-            (FdChoice.File, true) => 0,
-            (FdChoice.Negative, true) => 1, // slot 1 (also a fixed-table index, never descriptor 1)
-            (FdChoice.Negative, false) => -1,
-            (_, true) => 5,
-            _ => Workspace.ClosedFd,
-        };
-        if (s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128 or 255 || s.Opcode >= 64)
+        sqe->fd = Descriptor(s, ws.Fd);
+        if (FilledAsNop(s))
         {
             sqe->nop_flags = s.NopFlags;
             sqe->len = unchecked((uint)s.Inject);
@@ -257,8 +275,7 @@ public static unsafe class Runner
             _ => Workspace.KernelAddress,
         };
 
-        // A plain read or write stays inside the area: the length is cut to what is left after the offset.
-        sqe->len = vectored || s.Buf != BufChoice.Area ? s.Len : Math.Min(s.Len, (uint)(Workspace.AreaBytes - s.BufOffset));
+        sqe->len = TransferLength(s);
         sqe->off = s.Off;
         sqe->rw_flags = s.OpFlags;
     }

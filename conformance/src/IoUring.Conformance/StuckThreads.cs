@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using IoUring.Bindings;
 using IoUring.Engine;
@@ -121,6 +122,33 @@ public static class StuckThreads
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// Kills <paramref name="process"/> and, while it lingers (a thread spinning in the kernel does not see
+    /// SIGKILL), consumes its CQs so the spinning wait can return to the signal; gives up after
+    /// <paramref name="limit"/>. Returns how many rings were written and whether the process is gone.
+    /// </summary>
+    public static (int Freed, bool Gone) KillAndFree(Process process, RingHeaderLayout? layout, TimeSpan limit)
+    {
+        var watch = Stopwatch.StartNew();
+        var pid = process.Id;
+        var freed = 0;
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // already gone
+        }
+
+        while (!process.WaitForExit(20) && watch.Elapsed < limit)
+        {
+            freed += ConsumeCompletions(pid, layout);
+        }
+
+        return (freed, process.HasExited && !Directory.Exists($"/proc/{pid}/task"));
     }
 
     /// <summary>Start addresses of io_uring ring mappings (SQ ring or CQ ring offset) in a maps file.</summary>

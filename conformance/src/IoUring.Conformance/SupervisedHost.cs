@@ -194,24 +194,7 @@ public sealed class SupervisedHost : ILiveRunner, IDisposable
     private StuckChild End(string what, string why)
     {
         var watch = Stopwatch.StartNew();
-        var c = child!;
-        var pid = c.Id;
-        var freed = 0;
-        try
-        {
-            c.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // already gone
-        }
-
-        while (!c.WaitForExit(20) && watch.Elapsed < TimeSpan.FromSeconds(30))
-        {
-            freed += StuckThreads.ConsumeCompletions(pid, Profile?.RingHeader);
-        }
-
-        var gone = c.HasExited && !Directory.Exists($"/proc/{pid}/task");
+        var (freed, gone) = StuckThreads.KillAndFree(child!, Profile?.RingHeader, TimeSpan.FromSeconds(30));
         input?.Dispose();
         child = null;
         return new StuckChild(what, why, freed, gone, watch.Elapsed.TotalSeconds);

@@ -7,9 +7,9 @@ public sealed record SupervisedExit(int? ExitCode, string Output, int RingsFreed
 
 /// <summary>
 /// Runs a native program on the host (an exported C program, a reproducer) the way the supervised host
-/// runner treats its child: with a deadline, and when the deadline passes with a thread of it spinning
-/// in the kernel (the waiting livelock, deaf to SIGKILL), its CQs are consumed through /proc/PID/mem
-/// (<see cref="StuckThreads"/>) so that it can die. One program at a time: the caller runs them in turn.
+/// runner treats its child: with a deadline, after which it is killed and, while a thread of it spins in
+/// the kernel (the waiting livelock, deaf to SIGKILL), its CQs are consumed through /proc/PID/mem
+/// (<see cref="StuckThreads.KillAndFree"/>) so that it can die. One program at a time: the caller runs them in turn.
 /// </summary>
 public static class SupervisedProcess
 {
@@ -21,25 +21,8 @@ public static class SupervisedProcess
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        var freed = 0;
         var killed = !p.WaitForExit(deadline);
-        if (killed)
-        {
-            // Spinning threads first: SIGKILL is not seen by a thread looping in the kernel.
-            var before = StuckThreads.Sample(p.Id);
-            Thread.Sleep(200);
-            if (StuckThreads.Spinning(before, StuckThreads.Sample(p.Id), TimeSpan.FromMilliseconds(200)).Count > 0)
-            {
-                freed = StuckThreads.ConsumeCompletions(p.Id, null);
-            }
-
-            p.Kill(entireProcessTree: true);
-            for (var i = 0; i < 100 && !p.WaitForExit(100); i++)
-            {
-                freed += StuckThreads.ConsumeCompletions(p.Id, null);
-            }
-        }
-
+        var freed = killed ? StuckThreads.KillAndFree(p, null, TimeSpan.FromSeconds(10)).Freed : 0;
         var exited = p.HasExited;
         if (exited)
         {

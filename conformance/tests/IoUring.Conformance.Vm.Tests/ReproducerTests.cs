@@ -114,8 +114,9 @@ public sealed class ReproducerTests
         }
 
         lines.Add($"export-c on the host ({release}): {passed} of {programs.Count} recorded programs of {host!.Header.Kernel} passed as C");
-        foreach (var (bug, run) in RunReproducers(dir.Path, include, binary => SupervisedProcess.Run(binary, Deadline)))
+        foreach (var (bug, binary) in BuildReproducers(dir.Path, include, staticLink: false))
         {
+            var run = SupervisedProcess.Run(binary, Deadline);
             var affected = bug.Row.ValueFor(version) == "yes";
             var exit = run.ExitCode;
             lines.Add($"reproducer {bug.Name} on the host ({release}): exit {exit?.ToString(CultureInfo.InvariantCulture) ?? "killed"}{(run.RingsFreed > 0 ? $", {run.RingsFreed} rings consumed to free it" : string.Empty)}, table: {(affected ? "affected" : "not affected")}");
@@ -137,7 +138,7 @@ public sealed class ReproducerTests
         var include = CBuild.IncludeDir(Root);
         var cache = new VmCache();
         using var dir = new TempDir();
-        var reproducers = KnownBugs.All.ToDictionary(b => b.Name, b => Build(dir.Path, b.Name, File.ReadAllText(Path.Combine(ReproducerFolder.Path(Root), b.Name + ".c")), include, staticLink: true));
+        var reproducers = BuildReproducers(dir.Path, include, staticLink: true);
         var kernels = KernelImageLock.Load(TestEnvironment.LockPath).Kernels;
         using var gate = new SemaphoreSlim(2);
         var runs = await Task.WhenAll(kernels.Select(async kernel =>
@@ -154,7 +155,7 @@ public sealed class ReproducerTests
             await gate.WaitAsync();
             try
             {
-                return (Kernel: kernel, Exported: exported, Run: await CProgramVm.RunAsync(cache, kernel, [.. reproducers.Values, .. exported], new QemuOptions { Timeout = TimeSpan.FromSeconds(300) }, output.WriteLine));
+                return (Kernel: kernel, Exported: exported, Run: await CProgramVm.RunAsync(cache, kernel, [.. reproducers.Select(r => r.Binary), .. exported], new QemuOptions { Timeout = TimeSpan.FromSeconds(300) }, output.WriteLine));
             }
             finally
             {
@@ -220,8 +221,9 @@ public sealed class ReproducerTests
         return binary;
     }
 
-    private static IEnumerable<(KnownBug Bug, SupervisedExit Run)> RunReproducers(string dir, string include, Func<string, SupervisedExit> run) =>
-        KnownBugs.All.Select(b => (b, run(Build(dir, b.Name, File.ReadAllText(Path.Combine(ReproducerFolder.Path(Root), b.Name + ".c")), include, staticLink: false)))).ToList();
+    /// <summary>The committed reproducers, built as a kernel developer would build them.</summary>
+    private static List<(KnownBug Bug, string Binary)> BuildReproducers(string dir, string include, bool staticLink) =>
+        KnownBugs.All.Select(b => (b, Build(dir, b.Name, File.ReadAllText(Path.Combine(ReproducerFolder.Path(Root), b.Name + ".c")), include, staticLink))).ToList();
 
     /// <summary>How a reproducer's C file would end on a kernel that traced <paramref name="actual"/>: skip, pass or fail (a reproducer does not check the params).</summary>
     private static string Outcome(ProgramTrace expected, ProgramTrace actual)

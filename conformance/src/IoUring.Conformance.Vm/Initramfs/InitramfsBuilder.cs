@@ -66,15 +66,7 @@ public sealed class InitramfsBuilder
 
         var watch = Stopwatch.StartNew();
         log($"building the initramfs (agent {agent.Directory}, .NET {runtime.Version}); cached as {path}");
-        var tree = new ArchiveTree();
-        foreach (var dir in new[] { "dev", "proc", "sys", "etc", "etc/vm", AgentDir })
-        {
-            tree.Directory(dir);
-        }
-
-        tree.Directory("tmp", 0x3FF /* 01777 */);
-        tree.CharDevice("dev/console", 5, 1);
-        tree.File("init", init, 0x1ED);
+        var tree = ArchiveTree.WithInit(init, AgentDir);
 
         var (runtimeFiles, agentFiles) = RuntimeClosure(agent, runtime);
         foreach (var file in runtimeFiles)
@@ -404,6 +396,25 @@ internal sealed record DotnetRuntime(string Root, string Version, string Framewo
 internal sealed class ArchiveTree
 {
     private readonly SortedDictionary<string, Entry> entries = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// What every VM image holds: /init, the folders it mounts on (dev, proc, sys, a world-writable
+    /// tmp), /dev/console (without it the kernel starts init with no descriptors), /etc/vm for its
+    /// argv and env files, and <paramref name="directories"/>.
+    /// </summary>
+    public static ArchiveTree WithInit(string init, params string[] directories)
+    {
+        var tree = new ArchiveTree();
+        foreach (var dir in new[] { "dev", "proc", "sys", "etc", "etc/vm" }.Concat(directories))
+        {
+            tree.Directory(dir);
+        }
+
+        tree.Directory("tmp", 0x3FF /* 01777 */);
+        tree.CharDevice("dev/console", 5, 1);
+        tree.File("init", init, 0x1ED);
+        return tree;
+    }
 
     public int Count => entries.Count;
 

@@ -34,15 +34,7 @@ public static class CProgramVm
             throw new ToolException($"two programs share a file name: {string.Join(", ", names.GroupBy(n => n).Where(g => g.Count() > 1).Select(g => g.Key))}");
         }
 
-        var tree = new ArchiveTree();
-        foreach (var dir in new[] { "dev", "proc", "sys", "etc", "etc/vm", "programs" })
-        {
-            tree.Directory(dir);
-        }
-
-        tree.Directory("tmp", 0x3FF /* 01777 */);
-        tree.CharDevice("dev/console", 5, 1);
-        tree.File("init", InitramfsBuilder.BuildStatic(cache, "init.c"), 0x1ED);
+        var tree = ArchiveTree.WithInit(InitramfsBuilder.BuildStatic(cache, "init.c"), "programs");
         tree.File("programs/run-each", InitramfsBuilder.BuildStatic(cache, "run-each.c"), 0x1ED);
         foreach (var binary in binaries)
         {

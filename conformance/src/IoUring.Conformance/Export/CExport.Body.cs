@@ -283,7 +283,6 @@ public static partial class CExport
 
         private void Sqe(SqeSpec s, int slot)
         {
-            var nop = s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128;
             var big = s.Opcode == (byte)io_uring_op.IORING_OP_NOP128
                 && (Program.SetupFlags & (uint)(IoUringSetupFlags.IORING_SETUP_SQE_MIXED | IoUringSetupFlags.IORING_SETUP_SQE128)) != 0;
             Line(2, $"/* user_data {s.UserData}: {Describe(s)} */");
@@ -299,17 +298,15 @@ public static partial class CExport
                 Line(3, $"sqe->ioprio = 0x{s.Ioprio:x};");
             }
 
-            var fixedFile = (s.Flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0 || (nop && (s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FIXED_FILE) != 0);
-            var fd = (s.Fd, fixedFile) switch
+            // The runner's own choice, the program's file named as the workspace's descriptor.
+            const int programFile = int.MinValue;
+            var fd = Runner.Descriptor(s, programFile) switch
             {
-                (FdChoice.File, false) => "ws.fd",
-                (FdChoice.File, true) => "0",
-                (FdChoice.Negative, true) => "1",
-                (FdChoice.Negative, false) => "-1",
-                (_, true) => "5",
-                _ => "CLOSED_FD",
+                programFile => "ws.fd",
+                Workspace.ClosedFd => "CLOSED_FD",
+                var n => n.ToString(CultureInfo.InvariantCulture),
             };
-            if (nop || s.Opcode == 255 || s.Opcode >= 64)
+            if (Runner.FilledAsNop(s))
             {
                 Line(3, $"sqe->fd = {((s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0 ? fd : "-1")};");
                 if (s.NopFlags != 0)
@@ -355,7 +352,7 @@ public static partial class CExport
                 }
 
                 Line(3, $"sqe->addr = {addr};");
-                Line(3, $"sqe->len = {(vectored || s.Buf != BufChoice.Area ? s.Len : Math.Min(s.Len, (uint)(Workspace.AreaBytes - s.BufOffset)))};");
+                Line(3, $"sqe->len = {Runner.TransferLength(s)};");
                 if (s.Off != 0)
                 {
                     Line(3, $"sqe->off = {Number(s.Off)};");
@@ -381,7 +378,7 @@ public static partial class CExport
             var op = names.Enumerator("IORING_OP_", s.Opcode, "IORING_OP_LAST").Replace("IORING_OP_", string.Empty);
             var nop = s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128;
             string text;
-            if (nop || s.Opcode == 255 || s.Opcode >= 64)
+            if (Runner.FilledAsNop(s))
             {
                 text = nop ? $"a {op}" : $"opcode {s.Opcode}";
                 if (s.NopFlags != 0)

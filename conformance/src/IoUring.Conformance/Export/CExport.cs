@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 using IoUring.Abi.Model;
 using IoUring.Engine;
 
@@ -150,9 +151,8 @@ public static partial class CExport
     /// </summary>
     private static (string? Kernel, IReadOnlyList<string> Names, string? Guard) HeaderNeeds(string text, IReadOnlyList<AbiSnapshot> headers)
     {
-        var code = System.Text.RegularExpressions.Regex.Replace(text, @"/\*.*?\*/", " ", System.Text.RegularExpressions.RegexOptions.Singleline);
-        code = System.Text.RegularExpressions.Regex.Replace(code, @"#ifdef \w+\n.*?#(else|endif)", " ", System.Text.RegularExpressions.RegexOptions.Singleline);
-        var identifiers = System.Text.RegularExpressions.Regex.Matches(code, @"\b[A-Za-z_]\w*\b").Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
+        var code = IfdefBlock().Replace(CComment().Replace(text, " "), " ");
+        var identifiers = Identifier().Matches(code).Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
         static HashSet<string> Defined(AbiSnapshot s) =>
             s.Macros.Select(m => m.Name).Concat(s.Enums.SelectMany(e => e.Enumerators).Select(e => e.Name)).Concat(s.Records.Where(x => x.Name is not null).Select(x => x.Name!)).ToHashSet(StringComparer.Ordinal);
         var newest = Defined(headers[^1]);
@@ -179,4 +179,13 @@ public static partial class CExport
         var macros = headers[firstIndex].Macros.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
         return (headers[firstIndex].Kernel, needed, needed.FirstOrDefault(macros.Contains));
     }
+
+    [GeneratedRegex(@"/\*.*?\*/", RegexOptions.Singleline)]
+    private static partial Regex CComment();
+
+    [GeneratedRegex(@"#ifdef \w+\n.*?#(else|endif)", RegexOptions.Singleline)]
+    private static partial Regex IfdefBlock();
+
+    [GeneratedRegex(@"\b[A-Za-z_]\w*\b")]
+    private static partial Regex Identifier();
 }
