@@ -84,24 +84,22 @@ public sealed class ReproducerTests
         Checkout.AppendToTestReport(Root, $"export-c: {files.Count} recorded programs of {TraceCorpus.Files(CorpusDir).Count} kernels exported; gcc -Wall -Werror -O2 built every one");
     }
 
-    [NeedsFact("tool:gcc")]
+    [NeedsFact("tool:gcc", "host-corpus")]
     public void OnTheHostRecordedProgramsPassAndEveryReproducerFailsExactlyWhereTheTableSays()
     {
-        Needs.Require("tool:gcc");
+        Needs.Require("tool:gcc", "host-corpus");
         var include = CBuild.IncludeDir(Root);
         var release = LiveKernel.Release;
         var version = KernelVersion.Parse(release);
-        var host = TraceCorpus.Files(CorpusDir).Where(f => TraceCorpus.KernelOf(f).StartsWith("host-", StringComparison.Ordinal))
-            .Select(TraceCorpus.Load).FirstOrDefault(c => SameKernel(c.Header.Release, release));
-        Assert.True(host is not null, $"no host corpus of this kernel ({release}) in conformance/corpus: record one with 'io_uring-conformance record host'");
+        var host = TraceCorpus.Load(TestEnvironment.HostCorpus()!);
         using var dir = new TempDir();
         var lines = new List<string>();
         var failures = new List<string>();
         var passed = 0;
-        var programs = Sample(host!).ToList();
+        var programs = Sample(host).ToList();
         foreach (var entry in programs)
         {
-            var binary = Build(dir.Path, Stem(host!, entry), CExport.Write(CReproducer.FromRecording(entry, host!.Header), Snapshots.Value), include, staticLink: false);
+            var binary = Build(dir.Path, Stem(host, entry), CExport.Write(CReproducer.FromRecording(entry, host.Header), Snapshots.Value), include, staticLink: false);
             var run = SupervisedProcess.Run(binary, Deadline);
             if (run.ExitCode == 0)
             {
@@ -109,11 +107,11 @@ public sealed class ReproducerTests
             }
             else
             {
-                failures.Add($"'{entry.Name}' (recorded on {host!.Header.Release}): exit {run.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none (killed)"}: {run.Output}");
+                failures.Add($"'{entry.Name}' (recorded on {host.Header.Release}): exit {run.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none (killed)"}: {run.Output}");
             }
         }
 
-        lines.Add($"export-c on the host ({release}): {passed} of {programs.Count} recorded programs of {host!.Header.Kernel} passed as C");
+        lines.Add($"export-c on the host ({release}): {passed} of {programs.Count} recorded programs of {host.Header.Kernel} passed as C");
         foreach (var (bug, binary) in BuildReproducers(dir.Path, include, staticLink: false))
         {
             var run = SupervisedProcess.Run(binary, Deadline);
@@ -208,9 +206,6 @@ public sealed class ReproducerTests
 
     private static string Stem(TraceCorpus corpus, CorpusEntry entry) =>
         $"{corpus.Header.Kernel}-{new string(entry.Name.Select(ch => char.IsLetterOrDigit(ch) ? ch : '-').ToArray())}";
-
-    /// <summary>The same kernel: releases equal up to the first '-' (6.18.44-fc-v1045 and 6.18.44-fc-v1300 are one kernel, rebuilt).</summary>
-    private static bool SameKernel(string a, string b) => a.Split('-')[0] == b.Split('-')[0];
 
     private static string Build(string dir, string stem, string source, string include, bool staticLink)
     {

@@ -13,6 +13,17 @@ internal static class TestEnvironment
     public static string RepoRoot { get; } = Checkout.OfBuildOutput();
 
     public static string LockPath => Path.Combine(RepoRoot, "conformance", KernelImageLock.FileName);
+
+    /// <summary>
+    /// The corpus file recorded on this host's kernel, or null: releases equal up to the first '-'
+    /// (6.18.44-fc-v1045 and 6.18.44-fc-v1300 are one kernel, rebuilt).
+    /// </summary>
+    public static string? HostCorpus()
+    {
+        var release = IoUring.Ring.LiveKernel.Release.Split('-')[0];
+        return IoUring.Conformance.TraceCorpus.Files(Path.Combine(RepoRoot, "conformance", "corpus"))
+            .FirstOrDefault(f => IoUring.Conformance.TraceCorpus.KernelOf(f) is var k && k.StartsWith("host-", StringComparison.Ordinal) && k["host-".Length..].Split('-')[0] == release);
+    }
 }
 
 /// <summary>
@@ -33,7 +44,7 @@ public sealed class NeedsFactAttribute : FactAttribute
     }
 }
 
-/// <summary>Named prerequisites: a host tool ("tool:cpio") or bootable kernels of the lock ("kernel:7.2", "kernel:all").</summary>
+/// <summary>Named prerequisites: a host tool ("tool:cpio"), bootable kernels of the lock ("kernel:7.2", "kernel:all"), or the trace corpus of the host's kernel ("host-corpus").</summary>
 internal static class Needs
 {
     public static List<string> Missing(IEnumerable<string> needs)
@@ -52,6 +63,10 @@ internal static class Needs
             else if (need.StartsWith("kernel:", StringComparison.Ordinal))
             {
                 missing.AddRange(VmPrerequisites.Missing(TestEnvironment.RepoRoot, new VmCache(), [need[7..]]));
+            }
+            else if (need == "host-corpus" && TestEnvironment.HostCorpus() is null)
+            {
+                missing.Add($"recorded traces of this host's kernel ({IoUring.Ring.LiveKernel.Release}) in conformance/corpus: record them with 'io_uring-conformance record host'");
             }
         }
 
