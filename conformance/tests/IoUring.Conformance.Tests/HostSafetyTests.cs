@@ -95,6 +95,27 @@ public sealed class HostSafetyTests
     }
 
     [Fact]
+    public void UnderLoadAThreadCountsAsSpinningWhenItStayedRunnableAndRanInTheKernel()
+    {
+        // Sharing a CPU with others, a spinning thread gets 30 % of it; what gives it away is that it
+        // never slept (runnable, on a CPU or queued, the whole second) and its CPU time was kernel time.
+        const long second = 1_000_000_000;
+        ThreadSample S(int tid, char state, long user, long kernel, long runnable) => new(tid, state, user, kernel, runnable);
+        var before = new[] { S(1, 'R', 0, 0, 0), S(2, 'R', 0, 0, 0), S(3, 'R', 0, 0, 0), S(4, 'R', 0, 0, -1), S(5, 'S', 0, 0, 0) };
+        var after = new[]
+        {
+            S(1, 'R', 0, 30, second),          // spinning under load
+            S(2, 'R', 0, 30, second / 2),      // slept half the time: a wait that woke and went back to sleep
+            S(3, 'R', 20, 10, second),         // busy, but in user space
+            S(4, 'R', 0, 30, -1),              // no schedstat: only the idle-machine rule applies
+            S(5, 'S', 0, 30, second),          // asleep now
+        };
+        Assert.Equal([1], StuckThreads.Spinning(before, after, TimeSpan.FromSeconds(1)));
+        Assert.Equal(1500, StuckThreads.ParseRunnable("1000 500 7\n"));
+        Assert.Equal(-1, StuckThreads.ParseRunnable("garbage"));
+    }
+
+    [Fact]
     public void RingMappingsAreTheIoUringMappingsAtTheRingOffsets()
     {
         var maps = Path.GetTempFileName();
