@@ -43,7 +43,8 @@ internal static class Commands
             var repo = Repo.Find(r.GetValue(RepoOption));
             var kernelLock = KernelImageLock.Load(repo.LockPath);
             var fetcher = new KernelImageFetcher(new VmCache(r.GetValue(CacheOption)), msg => Console.Error.WriteLine(msg));
-            var mode = r.GetValue(locked) ? FetchMode.Locked : FetchMode.Refresh;
+            // An installed tool's lock is part of the tool: it fetches what its lock names and never moves it.
+            var mode = r.GetValue(locked) || Checkout.IsBundled(repo.Root) ? FetchMode.Locked : FetchMode.Refresh;
             var reports = fetcher.Fetch(kernelLock, mode, r.GetValue(kernels));
             foreach (var rep in reports)
             {
@@ -97,7 +98,7 @@ internal static class Commands
         };
         run.SetAction((r, cancel) => RunAsync(async () =>
         {
-            var repo = Repo.Find(r.GetValue(RepoOption));
+            var repo = Repo.FindWithAgent(r.GetValue(RepoOption));
             var cache = new VmCache(r.GetValue(CacheOption));
             var kernelLock = KernelImageLock.Load(repo.LockPath);
             var selected = kernelLock.Select(r.GetValue(kernels));
@@ -180,7 +181,7 @@ internal static class Commands
         };
         cmd.SetAction((r, cancel) => RunAsync(async () =>
         {
-            var repo = Repo.Find(r.GetValue(RepoOption));
+            var repo = Repo.FindWithAgent(r.GetValue(RepoOption));
             var cache = new VmCache(r.GetValue(CacheOption));
             var selected = KernelImageLock.Load(repo.LockPath).Select(r.GetValue(kernels));
             if (r.GetValue(hostile) < 0)
@@ -259,7 +260,7 @@ internal static class Commands
                 return 0;
             }
 
-            var path = Path.Combine(Repo.Find(r.GetValue(RepoOption)).Root, "docs", "engine.md");
+            var path = Path.Combine(Repo.Find(r.GetValue(RepoOption), "docs/engine.md").Root, "docs", "engine.md");
             var text = File.ReadAllText(path);
             string updated;
             try
@@ -450,5 +451,17 @@ internal sealed record Repo(string Root)
 {
     public string LockPath => Path.Combine(Root, "conformance", KernelImageLock.FileName);
 
-    public static Repo Find(string? given) => new(Checkout.ForTool(given, Path.Combine("conformance", KernelImageLock.FileName)));
+    /// <summary>The checkout (or an installed tool's bundled corpus); <paramref name="writes"/> names what the command writes into it.</summary>
+    public static Repo Find(string? given, string? writes = null) => new(Checkout.ForTool(given, Path.Combine("conformance", KernelImageLock.FileName), writes));
+
+    /// <summary>
+    /// As <see cref="Find"/>, for a command that runs programs on kernels: the conformance agent must be
+    /// there before any VM boots or the host is asked, so a missing one is the first and only error.
+    /// </summary>
+    public static Repo FindWithAgent(string? given, string? writes = null)
+    {
+        var repo = Find(given, writes);
+        AgentBuild.Locate(repo.Root);
+        return repo;
+    }
 }

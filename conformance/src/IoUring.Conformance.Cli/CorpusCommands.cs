@@ -40,7 +40,7 @@ internal static class CorpusCommands
         };
         cmd.SetAction((r, cancel) => Commands.RunAsync(async () =>
         {
-            var repo = Repo.Find(r.GetValue(Commands.RepoOption));
+            var repo = Repo.FindWithAgent(r.GetValue(Commands.RepoOption), r.GetValue(CorpusOption) is null ? "the trace corpus (conformance/corpus)" : null);
             var (host, selected) = Select(repo, r.GetValue(kernels));
             var s = r.GetValue(seed);
             var n = r.GetValue(cases);
@@ -130,7 +130,7 @@ internal static class CorpusCommands
         };
         cmd.SetAction((r, cancel) => Commands.RunAsync(async () =>
         {
-            var repo = Repo.Find(r.GetValue(Commands.RepoOption));
+            var repo = Repo.FindWithAgent(r.GetValue(Commands.RepoOption), r.GetValue(CorpusOption) is null ? "the trace corpus (conformance/corpus)" : null);
             var (host, selected) = Select(repo, r.GetValue(kernels));
             var n = r.GetValue(cases);
             if (n < 1)
@@ -263,7 +263,7 @@ internal static class CorpusCommands
         };
         cmd.SetAction(r => Commands.Run(() =>
         {
-            var repo = Repo.Find(r.GetValue(Commands.RepoOption));
+            var repo = Repo.FindWithAgent(r.GetValue(Commands.RepoOption));
             var n = r.GetValue(cases);
             if (n < 1)
             {

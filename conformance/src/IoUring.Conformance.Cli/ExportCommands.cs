@@ -98,7 +98,7 @@ internal static class ExportCommands
         };
         cmd.SetAction(r => Commands.Run(() =>
         {
-            var repo = Repo.Find(r.GetValue(Commands.RepoOption));
+            var repo = Repo.Find(r.GetValue(Commands.RepoOption), r.GetValue(check) ? null : "conformance/reproducers");
             if (r.GetValue(check))
             {
                 var stale = ReproducerFolder.Stale(repo.Root);

@@ -13,22 +13,14 @@ namespace IoUring.Probe;
 public static class KernelProbe
 {
     /// <summary>
-    /// Probes a live kernel: each setup flag (with the companions it requires), the feature mask of a
-    /// plain ring, the opcode counts from IORING_REGISTER_PROBE and IORING_REGISTER_QUERY, each NOP
-    /// flag bit, and how a failed NOP file lookup is reported.
+    /// Probes a live kernel: what it supports (<see cref="KernelFeatures"/>: setup flags, feature mask,
+    /// opcodes, register opcodes, SQE and enter flags), each NOP flag bit, how a failed NOP file lookup is
+    /// reported, and every behaviour of the kernel-behaviour table.
     /// </summary>
     public static unsafe KernelProfile Probe(IRingBackend live)
     {
-        uint setup = 0;
-        for (var bit = 0; bit < 32; bit++)
-        {
-            var flag = 1u << bit;
-            if (Accepts(live, flag | Companions(flag)))
-            {
-                setup |= flag;
-            }
-        }
-
+        var features = KernelFeatures.Probe(live);
+        var setup = features.SetupFlags;
         var plain = default(io_uring_params);
         var fd = live.Setup(4, &plain);
         if (fd < 0)
@@ -38,32 +30,6 @@ public static class KernelProbe
 
         try
         {
-            var probe = stackalloc byte[16 + (256 * 8)];
-            new Span<byte>(probe, 16 + (256 * 8)).Clear();
-            var rc = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_PROBE, probe, 256);
-            var opLast = rc < 0 ? 0u : (uint)probe[0] + 1;
-            UInt128 supported = 0;
-            var ops = (io_uring_probe_op*)(probe + 16);
-            for (var op = 0; rc >= 0 && op < probe[1] && op < 128; op++)
-            {
-                if ((ops[op].flags & Constants.IO_URING_OP_SUPPORTED) != 0)
-                {
-                    supported |= UInt128.One << op;
-                }
-            }
-
-            // The query works without a ring; a kernel without it refuses the register opcode.
-            var (query, queryOps, querySize) = QueryOpcodes(live);
-            // Without the query (before 6.18) the register count and the enter flags cannot be asked
-            // for safely (probing register opcodes with null arguments runs them); those kernels get
-            // the sets every kernel since 6.0 has: IOSQE_* bits 0-6, ENTER GETEVENTS..REGISTERED_RING.
-            // Without the query, restrictions tell which register opcodes exist: they name one by
-            // number and refuse an unknown one (-EINVAL) without running it.
-            var registerLast = query?.nr_register_opcodes
-                ?? ((setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 ? ProbeRegisterLast(live) : 0);
-            var sqeFlags = query is { } q ? (uint)q.sqe_flags : 0x7fu;
-            var enterFlags = query is { } q2 ? (uint)q2.enter_flags : 0x1fu;
-
             uint nopFlags = 0;
             for (var bit = 0; bit < 8; bit++)
             {
@@ -75,20 +41,19 @@ public static class KernelProbe
 
             var lookupPostsZero = (nopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0 && NopResult(live, (uint)IoUringNopFlags.IORING_NOP_FILE, -1) == 0;
             var kernel = LiveKernel.Release;
-            var known = query is { } q3 ? (uint)q3.ring_setup_flags : setup;
             // Register opcodes are run by asking, so only one that fails harmlessly is asked: a kernel that
             // knows MEM_REGION faults copying its descriptor from an unmapped page, one that does not
             // refuses the opcode (a null argument would be -EINVAL on both).
             var hasMemRegion = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION, (void*)0x1000, 1) != -Errno.EINVAL;
             var taskWork = ProbeTaskWork(live);
-            return new KernelProfile($"live {kernel} (probed)", setup, known, plain.features, opLast, sqeFlags, nopFlags, enterFlags, registerLast, query is not null, RingHeaderOf(plain), supported, queryOps, querySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero)
+            return new KernelProfile($"live {kernel} (probed)", setup, features.KnownSetupFlags, plain.features, features.OpcodeCount, features.SqeFlags, nopFlags, features.EnterFlags, features.RegisterOpcodeCount, features.HasQuery, RingHeaderOf(plain), features.SupportedOpcodes, features.QueryOpcodeCount, features.QuerySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero)
             {
                 RwImport = ProbeRwImport(live),
                 FixedBuffers = ProbeFixedBuffers(live),
                 HasMemRegion = hasMemRegion,
                 RegisterRestrictedOnlyWhenListed = (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 && ProbeRestriction(live, register: true),
                 SqeRestrictedOnlyWhenListed = (setup & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0 && ProbeRestriction(live, register: false),
-                QueryAnswers = query is null ? null : QueryAnswersOf(live, queryOps),
+                QueryAnswers = features.HasQuery ? QueryAnswersOf(live, features.QueryOpcodeCount) : null,
                 DrainBySequence = ProbeDrainBySequence(live),
                 FailuresPostAtOnce = ProbeFailuresPostAtOnce(live),
                 TaskWorkNewestFirst = taskWork.Lifo,
@@ -213,7 +178,7 @@ public static class KernelProbe
     {
         var kind = register ? io_uring_register_restriction_op.IORING_RESTRICTION_SQE_OP : io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP;
         var value = register ? (byte)io_uring_op.IORING_OP_NOP : (byte)io_uring_register_op.IORING_REGISTER_PROBE;
-        var rc = RestrictedRing(live, kind, value, out var ring);
+        var rc = KernelFeatures.RestrictedRing(live, kind, value, out var ring);
         using (ring)
         {
             if (rc < 0 || ring!.EnableRings() < 0)
@@ -242,66 +207,11 @@ public static class KernelProbe
         var data = stackalloc byte[256];
         for (var op = 1u; op < ops; op++)
         {
-            var (rc, result, size) = Query(live, op, data, 256);
+            var (rc, result, size) = KernelFeatures.Ask(live, op, data, 256);
             answers[op] = rc != 0 ? $"{rc}:" : $"{result}:{Convert.ToHexString(new ReadOnlySpan<byte>(data, (int)Math.Min(size, 256u)))}";
         }
 
         return answers;
-    }
-
-    /// <summary>The first register opcode a restriction may not name (IORING_REGISTER_LAST), by bisection, one ring per question.</summary>
-    private static unsafe uint ProbeRegisterLast(IRingBackend live)
-    {
-        bool Known(uint op)
-        {
-            var rc = RestrictedRing(live, io_uring_register_restriction_op.IORING_RESTRICTION_REGISTER_OP, (byte)op, out var ring);
-            ring?.Dispose();
-            return rc == 0;
-        }
-
-        if (!Known(0))
-        {
-            return 0;
-        }
-
-        if (Known(255))
-        {
-            return 256;
-        }
-
-        uint known = 0, unknown = 255;
-        while (unknown - known > 1)
-        {
-            var mid = (known + unknown) / 2;
-            if (Known(mid))
-            {
-                known = mid;
-            }
-            else
-            {
-                unknown = mid;
-            }
-        }
-
-        return unknown;
-    }
-
-    /// <summary>
-    /// A ring created disabled with one restriction registered: the registration's result (setup's
-    /// error, and no ring, when the kernel has no R_DISABLED). The caller disposes the ring.
-    /// </summary>
-    private static unsafe int RestrictedRing(IRingBackend live, io_uring_register_restriction_op kind, byte value, out IoUring.Ring.Ring? ring)
-    {
-        var rc = IoUring.Ring.Ring.Create(live, 4, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED }, out ring);
-        if (rc < 0)
-        {
-            return rc;
-        }
-
-        var entry = default(io_uring_restriction);
-        entry.opcode = (ushort)kind;
-        entry.register_op = value;
-        return live.Register(ring!.Fd, (uint)io_uring_register_op.IORING_REGISTER_RESTRICTIONS, &entry, 1);
     }
 
     /// <summary>Waits at most 50 ms for <paramref name="count"/> CQEs: long enough for NOPs, short enough to probe a hang.</summary>
@@ -557,68 +467,6 @@ public static class KernelProbe
     private unsafe delegate void SqeFiller(io_uring_sqe* sqe);
 
     private static RingHeaderLayout RingHeaderOf(io_uring_params p) => p.sq_off.tail == 4 ? RingHeaderLayout.Packed : RingHeaderLayout.CacheLineAligned;
-
-    private static unsafe (io_uring_query_opcode? Data, uint Ops, uint Size) QueryOpcodes(IRingBackend live)
-    {
-        var data = default(io_uring_query_opcode);
-        var (rc, result, size) = Query(live, Constants.IO_URING_QUERY_OPCODES, &data, (uint)sizeof(io_uring_query_opcode));
-        if (rc != 0 || result != 0)
-        {
-            return (null, 0, 0);
-        }
-
-        // Query opcodes are dense: the first one refused with -EOPNOTSUPP is the count.
-        var scratch = stackalloc byte[256];
-        uint ops = 1;
-        while (ops < 64 && Query(live, ops, scratch, 256).Result != -Errno.EOPNOTSUPP)
-        {
-            ops++;
-        }
-
-        return (data, ops, size);
-    }
-
-    private static unsafe (int Rc, int Result, uint Size) Query(IRingBackend live, uint op, void* data, uint size)
-    {
-        new Span<byte>(data, (int)size).Clear();
-        var hdr = default(io_uring_query_hdr);
-        hdr.query_op = op;
-        hdr.query_data = (ulong)data;
-        hdr.size = size;
-        var rc = live.Register(-1, (uint)io_uring_register_op.IORING_REGISTER_QUERY, &hdr, 0);
-        return (rc, hdr.result, hdr.size);
-    }
-
-    private static uint Companions(uint flag) => (IoUringSetupFlags)flag switch
-    {
-        IoUringSetupFlags.IORING_SETUP_SQ_AFF => (uint)IoUringSetupFlags.IORING_SETUP_SQPOLL,
-        IoUringSetupFlags.IORING_SETUP_TASKRUN_FLAG => (uint)IoUringSetupFlags.IORING_SETUP_COOP_TASKRUN,
-        IoUringSetupFlags.IORING_SETUP_DEFER_TASKRUN => (uint)IoUringSetupFlags.IORING_SETUP_SINGLE_ISSUER,
-        IoUringSetupFlags.IORING_SETUP_REGISTERED_FD_ONLY => (uint)IoUringSetupFlags.IORING_SETUP_NO_MMAP,
-        IoUringSetupFlags.IORING_SETUP_HYBRID_IOPOLL => (uint)IoUringSetupFlags.IORING_SETUP_IOPOLL,
-        IoUringSetupFlags.IORING_SETUP_SQ_REWIND => (uint)IoUringSetupFlags.IORING_SETUP_NO_SQARRAY,
-        _ => 0,
-    };
-
-    private static unsafe bool Accepts(IRingBackend live, uint flags)
-    {
-        if ((flags & (uint)IoUringSetupFlags.IORING_SETUP_ATTACH_WQ) != 0)
-        {
-            return false; // needs another ring's fd; not probed
-        }
-
-        var p = default(io_uring_params);
-        p.flags = flags;
-        p.cq_entries = 8;
-        var fd = live.Setup(4, &p);
-        if (fd >= 0)
-        {
-            live.Close(fd);
-            return true;
-        }
-
-        return false;
-    }
 
     /// <summary>The result of one NOP with <paramref name="nopFlag"/> (on a CQE32 ring for the CQE32 flag).</summary>
     private static unsafe int NopResult(IRingBackend live, uint nopFlag, int fd)

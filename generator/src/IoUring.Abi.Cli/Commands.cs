@@ -33,7 +33,8 @@ internal static class Commands
             var repo = Repo.Find(r.GetValue(RepoOption));
             var kernelLock = KernelLock.Load(repo.LockPath);
             var fetcher = new HeaderFetcher(new HeaderCache(r.GetValue(CacheOption)), msg => Console.Error.WriteLine(msg));
-            var mode = r.GetValue(locked) ? FetchMode.Locked : FetchMode.Refresh;
+            // An installed tool's lock is part of the tool: it fetches what its lock names and never moves it.
+            var mode = r.GetValue(locked) || Checkout.IsBundled(repo.Root) ? FetchMode.Locked : FetchMode.Refresh;
             var reports = fetcher.Fetch(kernelLock, mode, r.GetValue(kernels));
             foreach (var rep in reports)
             {
@@ -113,9 +114,9 @@ internal static class Commands
         var cmd = new Command("generate", "The main job: every kernel of the lock to its snapshot under generated/abi/, and every proposal of headers/proposals/*.patch to generated/abi/proposals/, fetching locked headers that are not cached.") { check };
         cmd.SetAction(r => Run(() =>
         {
-            var repo = Repo.Find(r.GetValue(RepoOption));
-            var cache = new HeaderCache(r.GetValue(CacheOption));
             var checkOnly = r.GetValue(check);
+            var repo = Repo.Find(r.GetValue(RepoOption), checkOnly ? null : "the snapshots of generated/abi");
+            var cache = new HeaderCache(r.GetValue(CacheOption));
             var kernelLock = KernelLock.Load(repo.LockPath);
             new HeaderFetcher(cache, msg => Console.Error.WriteLine(msg)).Fetch(kernelLock, FetchMode.Locked);
             var changed = new List<string>();

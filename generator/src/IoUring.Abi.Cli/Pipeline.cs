@@ -38,7 +38,8 @@ internal sealed record Repo(string Root)
         return rel.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(rel) ? path : rel.Replace(Path.DirectorySeparatorChar, '/');
     }
 
-    public static Repo Find(string? given) => new(Checkout.ForTool(given, Path.Combine("headers", "kernels.lock.json")));
+    /// <summary>The checkout (or an installed tool's bundled corpus); <paramref name="writes"/> names what the command writes into it.</summary>
+    public static Repo Find(string? given, string? writes = null) => new(Checkout.ForTool(given, Path.Combine("headers", "kernels.lock.json"), writes));
 }
 
 internal static class Pipeline

@@ -28,18 +28,41 @@ public static class Checkout
     }
 
     /// <summary>
-    /// The folder a tool works on: <paramref name="given"/> (its --repo) or the checkout above the current
-    /// folder; either way it must hold <paramref name="needs"/> (a path relative to it, e.g.
-    /// headers/kernels.lock.json), the file the tool reads first.
+    /// The folder an installed tool carries beside its assembly: the read-only part of a checkout that
+    /// the tools read (the locks, the committed snapshots, the proposals, the trace corpus), packed with
+    /// it so that an installed tool works outside any checkout.
     /// </summary>
-    public static string ForTool(string? given, string needs)
+    public static string BundledCorpus => Path.Combine(AppContext.BaseDirectory, "corpus");
+
+    /// <summary>Whether <paramref name="root"/> is the tool's own <see cref="BundledCorpus"/>, which nothing may write to.</summary>
+    public static bool IsBundled(string root) =>
+        string.Equals(Path.GetFullPath(root).TrimEnd('/'), Path.GetFullPath(BundledCorpus).TrimEnd('/'), StringComparison.Ordinal);
+
+    /// <summary>
+    /// The folder a tool works on: <paramref name="given"/> (its --repo), else the checkout above the
+    /// current folder, else the corpus an installed tool carries (<see cref="BundledCorpus"/>); either way
+    /// it must hold <paramref name="needs"/> (a path relative to it, e.g. headers/kernels.lock.json), the
+    /// file the tool reads first. <paramref name="writes"/> names what a command would write into the
+    /// folder: such a command refuses the bundled corpus, which belongs to the installed tool.
+    /// </summary>
+    public static string ForTool(string? given, string needs, string? writes = null)
     {
-        var root = given is not null
-            ? Path.GetFullPath(given)
-            : Above(Environment.CurrentDirectory) ?? throw new ToolException($"no {Marker} in {Environment.CurrentDirectory} or above: run inside a checkout of the repository or pass --repo");
-        return File.Exists(Path.Combine(root, needs))
-            ? root
-            : throw new ToolException($"{(given is not null ? "--repo " + given : root)}: no {needs} there; pass the root of a checkout (--repo)");
+        var root = given is not null ? Path.GetFullPath(given) : Above(Environment.CurrentDirectory);
+        if (root is null)
+        {
+            root = File.Exists(Path.Combine(BundledCorpus, needs))
+                ? BundledCorpus
+                : throw new ToolException($"no {Marker} in {Environment.CurrentDirectory} or above: run inside a checkout of the repository or pass --repo");
+        }
+
+        if (!File.Exists(Path.Combine(root, needs)))
+        {
+            throw new ToolException($"{(given is not null ? "--repo " + given : root)}: no {needs} there; pass the root of a checkout (--repo)");
+        }
+
+        return writes is not null && IsBundled(root)
+            ? throw new ToolException($"this command writes {writes}, which needs a checkout of the repository (the corpus the installed tool carries is read-only): run it inside a checkout or pass --repo")
+            : root;
     }
 
     /// <summary>The checkout a test or benchmark binary was built in.</summary>

@@ -13,7 +13,8 @@ namespace IoUring.Bindings.Generator;
 /// <summary>
 /// Reads ABI snapshots (AdditionalFiles with IoUringSnapshot="true") and the flag curation file
 /// (flags.txt), and adds the bindings of the kernel named by the IoUringKernel property (default: the
-/// newest released kernel among the snapshots). Every stage's output has value equality, so an
+/// snapshot marked IoUringSnapshot="primary", a consumer's own, else the newest released kernel among
+/// the snapshots). Every stage's output has value equality, so an
 /// unchanged input is served from Roslyn's cache without parsing or emitting again.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
@@ -27,8 +28,9 @@ public sealed class BindingsGenerator : IIncrementalGenerator
         var snapshots = context.AdditionalTextsProvider
             .Where(t => t.Path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
             .Combine(context.AnalyzerConfigOptionsProvider)
-            .Where(p => p.Right.GetOptions(p.Left).TryGetValue("build_metadata.AdditionalFiles.IoUringSnapshot", out var v) && string.Equals(v, "true", StringComparison.OrdinalIgnoreCase))
-            .Select((p, ct) => new InputFile(p.Left.Path, p.Left.GetText(ct)?.ToString() ?? string.Empty))
+            .Select((p, _) => (File: p.Left, Role: p.Right.GetOptions(p.Left).TryGetValue("build_metadata.AdditionalFiles.IoUringSnapshot", out var v) ? v.Trim() : string.Empty))
+            .Where(p => string.Equals(p.Role, "true", StringComparison.OrdinalIgnoreCase) || string.Equals(p.Role, "primary", StringComparison.OrdinalIgnoreCase))
+            .Select((p, ct) => new InputFile(p.File.Path, p.File.GetText(ct)?.ToString() ?? string.Empty, string.Equals(p.Role, "primary", StringComparison.OrdinalIgnoreCase)))
             .WithTrackingName(SnapshotsStep)
             .Collect();
 
@@ -72,11 +74,17 @@ public sealed class BindingsGenerator : IIncrementalGenerator
     {
         var problems = new List<GeneratorProblem>();
         var corpus = new List<AbiSnapshot>();
+        AbiSnapshot? given = null;
         foreach (var f in snapshotFiles.OrderBy(f => f.Path, StringComparer.Ordinal))
         {
             try
             {
-                corpus.Add(SnapshotJson.Read(f.Text, f.Path));
+                var snapshot = SnapshotJson.Read(f.Text, f.Path);
+                corpus.Add(snapshot);
+                if (f.Primary)
+                {
+                    given = given is null ? snapshot : throw new ToolException($"{f.Path}: a second snapshot marked IoUringSnapshot=\"primary\" (the first names kernel '{given.Kernel}'); mark one");
+                }
             }
             catch (ToolException e)
             {
@@ -88,6 +96,17 @@ public sealed class BindingsGenerator : IIncrementalGenerator
         {
             problems.Add(new GeneratorProblem("IOU0004", "no ABI snapshot is given: add <AdditionalFiles Include=\"generated/abi/*.json\" IoUringSnapshot=\"true\" />", problems.Count == 0));
             return new GenerationResult(EquatableArray<GeneratedSource>.Empty, new EquatableArray<GeneratorProblem>(problems));
+        }
+
+        // A consumer's own snapshot replaces a corpus snapshot of the same name, so that a kernel
+        // appears once in the "since" notes.
+        if (given is not null)
+        {
+            corpus.RemoveAll(s => s != given && s.Kernel == given.Kernel);
+            if (kernel.Length == 0 && proposal.Length == 0)
+            {
+                kernel = given.Kernel;
+            }
         }
 
         // A proposal's snapshot (source kind "patch") is never a kernel: never the default, never the
@@ -158,7 +177,7 @@ public sealed class BindingsGenerator : IIncrementalGenerator
         isEnabledByDefault: true);
 }
 
-public sealed record InputFile(string Path, string Text);
+public sealed record InputFile(string Path, string Text, bool Primary = false);
 
 public sealed record GenerationResult(EquatableArray<GeneratedSource> Sources, EquatableArray<GeneratorProblem> Problems);
 

@@ -55,6 +55,11 @@ public sealed record AgentBuild(string Directory)
                 : throw new ToolException($"IOURING_CONFORMANCE_AGENT={env}: no {EntryAssembly} there; point it at the agent's build output or unset it");
         }
 
+        if (Checkout.IsBundled(repoRoot))
+        {
+            throw new ToolException("running programs on a kernel (the host's or a VM's) needs the conformance agent, which is built from a checkout of the repository: run this command inside a checkout (or pass --repo), or set IOURING_CONFORMANCE_AGENT to an agent's build output");
+        }
+
         var configuration = typeof(AgentBuild).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .FirstOrDefault(a => a.Key == "AgentConfiguration")?.Value ?? "Debug";
         var project = SupervisedHost.AgentProject(repoRoot);
