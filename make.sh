@@ -3,6 +3,8 @@
 #   ./make.sh generate   the main job: fetch the corpus's kernel headers, regenerate every ABI snapshot
 #   ./make.sh test       build, fetch the locked headers, check snapshots are fresh, run every test
 #   ./make.sh matrix     the conformance matrix: host + Debian's kernels under qemu vs the engine
+#   ./make.sh pack       the NuGet packages and dotnet tools into artifacts/packages (a folder feed),
+#                        and the NativeAOT io_uring-codegen into artifacts/cli-aot
 #   ./make.sh bench      extraction vs bindgen, diff vs gcc+abidiff, NOP round trips vs liburing
 #                        (prints the docs/benchmarks.md tables)
 #   ./make.sh mutation   Stryker.NET over the engine, the trace replay and the engine's properties as
@@ -90,11 +92,38 @@ case "${1:-}" in
     shift
     conformance matrix "$@"
     ;;
+  pack)
+    # A folder feed: 'dotnet tool install -g IoUring.Codegen.Tool --add-source artifacts/packages',
+    # 'dotnet add package IoUring.Ring --source artifacts/packages'. The bindings package holds every
+    # kernel of the corpus, so the build of the default kernel (which builds them all) comes first.
+    need_packages "${FRONT_END[@]}" zlib1g-dev
+    dotnet build generated/IoUring.Bindings -c Release -nologo -v quiet -clp:ErrorsOnly
+    for p in generated/IoUring.Bindings engine/src/IoUring.Ring generator/src/IoUring.Bindings.Generator \
+             generator/src/IoUring.Abi.Cli conformance/src/IoUring.Conformance.Cli; do
+      dotnet pack "$p" -c Release -o artifacts/packages -nologo -v quiet -clp:ErrorsOnly
+    done
+    dotnet publish generator/src/IoUring.Abi.Cli -c Release -r linux-x64 -p:NativeCli=true -o artifacts/cli-aot -nologo -v quiet -clp:ErrorsOnly
+    dotnet publish conformance/src/IoUring.Conformance.Cli -c Release -r linux-x64 -p:NativeCli=true -o artifacts/conformance-aot -nologo -v quiet -clp:ErrorsOnly
+    # The native builds must say what the JIT builds say: a snapshot byte for byte as committed, and the
+    # same generated programs (FsCheck runs without reflection there) as the tool's build.
+    check=$(mktemp -d)
+    artifacts/cli-aot/io_uring-codegen headers fetch --locked >/dev/null
+    artifacts/cli-aot/io_uring-codegen extract 7.2 -o "$check/7.2.json" 2>/dev/null
+    cmp "$check/7.2.json" generated/abi/7.2.json
+    artifacts/conformance-aot/io_uring-conformance programs --seed 7 --cases 200 --hostile 100 -o "$check/native.json" 2>/dev/null
+    dotnet conformance/src/IoUring.Conformance.Cli/bin/Release/net10.0/io_uring-conformance.dll programs --seed 7 --cases 200 --hostile 100 -o "$check/jit.json" 2>/dev/null
+    cmp "$check/native.json" "$check/jit.json"
+    rm -rf "$check"
+    echo "native io_uring-codegen: extract 7.2 equals generated/abi/7.2.json; native io_uring-conformance: 200 programs + 100 hostile cases equal to the JIT build's"
+    ls -l artifacts/packages/*.nupkg artifacts/cli-aot/io_uring-codegen artifacts/conformance-aot/io_uring-conformance
+    ;;
   bench)
     # liburing-dev: the NOP bench builds its C peer (engine/bench/nop-liburing.c) against it.
-    need_packages "${FRONT_END[@]}" bindgen time libclang1-14 abigail-tools gcc liburing-dev
+    need_packages "${FRONT_END[@]}" bindgen time libclang1-14 abigail-tools gcc liburing-dev zlib1g-dev
     # The benchmarked binary is the ReadyToRun publish: startup is most of a one-header extract.
     dotnet publish generator/src/IoUring.Abi.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o artifacts/cli -nologo -v quiet -clp:ErrorsOnly
+    # ... and the NativeAOT build of the same sources, benchmarked beside it (zlib1g-dev: its linker needs it).
+    dotnet publish generator/src/IoUring.Abi.Cli -c Release -r linux-x64 -p:NativeCli=true -o artifacts/cli-aot -nologo -v quiet -clp:ErrorsOnly
     artifacts/cli/io_uring-codegen headers fetch --locked
     bash generator/bench/extract-vs-bindgen.sh
     bash generator/bench/diff-vs-abidiff.sh
@@ -114,7 +143,7 @@ case "${1:-}" in
     dotnet dotnet-stryker --config-file stryker-config.json "${@:2}"
     ;;
   *)
-    echo "usage: ./make.sh generate | test | matrix [matrix options] | bench | mutation" >&2
+    echo "usage: ./make.sh generate | test | matrix [matrix options] | pack | bench | mutation" >&2
     exit 2
     ;;
 esac

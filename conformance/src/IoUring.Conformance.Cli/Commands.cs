@@ -138,7 +138,7 @@ internal static class Commands
             if (r.GetValue(output) is { } file)
             {
                 var report = new RunReport(RunReport.SchemaId, source, batch.Programs, reports);
-                AtomicFile.WriteAllText(file, JsonSerializer.Serialize(report, RunReport.Json) + "\n");
+                AtomicFile.WriteAllText(file, JsonSerializer.Serialize(report, ReportJson.Default.RunReport) + "\n");
                 Console.Error.WriteLine($"wrote {file}");
             }
 
@@ -298,7 +298,7 @@ internal static class Commands
         {
             var repo = Repo.Find(r.GetValue(RepoOption));
             var (batch, _) = LoadOrGenerate(repo, null, r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), false, r.GetValue(hostile));
-            var json = JsonSerializer.Serialize(batch, RunReport.Json) + "\n";
+            var json = JsonSerializer.Serialize(batch, ReportJson.Default.ProgramBatch) + "\n";
             if (r.GetValue(output) is { } o)
             {
                 AtomicFile.WriteAllText(o, json);

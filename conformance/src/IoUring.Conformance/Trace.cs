@@ -33,7 +33,7 @@ public readonly record struct CqeTrace(ulong UserData, int Res, uint Flags, bool
     public static int CompareText(CqeTrace a, CqeTrace b) => string.CompareOrdinal(a.ToString(), b.ToString());
 }
 
-internal sealed class CqeTraceJsonConverter : JsonConverter<CqeTrace>
+public sealed class CqeTraceJsonConverter : JsonConverter<CqeTrace>
 {
     public override CqeTrace Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {

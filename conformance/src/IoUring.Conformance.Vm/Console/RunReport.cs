@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
+using System.Text.Json.Serialization;
 using IoUring.Engine;
 
 namespace IoUring.Conformance.Vm;
@@ -49,13 +49,6 @@ public sealed record RunReport(string Schema, ProgramSource Source, IReadOnlyLis
 {
     public const string SchemaId = "io_uring-conformance-vm-run/1";
 
-    /// <summary>The agent's generated metadata for its own records, reflection for the report's (host side, no emulation cost).</summary>
-    public static readonly JsonSerializerOptions Json = new(AgentJson.Default.Options)
-    {
-        TypeInfoResolver = JsonTypeInfoResolver.Combine(AgentJson.Default, new DefaultJsonTypeInfoResolver()),
-        WriteIndented = true,
-    };
-
     public static KernelRunReport For(VmRun run, DifferentialReport? differential) => new(
         run.Kernel,
         run.Release,
@@ -72,3 +65,18 @@ public sealed record RunReport(string Schema, ProgramSource Source, IReadOnlyLis
         run.Console,
         run.EarlierConsole);
 }
+
+/// <summary>
+/// System.Text.Json metadata for what the command line writes (run reports, the matrix, program batches),
+/// generated at build time like the agent's (<see cref="AgentJson"/>, whose rules it keeps) so that the
+/// command line compiles ahead of time without reflection.
+/// </summary>
+[JsonSourceGenerationOptions(
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    RespectNullableAnnotations = true,
+    UseStringEnumConverter = true,
+    WriteIndented = true)]
+[JsonSerializable(typeof(RunReport))]
+[JsonSerializable(typeof(FeatureMatrix))]
+[JsonSerializable(typeof(ProgramBatch))]
+public sealed partial class ReportJson : JsonSerializerContext;

@@ -8,7 +8,7 @@ namespace IoUring.Conformance.Vm;
 /// <summary>Writes a <see cref="FeatureMatrix"/> out as a person reads it (markdown, SVG) and as a program does (JSON).</summary>
 public static class MatrixRender
 {
-    public static string Json(FeatureMatrix m) => JsonSerializer.Serialize(m, RunReport.Json) + "\n";
+    public static string Json(FeatureMatrix m) => JsonSerializer.Serialize(m, ReportJson.Default.FeatureMatrix) + "\n";
 
     public static string Markdown(FeatureMatrix m)
     {
