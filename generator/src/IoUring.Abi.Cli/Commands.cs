@@ -3,6 +3,7 @@ using IoUring.Abi.Clang;
 using IoUring.Abi.Diff;
 using IoUring.Abi.Headers;
 using IoUring.Abi.Model;
+using IoUring.Cli;
 
 namespace IoUring.Abi.Cli;
 
@@ -32,10 +33,9 @@ internal static class Commands
         {
             var repo = Repo.Find(r.GetValue(RepoOption));
             var kernelLock = KernelLock.Load(repo.LockPath);
-            var fetcher = new HeaderFetcher(new HeaderCache(r.GetValue(CacheOption)), msg => Console.Error.WriteLine(msg));
             // An installed tool's lock is part of the tool: it fetches what its lock names and never moves it.
             var mode = r.GetValue(locked) || Checkout.IsBundled(repo.Root) ? FetchMode.Locked : FetchMode.Refresh;
-            var reports = fetcher.Fetch(kernelLock, mode, r.GetValue(kernels));
+            var reports = TerminalProgress.Run("headers fetch", log => new HeaderFetcher(new HeaderCache(r.GetValue(CacheOption)), log).Fetch(kernelLock, mode, r.GetValue(kernels)));
             foreach (var rep in reports)
             {
                 Console.WriteLine($"{rep.Kernel,-8} {rep.Status,-9} {rep.Detail}");
@@ -118,7 +118,7 @@ internal static class Commands
             var repo = Repo.Find(r.GetValue(RepoOption), checkOnly ? null : "the snapshots of generated/abi");
             var cache = new HeaderCache(r.GetValue(CacheOption));
             var kernelLock = KernelLock.Load(repo.LockPath);
-            new HeaderFetcher(cache, msg => Console.Error.WriteLine(msg)).Fetch(kernelLock, FetchMode.Locked);
+            TerminalProgress.Run("fetching the locked headers", log => new HeaderFetcher(cache, log).Fetch(kernelLock, FetchMode.Locked));
             var changed = new List<string>();
 
             // Each proposal must name a base of the lock (checked before anything is extracted): a

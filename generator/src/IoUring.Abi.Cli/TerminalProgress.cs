@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using Spectre.Console;
+
+namespace IoUring.Cli;
+
+/// <summary>
+/// Long work (package list refreshes, downloads, VM boots) as a person at a terminal sees it: a spinner
+/// with the latest step and the time so far, every step also printed above it, so a silent apt-get or a
+/// booting kernel still shows that something runs. When standard error is not a terminal (a pipe, a log
+/// file, CI), the steps are plain lines and nothing else. Shared by both command lines.
+/// </summary>
+public static class TerminalProgress
+{
+    private static readonly IAnsiConsole Err = AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(Console.Error),
+    });
+
+    /// <summary>Whether the spinner is shown: standard error is an interactive terminal that is not "dumb".</summary>
+    public static bool Interactive =>
+        !Console.IsErrorRedirected && Err.Profile.Capabilities.Interactive && Environment.GetEnvironmentVariable("TERM") is not (null or "" or "dumb");
+
+    /// <summary>Runs <paramref name="work"/>, which reports its steps through the action it is given.</summary>
+    public static T Run<T>(string title, Func<Action<string>, T> work)
+    {
+        if (!Interactive)
+        {
+            return work(Console.Error.WriteLine);
+        }
+
+        return Err.Status().Spinner(Spinner.Known.Dots).Start(Markup.Escape(title), ctx =>
+        {
+            var spinner = new SpinnerText(ctx, title);
+            using var timer = new Timer(_ => spinner.Refresh(), null, 0, 1000);
+            return work(spinner.Step);
+        });
+    }
+
+    /// <summary>As <see cref="Run{T}"/>, for work that awaits.</summary>
+    public static async Task<T> RunAsync<T>(string title, Func<Action<string>, Task<T>> work)
+    {
+        if (!Interactive)
+        {
+            return await work(Console.Error.WriteLine);
+        }
+
+        return await Err.Status().Spinner(Spinner.Known.Dots).StartAsync(Markup.Escape(title), async ctx =>
+        {
+            var spinner = new SpinnerText(ctx, title);
+            using var timer = new Timer(_ => spinner.Refresh(), null, 0, 1000);
+            return await work(spinner.Step);
+        });
+    }
+
+    /// <summary>The spinner's line: the title, the latest step, the time since the start.</summary>
+    private sealed class SpinnerText(StatusContext context, string title)
+    {
+        private readonly Stopwatch watch = Stopwatch.StartNew();
+        private readonly object gate = new();
+        private string latest = string.Empty;
+
+        public void Step(string message)
+        {
+            lock (gate)
+            {
+                Err.WriteLine(message);
+                latest = message.Split('\n')[0];
+                Refresh();
+            }
+        }
+
+        public void Refresh()
+        {
+            lock (gate)
+            {
+                var step = latest.Length > 90 ? latest[..87] + "..." : latest;
+                context.Status($"{Markup.Escape(title)}{(step.Length > 0 ? ": " + Markup.Escape(step) : string.Empty)} [grey]({watch.Elapsed:m\\:ss})[/]");
+            }
+        }
+    }
+}
