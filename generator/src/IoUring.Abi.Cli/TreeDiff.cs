@@ -21,7 +21,7 @@ internal sealed record HeaderDiff(
 
 internal enum HeaderState
 {
-    /// <summary>In both trees and compared on at least one target.</summary>
+    /// <summary>In both trees, and compared on at least one target or changed whether it compiles alone.</summary>
     Compared,
 
     /// <summary>Only in the newer tree.</summary>
@@ -100,7 +100,7 @@ internal static class TreeDiff
         {
             if (!File.Exists(tree.Resolve(header, t)))
             {
-                failures[t.Triple] = $"{header} does not exist for {t.ShortName}";
+                failures[t.Triple] = $"{header} is not in this target's asm/ folder";
                 continue;
             }
 
@@ -175,7 +175,10 @@ internal static class TreeDiff
             }
         }
 
-        return new HeaderDiff(header, compared.Count == 0 ? HeaderState.Skipped : HeaderState.Compared, MergeTargets(changes, targets), compared, before.Failures, after.Failures);
+        // A header that stopped (or started) compiling alone has a change to show even where nothing
+        // could be compared; skipped means there is nothing to say about it.
+        var state = compared.Count == 0 && changes.Count == 0 ? HeaderState.Skipped : HeaderState.Compared;
+        return new HeaderDiff(header, state, MergeTargets(changes, targets), compared, before.Failures, after.Failures);
     }
 
     /// <summary>Changes found target by target, each said once with the targets that say it (none when every target does).</summary>
@@ -201,7 +204,7 @@ internal static class TreeDiff
         sb.Append($"ABI diff of every UAPI header: {r.Old} -> {r.New} ({string.Join(", ", r.Targets.Select(t => t.ShortName))})\n");
         foreach (var h in r.Headers.Where(h => h.Changes.Count > 0))
         {
-            var on = h.State == HeaderState.Compared && h.ComparedTargets.Count < r.Targets.Count
+            var on = h.State == HeaderState.Compared && h.ComparedTargets.Count > 0 && h.ComparedTargets.Count < r.Targets.Count
                 ? $", compared on {string.Join(", ", h.ComparedTargets.Select(Short))}" : string.Empty;
             sb.Append($"\n== {h.Header} ({Count(h.Changes.Count, "change")}{on})\n");
             foreach (var c in h.Changes)
