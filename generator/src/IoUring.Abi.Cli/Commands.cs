@@ -285,7 +285,18 @@ internal static class Commands
 
             var looked = candidates.Count == 0 ? "no UAPI header of the kernel declares it either"
                 : $"the UAPI headers whose text mentions it did not give it: {string.Join("; ", failures.Count > 0 ? failures : candidates)}" + (failures.Count > 0 ? " (try --target to show one target)" : string.Empty);
-            throw new ToolException($"'{declName}' is not declared in io_uring's snapshot of kernel {k.Kernel}, and {looked}");
+            // The io_uring snapshot's own message keeps its similar names.
+            var notInSnapshot = $"'{declName}' is not declared in io_uring's snapshot of kernel {k.Kernel}";
+            try
+            {
+                LayoutPrinter.Print(snap, declName, r.GetValue(target));
+            }
+            catch (ToolException e)
+            {
+                notInSnapshot = e.Message;
+            }
+
+            throw new ToolException($"{notInSnapshot}; {looked}");
         }));
         return cmd;
     }
