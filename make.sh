@@ -4,8 +4,8 @@
 #   ./make.sh test       build, fetch the locked headers, check snapshots are fresh, run every test
 #   ./make.sh matrix     the conformance matrix: host + Debian's kernels under qemu vs the engine
 #   ./make.sh pack       the NuGet packages and dotnet tools into artifacts/packages (a folder feed),
-#                        and the NativeAOT io_uring-codegen into artifacts/cli-aot
-#   ./make.sh bench      extraction vs bindgen, diff vs gcc+abidiff, NOP round trips vs liburing
+#                        and the NativeAOT command lines into artifacts/cli-aot and artifacts/conformance-aot
+#   ./make.sh bench      extraction vs bindgen, diff (one header, every header) vs gcc+abidiff, NOP round trips vs liburing
 #                        (prints the docs/benchmarks.md tables)
 #   ./make.sh mutation   Stryker.NET over the engine, the trace replay and the engine's properties as
 #                        the tests (about 90 min; not part of test)
@@ -127,6 +127,8 @@ case "${1:-}" in
     artifacts/cli/io_uring-codegen headers fetch --locked
     bash generator/bench/extract-vs-bindgen.sh
     bash generator/bench/diff-vs-abidiff.sh
+    # Every UAPI header of 6.12 and 7.2 (diff --all) vs a gcc + abidiff loop over the same headers.
+    bash generator/bench/tree-diff-vs-abidiff.sh
     # NOP round trips: client ring on the live kernel and on the engine vs liburing, one process.
     dotnet build engine/bench/IoUring.Ring.Bench -c Release -nologo -v quiet -clp:ErrorsOnly
     dotnet run -c Release --no-build --project engine/bench/IoUring.Ring.Bench

@@ -33,10 +33,25 @@ public static class Extractor
         var probeSource = BuildProbe(includes, macros);
 
         var perTarget = new TargetFacts[targets.Count];
+        var failures = new FrontEndException?[targets.Count];
         Parallel.For(0, targets.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
-            perTarget[i] = ReadTarget(tree, targets[i], probeSource, macros, includes.Count(c => c == '\n'));
+            // Kept per target and rethrown as is, the first target's first: Parallel.For would wrap it
+            // in an AggregateException, and which target failed first would depend on timing.
+            try
+            {
+                perTarget[i] = ReadTarget(tree, targets[i], probeSource, macros, includes.Count(c => c == '\n'));
+            }
+            catch (FrontEndException e)
+            {
+                failures[i] = e;
+            }
         });
+
+        if (failures.FirstOrDefault(f => f is not null) is { } failure)
+        {
+            throw failure;
+        }
 
         Timing($"targets {clock.ElapsedMilliseconds} ms");
         return Merge(tree, roots, targets, kernel, source, macros, perTarget);
@@ -68,7 +83,7 @@ public static class Extractor
 
             var (file, line, _) = tu.Location(c);
             var rel = tree.Relative(file);
-            if (!IncludeTree.IsIoUringHeader(rel))
+            if (!tree.IsOwnHeader(rel))
             {
                 continue;
             }
@@ -302,7 +317,7 @@ public static class Extractor
 
             foreach (var (key, cursor) in definitions)
             {
-                if (IncludeTree.IsIoUringHeader(tree.Relative(tu.Location(cursor).File)))
+                if (tree.IsOwnHeader(tree.Relative(tu.Location(cursor).File)))
                 {
                     Want(key);
                 }
@@ -729,7 +744,7 @@ public static class Extractor
             Kernel = kernel,
             Source = source,
             Targets = targets.Select(t => t.Triple).ToList(),
-            Headers = roots.Select(r => new HeaderFile { Path = r, Sha256 = FileHash.Sha256(Path.Combine(tree.Root, r)) }).ToList(),
+            Headers = roots.Select(r => new HeaderFile { Path = r, Sha256 = FileHash.Sha256(tree.Resolve(r, targets[0])) }).ToList(),
             Records = records,
             Enums = enums,
             Typedefs = typedefs,

@@ -21,11 +21,17 @@ internal static class Commands
         Recursive = true,
     };
 
+    private static Option<string[]> UapiOption(string description) => new("--uapi")
+    {
+        Description = description,
+        AllowMultipleArgumentsPerToken = true,
+    };
+
     public static Command Headers()
     {
         var locked = new Option<bool>("--locked") { Description = "Fetch exactly the versions in the lock (verify hashes); never change the lock" };
         var kernels = new Option<string[]>("--kernel") { Description = "Only these kernels (repeatable); default: every kernel of the lock", AllowMultipleArgumentsPerToken = true };
-        var fetch = new Command("fetch", "Download linux-libc-dev for each kernel of the corpus through the machine's Debian mirror, keep the io_uring headers' include closure in the cache, and update the lock (works offline from the cache).")
+        var fetch = new Command("fetch", "Download linux-libc-dev for each kernel of the corpus through the machine's Debian mirror, keep each package's whole UAPI tree (every header under usr/include, the four targets' asm/ folders) in the cache, and update the lock (works offline from the cache).")
         {
             locked, kernels,
         };
@@ -65,9 +71,10 @@ internal static class Commands
         var name = new Option<string?>("--name") { Description = "With --header or --patch: the snapshot's kernel label (default: the header's file name; BASE+PATCHNAME for a patch)" };
         var targets = new Option<string[]>("--target") { Description = "Targets (x86_64, i686, aarch64, arm; comma-separated or repeated); default: all four", AllowMultipleArgumentsPerToken = true };
         var output = new Option<string?>("--output", "-o") { Description = "Write the snapshot here (atomically); default: standard output" };
-        var cmd = new Command("extract", "Parse one kernel's (or one header's) io_uring UAPI with libclang into an ABI snapshot.")
+        var uapi = UapiOption("With a kernel: extract these UAPI headers of its tree instead of io_uring's, named as #include names them (e.g. linux/perf_event.h; repeatable)");
+        var cmd = new Command("extract", "Parse one kernel's (or one header's) io_uring UAPI, or any UAPI header of the kernel (--uapi), with libclang into an ABI snapshot.")
         {
-            kernel, header, patch, baseKernel, name, targets, output,
+            kernel, header, patch, baseKernel, name, targets, output, uapi,
         };
         cmd.SetAction(r => Run(() =>
         {
@@ -82,8 +89,15 @@ internal static class Commands
                 throw new ToolException("give one of: a kernel of the lock (e.g. 'extract 7.2'), --header FILE, or --patch FILE");
             }
 
+            var uapiHeaders = r.GetValue(uapi) ?? [];
+            if (uapiHeaders.Length > 0 && k is null)
+            {
+                throw new ToolException("--uapi names headers of a kernel's tree: give the kernel too (e.g. 'extract 7.2 --uapi linux/perf_event.h')");
+            }
+
             var snapshot = h is not null ? Pipeline.ExtractHeader(repo, cache, h, r.GetValue(baseKernel), r.GetValue(name), targetList)
                 : p is not null ? Pipeline.ExtractPatched(repo, cache, r.GetValue(baseKernel), p, r.GetValue(name), targetList)
+                : uapiHeaders.Length > 0 ? Pipeline.ExtractUapi(repo, cache, k!, uapiHeaders, targetList)
                 : Pipeline.ExtractKernel(repo, cache, k!, targetList);
             var json = SnapshotJson.Write(snapshot);
             if (snapshot.Records.Count + snapshot.Enums.Count + snapshot.Typedefs.Count + snapshot.Macros.Count == 0)
@@ -199,29 +213,91 @@ internal static class Commands
         var kernel = new Option<string?>("--kernel") { Description = "Kernel of the corpus (default: newest released)" };
         var snapshot = new Option<string?>("--snapshot") { Description = "Read this snapshot file instead" };
         var target = new Option<string?>("--target") { Description = "Show one target only" };
-        var cmd = new Command("show", "Print a declaration's layout per target, anonymous members at their offsets (like pahole).") { name, kernel, snapshot, target };
+        var uapi = new Option<string?>("--uapi") { Description = "The UAPI header that declares NAME (e.g. linux/perf_event.h); default: io_uring's snapshot, else the header of the kernel's tree that declares it" };
+        var cmd = new Command("show", "Print a declaration's layout per target, anonymous members at their offsets (like pahole). Any UAPI declaration: a name io_uring's snapshot lacks is looked up in the kernel's headers.") { name, kernel, snapshot, target, uapi };
         cmd.SetAction(r => Run(() =>
         {
             var repo = Repo.Find(r.GetValue(RepoOption));
             var file = r.GetValue(snapshot);
-            if (file is null)
+            var declName = r.GetValue(name)!;
+            var onlyTarget = r.GetValue(target) is string t ? new[] { CTarget.Parse(t) } : CTarget.All;
+            if (file is not null)
             {
-                var kernelLock = KernelLock.Load(repo.LockPath);
-                var k = r.GetValue(kernel) is string kn ? kernelLock.Find(kn) : kernelLock.NewestReleased();
-                file = repo.SnapshotPath(k.Kernel);
+                if (r.GetValue(uapi) is not null)
+                {
+                    throw new ToolException("give --snapshot or --uapi, not both: a snapshot already names its headers");
+                }
+
                 if (!File.Exists(file))
                 {
-                    throw new ToolException($"{file}: no snapshot for kernel {k.Kernel}; run 'generate'");
+                    throw new ToolException($"{file}: no such snapshot file");
                 }
+
+                Console.Write(LayoutPrinter.Print(SnapshotJson.Read(File.ReadAllText(file), file), declName, r.GetValue(target)));
+                return 0;
             }
-            else if (!File.Exists(file))
+
+            var kernelLock = KernelLock.Load(repo.LockPath);
+            var k = r.GetValue(kernel) is string kn ? kernelLock.Find(kn) : kernelLock.NewestReleased();
+            var cache = new HeaderCache(r.GetValue(CacheOption));
+            if (r.GetValue(uapi) is string header)
             {
-                throw new ToolException($"{file}: no such snapshot file");
+                Console.Write(LayoutPrinter.Print(Pipeline.ExtractUapi(repo, cache, k.Kernel, [header], onlyTarget), declName, r.GetValue(target)));
+                return 0;
+            }
+
+            file = repo.SnapshotPath(k.Kernel);
+            if (!File.Exists(file))
+            {
+                throw new ToolException($"{file}: no snapshot for kernel {k.Kernel}; run 'generate'");
             }
 
             var snap = SnapshotJson.Read(File.ReadAllText(file), file);
-            Console.Write(LayoutPrinter.Print(snap, r.GetValue(name)!, r.GetValue(target)));
-            return 0;
+            if (LayoutPrinter.Declares(snap, declName))
+            {
+                Console.Write(LayoutPrinter.Print(snap, declName, r.GetValue(target)));
+                return 0;
+            }
+
+            // Not io_uring's: the header of the kernel's tree that declares it, confirmed by extracting it.
+            var (_, tree) = Pipeline.UapiTree(repo, cache, k.Kernel);
+            var candidates = UapiHeaders.Declaring(tree.Root, declName);
+            var failures = new List<string>();
+            foreach (var candidate in candidates)
+            {
+                AbiSnapshot found;
+                try
+                {
+                    found = Pipeline.ExtractUapi(repo, cache, k.Kernel, [candidate], onlyTarget);
+                }
+                catch (FrontEndException e)
+                {
+                    failures.Add($"{candidate}: {e.Message.Split('\n')[0]}");
+                    continue;
+                }
+
+                if (LayoutPrinter.Declares(found, declName))
+                {
+                    Console.Error.WriteLine($"{declName}: declared in {candidate} (kernel {k.Kernel}); --uapi {candidate} names it directly");
+                    Console.Write(LayoutPrinter.Print(found, declName, r.GetValue(target)));
+                    return 0;
+                }
+            }
+
+            var looked = candidates.Count == 0 ? "no UAPI header of the kernel declares it either"
+                : $"the UAPI headers whose text mentions it did not give it: {string.Join("; ", failures.Count > 0 ? failures : candidates)}" + (failures.Count > 0 ? " (try --target to show one target)" : string.Empty);
+            // The io_uring snapshot's own message keeps its similar names.
+            var notInSnapshot = $"'{declName}' is not declared in io_uring's snapshot of kernel {k.Kernel}";
+            try
+            {
+                LayoutPrinter.Print(snap, declName, r.GetValue(target));
+            }
+            catch (ToolException e)
+            {
+                notInSnapshot = e.Message;
+            }
+
+            throw new ToolException($"{notInSnapshot}; {looked}");
         }));
         return cmd;
     }
@@ -239,15 +315,47 @@ internal static class Commands
         var baseKernel = new Option<string?>("--base") { Description = "With --patch: the kernel the patch applies to (default: its 'base-kernel:' line); with header or patch inputs: their base include tree" };
         var patch = new Option<string?>("--patch") { Description = "A unified diff of include/uapi/linux/io_uring.h: compare the base kernel with the base plus this patch" };
         var targets = new Option<string[]>("--target") { Description = "Compare only these targets (default: every common one)", AllowMultipleArgumentsPerToken = true };
-        var cmd = new Command("diff", "Classify every UAPI change between two kernels, snapshots, headers, or a kernel and a proposed patch. Exit code: 0 no change, bit 1 compatible additions, bit 2 needs review, bit 4 break; 64 error.")
+        var uapi = UapiOption("With two kernels: compare these UAPI headers of their trees instead of io_uring's (e.g. linux/perf_event.h; repeatable)");
+        var all = new Option<bool>("--all") { Description = "With two kernels: compare every UAPI header of their trees, one section per header; headers that do not compile alone are listed and skipped" };
+        var cmd = new Command("diff", "Classify every UAPI change between two kernels, snapshots, headers, or a kernel and a proposed patch; --uapi or --all for any header of the kernels' trees. Exit code: 0 no change, bit 1 compatible additions, bit 2 needs review, bit 4 break; 64 error.")
         {
-            older, newer, baseKernel, patch, targets, FormatOption,
+            older, newer, baseKernel, patch, targets, uapi, all, FormatOption,
         };
         cmd.SetAction(r => Run(
             () =>
             {
                 var repo = Repo.Find(r.GetValue(RepoOption));
                 var cache = new HeaderCache(r.GetValue(CacheOption));
+                var uapiHeaders = r.GetValue(uapi) ?? [];
+                if (r.GetValue(all) || uapiHeaders.Length > 0)
+                {
+                    var o = r.GetValue(older);
+                    var n = r.GetValue(newer);
+                    if (o is null || n is null || r.GetValue(patch) is not null)
+                    {
+                        throw new ToolException($"{(r.GetValue(all) ? "--all" : "--uapi")} compares two kernels of the corpus: e.g. 'diff 6.12 7.2 {(r.GetValue(all) ? "--all" : "--uapi linux/perf_event.h")}'");
+                    }
+
+                    if (r.GetValue(all) && uapiHeaders.Length > 0)
+                    {
+                        throw new ToolException("give --all or --uapi HEADER, not both");
+                    }
+
+                    var compared = CTarget.ParseList(r.GetValue(targets) ?? []);
+                    if (uapiHeaders.Length > 0)
+                    {
+                        var ra = AbiComparer.Compare(Pipeline.ExtractUapi(repo, cache, o, uapiHeaders, compared), Pipeline.ExtractUapi(repo, cache, n, uapiHeaders, compared));
+                        Console.Out.Write(Render(ra, "ABI diff", "diff", r.GetValue(FormatOption)!));
+                        return ra.ExitCode;
+                    }
+
+                    var (ka, treeA) = Pipeline.UapiTree(repo, cache, o);
+                    var (kb, treeB) = Pipeline.UapiTree(repo, cache, n);
+                    var tree = TreeDiff.Run(ka.Kernel, treeA, kb.Kernel, treeB, compared);
+                    Console.Out.Write(RenderTree(tree, r.GetValue(FormatOption)!));
+                    return tree.ExitCode;
+                }
+
                 AbiSnapshot a, b;
                 if (r.GetValue(patch) is string p)
                 {
@@ -280,9 +388,10 @@ internal static class Commands
         var input = new Argument<string?>("input") { Description = "Kernel of the corpus, snapshot file (.json), patch (.patch/.diff, the whole patched header) or header file", Arity = ArgumentArity.ZeroOrOne };
         var baseKernel = new Option<string?>("--base") { Description = "With --patch: the kernel the patch applies to (default: its 'base-kernel:' line, else the newest in the lock)" };
         var patch = new Option<string?>("--patch") { Description = "Lint what this unified diff of io_uring.h adds or changes" };
+        var uapi = UapiOption("With a kernel: lint these UAPI headers of its tree instead of io_uring's (e.g. linux/perf_event.h; repeatable)");
         var cmd = new Command("lint", "Check the kernel's UAPI rules: pointers, long, plain int, enums, bitfields, per-target layouts, padding holes, sizes, reserved space, shared flag bits. Exit code as for diff.")
         {
-            input, baseKernel, patch, FormatOption,
+            input, baseKernel, patch, uapi, FormatOption,
         };
         cmd.SetAction(r => Run(
             () =>
@@ -290,7 +399,18 @@ internal static class Commands
                 var repo = Repo.Find(r.GetValue(RepoOption));
                 var cache = new HeaderCache(r.GetValue(CacheOption));
                 Report report;
-                if (r.GetValue(patch) is string p)
+                var uapiHeaders = r.GetValue(uapi) ?? [];
+                if (uapiHeaders.Length > 0)
+                {
+                    var kernel = r.GetValue(input);
+                    if (kernel is null || r.GetValue(patch) is not null)
+                    {
+                        throw new ToolException("--uapi lints headers of a kernel's tree: give the kernel (e.g. 'lint 7.2 --uapi linux/perf_event.h')");
+                    }
+
+                    report = UapiLint.Run(Pipeline.ExtractUapi(repo, cache, kernel, uapiHeaders, CTarget.All));
+                }
+                else if (r.GetValue(patch) is string p)
                 {
                     var k = Pipeline.PatchBase(repo, p, r.GetValue(baseKernel), newestByDefault: true).Kernel;
                     var before = Pipeline.Load(repo, cache, k, null);
@@ -355,6 +475,14 @@ internal static class Commands
         "md" or "markdown" => ReportWriter.Markdown(report, title),
         "json" => ReportWriter.Json(report, kind),
         "text" => ReportWriter.Text(report, title, color: !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null),
+        _ => throw new ToolException($"unknown --format '{format}'; use text, md or json"),
+    };
+
+    private static string RenderTree(TreeDiffResult result, string format) => format switch
+    {
+        "md" or "markdown" => TreeDiff.Markdown(result),
+        "json" => TreeDiff.Json(result),
+        "text" => TreeDiff.Text(result, color: !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null),
         _ => throw new ToolException($"unknown --format '{format}'; use text, md or json"),
     };
 

@@ -10,6 +10,12 @@ namespace IoUring.Abi.Cli;
 /// </summary>
 internal static class LayoutPrinter
 {
+    /// <summary>Whether <see cref="Print"/> has something to print for the name.</summary>
+    public static bool Declares(AbiSnapshot snap, string name) =>
+        snap.Records.Any(r => r.Id == name || r.Name == name)
+        || snap.Enums.Any(x => x.Id == name || x.Name == name || x.Enumerators.Any(v => v.Name == name))
+        || snap.Macros.Any(x => x.Name == name) || snap.Typedefs.Any(x => x.Name == name) || snap.SkippedMacros.Any(x => x.Name == name);
+
     public static string Print(AbiSnapshot snap, string name, string? targetName)
     {
         var only = targetName is null ? -1 : IndexOfTarget(snap, targetName);

@@ -53,6 +53,30 @@ internal static class Pipeline
     }
 
     /// <summary>
+    /// Any UAPI header of a kernel of the corpus (linux/perf_event.h), by the name #include gives it:
+    /// its own declarations and the types they reference, as for io_uring.h.
+    /// </summary>
+    public static AbiSnapshot ExtractUapi(Repo repo, HeaderCache cache, string kernel, IReadOnlyList<string> headers, IReadOnlyList<CTarget> targets)
+    {
+        var (k, tree) = UapiTree(repo, cache, kernel);
+        foreach (var h in headers)
+        {
+            UapiHeaders.Require(tree.Root, h, k.Kernel);
+        }
+
+        return Extractor.Extract(new IncludeTree(tree.Root, roots: headers), targets, k.Kernel, new HeaderSource { Kind = "debian", Package = KernelLock.PackageName, Version = k.Version, Suite = k.Suite });
+    }
+
+    /// <summary>The verified whole UAPI tree of a kernel of the lock.</summary>
+    public static (LockedKernel Kernel, IncludeTree Tree) UapiTree(Repo repo, HeaderCache cache, string kernel)
+    {
+        var k = KernelLock.Load(repo.LockPath).Find(kernel);
+        var tree = cache.TryGetVerified(k, out var problem)
+            ?? throw new ToolException($"{problem}; run 'headers fetch --locked' first");
+        return (k, tree);
+    }
+
+    /// <summary>
     /// A lone header (a patched io_uring.h, a synthetic test header) is placed over a copy of a base
     /// kernel's include tree, so that its own includes (linux/types.h, ...) resolve as in the kernel.
     /// </summary>

@@ -94,7 +94,7 @@ public sealed class AbiComparer
             {
                 // Only io_uring's own declarations; a referenced type of another header (struct
                 // __kernel_timespec) that is no longer referenced has not gone anywhere.
-                if (Naming.IsIoUringFile(ra.Location))
+                if (Naming.IsOwnFile(a, ra.Location))
                 {
                     changes.Add(new Change(1, Severity.Break, name, $"{ra.CSpelling} removed", ra.Location));
                 }
@@ -402,7 +402,7 @@ public sealed class AbiComparer
             if (!tdB.TryGetValue(t.Name, out var now))
             {
                 // A typedef of linux/types.h that the new headers stopped using still exists there.
-                if (Naming.IsIoUringFile(t.Location))
+                if (Naming.IsOwnFile(a, t.Location))
                 {
                     changes.Add(new Change(1, Severity.Break, t.Name, $"typedef {t.Name} removed", t.Location));
                 }

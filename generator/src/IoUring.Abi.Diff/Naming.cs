@@ -5,7 +5,12 @@ namespace IoUring.Abi.Diff;
 /// <summary>The diff's and lint's reading of names and values: reserved members, sentinels, flag families, per-target values.</summary>
 internal static class Naming
 {
-    public static bool IsIoUringFile(SourceLocation l) => IncludeTree.IsIoUringHeader(l.File);
+    /// <summary>
+    /// A declaration of the snapshot's own headers (io_uring's, or the UAPI header it was extracted
+    /// from), not a type of another header that it only references.
+    /// </summary>
+    public static bool IsOwnFile(AbiSnapshot s, SourceLocation l) =>
+        IncludeTree.IsIoUringHeader(l.File) || s.Headers.Any(h => h.Path == IncludeTree.IncludeName(l.File));
 
     public static bool LooksReserved(string name)
     {

@@ -12,19 +12,21 @@ public static class ReportWriter
         sb.Append($"{title}: {r.Old}{(r.Old == r.New ? string.Empty : $" -> {r.New}")} ({string.Join(", ", r.Targets.Select(Naming.Short))})\n");
         foreach (var c in r.Changes)
         {
-            var sev = Label(c.Severity);
-            var colored = color ? $"{Ansi(c.Severity)}{sev,-6}\u001b[0m" : $"{sev,-6}";
-            var where = c.Location is { } l ? $" [{l}]" : string.Empty;
-            var targets = c.Targets is null ? string.Empty : $" (on {string.Join(", ", c.Targets.Select(Naming.Short))})";
-            sb.Append($"{colored} #{c.Class,-2} {c.Name}: {c.Message}{targets}{where}\n");
-            if (c.Fix is not null)
-            {
-                sb.Append($"             fix: {c.Fix}\n");
-            }
+            sb.Append(Line(c, color));
         }
 
         sb.Append(Summary(r)).Append('\n');
         return sb.ToString();
+    }
+
+    /// <summary>One change as the text report prints it (and its fix on a second line).</summary>
+    public static string Line(Change c, bool color)
+    {
+        var sev = Label(c.Severity);
+        var colored = color ? $"{Ansi(c.Severity)}{sev,-6}\u001b[0m" : $"{sev,-6}";
+        var where = c.Location is { } l ? $" [{l}]" : string.Empty;
+        var targets = c.Targets is null ? string.Empty : $" (on {string.Join(", ", c.Targets.Select(Naming.Short))})";
+        return $"{colored} #{c.Class,-2} {c.Name}: {c.Message}{targets}{where}\n" + (c.Fix is null ? string.Empty : $"             fix: {c.Fix}\n");
     }
 
     public static string Markdown(Report r, string title)
@@ -51,7 +53,12 @@ public static class ReportWriter
             .Add("new", new JsonString(r.New))
             .Add("targets", new JsonArray(r.Targets.Select(t => (JsonNode)new JsonString(t))))
             .Add("exitCode", new JsonNumber(r.ExitCode))
-            .Add("changes", new JsonArray(r.Changes.Select(c => (JsonNode)new JsonObject()
+            .Add("changes", ChangesJson(r.Changes));
+        return JsonText.Write(root);
+    }
+
+    public static JsonArray ChangesJson(IEnumerable<Change> changes) =>
+        new(changes.Select(c => (JsonNode)new JsonObject()
                 .Add("severity", new JsonString(Label(c.Severity)))
                 .Add("class", new JsonNumber(c.Class))
                 .Add("classTitle", new JsonString(c.ClassTitle))
@@ -60,9 +67,7 @@ public static class ReportWriter
                 .Add("file", c.Location is { } l ? new JsonString(l.File) : null)
                 .Add("line", c.Location is { } l2 ? new JsonNumber(l2.Line) : null)
                 .Add("fix", c.Fix is null ? null : new JsonString(c.Fix))
-                .Add("targets", c.Targets is null ? null : new JsonArray(c.Targets.Select(t => (JsonNode)new JsonString(t)))))));
-        return JsonText.Write(root);
-    }
+                .Add("targets", c.Targets is null ? null : new JsonArray(c.Targets.Select(t => (JsonNode)new JsonString(t))))));
 
     public static string Summary(Report r)
     {

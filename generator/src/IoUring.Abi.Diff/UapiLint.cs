@@ -26,7 +26,7 @@ public static class UapiLint
         var i686 = IndexOf(s, "i686-linux-gnu");
         var main = x86 >= 0 ? x86 : 0;
         var shown = new[] { main, i686 }.Where(i => i >= 0).Distinct().ToList();
-        foreach (var r in s.Records.Where(r => r.Name is not null && r.Parent is null && Naming.IsIoUringFile(r.Location)))
+        foreach (var r in s.Records.Where(r => r.Name is not null && r.Parent is null && Naming.IsOwnFile(s, r.Location)))
         {
             if (only is not null && !only.Contains(r.Name!))
             {

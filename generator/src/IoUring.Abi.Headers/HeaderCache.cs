@@ -25,7 +25,18 @@ public sealed class HeaderCache
 
     public string TreeDir(string kernel, string version) => Path.Combine(Root, "headers", kernel, Sanitize(version), "include");
 
-    /// <summary>The cached include tree of a locked kernel, verified against the lock's file hashes.</summary>
+    /// <summary>
+    /// The list of every file of a cached tree and the packages it came from, beside the tree. Its
+    /// presence is what tells a whole UAPI tree from the io_uring-only trees older versions of this
+    /// tool kept (they have no manifest, and are filled again from the package).
+    /// </summary>
+    public string ManifestPath(string kernel, string version) => Path.Combine(Path.GetDirectoryName(TreeDir(kernel, version))!, TreeManifest.FileName);
+
+    /// <summary>
+    /// The cached include tree of a locked kernel: the whole UAPI tree of its packages, verified
+    /// against the lock's file hashes and against the tree's manifest, which must name the lock's
+    /// packages (by SHA-256) and whose every file must be present with its recorded hash.
+    /// </summary>
     public IncludeTree? TryGetVerified(LockedKernel k, out string? problem)
     {
         problem = null;
@@ -54,6 +65,31 @@ public sealed class HeaderCache
             if (FileHash.Sha256(path) != f.Sha256)
             {
                 problem = $"{path} does not match the SHA-256 in the lock";
+                return null;
+            }
+        }
+
+        var manifestPath = ManifestPath(k.Kernel, k.Version);
+        var manifest = TreeManifest.TryRead(manifestPath);
+        if (manifest is null)
+        {
+            problem = $"the cached tree of kernel {k.Kernel} holds only the io_uring headers (no {TreeManifest.FileName}); the whole UAPI tree is needed";
+            return null;
+        }
+
+        var lockedDebs = k.Debs.Select(d => d.Sha256).Order(StringComparer.Ordinal);
+        if (!manifest.DebSha256s.Order(StringComparer.Ordinal).SequenceEqual(lockedDebs))
+        {
+            problem = $"{manifestPath}: the cached tree was extracted from other packages than the lock names";
+            return null;
+        }
+
+        foreach (var (rel, sha) in manifest.Files)
+        {
+            var path = Path.Combine(dir, rel);
+            if (!File.Exists(path) || FileHash.Sha256(path) != sha)
+            {
+                problem = $"{path} is missing from the cache or differs from its package";
                 return null;
             }
         }
@@ -102,4 +138,55 @@ public static class IncludeClosure
 
         return found;
     }
+}
+
+/// <summary>
+/// The manifest of a cached UAPI tree: the SHA-256 of each package it was extracted from and of every
+/// file it holds. Lines: "deb SHA256" then "SHA256  PATH" (the form sha256sum -c reads), sorted.
+/// </summary>
+public sealed record TreeManifest(IReadOnlyList<string> DebSha256s, IReadOnlyList<(string Path, string Sha256)> Files)
+{
+    public const string FileName = "uapi-tree.sha256";
+
+    private const string Header = "# io_uring-codegen UAPI tree/1";
+
+    public static TreeManifest? TryRead(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0 || lines[0] != Header)
+        {
+            return null;
+        }
+
+        var debs = new List<string>();
+        var files = new List<(string, string)>();
+        foreach (var line in lines.Skip(1).Where(l => l.Length > 0))
+        {
+            if (line.StartsWith("deb ", StringComparison.Ordinal))
+            {
+                debs.Add(line.Split(' ')[1]);
+            }
+            else if (line.Length > 66 && line[64] == ' ' && line[65] == ' ')
+            {
+                files.Add((line[66..], line[..64]));
+            }
+            else
+            {
+                // A damaged manifest is as good as none: the tree is filled again.
+                return null;
+            }
+        }
+
+        return files.Count == 0 ? null : new TreeManifest(debs, files);
+    }
+
+    public string Write() =>
+        Header + "\n"
+        + string.Concat(DebSha256s.Order(StringComparer.Ordinal).Select(d => $"deb {d}\n"))
+        + string.Concat(Files.OrderBy(f => f.Path, StringComparer.Ordinal).Select(f => $"{f.Sha256}  {f.Path}\n"));
 }

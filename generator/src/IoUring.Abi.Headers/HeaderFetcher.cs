@@ -83,6 +83,17 @@ public sealed class HeaderFetcher
             throw new ToolException($"kernel {k.Kernel} has no locked version; run 'headers fetch' (without --locked) to record one");
         }
 
+        // A package already downloaded whose SHA-256 is the lock's is as good as a fresh download: a
+        // cache that lost (or never had) the whole tree is filled again without the mirror.
+        var cachedDebs = k.Debs.Select(d => Path.Combine(archive.ArchivesDir, d.File)).ToList();
+        if (cachedDebs.All(File.Exists) && k.Debs.Zip(cachedDebs).All(p => FileHash.Sha256(p.Second) == p.First.Sha256))
+        {
+            log($"{k.Kernel}: {problem}; extracting the cached {string.Join(", ", k.Debs.Select(d => d.File))}");
+            var (fromCache, _) = Materialize(k.Kernel, k.Version, k.Debs.Select(d => d.Arch).ToList(), arch => cachedDebs[k.Debs.FindIndex(d => d.Arch == arch)]);
+            RequireLockedFiles(k, fromCache);
+            return new FetchReport(k.Kernel, "extracted", $"{KernelLock.PackageName} {k.Version} (from the cached package)", false);
+        }
+
         log($"{k.Kernel}: {problem}; downloading {KernelLock.PackageName} {k.Version}");
         try
         {
@@ -93,21 +104,27 @@ public sealed class HeaderFetcher
             throw new RegistryUnreachableException($"{e.Message}\nthe cache ({cache.Root}) has no verified headers for kernel {k.Kernel}; connect to the mirror and run 'headers fetch --locked' again");
         }
 
-        var (files, debs) = Materialize(k.Kernel, k.Version, k.Debs.Select(d => d.Arch).ToList());
+        var (files, debs) = Materialize(k.Kernel, k.Version, k.Debs.Select(d => d.Arch).ToList(), Download(k.Version));
         var debMismatch = debs.FirstOrDefault(d => k.Debs.All(l => l.Sha256 != d.Sha256));
         if (debMismatch is not null)
         {
             throw new ToolException($"{debMismatch.File}: SHA-256 {debMismatch.Sha256} differs from the lock; the mirror serves a different package under version {k.Version}. Run 'headers fetch' to record it deliberately.");
         }
 
+        RequireLockedFiles(k, files);
+        return new FetchReport(k.Kernel, "fetched", $"{KernelLock.PackageName} {k.Version}", false);
+    }
+
+    private static void RequireLockedFiles(LockedKernel k, List<LockedFile> files)
+    {
         var fileMismatch = k.Files.FirstOrDefault(f => !files.Contains(f));
         if (fileMismatch is not null)
         {
             throw new ToolException($"{fileMismatch.Path}: the extracted header does not match the lock's SHA-256; run 'headers fetch' to re-record kernel {k.Kernel}");
         }
-
-        return new FetchReport(k.Kernel, "fetched", $"{KernelLock.PackageName} {k.Version}", false);
     }
+
+    private Func<string, string> Download(string version) => arch => archive.Download(KernelLock.PackageName, arch, version);
 
     private FetchReport Refresh(KernelLock kernelLock, LockedKernel k)
     {
@@ -135,7 +152,7 @@ public sealed class HeaderFetcher
         var arches = archive.IsArchitectureIndependent(KernelLock.PackageName, candidate)
             ? new List<string> { "all" }
             : DebianArchive.Architectures.ToList();
-        var (files, debs) = Materialize(k.Kernel, candidate, arches);
+        var (files, debs) = Materialize(k.Kernel, candidate, arches, Download(candidate));
         var oldFiles = k.Files;
         k.Version = candidate;
         k.Debs = debs;
@@ -157,8 +174,14 @@ public sealed class HeaderFetcher
         return new FetchReport(k.Kernel, "CHANGED", detail, true);
     }
 
-    /// <summary>Downloads and extracts the package, keeps the io_uring headers' include closure in the cache.</summary>
-    private (List<LockedFile> Files, List<LockedDeb> Debs) Materialize(string kernel, string version, List<string> arches)
+    /// <summary>
+    /// Extracts the packages into the cache as one include tree: every header under usr/include except
+    /// the multiarch folders of architectures that are no target (the arch:all package carries about
+    /// twenty), each file's content copied (Debian ships the asm headers as symlinks into usr/lib). The
+    /// lock records the io_uring headers' include closure, the files the snapshots depend on; the
+    /// tree's manifest records every file.
+    /// </summary>
+    private (List<LockedFile> Files, List<LockedDeb> Debs) Materialize(string kernel, string version, List<string> arches, Func<string, string> debOf)
     {
         var staging = Path.Combine(cache.Root, "tmp", $"{kernel}-{Environment.ProcessId}");
         if (Directory.Exists(staging))
@@ -171,7 +194,7 @@ public sealed class HeaderFetcher
             var debs = new List<LockedDeb>();
             foreach (var arch in arches)
             {
-                var deb = archive.Download(KernelLock.PackageName, arch, version);
+                var deb = debOf(arch);
                 debs.Add(new LockedDeb(arch, Path.GetFileName(deb), FileHash.Sha256(deb)));
                 DebianArchive.Extract(deb, staging);
             }
@@ -193,13 +216,24 @@ public sealed class HeaderFetcher
                 Directory.Delete(temp, true);
             }
 
-            var files = new List<LockedFile>();
-            foreach (var rel in closure)
+            var manifest = new List<(string Path, string Sha256)>();
+            foreach (var rel in UapiFiles(include))
             {
                 var dest = Path.Combine(temp, rel);
                 Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
                 File.Copy(Path.Combine(include, rel), dest);
-                files.Add(new LockedFile(rel, FileHash.Sha256(dest)));
+                manifest.Add((rel, FileHash.Sha256(dest)));
+            }
+
+            var hashes = manifest.ToDictionary(f => f.Path, f => f.Sha256, StringComparer.Ordinal);
+            var files = closure.Select(rel => new LockedFile(rel, hashes[rel])).ToList();
+
+            // The manifest is removed first and written last: a tree without one is refilled, so an
+            // interrupted fill is never taken for a whole tree.
+            var manifestPath = cache.ManifestPath(kernel, version);
+            if (File.Exists(manifestPath))
+            {
+                File.Delete(manifestPath);
             }
 
             if (Directory.Exists(final))
@@ -209,6 +243,7 @@ public sealed class HeaderFetcher
 
             Directory.CreateDirectory(Path.GetDirectoryName(final)!);
             Directory.Move(temp, final);
+            AtomicFile.WriteAllText(manifestPath, new TreeManifest(debs.Select(d => d.Sha256).ToList(), manifest).Write());
             return (files, debs);
         }
         finally
@@ -219,6 +254,24 @@ public sealed class HeaderFetcher
             }
         }
     }
+
+    /// <summary>The package's headers the targets can include, relative to usr/include, sorted.</summary>
+    public static List<string> UapiFiles(string include)
+    {
+        var targetDirs = CTarget.All.Select(t => t.MultiarchDir).ToHashSet(StringComparer.Ordinal);
+        return Directory.EnumerateFiles(include, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(include, f).Replace(Path.DirectorySeparatorChar, '/'))
+            .Where(rel =>
+            {
+                var top = rel.Split('/')[0];
+                return rel.Contains('/') && (targetDirs.Contains(top) || !IsMultiarchDir(top));
+            })
+            .Order(StringComparer.Ordinal)
+            .ToList();
+    }
+
+    // "x86_64-linux-gnu", "mips64el-linux-gnuabi64": Debian's multiarch tuples all read ARCH-linux-ABI.
+    private static bool IsMultiarchDir(string name) => name.Contains("-linux-", StringComparison.Ordinal);
 
     /// <summary>"6.12.107-1" -> "6.12"; "7.3~rc7-1~exp1" -> "7.3-rc".</summary>
     public static string Series(string debianVersion)

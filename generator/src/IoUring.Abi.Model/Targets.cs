@@ -45,6 +45,8 @@ public sealed class IncludeTree
 
     private readonly IReadOnlyList<string>? explicitRoots;
 
+    private IReadOnlyList<string>? foundRoots;
+
     public string Root { get; }
 
     /// <summary>When set, file names in messages are shown under this name instead of <see cref="Root"/>.</summary>
@@ -67,6 +69,12 @@ public sealed class IncludeTree
             return explicitRoots;
         }
 
+        // Asked once per declaration by the extractor: list the folder once.
+        return foundRoots ??= FindIoUringRoots();
+    }
+
+    private IReadOnlyList<string> FindIoUringRoots()
+    {
         var main = Path.Combine(Root, "linux", "io_uring.h");
         if (!File.Exists(main))
         {
@@ -97,6 +105,36 @@ public sealed class IncludeTree
     public string Display(string relative) =>
         DisplayOverrides.TryGetValue(relative, out var shown) ? shown
         : Path.Combine(DisplayRoot ?? Root, relative);
+
+    /// <summary>
+    /// Whether a file's declarations belong to the snapshot itself rather than being types it merely
+    /// references: the root headers (one named UAPI header, or io_uring's) and io_uring's own headers.
+    /// </summary>
+    public bool IsOwnHeader(string relative) => IsIoUringHeader(relative) || RootHeaders().Contains(IncludeName(relative));
+
+    /// <summary>
+    /// A file of the tree by the name an #include gives it: "x86_64-linux-gnu/asm/types.h" is
+    /// "asm/types.h", since each target finds its own asm/ folder through its -I.
+    /// </summary>
+    public static string IncludeName(string relative)
+    {
+        foreach (var t in CTarget.All)
+        {
+            if (relative.StartsWith(t.MultiarchDir + "/", StringComparison.Ordinal))
+            {
+                return relative.Substring(t.MultiarchDir.Length + 1);
+            }
+        }
+
+        return relative;
+    }
+
+    /// <summary>Where a target finds an included name: the tree's own folders first, then its multiarch folder.</summary>
+    public string Resolve(string includeName, CTarget target)
+    {
+        var generic = Path.Combine(Root, includeName);
+        return File.Exists(generic) ? generic : Path.Combine(Root, target.MultiarchDir, includeName);
+    }
 
     public static bool IsIoUringHeader(string relative) =>
         relative == "linux/io_uring.h" || relative.StartsWith("linux/io_uring/", StringComparison.Ordinal);
