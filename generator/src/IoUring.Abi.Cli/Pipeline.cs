@@ -90,9 +90,11 @@ internal static class Pipeline
 
         var kernelLock = KernelLock.Load(repo.LockPath);
         var k = baseKernel is null ? kernelLock.Find(KernelVersion.Newest(kernelLock.Kernels.Select(x => x.Kernel))!) : kernelLock.Find(baseKernel);
-        return OnCopyOfBase(cache, k, temp =>
+        return OnCopyOfBase(cache, k, (temp, complete) =>
         {
+            Directory.CreateDirectory(Path.Combine(temp, "linux"));
             File.Copy(full, Path.Combine(temp, "linux", "io_uring.h"), overwrite: true);
+            complete(["linux/io_uring.h"]);
 
             // The snapshot describes this header (and what it includes), not the base's sibling headers.
             var tree = new IncludeTree(temp, displayRoot: $"(base {k.Kernel})", roots: ["linux/io_uring.h"]);
@@ -171,30 +173,73 @@ internal static class Pipeline
             Version = "sha256:" + FileHash.Sha256(patch),
             Suite = $"base {k.Kernel} ({KernelLock.PackageName} {k.Version})",
         };
-        return OnCopyOfBase(cache, k, temp =>
+        return OnCopyOfBase(cache, k, (temp, complete) =>
         {
+            // The files the patch changes, then everything the patched io_uring headers reach.
+            complete(files.Select(f => f.Target));
             UnifiedPatch.ApplyToTree(temp, files, patch, $"kernel {k.Kernel}");
+            complete(IoUringRoots(temp).Concat(files.Select(f => f.Target)));
             var tree = new IncludeTree(temp, displayRoot: $"({k.Kernel} + {Path.GetFileName(patch)})");
             return Extractor.Extract(tree, targets ?? CTarget.All, name ?? $"{k.Kernel}+{Path.GetFileNameWithoutExtension(patch)}", source);
         });
     }
 
-    /// <summary>Runs <paramref name="use"/> on a temporary copy of a kernel's cached include tree, removed afterwards.</summary>
-    private static AbiSnapshot OnCopyOfBase(HeaderCache cache, LockedKernel k, Func<string, AbiSnapshot> use)
+    /// <summary>
+    /// Runs <paramref name="use"/> on a temporary include tree over a kernel's cached one, removed
+    /// afterwards. The cache holds the whole UAPI tree, a thousand files and more, so nothing is copied
+    /// up front: <paramref name="use"/> places its own files (a lone header, the files a patch changes)
+    /// and calls the action it is given with the roots of its translation unit, which copies from the
+    /// kernel's tree every file they reach that the temporary tree does not hold yet. The io_uring
+    /// headers of the kernel are always among the roots, so the tree looks like the kernel's to them.
+    /// </summary>
+    private static AbiSnapshot OnCopyOfBase(HeaderCache cache, LockedKernel k, Func<string, Action<IEnumerable<string>>, AbiSnapshot> use)
     {
         var baseTree = cache.TryGetVerified(k, out var problem)
             ?? throw new ToolException($"the base include tree is not available: {problem}; run 'headers fetch --locked'");
         var temp = Path.Combine(Path.GetTempPath(), $"io_uring-codegen-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
-            CopyTree(baseTree.Root, temp);
-            return use(temp);
+            Directory.CreateDirectory(temp);
+            void Complete(IEnumerable<string> roots) => CopyReachable(baseTree.Root, temp, IoUringRoots(baseTree.Root).Concat(roots));
+            return use(temp, Complete);
         }
         finally
         {
             if (Directory.Exists(temp))
             {
                 Directory.Delete(temp, true);
+            }
+        }
+    }
+
+    /// <summary>linux/io_uring.h and linux/io_uring/*.h of a tree, relative to it (those it has).</summary>
+    private static IEnumerable<string> IoUringRoots(string root)
+    {
+        var dir = Path.Combine(root, "linux", "io_uring");
+        return new[] { "linux/io_uring.h" }.Where(r => File.Exists(Path.Combine(root, r)))
+            .Concat(Directory.Exists(dir) ? Directory.GetFiles(dir, "*.h").Select(f => "linux/io_uring/" + Path.GetFileName(f)).Order(StringComparer.Ordinal) : []);
+    }
+
+    /// <summary>
+    /// Copies into <paramref name="to"/> every file of <paramref name="from"/> that <paramref name="roots"/>
+    /// reach and <paramref name="to"/> lacks; a file <paramref name="to"/> already holds is read from there,
+    /// so a placed or patched header's own includes are followed, not the kernel's original's.
+    /// </summary>
+    private static void CopyReachable(string from, string to, IEnumerable<string> roots)
+    {
+        string? Read(string rel) =>
+            File.Exists(Path.Combine(to, rel)) ? File.ReadAllText(Path.Combine(to, rel))
+            : File.Exists(Path.Combine(from, rel)) ? File.ReadAllText(Path.Combine(from, rel))
+            : null;
+
+        foreach (var rel in IncludeClosure.Find(Read, roots))
+        {
+            var dest = Path.Combine(to, rel);
+            var source = Path.Combine(from, rel);
+            if (!File.Exists(dest) && File.Exists(source))
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
+                File.Copy(source, dest);
             }
         }
     }
@@ -209,14 +254,4 @@ internal static class Pipeline
 
     public static string Summary(AbiSnapshot s) =>
         $"{s.Source.Package ?? s.Source.Kind} {s.Source.Version}: {s.Records.Count} records ({s.Records.Count(r => r.IsAnonymous)} anonymous), {s.Enums.Count} enums, {s.Typedefs.Count} typedefs, {s.Macros.Count} macros ({s.SkippedMacros.Count} skipped), {s.Targets.Count} targets";
-
-    private static void CopyTree(string from, string to)
-    {
-        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
-        {
-            var dest = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
-            File.Copy(file, dest);
-        }
-    }
 }
