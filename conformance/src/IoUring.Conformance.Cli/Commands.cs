@@ -4,8 +4,8 @@ using System.Globalization;
 using System.Text.Json;
 using IoUring.Abi.Headers;
 using IoUring.Abi.Model;
-using IoUring.Conformance;
 using IoUring.Cli;
+using IoUring.Conformance;
 using IoUring.Conformance.Vm;
 
 namespace IoUring.Conformance.Cli;
