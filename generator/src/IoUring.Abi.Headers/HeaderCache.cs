@@ -84,17 +84,54 @@ public sealed class HeaderCache
             return null;
         }
 
-        foreach (var (rel, sha) in manifest.Files)
+        // Hashing a thousand files on every use costs more than the work that uses them (a one-header
+        // diff). Once every file matched its hash, their sizes and modification times are kept beside
+        // the manifest; a later use that finds them all unchanged trusts that verification, and any
+        // change (a file written, touched, removed or added) makes it hash everything again.
+        var stampPath = Path.Combine(Path.GetDirectoryName(dir)!, VerifiedStampName);
+        var stamp = Stamp(dir, manifest);
+        if (!File.Exists(stampPath) || File.ReadAllText(stampPath) != stamp)
         {
-            var path = Path.Combine(dir, rel);
-            if (!File.Exists(path) || FileHash.Sha256(path) != sha)
+            foreach (var (rel, sha) in manifest.Files)
             {
-                problem = $"{path} is missing from the cache or differs from its package";
-                return null;
+                var path = Path.Combine(dir, rel);
+                if (!File.Exists(path) || FileHash.Sha256(path) != sha)
+                {
+                    problem = $"{path} is missing from the cache or differs from its package";
+                    return null;
+                }
+            }
+
+            try
+            {
+                AtomicFile.WriteAllText(stampPath, stamp);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A read-only cache is verified in full on every use instead.
             }
         }
 
         return new IncludeTree(dir);
+    }
+
+    /// <summary>The file beside a verified tree that records its files' sizes and times at verification.</summary>
+    public const string VerifiedStampName = "uapi-tree.verified";
+
+    /// <summary>Size and modification time of every file of the manifest, and how many files the tree holds now.</summary>
+    private static string Stamp(string dir, TreeManifest manifest)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append("files ").Append(Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Count()).Append('\n');
+        foreach (var (rel, _) in manifest.Files)
+        {
+            var info = new FileInfo(Path.Combine(dir, rel));
+            text.Append(info.Exists ? info.Length : -1).Append(' ')
+                .Append(info.Exists ? info.LastWriteTimeUtc.Ticks : 0).Append(' ')
+                .Append(rel).Append('\n');
+        }
+
+        return text.ToString();
     }
 
     private static string Sanitize(string version) => version.Replace(':', '_').Replace('~', '_');
