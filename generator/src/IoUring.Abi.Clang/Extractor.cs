@@ -33,10 +33,27 @@ public static class Extractor
         var probeSource = BuildProbe(includes, macros);
 
         var perTarget = new TargetFacts[targets.Count];
+
+        // A header can fail on one target only (an #ifdef __arm__, a size that differs per target). That
+        // is bad input like any other: the error of the first failing target in the order given is
+        // reported as such, not wrapped in the AggregateException of the parallel loop (which the
+        // command line would take for a bug) and not whichever target happened to finish first.
+        var failures = new FrontEndException?[targets.Count];
         Parallel.For(0, targets.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
-            perTarget[i] = ReadTarget(tree, targets[i], probeSource, macros, includes.Count(c => c == '\n'));
+            try
+            {
+                perTarget[i] = ReadTarget(tree, targets[i], probeSource, macros, includes.Count(c => c == '\n'));
+            }
+            catch (FrontEndException e)
+            {
+                failures[i] = e;
+            }
         });
+        if (failures.FirstOrDefault(f => f is not null) is FrontEndException failure)
+        {
+            throw failure;
+        }
 
         Timing($"targets {clock.ElapsedMilliseconds} ms");
         return Merge(tree, roots, targets, kernel, source, macros, perTarget);

@@ -65,12 +65,12 @@ internal static class Pipeline
 
         var kernelLock = KernelLock.Load(repo.LockPath);
         var k = baseKernel is null ? kernelLock.Find(KernelVersion.Newest(kernelLock.Kernels.Select(x => x.Kernel))!) : kernelLock.Find(baseKernel);
-        return OnCopyOfBase(cache, k, temp =>
+        return OnCopyOfBase(cache, k, (temp, baseRoot) =>
         {
             File.Copy(full, Path.Combine(temp, "linux", "io_uring.h"), overwrite: true);
 
             // The snapshot describes this header (and what it includes), not the base's sibling headers.
-            var tree = new IncludeTree(temp, displayRoot: $"(base {k.Kernel})", roots: ["linux/io_uring.h"]);
+            var tree = new IncludeTree(temp, displayRoot: $"(base {k.Kernel})", roots: ["linux/io_uring.h"], baseRoot: baseRoot);
             tree.DisplayOverrides["linux/io_uring.h"] = header;
             tree.QuotedIncludeDirs.Add(Path.GetDirectoryName(full)!);
             return Extractor.Extract(tree, targets, name ?? Path.GetFileName(header), new HeaderSource { Kind = "path", Version = $"base {k.Kernel}" });
@@ -146,24 +146,37 @@ internal static class Pipeline
             Version = "sha256:" + FileHash.Sha256(patch),
             Suite = $"base {k.Kernel} ({KernelLock.PackageName} {k.Version})",
         };
-        return OnCopyOfBase(cache, k, temp =>
+        return OnCopyOfBase(cache, k, (temp, baseRoot) =>
         {
             UnifiedPatch.ApplyToTree(temp, files, patch, $"kernel {k.Kernel}");
-            var tree = new IncludeTree(temp, displayRoot: $"({k.Kernel} + {Path.GetFileName(patch)})");
+            var tree = new IncludeTree(temp, displayRoot: $"({k.Kernel} + {Path.GetFileName(patch)})", baseRoot: baseRoot);
             return Extractor.Extract(tree, targets ?? CTarget.All, name ?? $"{k.Kernel}+{Path.GetFileNameWithoutExtension(patch)}", source);
         });
     }
 
-    /// <summary>Runs <paramref name="use"/> on a temporary copy of a kernel's cached include tree, removed afterwards.</summary>
-    private static AbiSnapshot OnCopyOfBase(HeaderCache cache, LockedKernel k, Func<string, AbiSnapshot> use)
+    /// <summary>
+    /// Runs <paramref name="use"/> on a temporary overlay of a kernel's cached include tree (removed
+    /// afterwards): a folder holding copies of the base's io_uring headers, the only files a header or a
+    /// patch replaces (UnifiedPatch keeps patches to linux/io_uring.h and linux/io_uring/), searched
+    /// before the cached tree itself. Copying all of linux-libc-dev, over a thousand files, was most of
+    /// the time of an 'extract --header' on a disk with slow metadata operations.
+    /// </summary>
+    private static AbiSnapshot OnCopyOfBase(HeaderCache cache, LockedKernel k, Func<string, string, AbiSnapshot> use)
     {
         var baseTree = cache.TryGetVerified(k, out var problem)
             ?? throw new ToolException($"the base include tree is not available: {problem}; run 'headers fetch --locked'");
         var temp = Path.Combine(Path.GetTempPath(), $"io_uring-codegen-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
-            CopyTree(baseTree.Root, temp);
-            return use(temp);
+            Directory.CreateDirectory(Path.Combine(temp, "linux"));
+            File.Copy(Path.Combine(baseTree.Root, "linux", "io_uring.h"), Path.Combine(temp, "linux", "io_uring.h"));
+            var subHeaders = Path.Combine(baseTree.Root, "linux", "io_uring");
+            if (Directory.Exists(subHeaders))
+            {
+                CopyTree(subHeaders, Path.Combine(temp, "linux", "io_uring"));
+            }
+
+            return use(temp, baseTree.Root);
         }
         finally
         {
@@ -187,6 +200,7 @@ internal static class Pipeline
 
     private static void CopyTree(string from, string to)
     {
+        Directory.CreateDirectory(to);
         foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
         {
             var dest = Path.Combine(to, Path.GetRelativePath(from, file));

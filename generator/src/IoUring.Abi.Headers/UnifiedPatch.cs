@@ -11,6 +11,9 @@ namespace IoUring.Abi.Headers;
 /// </summary>
 public static class UnifiedPatch
 {
+    /// <summary>Far above any real header (io_uring.h has about a thousand lines), far below int overflow.</summary>
+    private const int MaxLineNumber = 10_000_000;
+
     private static readonly Regex HunkHeader = new(@"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", RegexOptions.CultureInvariant);
 
     public sealed record Hunk(int OldStart, IReadOnlyList<string> Lines, int PatchLine, string Header);
@@ -70,8 +73,17 @@ public static class UnifiedPatch
 
                 var header = lines[i];
                 var patchLine = i + 1;
-                var oldCount = m.Groups[2].Success ? int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) : 1;
-                var newCount = m.Groups[4].Success ? int.Parse(m.Groups[4].Value, CultureInfo.InvariantCulture) : 1;
+
+                // The regex admits any run of digits; a number no header file could need is refused
+                // here rather than overflowing.
+                int Number(int group, int absent) =>
+                    !m.Groups[group].Success ? absent
+                    : int.TryParse(m.Groups[group].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n <= MaxLineNumber ? n
+                    : throw new ToolException($"{patchName}:{patchLine}: hunk header '{header}' has the line number or count {m.Groups[group].Value}; a header has at most {MaxLineNumber} lines");
+                var oldStart = Number(1, 0);
+                var oldCount = Number(2, 1);
+                var newCount = Number(4, 1);
+                _ = Number(3, 0); // unused (hunks are placed by their old lines), but held to the same rule
                 var body = new List<string>();
                 i++;
                 int seenOld = 0, seenNew = 0;
@@ -101,7 +113,7 @@ public static class UnifiedPatch
                     throw new ToolException($"{patchName}:{patchLine}: hunk {header} is truncated");
                 }
 
-                hunks.Add(new Hunk(int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), body, patchLine, header));
+                hunks.Add(new Hunk(oldStart, body, patchLine, header));
                 while (i < lines.Length && lines[i].StartsWith('\\'))
                 {
                     i++;
@@ -207,7 +219,10 @@ public static class UnifiedPatch
             if (path.StartsWith(prefix + "linux/io_uring", StringComparison.Ordinal))
             {
                 var rel = path[prefix.Length..];
-                if (IncludeTree.IsIoUringHeader(rel))
+
+                // Plain names only: "linux/io_uring/../../x" passes the prefix test but would write
+                // outside the io_uring headers, and outside the temporary tree the patch is applied in.
+                if (IncludeTree.IsIoUringHeader(rel) && rel.Split('/').All(part => part is not ("" or "." or "..")))
                 {
                     return rel;
                 }
