@@ -75,7 +75,9 @@ public static class Extractor
         ThrowOnErrors(tree, tu, probeLines: 0, target);
         var byName = new Dictionary<string, MacroDef>(StringComparer.Ordinal);
         var order = new List<string>();
-        var texts = new Dictionary<string, string>(StringComparer.Ordinal);
+        // libclang's offsets count bytes: the text is sliced as bytes and only then decoded, or a
+        // non-ASCII character anywhere before a macro (a name in a comment) shifts its expression.
+        var texts = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (var c in TranslationUnit.Children(tu.Cursor))
         {
             if (c.Kind != CursorKind.MacroDefinition || LibClang.clang_Cursor_isMacroBuiltin(c) != 0)
@@ -94,11 +96,11 @@ public static class Extractor
             var (extentFile, start, end) = tu.Extent(c);
             if (!texts.TryGetValue(extentFile, out var text))
             {
-                text = File.ReadAllText(extentFile);
+                text = File.ReadAllBytes(extentFile);
                 texts[extentFile] = text;
             }
 
-            var definition = start >= 0 && end <= text.Length && end > start ? text[start..end] : name;
+            var definition = start >= 0 && end <= text.Length && end > start ? Encoding.UTF8.GetString(text, start, end - start) : name;
             var body = NormalizeSpace(definition.Length > name.Length ? definition[name.Length..] : string.Empty);
             string? skip = null;
             if (LibClang.clang_Cursor_isMacroFunctionLike(c) != 0)

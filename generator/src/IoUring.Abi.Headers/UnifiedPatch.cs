@@ -18,7 +18,7 @@ public static class UnifiedPatch
 
     public sealed record Hunk(int OldStart, IReadOnlyList<string> Lines, int PatchLine, string Header);
 
-    public sealed record FilePatch(string Target, bool Created, IReadOnlyList<Hunk> Hunks);
+    public sealed record FilePatch(string Target, bool Created, IReadOnlyList<Hunk> Hunks, int PatchLine = 0);
 
     private static readonly Regex BaseTrailer = new(@"^base-kernel:[ \t]*(\S+)[ \t]*$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase);
 
@@ -62,6 +62,7 @@ public static class UnifiedPatch
             var created = oldPath == "/dev/null";
             var target = IncludePath(created ? newPath : oldPath, patchName, i + 1);
             var hunks = new List<Hunk>();
+            var fileLine = i + 1;
             i += 2;
             while (i < lines.Length && lines[i].StartsWith("@@", StringComparison.Ordinal))
             {
@@ -121,12 +122,16 @@ public static class UnifiedPatch
             }
 
             i--;
-            files.Add(new FilePatch(target, created, hunks));
+            files.Add(new FilePatch(target, created, hunks, fileLine));
         }
 
         if (files.Count == 0)
         {
-            throw new ToolException($"{patchName}: no unified diff found (expected '--- a/include/uapi/linux/io_uring.h' / '+++ b/...' lines)");
+            // Say where: at a '--- ' line without its '+++ ' line, else from the first line on.
+            var dangling = Array.FindIndex(lines, l => l.StartsWith("--- ", StringComparison.Ordinal));
+            throw new ToolException(dangling >= 0
+                ? $"{patchName}:{dangling + 1}: '{lines[dangling]}' is not followed by a '+++ b/...' line; no unified diff found (expected '--- a/include/uapi/linux/io_uring.h' / '+++ b/...' lines)"
+                : $"{patchName}:1: no unified diff found in the file's {lines.Length} line(s) (expected '--- a/include/uapi/linux/io_uring.h' / '+++ b/...' lines)");
         }
 
         return files;
@@ -141,7 +146,7 @@ public static class UnifiedPatch
         {
             var path = Path.Combine(includeRoot, f.Target);
             var original = f.Created ? string.Empty : File.Exists(path) ? File.ReadAllText(path)
-                : throw new ToolException($"{patchName}: the patch changes {f.Target}, which {baseName} does not have");
+                : throw new ToolException($"{patchName}:{f.PatchLine}: the patch changes {f.Target}, which {baseName} does not have (a new header is written '--- /dev/null')");
             results.Add((path, Apply(original, f, patchName, $"{f.Target} of {baseName}")));
         }
 

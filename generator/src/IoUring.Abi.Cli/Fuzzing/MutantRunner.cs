@@ -63,7 +63,7 @@ internal sealed class MutantRunner
     private static readonly Regex Location = new(@"(?<file>[^\s:'""()]+\.(?:h|diff|patch|json)):(?<line>\d+)(?::\d+)?", RegexOptions.CultureInvariant);
 
     // One line of the compiler's error list ("  file:line:col: error: message").
-    private static readonly Regex ListedDiagnostic = new(@"^\s+\S.*?: error: ", RegexOptions.Multiline | RegexOptions.CultureInvariant);
+    private static readonly Regex ListedDiagnostic = new(@"^[ \t]+\S.*?: error: ", RegexOptions.Multiline | RegexOptions.CultureInvariant);
 
     private readonly string repoRoot;
     private readonly string cacheRoot;
