@@ -159,7 +159,8 @@ public static class UnifiedPatch
 
     public static string Apply(string original, FilePatch f, string patchName, string targetName)
     {
-        var lines = original.Split('\n').ToList();
+        // An empty file has no lines (Split would give one empty line, which a new file kept at its end).
+        var lines = original.Length == 0 ? new List<string>() : original.Split('\n').ToList();
         var endsWithNewline = original.EndsWith('\n');
         if (endsWithNewline)
         {

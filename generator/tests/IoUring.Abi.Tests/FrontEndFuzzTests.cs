@@ -188,6 +188,15 @@ public sealed class FrontEndFuzzTests : IDisposable
         Assert.Equal("7", macros.Single(m => m.Name == "IORING_Y").Expression);
     }
 
+    [Fact]
+    public void ANewFileOfAPatchHasExactlyItsLines()
+    {
+        // Seen in the fuzzer's extra headers: a created file ended with one empty line more than the patch has.
+        var patch = "--- /dev/null\n+++ b/include/uapi/linux/io_uring/fresh.h\n@@ -0,0 +1,2 @@\n+#define A 1\n+#define B 2\n";
+        var files = UnifiedPatch.Parse(patch, "p.diff");
+        Assert.Equal("#define A 1\n#define B 2\n", UnifiedPatch.Apply(string.Empty, files[0], "p.diff", "base"));
+    }
+
     private sealed class FailingWriter : TextWriter
     {
         public override Encoding Encoding => Encoding.UTF8;

@@ -176,6 +176,7 @@ internal sealed class FuzzSession
             {
                 worker.Kill(entireProcessTree: true);
                 worker.WaitForExit();
+                RemoveScratchOf(worker.Id);
                 if (begun is long stuck)
                 {
                     yield return Dead(stuck, FindingKind.Hang, $"the worker process gave no result for {watchdog.TotalSeconds:0} s and was killed");
@@ -200,6 +201,7 @@ internal sealed class FuzzSession
         }
 
         worker.WaitForExit();
+        RemoveScratchOf(worker.Id);
         if (begun is long died)
         {
             yield return Dead(died, FindingKind.Crash, $"the worker process died with exit code {worker.ExitCode}{Signal(worker.ExitCode)}: {MutantRunner.FirstLines(errors.ToString(), 8)}");
@@ -207,6 +209,19 @@ internal sealed class FuzzSession
         else if (worker.ExitCode is not (0 or WorkerStuck))
         {
             throw new IoUring.Abi.Model.ToolException($"the fuzz worker failed before its first mutant (exit code {worker.ExitCode}): {errors.ToString().Trim()}");
+        }
+    }
+
+    /// <summary>
+    /// A worker that died, was killed or left a thread stuck could not remove its scratch folder or the
+    /// extractor's temporary trees: the supervisor does, so a long run does not fill $TMPDIR.
+    /// </summary>
+    private static void RemoveScratchOf(int workerId)
+    {
+        var temp = Path.GetTempPath();
+        foreach (var d in Directory.GetDirectories(temp, $"io_uring-codegen-fuzz-{workerId}").Concat(Directory.GetDirectories(temp, $"io_uring-codegen-{workerId}-*")))
+        {
+            Directory.Delete(d, recursive: true);
         }
     }
 
@@ -344,7 +359,7 @@ internal sealed class FuzzSession
         {
             long Count(FindingKind k) => findings.GetValueOrDefault(k);
             var other = Findings - Count(FindingKind.Crash) - Count(FindingKind.Hang) - Count(FindingKind.ErrorWithoutLocation);
-            return $"fuzz seed {o.Seed}, base {o.BaseKernel}: {mutants} mutants, {verdicts.Values.Sum()} runs of extract/diff/lint: "
+            return $"fuzz seed {o.Seed}, base {o.BaseKernel}: {mutants} mutant{(mutants == 1 ? string.Empty : "s")}, {verdicts.Values.Sum()} runs of extract/diff/lint: "
                 + $"{verdicts.GetValueOrDefault(Verdict.Ok)} ok, {verdicts.GetValueOrDefault(Verdict.CleanError)} clean errors; "
                 + $"crashes {Count(FindingKind.Crash)}, hangs {Count(FindingKind.Hang)}, errors without file:line {Count(FindingKind.ErrorWithoutLocation)}, "
                 + $"other findings {other}; {ProcessChecked} mutants rerun as processes; {time.TotalSeconds:0.0} s";

@@ -160,7 +160,7 @@ internal sealed class MutantRunner
         thread.Start();
         if (!thread.Join(timeout))
         {
-            return new CommandRun(command, args, -1, Verdict.Hang, clock.ElapsedMilliseconds, null, string.Empty, $"still running after {timeout.TotalSeconds:0.#} s");
+            return new CommandRun(command, args, -1, Verdict.Hang, clock.ElapsedMilliseconds, null, string.Empty, $"still running after {timeout.TotalMilliseconds:0} ms");
         }
 
         var hash = output is not null && File.Exists(output) ? Sha256(File.ReadAllBytes(output))
