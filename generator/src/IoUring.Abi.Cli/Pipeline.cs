@@ -159,7 +159,9 @@ internal static class Pipeline
     /// afterwards): a folder holding copies of the base's io_uring headers, the only files a header or a
     /// patch replaces (UnifiedPatch keeps patches to linux/io_uring.h and linux/io_uring/), searched
     /// before the cached tree itself. Copying all of linux-libc-dev, over a thousand files, was most of
-    /// the time of an 'extract --header' on a disk with slow metadata operations.
+    /// the time of an 'extract --header' on a disk with slow metadata operations. Only a quoted include
+    /// from a base header next to io_uring.h ("io_uring.h" from linux/x.h) would still see the base's
+    /// copy; no header of linux-libc-dev includes an io_uring header at all.
     /// </summary>
     private static AbiSnapshot OnCopyOfBase(HeaderCache cache, LockedKernel k, Func<string, string, AbiSnapshot> use)
     {

@@ -197,6 +197,36 @@ public sealed class FrontEndFuzzTests : IDisposable
         Assert.Equal("#define A 1\n#define B 2\n", UnifiedPatch.Apply(string.Empty, files[0], "p.diff", "base"));
     }
 
+    [Fact]
+    public void AGigabyteStructIsLintedAndDiffedWithoutAByteMap()
+    {
+        // Found by the fuzzer (seed 1, mutant 7138: a ';' replaced by '[1 << 30]'): lint and diff kept a
+        // flag per byte of a record, and a 24 GiB struct overflowed the array (exit 70).
+        string Snapshot(string name, string members)
+        {
+            var header = Path.Combine(dir, name + ".h");
+            File.WriteAllText(header, $"#include <linux/types.h>\nstruct io_uring_big {{ __u64 addr; __u8 gap; {members} __u32 pad[6][1 << 30]; }};\n");
+            var json = Path.Combine(dir, name + ".json");
+            var err = new StringWriter();
+            Assert.True(CommandLine.Invoke(["extract", "--header", header, "--base", "7.2", "--target", "x86_64", "-o", json, "--repo", Corpus.Root], new StringWriter(), err) == 0, err.ToString());
+            return json;
+        }
+
+        var before = Snapshot("before", string.Empty);
+        var after = Snapshot("after", "__u8 flag;");
+
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var exit = CommandLine.Invoke(["lint", before, "--repo", Corpus.Root, "--format", "md"], stdout, stderr);
+        Assert.True(exit is > 0 and < 8, stderr.ToString());
+        Assert.Contains("3 byte(s) of implicit padding at offset 9 before 'pad'", stdout.ToString());
+
+        stdout = new StringWriter();
+        exit = CommandLine.Invoke(["diff", before, after, "--repo", Corpus.Root, "--format", "md"], stdout, stderr);
+        Assert.True(exit is > 0 and < 8, stderr.ToString());
+        Assert.Contains("placed in what was implicit padding (bytes 9..9)", stdout.ToString());
+    }
+
     private sealed class FailingWriter : TextWriter
     {
         public override Encoding Encoding => Encoding.UTF8;
