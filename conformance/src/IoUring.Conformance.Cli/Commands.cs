@@ -45,7 +45,7 @@ internal static class Commands
             var kernelLock = KernelImageLock.Load(repo.LockPath);
             // An installed tool's lock is part of the tool: it fetches what its lock names and never moves it.
             var mode = r.GetValue(locked) || Checkout.IsBundled(repo.Root) ? FetchMode.Locked : FetchMode.Refresh;
-            var reports = TerminalProgress.Run("kernels fetch", log => new KernelImageFetcher(new VmCache(r.GetValue(CacheOption)), log).Fetch(kernelLock, mode, r.GetValue(kernels)));
+            var reports = TerminalProgress.Run("kernels fetch", Console.Error, log => new KernelImageFetcher(new VmCache(r.GetValue(CacheOption)), log).Fetch(kernelLock, mode, r.GetValue(kernels)));
             foreach (var rep in reports)
             {
                 Console.WriteLine($"{rep.Kernel,-8} {rep.Status,-9} {rep.Detail}");
@@ -105,7 +105,7 @@ internal static class Commands
             var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false });
             var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * batch.Programs.Length))) };
             var watch = Stopwatch.StartNew();
-            var runs = await TerminalProgress.RunAsync($"vm run: {selected.Count} kernels, {batch.Programs.Length} programs", log => new KernelBoots(cache, repo.Root, log).RunAsync(selected, batch, options, r.GetValue(parallel), cancel));
+            var runs = await TerminalProgress.RunAsync($"vm run: {selected.Count} kernels, {batch.Programs.Length} programs", Console.Error, log => new KernelBoots(cache, repo.Root, log).RunAsync(selected, batch, options, r.GetValue(parallel), cancel));
             var wall = watch.Elapsed;
 
             var reports = new List<KernelRunReport>();
@@ -191,7 +191,7 @@ internal static class Commands
 
             var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false }, r.GetValue(hostile));
             var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * (batch.Programs.Length + batch.Hostile.Length)))) };
-            var (matrix, runs) = await TerminalProgress.RunAsync($"matrix: {selected.Count} kernels{(r.GetValue(noHost) ? string.Empty : " and the host")}, {batch.Programs.Length} programs", log => new MatrixRunner(cache, repo.Root, log).RunAsync(selected, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel));
+            var (matrix, runs) = await TerminalProgress.RunAsync($"matrix: {selected.Count} kernels{(r.GetValue(noHost) ? string.Empty : " and the host")}, {batch.Programs.Length} programs", Console.Error, log => new MatrixRunner(cache, repo.Root, log).RunAsync(selected, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel));
 
             var dir = r.GetValue(outDir)!;
             Directory.CreateDirectory(dir);

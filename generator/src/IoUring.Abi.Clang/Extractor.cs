@@ -33,11 +33,14 @@ public static class Extractor
         var probeSource = BuildProbe(includes, macros);
 
         var perTarget = new TargetFacts[targets.Count];
+
+        // A header can fail on one target only (an #ifdef __arm__, a size that differs per target). That
+        // is bad input like any other: the error of the first failing target in the order given is
+        // reported as such, not wrapped in the AggregateException of the parallel loop (which the
+        // command line would take for a bug) and not whichever target happened to finish first.
         var failures = new FrontEndException?[targets.Count];
         Parallel.For(0, targets.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
-            // Kept per target and rethrown as is, the first target's first: Parallel.For would wrap it
-            // in an AggregateException, and which target failed first would depend on timing.
             try
             {
                 perTarget[i] = ReadTarget(tree, targets[i], probeSource, macros, includes.Count(c => c == '\n'));
@@ -47,8 +50,7 @@ public static class Extractor
                 failures[i] = e;
             }
         });
-
-        if (failures.FirstOrDefault(f => f is not null) is { } failure)
+        if (failures.FirstOrDefault(f => f is not null) is FrontEndException failure)
         {
             throw failure;
         }
@@ -73,7 +75,9 @@ public static class Extractor
         ThrowOnErrors(tree, tu, probeLines: 0, target);
         var byName = new Dictionary<string, MacroDef>(StringComparer.Ordinal);
         var order = new List<string>();
-        var texts = new Dictionary<string, string>(StringComparer.Ordinal);
+        // libclang's offsets count bytes: the text is sliced as bytes and only then decoded, or a
+        // non-ASCII character anywhere before a macro (a name in a comment) shifts its expression.
+        var texts = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (var c in TranslationUnit.Children(tu.Cursor))
         {
             if (c.Kind != CursorKind.MacroDefinition || LibClang.clang_Cursor_isMacroBuiltin(c) != 0)
@@ -92,11 +96,11 @@ public static class Extractor
             var (extentFile, start, end) = tu.Extent(c);
             if (!texts.TryGetValue(extentFile, out var text))
             {
-                text = File.ReadAllText(extentFile);
+                text = File.ReadAllBytes(extentFile);
                 texts[extentFile] = text;
             }
 
-            var definition = start >= 0 && end <= text.Length && end > start ? text[start..end] : name;
+            var definition = start >= 0 && end <= text.Length && end > start ? Encoding.UTF8.GetString(text, start, end - start) : name;
             var body = NormalizeSpace(definition.Length > name.Length ? definition[name.Length..] : string.Empty);
             string? skip = null;
             if (LibClang.clang_Cursor_isMacroFunctionLike(c) != 0)

@@ -29,9 +29,13 @@ internal sealed unsafe class TranslationUnit : IDisposable
         var args = new List<string>
         {
             "-x", "c", "-std=gnu11", "-target", target.Triple, "-nostdinc",
-            "-I", tree.Root, "-I", Path.Combine(tree.Root, target.MultiarchDir),
             "-ferror-limit=0", "-Wno-everything",
         };
+        foreach (var dir in tree.SearchPath(target))
+        {
+            args.AddRange(["-I", dir]);
+        }
+
         foreach (var dir in tree.QuotedIncludeDirs)
         {
             args.AddRange(["-iquote", dir]);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using IoUring.Abi.Clang;
+using IoUring.Abi.Cli.Fuzzing;
 using IoUring.Abi.Diff;
 using IoUring.Abi.Headers;
 using IoUring.Abi.Model;
@@ -35,26 +36,26 @@ internal static class Commands
         {
             locked, kernels,
         };
-        fetch.SetAction(r => Run(() =>
+        fetch.SetAction(r => Run(r, (stdout, stderr) =>
         {
             var repo = Repo.Find(r.GetValue(RepoOption));
             var kernelLock = KernelLock.Load(repo.LockPath);
             // An installed tool's lock is part of the tool: it fetches what its lock names and never moves it.
             var mode = r.GetValue(locked) || Checkout.IsBundled(repo.Root) ? FetchMode.Locked : FetchMode.Refresh;
-            var reports = TerminalProgress.Run("headers fetch", log => new HeaderFetcher(new HeaderCache(r.GetValue(CacheOption)), log).Fetch(kernelLock, mode, r.GetValue(kernels)));
+            var reports = TerminalProgress.Run("headers fetch", stderr, log => new HeaderFetcher(new HeaderCache(r.GetValue(CacheOption)), log).Fetch(kernelLock, mode, r.GetValue(kernels)));
             foreach (var rep in reports)
             {
-                Console.WriteLine($"{rep.Kernel,-8} {rep.Status,-9} {rep.Detail}");
+                stdout.WriteLine($"{rep.Kernel,-8} {rep.Status,-9} {rep.Detail}");
             }
 
             if (mode == FetchMode.Refresh && reports.Any(x => x.Changed))
             {
                 AtomicFile.WriteAllText(repo.LockPath, kernelLock.ToJson());
-                Console.WriteLine($"lock updated: {Path.GetRelativePath(Environment.CurrentDirectory, repo.LockPath)} ({string.Join(", ", reports.Where(x => x.Changed).Select(x => x.Kernel))})");
+                stdout.WriteLine($"lock updated: {Path.GetRelativePath(Environment.CurrentDirectory, repo.LockPath)} ({string.Join(", ", reports.Where(x => x.Changed).Select(x => x.Kernel))})");
             }
             else
             {
-                Console.WriteLine("lock unchanged");
+                stdout.WriteLine("lock unchanged");
             }
 
             return 0;
@@ -76,7 +77,7 @@ internal static class Commands
         {
             kernel, header, patch, baseKernel, name, targets, output, uapi,
         };
-        cmd.SetAction(r => Run(() =>
+        cmd.SetAction(r => Run(r, (stdout, stderr) =>
         {
             var repo = Repo.Find(r.GetValue(RepoOption));
             var cache = new HeaderCache(r.GetValue(CacheOption));
@@ -103,18 +104,18 @@ internal static class Commands
             if (snapshot.Records.Count + snapshot.Enums.Count + snapshot.Typedefs.Count + snapshot.Macros.Count == 0)
             {
                 // Not an error (a header may be emptied on purpose), but never a silent empty snapshot.
-                Console.Error.WriteLine($"warning: {h ?? p ?? k}: the headers declare nothing (no record, enum, typedef or integer macro); the snapshot is empty. Is it the right file?");
+                stderr.WriteLine($"warning: {h ?? p ?? k}: the headers declare nothing (no record, enum, typedef or integer macro); the snapshot is empty. Is it the right file?");
             }
 
             var o = r.GetValue(output);
             if (o is null)
             {
-                Console.Out.Write(json);
+                stdout.Write(json);
             }
             else
             {
                 AtomicFile.WriteAllText(o, json);
-                Console.Error.WriteLine($"wrote {o}: {Pipeline.Summary(snapshot)}");
+                stderr.WriteLine($"wrote {o}: {Pipeline.Summary(snapshot)}");
             }
 
             return 0;
@@ -126,13 +127,13 @@ internal static class Commands
     {
         var check = new Option<bool>("--check") { Description = "Write nothing; exit 2 when a committed snapshot differs from what the headers give (CI freshness check)" };
         var cmd = new Command("generate", "The main job: every kernel of the lock to its snapshot under generated/abi/, and every proposal of headers/proposals/*.patch to generated/abi/proposals/, fetching locked headers that are not cached.") { check };
-        cmd.SetAction(r => Run(() =>
+        cmd.SetAction(r => Run(r, (stdout, stderr) =>
         {
             var checkOnly = r.GetValue(check);
             var repo = Repo.Find(r.GetValue(RepoOption), checkOnly ? null : "the snapshots of generated/abi");
             var cache = new HeaderCache(r.GetValue(CacheOption));
             var kernelLock = KernelLock.Load(repo.LockPath);
-            TerminalProgress.Run("fetching the locked headers", log => new HeaderFetcher(cache, log).Fetch(kernelLock, FetchMode.Locked));
+            TerminalProgress.Run("fetching the locked headers", stderr, log => new HeaderFetcher(cache, log).Fetch(kernelLock, FetchMode.Locked));
             var changed = new List<string>();
 
             // Each proposal must name a base of the lock (checked before anything is extracted): a
@@ -163,7 +164,7 @@ internal static class Commands
                     }
                 }
 
-                Console.WriteLine($"{label,-8} {Pipeline.Summary(snapshot)}  {(same ? "unchanged" : checkOnly ? "STALE" : "written")}");
+                stdout.WriteLine($"{label,-8} {Pipeline.Summary(snapshot)}  {(same ? "unchanged" : checkOnly ? "STALE" : "written")}");
             }
 
             foreach (var k in kernelLock.Kernels)
@@ -192,13 +193,13 @@ internal static class Commands
                     File.Delete(orphan);
                 }
 
-                Console.WriteLine($"proposals/{Path.GetFileNameWithoutExtension(orphan)}: no headers/proposals/{Path.GetFileNameWithoutExtension(orphan)}.patch  {(checkOnly ? "STALE" : "removed")}");
+                stdout.WriteLine($"proposals/{Path.GetFileNameWithoutExtension(orphan)}: no headers/proposals/{Path.GetFileNameWithoutExtension(orphan)}.patch  {(checkOnly ? "STALE" : "removed")}");
             }
 
-            Console.WriteLine(changed.Count == 0 ? "snapshots changed: none" : $"snapshots changed: {string.Join(", ", changed.Select(c => Path.GetRelativePath(Environment.CurrentDirectory, c)))}");
+            stdout.WriteLine(changed.Count == 0 ? "snapshots changed: none" : $"snapshots changed: {string.Join(", ", changed.Select(c => Path.GetRelativePath(Environment.CurrentDirectory, c)))}");
             if (checkOnly && changed.Count > 0)
             {
-                Console.Error.WriteLine("error: committed snapshots are stale; run 'generate' and commit generated/abi/");
+                stderr.WriteLine("error: committed snapshots are stale; run 'generate' and commit generated/abi/");
                 return 2;
             }
 
@@ -215,7 +216,7 @@ internal static class Commands
         var target = new Option<string?>("--target") { Description = "Show one target only" };
         var uapi = new Option<string?>("--uapi") { Description = "The UAPI header that declares NAME (e.g. linux/perf_event.h); default: io_uring's snapshot, else the header of the kernel's tree that declares it" };
         var cmd = new Command("show", "Print a declaration's layout per target, anonymous members at their offsets (like pahole). Any UAPI declaration: a name io_uring's snapshot lacks is looked up in the kernel's headers.") { name, kernel, snapshot, target, uapi };
-        cmd.SetAction(r => Run(() =>
+        cmd.SetAction(r => Run(r, (stdout, stderr) =>
         {
             var repo = Repo.Find(r.GetValue(RepoOption));
             var file = r.GetValue(snapshot);
@@ -233,7 +234,7 @@ internal static class Commands
                     throw new ToolException($"{file}: no such snapshot file");
                 }
 
-                Console.Write(LayoutPrinter.Print(SnapshotJson.Read(File.ReadAllText(file), file), declName, r.GetValue(target)));
+                stdout.Write(LayoutPrinter.Print(SnapshotJson.Read(File.ReadAllText(file), file), declName, r.GetValue(target)));
                 return 0;
             }
 
@@ -242,7 +243,7 @@ internal static class Commands
             var cache = new HeaderCache(r.GetValue(CacheOption));
             if (r.GetValue(uapi) is string header)
             {
-                Console.Write(LayoutPrinter.Print(Pipeline.ExtractUapi(repo, cache, k.Kernel, [header], onlyTarget), declName, r.GetValue(target)));
+                stdout.Write(LayoutPrinter.Print(Pipeline.ExtractUapi(repo, cache, k.Kernel, [header], onlyTarget), declName, r.GetValue(target)));
                 return 0;
             }
 
@@ -255,7 +256,7 @@ internal static class Commands
             var snap = SnapshotJson.Read(File.ReadAllText(file), file);
             if (LayoutPrinter.Declares(snap, declName))
             {
-                Console.Write(LayoutPrinter.Print(snap, declName, r.GetValue(target)));
+                stdout.Write(LayoutPrinter.Print(snap, declName, r.GetValue(target)));
                 return 0;
             }
 
@@ -278,8 +279,8 @@ internal static class Commands
 
                 if (LayoutPrinter.Declares(found, declName))
                 {
-                    Console.Error.WriteLine($"{declName}: declared in {candidate} (kernel {k.Kernel}); --uapi {candidate} names it directly");
-                    Console.Write(LayoutPrinter.Print(found, declName, r.GetValue(target)));
+                    stderr.WriteLine($"{declName}: declared in {candidate} (kernel {k.Kernel}); --uapi {candidate} names it directly");
+                    stdout.Write(LayoutPrinter.Print(found, declName, r.GetValue(target)));
                     return 0;
                 }
             }
@@ -322,7 +323,8 @@ internal static class Commands
             older, newer, baseKernel, patch, targets, uapi, all, FormatOption,
         };
         cmd.SetAction(r => Run(
-            () =>
+            r,
+            (stdout, stderr) =>
             {
                 var repo = Repo.Find(r.GetValue(RepoOption));
                 var cache = new HeaderCache(r.GetValue(CacheOption));
@@ -345,14 +347,14 @@ internal static class Commands
                     if (uapiHeaders.Length > 0)
                     {
                         var ra = AbiComparer.Compare(Pipeline.ExtractUapi(repo, cache, o, uapiHeaders, compared), Pipeline.ExtractUapi(repo, cache, n, uapiHeaders, compared));
-                        Console.Out.Write(Render(ra, "ABI diff", "diff", r.GetValue(FormatOption)!));
+                        stdout.Write(Render(ra, "ABI diff", "diff", r.GetValue(FormatOption)!, stdout));
                         return ra.ExitCode;
                     }
 
                     var (ka, treeA) = Pipeline.UapiTree(repo, cache, o);
                     var (kb, treeB) = Pipeline.UapiTree(repo, cache, n);
                     var tree = TreeDiff.Run(ka.Kernel, treeA, kb.Kernel, treeB, compared);
-                    Console.Out.Write(RenderTree(tree, r.GetValue(FormatOption)!));
+                    stdout.Write(RenderTree(tree, r.GetValue(FormatOption)!, stdout));
                     return tree.ExitCode;
                 }
 
@@ -376,7 +378,7 @@ internal static class Commands
 
                 var targetList = (r.GetValue(targets) ?? []).Length == 0 ? null : CTarget.ParseList(r.GetValue(targets)!).Select(t => t.Triple).ToList();
                 var report = AbiComparer.Compare(a, b, targetList);
-                Console.Out.Write(Render(report, "ABI diff", "diff", r.GetValue(FormatOption)!));
+                stdout.Write(Render(report, "ABI diff", "diff", r.GetValue(FormatOption)!, stdout));
                 return report.ExitCode;
             },
             Report.ExitError));
@@ -394,7 +396,8 @@ internal static class Commands
             input, baseKernel, patch, uapi, FormatOption,
         };
         cmd.SetAction(r => Run(
-            () =>
+            r,
+            (stdout, stderr) =>
             {
                 var repo = Repo.Find(r.GetValue(RepoOption));
                 var cache = new HeaderCache(r.GetValue(CacheOption));
@@ -426,7 +429,7 @@ internal static class Commands
                     report = UapiLint.Run(Pipeline.Load(repo, cache, spec, r.GetValue(baseKernel)));
                 }
 
-                Console.Out.Write(Render(report, "UAPI lint", "lint", r.GetValue(FormatOption)!));
+                stdout.Write(Render(report, "UAPI lint", "lint", r.GetValue(FormatOption)!, stdout));
                 return report.ExitCode;
             },
             Report.ExitError));
@@ -437,7 +440,7 @@ internal static class Commands
     {
         var name = new Argument<string?>("name") { Description = "A struct, field (struct.field), enum, enumerator, macro or typedef; default: the whole table", Arity = ArgumentArity.ZeroOrOne };
         var cmd = new Command("timeline", "The first and last kernel of the corpus that has each declaration.") { name, FormatOption };
-        cmd.SetAction(r => Run(() =>
+        cmd.SetAction(r => Run(r, (stdout, stderr) =>
         {
             var repo = Repo.Find(r.GetValue(RepoOption));
             var corpus = Pipeline.Corpus(repo);
@@ -457,44 +460,108 @@ internal static class Commands
                 {
                     foreach (var e in hits)
                     {
-                        Console.WriteLine($"{e.Name} ({e.Kind}): first in {e.First}, last in {e.Last}{(e.InNewest ? " (the newest kernel of the corpus)" : string.Empty)}");
+                        stdout.WriteLine($"{e.Name} ({e.Kind}): first in {e.First}, last in {e.Last}{(e.InNewest ? " (the newest kernel of the corpus)" : string.Empty)}");
                     }
 
                     return 0;
                 }
             }
 
-            Console.Out.Write(format == "json" ? IoUring.Abi.Diff.Timeline.Json(entries) : IoUring.Abi.Diff.Timeline.Markdown(entries));
+            stdout.Write(format == "json" ? IoUring.Abi.Diff.Timeline.Json(entries) : IoUring.Abi.Diff.Timeline.Markdown(entries));
             return 0;
         }));
         return cmd;
     }
 
-    private static string Render(Report report, string title, string kind, string format) => format switch
+    public static Command Fuzz()
+    {
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the mutants: the same seed gives the same mutants and the same report", DefaultValueFactory = _ => 1 };
+        var mutants = new Option<long>("--mutants") { Description = "How many mutants to run", DefaultValueFactory = _ => 10000 };
+        var from = new Option<long>("--from") { Description = "Index of the first mutant (a reproducer runs one: --from N --mutants 1)", DefaultValueFactory = _ => 0 };
+        var baseKernel = new Option<string?>("--base") { Description = "Kernel whose include tree the mutants are placed over and whose io_uring.h the patches change (default: the newest in the lock, as for extract --header)" };
+        var outDir = new Option<string>("--out") { Description = "Folder for the reproducers of failing mutants (its mutant-* folders are replaced)", DefaultValueFactory = _ => "fuzz-findings" };
+        var timeout = new Option<string>("--timeout") { Description = "Deadline of one command on one mutant (e.g. 10s, 500ms, 2m); past it the mutant counts as a hang", DefaultValueFactory = _ => "10s" };
+        var processEvery = new Option<int>("--process-check-every") { Description = "Also run every Nth mutant's commands as real processes (0: only failing mutants)", DefaultValueFactory = _ => 100 };
+        var recheckEvery = new Option<int>("--recheck-every") { Description = "Run every Nth mutant's successful extract and diff twice and compare the bytes (0: never)", DefaultValueFactory = _ => 20 };
+        var worker = new Option<bool>("--worker") { Description = "Run the mutants in this process and report each on stdout (used by the fuzz command itself)", Hidden = true };
+        var cmd = new Command("fuzz", "Mutate the corpus's io_uring headers (bytes, tokens, deleted and duplicated lines, nested includes) and run extract, diff and lint on each mutant: no crash, no hang, no output on error, every error naming file:line. Exit code 2 when anything is found; each failing mutant is saved with its reproducer.")
+        {
+            seed, mutants, from, baseKernel, outDir, timeout, processEvery, recheckEvery, worker,
+        };
+        cmd.SetAction(r => Run(r, (stdout, stderr) =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var cache = new HeaderCache(r.GetValue(CacheOption));
+            var kernelLock = KernelLock.Load(repo.LockPath);
+            var k = r.GetValue(baseKernel) is string given ? kernelLock.Find(given) : kernelLock.Find(KernelVersion.Newest(kernelLock.Kernels.Select(x => x.Kernel))!);
+            var count = r.GetValue(mutants);
+            var first = r.GetValue(from);
+            if (count < 1 || first < 0)
+            {
+                throw new ToolException($"--mutants must be at least 1 and --from at least 0 (got {count} and {first})");
+            }
+
+            var options = new FuzzOptions(
+                r.GetValue(seed), first, count, k.Kernel, Path.GetFullPath(r.GetValue(outDir)!), ParseDuration(r.GetValue(timeout)!, "--timeout"),
+                Math.Max(0, r.GetValue(processEvery)), Math.Max(0, r.GetValue(recheckEvery)), repo.Root, cache.Root);
+            var session = new FuzzSession(options, FuzzCorpus.Load(kernelLock, cache, k.Kernel), stdout, stderr);
+            return r.GetValue(worker) ? session.Work() : session.Supervise();
+        }));
+        return cmd;
+    }
+
+    /// <summary>"10s", "500ms", "2m", or a number of seconds.</summary>
+    internal static TimeSpan ParseDuration(string text, string option)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(text.Trim(), @"^(\d+(?:\.\d+)?)(ms|s|m)?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+        if (!m.Success)
+        {
+            throw new ToolException($"{option} '{text}': give a duration such as 10s, 500ms or 2m");
+        }
+
+        var value = double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        var span = m.Groups[2].Value switch
+        {
+            "ms" => TimeSpan.FromMilliseconds(value),
+            "m" => TimeSpan.FromMinutes(value),
+            _ => TimeSpan.FromSeconds(value),
+        };
+        return span > TimeSpan.Zero ? span : throw new ToolException($"{option} '{text}': the deadline must be longer than zero");
+    }
+
+    private static string Render(Report report, string title, string kind, string format, TextWriter stdout) => format switch
     {
         "md" or "markdown" => ReportWriter.Markdown(report, title),
         "json" => ReportWriter.Json(report, kind),
-        "text" => ReportWriter.Text(report, title, color: !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null),
+
+        // Colour only on a real terminal: a report captured in a file or by the fuzzer stays plain.
+        "text" => ReportWriter.Text(report, title, color: stdout == Console.Out && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null),
         _ => throw new ToolException($"unknown --format '{format}'; use text, md or json"),
     };
 
-    private static string RenderTree(TreeDiffResult result, string format) => format switch
+    private static string RenderTree(TreeDiffResult result, string format, TextWriter stdout) => format switch
     {
         "md" or "markdown" => TreeDiff.Markdown(result),
         "json" => TreeDiff.Json(result),
-        "text" => TreeDiff.Text(result, color: !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null),
+        "text" => TreeDiff.Text(result, color: stdout == Console.Out && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null),
         _ => throw new ToolException($"unknown --format '{format}'; use text, md or json"),
     };
 
-    private static int Run(Func<int> body, int errorCode = 1)
+    /// <summary>
+    /// Runs a command's body with the invocation's writers (the console, or the fuzzer's buffers when
+    /// it runs the commands in process), turning the errors a user can act on into "error: ...".
+    /// </summary>
+    private static int Run(ParseResult r, Func<TextWriter, TextWriter, int> body, int errorCode = 1)
     {
+        var stdout = r.InvocationConfiguration.Output;
+        var stderr = r.InvocationConfiguration.Error;
         try
         {
-            return body();
+            return body(stdout, stderr);
         }
         catch (Exception e) when (e is ToolException or IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {e.Message}");
             return errorCode;
         }
     }

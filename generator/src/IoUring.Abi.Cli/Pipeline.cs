@@ -90,14 +90,12 @@ internal static class Pipeline
 
         var kernelLock = KernelLock.Load(repo.LockPath);
         var k = baseKernel is null ? kernelLock.Find(KernelVersion.Newest(kernelLock.Kernels.Select(x => x.Kernel))!) : kernelLock.Find(baseKernel);
-        return OnCopyOfBase(cache, k, (temp, complete) =>
+        return OnCopyOfBase(cache, k, (temp, baseRoot) =>
         {
-            Directory.CreateDirectory(Path.Combine(temp, "linux"));
             File.Copy(full, Path.Combine(temp, "linux", "io_uring.h"), overwrite: true);
-            complete(["linux/io_uring.h"]);
 
             // The snapshot describes this header (and what it includes), not the base's sibling headers.
-            var tree = new IncludeTree(temp, displayRoot: $"(base {k.Kernel})", roots: ["linux/io_uring.h"]);
+            var tree = new IncludeTree(temp, displayRoot: $"(base {k.Kernel})", roots: ["linux/io_uring.h"], baseRoot: baseRoot);
             tree.DisplayOverrides["linux/io_uring.h"] = header;
             tree.QuotedIncludeDirs.Add(Path.GetDirectoryName(full)!);
             return Extractor.Extract(tree, targets, name ?? Path.GetFileName(header), new HeaderSource { Kind = "path", Version = $"base {k.Kernel}" });
@@ -173,73 +171,45 @@ internal static class Pipeline
             Version = "sha256:" + FileHash.Sha256(patch),
             Suite = $"base {k.Kernel} ({KernelLock.PackageName} {k.Version})",
         };
-        return OnCopyOfBase(cache, k, (temp, complete) =>
+        return OnCopyOfBase(cache, k, (temp, baseRoot) =>
         {
-            // The files the patch changes, then everything the patched io_uring headers reach.
-            complete(files.Select(f => f.Target));
             UnifiedPatch.ApplyToTree(temp, files, patch, $"kernel {k.Kernel}");
-            complete(IoUringRoots(temp).Concat(files.Select(f => f.Target)));
-            var tree = new IncludeTree(temp, displayRoot: $"({k.Kernel} + {Path.GetFileName(patch)})");
+            var tree = new IncludeTree(temp, displayRoot: $"({k.Kernel} + {Path.GetFileName(patch)})", baseRoot: baseRoot);
             return Extractor.Extract(tree, targets ?? CTarget.All, name ?? $"{k.Kernel}+{Path.GetFileNameWithoutExtension(patch)}", source);
         });
     }
 
     /// <summary>
-    /// Runs <paramref name="use"/> on a temporary include tree over a kernel's cached one, removed
-    /// afterwards. The cache holds the whole UAPI tree, a thousand files and more, so nothing is copied
-    /// up front: <paramref name="use"/> places its own files (a lone header, the files a patch changes)
-    /// and calls the action it is given with the roots of its translation unit, which copies from the
-    /// kernel's tree every file they reach that the temporary tree does not hold yet. The io_uring
-    /// headers of the kernel are always among the roots, so the tree looks like the kernel's to them.
+    /// Runs <paramref name="use"/> on a temporary overlay of a kernel's cached include tree (removed
+    /// afterwards): a folder holding copies of the base's io_uring headers, the only files a header or a
+    /// patch replaces (UnifiedPatch keeps patches to linux/io_uring.h and linux/io_uring/), searched
+    /// before the cached tree itself. Copying all of linux-libc-dev, over a thousand files, was most of
+    /// the time of an 'extract --header' on a disk with slow metadata operations. Only a quoted include
+    /// from a base header next to io_uring.h ("io_uring.h" from linux/x.h) would still see the base's
+    /// copy; no header of linux-libc-dev includes an io_uring header at all.
     /// </summary>
-    private static AbiSnapshot OnCopyOfBase(HeaderCache cache, LockedKernel k, Func<string, Action<IEnumerable<string>>, AbiSnapshot> use)
+    private static AbiSnapshot OnCopyOfBase(HeaderCache cache, LockedKernel k, Func<string, string, AbiSnapshot> use)
     {
         var baseTree = cache.TryGetVerified(k, out var problem)
             ?? throw new ToolException($"the base include tree is not available: {problem}; run 'headers fetch --locked'");
         var temp = Path.Combine(Path.GetTempPath(), $"io_uring-codegen-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
-            Directory.CreateDirectory(temp);
-            void Complete(IEnumerable<string> roots) => CopyReachable(baseTree.Root, temp, IoUringRoots(baseTree.Root).Concat(roots));
-            return use(temp, Complete);
+            Directory.CreateDirectory(Path.Combine(temp, "linux"));
+            File.Copy(Path.Combine(baseTree.Root, "linux", "io_uring.h"), Path.Combine(temp, "linux", "io_uring.h"));
+            var subHeaders = Path.Combine(baseTree.Root, "linux", "io_uring");
+            if (Directory.Exists(subHeaders))
+            {
+                CopyTree(subHeaders, Path.Combine(temp, "linux", "io_uring"));
+            }
+
+            return use(temp, baseTree.Root);
         }
         finally
         {
             if (Directory.Exists(temp))
             {
                 Directory.Delete(temp, true);
-            }
-        }
-    }
-
-    /// <summary>linux/io_uring.h and linux/io_uring/*.h of a tree, relative to it (those it has).</summary>
-    private static IEnumerable<string> IoUringRoots(string root)
-    {
-        var dir = Path.Combine(root, "linux", "io_uring");
-        return new[] { "linux/io_uring.h" }.Where(r => File.Exists(Path.Combine(root, r)))
-            .Concat(Directory.Exists(dir) ? Directory.GetFiles(dir, "*.h").Select(f => "linux/io_uring/" + Path.GetFileName(f)).Order(StringComparer.Ordinal) : []);
-    }
-
-    /// <summary>
-    /// Copies into <paramref name="to"/> every file of <paramref name="from"/> that <paramref name="roots"/>
-    /// reach and <paramref name="to"/> lacks; a file <paramref name="to"/> already holds is read from there,
-    /// so a placed or patched header's own includes are followed, not the kernel's original's.
-    /// </summary>
-    private static void CopyReachable(string from, string to, IEnumerable<string> roots)
-    {
-        string? Read(string rel) =>
-            File.Exists(Path.Combine(to, rel)) ? File.ReadAllText(Path.Combine(to, rel))
-            : File.Exists(Path.Combine(from, rel)) ? File.ReadAllText(Path.Combine(from, rel))
-            : null;
-
-        foreach (var rel in IncludeClosure.Find(Read, roots))
-        {
-            var dest = Path.Combine(to, rel);
-            var source = Path.Combine(from, rel);
-            if (!File.Exists(dest) && File.Exists(source))
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
-                File.Copy(source, dest);
             }
         }
     }
@@ -254,4 +224,15 @@ internal static class Pipeline
 
     public static string Summary(AbiSnapshot s) =>
         $"{s.Source.Package ?? s.Source.Kind} {s.Source.Version}: {s.Records.Count} records ({s.Records.Count(r => r.IsAnonymous)} anonymous), {s.Enums.Count} enums, {s.Typedefs.Count} typedefs, {s.Macros.Count} macros ({s.SkippedMacros.Count} skipped), {s.Targets.Count} targets";
+
+    private static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var dest = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
+            File.Copy(file, dest);
+        }
+    }
 }

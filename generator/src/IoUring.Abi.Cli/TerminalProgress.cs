@@ -16,16 +16,20 @@ public static class TerminalProgress
         Out = new AnsiConsoleOutput(Console.Error),
     });
 
-    /// <summary>Whether the spinner is shown: standard error is an interactive terminal that is not "dumb".</summary>
-    public static bool Interactive =>
-        !Console.IsErrorRedirected && Err.Profile.Capabilities.Interactive && Environment.GetEnvironmentVariable("TERM") is not (null or "" or "dumb");
+    /// <summary>
+    /// Whether the spinner is shown: the steps go to the process's standard error (not a writer of a
+    /// caller's own, as when the commands run in process), and it is an interactive terminal that is not "dumb".
+    /// </summary>
+    public static bool Interactive(TextWriter steps) =>
+        ReferenceEquals(steps, Console.Error) && !Console.IsErrorRedirected && Err.Profile.Capabilities.Interactive
+        && Environment.GetEnvironmentVariable("TERM") is not (null or "" or "dumb");
 
-    /// <summary>Runs <paramref name="work"/>, which reports its steps through the action it is given.</summary>
-    public static T Run<T>(string title, Func<Action<string>, T> work)
+    /// <summary>Runs <paramref name="work"/>, which reports its steps through the action it is given (plain lines to <paramref name="steps"/> off a terminal).</summary>
+    public static T Run<T>(string title, TextWriter steps, Func<Action<string>, T> work)
     {
-        if (!Interactive)
+        if (!Interactive(steps))
         {
-            return work(Console.Error.WriteLine);
+            return work(steps.WriteLine);
         }
 
         return Err.Status().Spinner(Spinner.Known.Dots).Start(Markup.Escape(title), ctx =>
@@ -37,11 +41,11 @@ public static class TerminalProgress
     }
 
     /// <summary>As <see cref="Run{T}"/>, for work that awaits.</summary>
-    public static async Task<T> RunAsync<T>(string title, Func<Action<string>, Task<T>> work)
+    public static async Task<T> RunAsync<T>(string title, TextWriter steps, Func<Action<string>, Task<T>> work)
     {
-        if (!Interactive)
+        if (!Interactive(steps))
         {
-            return await work(Console.Error.WriteLine);
+            return await work(steps.WriteLine);
         }
 
         return await Err.Status().Spinner(Spinner.Known.Dots).StartAsync(Markup.Escape(title), async ctx =>

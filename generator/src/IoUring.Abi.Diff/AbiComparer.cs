@@ -212,14 +212,7 @@ public sealed class AbiComparer
         }
 
         // New members.
-        var coveredA = new bool[Math.Max(sizeA, 0)];
-        foreach (var m in ma)
-        {
-            for (var i = m.Start; i < Math.Min(sizeA, m.End); i++)
-            {
-                coveredA[i] = true;
-            }
-        }
+        var coveredA = new CoveredBytes(ma.Select(m => (m.Start, m.End)), sizeA);
 
         var tail = new List<FlatMember>();
         foreach (var m in mb.Where(m => !handledB.Contains(m.Path)))
@@ -241,7 +234,7 @@ public sealed class AbiComparer
             {
                 changes.Add(new Change(7, Severity.Compat, $"{name}.{m.Path}", $"union member '{m.Type} {m.Path}' added at offset {m.Start}", rb.Location));
             }
-            else if (m.Size > 0 && Enumerable.Range((int)m.Start, (int)Math.Min(m.Size, Math.Max(0, sizeA - m.Start))).All(i => !coveredA[i]))
+            else if (m.Size > 0 && coveredA.NoneCovered(m.Start, Math.Min(m.End, sizeA)))
             {
                 changes.Add(new Change(6, Severity.Risk, $"{name}.{m.Path}", $"'{m.Type} {m.Path}' placed in what was implicit padding (bytes {m.Start}..{m.End - 1}): old callers may leave garbage there", rb.Location));
             }

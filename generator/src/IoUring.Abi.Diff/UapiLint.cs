@@ -123,41 +123,15 @@ public static class UapiLint
 
     private static IEnumerable<(long Offset, long Length, string? Before)> Holes(List<FlatMember> members, long size)
     {
-        // Cover bytes with every member (union members overlap); gaps are padding.
-        var covered = new bool[Math.Max(0, size)];
-        foreach (var m in members.Where(m => m.Field.BitWidth is null))
+        // Every member covers its bytes (union members overlap; a bit-field the bytes its bits touch);
+        // the gaps are padding.
+        var covered = new CoveredBytes(
+            members.Select(m => (m.Start, m.Field.BitWidth is int width ? (m.BitOffset + width + 7) / 8 : m.End)),
+            size);
+        foreach (var (start, end) in covered.Gaps())
         {
-            for (var b = m.Start; b < Math.Min(size, m.End); b++)
-            {
-                covered[b] = true;
-            }
-        }
-
-        foreach (var m in members.Where(m => m.Field.BitWidth is not null))
-        {
-            var end = (m.BitOffset + m.Field.BitWidth!.Value + 7) / 8;
-            for (var b = m.Start; b < Math.Min(size, end); b++)
-            {
-                covered[b] = true;
-            }
-        }
-
-        for (long b = 0; b < size;)
-        {
-            if (covered[b])
-            {
-                b++;
-                continue;
-            }
-
-            var start = b;
-            while (b < size && !covered[b])
-            {
-                b++;
-            }
-
-            var next = members.Where(m => m.Start >= b).OrderBy(m => m.Start).FirstOrDefault();
-            yield return (start, b - start, next?.Path);
+            var next = members.Where(m => m.Start >= end).OrderBy(m => m.Start).FirstOrDefault();
+            yield return (start, end - start, next?.Path);
         }
     }
 

@@ -146,45 +146,27 @@ public static class IncludeClosure
 {
     private static readonly Regex Include = new(@"^\s*#\s*include\s*[<""]([^>""]+)[>""]", RegexOptions.Multiline | RegexOptions.CultureInvariant);
 
-    public static SortedSet<string> Find(string includeRoot, IEnumerable<string> roots) =>
-        Find(rel => File.Exists(Path.Combine(includeRoot, rel)) ? File.ReadAllText(Path.Combine(includeRoot, rel)) : null, roots);
-
-    /// <summary>
-    /// The files <paramref name="roots"/> reach through #include, each looked up in the tree's top folder
-    /// and in every target's multiarch folder; <paramref name="read"/> gives a file's text by its path
-    /// relative to the tree, or null when the tree has no such file.
-    /// </summary>
-    public static SortedSet<string> Find(Func<string, string?> read, IEnumerable<string> roots)
+    public static SortedSet<string> Find(string includeRoot, IEnumerable<string> roots)
     {
         var found = new SortedSet<string>(StringComparer.Ordinal);
-        var texts = new Dictionary<string, string>(StringComparer.Ordinal);
-        var work = new Queue<string>();
+        var work = new Queue<string>(roots);
         foreach (var r in roots)
         {
-            if (found.Add(r))
-            {
-                work.Enqueue(r);
-            }
+            found.Add(r);
         }
 
         while (work.Count > 0)
         {
             var rel = work.Dequeue();
-            var text = read(rel);
-            if (text is null)
-            {
-                continue;
-            }
-
+            var text = File.ReadAllText(Path.Combine(includeRoot, rel));
             foreach (Match m in Include.Matches(text))
             {
                 var name = m.Groups[1].Value;
                 foreach (var dir in new[] { string.Empty }.Concat(CTarget.All.Select(t => t.MultiarchDir)))
                 {
                     var candidate = dir.Length == 0 ? name : $"{dir}/{name}";
-                    if (!found.Contains(candidate) && read(candidate) is not null)
+                    if (File.Exists(Path.Combine(includeRoot, candidate)) && found.Add(candidate))
                     {
-                        found.Add(candidate);
                         work.Enqueue(candidate);
                     }
                 }

@@ -11,11 +11,14 @@ namespace IoUring.Abi.Headers;
 /// </summary>
 public static class UnifiedPatch
 {
+    /// <summary>Far above any real header (io_uring.h has about a thousand lines), far below int overflow.</summary>
+    private const int MaxLineNumber = 10_000_000;
+
     private static readonly Regex HunkHeader = new(@"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", RegexOptions.CultureInvariant);
 
     public sealed record Hunk(int OldStart, IReadOnlyList<string> Lines, int PatchLine, string Header);
 
-    public sealed record FilePatch(string Target, bool Created, IReadOnlyList<Hunk> Hunks);
+    public sealed record FilePatch(string Target, bool Created, IReadOnlyList<Hunk> Hunks, int PatchLine = 0);
 
     private static readonly Regex BaseTrailer = new(@"^base-kernel:[ \t]*(\S+)[ \t]*$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase);
 
@@ -59,6 +62,7 @@ public static class UnifiedPatch
             var created = oldPath == "/dev/null";
             var target = IncludePath(created ? newPath : oldPath, patchName, i + 1);
             var hunks = new List<Hunk>();
+            var fileLine = i + 1;
             i += 2;
             while (i < lines.Length && lines[i].StartsWith("@@", StringComparison.Ordinal))
             {
@@ -70,8 +74,17 @@ public static class UnifiedPatch
 
                 var header = lines[i];
                 var patchLine = i + 1;
-                var oldCount = m.Groups[2].Success ? int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) : 1;
-                var newCount = m.Groups[4].Success ? int.Parse(m.Groups[4].Value, CultureInfo.InvariantCulture) : 1;
+
+                // The regex admits any run of digits; a number no header file could need is refused
+                // here rather than overflowing.
+                int Number(int group, int absent) =>
+                    !m.Groups[group].Success ? absent
+                    : int.TryParse(m.Groups[group].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n <= MaxLineNumber ? n
+                    : throw new ToolException($"{patchName}:{patchLine}: hunk header '{header}' has the line number or count {m.Groups[group].Value}; a header has at most {MaxLineNumber} lines");
+                var oldStart = Number(1, 0);
+                var oldCount = Number(2, 1);
+                var newCount = Number(4, 1);
+                _ = Number(3, 0); // unused (hunks are placed by their old lines), but held to the same rule
                 var body = new List<string>();
                 i++;
                 int seenOld = 0, seenNew = 0;
@@ -101,7 +114,7 @@ public static class UnifiedPatch
                     throw new ToolException($"{patchName}:{patchLine}: hunk {header} is truncated");
                 }
 
-                hunks.Add(new Hunk(int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), body, patchLine, header));
+                hunks.Add(new Hunk(oldStart, body, patchLine, header));
                 while (i < lines.Length && lines[i].StartsWith('\\'))
                 {
                     i++;
@@ -109,12 +122,16 @@ public static class UnifiedPatch
             }
 
             i--;
-            files.Add(new FilePatch(target, created, hunks));
+            files.Add(new FilePatch(target, created, hunks, fileLine));
         }
 
         if (files.Count == 0)
         {
-            throw new ToolException($"{patchName}: no unified diff found (expected '--- a/include/uapi/linux/io_uring.h' / '+++ b/...' lines)");
+            // Say where: at a '--- ' line without its '+++ ' line, else from the first line on.
+            var dangling = Array.FindIndex(lines, l => l.StartsWith("--- ", StringComparison.Ordinal));
+            throw new ToolException(dangling >= 0
+                ? $"{patchName}:{dangling + 1}: '{lines[dangling]}' is not followed by a '+++ b/...' line; no unified diff found (expected '--- a/include/uapi/linux/io_uring.h' / '+++ b/...' lines)"
+                : $"{patchName}:1: no unified diff found in the file's {lines.Length} line(s) (expected '--- a/include/uapi/linux/io_uring.h' / '+++ b/...' lines)");
         }
 
         return files;
@@ -129,7 +146,7 @@ public static class UnifiedPatch
         {
             var path = Path.Combine(includeRoot, f.Target);
             var original = f.Created ? string.Empty : File.Exists(path) ? File.ReadAllText(path)
-                : throw new ToolException($"{patchName}: the patch changes {f.Target}, which {baseName} does not have");
+                : throw new ToolException($"{patchName}:{f.PatchLine}: the patch changes {f.Target}, which {baseName} does not have (a new header is written '--- /dev/null')");
             results.Add((path, Apply(original, f, patchName, $"{f.Target} of {baseName}")));
         }
 
@@ -142,7 +159,8 @@ public static class UnifiedPatch
 
     public static string Apply(string original, FilePatch f, string patchName, string targetName)
     {
-        var lines = original.Split('\n').ToList();
+        // An empty file has no lines (Split would give one empty line, which a new file kept at its end).
+        var lines = original.Length == 0 ? new List<string>() : original.Split('\n').ToList();
         var endsWithNewline = original.EndsWith('\n');
         if (endsWithNewline)
         {
@@ -207,7 +225,10 @@ public static class UnifiedPatch
             if (path.StartsWith(prefix + "linux/io_uring", StringComparison.Ordinal))
             {
                 var rel = path[prefix.Length..];
-                if (IncludeTree.IsIoUringHeader(rel))
+
+                // Plain names only: "linux/io_uring/../../x" passes the prefix test but would write
+                // outside the io_uring headers, and outside the temporary tree the patch is applied in.
+                if (IncludeTree.IsIoUringHeader(rel) && rel.Split('/').All(part => part is not ("" or "." or "..")))
                 {
                     return rel;
                 }

@@ -36,11 +36,12 @@ public sealed record CTarget(string Triple, string MultiarchDir, string GccComma
 /// </summary>
 public sealed class IncludeTree
 {
-    public IncludeTree(string root, string? displayRoot = null, IReadOnlyList<string>? roots = null)
+    public IncludeTree(string root, string? displayRoot = null, IReadOnlyList<string>? roots = null, string? baseRoot = null)
     {
         Root = Path.GetFullPath(root);
         DisplayRoot = displayRoot;
         explicitRoots = roots;
+        BaseRoot = baseRoot is null ? null : Path.GetFullPath(baseRoot);
     }
 
     private readonly IReadOnlyList<string>? explicitRoots;
@@ -48,6 +49,22 @@ public sealed class IncludeTree
     private IReadOnlyList<string>? foundRoots;
 
     public string Root { get; }
+
+    /// <summary>
+    /// When set, <see cref="Root"/> is an overlay holding only some files (a header or a patch's io_uring
+    /// headers) and this complete tree is searched after it for everything else, as one tree.
+    /// </summary>
+    public string? BaseRoot { get; }
+
+    /// <summary>The include folders, searched in this order: the tree, its target's multiarch folder, then the same in the base.</summary>
+    public IEnumerable<string> SearchPath(CTarget target)
+    {
+        foreach (var root in BaseRoot is null ? new[] { Root } : new[] { Root, BaseRoot })
+        {
+            yield return root;
+            yield return Path.Combine(root, target.MultiarchDir);
+        }
+    }
 
     /// <summary>When set, file names in messages are shown under this name instead of <see cref="Root"/>.</summary>
     public string? DisplayRoot { get; }
@@ -99,7 +116,9 @@ public sealed class IncludeTree
         }
 
         var full = Path.GetFullPath(fullPath);
-        return full.StartsWith(Root + "/", StringComparison.Ordinal) ? full.Substring(Root.Length + 1) : full;
+        return full.StartsWith(Root + "/", StringComparison.Ordinal) ? full.Substring(Root.Length + 1)
+            : BaseRoot is not null && full.StartsWith(BaseRoot + "/", StringComparison.Ordinal) ? full.Substring(BaseRoot.Length + 1)
+            : full;
     }
 
     public string Display(string relative) =>
