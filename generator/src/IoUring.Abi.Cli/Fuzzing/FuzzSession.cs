@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace IoUring.Abi.Cli.Fuzzing;
 
@@ -65,7 +66,7 @@ internal sealed class FuzzSession
                 stdout.WriteLine(Begin + i.ToString(CultureInfo.InvariantCulture));
                 stdout.Flush();
                 var result = runner.Run(mutator.Make(i));
-                stdout.WriteLine(Result + JsonSerializer.Serialize(result));
+                stdout.WriteLine(Result + JsonSerializer.Serialize(result, FuzzJson.Default.MutantResult));
                 stdout.Flush();
                 if (result.Runs.Any(r => r.Verdict == Verdict.Hang))
                 {
@@ -195,7 +196,7 @@ internal sealed class FuzzSession
                     break;
                 case var l when l.StartsWith(Result, StringComparison.Ordinal):
                     begun = null;
-                    yield return JsonSerializer.Deserialize<MutantResult>(l.AsSpan(Result.Length))!;
+                    yield return JsonSerializer.Deserialize(l.AsSpan(Result.Length), FuzzJson.Default.MutantResult)!;
                     break;
             }
         }
@@ -381,7 +382,9 @@ internal static class SelfProcess
         };
         if (Path.GetFileNameWithoutExtension(host) == "dotnet")
         {
-            psi.ArgumentList.Add(typeof(SelfProcess).Assembly.Location);
+            // Beside the host's own files; Assembly.Location is empty in a native (single-file) build,
+            // which never gets here: its process path is the tool itself.
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, typeof(SelfProcess).Assembly.GetName().Name + ".dll"));
         }
 
         foreach (var a in args)
@@ -408,3 +411,7 @@ internal static class SelfProcess
         return (p.ExitCode, output.Result, error.Result, false);
     }
 }
+
+/// <summary>The worker's result lines, with metadata generated at build time (the native build has no reflection serializer).</summary>
+[JsonSerializable(typeof(MutantResult))]
+internal sealed partial class FuzzJson : JsonSerializerContext;
