@@ -622,23 +622,29 @@ public static class Extractor
     {
         var first = facts[0];
 
-        void RequireSameKeys(IEnumerable<string>[] keys, string kind)
+        // A declaration some targets lack is named with its place on a target that has it, so the
+        // error says where to look like every other error of the front end.
+        void RequireSameKeys(Func<TargetFacts, IEnumerable<(string Key, SourceLocation Location)>> keysOf, string kind)
         {
+            var keys = facts.Select(f => keysOf(f).ToList()).ToArray();
             for (var i = 1; i < keys.Length; i++)
             {
-                var a = keys[0].ToList();
-                var b = keys[i].ToList();
+                var a = keys[0].Select(k => k.Key).ToList();
+                var b = keys[i].Select(k => k.Key).ToList();
                 if (!a.SequenceEqual(b))
                 {
-                    var missing = a.Except(b).Concat(b.Except(a)).FirstOrDefault() ?? "(order)";
-                    throw new FrontEndException($"{kind} '{missing}' is declared differently for {targets[0].Triple} and {targets[i].Triple}; the model needs every target to declare the same {kind}s (conditional declarations per architecture are not supported)");
+                    var missing = a.Except(b).Concat(b.Except(a)).FirstOrDefault();
+                    var firstDifference = Enumerable.Range(0, Math.Min(a.Count, b.Count)).FirstOrDefault(j => a[j] != b[j], Math.Min(a.Count, b.Count));
+                    var at = missing is not null ? keys[0].Concat(keys[i]).First(k => k.Key == missing).Location
+                        : (firstDifference < a.Count ? keys[0][firstDifference] : keys[i][firstDifference]).Location;
+                    throw new FrontEndException($"{tree.Display(at.File)}:{at.Line}: {kind} '{missing ?? "(order)"}' is declared differently for {targets[0].Triple} and {targets[i].Triple}; the model needs every target to declare the same {kind}s (conditional declarations per architecture are not supported)");
                 }
             }
         }
 
-        RequireSameKeys(facts.Select(f => f.Records.Select(r => r.Path)).ToArray(), "record");
-        RequireSameKeys(facts.Select(f => f.Enums.Select(r => r.Id)).ToArray(), "enum");
-        RequireSameKeys(facts.Select(f => f.Typedefs.Select(r => r.Name)).ToArray(), "typedef");
+        RequireSameKeys(f => f.Records.Select(r => (r.Path, r.Location)), "record");
+        RequireSameKeys(f => f.Enums.Select(r => (r.Id, r.Location)), "enum");
+        RequireSameKeys(f => f.Typedefs.Select(r => (r.Name, r.Location)), "typedef");
 
         PerTarget<T> Per<T>(Func<TargetFacts, T> pick) => new(facts.Select(pick));
 

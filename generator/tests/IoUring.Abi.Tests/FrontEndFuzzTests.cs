@@ -227,6 +227,19 @@ public sealed class FrontEndFuzzTests : IDisposable
         Assert.Contains("placed in what was implicit padding (bytes 9..9)", stdout.ToString());
     }
 
+    [Fact]
+    public void ADeclarationOnSomeTargetsOnlyIsAnErrorWithItsLine()
+    {
+        // The fuzzer's rule, every error names file:line, applied to an error class its mutants did not
+        // reach: a struct declared for one architecture only was refused without saying where.
+        var header = Path.Combine(dir, "io_uring.h");
+        File.WriteAllText(header, "#include <linux/types.h>\nstruct io_uring_all { __u32 a; };\n#ifdef __x86_64__\nstruct io_uring_x86 { __u32 b; };\n#endif\n");
+        var stderr = new StringWriter();
+        var exit = CommandLine.Invoke(["extract", "--header", header, "--base", "7.2", "--repo", Corpus.Root], new StringWriter(), stderr);
+        Assert.Equal(1, exit);
+        Assert.Contains($"error: {header}:4: record 'io_uring_x86' is declared differently for x86_64-linux-gnu and i686-linux-gnu", stderr.ToString());
+    }
+
     private sealed class FailingWriter : TextWriter
     {
         public override Encoding Encoding => Encoding.UTF8;
