@@ -135,8 +135,7 @@ public sealed class ConsumerProjectTests
         Assert.Equal($"sizeof(io_uring_sqe) = 64; IORING_OP_LAST = {Opcodes("6.12")}", fromCorpus.Stdout.Trim());
 
         // A header of the project's own, extracted by the installed tool over the newest kernel's tree.
-        var tools = Path.Combine(feed.Root, "generator-tools");
-        feed.Run(feed.Root, ["tool", "install", "IoUring.Codegen.Tool", "--tool-path", tools, "--version", feed.Version, "--configfile", feed.NuGetConfig]).Check("install io_uring-codegen");
+        var codegen = feed.InstallTool("IoUring.Codegen.Tool", "io_uring-codegen");
         var own = NewConsoleProject("own-header-consumer", string.Empty, reference, """
             using System.Runtime.CompilerServices;
             using IoUring.Bindings;
@@ -162,7 +161,6 @@ public sealed class ConsumerProjectTests
             #define MY_RING_FLAG	(1U << 3)
             #endif
             """);
-        var codegen = Path.Combine(tools, "io_uring-codegen");
         Build(own, $"IoUringHeader={header}", $"IoUringCodegen={codegen}").Check("build from the project's own header");
         var fromHeader = RunBuilt(own).Check("run");
         // The C layout: user_data follows a 4-byte len and is aligned to 8 on x86_64.

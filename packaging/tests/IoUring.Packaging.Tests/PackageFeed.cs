@@ -65,6 +65,24 @@ public sealed class PackageFeed : IDisposable
 
     public string PackagePath(string id) => Path.Combine(Feed, $"{id}.{Version}.nupkg");
 
+    /// <summary>
+    /// Installs a tool package from the feed with 'dotnet tool install --tool-path', once per test run;
+    /// returns the path of its command.
+    /// </summary>
+    public string InstallTool(string package, string command)
+    {
+        var tools = Path.Combine(Root, "tools");
+        lock (this)
+        {
+            if (!Directory.Exists(Path.Combine(tools, ".store", package.ToLowerInvariant())))
+            {
+                Run(Root, ["tool", "install", package, "--tool-path", tools, "--version", Version, "--configfile", NuGetConfig]).Check($"install {package}");
+            }
+        }
+
+        return Path.Combine(tools, command);
+    }
+
     /// <summary>A new empty folder outside the checkout, with the feed's NuGet configuration in it.</summary>
     public string NewProjectFolder(string name)
     {

@@ -14,25 +14,10 @@ public sealed class ToolInstallTests
 
     public ToolInstallTests(PackageFeed feed) => this.feed = feed;
 
-    /// <summary>Installs a tool package once per test run; returns the folder its command is in.</summary>
-    private string Install(string package)
-    {
-        var tools = Path.Combine(feed.Root, "tools");
-        lock (feed)
-        {
-            if (!Directory.Exists(Path.Combine(tools, ".store", package.ToLowerInvariant())))
-            {
-                feed.Run(feed.Root, ["tool", "install", package, "--tool-path", tools, "--version", feed.Version, "--configfile", feed.NuGetConfig]).Check($"install {package}");
-            }
-        }
-
-        return tools;
-    }
-
     [Fact]
     public void TheCodegenToolInstalledFromTheFeedDiffsAndShowsKernelsOutsideACheckout()
     {
-        var tool = Path.Combine(Install("IoUring.Codegen.Tool"), "io_uring-codegen");
+        var tool = feed.InstallTool("IoUring.Codegen.Tool", "io_uring-codegen");
         var outside = feed.NewProjectFolder("codegen-user");
         Assert.Null(Checkout.Above(outside));
 
@@ -55,7 +40,7 @@ public sealed class ToolInstallTests
     [Fact]
     public void TheConformanceToolInstalledFromTheFeedReplaysItsTraceCorpusOnTheEngine()
     {
-        var tool = Path.Combine(Install("IoUring.Conformance.Tool"), "io_uring-conformance");
+        var tool = feed.InstallTool("IoUring.Conformance.Tool", "io_uring-conformance");
         var outside = feed.NewProjectFolder("conformance-user");
         var replay = feed.Process(outside, tool, ["replay"]).Check("replay");
         var lines = replay.Stdout.Split('\n').Where(l => l.Contains(" programs, ", StringComparison.Ordinal)).ToList();
@@ -82,7 +67,7 @@ public sealed class ToolInstallTests
             return;
         }
 
-        var tool = Path.Combine(Install("IoUring.Codegen.Tool"), "io_uring-codegen");
+        var tool = feed.InstallTool("IoUring.Codegen.Tool", "io_uring-codegen");
         var outside = feed.NewProjectFolder("no-libclang");
         var header = Path.Combine(outside, "io_uring.h");
         File.WriteAllText(header, "#include <linux/types.h>\nstruct s { __u32 a; };\n");
