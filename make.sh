@@ -86,8 +86,13 @@ case "${1:-}" in
     # programs on each and on the engine, hostile SQE bytes inside each VM. Extra arguments go to
     # 'matrix' (e.g. --seed 7 --cases 500 --hostile 1000 -o DIR); default: 200 new programs, 300
     # hostile cases, written to conformance-matrix/.
-    need_packages "${FRONT_END[@]}" "${VMS[@]}"
+    need_packages "${FRONT_END[@]}" "${VMS[@]}" zlib1g-dev
     dotnet build conformance/src/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
+    # The VMs (and the host's supervised child) run the native agent: no .NET runtime in the initramfs,
+    # no JIT in the guest (docs/benchmarks.md: 31 s instead of 48 s for four kernels). The test suite
+    # holds it to the JIT agent's traces (NativeAgentTests).
+    dotnet publish conformance/src/IoUring.Conformance.Agent -c Release -r linux-x64 -p:NativeAgent=true -o artifacts/agent-aot -nologo -v quiet -clp:ErrorsOnly
+    export IOURING_CONFORMANCE_AGENT="$PWD/artifacts/agent-aot"
     conformance kernels fetch --locked
     shift
     conformance matrix "$@"

@@ -187,6 +187,7 @@ static IEnumerable<string> LoadedFiles()
     var mapped = File.Exists("/proc/self/maps")
         ? File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length == 6).Select(f => f[5].Trim())
         : [];
+    // A native agent has no assembly files (their locations are empty, and dropped below): its mapped files are all.
     var assemblies = AppDomain.CurrentDomain.GetAssemblies().Where(x => !x.IsDynamic).Select(x => x.Location);
     return mapped.Concat(assemblies).Where(p => p.StartsWith('/') && File.Exists(p)).Distinct().Order(StringComparer.Ordinal);
 }

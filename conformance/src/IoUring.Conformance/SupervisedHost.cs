@@ -202,7 +202,11 @@ public sealed class SupervisedHost : ILiveRunner, IDisposable
 
     private void Launch()
     {
-        var start = new ProcessStartInfo(DotnetHost(), ["exec", agentDll, "--serve"])
+        // The agent's entry assembly runs on the dotnet host; a native agent is its own executable.
+        var (program, arguments) = agentDll.EndsWith(".dll", StringComparison.Ordinal)
+            ? (DotnetHost(), new[] { "exec", agentDll, "--serve" })
+            : (agentDll, new[] { "--serve" });
+        var start = new ProcessStartInfo(program, arguments)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,

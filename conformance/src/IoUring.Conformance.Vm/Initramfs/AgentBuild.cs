@@ -7,14 +7,25 @@ namespace IoUring.Conformance.Vm;
 
 /// <summary>
 /// The conformance agent's build output (IoUring.Conformance.Agent), which the initramfs packs. It is
-/// found, in order: $IOURING_CONFORMANCE_AGENT (a folder), then the repository's
+/// found, in order: $IOURING_CONFORMANCE_AGENT (a folder: a build output, or the native agent that
+/// 'dotnet publish -r linux-x64 -p:NativeAgent=true' writes), then the repository's
 /// conformance/src/IoUring.Conformance.Agent/bin/&lt;configuration this library was built in&gt;/net10.0.
 /// </summary>
 public sealed record AgentBuild(string Directory)
 {
     public const string EntryAssembly = "IoUring.Conformance.Agent.dll";
 
-    public string EntryPath => Path.Combine(Directory, EntryAssembly);
+    /// <summary>The agent compiled ahead of time ('dotnet publish -r linux-x64 -p:NativeAgent=true'): one executable.</summary>
+    public const string NativeExecutable = "IoUring.Conformance.Agent";
+
+    /// <summary>
+    /// Whether this is the native agent: an executable that needs no .NET runtime, only the C library
+    /// (the initramfs carries it and what ldd lists instead of the runtime's files).
+    /// </summary>
+    public bool IsNative => !File.Exists(Path.Combine(Directory, EntryAssembly)) && File.Exists(Path.Combine(Directory, NativeExecutable));
+
+    /// <summary>What is started: the entry assembly (run by the dotnet host), or the native executable.</summary>
+    public string EntryPath => Path.Combine(Directory, IsNative ? NativeExecutable : EntryAssembly);
 
     /// <summary>
     /// The agent and this runner must be built from the same sources: the runner writes the batch and
@@ -52,7 +63,7 @@ public sealed record AgentBuild(string Directory)
             var fromEnv = new AgentBuild(Path.GetFullPath(env));
             return File.Exists(fromEnv.EntryPath)
                 ? fromEnv
-                : throw new ToolException($"IOURING_CONFORMANCE_AGENT={env}: no {EntryAssembly} there; point it at the agent's build output or unset it");
+                : throw new ToolException($"IOURING_CONFORMANCE_AGENT={env}: no {EntryAssembly} (nor a native {NativeExecutable}) there; point it at the agent's build output or unset it");
         }
 
         if (Checkout.IsBundled(repoRoot))

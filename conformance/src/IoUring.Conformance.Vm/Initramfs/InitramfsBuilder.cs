@@ -68,18 +68,35 @@ public sealed class InitramfsBuilder
         log($"building the initramfs (agent {agent.Directory}, .NET {runtime.Version}); cached as {path}");
         var tree = ArchiveTree.WithInit(init, AgentDir);
 
-        var (runtimeFiles, agentFiles) = RuntimeClosure(agent, runtime);
-        foreach (var file in runtimeFiles)
+        string[] command;
+        if (agent.IsNative)
         {
-            tree.HostFile(file);
+            // One executable and the C library it links: no runtime to unpack and start in the guest.
+            tree.File($"{AgentDir}/{AgentBuild.NativeExecutable}", agent.EntryPath, 0x1ED);
+            foreach (var library in Ldd(agent.EntryPath))
+            {
+                tree.HostFile(library);
+            }
+
+            command = [$"/{AgentDir}/{AgentBuild.NativeExecutable}"];
+        }
+        else
+        {
+            var (runtimeFiles, agentFiles) = RuntimeClosure(agent, runtime);
+            foreach (var file in runtimeFiles)
+            {
+                tree.HostFile(file);
+            }
+
+            foreach (var file in agentFiles)
+            {
+                tree.File($"{AgentDir}/{Path.GetFileName(file)}", file, 0x1A4);
+            }
+
+            command = [runtime.Host, $"/{AgentDir}/{AgentBuild.EntryAssembly}"];
         }
 
-        foreach (var file in agentFiles)
-        {
-            tree.File($"{AgentDir}/{Path.GetFileName(file)}", file, 0x1A4);
-        }
-
-        tree.Text("etc/vm/argv", string.Join("\n", runtime.Host, $"/{AgentDir}/{AgentBuild.EntryAssembly}", AgentProtocol.BatchPath, "--program-timeout", ProgramTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)) + "\n");
+        tree.Text("etc/vm/argv", string.Join("\n", [.. command, AgentProtocol.BatchPath, "--program-timeout", ProgramTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)]) + "\n");
         tree.Text("etc/vm/env", string.Join("\n", AgentEnvironment) + "\n");
 
         var temp = $"{path}.{Environment.ProcessId}.tmp";

@@ -26,6 +26,9 @@ public sealed class KernelBoots
         this.log = log;
     }
 
+    /// <summary>The agent the VMs run (default: <see cref="AgentBuild.Locate"/> for the repository).</summary>
+    public AgentBuild? Agent { get; init; }
+
     public async Task<IReadOnlyList<VmRun>> RunAsync(IReadOnlyList<LockedImage> kernels, ProgramBatch batch, QemuOptions options, int parallel, CancellationToken cancel = default)
     {
         if (parallel < 1)
@@ -36,7 +39,7 @@ public sealed class KernelBoots
         QemuRunner.Find();
         var images = kernels.Select(k => (Kernel: k, Vmlinuz: cache.TryGetVerified(k, out var problem)
             ?? throw new ToolException($"{problem}; run 'io_uring-conformance kernels fetch --locked' (or './make.sh test', which does)"))).ToList();
-        var agent = AgentBuild.Locate(repoRoot);
+        var agent = Agent ?? AgentBuild.Locate(repoRoot);
         agent.CheckMatches(AppContext.BaseDirectory);
         var initramfs = new InitramfsBuilder(cache, log).Build(agent);
         Directory.CreateDirectory(cache.RunsDir);

@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Reflection;
+using IoUring.Abi.Model;
+using IoUring.Conformance.Vm;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace IoUring.Conformance.Vm.Tests;
+
+/// <summary>
+/// The agent compiled ahead of time (one executable and the C library, no .NET runtime in the
+/// initramfs) gives, inside a VM, the same traces as the JIT agent: both boot the same kernel with the
+/// same batch, and the engine agrees with both.
+/// </summary>
+public sealed class NativeAgentTests
+{
+    private const int Programs = 40;
+    private const int HostileCases = 60;
+    private const ulong Seed = 20261206;
+
+    private readonly ITestOutputHelper output;
+
+    public NativeAgentTests(ITestOutputHelper output) => this.output = output;
+
+    [NeedsFact("kernel:7.2")]
+    public async Task TheNativeAgentTracesInAVmEqualTheJitAgents()
+    {
+        Needs.Require("kernel:7.2");
+        var native = Publish();
+        Assert.True(native.IsNative, $"no native agent in {native.Directory}");
+
+        var kernel = KernelImageLock.Load(TestEnvironment.LockPath).Select(["7.2"]);
+        var opLast = SnapshotCorpus.OpLast(TestEnvironment.RepoRoot);
+        var batch = new ProgramBatch
+        {
+            Programs = ProgramSampler.Sample(opLast, Seed, Programs),
+            Hostile = ProgramSampler.SampleHostile(opLast, Seed, HostileCases),
+        };
+        var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(300) };
+        var jitBoot = new KernelBoots(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine).RunAsync(kernel, batch, options, parallel: 1);
+        var nativeBoot = new KernelBoots(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine) { Agent = native }.RunAsync(kernel, batch, options, parallel: 1);
+        var jit = (await jitBoot).Single();
+        var aot = (await nativeBoot).Single();
+
+        Assert.False(jit.Failed, string.Join("; ", jit.Problems));
+        Assert.False(aot.Failed, string.Join("; ", aot.Problems));
+        Assert.Equal(Programs, aot.Results.Count(r => r?.Trace is not null));
+        for (var i = 0; i < Programs; i++)
+        {
+            Assert.Equal(jit.Results[i]!.Trace!.ToString(), aot.Results[i]!.Trace!.ToString());
+        }
+
+        static string Verdict(HostileResult? h) => h is null ? "(none)" : $"{h.Verdict} {h.Why} {string.Join(" | ", h.KernelTrace ?? [])}";
+        Assert.Equal(jit.Hostile.Select(Verdict), aot.Hostile.Select(Verdict));
+        var differential = VmDifferential.Compare(aot, batch.Programs);
+        Assert.Equal(0, differential.Different);
+        Assert.Equal(
+            System.Text.Json.JsonSerializer.Serialize(jit.Hello!.Profile, AgentJson.Default.KernelProfile),
+            System.Text.Json.JsonSerializer.Serialize(aot.Hello!.Profile, AgentJson.Default.KernelProfile));
+        Checkout.AppendToTestReport(TestEnvironment.RepoRoot, $"native agent: 7.2 under qemu, {Programs} programs and {HostileCases} hostile cases: traces, hostile verdicts and probed profile equal to the JIT agent's; engine {differential.Equal} equal, 0 different; boot and run {aot.WallSeconds:0.0} s native, {jit.WallSeconds:0.0} s JIT");
+    }
+
+    /// <summary>'dotnet publish -r linux-x64 -p:NativeAgent=true' of the agent, in this test run's configuration, into a fresh folder.</summary>
+    private AgentBuild Publish()
+    {
+        var configuration = typeof(NativeAgentTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        var dir = Directory.CreateTempSubdirectory("iouring-native-agent-").FullName;
+        var psi = new ProcessStartInfo("dotnet", ["publish", SupervisedHost.AgentProject(TestEnvironment.RepoRoot), "-c", configuration, "-r", "linux-x64", "-p:NativeAgent=true", "-o", dir, "-nologo", "-v", "quiet"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEnd();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(10)), "publishing the native agent took over 10 minutes");
+        Assert.True(p.ExitCode == 0, $"dotnet publish of the native agent exited {p.ExitCode}\n{stdout}\n{stderr.Result}");
+        return new AgentBuild(dir);
+    }
+}
