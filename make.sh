@@ -43,6 +43,8 @@ ORACLE=(gcc gcc-i686-linux-gnu gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf abi
 # The conformance VMs: qemu (software emulation), the static C library the VM's init links against,
 # and cpio, the tests' independent reader of the initramfs format.
 VMS=(qemu-system-x86 gcc libc6-dev cpio)
+# Linking a NativeAOT executable (the native VM agent, the native command lines): gcc and zlib.
+NATIVE=(gcc zlib1g-dev)
 
 cli() { dotnet "$CLI_DLL" "$@"; }
 conformance() { dotnet "$CONFORMANCE_DLL" "$@"; }
@@ -57,7 +59,7 @@ case "${1:-}" in
     cli generate
     ;;
   test)
-    need_packages "${FRONT_END[@]}" "${ORACLE[@]}" "${VMS[@]}"
+    need_packages "${FRONT_END[@]}" "${ORACLE[@]}" "${VMS[@]}" "${NATIVE[@]}"
     dotnet build CodeGen.sln -nologo -v quiet -clp:ErrorsOnly
     # The build rewrote generated/cs (the bindings' emitted sources): they must equal what is committed.
     if [ -d .git ] && [ -n "$(git status --porcelain -- generated/)" ]; then
@@ -86,7 +88,7 @@ case "${1:-}" in
     # programs on each and on the engine, hostile SQE bytes inside each VM. Extra arguments go to
     # 'matrix' (e.g. --seed 7 --cases 500 --hostile 1000 -o DIR); default: 200 new programs, 300
     # hostile cases, written to conformance-matrix/.
-    need_packages "${FRONT_END[@]}" "${VMS[@]}" zlib1g-dev
+    need_packages "${FRONT_END[@]}" "${VMS[@]}" "${NATIVE[@]}"
     dotnet build conformance/src/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
     # The VMs (and the host's supervised child) run the native agent: no .NET runtime in the initramfs,
     # no JIT in the guest (docs/benchmarks.md: 31 s instead of 48 s for four kernels). The test suite
@@ -101,7 +103,7 @@ case "${1:-}" in
     # A folder feed: 'dotnet tool install -g IoUring.Codegen.Tool --add-source artifacts/packages',
     # 'dotnet add package IoUring.Ring --source artifacts/packages'. The bindings package holds every
     # kernel of the corpus, so the build of the default kernel (which builds them all) comes first.
-    need_packages "${FRONT_END[@]}" zlib1g-dev
+    need_packages "${FRONT_END[@]}" "${NATIVE[@]}"
     dotnet build generated/IoUring.Bindings -c Release -nologo -v quiet -clp:ErrorsOnly
     for p in generated/IoUring.Bindings engine/src/IoUring.Ring generator/src/IoUring.Bindings.Generator \
              generator/src/IoUring.Abi.Cli conformance/src/IoUring.Conformance.Cli; do
@@ -124,10 +126,10 @@ case "${1:-}" in
     ;;
   bench)
     # liburing-dev: the NOP bench builds its C peer (engine/bench/nop-liburing.c) against it.
-    need_packages "${FRONT_END[@]}" bindgen time libclang1-14 abigail-tools gcc liburing-dev zlib1g-dev
+    need_packages "${FRONT_END[@]}" "${NATIVE[@]}" bindgen time libclang1-14 abigail-tools liburing-dev
     # The benchmarked binary is the ReadyToRun publish: startup is most of a one-header extract.
     dotnet publish generator/src/IoUring.Abi.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o artifacts/cli -nologo -v quiet -clp:ErrorsOnly
-    # ... and the NativeAOT build of the same sources, benchmarked beside it (zlib1g-dev: its linker needs it).
+    # ... and the NativeAOT build of the same sources, benchmarked beside it.
     dotnet publish generator/src/IoUring.Abi.Cli -c Release -r linux-x64 -p:NativeCli=true -o artifacts/cli-aot -nologo -v quiet -clp:ErrorsOnly
     artifacts/cli/io_uring-codegen headers fetch --locked
     bash generator/bench/extract-vs-bindgen.sh

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Reflection;
 using IoUring.Abi.Model;
 using IoUring.Conformance.Vm;
@@ -26,8 +25,8 @@ public sealed class NativeAgentTests
     public async Task TheNativeAgentTracesInAVmEqualTheJitAgents()
     {
         Needs.Require("kernel:7.2");
-        var native = Publish();
-        Assert.True(native.IsNative, $"no native agent in {native.Directory}");
+        var configuration = typeof(NativeAgentTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        var native = AgentBuild.PublishNative(TestEnvironment.RepoRoot, Directory.CreateTempSubdirectory("iouring-native-agent-").FullName, configuration);
 
         var kernel = KernelImageLock.Load(TestEnvironment.LockPath).Select(["7.2"]);
         var opLast = SnapshotCorpus.OpLast(TestEnvironment.RepoRoot);
@@ -58,23 +57,5 @@ public sealed class NativeAgentTests
             System.Text.Json.JsonSerializer.Serialize(jit.Hello!.Profile, AgentJson.Default.KernelProfile),
             System.Text.Json.JsonSerializer.Serialize(aot.Hello!.Profile, AgentJson.Default.KernelProfile));
         Checkout.AppendToTestReport(TestEnvironment.RepoRoot, $"native agent: 7.2 under qemu, {Programs} programs and {HostileCases} hostile cases: traces, hostile verdicts and probed profile equal to the JIT agent's; engine {differential.Equal} equal, 0 different; boot and run {aot.WallSeconds:0.0} s native, {jit.WallSeconds:0.0} s JIT");
-    }
-
-    /// <summary>'dotnet publish -r linux-x64 -p:NativeAgent=true' of the agent, in this test run's configuration, into a fresh folder.</summary>
-    private AgentBuild Publish()
-    {
-        var configuration = typeof(NativeAgentTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        var dir = Directory.CreateTempSubdirectory("iouring-native-agent-").FullName;
-        var psi = new ProcessStartInfo("dotnet", ["publish", SupervisedHost.AgentProject(TestEnvironment.RepoRoot), "-c", configuration, "-r", "linux-x64", "-p:NativeAgent=true", "-o", dir, "-nologo", "-v", "quiet"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(10)), "publishing the native agent took over 10 minutes");
-        Assert.True(p.ExitCode == 0, $"dotnet publish of the native agent exited {p.ExitCode}\n{stdout}\n{stderr.Result}");
-        return new AgentBuild(dir);
     }
 }

@@ -46,7 +46,7 @@ public static class KernelProbe
             // refuses the opcode (a null argument would be -EINVAL on both).
             var hasMemRegion = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION, (void*)0x1000, 1) != -Errno.EINVAL;
             var taskWork = ProbeTaskWork(live);
-            return new KernelProfile($"live {kernel} (probed)", setup, features.KnownSetupFlags, plain.features, features.OpcodeCount, features.SqeFlags, nopFlags, features.EnterFlags, features.RegisterOpcodeCount, features.HasQuery, RingHeaderOf(plain), features.SupportedOpcodes, features.QueryOpcodeCount, features.QuerySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero)
+            return new KernelProfile($"live {kernel} (probed)", setup, features.KnownSetupFlags, features.Features, features.OpcodeCount, features.SqeFlags, nopFlags, features.EnterFlags, features.RegisterOpcodeCount, features.HasQuery, RingHeaderOf(plain), features.SupportedOpcodes, features.QueryOpcodeCount, features.QuerySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero)
             {
                 RwImport = ProbeRwImport(live),
                 FixedBuffers = ProbeFixedBuffers(live),
