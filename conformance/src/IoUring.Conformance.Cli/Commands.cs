@@ -209,7 +209,7 @@ internal static class Commands
 
             foreach (var k in matrix.Kernels)
             {
-                Console.WriteLine($"{k.Kernel,-8} {k.Where,-5} {k.Release ?? "?",-30} {(k.Failed ? "FAILED" : "ok"),-7} {k.Seconds,6:0.0} s{(k.Failed ? ": " + string.Join("; ", k.Problems) : string.Empty)}");
+                Console.WriteLine($"{k.Name,-8} {k.Where,-5} {k.Release ?? "?",-30} {(k.Failed ? "FAILED" : "ok"),-7} {k.Seconds,6:0.0} s{(k.Failed ? ": " + string.Join("; ", k.Problems) : string.Empty)}");
             }
 
             if (r.GetValue(record) is { } corpus)
@@ -225,13 +225,13 @@ internal static class Commands
             {
                 foreach (var (cell, k) in row.Cells.Zip(matrix.Kernels).Where(x => x.First.State == CellState.Fail))
                 {
-                    Console.WriteLine($"FAIL {k.Kernel}, {row.Name}: {cell.Detail}");
+                    Console.WriteLine($"FAIL {k.Name}, {row.Name}: {cell.Detail}");
                 }
             }
 
             foreach (var (k, c) in matrix.Kernels.Zip(matrix.Rows[^1].Cells).Where(x => x.First.Hostile is not null))
             {
-                Console.WriteLine($"hostile {k.Kernel}: {c.Detail}");
+                Console.WriteLine($"hostile {k.Name}: {c.Detail}");
             }
 
             Console.WriteLine($"wrote {Path.Combine(dir, "matrix.md")}, matrix.json, matrix.svg ({matrix.WallSeconds:0} s)");

@@ -51,6 +51,13 @@ public sealed record KernelColumn(
     HostileResult?[]? Hostile,
     IReadOnlyList<ProgramDifference> Differences)
 {
+    /// <summary>The ABI target of the process that ran the programs (a target of the ABI snapshots): x86_64-linux-gnu, aarch64-linux-gnu, or i686-linux-gnu for a 32-bit process on an x86_64 kernel.</summary>
+    public string Target { get; init; } = Targets.X86_64;
+
+    /// <summary>The column's heading: the kernel, and the architecture where it is not x86_64 ("7.2", "7.2 arm64", "7.2 i686 (32-bit)").</summary>
+    [JsonIgnore]
+    public string Name => Targets.ColumnName(Kernel, Target);
+
     /// <summary>The kernel's trace of each program (null where none came back): what 'record' and 'soak' keep in the trace corpus.</summary>
     [JsonIgnore]
     public ProgramTrace?[] Traces { get; init; } = [];

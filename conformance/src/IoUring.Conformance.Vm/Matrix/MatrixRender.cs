@@ -18,12 +18,12 @@ public static class MatrixRender
         b.AppendLine($"The same {Plural(m.Programs, "generated program")} ({SourceText(m.Source)}) on each kernel and on the reference engine given that kernel's probed profile;");
         b.AppendLine($"{Plural(m.HostileCases, "hostile case")} (random SQE bytes) run on the live kernel and on the engine inside each VM. Wall time {m.WallSeconds:0} s.");
         b.AppendLine();
-        b.AppendLine("| kernel | where | release (uname -r) | Debian package | run |");
-        b.AppendLine("|---|---|---|---|---|");
+        b.AppendLine("| column | where | process ABI | release (uname -r) | Debian package | run |");
+        b.AppendLine("|---|---|---|---|---|---|");
         foreach (var k in m.Kernels)
         {
             var run = k.Failed ? $"FAILED: {Escape(k.Problems.FirstOrDefault() ?? "?")}" : $"ok, {k.Seconds:0.0} s";
-            b.AppendLine($"| {k.Kernel} | {k.Where} | {k.Release ?? "?"} | {k.Package ?? "-"} | {run} |");
+            b.AppendLine($"| {k.Name} | {k.Where} | {k.Target} | {k.Release ?? "?"} | {k.Package ?? "-"} | {run} |");
         }
 
         b.AppendLine();
@@ -33,7 +33,7 @@ public static class MatrixRender
         b.Append("| group | feature |");
         foreach (var k in m.Kernels)
         {
-            b.Append(CultureInfo.InvariantCulture, $" {k.Kernel} |");
+            b.Append(CultureInfo.InvariantCulture, $" {k.Name} |");
         }
 
         b.AppendLine();
@@ -51,7 +51,7 @@ public static class MatrixRender
             b.AppendLine();
         }
 
-        var notes = m.Kernels.SelectMany(k => k.Problems.Select(p => $"{k.Kernel}: problem: {p}").Concat(k.Notes.Select(n => $"{k.Kernel}: note: {n}"))).ToList();
+        var notes = m.Kernels.SelectMany(k => k.Problems.Select(p => $"{k.Name}: problem: {p}").Concat(k.Notes.Select(n => $"{k.Name}: note: {n}"))).ToList();
         var failing = m.Rows.SelectMany(r => r.Cells.Select((c, i) => (r, c, k: m.Kernels[i]))).Where(x => x.c.State == CellState.Fail).ToList();
         if (failing.Count > 0 || notes.Count > 0)
         {
@@ -60,7 +60,7 @@ public static class MatrixRender
             b.AppendLine();
             foreach (var (r, c, k) in failing)
             {
-                b.AppendLine($"- {k.Kernel}, {Escape(r.Name)}: {Escape(c.Detail)}");
+                b.AppendLine($"- {k.Name}, {Escape(r.Name)}: {Escape(c.Detail)}");
             }
 
             foreach (var n in notes)
@@ -73,7 +73,7 @@ public static class MatrixRender
                 var d = k.Differences[0];
                 var v = d.Shrunk ?? d.Verdict;
                 b.AppendLine();
-                b.AppendLine($"First difference on {k.Kernel}: program {d.Index}{(d.Shrunk is null ? string.Empty : $", shrunk in {d.ShrinkCandidates} candidates")}, {Escape(v.Difference?.ToString() ?? "?")}");
+                b.AppendLine($"First difference on {k.Name}: program {d.Index}{(d.Shrunk is null ? string.Empty : $", shrunk in {d.ShrinkCandidates} candidates")}, {Escape(v.Difference?.ToString() ?? "?")}");
                 b.AppendLine();
                 b.AppendLine("```text");
                 b.AppendLine(v.Program.ToString());
@@ -85,7 +85,7 @@ public static class MatrixRender
             foreach (var (k, h) in m.Kernels.SelectMany(k => (k.Hostile ?? []).Where(h => h is { Verdict: HostileVerdict.Different or HostileVerdict.EngineCrash }).Take(1).Select(h => (k, h!))))
             {
                 b.AppendLine();
-                b.AppendLine($"Hostile case {h.Index} on {k.Kernel}: {h.Verdict} ({Escape(h.Why ?? string.Empty)})");
+                b.AppendLine($"Hostile case {h.Index} on {k.Name}: {h.Verdict} ({Escape(h.Why ?? string.Empty)})");
                 b.AppendLine();
                 b.AppendLine("```text");
                 b.AppendLine($"kernel: {string.Join(" | ", h.KernelTrace ?? [])}");
@@ -99,7 +99,7 @@ public static class MatrixRender
         b.AppendLine();
         foreach (var (k, c) in m.Kernels.Zip(m.Rows[^1].Cells))
         {
-            b.AppendLine($"- {k.Kernel}: {Escape(c.Detail)}");
+            b.AppendLine($"- {k.Name}: {Escape(c.Detail)}");
         }
 
         if (m.Source.Seed is { } seed)
@@ -126,7 +126,7 @@ public static class MatrixRender
         {
             var k = m.Kernels[i];
             var x = labelWidth + (i * cellWidth) + (cellWidth / 2);
-            b.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{x}\" y=\"66\" text-anchor=\"middle\" font-weight=\"bold\">{X(k.Kernel)}{(k.Where == "host" ? " (host)" : string.Empty)}</text>");
+            b.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{x}\" y=\"66\" text-anchor=\"middle\" font-weight=\"bold\">{X(k.Name)}{(k.Where == "host" ? " (host)" : string.Empty)}</text>");
             b.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{x}\" y=\"82\" text-anchor=\"middle\" font-size=\"9\" fill=\"#444\">{X(Shorten(k.Release ?? "?", 26))}</text>");
         }
 
@@ -148,7 +148,7 @@ public static class MatrixRender
                 var c = row.Cells[i];
                 var (fill, ink) = Colours(c.State);
                 var x = labelWidth + (i * cellWidth);
-                b.AppendLine(CultureInfo.InvariantCulture, $"<g><title>{X($"{m.Kernels[i].Kernel}, {row.Name}: {c.Detail}")}</title><rect x=\"{x + 2}\" y=\"{y + 2}\" width=\"{cellWidth - 4}\" height=\"{rowHeight - 4}\" rx=\"3\" fill=\"{fill}\"/>");
+                b.AppendLine(CultureInfo.InvariantCulture, $"<g><title>{X($"{m.Kernels[i].Name}, {row.Name}: {c.Detail}")}</title><rect x=\"{x + 2}\" y=\"{y + 2}\" width=\"{cellWidth - 4}\" height=\"{rowHeight - 4}\" rx=\"3\" fill=\"{fill}\"/>");
                 b.AppendLine(CultureInfo.InvariantCulture, $"<text x=\"{x + (cellWidth / 2)}\" y=\"{y + 15}\" text-anchor=\"middle\" fill=\"{ink}\">{X(ShortCell(c))}</text></g>");
             }
         }
