@@ -31,7 +31,7 @@ public sealed partial class KernelImageFetcher
 
     public List<ImageFetchReport> Fetch(KernelImageLock kernelLock, FetchMode mode, IReadOnlyCollection<string>? only = null)
     {
-        var kernels = kernelLock.Select(only);
+        var kernels = kernelLock.SelectAllArches(only);
         if (mode == FetchMode.Refresh)
         {
             try
@@ -41,14 +41,14 @@ public sealed partial class KernelImageFetcher
             catch (RegistryUnreachableException e)
             {
                 // Offline: the cache still answers for every kernel it holds.
-                var missing = kernels.Where(k => cache.TryGetVerified(k, out _) is null).Select(k => k.Kernel).ToList();
+                var missing = kernels.Where(k => cache.TryGetVerified(k, out _) is null).Select(k => k.Name).ToList();
                 if (missing.Count > 0)
                 {
                     throw new RegistryUnreachableException($"{e.Message}\nthe cache ({cache.Root}) has no verified kernel image for {string.Join(", ", missing)}; connect to the mirror and run 'kernels fetch' again");
                 }
 
                 log($"offline: the mirror could not be reached; using the cached kernel images ({e.Message.Split('\n')[0]})");
-                return kernels.Select(k => new ImageFetchReport(k.Kernel, "cached", $"{KernelImageLock.MetaPackage} {k.Version} (offline)", false)).ToList();
+                return kernels.Select(k => new ImageFetchReport(k.Name, "cached", $"{k.MetaPackage} {k.Version} (offline)", false)).ToList();
             }
         }
 
@@ -69,28 +69,28 @@ public sealed partial class KernelImageFetcher
     {
         if (cache.TryGetVerified(k, out var problem) is not null)
         {
-            return new ImageFetchReport(k.Kernel, "cached", $"{KernelImageLock.MetaPackage} {k.Version} ({k.Release})", false);
+            return new ImageFetchReport(k.Name, "cached", $"{k.MetaPackage} {k.Version} ({k.Release})", false);
         }
 
         if (k.Version is null || k.Deb is null || k.Vmlinuz is null)
         {
-            throw new ToolException($"kernel {k.Kernel} has no locked version in {kernelLock.Path}; run 'kernels fetch' (without --locked) to record one");
+            throw new ToolException($"kernel {k.Name} has no locked version in {kernelLock.Path}; run 'kernels fetch' (without --locked) to record one");
         }
 
-        log($"{k.Kernel}: {problem}; downloading {k.Deb.Package} {k.Deb.Version}");
+        log($"{k.Name}: {problem}; downloading {k.Deb.Package} {k.Deb.Version}");
         try
         {
             UpdateOnce(kernelLock);
         }
         catch (RegistryUnreachableException e)
         {
-            throw new RegistryUnreachableException($"{e.Message}\nthe cache ({cache.Root}) has no verified image for kernel {k.Kernel}; connect to the mirror and run 'kernels fetch --locked' again");
+            throw new RegistryUnreachableException($"{e.Message}\nthe cache ({cache.Root}) has no verified image for kernel {k.Name}; connect to the mirror and run 'kernels fetch --locked' again");
         }
 
         string deb;
         try
         {
-            deb = archive.Download(k.Deb.Package, "amd64", k.Deb.Version);
+            deb = archive.Download(k.Deb.Package, k.Arch, k.Deb.Version);
         }
         catch (RegistryUnreachableException e)
         {
@@ -105,11 +105,11 @@ public sealed partial class KernelImageFetcher
                 throw new ToolException($"{Path.GetFileName(deb)}: SHA-256 {sha} differs from the lock ({kernelLock.Path}); the mirror serves a different package under version {k.Deb.Version}. Run 'kernels fetch' to record it deliberately.");
             }
 
-            var (path, vmlinuzSha) = ExtractVmlinuz(deb, k.Kernel, k.Version, k.Vmlinuz.Path);
+            var (path, vmlinuzSha) = ExtractVmlinuz(deb, k, k.Version, k.Vmlinuz.Path);
             if (path != k.Vmlinuz.Path || vmlinuzSha != k.Vmlinuz.Sha256)
             {
-                File.Delete(cache.VmlinuzPath(k.Kernel, k.Version));
-                throw new ToolException($"{k.Deb.File}: {k.Vmlinuz.Path} does not match the lock's SHA-256; run 'kernels fetch' to re-record kernel {k.Kernel}");
+                File.Delete(cache.VmlinuzPath(k, k.Version));
+                throw new ToolException($"{k.Deb.File}: {k.Vmlinuz.Path} does not match the lock's SHA-256; run 'kernels fetch' to re-record kernel {k.Name}");
             }
         }
         finally
@@ -118,20 +118,20 @@ public sealed partial class KernelImageFetcher
             File.Delete(deb);
         }
 
-        return new ImageFetchReport(k.Kernel, "fetched", $"{KernelImageLock.MetaPackage} {k.Version} ({k.Release})", false);
+        return new ImageFetchReport(k.Name, "fetched", $"{k.MetaPackage} {k.Version} ({k.Release})", false);
     }
 
     private ImageFetchReport Refresh(KernelImageLock kernelLock, LockedImage k)
     {
-        var candidate = archive.Candidate(KernelImageLock.MetaPackage, k.Suite)
-            ?? throw new ToolException($"suite '{k.Suite}' (kernel {k.Kernel}) offers no {KernelImageLock.MetaPackage}; fix the suite in {kernelLock.Path}");
+        var candidate = archive.Candidate(AptName(k.MetaPackage, k.Arch), k.Suite)
+            ?? throw new ToolException($"suite '{k.Suite}' (kernel {k.Name}) offers no {k.MetaPackage}; fix the suite in {kernelLock.Path}");
         var series = HeaderFetcher.Series(candidate);
         var note = string.Empty;
         if (series != k.Kernel)
         {
             if (k.Version is null)
             {
-                throw new ToolException($"suite '{k.Suite}' carries {KernelImageLock.MetaPackage} {candidate} (kernel {series}), not kernel {k.Kernel}; pick the suite that ships {k.Kernel} in {kernelLock.Path}");
+                throw new ToolException($"suite '{k.Suite}' carries {k.MetaPackage} {candidate} (kernel {series}), not kernel {k.Kernel}; pick the suite that ships {k.Kernel} in {kernelLock.Path}");
             }
 
             note = $" (suite {k.Suite} moved on to {candidate}, kernel {series}: kept {k.Version}; add a '{series}' entry to follow it)";
@@ -142,15 +142,15 @@ public sealed partial class KernelImageFetcher
         var previousSha = k.Vmlinuz?.Sha256;
         if (previous == candidate && cache.TryGetVerified(k, out _) is not null)
         {
-            return new ImageFetchReport(k.Kernel, "unchanged", $"{KernelImageLock.MetaPackage} {candidate} ({k.Release}){note}", false);
+            return new ImageFetchReport(k.Name, "unchanged", $"{k.MetaPackage} {candidate} ({k.Release}){note}", false);
         }
 
-        var (package, version, release) = ResolveImagePackage(candidate);
-        var deb = archive.Download(package, "amd64", version);
+        var (package, version, release) = ResolveImagePackage(k, candidate);
+        var deb = archive.Download(package, k.Arch, version);
         try
         {
             var debSha = FileHash.Sha256(deb);
-            var (path, sha) = ExtractVmlinuz(deb, k.Kernel, candidate, null);
+            var (path, sha) = ExtractVmlinuz(deb, k, candidate, null);
             k.Version = candidate;
             k.Release = release;
             k.Deb = new LockedImageDeb(package, version, Path.GetFileName(deb), debSha);
@@ -163,35 +163,37 @@ public sealed partial class KernelImageFetcher
 
         if (previous is null)
         {
-            return new ImageFetchReport(k.Kernel, "new", $"{KernelImageLock.MetaPackage} {candidate}: {k.Deb.Package}, {k.Vmlinuz.Path}", true);
+            return new ImageFetchReport(k.Name, "new", $"{k.MetaPackage} {candidate}: {k.Deb.Package}, {k.Vmlinuz.Path}", true);
         }
 
         if (previous == candidate && previousSha == k.Vmlinuz.Sha256)
         {
-            return new ImageFetchReport(k.Kernel, "unchanged", $"{KernelImageLock.MetaPackage} {candidate} (cache restored){note}", false);
+            return new ImageFetchReport(k.Name, "unchanged", $"{k.MetaPackage} {candidate} (cache restored){note}", false);
         }
 
-        return new ImageFetchReport(k.Kernel, "CHANGED", $"{KernelImageLock.MetaPackage} {previous} -> {candidate} ({release}); run the VM matrix on it{note}", true);
+        return new ImageFetchReport(k.Name, "CHANGED", $"{k.MetaPackage} {previous} -> {candidate} ({release}); run the VM matrix on it{note}", true);
     }
 
     /// <summary>
-    /// linux-image-cloud-amd64 = V depends on linux-image-&lt;release&gt; (= V); up to 6.x that package holds
+    /// linux-image-cloud-&lt;arch&gt; = V depends on linux-image-&lt;release&gt; (= V); up to 6.x that package holds
     /// /boot/vmlinuz-&lt;release&gt;, from 7.x it is empty and depends on linux-binary-&lt;release&gt;, which
-    /// holds /usr/lib/modules/&lt;release&gt;/vmlinuz.
+    /// holds /usr/lib/modules/&lt;release&gt;/vmlinuz (the same on amd64 and arm64, where vmlinuz is an
+    /// uncompressed arm64 Image qemu boots directly).
     /// </summary>
-    private (string Package, string Version, string Release) ResolveImagePackage(string metaVersion)
+    private (string Package, string Version, string Release) ResolveImagePackage(LockedImage k, string metaVersion)
     {
-        var depends = archive.ControlField(KernelImageLock.MetaPackage, metaVersion, "Depends")
-            ?? throw new ToolException($"{KernelImageLock.MetaPackage} {metaVersion} has no Depends field; the archive's layout changed, fix KernelImageFetcher.ResolveImagePackage");
+        var depends = archive.ControlField(AptName(k.MetaPackage, k.Arch), metaVersion, "Depends")
+            ?? throw new ToolException($"{k.MetaPackage} {metaVersion} has no Depends field; the archive's layout changed, fix KernelImageFetcher.ResolveImagePackage");
+        var suffix = $"-cloud-{k.Arch}";
         var image = Dependencies(depends).Select(d => (d.Name, d.Version, Match: ImagePackage().Match(d.Name)))
-            .FirstOrDefault(d => d.Match.Success && d.Version is not null);
+            .FirstOrDefault(d => d.Match.Success && d.Name.EndsWith(suffix, StringComparison.Ordinal) && d.Version is not null);
         if (image.Name is null)
         {
-            throw new ToolException($"{KernelImageLock.MetaPackage} {metaVersion} depends on no linux-image-<release>-cloud-amd64 (= version) (Depends: {depends}); the archive's layout changed, fix KernelImageFetcher.ResolveImagePackage");
+            throw new ToolException($"{k.MetaPackage} {metaVersion} depends on no linux-image-<release>{suffix} (= version) (Depends: {depends}); the archive's layout changed, fix KernelImageFetcher.ResolveImagePackage");
         }
 
-        var release = image.Match.Groups[1].Value + "-cloud-amd64";
-        var imageDepends = archive.ControlField(image.Name, image.Version!, "Depends") ?? string.Empty;
+        var release = image.Match.Groups[1].Value + suffix;
+        var imageDepends = archive.ControlField(AptName(image.Name, k.Arch), image.Version!, "Depends") ?? string.Empty;
         var binary = Dependencies(imageDepends).FirstOrDefault(d => d.Name == $"linux-binary-{release}" && d.Version is not null);
         return binary.Name is not null ? (binary.Name, binary.Version!, release) : (image.Name, image.Version!, release);
     }
@@ -214,7 +216,7 @@ public sealed partial class KernelImageFetcher
     /// named vmlinuz or vmlinuz-*, or exactly <paramref name="expected"/>) in the cache, written beside its
     /// final place and renamed in. Returns the image's path inside the package and its SHA-256.
     /// </summary>
-    private (string Path, string Sha256) ExtractVmlinuz(string deb, string kernel, string version, string? expected)
+    private (string Path, string Sha256) ExtractVmlinuz(string deb, LockedImage kernel, string version, string? expected)
     {
         var final = cache.VmlinuzPath(kernel, version);
         Directory.CreateDirectory(Path.GetDirectoryName(final)!);
@@ -272,7 +274,13 @@ public sealed partial class KernelImageFetcher
         }
     }
 
-    [GeneratedRegex(@"^linux-image-(.+)-cloud-amd64$")]
+    /// <summary>
+    /// A package as apt names it: the private apt state's native architecture is amd64, whose packages
+    /// apt names bare; a package of another architecture carries it as a qualifier (name:arm64).
+    /// </summary>
+    private static string AptName(string package, string arch) => arch == "amd64" ? package : $"{package}:{arch}";
+
+    [GeneratedRegex(@"^linux-image-(.+)-cloud-[a-z0-9]+$")]
     private static partial Regex ImagePackage();
 
     [GeneratedRegex(@"^([a-z0-9][a-z0-9.+-]*)(?::[a-z0-9]+)?(?:\s*\(\s*=\s*([^)\s]+)\s*\))?")]

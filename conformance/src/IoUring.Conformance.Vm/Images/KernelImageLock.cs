@@ -1,10 +1,12 @@
+using IoUring.Abi.Headers;
 using IoUring.Abi.Model;
 
 namespace IoUring.Conformance.Vm;
 
 /// <summary>
-/// conformance/kernels.lock.json: the kernels the conformance VMs boot, the Debian suite each follows
-/// (through the meta package linux-image-cloud-amd64), the exact package version last fetched, the
+/// conformance/kernels.lock.json: the kernels the conformance VMs boot, each for a Debian architecture
+/// (amd64, arm64), the Debian suite each follows (through the meta package linux-image-cloud-&lt;arch&gt;),
+/// the exact package version last fetched, the
 /// .deb that holds the kernel image with its SHA-256, and the SHA-256 of the vmlinuz inside it. The same
 /// semantics as headers/kernels.lock.json: a plain fetch follows each suite and records what moved,
 /// <c>--locked</c> fetches exactly what the lock names.
@@ -13,8 +15,8 @@ public sealed class KernelImageLock
 {
     public const string SchemaId = "io_uring-kernel-images-lock/1";
 
-    /// <summary>The meta package a suite's cloud kernel is followed through.</summary>
-    public const string MetaPackage = "linux-image-cloud-amd64";
+    /// <summary>The Debian architecture of an entry that names none (the lock's first entries were all amd64).</summary>
+    public const string DefaultArch = "amd64";
 
     public const string FileName = "kernels.lock.json";
 
@@ -22,21 +24,35 @@ public sealed class KernelImageLock
 
     public List<LockedImage> Kernels { get; init; } = new();
 
-    public LockedImage Find(string kernel) =>
-        Kernels.FirstOrDefault(k => k.Kernel == kernel)
-        ?? throw new ToolException($"unknown kernel '{kernel}': {Path} has {string.Join(", ", Kernels.Select(k => k.Kernel))}; pick one of those, or add an entry (kernel and suite) and run 'kernels fetch'");
+    public LockedImage Find(string kernel, string arch = DefaultArch) =>
+        Kernels.FirstOrDefault(k => k.Kernel == kernel && k.Arch == arch)
+        ?? throw new ToolException($"unknown kernel '{kernel}'{(arch == DefaultArch ? string.Empty : $" for {arch}")}: {Path} has {string.Join(", ", Kernels.Where(k => k.Arch == arch).Select(k => k.Kernel))}; pick one of those, or add an entry (kernel, arch and suite) and run 'kernels fetch'");
 
-    /// <summary>The kernels named, in lock order; "all" or none named means every kernel of the lock.</summary>
-    public List<LockedImage> Select(IReadOnlyCollection<string>? kernels)
+    /// <summary>
+    /// The kernels named, for the Debian architectures named (default: amd64 only, what every command ran
+    /// before arm64 entries existed), in lock order; "all" or none named means every kernel of those architectures.
+    /// </summary>
+    public List<LockedImage> Select(IReadOnlyCollection<string>? kernels, IReadOnlyCollection<string>? arches = null)
     {
-        if (kernels is null || kernels.Count == 0 || kernels.Contains("all"))
+        arches ??= [DefaultArch];
+        var unknown = arches.Where(a => !Kernels.Any(k => k.Arch == a)).ToList();
+        if (unknown.Count > 0)
         {
-            return Kernels.ToList();
+            throw new ToolException($"{Path} has no kernel for {string.Join(", ", unknown)}; it has kernels for {string.Join(", ", Kernels.Select(k => k.Arch).Distinct())}");
         }
 
-        var named = kernels.Select(Find).ToHashSet();
+        if (kernels is null || kernels.Count == 0 || kernels.Contains("all"))
+        {
+            return Kernels.Where(k => arches.Contains(k.Arch)).ToList();
+        }
+
+        var named = kernels.SelectMany(k => arches.Select(a => Find(k, a))).ToHashSet();
         return Kernels.Where(named.Contains).ToList();
     }
+
+    /// <summary>Every entry of the lock, all architectures: what 'kernels fetch' keeps in the cache.</summary>
+    public List<LockedImage> SelectAllArches(IReadOnlyCollection<string>? kernels) =>
+        Select(kernels, Kernels.Select(k => k.Arch).Distinct().ToList());
 
     public static KernelImageLock Load(string path)
     {
@@ -59,9 +75,16 @@ public sealed class KernelImageLock
         {
             var o = node as JsonObject ?? throw new ToolException($"{node.Position}: a kernel entry should be an object");
             var kernel = Required(o, "kernel");
+            var arch = Optional(o, "arch", kernel) ?? DefaultArch;
+            if (!DebianArchive.Architectures.Contains(arch))
+            {
+                throw new ToolException($"{o["arch"]!.Position}: kernel {kernel}: arch '{arch}' should be one of {string.Join(", ", DebianArchive.Architectures)}");
+            }
+
             var image = new LockedImage
             {
                 Kernel = kernel,
+                Arch = arch,
                 Suite = Required(o, "suite", kernel),
                 Version = Optional(o, "version", kernel),
                 Release = Optional(o, "release", kernel),
@@ -92,10 +115,10 @@ public sealed class KernelImageLock
             result.Kernels.Add(image);
         }
 
-        var dup = result.Kernels.GroupBy(k => k.Kernel).FirstOrDefault(g => g.Count() > 1);
+        var dup = result.Kernels.GroupBy(k => (k.Kernel, k.Arch)).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null)
         {
-            throw new ToolException($"{path}: kernel '{dup.Key}' is listed twice; keep one entry");
+            throw new ToolException($"{path}: kernel '{dup.Key.Kernel}' is listed twice for {dup.Key.Arch}; keep one entry");
         }
 
         return result;
@@ -105,9 +128,9 @@ public sealed class KernelImageLock
     {
         var root = new JsonObject()
             .Add("schema", new JsonString(SchemaId))
-            .Add("package", new JsonString(MetaPackage))
             .Add("kernels", new JsonArray(Kernels.Select(k => (JsonNode)new JsonObject()
                 .Add("kernel", new JsonString(k.Kernel))
+                .Add("arch", new JsonString(k.Arch))
                 .Add("suite", new JsonString(k.Suite))
                 .Add("version", k.Version is null ? null : new JsonString(k.Version))
                 .Add("release", k.Release is null ? null : new JsonString(k.Release))
@@ -150,9 +173,21 @@ public sealed class LockedImage
 {
     public required string Kernel { get; init; }
 
+    /// <summary>The Debian architecture of the image (amd64, arm64).</summary>
+    public string Arch { get; init; } = KernelImageLock.DefaultArch;
+
     public required string Suite { get; init; }
 
-    /// <summary>The version of linux-image-cloud-amd64 in the suite when last fetched (e.g. 7.2.13-1).</summary>
+    /// <summary>The meta package the suite's cloud kernel is followed through.</summary>
+    public string MetaPackage => $"linux-image-cloud-{Arch}";
+
+    /// <summary>The process ABI (a snapshot target) of a program the image's kernel runs natively.</summary>
+    public string Target => Targets.OfKernelArch(Arch);
+
+    /// <summary>How the image is named to a user: the kernel, and its architecture where it is not x86_64 ("7.2", "7.2 arm64").</summary>
+    public string Name => Targets.ColumnName(Kernel, Target);
+
+    /// <summary>The version of the meta package in the suite when last fetched (e.g. 7.2.13-1).</summary>
     public string? Version { get; set; }
 
     /// <summary>The kernel release (uname -r) of that version, e.g. 7.2.13+deb14-cloud-amd64.</summary>

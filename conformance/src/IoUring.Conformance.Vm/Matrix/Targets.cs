@@ -20,6 +20,11 @@ public static class Targets
         ("i686", I686, "amd64", true),
     ];
 
+    /// <summary>The target of a 64-bit process on a kernel of a Debian architecture (amd64 -> x86_64-linux-gnu).</summary>
+    public static string OfKernelArch(string debianArch) =>
+        All.FirstOrDefault(a => a.DebianArch == debianArch && !a.Compat).Target
+        ?? throw new ToolException($"no VM architecture runs Debian {debianArch} kernels; the matrix knows {string.Join(", ", All.Where(a => !a.Compat).Select(a => a.DebianArch))}");
+
     public static string ColumnName(string kernel, string target) =>
         kernel == "host" || target == X86_64 ? kernel
         : All.FirstOrDefault(a => a.Target == target) is { Arch: not null } a ? $"{kernel} {a.Arch}{(a.Compat ? " (32-bit)" : string.Empty)}"
