@@ -92,16 +92,17 @@ internal static class Commands
         var parallel = new Option<int>("--parallel") { Description = "VMs booted at a time", DefaultValueFactory = _ => 2 };
         var timeout = new Option<double?>("--timeout") { Description = "Watchdog per VM in seconds (default: 180 + 0.5 per program; a boot takes 10-30 s, more on a loaded host)" };
         var noEngine = new Option<bool>("--no-engine") { Description = "Boot and collect the traces only; no differential against the reference engine" };
+        var arch = new Option<string[]>("--arch") { Description = "The architectures whose kernels boot: x86_64 (default), arm64", DefaultValueFactory = _ => ["x86_64"], AllowMultipleArgumentsPerToken = true };
         var run = new Command("run", "Boot each kernel once under qemu (software emulation), run the programs on it with the conformance agent, and compare every trace with the reference engine given that kernel's probed profile. Exit code: 0 all equal; bit 2 traces differ; bit 4 a VM failed (panic, hang, oops, lost output); 1 error.")
         {
-            kernels, programs, seed, cases, opLast, output, logs, parallel, timeout, noEngine,
+            kernels, programs, seed, cases, opLast, output, logs, parallel, timeout, noEngine, arch,
         };
         run.SetAction((r, cancel) => RunAsync(async () =>
         {
             var repo = Repo.FindWithAgent(r.GetValue(RepoOption));
             var cache = new VmCache(r.GetValue(CacheOption));
             var kernelLock = KernelImageLock.Load(repo.LockPath);
-            var selected = kernelLock.Select(r.GetValue(kernels));
+            var selected = kernelLock.Select(r.GetValue(kernels), r.GetValue(arch)!.Select(Targets.KernelArchOf).ToList());
             var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false });
             var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * batch.Programs.Length))) };
             var watch = Stopwatch.StartNew();
@@ -123,7 +124,7 @@ internal static class Commands
             Console.WriteLine($"{runs.Count} kernel(s), {batch.Programs.Length} programs each, {wall.TotalSeconds:0.0} s ({r.GetValue(parallel)} at a time): {failed} VM failure(s){(r.GetValue(noEngine) ? string.Empty : $", {differing} kernel(s) differ from the engine")}");
             if (source.Seed is { } s)
             {
-                Console.WriteLine($"replay: io_uring-conformance vm run {string.Join(' ', selected.Select(k => k.Kernel))} --seed {s} --cases {source.Cases}{(r.GetValue(opLast) is { } o ? $" --op-last {o}" : string.Empty)}");
+                Console.WriteLine($"replay: io_uring-conformance vm run {string.Join(' ', selected.Select(k => k.Kernel).Distinct())}{(r.GetValue(arch) is ["x86_64"] ? string.Empty : " --arch " + string.Join(' ', r.GetValue(arch)!))} --seed {s} --cases {source.Cases}{(r.GetValue(opLast) is { } o ? $" --op-last {o}" : string.Empty)}");
             }
 
             if (r.GetValue(logs) is { } dir)
@@ -131,7 +132,7 @@ internal static class Commands
                 Directory.CreateDirectory(dir);
                 foreach (var vm in runs)
                 {
-                    AtomicFile.WriteAllText(Path.Combine(dir, $"{vm.Kernel}.console.log"), vm.Console);
+                    AtomicFile.WriteAllText(Path.Combine(dir, $"{vm.Kernel.Replace(' ', '-')}.console.log"), vm.Console);
                 }
             }
 
@@ -203,7 +204,7 @@ internal static class Commands
                 Directory.CreateDirectory(logDir);
                 foreach (var vm in runs)
                 {
-                    AtomicFile.WriteAllText(Path.Combine(logDir, $"{vm.Kernel}.console.log"), vm.Console);
+                    AtomicFile.WriteAllText(Path.Combine(logDir, $"{vm.Kernel.Replace(' ', '-')}.console.log"), vm.Console);
                 }
             }
 

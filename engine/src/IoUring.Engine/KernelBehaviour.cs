@@ -242,11 +242,14 @@ public static class KernelBehaviour
     /// <summary>
     /// The profile of the kernel whose snapshot this is: what it knows (opcodes, setup, feature, SQE, NOP
     /// and enter flags, register opcodes, query) read from its own header as the compiler saw it, how it
-    /// behaves from <see cref="Table"/> by its version.
+    /// behaves from <see cref="Table"/> by its version. The facts are those of <paramref name="target"/>
+    /// (a snapshot target; default: the one this process runs as): a 32-bit or arm64 process sees its
+    /// own target's values where the header gives targets different ones.
     /// </summary>
-    public static KernelProfile FromSnapshot(AbiSnapshot snapshot)
+    public static KernelProfile FromSnapshot(AbiSnapshot snapshot, string? target = null)
     {
-        var macros = snapshot.Macros.ToDictionary(m => m.Name, m => m.Value.First);
+        var index = MmapLayout.TargetIndex(snapshot, target);
+        var macros = snapshot.Macros.ToDictionary(m => m.Name, m => m.Value[index]);
         var enumerators = snapshot.Enums.SelectMany(e => e.Enumerators).GroupBy(e => e.Name).ToDictionary(g => g.Key, g => g.First().Value);
         uint Or(string prefix) => (uint)macros.Where(m => m.Key.StartsWith(prefix, StringComparison.Ordinal)).Aggregate(BigInteger.Zero, (a, m) => a | m.Value);
         uint Value(string name) => enumerators.TryGetValue(name, out var v) ? (uint)v : macros.TryGetValue(name, out var m) ? (uint)m : 0;
@@ -275,10 +278,10 @@ public static class KernelBehaviour
             RingHeaderLayout.Packed,
             supported,
             queryOps,
-            queryRecord is null ? 0 : (uint)queryRecord.Size.First,
+            queryRecord is null ? 0 : (uint)queryRecord.Size[index],
             false,
             false,
-            MmapLayout.FromSnapshot(snapshot))
+            MmapLayout.FromSnapshot(snapshot, target))
         {
             HasMemRegion = enumerators.ContainsKey("IORING_REGISTER_MEM_REGION"),
         };

@@ -56,17 +56,57 @@ public sealed record AgentBuild(string Directory)
     }
 
     /// <summary>
-    /// Compiles the agent of a checkout ahead of time into <paramref name="outputDir"/>
-    /// ('dotnet publish -r linux-x64 -p:NativeAgent=true'), as './make.sh matrix' does, and returns it.
+    /// Compiles the agent of a checkout ahead of time for <paramref name="arch"/> (default x86_64) into
+    /// <paramref name="outputDir"/> ('dotnet publish -r linux-x64 -p:NativeAgent=true'), as './make.sh
+    /// matrix' does, and returns it. For another architecture the architecture's cross gcc links it
+    /// (the project file explains the one option that needs adjusting). The publish is incremental:
+    /// run again on unchanged sources, it only checks that nothing changed.
     /// </summary>
-    public static AgentBuild PublishNative(string repoRoot, string outputDir, string configuration)
+    public static AgentBuild PublishNative(string repoRoot, string outputDir, string configuration, VmArchitecture? arch = null)
     {
-        var (rc, output) = Tools.Run("dotnet", ["publish", SupervisedHost.AgentProject(repoRoot), "-c", configuration, "-r", "linux-x64", "-p:NativeAgent=true", "-o", outputDir, "-nologo", "-v", "quiet"], TimeSpan.FromMinutes(10));
+        arch ??= VmArchitecture.X86_64;
+        string[] cross = arch.IsHost ? [] : [$"-p:CppCompilerAndLinker={arch.Gcc}", $"-p:ObjCopyName={arch.Triple}-objcopy"];
+        var (rc, output) = Tools.Run("dotnet", ["publish", SupervisedHost.AgentProject(repoRoot), "-c", configuration, "-r", arch.RuntimeIdentifier, "-p:NativeAgent=true", .. cross, "-o", outputDir, "-nologo", "-v", "quiet"], TimeSpan.FromMinutes(10));
         var build = new AgentBuild(outputDir);
         return rc == 0 && build.IsNative
             ? build
-            : throw new ToolException($"compiling the agent ahead of time failed (exit {rc}; it needs gcc and zlib1g-dev):\n{output}");
+            : throw new ToolException($"compiling the agent ahead of time for {arch.RuntimeIdentifier} failed (exit {rc}; it needs {(arch.IsHost ? "gcc and zlib1g-dev" : arch.GccPackage)}):\n{output}");
     }
+
+    /// <summary>
+    /// The agent for VMs of <paramref name="arch"/>: for x86_64, <see cref="Locate"/>; for another
+    /// architecture, $IOURING_CONFORMANCE_AGENT_&lt;ARCH&gt; (e.g. _ARM64: a native agent's folder), or else
+    /// the checkout's agent compiled ahead of time for it into the agent project's
+    /// bin/&lt;configuration&gt;/native-&lt;rid&gt; (incrementally, so it always matches the sources).
+    /// </summary>
+    public static AgentBuild ForArchitecture(string repoRoot, VmArchitecture arch)
+    {
+        if (arch.IsHost)
+        {
+            return Locate(repoRoot);
+        }
+
+        var variable = $"IOURING_CONFORMANCE_AGENT_{arch.DebianArch.ToUpperInvariant()}";
+        var env = Environment.GetEnvironmentVariable(variable);
+        if (!string.IsNullOrWhiteSpace(env))
+        {
+            var fromEnv = new AgentBuild(Path.GetFullPath(env));
+            return fromEnv.IsNative
+                ? fromEnv
+                : throw new ToolException($"{variable}={env}: no native {NativeExecutable} there; point it at 'dotnet publish -r {arch.RuntimeIdentifier} -p:NativeAgent=true' output or unset it");
+        }
+
+        if (Checkout.IsBundled(repoRoot))
+        {
+            throw new ToolException($"the {arch.DebianArch} VMs need the conformance agent compiled for {arch.RuntimeIdentifier}, which is built from a checkout: run this command inside a checkout, or set {variable} to a native agent's folder");
+        }
+
+        var configuration = Configuration;
+        return PublishNative(repoRoot, Path.Combine(SupervisedHost.AgentProject(repoRoot), "bin", configuration, $"native-{arch.RuntimeIdentifier}"), configuration, arch);
+    }
+
+    private static string Configuration =>
+        typeof(AgentBuild).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "AgentConfiguration")?.Value ?? "Debug";
 
     public static AgentBuild Locate(string repoRoot)
     {
@@ -84,8 +124,7 @@ public sealed record AgentBuild(string Directory)
             throw new ToolException("running programs on a kernel (the host's or a VM's) needs the conformance agent, which is built from a checkout of the repository: run this command inside a checkout (or pass --repo), or set IOURING_CONFORMANCE_AGENT to an agent's build output");
         }
 
-        var configuration = typeof(AgentBuild).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .FirstOrDefault(a => a.Key == "AgentConfiguration")?.Value ?? "Debug";
+        var configuration = Configuration;
         var project = SupervisedHost.AgentProject(repoRoot);
         var build = new AgentBuild(Path.Combine(project, "bin", configuration, "net10.0"));
         return File.Exists(build.EntryPath)

@@ -32,7 +32,7 @@ public sealed record InitramfsImage(string Path, string Key, long Bytes, int Ent
 /// concatenated archives in order), so a new batch never rebuilds the image.
 /// </para>
 /// </summary>
-public sealed class InitramfsBuilder
+public sealed partial class InitramfsBuilder
 {
     private const string AgentDir = "agent";
     private const int ImagesKept = 3;
@@ -49,10 +49,18 @@ public sealed class InitramfsBuilder
     /// <summary>Seconds one program may run in the VM before the agent reports it hung.</summary>
     public double ProgramTimeoutSeconds { get; init; } = 30;
 
-    public InitramfsImage Build(AgentBuild agent)
+    public InitramfsImage Build(AgentBuild agent) => Build(agent, VmArchitecture.X86_64);
+
+    /// <summary>The image for VMs of <paramref name="arch"/>; on an architecture other than the host's the agent must be the native one built for it.</summary>
+    public InitramfsImage Build(AgentBuild agent, VmArchitecture arch)
     {
+        if (!arch.IsHost && !agent.IsNative)
+        {
+            throw new ToolException($"the {arch.DebianArch} VMs run the agent compiled ahead of time for {arch.RuntimeIdentifier} ({agent.Directory} holds a JIT build): publish it with 'dotnet publish conformance/src/IoUring.Conformance.Agent -r {arch.RuntimeIdentifier} -p:NativeAgent=true' (AgentBuild.PublishNative)");
+        }
+
         var runtime = DotnetRuntime.Current();
-        var init = BuildStatic(cache, "init.c");
+        var init = BuildStatic(cache, "init.c", arch);
         var key = Key(agent, runtime, init);
         Directory.CreateDirectory(cache.VmDir);
         var path = Path.Combine(cache.VmDir, $"initramfs-{key}.cpio");
@@ -73,9 +81,19 @@ public sealed class InitramfsBuilder
         {
             // One executable and the C library it links: no runtime to unpack and start in the guest.
             tree.File($"{AgentDir}/{AgentBuild.NativeExecutable}", agent.EntryPath, 0x1ED);
-            foreach (var library in Ldd(agent.EntryPath))
+            if (arch.IsHost)
             {
-                tree.HostFile(library);
+                foreach (var library in Ldd(agent.EntryPath))
+                {
+                    tree.HostFile(library);
+                }
+            }
+            else
+            {
+                foreach (var (guestPath, hostPath) in CrossLibraries(agent.EntryPath, arch))
+                {
+                    tree.File(guestPath.TrimStart('/'), hostPath, 0x1ED);
+                }
             }
 
             command = [$"/{AgentDir}/{AgentBuild.NativeExecutable}"];
@@ -182,11 +200,12 @@ public sealed class InitramfsBuilder
     }
 
     /// <summary>
-    /// Compiles an embedded C program of conformance/vm (init.c, run-each.c) with gcc -static into the
-    /// cache, keyed by source, compiler and flags; returns the binary's path.
+    /// Compiles an embedded C program of conformance/vm (init.c, run-each.c) with the architecture's gcc
+    /// (-static) into the cache, keyed by source, compiler and flags; returns the binary's path.
     /// </summary>
-    public static string BuildStatic(VmCache cache, string resource)
+    public static string BuildStatic(VmCache cache, string resource, VmArchitecture? arch = null)
     {
+        arch ??= VmArchitecture.X86_64;
         string source;
         using (var stream = typeof(InitramfsBuilder).Assembly.GetManifestResourceStream(resource)
             ?? throw new InvalidOperationException($"{resource} is not embedded in IoUring.Conformance.Vm; the project file lost its EmbeddedResource"))
@@ -195,15 +214,20 @@ public sealed class InitramfsBuilder
             source = reader.ReadToEnd();
         }
 
-        var (rc, version) = Tools.Run("gcc", ["-dumpfullversion"]);
+        if (Tools.OnPath(arch.Gcc) is null)
+        {
+            throw new ToolException($"{arch.Gcc} is not installed; it builds the {arch.DebianArch} VM's {resource}: apt-get install {arch.GccPackage}");
+        }
+
+        var (rc, version) = Tools.Run(arch.Gcc, ["-dumpfullversion"]);
         if (rc != 0)
         {
-            throw new ToolException($"gcc -dumpfullversion failed (exit {rc}): {version.Trim()}; install gcc and libc6-dev (apt-get install gcc libc6-dev)");
+            throw new ToolException($"{arch.Gcc} -dumpfullversion failed (exit {rc}): {version.Trim()}; install it (apt-get install {arch.GccPackage})");
         }
 
         string[] flags = ["-static", "-O2", "-Wall", "-Wextra", "-Werror"];
-        var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{source}\n{version.Trim()}\n{string.Join(' ', flags)}")))[..16];
-        var stem = Path.GetFileNameWithoutExtension(resource);
+        var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{source}\n{arch.Gcc} {version.Trim()}\n{string.Join(' ', flags)}")))[..16];
+        var stem = Path.GetFileNameWithoutExtension(resource) + (arch.IsHost ? string.Empty : "-" + arch.DebianArch);
         var binary = Path.Combine(cache.VmDir, $"{stem}-{key}");
         if (File.Exists(binary))
         {
@@ -216,10 +240,10 @@ public sealed class InitramfsBuilder
         try
         {
             File.WriteAllText(src, source);
-            var (crc, output) = Tools.Run("gcc", [.. flags, "-o", temp, src]);
+            var (crc, output) = Tools.Run(arch.Gcc, [.. flags, "-o", temp, src]);
             if (crc != 0)
             {
-                throw new ToolException($"gcc -static could not build the VM's {stem} (exit {crc}):\n{output.Trim()}\nstatic linking needs libc6-dev (apt-get install gcc libc6-dev)");
+                throw new ToolException($"{arch.Gcc} -static could not build the VM's {stem} (exit {crc}):\n{output.Trim()}\nstatic linking needs the C library's development files (apt-get install {arch.GccPackage})");
             }
 
             File.Move(temp, binary, overwrite: true);
@@ -372,6 +396,69 @@ public sealed class InitramfsBuilder
             .Where(p => p.StartsWith('/') && File.Exists(p))
             .ToList();
     }
+
+    /// <summary>
+    /// The shared libraries a cross-built executable needs, read from its dynamic section with the
+    /// architecture's readelf (ldd cannot run a foreign binary), found among the host's cross C library,
+    /// closed over their own needs. Each goes where the guest's loader looks: the interpreter at the path
+    /// the executable names, the rest in the architecture's multiarch folder (/lib/&lt;triple&gt;), which
+    /// Debian's loader searches by default.
+    /// </summary>
+    private static List<(string GuestPath, string HostPath)> CrossLibraries(string elf, VmArchitecture arch)
+    {
+        var readelf = $"{arch.Triple}-readelf";
+        (string Interpreter, List<string> Needed) Read(string file)
+        {
+            var (rc, output) = Tools.Run(readelf, ["-d", "-l", "-W", file]);
+            if (rc != 0)
+            {
+                throw new ToolException($"{readelf} -d -l {file} failed (exit {rc}): {output.Trim()}; it comes with binutils-{arch.Triple} (apt-get install {arch.GccPackage})");
+            }
+
+            var interpreter = InterpreterLine().Match(output);
+            return (interpreter.Success ? interpreter.Groups[1].Value : string.Empty, NeededLine().Matches(output).Select(m => m.Groups[1].Value).ToList());
+        }
+
+        var result = new List<(string, string)>();
+        var (loader, needed) = Read(elf);
+        if (loader.Length > 0)
+        {
+            result.Add((loader, HostLibrary(Path.GetFileName(loader), arch)));
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal) { Path.GetFileName(loader) };
+        var work = new Queue<string>(needed);
+        while (work.TryDequeue(out var name))
+        {
+            if (!seen.Add(name))
+            {
+                continue;
+            }
+
+            var host = HostLibrary(name, arch);
+            result.Add(($"/lib/{arch.Triple}/{name}", host));
+            foreach (var more in Read(host).Needed)
+            {
+                work.Enqueue(more);
+            }
+        }
+
+        return result;
+    }
+
+    private static string HostLibrary(string name, VmArchitecture arch)
+    {
+        var path = Path.Combine(arch.LibraryDir, name);
+        return File.Exists(path)
+            ? new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path
+            : throw new ToolException($"{path} is missing: the {arch.DebianArch} agent links it; install the cross C library (apt-get install {arch.GccPackage})");
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\[Requesting program interpreter: ([^\]]+)\]")]
+    private static partial System.Text.RegularExpressions.Regex InterpreterLine();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\(NEEDED\)\s+Shared library: \[([^\]]+)\]")]
+    private static partial System.Text.RegularExpressions.Regex NeededLine();
 
     private void Prune(string keep)
     {

@@ -26,8 +26,11 @@ public sealed class KernelBoots
         this.log = log;
     }
 
-    /// <summary>The agent the VMs run (default: <see cref="AgentBuild.Locate"/> for the repository).</summary>
+    /// <summary>The agent the x86_64 VMs run (default: <see cref="AgentBuild.Locate"/> for the repository).</summary>
     public AgentBuild? Agent { get; init; }
+
+    /// <summary>The agents other architectures' VMs run (default: <see cref="AgentBuild.ForArchitecture"/>).</summary>
+    public IReadOnlyDictionary<VmArchitecture, AgentBuild>? ArchAgents { get; init; }
 
     public async Task<IReadOnlyList<VmRun>> RunAsync(IReadOnlyList<LockedImage> kernels, ProgramBatch batch, QemuOptions options, int parallel, CancellationToken cancel = default)
     {
@@ -36,56 +39,75 @@ public sealed class KernelBoots
             throw new ToolException($"--parallel {parallel}: at least one VM must run at a time");
         }
 
-        QemuRunner.Find();
         var images = kernels.Select(k => (Kernel: k, Vmlinuz: cache.TryGetVerified(k, out var problem)
             ?? throw new ToolException($"{problem}; run 'io_uring-conformance kernels fetch --locked' (or './make.sh test', which does)"))).ToList();
-        var agent = Agent ?? AgentBuild.Locate(repoRoot);
-        agent.CheckMatches(AppContext.BaseDirectory);
-        var initramfs = new InitramfsBuilder(cache, log).Build(agent);
-        Directory.CreateDirectory(cache.RunsDir);
-        var initrd = Path.Combine(cache.RunsDir, $"{Environment.ProcessId}-{Guid.NewGuid():N}.initrd");
-        InitramfsBuilder.WithBatch(initramfs, batch, initrd);
+
+        // One initramfs per architecture: its init and agent are built for it.
+        var initrds = new Dictionary<VmArchitecture, string>();
         try
         {
-            using var gate = new SemaphoreSlim(parallel);
-            var runs = images.Select(async image =>
+            foreach (var arch in images.Select(i => VmArchitecture.Of(i.Kernel)).Distinct())
             {
-                await gate.WaitAsync(cancel);
-                try
-                {
-                    var run = await BootAsync(image.Kernel, image.Vmlinuz, initrd, batch, options, cancel);
-                    if (run.Failed)
-                    {
-                        log($"{image.Kernel.Kernel}: boot failed ({run.Problems[0]}); booting it again with the same programs");
-                        var again = await BootAsync(image.Kernel, image.Vmlinuz, initrd, batch, options, cancel);
-                        again.EarlierConsole = run.Console;
-                        again.Notes.Add(again.Failed
-                            ? $"the first boot failed too: {string.Join("; ", run.Problems)}"
-                            : $"the first boot failed and the second, with the same programs, did not: {string.Join("; ", run.Problems)} (emulator instability suspected; the first console is in the report)");
-                        run = again;
-                    }
+                arch.FindQemu();
+                var agent = arch.IsHost ? Agent ?? AgentBuild.Locate(repoRoot) : ArchAgents?.GetValueOrDefault(arch) ?? AgentBuild.ForArchitecture(repoRoot, arch);
+                agent.CheckMatches(AppContext.BaseDirectory);
+                var initramfs = new InitramfsBuilder(cache, log).Build(agent, arch);
+                Directory.CreateDirectory(cache.RunsDir);
+                var initrd = Path.Combine(cache.RunsDir, $"{Environment.ProcessId}-{Guid.NewGuid():N}.initrd");
+                initrds[arch] = initrd;
+                InitramfsBuilder.WithBatch(initramfs, batch, initrd);
+            }
 
-                    return run;
-                }
-                finally
-                {
-                    gate.Release();
-                }
-            }).ToList();
-            return await Task.WhenAll(runs);
+            return await BootAllAsync(images, initrds, batch, options, parallel, cancel);
         }
         finally
         {
-            File.Delete(initrd);
+            foreach (var initrd in initrds.Values)
+            {
+                File.Delete(initrd);
+            }
         }
+    }
+
+    private async Task<IReadOnlyList<VmRun>> BootAllAsync(List<(LockedImage Kernel, string Vmlinuz)> images, Dictionary<VmArchitecture, string> initrds, ProgramBatch batch, QemuOptions options, int parallel, CancellationToken cancel)
+    {
+        using var gate = new SemaphoreSlim(parallel);
+        var runs = images.Select(async image =>
+        {
+            await gate.WaitAsync(cancel);
+            try
+            {
+                var arch = VmArchitecture.Of(image.Kernel);
+                var initrd = initrds[arch];
+                var archOptions = options with { Architecture = arch };
+                var run = await BootAsync(image.Kernel, image.Vmlinuz, initrd, batch, archOptions, cancel);
+                if (run.Failed)
+                {
+                    log($"{image.Kernel.Name}: boot failed ({run.Problems[0]}); booting it again with the same programs");
+                    var again = await BootAsync(image.Kernel, image.Vmlinuz, initrd, batch, archOptions, cancel);
+                    again.EarlierConsole = run.Console;
+                    again.Notes.Add(again.Failed
+                        ? $"the first boot failed too: {string.Join("; ", run.Problems)}"
+                        : $"the first boot failed and the second, with the same programs, did not: {string.Join("; ", run.Problems)} (emulator instability suspected; the first console is in the report)");
+                    run = again;
+                }
+
+                return run;
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }).ToList();
+        return await Task.WhenAll(runs);
     }
 
     private async Task<VmRun> BootAsync(LockedImage kernel, string vmlinuz, string initrd, ProgramBatch batch, QemuOptions options, CancellationToken cancel)
     {
-        log($"{kernel.Kernel}: booting {kernel.Release} with {batch.Programs.Length} programs and {batch.Hostile.Length} hostile cases");
+        log($"{kernel.Name}: booting {kernel.Release} with {batch.Programs.Length} programs and {batch.Hostile.Length} hostile cases");
         var qemu = await QemuRunner.BootAsync(vmlinuz, initrd, options, cancel);
-        var run = VmRun.Read(kernel.Kernel, kernel.Release, batch.Programs.Length, qemu, batch.Hostile.Length);
-        log($"{kernel.Kernel}: {(run.Failed ? "FAILED" : "done")} in {run.WallSeconds:0.0} s");
+        var run = VmRun.Read(kernel.Name, kernel.Release, batch.Programs.Length, qemu, batch.Hostile.Length);
+        log($"{kernel.Name}: {(run.Failed ? "FAILED" : "done")} in {run.WallSeconds:0.0} s");
         return run;
     }
 }

@@ -40,7 +40,7 @@ public sealed class MatrixRunner
         foreach (var (run, image) in runs.Zip(kernels))
         {
             var probed = VmDifferential.Compare(run, batch.Programs);
-            var snapshotProfile = SnapshotProfile(image.Kernel, run.Hello?.Profile);
+            var snapshotProfile = SnapshotProfile(image.Kernel, image.Target, run.Hello?.Profile);
             var snapshot = snapshotProfile is null ? null : VmDifferential.Compare(run, batch.Programs, snapshotProfile);
             columns.Add(new KernelColumn(
                 image.Kernel,
@@ -57,6 +57,7 @@ public sealed class MatrixRunner
                 run.Hostile,
                 probed.Differences)
             {
+                Target = image.Target,
                 Traces = run.Results.Select(r => r?.Trace).ToArray(),
             });
         }
@@ -115,9 +116,9 @@ public sealed class MatrixRunner
     /// and ring-header answers are numbers of the running kernel, not of its UAPI: they come from the
     /// probe, and everything else from the header.
     /// </summary>
-    private KernelProfile? SnapshotProfile(string kernel, KernelProfile? probed) =>
+    private KernelProfile? SnapshotProfile(string kernel, string target, KernelProfile? probed) =>
         File.Exists(Checkout.SnapshotPath(repoRoot, kernel))
-            ? KernelBehaviour.FromSnapshot(Checkout.ReadSnapshot(repoRoot, kernel)) with { QueryAnswers = probed?.QueryAnswers }
+            ? KernelBehaviour.FromSnapshot(Checkout.ReadSnapshot(repoRoot, kernel), target) with { QueryAnswers = probed?.QueryAnswers }
             : null;
 
     private byte? MmapOpcode()

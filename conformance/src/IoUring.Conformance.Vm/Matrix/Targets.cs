@@ -30,6 +30,11 @@ public static class Targets
         : All.FirstOrDefault(a => a.Target == target) is { Arch: not null } a ? $"{kernel} {a.Arch}{(a.Compat ? " (32-bit)" : string.Empty)}"
         : $"{kernel} {target}";
 
+    /// <summary>The Debian architecture of the kernels a user's architecture name boots (x86_64 -> amd64); 32-bit processes have no kernels of their own.</summary>
+    public static string KernelArchOf(string arch) =>
+        All.FirstOrDefault(a => a.Arch == arch && !a.Compat).DebianArch
+        ?? throw new ToolException($"--arch {arch}: the kernels boot as one of {string.Join(", ", All.Where(a => !a.Compat).Select(a => a.Arch))}");
+
     /// <summary>The target of an architecture a user named (x86_64, arm64, i686); a ToolException naming the choices otherwise.</summary>
     public static string FromArch(string arch) =>
         All.FirstOrDefault(a => a.Arch == arch).Target

@@ -35,12 +35,15 @@ public sealed record QemuOptions
     public TimeSpan GraceAfterKernelTrouble { get; init; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
-    /// Serial console, only error-level kernel messages on it, and a panic reboots at once, which
+    /// Only error-level kernel messages on the serial console (which one is the architecture's), and a panic reboots at once, which
     /// -no-reboot turns into qemu exiting: a panic ends the run immediately instead of waiting for the
     /// watchdog. cryptomgr.notests skips the crypto self-tests, which nothing here uses: under emulation
     /// they are a third of the kernel's own boot (0.5 of 1.6 billion instructions).
     /// </summary>
-    public string KernelCommandLine { get; init; } = "console=ttyS0 quiet panic=-1 cryptomgr.notests";
+    public string KernelCommandLine { get; init; } = "quiet panic=-1 cryptomgr.notests";
+
+    /// <summary>The architecture emulated; the kernel image must be one of its kernels.</summary>
+    public VmArchitecture Architecture { get; init; } = VmArchitecture.X86_64;
 }
 
 /// <summary>What one qemu process did: its serial console, its own stderr, how it ended.</summary>
@@ -58,18 +61,12 @@ public sealed record QemuResult(string Console, string Stderr, int? ExitCode, st
 /// </summary>
 public static partial class QemuRunner
 {
-    public const string Binary = "qemu-system-x86_64";
-
     /// <summary>
     /// Console text whose arrival time is recorded: init started, the agent's first line, init's end
     /// marker. Under -icount the guest's own clock counts instructions, so the phases of a boot are
     /// timed on the host.
     /// </summary>
     public static readonly string[] MarkedText = ["@@IOURING-VM-INIT", AgentProtocol.FramePrefix + AgentProtocol.HelloKind, "@@IOURING-VM-EXIT"];
-
-    /// <summary>The qemu binary, or an error naming the package to install.</summary>
-    public static string Find() =>
-        Tools.OnPath(Binary) ?? throw new ToolException($"{Binary} is not installed; install it with 'apt-get install qemu-system-x86' (./make.sh test does this when run as root)");
 
     /// <summary>
     /// The qemu command line. Measured on the 2-core build machine with others building beside it, the
@@ -82,9 +79,7 @@ public static partial class QemuRunner
     /// host time, so a starved emulator takes far more of them per instruction and meets a TCG bug. With
     /// icount: 16 of 16 clean boots under the same load, guest timings reproducible, and the agent's own
     /// phases faster; the cost is about 3 s of SMP bring-up per boot.</item>
-    /// <item>-cpu max,smap=off: qemu 7.2 performs a user-mode IRET's stack pops with kernel privilege;
-    /// with SMAP on that is a supervisor access to a user page, and the kernel oopses the thread (.NET's
-    /// context restore uses iretq, so the agent died mid-run and the runtime hung waiting for it).</item>
+    /// <item>The machine and CPU are the architecture's (<see cref="VmArchitecture.MachineArguments"/>).</item>
     /// <item>-nic none: no network card, so no iPXE option ROM; nothing in the VM needs a network.</item>
     /// <item>-serial file:CONSOLE, not -nographic's stdio: qemu's UART drops a byte when its back end
     /// refuses it a few times in a row, and a pipe whose reader is starved (the test run's other
@@ -96,7 +91,7 @@ public static partial class QemuRunner
     [
         "-accel", "tcg",
         "-icount", "shift=0,sleep=off",
-        "-cpu", "max,smap=off",
+        .. options.Architecture.MachineArguments,
         "-smp", options.Cpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
         "-m", options.MemoryMb.ToString(System.Globalization.CultureInfo.InvariantCulture),
         "-display", "none",
@@ -107,12 +102,12 @@ public static partial class QemuRunner
         "-nic", "none",
         "-kernel", kernel,
         "-initrd", initrd,
-        "-append", options.KernelCommandLine,
+        "-append", $"console={options.Architecture.Console} {options.KernelCommandLine}",
     ];
 
     public static async Task<QemuResult> BootAsync(string kernel, string initrd, QemuOptions options, CancellationToken cancel = default)
     {
-        var qemu = Find();
+        var qemu = options.Architecture.FindQemu();
         var folder = Directory.CreateTempSubdirectory("io_uring-vm-");
         var consoleFile = Path.Combine(folder.FullName, "console");
         try

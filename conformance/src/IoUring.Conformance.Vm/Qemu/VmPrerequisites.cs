@@ -6,12 +6,20 @@ namespace IoUring.Conformance.Vm;
 public static class VmPrerequisites
 {
     /// <summary>Every missing prerequisite as "what: how to get it"; empty when the kernels can boot.</summary>
-    public static List<string> Missing(string repoRoot, VmCache cache, IEnumerable<string> kernels)
+    public static List<string> Missing(string repoRoot, VmCache cache, IEnumerable<string> kernels, IReadOnlyCollection<string>? arches = null)
     {
         var missing = new List<string>();
-        if (Tools.OnPath(QemuRunner.Binary) is null)
+        foreach (var arch in (arches ?? [KernelImageLock.DefaultArch]).Select(VmArchitecture.Of))
         {
-            missing.Add($"{QemuRunner.Binary}: apt-get install qemu-system-x86");
+            if (Tools.OnPath(arch.QemuBinary) is null)
+            {
+                missing.Add($"{arch.QemuBinary}: apt-get install {arch.QemuPackage}");
+            }
+
+            if (!arch.IsHost && Tools.OnPath(arch.Gcc) is null)
+            {
+                missing.Add($"{arch.Gcc} (builds the {arch.DebianArch} VM's static init and links its agent): apt-get install {arch.GccPackage}");
+            }
         }
 
         if (Tools.OnPath("gcc") is null)
@@ -40,11 +48,11 @@ public static class VmPrerequisites
         try
         {
             var kernelLock = KernelImageLock.Load(Path.Combine(repoRoot, "conformance", KernelImageLock.FileName));
-            foreach (var k in kernelLock.Select(kernels.ToList()))
+            foreach (var k in kernelLock.Select(kernels.ToList(), arches))
             {
                 if (cache.TryGetVerified(k, out var problem) is null)
                 {
-                    missing.Add($"{problem}: run 'io_uring-conformance kernels fetch --locked --kernel {k.Kernel}' (./make.sh test fetches every locked kernel)");
+                    missing.Add($"{problem}: run 'io_uring-conformance kernels fetch --locked' (./make.sh test fetches every locked kernel)");
                 }
             }
         }
