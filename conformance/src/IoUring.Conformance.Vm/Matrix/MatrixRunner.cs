@@ -26,9 +26,14 @@ public sealed class MatrixRunner
         this.log = log;
     }
 
+    /// <param name="kernels">The kernels of the lock to boot, in lock order.</param>
+    /// <param name="targets">The process ABIs to run them as (<see cref="Targets"/>); each kernel is booted once per target.</param>
     public async Task<(FeatureMatrix Matrix, IReadOnlyList<VmRun> Runs)> RunAsync(
-        IReadOnlyList<LockedImage> kernels, ProgramBatch batch, ProgramSource source, QemuOptions options, int parallel, bool host, CancellationToken cancel = default)
+        IReadOnlyList<LockedImage> kernels, IReadOnlyList<string> targets, ProgramBatch batch, ProgramSource source, QemuOptions options, int parallel, bool host, CancellationToken cancel = default)
     {
+        // Every target is resolved before anything runs, so an architecture that cannot run yet is
+        // refused at once rather than after the host and the other targets' VMs took their minutes.
+        var boots = targets.Distinct().Select(t => (Target: t, Boot: BootsFor(t, batch, options, parallel, cancel))).ToList();
         var watch = Stopwatch.StartNew();
         var columns = new List<KernelColumn>();
         if (host)
@@ -36,34 +41,56 @@ public sealed class MatrixRunner
             columns.Add(Host(batch.Programs));
         }
 
-        var runs = kernels.Count == 0 ? [] : await new KernelBoots(cache, repoRoot, log).RunAsync(kernels, batch, options, parallel, cancel);
-        foreach (var (run, image) in runs.Zip(kernels))
+        var allRuns = new List<VmRun>();
+        foreach (var (target, boot) in boots)
         {
-            var probed = VmDifferential.Compare(run, batch.Programs);
-            var snapshotProfile = SnapshotProfile(image.Kernel, run.Hello?.Profile);
-            var snapshot = snapshotProfile is null ? null : VmDifferential.Compare(run, batch.Programs, snapshotProfile);
-            columns.Add(new KernelColumn(
-                image.Kernel,
-                "qemu",
-                run.Hello?.Kernel ?? image.Release,
-                image.Version,
-                run.Hello?.Profile,
-                run.Failed,
-                run.Problems,
-                run.Notes,
-                run.WallSeconds,
-                probed.Verdicts(run.Results),
-                snapshot?.Verdicts(run.Results),
-                run.Hostile,
-                probed.Differences)
+            IReadOnlyList<VmRun> runs = kernels.Count == 0 ? [] : await boot(kernels);
+            allRuns.AddRange(runs);
+            foreach (var (run, image) in runs.Zip(kernels))
             {
-                Traces = run.Results.Select(r => r?.Trace).ToArray(),
-            });
+                var probed = VmDifferential.Compare(run, batch.Programs);
+                var snapshotProfile = SnapshotProfile(image.Kernel, run.Hello?.Profile);
+                var snapshot = snapshotProfile is null ? null : VmDifferential.Compare(run, batch.Programs, snapshotProfile);
+                columns.Add(new KernelColumn(
+                    image.Kernel,
+                    "qemu",
+                    run.Hello?.Kernel ?? image.Release,
+                    image.Version,
+                    run.Hello?.Profile,
+                    run.Failed,
+                    run.Problems,
+                    run.Notes,
+                    run.WallSeconds,
+                    probed.Verdicts(run.Results),
+                    snapshot?.Verdicts(run.Results),
+                    run.Hostile,
+                    probed.Differences)
+                {
+                    Target = target,
+                    Traces = run.Results.Select(r => r?.Trace).ToArray(),
+                });
+            }
         }
 
-        var matrix = FeatureMatrix.Build(source, batch.Programs, batch.Hostile.Length, columns, watch.Elapsed.TotalSeconds, source.OpLast ?? SnapshotCorpus.OpLast(repoRoot), MmapOpcode());
-        return (matrix, runs);
+        // The order a merge of shards gives too, so that one run and the merge of its shards are one matrix.
+        var ordered = MatrixMerge.Canonical(columns, kernels.Select(k => k.Kernel).ToList());
+        var matrix = FeatureMatrix.Build(source, batch.Programs, batch.Hostile.Length, ordered, watch.Elapsed.TotalSeconds, OpLast(source, repoRoot), MmapOpcode(repoRoot));
+        return (matrix, allRuns);
     }
+
+    /// <summary>The IORING_OP_LAST the matrix's rows are built with: the source's, or (a program file) the corpus's largest.</summary>
+    public static uint OpLast(ProgramSource source, string repoRoot) => source.OpLast ?? SnapshotCorpus.OpLast(repoRoot);
+
+    /// <summary>
+    /// How the kernels of one target are booted: the one place that knows which targets run. x86_64
+    /// boots the lock's amd64 images with the agent as built; the others are refused until they have
+    /// kernels (arm64) and a 32-bit agent (i686).
+    /// </summary>
+    private Func<IReadOnlyList<LockedImage>, Task<IReadOnlyList<VmRun>>> BootsFor(string target, ProgramBatch batch, QemuOptions options, int parallel, CancellationToken cancel) => target switch
+    {
+        Targets.X86_64 => kernels => new KernelBoots(cache, repoRoot, log).RunAsync(kernels, batch, options, parallel, cancel),
+        _ => throw new ToolException($"--arch {Targets.All.FirstOrDefault(a => a.Target == target).Arch ?? target}: not available yet"),
+    };
 
     /// <summary>
     /// The host's kernel, through the supervised child (never in this process): each program on the
@@ -120,7 +147,8 @@ public sealed class MatrixRunner
             ? KernelBehaviour.FromSnapshot(Checkout.ReadSnapshot(repoRoot, kernel)) with { QueryAnswers = probed?.QueryAnswers }
             : null;
 
-    private byte? MmapOpcode()
+    /// <summary>The proposed IORING_OP_MMAP's opcode (the proposal's snapshot), if the checkout has it: the matrix's proposal row.</summary>
+    public static byte? MmapOpcode(string repoRoot)
     {
         var path = Checkout.SnapshotPath(repoRoot, "proposals/op-mmap-v1");
         return File.Exists(path) ? MmapLayout.FromSnapshot(SnapshotJson.Read(File.ReadAllText(path), path))?.Opcode : null;
