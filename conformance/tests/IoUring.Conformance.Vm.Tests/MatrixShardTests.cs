@@ -101,6 +101,20 @@ public sealed partial class MatrixShardTests
     }
 
     /// <summary>
+    /// An architecture the runner cannot boot is refused by name. (Without the host: this machine's
+    /// kernel is never asked by a unit test, whatever the runner's order.)
+    /// </summary>
+    [Fact]
+    public async Task ATargetThatCannotRunIsRefusedByName()
+    {
+        var ran = new List<string>();
+        var runner = new MatrixRunner(new VmCache(), TestEnvironment.RepoRoot, ran.Add);
+        var e = await Assert.ThrowsAsync<ToolException>(() => runner.RunAsync([], [Targets.X86_64, "sparc64-linux-gnu"], new ProgramBatch(), new ProgramSource(null, 1, 0, OpLast), new QemuOptions(), 1, host: false));
+        Assert.Equal("--arch sparc64-linux-gnu: not available yet", e.Message);
+        Assert.Empty(ran);
+    }
+
+    /// <summary>
     /// Two shards in processes of their own, one run of both kernels, and the merge of the shards in
     /// both orders: the merged matrix.json and matrix.md are the single run's, timings aside.
     /// </summary>
