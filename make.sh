@@ -3,6 +3,10 @@
 #   ./make.sh generate   the main job: fetch the corpus's kernel headers, regenerate every ABI snapshot
 #   ./make.sh test       build, fetch the locked headers, check snapshots are fresh, run every test
 #   ./make.sh matrix     the conformance matrix: host + Debian's kernels under qemu vs the engine
+#   ./make.sh matrix-shard KERNEL ARCH DIR [matrix options]
+#                        one column of the matrix (one kernel as one architecture, no host), as each CI job runs it
+#   ./make.sh matrix-merge SHARD.json... -o DIR
+#                        shards of one batch joined into the matrix one run of all their columns writes
 #   ./make.sh pack       the NuGet packages and dotnet tools into artifacts/packages (a folder feed),
 #                        and the NativeAOT command lines into artifacts/cli-aot and artifacts/conformance-aot
 #   ./make.sh bench      extraction vs bindgen, diff (one header, every header) vs gcc+abidiff, NOP round trips vs liburing
@@ -49,6 +53,16 @@ NATIVE=(gcc zlib1g-dev)
 cli() { dotnet "$CLI_DLL" "$@"; }
 conformance() { dotnet "$CONFORMANCE_DLL" "$@"; }
 
+# What running the matrix needs: the command line, and the native agent the VMs (and the host's
+# supervised child) run: no .NET runtime in the initramfs, no JIT in the guest (docs/benchmarks.md:
+# 31 s instead of 48 s for four kernels). The test suite holds it to the JIT agent's traces (NativeAgentTests).
+build_matrix() {
+  need_packages "${FRONT_END[@]}" "${VMS[@]}" "${NATIVE[@]}"
+  dotnet build conformance/src/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
+  dotnet publish conformance/src/IoUring.Conformance.Agent -c Release -r linux-x64 -p:NativeAgent=true -o artifacts/agent-aot -nologo -v quiet -clp:ErrorsOnly
+  export IOURING_CONFORMANCE_AGENT="$PWD/artifacts/agent-aot"
+}
+
 case "${1:-}" in
   generate)
     need_packages "${FRONT_END[@]}"
@@ -88,16 +102,29 @@ case "${1:-}" in
     # programs on each and on the engine, hostile SQE bytes inside each VM. Extra arguments go to
     # 'matrix' (e.g. --seed 7 --cases 500 --hostile 1000 -o DIR); default: 200 new programs, 300
     # hostile cases, written to conformance-matrix/.
-    need_packages "${FRONT_END[@]}" "${VMS[@]}" "${NATIVE[@]}"
-    dotnet build conformance/src/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
-    # The VMs (and the host's supervised child) run the native agent: no .NET runtime in the initramfs,
-    # no JIT in the guest (docs/benchmarks.md: 31 s instead of 48 s for four kernels). The test suite
-    # holds it to the JIT agent's traces (NativeAgentTests).
-    dotnet publish conformance/src/IoUring.Conformance.Agent -c Release -r linux-x64 -p:NativeAgent=true -o artifacts/agent-aot -nologo -v quiet -clp:ErrorsOnly
-    export IOURING_CONFORMANCE_AGENT="$PWD/artifacts/agent-aot"
+    build_matrix
     conformance kernels fetch --locked
     shift
     conformance matrix "$@"
+    ;;
+  matrix-shard)
+    # One shard: a kernel as one architecture, on a machine of its own (.github/workflows/conformance-matrix.yml
+    # runs one per job). Only that kernel's image is fetched, and the host's column is left out: a CI
+    # machine's kernel is none of the corpus and differs from job to job. Every shard of one merge needs
+    # the same --seed, --cases and --hostile (extra arguments go to 'matrix').
+    [ $# -ge 4 ] || { echo "usage: ./make.sh matrix-shard KERNEL ARCH DIR [--seed S --cases N --hostile M]" >&2; exit 2; }
+    kernel=$2 arch=$3 out=$4
+    shift 4
+    build_matrix
+    conformance kernels fetch --locked --kernel "$kernel"
+    conformance matrix "$kernel" --arch "$arch" --no-host -o "$out" "$@"
+    ;;
+  matrix-merge)
+    # Shards (their matrix.json) into one matrix.json, .md and .svg; runs nothing on a kernel, so it
+    # needs only the command line.
+    dotnet build conformance/src/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
+    shift
+    conformance matrix merge "$@"
     ;;
   pack)
     # A folder feed: 'dotnet tool install -g IoUring.Codegen.Tool --add-source artifacts/packages',
@@ -152,7 +179,7 @@ case "${1:-}" in
     dotnet dotnet-stryker --config-file stryker-config.json "${@:2}"
     ;;
   *)
-    echo "usage: ./make.sh generate | test | matrix [matrix options] | pack | bench | mutation" >&2
+    echo "usage: ./make.sh generate | test | matrix [matrix options] | matrix-shard KERNEL ARCH DIR [matrix options] | matrix-merge SHARD.json... -o DIR | pack | bench | mutation" >&2
     exit 2
     ;;
 esac

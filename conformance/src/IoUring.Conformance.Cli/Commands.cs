@@ -176,15 +176,24 @@ internal static class Commands
         var timeout = new Option<double?>("--timeout") { Description = "Watchdog per VM in seconds (default: 180 + 0.5 per program and hostile case)" };
         var logs = new Option<string?>("--logs") { Description = "Write each VM's console log to DIR/<kernel>.console.log" };
         var record = new Option<string?>("--record") { Description = "Also keep every kernel's traces of the programs in the trace corpus in DIR (the repository's is conformance/corpus; see 'record')" };
+        var arch = new Option<string[]>("--arch")
+        {
+            Description = $"Architectures to run the programs as, each booted kernel once per architecture ({string.Join(", ", Targets.All.Select(a => a.Arch))}; default x86_64). The host's column is x86_64",
+            AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => ["x86_64"],
+        };
         var cmd = new Command("matrix", "Run the same programs on the host's kernel and on each locked kernel under qemu (plus hostile SQE bytes inside each VM), compare every trace with the reference engine, and write the kernels x features matrix as markdown, JSON and SVG. Exit code: 0 every cell agrees; bit 2 a cell fails; bit 4 a VM failed; 1 error.")
         {
-            kernels, programs, seed, cases, hostile, opLast, outDir, noHost, parallel, timeout, logs, record,
+            kernels, programs, seed, cases, hostile, opLast, outDir, noHost, parallel, timeout, logs, record, arch,
         };
         cmd.SetAction((r, cancel) => RunAsync(async () =>
         {
             var repo = Repo.FindWithAgent(r.GetValue(RepoOption));
             var cache = new VmCache(r.GetValue(CacheOption));
-            var selected = KernelImageLock.Load(repo.LockPath).Select(r.GetValue(kernels));
+            var archs = (r.GetValue(arch) ?? []).Distinct().ToList();
+            var targets = archs.Select(Targets.FromArch).ToList();
+            // The images every target runs on: its own architecture's kernels (a 32-bit process: x86_64's).
+            var selected = KernelImageLock.Load(repo.LockPath).Select(r.GetValue(kernels), targets.Select(t => Targets.All.First(a => a.Target == t).DebianArch).Distinct().ToList());
             if (r.GetValue(hostile) < 0)
             {
                 throw new ToolException($"--hostile {r.GetValue(hostile)}: the number of hostile cases must be 0 or more");
@@ -192,13 +201,10 @@ internal static class Commands
 
             var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false }, r.GetValue(hostile));
             var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * (batch.Programs.Length + batch.Hostile.Length)))) };
-            var (matrix, runs) = await TerminalProgress.RunAsync($"matrix: {selected.Count} kernels{(r.GetValue(noHost) ? string.Empty : " and the host")}, {batch.Programs.Length} programs", Console.Error, log => new MatrixRunner(cache, repo.Root, log).RunAsync(selected, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel));
+            var (matrix, runs) = await TerminalProgress.RunAsync($"matrix: {selected.Count} kernels{(r.GetValue(noHost) ? string.Empty : " and the host")}, {batch.Programs.Length} programs", Console.Error, log => new MatrixRunner(cache, repo.Root, log).RunAsync(selected, targets, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel));
 
             var dir = r.GetValue(outDir)!;
-            Directory.CreateDirectory(dir);
-            AtomicFile.WriteAllText(Path.Combine(dir, "matrix.json"), MatrixRender.Json(matrix));
-            AtomicFile.WriteAllText(Path.Combine(dir, "matrix.svg"), MatrixRender.Svg(matrix));
-            AtomicFile.WriteAllText(Path.Combine(dir, "matrix.md"), MatrixRender.Markdown(matrix));
+            WriteMatrix(dir, matrix);
             if (r.GetValue(logs) is { } logDir)
             {
                 Directory.CreateDirectory(logDir);
@@ -208,42 +214,93 @@ internal static class Commands
                 }
             }
 
-            foreach (var k in matrix.Kernels)
-            {
-                Console.WriteLine($"{k.Name,-8} {k.Where,-5} {k.Release ?? "?",-30} {(k.Failed ? "FAILED" : "ok"),-7} {k.Seconds,6:0.0} s{(k.Failed ? ": " + string.Join("; ", k.Problems) : string.Empty)}");
-            }
-
             if (r.GetValue(record) is { } corpus)
             {
                 var names = batch.Programs.Select((_, i) => source.Seed is { } s ? $"seed {s} #{i}" : $"{Path.GetFileName(source.File)} #{i}").ToArray();
                 CorpusCommands.RecordAll(CorpusCommands.CorpusDirectory(repo, corpus), matrix, names, batch.Programs);
             }
 
-            var cells = matrix.Rows.SelectMany(x => x.Cells).ToList();
-            Console.WriteLine($"{matrix.Rows.Count} features x {matrix.Kernels.Count} kernels: "
-                + string.Join(", ", Enum.GetValues<CellState>().Select(st => $"{cells.Count(c => c.State == st)} {MatrixRender.StateName(st)}")));
-            foreach (var row in matrix.Rows)
-            {
-                foreach (var (cell, k) in row.Cells.Zip(matrix.Kernels).Where(x => x.First.State == CellState.Fail))
-                {
-                    Console.WriteLine($"FAIL {k.Name}, {row.Name}: {cell.Detail}");
-                }
-            }
-
-            foreach (var (k, c) in matrix.Kernels.Zip(matrix.Rows[^1].Cells).Where(x => x.First.Hostile is not null))
-            {
-                Console.WriteLine($"hostile {k.Name}: {c.Detail}");
-            }
-
-            Console.WriteLine($"wrote {Path.Combine(dir, "matrix.md")}, matrix.json, matrix.svg ({matrix.WallSeconds:0} s)");
+            PrintMatrix(matrix, dir);
             if (source.Seed is { } s)
             {
-                Console.WriteLine($"replay: io_uring-conformance matrix {string.Join(' ', selected.Select(k => k.Kernel))} --seed {s} --cases {source.Cases} --hostile {batch.Hostile.Length}");
+                var archText = archs.SequenceEqual(["x86_64"]) ? string.Empty : $" --arch {string.Join(' ', archs)}";
+                Console.WriteLine($"replay: io_uring-conformance matrix {string.Join(' ', selected.Select(k => k.Kernel).Distinct())} --seed {s} --cases {source.Cases} --hostile {batch.Hostile.Length}{archText}");
             }
 
             return (runs.Any(x => x.Failed) ? VmFailures : 0) | (matrix.AnyFail ? Differences : 0);
         }));
+        cmd.Subcommands.Add(MergeCommand());
         return cmd;
+    }
+
+    /// <summary>
+    /// 'matrix merge': shards (matrix runs of one batch on different kernels or architectures, on
+    /// different machines) joined into the report one run of all their columns writes.
+    /// </summary>
+    private static Command MergeCommand()
+    {
+        var shards = new Argument<string[]>("shard") { Description = "The matrix.json of each shard (or the folder holding it)", Arity = ArgumentArity.OneOrMore };
+        var outDir = new Option<string>("--out", "-o") { Description = "Write the merged matrix.md, matrix.json and matrix.svg into this folder", DefaultValueFactory = _ => "conformance-matrix" };
+        var cmd = new Command("merge", "Join matrix shards (runs of the same programs on other kernels or architectures) into one matrix, as one run of all their columns would have written it. Refuses shards of other programs, of another schema, or holding the same column. Exit code as 'matrix'.")
+        {
+            shards, outDir,
+        };
+        cmd.SetAction(r => Run(() =>
+        {
+            var repo = Repo.Find(r.GetValue(RepoOption));
+            var read = r.GetValue(shards)!.Select(p => (Path: p, Matrix: MatrixMerge.Read(p))).ToList();
+            MatrixMerge.CheckSameSource(read);
+
+            // The programs exactly as the shards' 'matrix' had them: regenerated from the seed, or read from the file.
+            var source = read[0].Matrix.Source;
+            var programs = source.Seed is { } seed
+                ? LoadOrGenerate(repo, null, seed, source.Cases, source.OpLast, true, read[0].Matrix.HostileCases).Batch.Programs
+                : LoadOrGenerate(repo, source.File, null, 0, null, false).Batch.Programs;
+            var kernelOrder = KernelImageLock.Load(repo.LockPath).Kernels.Select(k => k.Kernel).ToList();
+            var matrix = MatrixMerge.Merge(read, programs, kernelOrder, MatrixRunner.OpLast(source, repo.Root), MatrixRunner.MmapOpcode(repo.Root));
+
+            var dir = r.GetValue(outDir)!;
+            WriteMatrix(dir, matrix);
+            Console.WriteLine($"merged {read.Count} shard(s): {string.Join(", ", matrix.Kernels.Select(k => k.Name))}");
+            PrintMatrix(matrix, dir);
+            return (matrix.Kernels.Any(k => k.Failed) ? VmFailures : 0) | (matrix.AnyFail ? Differences : 0);
+        }));
+        return cmd;
+    }
+
+    private static void WriteMatrix(string dir, FeatureMatrix matrix)
+    {
+        Directory.CreateDirectory(dir);
+        AtomicFile.WriteAllText(Path.Combine(dir, "matrix.json"), MatrixRender.Json(matrix));
+        AtomicFile.WriteAllText(Path.Combine(dir, "matrix.svg"), MatrixRender.Svg(matrix));
+        AtomicFile.WriteAllText(Path.Combine(dir, "matrix.md"), MatrixRender.Markdown(matrix));
+    }
+
+    /// <summary>The columns, the cell counts, every failing cell and the hostile verdicts, as 'matrix' and 'matrix merge' print them.</summary>
+    private static void PrintMatrix(FeatureMatrix matrix, string dir)
+    {
+        foreach (var k in matrix.Kernels)
+        {
+            Console.WriteLine($"{k.Name,-8} {k.Where,-5} {k.Release ?? "?",-30} {(k.Failed ? "FAILED" : "ok"),-7} {k.Seconds,6:0.0} s{(k.Failed ? ": " + string.Join("; ", k.Problems) : string.Empty)}");
+        }
+
+        var cells = matrix.Rows.SelectMany(x => x.Cells).ToList();
+        Console.WriteLine($"{matrix.Rows.Count} features x {matrix.Kernels.Count} kernels: "
+            + string.Join(", ", Enum.GetValues<CellState>().Select(st => $"{cells.Count(c => c.State == st)} {MatrixRender.StateName(st)}")));
+        foreach (var row in matrix.Rows)
+        {
+            foreach (var (cell, k) in row.Cells.Zip(matrix.Kernels).Where(x => x.First.State == CellState.Fail))
+            {
+                Console.WriteLine($"FAIL {k.Name}, {row.Name}: {cell.Detail}");
+            }
+        }
+
+        foreach (var (k, c) in matrix.Kernels.Zip(matrix.Rows[^1].Cells).Where(x => x.First.Hostile is not null))
+        {
+            Console.WriteLine($"hostile {k.Name}: {c.Detail}");
+        }
+
+        Console.WriteLine($"wrote {Path.Combine(dir, "matrix.md")}, matrix.json, matrix.svg ({matrix.WallSeconds:0} s)");
     }
 
     public static Command Behaviours()

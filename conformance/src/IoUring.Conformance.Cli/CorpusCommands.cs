@@ -308,7 +308,7 @@ internal static class CorpusCommands
     private static Task<(FeatureMatrix Matrix, IReadOnlyList<VmRun> Runs)> RunAll(Repo repo, string? cacheDir, ProgramBatch batch, ProgramSource source, IReadOnlyList<LockedImage> kernels, bool host, int parallel, CancellationToken cancel)
     {
         var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(300 + (0.5 * batch.Programs.Length)) };
-        return new MatrixRunner(new VmCache(cacheDir), repo.Root, msg => Console.Error.WriteLine(msg)).RunAsync(kernels, batch, source, options, parallel, host, cancel);
+        return new MatrixRunner(new VmCache(cacheDir), repo.Root, msg => Console.Error.WriteLine(msg)).RunAsync(kernels, [Targets.X86_64], batch, source, options, parallel, host, cancel);
     }
 
     /// <summary>"host" and the kernels of the lock named (all of them, and the host, when none is).</summary>

@@ -148,7 +148,7 @@ public sealed class KernelImageLockTests : IDisposable
         var k = KernelImageLock.Load(Write(Lock(Entry()))).Find("7.2");
         Assert.Null(cache.TryGetVerified(k, out var problem));
         Assert.Contains("is not in the cache", problem, StringComparison.Ordinal);
-        var path = cache.VmlinuzPath(k.Kernel, k.Version!);
+        var path = cache.VmlinuzPath(k, k.Version!);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllText(path, "not a kernel");
         Assert.Null(cache.TryGetVerified(k, out problem));

@@ -13,7 +13,7 @@ public sealed class MatrixTests
     private const uint OpLast = 65;
 
     // Program 0 asks for SQE_MIXED; program 1 sends a NOP with IORING_NOP_CQE32; program 2 is plain.
-    private static readonly RingProgram[] Programs =
+    internal static readonly RingProgram[] Programs =
     [
         new(4, (uint)IoUringSetupFlags.IORING_SETUP_SQE_MIXED, 0, [Step(Nop(0))]),
         new(4, 0, 0, [Step(Nop((uint)IoUringNopFlags.IORING_NOP_CQE32))]),
@@ -81,7 +81,7 @@ public sealed class MatrixTests
     }
 
     // Every differing program is charged to itself, as if shrinking could not make it smaller.
-    private static KernelColumn Column(string name, KernelProfile profile, bool?[] equal, HostileResult?[]? hostile) =>
+    internal static KernelColumn Column(string name, KernelProfile profile, bool?[] equal, HostileResult?[]? hostile) =>
         new(name, "qemu", name, null, profile, false, [], [], 1, equal, null, hostile, Differences(equal));
 
     private static ProgramDifference[] Differences(bool?[] equal)
@@ -92,7 +92,7 @@ public sealed class MatrixTests
             .ToArray();
     }
 
-    private static KernelProfile Profile(uint setup, uint nopFlags) =>
+    internal static KernelProfile Profile(uint setup, uint nopFlags) =>
         new("test", setup, setup, 0, 64, 0x7f, nopFlags, 0x7f, 40, true, RingHeaderLayout.Packed, (UInt128.One << 64) - 1, 1, 48, false, false);
 
     private static Step Step(SqeSpec sqe) => new([sqe], true, 4, -1, null);

@@ -15,6 +15,13 @@ namespace IoUring.Conformance.Vm;
 /// </summary>
 public sealed class KernelBoots
 {
+    /// <summary>
+    /// How the note of a retried boot begins: whether a boot needs a second try is the emulator's luck,
+    /// not the kernel's, so this note is the one thing besides timings that two runs of the same batch
+    /// on the same kernels may write differently.
+    /// </summary>
+    public const string RetryNote = "the first boot failed";
+
     private readonly VmCache cache;
     private readonly string repoRoot;
     private readonly Action<string> log;
@@ -87,8 +94,8 @@ public sealed class KernelBoots
                     var again = await BootAsync(image.Kernel, image.Vmlinuz, initrd, batch, archOptions, cancel);
                     again.EarlierConsole = run.Console;
                     again.Notes.Add(again.Failed
-                        ? $"the first boot failed too: {string.Join("; ", run.Problems)}"
-                        : $"the first boot failed and the second, with the same programs, did not: {string.Join("; ", run.Problems)} (emulator instability suspected; the first console is in the report)");
+                        ? $"{RetryNote} too: {string.Join("; ", run.Problems)}"
+                        : $"{RetryNote} and the second, with the same programs, did not: {string.Join("; ", run.Problems)} (emulator instability suspected; the first console is in the report)");
                     run = again;
                 }
 

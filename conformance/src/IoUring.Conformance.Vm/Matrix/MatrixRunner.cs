@@ -26,9 +26,21 @@ public sealed class MatrixRunner
         this.log = log;
     }
 
+    /// <param name="kernels">The kernels of the lock to boot, in lock order: the images of every architecture the targets need.</param>
+    /// <param name="targets">The process ABIs to run the programs as (<see cref="Targets"/>): x86_64 and arm64 programs run on their own architecture's kernels, a 32-bit process on the x86_64 ones.</param>
     public async Task<(FeatureMatrix Matrix, IReadOnlyList<VmRun> Runs)> RunAsync(
-        IReadOnlyList<LockedImage> kernels, ProgramBatch batch, ProgramSource source, QemuOptions options, int parallel, bool host, CancellationToken cancel = default)
+        IReadOnlyList<LockedImage> kernels, IReadOnlyList<string> targets, ProgramBatch batch, ProgramSource source, QemuOptions options, int parallel, bool host, CancellationToken cancel = default)
     {
+        // Every target is checked before anything runs, so an architecture that cannot run is refused
+        // at once rather than after the host and the other targets' VMs took their minutes.
+        targets = targets.Distinct().ToList();
+        var compat = targets.Where(t => Targets.All.Any(a => a.Target == t && a.Compat)).ToList();
+        foreach (var t in compat)
+        {
+            throw new ToolException($"--arch {Targets.All.First(a => a.Target == t).Arch}: not available yet");
+        }
+
+        var native = kernels.Where(k => targets.Contains(k.Target)).ToList();
         var watch = Stopwatch.StartNew();
         var columns = new List<KernelColumn>();
         if (host)
@@ -36,8 +48,9 @@ public sealed class MatrixRunner
             columns.Add(Host(batch.Programs));
         }
 
-        var runs = kernels.Count == 0 ? [] : await new KernelBoots(cache, repoRoot, log).RunAsync(kernels, batch, options, parallel, cancel);
-        foreach (var (run, image) in runs.Zip(kernels))
+        // The kernels of every architecture boot in one pool, so an x86_64 and an arm64 VM share the cores.
+        IReadOnlyList<VmRun> runs = native.Count == 0 ? [] : await new KernelBoots(cache, repoRoot, log).RunAsync(native, batch, options, parallel, cancel);
+        foreach (var (run, image) in runs.Zip(native))
         {
             var probed = VmDifferential.Compare(run, batch.Programs);
             var snapshotProfile = SnapshotProfile(image.Kernel, image.Target, run.Hello?.Profile);
@@ -62,9 +75,14 @@ public sealed class MatrixRunner
             });
         }
 
-        var matrix = FeatureMatrix.Build(source, batch.Programs, batch.Hostile.Length, columns, watch.Elapsed.TotalSeconds, source.OpLast ?? SnapshotCorpus.OpLast(repoRoot), MmapOpcode());
+        // The order a merge of shards gives too, so that one run and the merge of its shards are one matrix.
+        var ordered = MatrixMerge.Canonical(columns, kernels.Select(k => k.Kernel).Distinct().ToList());
+        var matrix = FeatureMatrix.Build(source, batch.Programs, batch.Hostile.Length, ordered, watch.Elapsed.TotalSeconds, OpLast(source, repoRoot), MmapOpcode(repoRoot));
         return (matrix, runs);
     }
+
+    /// <summary>The IORING_OP_LAST the matrix's rows are built with: the source's, or (a program file) the corpus's largest.</summary>
+    public static uint OpLast(ProgramSource source, string repoRoot) => source.OpLast ?? SnapshotCorpus.OpLast(repoRoot);
 
     /// <summary>
     /// The host's kernel, through the supervised child (never in this process): each program on the
@@ -121,7 +139,8 @@ public sealed class MatrixRunner
             ? KernelBehaviour.FromSnapshot(Checkout.ReadSnapshot(repoRoot, kernel), target) with { QueryAnswers = probed?.QueryAnswers }
             : null;
 
-    private byte? MmapOpcode()
+    /// <summary>The proposed IORING_OP_MMAP's opcode (the proposal's snapshot), if the checkout has it: the matrix's proposal row.</summary>
+    public static byte? MmapOpcode(string repoRoot)
     {
         var path = Checkout.SnapshotPath(repoRoot, "proposals/op-mmap-v1");
         return File.Exists(path) ? MmapLayout.FromSnapshot(SnapshotJson.Read(File.ReadAllText(path), path))?.Opcode : null;
