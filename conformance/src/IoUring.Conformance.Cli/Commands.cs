@@ -175,9 +175,10 @@ internal static class Commands
         var timeout = new Option<double?>("--timeout") { Description = "Watchdog per VM in seconds (default: 180 + 0.5 per program and hostile case)" };
         var logs = new Option<string?>("--logs") { Description = "Write each VM's console log to DIR/<kernel>.console.log" };
         var record = new Option<string?>("--record") { Description = "Also keep every kernel's traces of the programs in the trace corpus in DIR (the repository's is conformance/corpus; see 'record')" };
+        var compat32 = new Option<bool>("--compat32") { Description = "Also run every program as a 32-bit (i686) C program on each kernel, one more column per kernel, checked against the engine given the kernel's i686 snapshot profile (needs i686-linux-gnu-gcc)" };
         var cmd = new Command("matrix", "Run the same programs on the host's kernel and on each locked kernel under qemu (plus hostile SQE bytes inside each VM), compare every trace with the reference engine, and write the kernels x features matrix as markdown, JSON and SVG. Exit code: 0 every cell agrees; bit 2 a cell fails; bit 4 a VM failed; 1 error.")
         {
-            kernels, programs, seed, cases, hostile, opLast, outDir, noHost, parallel, timeout, logs, record,
+            kernels, programs, seed, cases, hostile, opLast, outDir, noHost, parallel, timeout, logs, record, compat32,
         };
         cmd.SetAction((r, cancel) => RunAsync(async () =>
         {
@@ -191,7 +192,7 @@ internal static class Commands
 
             var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false }, r.GetValue(hostile));
             var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * (batch.Programs.Length + batch.Hostile.Length)))) };
-            var (matrix, runs) = await TerminalProgress.RunAsync($"matrix: {selected.Count} kernels{(r.GetValue(noHost) ? string.Empty : " and the host")}, {batch.Programs.Length} programs", Console.Error, log => new MatrixRunner(cache, repo.Root, log).RunAsync(selected, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel));
+            var (matrix, runs) = await TerminalProgress.RunAsync($"matrix: {selected.Count} kernels{(r.GetValue(noHost) ? string.Empty : " and the host")}, {batch.Programs.Length} programs", Console.Error, log => new MatrixRunner(cache, repo.Root, log) { Compat32 = r.GetValue(compat32) }.RunAsync(selected, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel));
 
             var dir = r.GetValue(outDir)!;
             Directory.CreateDirectory(dir);
@@ -237,7 +238,7 @@ internal static class Commands
             Console.WriteLine($"wrote {Path.Combine(dir, "matrix.md")}, matrix.json, matrix.svg ({matrix.WallSeconds:0} s)");
             if (source.Seed is { } s)
             {
-                Console.WriteLine($"replay: io_uring-conformance matrix {string.Join(' ', selected.Select(k => k.Kernel))} --seed {s} --cases {source.Cases} --hostile {batch.Hostile.Length}");
+                Console.WriteLine($"replay: io_uring-conformance matrix {string.Join(' ', selected.Select(k => k.Kernel))} --seed {s} --cases {source.Cases} --hostile {batch.Hostile.Length}{(r.GetValue(compat32) ? " --compat32" : string.Empty)}");
             }
 
             return (runs.Any(x => x.Failed) ? VmFailures : 0) | (matrix.AnyFail ? Differences : 0);

@@ -26,6 +26,9 @@ public sealed class MatrixRunner
         this.log = log;
     }
 
+    /// <summary>Also a column per kernel for 32-bit processes (<see cref="Compat32Columns"/>), after the others.</summary>
+    public bool Compat32 { get; init; }
+
     public async Task<(FeatureMatrix Matrix, IReadOnlyList<VmRun> Runs)> RunAsync(
         IReadOnlyList<LockedImage> kernels, ProgramBatch batch, ProgramSource source, QemuOptions options, int parallel, bool host, CancellationToken cancel = default)
     {
@@ -59,6 +62,12 @@ public sealed class MatrixRunner
             {
                 Traces = run.Results.Select(r => r?.Trace).ToArray(),
             });
+        }
+
+        if (Compat32 && kernels.Count > 0)
+        {
+            var probed = runs.Zip(kernels).Where(x => x.First.Hello?.Profile is not null).ToDictionary(x => x.Second.Kernel, x => x.First.Hello!.Profile!);
+            columns.AddRange(await new Compat32Columns(cache, repoRoot, log).RunAsync(kernels, batch.Programs, probed, options, parallel, cancel));
         }
 
         var matrix = FeatureMatrix.Build(source, batch.Programs, batch.Hostile.Length, columns, watch.Elapsed.TotalSeconds, source.OpLast ?? SnapshotCorpus.OpLast(repoRoot), MmapOpcode());

@@ -115,6 +115,13 @@ public static partial class CExport
         return c.ToString();
     }
 
+    /// <summary>
+    /// The kernel of <paramref name="headers"/> (oldest first) from which linux/io_uring.h defines every
+    /// io_uring name <paramref name="cFile"/> uses, or null when the oldest does: whether a kernel's own
+    /// header can build a file <see cref="Write"/> wrote.
+    /// </summary>
+    public static string? HeaderNeededFrom(string cFile, IReadOnlyList<AbiSnapshot> headers) => HeaderNeeds(cFile, headers).Kernel;
+
     private static void Comment(StringBuilder c, string text)
     {
         foreach (var line in Wrap(text, 96))
