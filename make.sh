@@ -45,6 +45,9 @@ ORACLE=(gcc gcc-i686-linux-gnu gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf abi
 VMS=(qemu-system-x86 gcc libc6-dev cpio)
 # Linking a NativeAOT executable (the native VM agent, the native command lines): gcc and zlib.
 NATIVE=(gcc zlib1g-dev)
+# The matrix's 32-bit columns (matrix --compat32, Compat32Tests): programs built for i686 and run as
+# 32-bit processes in the VMs, dynamically linked against the cross C library, which goes into the image.
+COMPAT32=(gcc-i686-linux-gnu libc6-dev-i386-cross)
 
 cli() { dotnet "$CLI_DLL" "$@"; }
 conformance() { dotnet "$CONFORMANCE_DLL" "$@"; }
@@ -59,7 +62,7 @@ case "${1:-}" in
     cli generate
     ;;
   test)
-    need_packages "${FRONT_END[@]}" "${ORACLE[@]}" "${VMS[@]}" "${NATIVE[@]}"
+    need_packages "${FRONT_END[@]}" "${ORACLE[@]}" "${VMS[@]}" "${NATIVE[@]}" "${COMPAT32[@]}"
     dotnet build CodeGen.sln -nologo -v quiet -clp:ErrorsOnly
     # The build rewrote generated/cs (the bindings' emitted sources): they must equal what is committed.
     if [ -d .git ] && [ -n "$(git status --porcelain -- generated/)" ]; then
@@ -87,8 +90,8 @@ case "${1:-}" in
     # The conformance matrix: the host's kernel and the four locked kernels under qemu, the same
     # programs on each and on the engine, hostile SQE bytes inside each VM. Extra arguments go to
     # 'matrix' (e.g. --seed 7 --cases 500 --hostile 1000 -o DIR); default: 200 new programs, 300
-    # hostile cases, written to conformance-matrix/.
-    need_packages "${FRONT_END[@]}" "${VMS[@]}" "${NATIVE[@]}"
+    # hostile cases, written to conformance-matrix/; --compat32 adds a 32-bit column per kernel.
+    need_packages "${FRONT_END[@]}" "${VMS[@]}" "${NATIVE[@]}" "${COMPAT32[@]}"
     dotnet build conformance/src/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
     # The VMs (and the host's supervised child) run the native agent: no .NET runtime in the initramfs,
     # no JIT in the guest (docs/benchmarks.md: 31 s instead of 48 s for four kernels). The test suite

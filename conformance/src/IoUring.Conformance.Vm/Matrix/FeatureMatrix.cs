@@ -133,7 +133,8 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         var missing = used.Count(i => k.ProgramEqual[i] is null);
         if (charged.Length > 0)
         {
-            return new MatrixCell(CellState.Fail, used.Length, equal, $"{charged.Length} program(s) differ, the shrunk program still using this (first: program {charged[0]})");
+            var why = k.ReportedDifferences.Count > 0 ? "each using this (not shrunk)" : "the shrunk program still using this";
+            return new MatrixCell(CellState.Fail, used.Length, equal, $"{charged.Length} program(s) differ, {why} (first: program {charged[0]})");
         }
 
         if (missing > 0)
