@@ -49,6 +49,12 @@ ORACLE=(gcc gcc-i686-linux-gnu gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf abi
 VMS=(qemu-system-x86 gcc libc6-dev cpio)
 # Linking a NativeAOT executable (the native VM agent, the native command lines): gcc and zlib.
 NATIVE=(gcc zlib1g-dev)
+# The matrix's 32-bit columns (matrix --compat32, Compat32Tests): programs built for i686 and run as
+# 32-bit processes in the VMs, dynamically linked against the cross C library, which goes into the image.
+COMPAT32=(gcc-i686-linux-gnu libc6-dev-i386-cross)
+# The arm64 VMs: the emulator, and the cross gcc that builds their static init and links the agent
+# compiled ahead of time for linux-arm64 (with the C library the image carries).
+ARM64=(qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 
 cli() { dotnet "$CLI_DLL" "$@"; }
 conformance() { dotnet "$CONFORMANCE_DLL" "$@"; }
@@ -57,7 +63,7 @@ conformance() { dotnet "$CONFORMANCE_DLL" "$@"; }
 # supervised child) run: no .NET runtime in the initramfs, no JIT in the guest (docs/benchmarks.md:
 # 31 s instead of 48 s for four kernels). The test suite holds it to the JIT agent's traces (NativeAgentTests).
 build_matrix() {
-  need_packages "${FRONT_END[@]}" "${VMS[@]}" "${NATIVE[@]}"
+  need_packages "${FRONT_END[@]}" "${VMS[@]}" "${NATIVE[@]}" "${COMPAT32[@]}" "${ARM64[@]}"
   dotnet build conformance/src/IoUring.Conformance.Cli -nologo -v quiet -clp:ErrorsOnly
   dotnet publish conformance/src/IoUring.Conformance.Agent -c Release -r linux-x64 -p:NativeAgent=true -o artifacts/agent-aot -nologo -v quiet -clp:ErrorsOnly
   export IOURING_CONFORMANCE_AGENT="$PWD/artifacts/agent-aot"
@@ -73,7 +79,7 @@ case "${1:-}" in
     cli generate
     ;;
   test)
-    need_packages "${FRONT_END[@]}" "${ORACLE[@]}" "${VMS[@]}" "${NATIVE[@]}"
+    need_packages "${FRONT_END[@]}" "${ORACLE[@]}" "${VMS[@]}" "${NATIVE[@]}" "${COMPAT32[@]}" "${ARM64[@]}"
     dotnet build CodeGen.sln -nologo -v quiet -clp:ErrorsOnly
     # The build rewrote generated/cs (the bindings' emitted sources): they must equal what is committed.
     if [ -d .git ] && [ -n "$(git status --porcelain -- generated/)" ]; then
@@ -101,8 +107,10 @@ case "${1:-}" in
     # The conformance matrix: the host's kernel and the four locked kernels under qemu, the same
     # programs on each and on the engine, hostile SQE bytes inside each VM. Extra arguments go to
     # 'matrix' (e.g. --seed 7 --cases 500 --hostile 1000 -o DIR); default: 200 new programs, 300
-    # hostile cases, written to conformance-matrix/.
+    # hostile cases, written to conformance-matrix/; without --arch, every architecture: x86_64 and
+    # arm64 kernels, and 32-bit (i686) processes on the x86_64 kernels.
     build_matrix
+    case " $* " in *" --arch "*) ;; *) set -- "$@" --arch x86_64 arm64 i686 ;; esac
     conformance kernels fetch --locked
     shift
     conformance matrix "$@"

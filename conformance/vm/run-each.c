@@ -95,7 +95,9 @@ int main(int argc, char **argv)
 			}
 			char *child_argv[] = { argv[i], NULL };
 			execv(argv[i], child_argv);
-			printf("execv %s: %s\n", argv[i], strerror(errno));
+			/* Straight to the file: _exit does not flush stdio, and why a program did not start
+			 * (ENOEXEC: no 32-bit support; ENOENT: no loader) is the one thing worth reporting. */
+			dprintf(STDOUT_FILENO, "execv %s: %s\n", argv[i], strerror(errno));
 			_exit(126);
 		}
 		if (pid < 0) {

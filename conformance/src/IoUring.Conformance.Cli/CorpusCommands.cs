@@ -211,6 +211,14 @@ internal static class CorpusCommands
                 continue;
             }
 
+            // A column of C programs (the 32-bit one) checks its traces inside the VM and brings none back:
+            // writing its profile into the kernel's corpus file would only replace the probed one.
+            if (k.Traces.All(t => t is null))
+            {
+                Console.WriteLine($"{k.Name,-8} not recorded: no kernel traces came back from this column");
+                continue;
+            }
+
             var entries = k.Traces.Select((t, i) => t is null ? null : new CorpusEntry(names[i], programs[i], t)).OfType<CorpusEntry>();
             var (path, added, total) = Keep(dir, k, entries);
             Console.WriteLine($"{k.Kernel,-8} {k.Release,-30} {added} programs recorded ({total} in {Path.GetRelativePath(Environment.CurrentDirectory, path)}); engine: {k.ProgramEqual.Count(x => x == true)} equal, {k.Differences.Count} different");

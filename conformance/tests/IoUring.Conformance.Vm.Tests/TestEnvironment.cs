@@ -44,7 +44,7 @@ public sealed class NeedsFactAttribute : FactAttribute
     }
 }
 
-/// <summary>Named prerequisites: a host tool ("tool:cpio"), bootable kernels of the lock ("kernel:7.2", "kernel:all"), or the trace corpus of the host's kernel ("host-corpus").</summary>
+/// <summary>Named prerequisites: a host tool ("tool:cpio"), bootable kernels of the lock ("kernel:7.2", "kernel:all"), the trace corpus of the host's kernel ("host-corpus"), or the i686 cross compiler with its C library ("cross:i686").</summary>
 internal static class Needs
 {
     public static List<string> Missing(IEnumerable<string> needs)
@@ -55,7 +55,7 @@ internal static class Needs
             if (need.StartsWith("tool:", StringComparison.Ordinal))
             {
                 var tool = need[5..];
-                if (!(Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Any(d => File.Exists(Path.Combine(d, tool))))
+                if (!OnPath(tool))
                 {
                     missing.Add($"{tool}: apt-get install {tool}");
                 }
@@ -63,6 +63,10 @@ internal static class Needs
             else if (need.StartsWith("kernel:", StringComparison.Ordinal))
             {
                 missing.AddRange(VmPrerequisites.Missing(TestEnvironment.RepoRoot, new VmCache(), [need[7..]]));
+            }
+            else if (need == "cross:i686" && !(OnPath(CBuild.I686Compiler) && File.Exists("/usr/i686-linux-gnu/lib/libc.so.6")))
+            {
+                missing.Add($"{CBuild.I686Compiler} and the i386 C library: apt-get install gcc-i686-linux-gnu libc6-dev-i386-cross");
             }
             else if (need == "host-corpus" && TestEnvironment.HostCorpus() is null)
             {
@@ -72,6 +76,9 @@ internal static class Needs
 
         return missing;
     }
+
+    private static bool OnPath(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Any(d => File.Exists(Path.Combine(d, tool)));
 
     /// <summary>Called first in a <see cref="NeedsFactAttribute"/> test: in CI a missing prerequisite fails here, by name.</summary>
     public static void Require(params string[] needs)

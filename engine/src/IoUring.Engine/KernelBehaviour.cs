@@ -242,13 +242,24 @@ public static class KernelBehaviour
     /// <summary>
     /// The profile of the kernel whose snapshot this is: what it knows (opcodes, setup, feature, SQE, NOP
     /// and enter flags, register opcodes, query) read from its own header as the compiler saw it, how it
-    /// behaves from <see cref="Table"/> by its version. The facts are those of <paramref name="target"/>
-    /// (a snapshot target; default: the one this process runs as): a 32-bit or arm64 process sees its
-    /// own target's values where the header gives targets different ones.
+    /// behaves from <see cref="Table"/> by its version.
+    /// <para>
+    /// <paramref name="target"/> is the process ABI the profile is for (a triple of
+    /// <see cref="AbiSnapshot.Targets"/>; null: the snapshot's first, x86_64). Macro values and the size of
+    /// io_uring_query_opcode are per target in a snapshot; a 32-bit process on a 64-bit kernel
+    /// (i686-linux-gnu) is held to what its own compiler saw. The proposed IORING_OP_MMAP's layout is not
+    /// taken from it: the engine reads that descriptor from its own memory, so it stays the layout of
+    /// the process the engine runs in.
+    /// </para>
     /// </summary>
     public static KernelProfile FromSnapshot(AbiSnapshot snapshot, string? target = null)
     {
-        var index = MmapLayout.TargetIndex(snapshot, target);
+        var index = target is null ? 0 : snapshot.Targets.ToList().IndexOf(target);
+        if (index < 0)
+        {
+            throw new InvalidDataException($"{snapshot.Kernel}: the ABI snapshot has no target {target} (it has {string.Join(", ", snapshot.Targets)})");
+        }
+
         var macros = snapshot.Macros.ToDictionary(m => m.Name, m => m.Value[index]);
         var enumerators = snapshot.Enums.SelectMany(e => e.Enumerators).GroupBy(e => e.Name).ToDictionary(g => g.Key, g => g.First().Value);
         uint Or(string prefix) => (uint)macros.Where(m => m.Key.StartsWith(prefix, StringComparison.Ordinal)).Aggregate(BigInteger.Zero, (a, m) => a | m.Value);
@@ -265,7 +276,7 @@ public static class KernelBehaviour
         // A NOP accepts exactly the IORING_NOP_* flags its header defines: before 6.10 there are none, and
         // any non-zero nop_flags is refused.
         var profile = new KernelProfile(
-            $"{snapshot.Kernel} (snapshot)",
+            index == 0 ? $"{snapshot.Kernel} (snapshot)" : $"{snapshot.Kernel} (snapshot, {snapshot.Targets[index]})",
             setup,
             setup,
             Or("IORING_FEAT_"),
@@ -281,7 +292,7 @@ public static class KernelBehaviour
             queryRecord is null ? 0 : (uint)queryRecord.Size[index],
             false,
             false,
-            MmapLayout.FromSnapshot(snapshot, target))
+            MmapLayout.FromSnapshot(snapshot))
         {
             HasMemRegion = enumerators.ContainsKey("IORING_REGISTER_MEM_REGION"),
         };

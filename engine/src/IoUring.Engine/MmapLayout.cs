@@ -31,8 +31,8 @@ public sealed record MmapLayout(string Proposal, byte Opcode, uint SqeFlagsOffse
 {
     public const string DescriptorRecord = "io_uring_mmap_desc";
 
-    /// <summary>The layout in <paramref name="snapshot"/> for <paramref name="target"/> (default: the target this process runs as), or null when it has no IORING_OP_MMAP.</summary>
-    public static MmapLayout? FromSnapshot(AbiSnapshot snapshot, string? target = null)
+    /// <summary>The layout in <paramref name="snapshot"/>, or null when it has no IORING_OP_MMAP.</summary>
+    public static MmapLayout? FromSnapshot(AbiSnapshot snapshot)
     {
         var op = snapshot.Enums.SelectMany(e => e.Enumerators).FirstOrDefault(e => e.Name == "IORING_OP_MMAP");
         var desc = snapshot.Records.FirstOrDefault(r => r.Name == DescriptorRecord);
@@ -42,14 +42,14 @@ public sealed record MmapLayout(string Proposal, byte Opcode, uint SqeFlagsOffse
             return null;
         }
 
-        var index = TargetIndex(snapshot, target);
+        var target = TargetIndex(snapshot);
         var records = snapshot.Records.ToDictionary(r => r.Id);
-        var flags = RecordLayout.Flatten(records, sqe, index).FirstOrDefault(m => m.Path == "mmap_flags")
+        var flags = RecordLayout.Flatten(records, sqe, target).FirstOrDefault(m => m.Path == "mmap_flags")
             ?? throw new InvalidDataException($"{snapshot.Kernel}: IORING_OP_MMAP without an io_uring_sqe.mmap_flags member");
         FieldSlot Slot(string name)
         {
             var f = desc.Fields.FirstOrDefault(x => x.Name == name) ?? throw new InvalidDataException($"{snapshot.Kernel}: {DescriptorRecord} has no member '{name}'");
-            return new FieldSlot((uint)(f.BitOffset[index] / 8), (uint)f.Size[index]);
+            return new FieldSlot((uint)(f.BitOffset[target] / 8), (uint)f.Size[target]);
         }
 
         var reserved = desc.Fields.FirstOrDefault(x => x.Name is { } n && n.Contains("resv", StringComparison.Ordinal));
@@ -57,19 +57,18 @@ public sealed record MmapLayout(string Proposal, byte Opcode, uint SqeFlagsOffse
             snapshot.Kernel,
             (byte)op.Value,
             (uint)(flags.BitOffset / 8),
-            (uint)desc.Size[index],
+            (uint)desc.Size[target],
             Slot("addr"),
             Slot("len"),
             Slot("pgoff"),
             Slot("prot"),
             Slot("flags"),
-            reserved is null ? null : new FieldSlot((uint)(reserved.BitOffset[index] / 8), (uint)reserved.Size[index]));
+            reserved is null ? null : new FieldSlot((uint)(reserved.BitOffset[target] / 8), (uint)reserved.Size[target]));
     }
 
-    /// <summary>The index of <paramref name="target"/> among the snapshot's targets; by default the target this process runs as.</summary>
-    public static int TargetIndex(AbiSnapshot snapshot, string? target = null)
+    private static int TargetIndex(AbiSnapshot snapshot)
     {
-        var triple = target ?? RuntimeInformation.ProcessArchitecture switch
+        var triple = RuntimeInformation.ProcessArchitecture switch
         {
             Architecture.Arm64 => "aarch64-linux-gnu",
             Architecture.X86 => "i686-linux-gnu",
@@ -77,7 +76,7 @@ public sealed record MmapLayout(string Proposal, byte Opcode, uint SqeFlagsOffse
             _ => "x86_64-linux-gnu",
         };
         var index = snapshot.Targets.ToList().IndexOf(triple);
-        return index >= 0 ? index : throw new InvalidDataException($"{snapshot.Kernel}: no layout for {triple}{(target is null ? ", the target this process runs on" : string.Empty)}; the snapshot has {string.Join(", ", snapshot.Targets)}");
+        return index >= 0 ? index : throw new InvalidDataException($"{snapshot.Kernel}: no layout for {triple}, the target this process runs on");
     }
 }
 

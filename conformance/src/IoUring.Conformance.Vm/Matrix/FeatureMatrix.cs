@@ -61,7 +61,17 @@ public sealed record KernelColumn(
     /// <summary>The kernel's trace of each program (null where none came back): what 'record' and 'soak' keep in the trace corpus.</summary>
     [JsonIgnore]
     public ProgramTrace?[] Traces { get; init; } = [];
+
+    /// <summary>
+    /// Programs that found a difference themselves: where no trace comes back (a C program run as a
+    /// 32-bit process checks the expected trace on its own), only the first difference it printed. A
+    /// difference here is charged to the features of the program as it ran: it was not shrunk.
+    /// </summary>
+    public IReadOnlyList<ReportedDifference> ReportedDifferences { get; init; } = [];
 }
+
+/// <summary>A program of a column that reported its own first difference (<paramref name="Detail"/>: what it printed, or why it did not run).</summary>
+public sealed record ReportedDifference(int Index, RingProgram Program, string Detail);
 
 /// <summary>A row of the matrix: a feature, how to tell a kernel has it, and how to tell a program uses it.</summary>
 public sealed record MatrixFeature(string Group, string Name, Func<KernelProfile, bool> Supported, Func<RingProgram, bool> Used);
@@ -117,12 +127,14 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         }
 
         var equal = used.Count(i => k.ProgramEqual[i] == true);
-        var charged = k.Differences.Where(d => feature.Used(d.Charged)).Select(d => d.Index).ToArray();
+        var charged = k.Differences.Where(d => feature.Used(d.Charged)).Select(d => d.Index)
+            .Concat(k.ReportedDifferences.Where(d => feature.Used(d.Program)).Select(d => d.Index)).ToArray();
         var elsewhere = used.Count(i => k.ProgramEqual[i] == false) - used.Count(charged.Contains);
         var missing = used.Count(i => k.ProgramEqual[i] is null);
         if (charged.Length > 0)
         {
-            return new MatrixCell(CellState.Fail, used.Length, equal, $"{charged.Length} program(s) differ, the shrunk program still using this (first: program {charged[0]})");
+            var why = k.ReportedDifferences.Count > 0 ? "each using this (not shrunk)" : "the shrunk program still using this";
+            return new MatrixCell(CellState.Fail, used.Length, equal, $"{charged.Length} program(s) differ, {why} (first: program {charged[0]})");
         }
 
         if (missing > 0)
@@ -175,7 +187,12 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
     {
         if (k.Hostile is null)
         {
-            return new MatrixCell(CellState.NotRun, 0, 0, "hostile bytes run inside a VM only");
+            return new MatrixCell(CellState.NotRun, 0, 0, k.Where == "host" ? "hostile bytes run inside a VM only" : "not run for this column");
+        }
+
+        if (k.Hostile.Length == 0 && !k.Failed)
+        {
+            return new MatrixCell(CellState.NotRun, 0, 0, "no hostile cases in this run");
         }
 
         var came = k.Hostile.Count(h => h is not null);

@@ -82,6 +82,17 @@ public static class MatrixRender
                 b.AppendLine("```");
             }
 
+            foreach (var k in m.Kernels.Where(k => k.ReportedDifferences.Count > 0))
+            {
+                var d = k.ReportedDifferences[0];
+                b.AppendLine();
+                b.AppendLine($"First difference on {k.Name}: program {d.Index} (not shrunk; {k.ReportedDifferences.Count} program(s) differ), as it reported it: {Escape(d.Detail)}");
+                b.AppendLine();
+                b.AppendLine("```text");
+                b.AppendLine(d.Program.ToString());
+                b.AppendLine("```");
+            }
+
             foreach (var (k, h) in m.Kernels.SelectMany(k => (k.Hostile ?? []).Where(h => h is { Verdict: HostileVerdict.Different or HostileVerdict.EngineCrash }).Take(1).Select(h => (k, h!))))
             {
                 b.AppendLine();

@@ -34,12 +34,13 @@ public sealed class MatrixRunner
         // Every target is checked before anything runs, so an architecture that cannot run is refused
         // at once rather than after the host and the other targets' VMs took their minutes.
         targets = targets.Distinct().ToList();
-        var compat = targets.Where(t => Targets.All.Any(a => a.Target == t && a.Compat)).ToList();
-        foreach (var t in compat)
+        var unknown = targets.Where(t => !Targets.All.Any(a => a.Target == t)).ToList();
+        if (unknown.Count > 0)
         {
-            throw new ToolException($"--arch {Targets.All.First(a => a.Target == t).Arch}: not available yet");
+            throw new ToolException($"no architecture runs programs as {string.Join(", ", unknown)}: the matrix knows {string.Join(", ", Targets.All.Select(a => a.Target))}");
         }
 
+        var compat32 = targets.Contains(Targets.I686);
         var native = kernels.Where(k => targets.Contains(k.Target)).ToList();
         var watch = Stopwatch.StartNew();
         var columns = new List<KernelColumn>();
@@ -73,6 +74,15 @@ public sealed class MatrixRunner
                 Target = image.Target,
                 Traces = run.Results.Select(r => r?.Trace).ToArray(),
             });
+        }
+
+        // A 32-bit process runs on the x86_64 kernels, as their own programs' C export: the engine is
+        // given those kernels' probed profiles where the x86_64 columns brought them back.
+        if (compat32)
+        {
+            var amd64 = kernels.Where(k => k.Arch == VmArchitecture.X86_64.DebianArch).ToList();
+            var probed = runs.Zip(native).Where(x => x.Second.Arch == VmArchitecture.X86_64.DebianArch && x.First.Hello?.Profile is not null).ToDictionary(x => x.Second.Kernel, x => x.First.Hello!.Profile!);
+            columns.AddRange(await new Compat32Columns(cache, repoRoot, log).RunAsync(amd64, batch.Programs, probed, options, parallel, cancel));
         }
 
         // The order a merge of shards gives too, so that one run and the merge of its shards are one matrix.

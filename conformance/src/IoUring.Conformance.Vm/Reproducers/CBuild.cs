@@ -27,10 +27,30 @@ public static class CBuild
     public static void Compile(string cFile, string binary, string includeDir, bool staticLink)
     {
         string[] args = [.. Flags, .. staticLink ? new[] { "-static" } : [], "-I", includeDir, "-o", binary, cFile];
-        var (rc, output) = Tools.Run("gcc", args, TimeSpan.FromMinutes(2));
+        Run("gcc", args);
+    }
+
+    /// <summary>Debian's cross compiler for 32-bit x86 (gcc-multilib conflicts with the cross compilers, so -m32 is not an option).</summary>
+    public const string I686Compiler = "i686-linux-gnu-gcc";
+
+    /// <summary>
+    /// Compiles <paramref name="cFile"/> as a 32-bit x86 program, dynamically linked against the cross C
+    /// library, with the same flags. <paramref name="includeRoot"/> is a kernel's UAPI tree: its own
+    /// folders, then its i386 asm folder, so the program sees the i386 asm/ headers of that kernel and
+    /// neither x86_64's nor the older ones the cross C library brings.
+    /// </summary>
+    public static void CompileI686(string cFile, string binary, string includeRoot)
+    {
+        string[] args = [.. Flags, "-I", includeRoot, "-I", Path.Combine(includeRoot, CTarget.I686.MultiarchDir), "-o", binary, cFile];
+        Run(I686Compiler, args);
+    }
+
+    private static void Run(string compiler, string[] args)
+    {
+        var (rc, output) = Tools.Run(compiler, args, TimeSpan.FromMinutes(2));
         if (rc != 0 || output.Trim().Length > 0)
         {
-            throw new ToolException($"gcc {string.Join(' ', args)} (exit {rc}):\n{output.Trim()}");
+            throw new ToolException($"{compiler} {string.Join(' ', args)} (exit {rc}):\n{output.Trim()}");
         }
     }
 }

@@ -13,6 +13,12 @@ public sealed record CProgramResult(string Name, string Exit, double Seconds, IR
 public sealed record CProgramRun(string Kernel, string? Release, IReadOnlyDictionary<string, CProgramResult> Results, IReadOnlyList<string> Problems, string Console)
 {
     public bool Failed => Problems.Count > 0;
+
+    /// <summary>The boot's wall time, from starting qemu to its exit.</summary>
+    public double Seconds { get; init; }
+
+    /// <summary>The size of the initramfs the kernel booted with, in bytes.</summary>
+    public long ImageBytes { get; init; }
 }
 
 /// <summary>
@@ -24,11 +30,20 @@ public static class CProgramVm
 {
     private const string Marker = "@@IOURING-VM-PROGRAM ";
 
-    public static async Task<CProgramRun> RunAsync(VmCache cache, LockedImage kernel, IReadOnlyList<string> binaries, QemuOptions options, Action<string> log, CancellationToken cancel = default)
+    public static Task<CProgramRun> RunAsync(VmCache cache, LockedImage kernel, IReadOnlyList<string> binaries, QemuOptions options, Action<string> log, CancellationToken cancel = default) =>
+        RunAsync(cache, kernel, binaries.Select(b => (Path.GetFileName(b), b)).ToList(), [], options, log, cancel);
+
+    /// <summary>
+    /// Boots <paramref name="kernel"/> with <paramref name="programs"/> (each run as /programs/NAME, in
+    /// this order) and <paramref name="files"/> (host files placed at a path of the image: the dynamic
+    /// loader and C library of programs that are not static).
+    /// </summary>
+    public static async Task<CProgramRun> RunAsync(
+        VmCache cache, LockedImage kernel, IReadOnlyList<(string Name, string Binary)> programs, IReadOnlyList<(string ImagePath, string HostFile)> files, QemuOptions options, Action<string> log, CancellationToken cancel = default)
     {
         var vmlinuz = cache.TryGetVerified(kernel, out var problem)
             ?? throw new ToolException($"{problem}; run 'io_uring-conformance kernels fetch --locked' (or './make.sh test', which does)");
-        var names = binaries.Select(Path.GetFileName).OfType<string>().ToList();
+        var names = programs.Select(p => p.Name).ToList();
         if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
         {
             throw new ToolException($"two programs share a file name: {string.Join(", ", names.GroupBy(n => n).Where(g => g.Count() > 1).Select(g => g.Key))}");
@@ -36,9 +51,14 @@ public static class CProgramVm
 
         var tree = ArchiveTree.WithInit(InitramfsBuilder.BuildStatic(cache, "init.c"), "programs");
         tree.File("programs/run-each", InitramfsBuilder.BuildStatic(cache, "run-each.c"), 0x1ED);
-        foreach (var binary in binaries)
+        foreach (var (name, binary) in programs)
         {
-            tree.File($"programs/{Path.GetFileName(binary)}", binary, 0x1ED);
+            tree.File($"programs/{name}", binary, 0x1ED);
+        }
+
+        foreach (var (imagePath, hostFile) in files)
+        {
+            tree.File(imagePath.TrimStart('/'), hostFile, 0x1ED);
         }
 
         tree.Text("etc/vm/argv", string.Join("\n", ["/programs/run-each", .. names.Select(n => "/programs/" + n)]) + "\n");
@@ -53,9 +73,10 @@ public static class CProgramVm
                 tree.WriteTo(cpio);
             }
 
-            log($"{kernel.Kernel}: booting {kernel.Release} with {binaries.Count} C programs");
+            var bytes = new FileInfo(initrd).Length;
+            log($"{kernel.Kernel}: booting {kernel.Release} with {programs.Count} C programs ({bytes / 1048576.0:0.0} MB initramfs)");
             var qemu = await QemuRunner.BootAsync(vmlinuz, initrd, options, cancel);
-            var run = Read(kernel, names, qemu);
+            var run = Read(kernel, names, qemu) with { Seconds = qemu.Elapsed.TotalSeconds, ImageBytes = bytes };
             log($"{kernel.Kernel}: {(run.Failed ? "FAILED: " + run.Problems[0] : "done")} in {qemu.Elapsed.TotalSeconds:0.0} s");
             return run;
         }

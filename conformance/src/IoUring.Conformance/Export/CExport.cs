@@ -115,6 +115,13 @@ public static partial class CExport
         return c.ToString();
     }
 
+    /// <summary>
+    /// The kernel of <paramref name="headers"/> (oldest first) from which linux/io_uring.h defines every
+    /// io_uring name <paramref name="cFile"/> uses, or null when the oldest does: whether a kernel's own
+    /// header can build a file <see cref="Write"/> wrote.
+    /// </summary>
+    public static string? HeaderNeededFrom(string cFile, IReadOnlyList<AbiSnapshot> headers) => HeaderNeeds(cFile, headers).Kernel;
+
     private static void Comment(StringBuilder c, string text)
     {
         foreach (var line in Wrap(text, 96))
@@ -153,13 +160,19 @@ public static partial class CExport
     {
         var code = IfdefBlock().Replace(CComment().Replace(text, " "), " ");
         var identifiers = Identifier().Matches(code).Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
+        // Members count too (sqe->nop_flags is as new as IORING_NOP_*), but only where the C names a
+        // member: a local variable may share a member's name.
+        var members = MemberAccess().Matches(code).Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
         static HashSet<string> Defined(AbiSnapshot s) =>
             s.Macros.Select(m => m.Name).Concat(s.Enums.SelectMany(e => e.Enumerators).Select(e => e.Name)).Concat(s.Records.Where(x => x.Name is not null).Select(x => x.Name!)).ToHashSet(StringComparer.Ordinal);
+        static HashSet<string> Members(AbiSnapshot s) =>
+            s.Records.SelectMany(r => r.Fields).Where(f => f.Name is not null).Select(f => f.Name!).ToHashSet(StringComparer.Ordinal);
         var newest = Defined(headers[^1]);
-        var used = identifiers.Where(newest.Contains).ToList();
+        var newestMembers = Members(headers[^1]);
+        var used = identifiers.Where(newest.Contains).Concat(members.Where(m => newestMembers.Contains(m) && !newest.Contains(m))).ToList();
         var firstIndex = 0;
         var late = new List<(string Name, int Index)>();
-        var defined = headers.Select(Defined).ToList();
+        var defined = headers.Select(h => Defined(h).Concat(Members(h)).ToHashSet(StringComparer.Ordinal)).ToList();
         foreach (var name in used)
         {
             var first = defined.FindIndex(d => d.Contains(name));
@@ -188,4 +201,7 @@ public static partial class CExport
 
     [GeneratedRegex(@"\b[A-Za-z_]\w*\b")]
     private static partial Regex Identifier();
+
+    [GeneratedRegex(@"(?:->|\.)\s*([A-Za-z_]\w*)")]
+    private static partial Regex MemberAccess();
 }

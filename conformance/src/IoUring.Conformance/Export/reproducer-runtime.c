@@ -687,19 +687,22 @@ static void update_files(struct ring *r, struct workspace *ws, unsigned count, i
  */
 static void register_buffers(struct ring *r, struct workspace *ws, unsigned count, int variant, int dirty, char *text, size_t size)
 {
-	unsigned long long iovs[8];
+	/* struct iovec as the process has it: a 32-bit process's is two 4-byte words, which the kernel reads as compat iovecs. */
+	struct { void *base; size_t len; } iovs[4];
 	for (int i = 0; i < 4; i++) {
-		iovs[2 * i] = (unsigned long long)(uintptr_t)(ws->area + i * 8192);
-		iovs[2 * i + 1] = 8192;
+		iovs[i].base = ws->area + i * 8192;
+		iovs[i].len = 8192;
 	}
 	if (variant == 1)
-		iovs[0] = 0;
-	if (variant == 2)
-		iovs[2] = iovs[3] = 0;
+		iovs[0].base = NULL;
+	if (variant == 2) {
+		iovs[1].base = NULL;
+		iovs[1].len = 0;
+	}
 	if (variant == 3)
-		iovs[0] = UNMAPPED_ADDRESS;
+		iovs[0].base = (void *)(uintptr_t)UNMAPPED_ADDRESS;
 	if (dirty)
-		iovs[1] = 1ULL << 31;
+		iovs[0].len = (size_t)1 << 31;
 	snprintf(text, size, "buffers %d", io_uring_register(r->fd, IORING_REGISTER_BUFFERS, iovs, count));
 }
 
