@@ -66,16 +66,19 @@ catch (Exception e) when (e is IOException or JsonException or UnauthorizedAcces
 
 KernelProfile? profile = null;
 string? profileError = null;
+IReadOnlyList<LayoutFact>? layout = null;
 try
 {
     profile = KernelProbe.Probe(new LiveKernel());
+    // The initramfs builder's run on the host (--loaded-files) touches no live io_uring.
+    layout = loadedFiles is null ? LayoutCheck.Run(new LiveKernel()) : null;
 }
 catch (Exception e)
 {
     profileError = e.ToString();
 }
 
-output.Send(AgentProtocol.HelloKind, new AgentHello(kernel, profile, profileError, batch.Programs.Length, Uptime()));
+output.Send(AgentProtocol.HelloKind, new AgentHello(kernel, profile, profileError, batch.Programs.Length, Uptime(), layout));
 
 // A program that blocks in the kernel cannot be interrupted from managed code, so the programs run on a
 // worker thread and this thread watches the clock: past the limit it reports which program hung and

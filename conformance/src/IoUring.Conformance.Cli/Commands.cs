@@ -438,6 +438,15 @@ internal static class Commands
             Console.WriteLine($"         profile: setup flags 0x{p.SetupFlags:x}, features 0x{p.Features:x}, {p.OpLast} opcodes, nop flags 0x{p.NopFlags:x}");
         }
 
+        if (vm.Hello?.Layout is { } layout)
+        {
+            Console.WriteLine($"         layout: {layout.Count(f => f.Equal)} of {layout.Count} facts as the bindings say");
+            foreach (var f in layout.Where(f => !f.Equal))
+            {
+                Console.WriteLine($"           {f}");
+            }
+        }
+
         foreach (var problem in vm.Problems)
         {
             Console.WriteLine($"         problem: {Indent(problem, 18)}");

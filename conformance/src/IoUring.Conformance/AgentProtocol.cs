@@ -31,7 +31,8 @@ public sealed class ProgramBatch
 /// <param name="Profile">The probed profile; null when probing failed (then <paramref name="ProfileError"/> says why).</param>
 /// <param name="Programs">Number of programs in the batch.</param>
 /// <param name="Uptime">Seconds since the kernel booted when the profile was known (/proc/uptime), to time the run's phases.</param>
-public sealed record AgentHello(string Kernel, KernelProfile? Profile, string? ProfileError, int Programs, double Uptime);
+/// <param name="Layout">The in-VM layout check (<see cref="LayoutCheck"/>): the bindings' C layout against what the kernel showed; null where it was not run.</param>
+public sealed record AgentHello(string Kernel, KernelProfile? Profile, string? ProfileError, int Programs, double Uptime, IReadOnlyList<LayoutFact>? Layout = null);
 
 /// <summary>
 /// One program's outcome: the kernel's trace, or the exception that stopped the runner (never both).

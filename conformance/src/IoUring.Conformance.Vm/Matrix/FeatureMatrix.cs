@@ -54,6 +54,9 @@ public sealed record KernelColumn(
     /// <summary>The ABI target of the process that ran the programs (a target of the ABI snapshots): x86_64-linux-gnu, aarch64-linux-gnu, or i686-linux-gnu for a 32-bit process on an x86_64 kernel.</summary>
     public string Target { get; init; } = Targets.X86_64;
 
+    /// <summary>The agent's in-VM layout check (<see cref="LayoutCheck"/>): the bindings' C layout against what the kernel showed; null where it did not run (the host, 32-bit C programs).</summary>
+    public IReadOnlyList<LayoutFact>? Layout { get; init; }
+
     /// <summary>The column's heading: the kernel, and the architecture where it is not x86_64 ("7.2", "7.2 arm64", "7.2 i686 (32-bit)").</summary>
     [JsonIgnore]
     public string Name => Targets.ColumnName(Kernel, Target);
@@ -105,6 +108,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         }
 
         rows.Add(new MatrixRow("profiles", "engine with the ABI snapshot's profile (not probed)", kernels.Select(k => SnapshotCell(k)).ToList()));
+        rows.Add(new MatrixRow("layout", "C layout the kernel expects = the bindings (checked in the VM)", kernels.Select(LayoutCell).ToList()));
         foreach (var behaviour in KernelBehaviour.Table)
         {
             var reproducers = KnownBugs.All.Where(b => b.Behaviour == behaviour.Name).Select(b => $"conformance/reproducers/{b.Name}.c").ToList();
@@ -181,6 +185,19 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         return different.Length > 0
             ? new MatrixCell(CellState.Fail, k.SnapshotEqual.Length, equal, $"{different.Length} programs differ (first: program {different[0]})")
             : new MatrixCell(k.Failed ? CellState.Fail : CellState.Pass, k.SnapshotEqual.Length, equal, $"{equal} programs equal");
+    }
+
+    private static MatrixCell LayoutCell(KernelColumn k)
+    {
+        if (k.Layout is null)
+        {
+            return new MatrixCell(CellState.NotRun, 0, 0, "checked by the agent inside VMs only");
+        }
+
+        var different = k.Layout.Where(f => !f.Equal).ToList();
+        return different.Count > 0
+            ? new MatrixCell(CellState.Fail, k.Layout.Count, k.Layout.Count - different.Count, $"{different.Count} of {k.Layout.Count} facts differ (first: {different[0]})")
+            : new MatrixCell(CellState.Pass, k.Layout.Count, k.Layout.Count, $"{k.Layout.Count} facts equal");
     }
 
     private static MatrixCell HostileCell(KernelColumn k)

@@ -72,6 +72,7 @@ public sealed class MatrixRunner
                 probed.Differences)
             {
                 Target = image.Target,
+                Layout = run.Hello?.Layout,
                 Traces = run.Results.Select(r => r?.Trace).ToArray(),
             });
         }
