@@ -44,7 +44,7 @@ public sealed class NeedsFactAttribute : FactAttribute
     }
 }
 
-/// <summary>Named prerequisites: a host tool ("tool:cpio"), bootable kernels of the lock ("kernel:7.2", "kernel:all"), the trace corpus of the host's kernel ("host-corpus"), or the i686 cross compiler with its C library ("cross:i686").</summary>
+/// <summary>Named prerequisites: a host tool ("tool:cpio"), bootable kernels of the lock ("kernel:7.2", "kernel:all", "arm64-kernel:7.2"), the trace corpus of the host's kernel ("host-corpus"), or the i686 cross compiler with its C library ("cross:i686").</summary>
 internal static class Needs
 {
     public static List<string> Missing(IEnumerable<string> needs)
@@ -63,6 +63,10 @@ internal static class Needs
             else if (need.StartsWith("kernel:", StringComparison.Ordinal))
             {
                 missing.AddRange(VmPrerequisites.Missing(TestEnvironment.RepoRoot, new VmCache(), [need[7..]]));
+            }
+            else if (need.StartsWith("arm64-kernel:", StringComparison.Ordinal))
+            {
+                missing.AddRange(VmPrerequisites.Missing(TestEnvironment.RepoRoot, new VmCache(), [need["arm64-kernel:".Length..]], ["arm64"]));
             }
             else if (need == "cross:i686" && !(OnPath(CBuild.I686Compiler) && File.Exists("/usr/i686-linux-gnu/lib/libc.so.6")))
             {
