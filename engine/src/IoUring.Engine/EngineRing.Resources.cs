@@ -252,6 +252,17 @@ internal sealed unsafe partial class EngineRing
 
             var address = (ulong)iov.Base;
             var length = (ulong)iov.Length;
+
+            // From 6.11 the kernel's generic iovec import reads the iovec, and it refuses a length whose
+            // sign bit is set in the process's ssize_t before io_uring sees the iovec (so before the
+            // null-base and 1 GiB checks below). A 32-bit process's iovec length is 32 bits: the engine,
+            // a 64-bit process, reads the program's iovec at its own layout, where any length past
+            // int.MaxValue stands for one the 32-bit program passed with bit 31 set (it cannot pass more).
+            if (iovs != null && !profile.BufferIovecsCopiedByIoUring && length > (profile.CompatProcess ? (ulong)int.MaxValue : long.MaxValue))
+            {
+                return -Errno.EINVAL;
+            }
+
             if (address == 0)
             {
                 if (length != 0)

@@ -130,6 +130,15 @@ public static class KernelBehaviour
             p => p.FixedBuffers,
             (p, v) => p with { FixedBuffers = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.BufferIovecsCopiedByIoUring),
+            "io_uring copies the iovecs of IORING_REGISTER_BUFFERS (BUFFERS2, BUFFERS_UPDATE) itself, so a length meets only its 1 GiB limit (-EFAULT); later kernels read them with the kernel's generic iovec import, which first refuses a length with the sign bit of the process's ssize_t set (-EINVAL): 2 GiB and up for a 32-bit process, 2^63 and up for a 64-bit one",
+            "IORING_REGISTER_BUFFERS of one iovec 2^63 bytes long: -EFAULT (copied by io_uring) or -EINVAL (the generic import)",
+            "6.1.176 source (io_copy_iov); 6.11 reads them with iovec_from_user; found by the matrix's 32-bit column (a 2 GiB iovec: -EINVAL on 6.12, 7.2, 7.3-rc, -EFAULT on 6.1); probed under qemu (6.1.176, 6.12.117, 7.2.13, 7.3-rc7)",
+            false,
+            [(KernelRange.Before(6, 11), true)],
+            p => p.BufferIovecsCopiedByIoUring,
+            (p, v) => p with { BufferIovecsCopiedByIoUring = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.DrainBySequence),
             "a drained request waits until the CQ tail, corrected by cq_extra, equals the number of SQ entries before it, checked at every commit; a tail that went past it, or CQEs a failed skip chain suppressed, leave it waiting until the ring is closed (kernel bugs); later kernels count requests in flight",
             "a failed CQE_SKIP_SUCCESS chain head with two cancelled NOPs, then a NOP with IO_DRAIN: does its CQE come within 50 ms",
@@ -247,9 +256,10 @@ public static class KernelBehaviour
     /// <paramref name="target"/> is the process ABI the profile is for (a triple of
     /// <see cref="AbiSnapshot.Targets"/>; null: the snapshot's first, x86_64). Macro values and the size of
     /// io_uring_query_opcode are per target in a snapshot; a 32-bit process on a 64-bit kernel
-    /// (i686-linux-gnu) is held to what its own compiler saw. The proposed IORING_OP_MMAP's layout is not
-    /// taken from it: the engine reads that descriptor from its own memory, so it stays the layout of
-    /// the process the engine runs in.
+    /// (i686-linux-gnu) is held to what its own compiler saw, and its profile is a compat process's
+    /// (<see cref="KernelProfile.CompatProcess"/>: the kernel applies a 32-bit process's rules to its
+    /// iovecs). The proposed IORING_OP_MMAP's layout is not taken from it: the engine reads that
+    /// descriptor from its own memory, so it stays the layout of the process the engine runs in.
     /// </para>
     /// </summary>
     public static KernelProfile FromSnapshot(AbiSnapshot snapshot, string? target = null)
@@ -295,6 +305,7 @@ public static class KernelBehaviour
             MmapLayout.FromSnapshot(snapshot))
         {
             HasMemRegion = enumerators.ContainsKey("IORING_REGISTER_MEM_REGION"),
+            CompatProcess = CTarget.All.FirstOrDefault(t => t.Triple == snapshot.Targets[index]) is { Ilp32: true },
         };
 
         var version = KernelVersion.Parse(snapshot.Kernel);

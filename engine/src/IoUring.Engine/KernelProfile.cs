@@ -119,6 +119,21 @@ public enum FixedBufferStage
 /// reproducing it on a helper thread and freeing it from another; runners never make such a wait on
 /// such a kernel (they poll instead).
 /// </param>
+/// <param name="BufferIovecsCopiedByIoUring">
+/// Before 6.11 io_uring copies the iovecs of IORING_REGISTER_BUFFERS (and BUFFERS2, BUFFERS_UPDATE)
+/// itself (io_copy_iov), so a length meets only its own checks: over 1 GiB is -EFAULT. From 6.11 the
+/// kernel's generic iovec import (iovec_from_user) reads them, and refuses a length with the sign bit of
+/// the process's ssize_t set with -EINVAL before io_uring looks at the iovec: 2 GiB and up for a 32-bit
+/// process (<paramref name="CompatProcess"/>), 2^63 and up for a 64-bit one. Probed by a 64-bit
+/// registration of one iovec 2^63 bytes long.
+/// </param>
+/// <param name="CompatProcess">
+/// Not a kernel behaviour but the process the engine stands for: a 32-bit one (i686, arm) on a 64-bit
+/// kernel, whose system calls go through the compat path and whose iovec lengths are 32 bits. Set by
+/// <see cref="KernelBehaviour.FromSnapshot"/> for a 32-bit target; a probed profile is a 64-bit process's.
+/// The engine itself always runs as a 64-bit process and reads the program's iovecs at its own layout;
+/// this says which process's rules to apply to what it reads.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -151,7 +166,9 @@ public sealed record KernelProfile(
     bool ShmemNowait = false,
     bool ShmemReadsInline = false,
     bool FaultingWriteExtendsFile = false,
-    bool MixedOverflowWaitSpins = false)
+    bool MixedOverflowWaitSpins = false,
+    bool BufferIovecsCopiedByIoUring = false,
+    bool CompatProcess = false)
 {
     public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
 

@@ -46,6 +46,7 @@ public static class KernelProbe
             // refuses the opcode (a null argument would be -EINVAL on both).
             var hasMemRegion = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION, (void*)0x1000, 1) != -Errno.EINVAL;
             var taskWork = ProbeTaskWork(live);
+            var buffersCopiedByIoUring = ProbeBufferIovecsCopiedByIoUring(live, fd);
             return new KernelProfile($"live {kernel} (probed)", setup, features.KnownSetupFlags, features.Features, features.OpcodeCount, features.SqeFlags, nopFlags, features.EnterFlags, features.RegisterOpcodeCount, features.HasQuery, RingHeaderOf(plain), features.SupportedOpcodes, features.QueryOpcodeCount, features.QuerySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero)
             {
                 RwImport = ProbeRwImport(live),
@@ -62,12 +63,27 @@ public static class KernelProbe
                 ShmemNowait = ProbeShmemNowait(live),
                 ShmemReadsInline = ProbeShmemReadsInline(live),
                 MixedOverflowWaitSpins = (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowWaitSpins(live),
+                BufferIovecsCopiedByIoUring = buffersCopiedByIoUring,
             };
         }
         finally
         {
             live.Close(fd);
         }
+    }
+
+    /// <summary>
+    /// IORING_REGISTER_BUFFERS of one iovec 2^63 bytes long (over a real page, so the base is not what is
+    /// refused) on a ring with no buffers: where io_uring copies the iovec itself its 1 GiB limit refuses
+    /// it (-EFAULT); the kernel's generic iovec import refuses it first, its length negative as a
+    /// ssize_t (-EINVAL). A 32-bit process meets the same import at 2 GiB, which a 64-bit one cannot
+    /// show. Either way nothing is pinned or registered.
+    /// </summary>
+    private static unsafe bool ProbeBufferIovecsCopiedByIoUring(IRingBackend live, int ringFd)
+    {
+        var page = stackalloc byte[64];
+        var iov = new Posix.IoVec { Base = (nint)page, Length = (nuint)1 << 63 };
+        return live.Register(ringFd, (uint)io_uring_register_op.IORING_REGISTER_BUFFERS, &iov, 1) == -Errno.EFAULT;
     }
 
     /// <summary>

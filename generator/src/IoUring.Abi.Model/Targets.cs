@@ -12,9 +12,15 @@ namespace IoUring.Abi.Model;
 public sealed record CTarget(string Triple, string MultiarchDir, string GccCommand, string ShortName)
 {
     public static readonly CTarget X86_64 = new("x86_64-linux-gnu", "x86_64-linux-gnu", "gcc", "x86_64");
-    public static readonly CTarget I686 = new("i686-linux-gnu", "i386-linux-gnu", "i686-linux-gnu-gcc", "i686");
+    public static readonly CTarget I686 = new("i686-linux-gnu", "i386-linux-gnu", "i686-linux-gnu-gcc", "i686") { Ilp32 = true };
     public static readonly CTarget Aarch64 = new("aarch64-linux-gnu", "aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "aarch64");
-    public static readonly CTarget Arm = new("arm-linux-gnueabihf", "arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", "arm");
+    public static readonly CTarget Arm = new("arm-linux-gnueabihf", "arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", "arm") { Ilp32 = true };
+
+    /// <summary>
+    /// int, long, size_t and pointers are 32 bits. On a 64-bit kernel such a process makes compat system
+    /// calls, and the kernel reads the structures it passes at their 32-bit layout (an iovec's length too).
+    /// </summary>
+    public bool Ilp32 { get; init; }
 
     public static IReadOnlyList<CTarget> All { get; } = new[] { X86_64, I686, Aarch64, Arm };
 
