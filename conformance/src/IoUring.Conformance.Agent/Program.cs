@@ -118,7 +118,7 @@ var worker = new Thread(() =>
                     shrunk = new ShrunkProgram(s.Smallest.Program, s.Smallest.Kernel, s.Candidates);
                 }
 
-                result = new AgentResult(i, verdict.Kernel, null, Stopwatch.GetElapsedTime(started).TotalMilliseconds, shrunk);
+                result = new AgentResult(i, verdict.Kernel, null, Stopwatch.GetElapsedTime(started).TotalMilliseconds, shrunk, verdict.Ready, verdict.Equal ? null : verdict.Engine);
             }
         }
         catch (Exception e)

@@ -92,10 +92,11 @@ internal static class Commands
         var parallel = new Option<int>("--parallel") { Description = "VMs booted at a time", DefaultValueFactory = _ => 2 };
         var timeout = new Option<double?>("--timeout") { Description = "Watchdog per VM in seconds (default: 180 + 0.5 per program; a boot takes 10-30 s, more on a loaded host)" };
         var noEngine = new Option<bool>("--no-engine") { Description = "Boot and collect the traces only; no differential against the reference engine" };
+        var kernelArgs = new Option<string?>("--kernel-args") { Description = "More kernel command-line parameters, to look inside a run (e.g. 'trace_event=io_uring:* tp_printk loglevel=8' prints io_uring's tracepoints on the console; see --logs)" };
         var arch = new Option<string[]>("--arch") { Description = "The architectures whose kernels boot: x86_64 (default), arm64", DefaultValueFactory = _ => ["x86_64"], AllowMultipleArgumentsPerToken = true };
         var run = new Command("run", "Boot each kernel once under qemu (software emulation), run the programs on it with the conformance agent, and compare every trace with the reference engine given that kernel's probed profile. Exit code: 0 all equal; bit 2 traces differ; bit 4 a VM failed (panic, hang, oops, lost output); 1 error.")
         {
-            kernels, programs, seed, cases, opLast, output, logs, parallel, timeout, noEngine, arch,
+            kernels, programs, seed, cases, opLast, output, logs, parallel, timeout, noEngine, arch, kernelArgs,
         };
         run.SetAction((r, cancel) => RunAsync(async () =>
         {
@@ -105,6 +106,11 @@ internal static class Commands
             var selected = kernelLock.Select(r.GetValue(kernels), r.GetValue(arch)!.Select(Targets.KernelArchOf).ToList());
             var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false });
             var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * batch.Programs.Length))) };
+            if (r.GetValue(kernelArgs) is { } extra)
+            {
+                options = options with { KernelCommandLine = $"{options.KernelCommandLine} {extra}" };
+            }
+
             var watch = Stopwatch.StartNew();
             var runs = await TerminalProgress.RunAsync($"vm run: {selected.Count} kernels, {batch.Programs.Length} programs", Console.Error, log => new KernelBoots(cache, repo.Root, log).RunAsync(selected, batch, options, r.GetValue(parallel), cancel));
             var wall = watch.Elapsed;
@@ -115,7 +121,7 @@ internal static class Commands
             {
                 var diff = r.GetValue(noEngine) ? null : VmDifferential.Compare(vm, batch.Programs);
                 reports.Add(RunReport.For(vm, diff));
-                rc |= (vm.Failed ? VmFailures : 0) | (diff is { Different: > 0 } ? Differences : 0);
+                rc |= (vm.Failed ? VmFailures : 0) | (diff is { Different: > 0 } or { PacedOtherwise.Count: > 0 } ? Differences : 0);
                 Print(vm, diff, source);
             }
 
@@ -479,6 +485,11 @@ internal static class Commands
         }
 
         Console.WriteLine($"         engine: {diff.Programs} programs, {diff.Equal} equal, {diff.Different} different{(diff.NotCompared > 0 ? $", {diff.NotCompared} not compared ({diff.NotComparedWhy})" : string.Empty)}");
+        if (diff.PacedOtherwise.Count > 0)
+        {
+            Console.WriteLine($"         problem: {MatrixRunner.PacingProblem(diff)}");
+        }
+
         if (diff.First is { } d)
         {
             var name = source.Seed is { } s ? $"program {d.Index} (seed {s})" : $"program {d.Index} of {source.File}";
@@ -487,6 +498,16 @@ internal static class Commands
             Console.WriteLine($"           program: {Indent(v.Program.ToString(), 20)}");
             Console.WriteLine($"           kernel:  {v.Difference?.Kernel ?? "(trace ended)"}");
             Console.WriteLine($"           engine:  {v.Difference?.Engine ?? "(trace ended)"}");
+            if (vm.Results[d.Index]?.EngineReady is { } paced && vm.Hello?.Profile is { } probed)
+            {
+                var here = Differential.Engine(d.Verdict.Program, probed).Ready;
+                Console.WriteLine($"           pacing:  {(paced.SequenceEqual(here) ? "as the engine here computes it" : $"the engine in the VM paced the kernel by [{string.Join(' ', paced)}], the engine here computes [{string.Join(' ', here)}]")}");
+                if (vm.Results[d.Index]?.EngineTrace is { } there)
+                {
+                    Console.WriteLine($"           engine in the VM: {Indent(there.ToString(), 28)}");
+                }
+            }
+
             if (diff.Differences.Count > 1)
             {
                 Console.WriteLine($"           also: programs {string.Join(", ", diff.Differences.Skip(1).Take(12).Select(x => x.Index))}{(diff.Differences.Count > 13 ? ", ..." : string.Empty)}");

@@ -40,7 +40,11 @@ public sealed record AgentHello(string Kernel, KernelProfile? Profile, string? P
 /// smallest program it found that still differs, with the kernel's trace of it, when the batch asked
 /// for shrinking.
 /// </summary>
-public sealed record AgentResult(int Index, ProgramTrace? Trace, string? Error, double Milliseconds, ShrunkProgram? Shrunk = null);
+/// <param name="EngineReady">The engine's ready counts that paced the kernel's run in the VM: the host
+/// computes them again with its own engine, and a difference means the engine does not behave alike on
+/// the VM's architecture and the host's (the kernel was then paced wrongly).</param>
+/// <param name="EngineTrace">Where the kernel's trace differs from the engine's in the VM: the engine's trace there, which the host can hold to its own engine's.</param>
+public sealed record AgentResult(int Index, ProgramTrace? Trace, string? Error, double Milliseconds, ShrunkProgram? Shrunk = null, uint[]? EngineReady = null, ProgramTrace? EngineTrace = null);
 
 /// <summary>A program shrunk inside a VM: the program, the kernel's trace of it, and how many candidates the shrinking ran.</summary>
 public sealed record ShrunkProgram(RingProgram Program, ProgramTrace Kernel, int Candidates);

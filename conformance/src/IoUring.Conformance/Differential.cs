@@ -50,6 +50,10 @@ public sealed class EngineAsKernel(KernelProfile profile) : ILiveRunner
 public sealed record Verdict(RingProgram Program, ProgramTrace Kernel, ProgramTrace Engine, TraceDifference? Difference)
 {
     public bool Equal => Difference is null;
+
+    /// <summary>The CQ slots the engine had ready at each settle point, which paced the kernel's run (empty when the kernel's trace was recorded elsewhere).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public uint[] Ready { get; init; } = [];
 }
 
 /// <summary>A difference shrunk: the smallest program found that still differs, its verdict, and the work it took.</summary>
@@ -84,7 +88,7 @@ public static class Differential
         // kernel is paced by the correct engine.
         var ready = faults == EngineFaults.None ? engine.Ready : Engine(program, engineProfile ?? kernel.Profile).Ready;
         var trace = kernel.Run(program, ready.Length == 0 ? null : ready);
-        return new Verdict(program, trace, engine.Trace, TraceDifference.Between(trace, engine.Trace));
+        return new Verdict(program, trace, engine.Trace, TraceDifference.Between(trace, engine.Trace)) { Ready = ready };
     }
 
     /// <summary>Compares a kernel trace recorded elsewhere (a VM, the replay corpus) with the engine's run of the same program.</summary>

@@ -9,7 +9,8 @@ namespace IoUring.Conformance.Vm.Tests;
 /// <summary>
 /// Debian's arm64 kernel under qemu-system-aarch64 with the agent cross-compiled ahead of time for
 /// linux-arm64: the image holds arm64 code only, the kernel boots, the agent probes it and runs every
-/// program, the C layout the kernel shows equals the bindings', and its behaviours are the table's.
+/// program, the C layout the kernel shows equals the bindings', its behaviours are the table's, the
+/// engine compiled for arm64 paces the kernel as the host's engine does, and every trace agrees.
 /// </summary>
 public sealed class Arm64VmTests
 {
@@ -56,7 +57,11 @@ public sealed class Arm64VmTests
         Assert.Equal(HostileCases, run.Hostile.Count(h => h is not null));
         Assert.DoesNotContain(run.Hostile, h => h?.Verdict == HostileVerdict.EngineCrash);
 
+        // The engine inside the VM (compiled for arm64) paces the kernel as the host's does, and the
+        // traces agree: an engine that judged arm64 addresses by x86_64's user-space limit failed both.
         var differential = VmDifferential.Compare(run, batch.Programs);
+        Assert.Empty(differential.PacedOtherwise);
+        Assert.True(differential.Different == 0, differential.First is { } d ? $"program {d.Index}: {d.Verdict.Difference}" : null);
         Checkout.AppendToTestReport(TestEnvironment.RepoRoot, $"arm64: 7.2 ({run.Hello.Kernel}) under qemu-system-aarch64, {Programs} programs and {HostileCases} hostile cases: layout {layout.Count} facts equal, behaviours as the table says, engine {differential.Equal} equal, {differential.Different} different; {run.WallSeconds:0.0} s");
     }
 

@@ -21,7 +21,9 @@ public sealed class KernelImageLockTests : IDisposable
         return path;
     }
 
-    private static string Lock(string kernels) => $$"""
+    private static string Lock(params string[] entries) => LockOf(string.Join(", ", entries));
+
+    private static string LockOf(string kernels) => $$"""
         {
           "schema": "io_uring-kernel-images-lock/1",
           "package": "linux-image-cloud-amd64",
@@ -35,17 +37,35 @@ public sealed class KernelImageLockTests : IDisposable
     private ToolException Fails(string json) => Assert.ThrowsAny<ToolException>(() => KernelImageLock.Load(Write(json)));
 
     [Fact]
-    public void TheCommittedLockNamesTheFourKernelsOfTheMatrix()
+    public void TheCommittedLockNamesTheFourKernelsOfTheMatrixForEachArchitecture()
     {
         var kernelLock = KernelImageLock.Load(TestEnvironment.LockPath);
-        Assert.Equal(["6.1", "6.12", "7.2", "7.3-rc"], kernelLock.Kernels.Select(k => k.Kernel).ToArray());
-        Assert.All(kernelLock.Kernels, k =>
+        foreach (var arch in new[] { "amd64", "arm64" })
         {
-            Assert.NotNull(k.Version);
-            Assert.NotNull(k.Deb);
-            Assert.NotNull(k.Vmlinuz);
-            Assert.EndsWith("-cloud-amd64", k.Release, StringComparison.Ordinal);
-        });
+            var images = kernelLock.Select(null, [arch]);
+            Assert.Equal(["6.1", "6.12", "7.2", "7.3-rc"], images.Select(k => k.Kernel).ToArray());
+            Assert.All(images, k =>
+            {
+                Assert.NotNull(k.Version);
+                Assert.NotNull(k.Deb);
+                Assert.NotNull(k.Vmlinuz);
+                Assert.EndsWith($"-cloud-{arch}", k.Release, StringComparison.Ordinal);
+                Assert.EndsWith($"_{arch}.deb", k.Deb.File, StringComparison.Ordinal);
+            });
+        }
+    }
+
+    [Fact]
+    public void AKernelIsNamedOncePerArchitectureAndSelectedByIt()
+    {
+        var arm64 = Entry().Replace("\"kernel\": \"7.2\",", "\"kernel\": \"7.2\", \"arch\": \"arm64\",", StringComparison.Ordinal);
+        var kernelLock = KernelImageLock.Load(Write(Lock(Entry(), arm64)));
+        Assert.Equal("amd64", Assert.Single(kernelLock.Select(["7.2"])).Arch);
+        Assert.Equal("7.2 arm64", Assert.Single(kernelLock.Select(["7.2"], ["arm64"])).Name);
+        Assert.Equal(2, kernelLock.Select(null, ["amd64", "arm64"]).Count);
+        Assert.Contains("listed twice for arm64", Fails(Lock(Entry(), arm64, arm64)).Message, StringComparison.Ordinal);
+        Assert.Contains("arch 'sparc'", Fails(Lock(Entry().Replace("\"kernel\": \"7.2\",", "\"kernel\": \"7.2\", \"arch\": \"sparc\",", StringComparison.Ordinal))).Message, StringComparison.Ordinal);
+        Assert.Contains("no kernel for armhf", Assert.Throws<ToolException>(() => kernelLock.Select(null, ["armhf"])).Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -54,7 +74,10 @@ public sealed class KernelImageLockTests : IDisposable
         // Headers and kernel images follow the same suites: the ABI snapshot of kernel K describes the kernel the VM boots as K.
         var headers = KernelLock.Load(Path.Combine(TestEnvironment.RepoRoot, "headers", "kernels.lock.json"));
         var images = KernelImageLock.Load(TestEnvironment.LockPath);
-        Assert.Equal(headers.Kernels.Select(k => (k.Kernel, k.Suite)), images.Kernels.Select(k => (k.Kernel, k.Suite)));
+        foreach (var arch in images.Kernels.Select(k => k.Arch).Distinct())
+        {
+            Assert.Equal(headers.Kernels.Select(k => (k.Kernel, k.Suite)), images.Select(null, [arch]).Select(k => (k.Kernel, k.Suite)));
+        }
     }
 
     [Fact]

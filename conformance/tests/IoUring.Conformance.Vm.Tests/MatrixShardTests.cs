@@ -110,7 +110,7 @@ public sealed partial class MatrixShardTests
         var ran = new List<string>();
         var runner = new MatrixRunner(new VmCache(), TestEnvironment.RepoRoot, ran.Add);
         var e = await Assert.ThrowsAsync<ToolException>(() => runner.RunAsync([], [Targets.X86_64, "sparc64-linux-gnu"], new ProgramBatch(), new ProgramSource(null, 1, 0, OpLast), new QemuOptions(), 1, host: false));
-        Assert.Equal("--arch sparc64-linux-gnu: not available yet", e.Message);
+        Assert.StartsWith("no architecture runs programs as sparc64-linux-gnu", e.Message, StringComparison.Ordinal);
         Assert.Empty(ran);
     }
 
@@ -155,13 +155,13 @@ public sealed partial class MatrixShardTests
     public void TheWorkflowShardsEveryLockedKernelAndEveryArchitecture()
     {
         var workflow = File.ReadAllText(Path.Combine(TestEnvironment.RepoRoot, ".github", "workflows", "conformance-matrix.yml"));
-        Assert.Contains("jq -c '[.kernels[].kernel]' conformance/kernels.lock.json", workflow);
+        Assert.Contains("jq -c '[.kernels[].kernel] | unique' conformance/kernels.lock.json", workflow);
         Assert.Contains("kernel: ${{ fromJSON(needs.plan.outputs.kernels) }}", workflow);
 
         // What jq reads there is the lock's kernels, and no kernel is written into the workflow as well.
         using var lockJson = JsonDocument.Parse(File.ReadAllText(TestEnvironment.LockPath));
-        var kernels = lockJson.RootElement.GetProperty("kernels").EnumerateArray().Select(k => k.GetProperty("kernel").GetString()).ToList();
-        Assert.Equal(KernelImageLock.Load(TestEnvironment.LockPath).Kernels.Select(k => k.Kernel), kernels);
+        var kernels = lockJson.RootElement.GetProperty("kernels").EnumerateArray().Select(k => k.GetProperty("kernel").GetString()).Distinct().Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(KernelImageLock.Load(TestEnvironment.LockPath).Kernels.Select(k => k.Kernel).Distinct().Order(StringComparer.Ordinal), kernels);
         Assert.All(kernels, k => Assert.DoesNotContain($" {k} ", workflow.Replace('"', ' ').Replace(',', ' ').Replace('[', ' ').Replace(']', ' ')));
 
         var arch = ArchLine().Match(workflow);

@@ -137,7 +137,7 @@ public sealed class ReproducerTests
         var cache = new VmCache();
         using var dir = new TempDir();
         var reproducers = BuildReproducers(dir.Path, include, staticLink: true);
-        var kernels = KernelImageLock.Load(TestEnvironment.LockPath).Kernels;
+        var kernels = KernelImageLock.Load(TestEnvironment.LockPath).Select(null);
         using var gate = new SemaphoreSlim(2);
         var runs = await Task.WhenAll(kernels.Select(async kernel =>
         {

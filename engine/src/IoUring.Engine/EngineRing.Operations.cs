@@ -72,8 +72,13 @@ internal sealed unsafe partial class EngineRing
     // MAX_RW_COUNT: INT_MAX rounded down to a page; larger lengths are clamped, as read(2) does.
     private const uint MaxRwCount = 0x7ffff000;
 
-    // The top of x86_64 user space (TASK_SIZE_MAX): access_ok fails above it with -EFAULT at prep.
-    private const ulong UserSpaceEnd = 0x00007ffffffff000;
+    // The top of user space (TASK_SIZE_MAX) for the architecture this process runs as, whose addresses
+    // the programs hand the engine: access_ok fails above it with -EFAULT at prep. x86_64: 47 bits less
+    // a guard page. arm64: 48 bits (the VA_BITS of Debian's arm64 kernels), where mmap hands out
+    // addresses above x86_64's limit, so a check written for x86_64 alone failed valid buffers there.
+    private static readonly ulong UserSpaceEnd = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64
+        ? 1UL << 48
+        : 0x00007ffffffff000;
 
     private const int UioMaxIov = 1024;
     private const uint RwfHipri = 0x1;

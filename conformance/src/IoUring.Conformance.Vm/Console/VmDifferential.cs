@@ -15,6 +15,13 @@ public sealed record ProgramDifference(int Index, Verdict Verdict, Verdict? Shru
 /// <summary>One kernel's differential: its traces against the reference engine given a profile.</summary>
 public sealed record DifferentialReport(string Kernel, int Programs, int Equal, int Different, int NotCompared, string? NotComparedWhy, IReadOnlyList<ProgramDifference> Differences)
 {
+    /// <summary>
+    /// The programs whose kernel run the engine inside the VM paced otherwise than the engine here
+    /// computes: the engine does not behave alike on the VM's architecture and the host's, and the
+    /// kernel waited for the wrong completions.
+    /// </summary>
+    public IReadOnlyList<int> PacedOtherwise { get; init; } = [];
+
     public ProgramDifference? First => Differences.Count > 0 ? Differences[0] : null;
 
     /// <summary>Per program: true equal, false different, null not compared.</summary>
@@ -53,12 +60,19 @@ public static class VmDifferential
 
         int equal = 0, notCompared = 0;
         var differences = new List<ProgramDifference>();
+        var pacedOtherwise = new List<int>();
         for (var i = 0; i < programs.Count; i++)
         {
             if (run.Results[i] is not { } result)
             {
                 notCompared++;
                 continue;
+            }
+
+            // Only against the probed profile: that is the one the agent's engine was given.
+            if (result.EngineReady is { } paced && profile == run.Hello?.Profile && !paced.SequenceEqual(Differential.Engine(programs[i], profile).Ready))
+            {
+                pacedOtherwise.Add(i);
             }
 
             var kernel = result.Trace ?? ProgramTrace.Failed($"the runner threw in the VM: {(result.Error ?? "(no message)").Split('\n')[0].Trim()}");
@@ -73,6 +87,9 @@ public static class VmDifferential
             differences.Add(new ProgramDifference(i, verdict, shrunk is { Equal: false } ? shrunk : null, result.Shrunk?.Candidates ?? 0));
         }
 
-        return new DifferentialReport(run.Kernel, programs.Count, equal, differences.Count, notCompared, notCompared > 0 ? "results missing from the VM (see its problems)" : null, differences);
+        return new DifferentialReport(run.Kernel, programs.Count, equal, differences.Count, notCompared, notCompared > 0 ? "results missing from the VM (see its problems)" : null, differences)
+        {
+            PacedOtherwise = pacedOtherwise,
+        };
     }
 }

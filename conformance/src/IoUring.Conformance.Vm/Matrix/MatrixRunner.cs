@@ -54,6 +54,7 @@ public sealed class MatrixRunner
         foreach (var (run, image) in runs.Zip(native))
         {
             var probed = VmDifferential.Compare(run, batch.Programs);
+            var problems = probed.PacedOtherwise.Count == 0 ? run.Problems : [.. run.Problems, PacingProblem(probed)];
             var snapshotProfile = SnapshotProfile(image.Kernel, image.Target, run.Hello?.Profile);
             var snapshot = snapshotProfile is null ? null : VmDifferential.Compare(run, batch.Programs, snapshotProfile);
             columns.Add(new KernelColumn(
@@ -62,8 +63,8 @@ public sealed class MatrixRunner
                 run.Hello?.Kernel ?? image.Release,
                 image.Version,
                 run.Hello?.Profile,
-                run.Failed,
-                run.Problems,
+                run.Failed || probed.PacedOtherwise.Count > 0,
+                problems,
                 run.Notes,
                 run.WallSeconds,
                 probed.Verdicts(run.Results),
@@ -91,6 +92,10 @@ public sealed class MatrixRunner
         var matrix = FeatureMatrix.Build(source, batch.Programs, batch.Hostile.Length, ordered, watch.Elapsed.TotalSeconds, OpLast(source, repoRoot), MmapOpcode(repoRoot));
         return (matrix, runs);
     }
+
+    /// <summary>What a column says when the engine in its VM paced the kernel otherwise than the host's engine: its traces cannot be trusted.</summary>
+    public static string PacingProblem(DifferentialReport report) =>
+        $"the engine inside the VM paced {report.PacedOtherwise.Count} program(s) otherwise than the engine on the host (first: program {report.PacedOtherwise[0]}): the engine does not behave alike on the VM's architecture, so the kernel waited for the wrong completions";
 
     /// <summary>The IORING_OP_LAST the matrix's rows are built with: the source's, or (a program file) the corpus's largest.</summary>
     public static uint OpLast(ProgramSource source, string repoRoot) => source.OpLast ?? SnapshotCorpus.OpLast(repoRoot);
