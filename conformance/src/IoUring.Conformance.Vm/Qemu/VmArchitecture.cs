@@ -8,9 +8,8 @@ namespace IoUring.Conformance.Vm;
 /// inside, and how qemu boots them. The host is x86_64, so an arm64 VM runs cross-built code.
 /// </summary>
 /// <param name="DebianArch">The Debian architecture of the kernel images (amd64, arm64).</param>
-/// <param name="Triple">The GNU triple of the guest's user space: the cross tools' prefix and the C library's folder under /usr.</param>
-/// <param name="Gcc">The C compiler that builds the guest's static init and programs.</param>
-/// <param name="GccPackage">The Debian package that brings <paramref name="Gcc"/> with its static C library.</param>
+/// <param name="Target">The C target of the guest's user space: its GNU triple (the cross tools' prefix and the C library's folder under /usr) and its gcc.</param>
+/// <param name="GccPackage">The Debian package that brings the target's gcc with its static C library.</param>
 /// <param name="RuntimeIdentifier">The .NET runtime identifier of the native agent.</param>
 /// <param name="QemuBinary">The emulator.</param>
 /// <param name="QemuPackage">The Debian package that brings <paramref name="QemuBinary"/>.</param>
@@ -18,8 +17,7 @@ namespace IoUring.Conformance.Vm;
 /// <param name="MachineArguments">The qemu options that choose the machine and CPU (why each: see the instances).</param>
 public sealed record VmArchitecture(
     string DebianArch,
-    string Triple,
-    string Gcc,
+    CTarget Target,
     string GccPackage,
     string RuntimeIdentifier,
     string QemuBinary,
@@ -33,7 +31,7 @@ public sealed record VmArchitecture(
     /// kernel oopses the thread (.NET's context restore uses iretq, so the agent died mid-run).
     /// </summary>
     public static readonly VmArchitecture X86_64 = new(
-        "amd64", "x86_64-linux-gnu", "gcc", "gcc libc6-dev", "linux-x64", "qemu-system-x86_64", "qemu-system-x86", "ttyS0",
+        "amd64", CTarget.X86_64, "gcc libc6-dev", "linux-x64", "qemu-system-x86_64", "qemu-system-x86", "ttyS0",
         ["-cpu", "max,smap=off"]);
 
     /// <summary>
@@ -44,7 +42,7 @@ public sealed record VmArchitecture(
     /// function return otherwise.
     /// </summary>
     public static readonly VmArchitecture Arm64 = new(
-        "arm64", "aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu libc6-dev-arm64-cross", "linux-arm64", "qemu-system-aarch64", "qemu-system-arm", "ttyAMA0",
+        "arm64", CTarget.Aarch64, "gcc-aarch64-linux-gnu libc6-dev-arm64-cross", "linux-arm64", "qemu-system-aarch64", "qemu-system-arm", "ttyAMA0",
         ["-machine", "virt", "-cpu", "max,pauth-impdef=on"]);
 
     public static readonly IReadOnlyList<VmArchitecture> All = [X86_64, Arm64];
@@ -55,6 +53,12 @@ public sealed record VmArchitecture(
         ?? throw new ToolException($"no VM architecture boots Debian {debianArch} kernels; the VMs know {string.Join(", ", All.Select(a => a.DebianArch))}");
 
     public static VmArchitecture Of(LockedImage image) => Of(image.Arch);
+
+    /// <summary>The GNU triple of the guest's user space.</summary>
+    public string Triple => Target.Triple;
+
+    /// <summary>The C compiler that builds the guest's static init and programs.</summary>
+    public string Gcc => Target.GccCommand;
 
     /// <summary>Whether code for this architecture runs on the host as it is (the host is x86_64).</summary>
     public bool IsHost => this == X86_64;
