@@ -48,7 +48,7 @@ internal static class Commands
             var reports = TerminalProgress.Run("kernels fetch", Console.Error, log => new KernelImageFetcher(new VmCache(r.GetValue(CacheOption)), log).Fetch(kernelLock, mode, r.GetValue(kernels)));
             foreach (var rep in reports)
             {
-                Console.WriteLine($"{rep.Kernel,-8} {rep.Status,-9} {rep.Detail}");
+                Console.WriteLine($"{rep.Kernel,-12} {rep.Status,-9} {rep.Detail}");
             }
 
             if (mode == FetchMode.Refresh && reports.Any(x => x.Changed))
@@ -72,7 +72,7 @@ internal static class Commands
             foreach (var k in KernelImageLock.Load(repo.LockPath).Kernels)
             {
                 var state = cache.TryGetVerified(k, out var problem) is { } path ? $"cached {path}" : $"not ready: {problem}";
-                Console.WriteLine($"{k.Kernel,-8} {k.Suite,-13} {k.Version ?? "-",-18} {k.Release ?? "-",-30} {state}");
+                Console.WriteLine($"{k.Name,-12} {k.Suite,-13} {k.Version ?? "-",-18} {k.Release ?? "-",-30} {state}");
             }
 
             return 0;
@@ -287,7 +287,7 @@ internal static class Commands
     {
         foreach (var k in matrix.Kernels)
         {
-            Console.WriteLine($"{k.Name,-8} {k.Where,-5} {k.Release ?? "?",-30} {(k.Failed ? "FAILED" : "ok"),-7} {k.Seconds,6:0.0} s{(k.Failed ? ": " + string.Join("; ", k.Problems) : string.Empty)}");
+            Console.WriteLine($"{k.Name,-20} {k.Where,-5} {k.Release ?? "?",-30} {(k.Failed ? "FAILED" : "ok"),-7} {k.Seconds,6:0.0} s{(k.Failed ? ": " + string.Join("; ", k.Problems) : string.Empty)}");
         }
 
         var cells = matrix.Rows.SelectMany(x => x.Cells).ToList();
@@ -438,7 +438,7 @@ internal static class Commands
     private static void Print(VmRun vm, DifferentialReport? diff, ProgramSource source)
     {
         var phases = BootPhases.Of(vm);
-        Console.WriteLine($"{vm.Kernel,-8} {vm.Hello?.Kernel ?? vm.Release ?? "?",-30} {(vm.Failed ? "FAILED" : "ok"),-7} {phases}");
+        Console.WriteLine($"{vm.Kernel,-12} {vm.Hello?.Kernel ?? vm.Release ?? "?",-30} {(vm.Failed ? "FAILED" : "ok"),-7} {phases}");
         if (vm.Hello?.Profile is { } p)
         {
             Console.WriteLine($"         profile: setup flags 0x{p.SetupFlags:x}, features 0x{p.Features:x}, {p.OpLast} opcodes, nop flags 0x{p.NopFlags:x}");

@@ -211,8 +211,15 @@ internal static class CorpusCommands
                 continue;
             }
 
-            // A column of C programs (the 32-bit one) checks its traces inside the VM and brings none back:
-            // writing its profile into the kernel's corpus file would only replace the probed one.
+            // The corpus keeps one file per kernel, recorded by an x86_64 process: another architecture's
+            // traces would land in the same file under the same program names.
+            if (k.Target != Targets.X86_64)
+            {
+                Console.WriteLine($"{k.Name,-8} not recorded: the trace corpus holds x86_64 processes' traces only");
+                continue;
+            }
+
+            // A column that brings no traces back (the C programs check theirs inside the VM) has nothing to keep.
             if (k.Traces.All(t => t is null))
             {
                 Console.WriteLine($"{k.Name,-8} not recorded: no kernel traces came back from this column");
@@ -325,7 +332,7 @@ internal static class CorpusCommands
         var kernelLock = KernelImageLock.Load(repo.LockPath);
         if (names is null || names.Length == 0)
         {
-            return (true, kernelLock.Kernels);
+            return (true, kernelLock.Select(null));
         }
 
         var host = names.Contains("host");
