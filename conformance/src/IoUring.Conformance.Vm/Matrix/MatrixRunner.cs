@@ -78,12 +78,23 @@ public sealed class MatrixRunner
             });
         }
 
-        // A 32-bit process runs on the x86_64 kernels, as their own programs' C export: the engine is
-        // given those kernels' probed profiles where the x86_64 columns brought them back.
+        // A 32-bit process runs on the x86_64 kernels, as their own programs' C export. The engine takes
+        // the numbers of the running kernel (the query's answers) from those kernels' probes: from the
+        // x86_64 columns when they ran, else from a boot of each that only probes (no programs).
         if (compat32)
         {
             var amd64 = kernels.Where(k => k.Arch == VmArchitecture.X86_64.DebianArch).ToList();
             var probed = runs.Zip(native).Where(x => x.Second.Arch == VmArchitecture.X86_64.DebianArch && x.First.Hello?.Profile is not null).ToDictionary(x => x.Second.Kernel, x => x.First.Hello!.Profile!);
+            var unprobed = amd64.Where(k => !probed.ContainsKey(k.Kernel)).ToList();
+            if (unprobed.Count > 0)
+            {
+                var probes = await new KernelBoots(cache, repoRoot, log).RunAsync(unprobed, new ProgramBatch(), options, parallel, cancel);
+                foreach (var (run, image) in probes.Zip(unprobed).Where(x => x.First.Hello?.Profile is not null))
+                {
+                    probed[image.Kernel] = run.Hello!.Profile!;
+                }
+            }
+
             columns.AddRange(await new Compat32Columns(cache, repoRoot, log).RunAsync(amd64, batch.Programs, probed, options, parallel, cancel));
         }
 
