@@ -90,7 +90,7 @@ public sealed partial class InitramfsBuilder
             }
             else
             {
-                foreach (var (guestPath, hostPath) in CrossLibraries(agent.EntryPath, arch))
+                foreach (var (guestPath, hostPath) in CrossLibraries([agent.EntryPath], arch.Target, arch.GccPackage))
                 {
                     tree.File(guestPath.TrimStart('/'), hostPath, 0x1ED);
                 }
@@ -398,36 +398,54 @@ public sealed partial class InitramfsBuilder
     }
 
     /// <summary>
-    /// The shared libraries a cross-built executable needs, read from its dynamic section with the
-    /// architecture's readelf (ldd cannot run a foreign binary), found among the host's cross C library,
-    /// closed over their own needs. Each goes where the guest's loader looks: the interpreter at the path
-    /// the executable names, the rest in the architecture's multiarch folder (/lib/&lt;triple&gt;), which
-    /// Debian's loader searches by default.
+    /// The shared libraries cross-built executables need, read from their dynamic sections with the
+    /// target's readelf (ldd cannot run a foreign binary), found among the host's cross C library
+    /// (/usr/&lt;triple&gt;/lib), closed over their own needs. Each goes where the guest's loader looks: the
+    /// interpreter at the path the executables name, the rest in the target's multiarch folder
+    /// (/lib/&lt;multiarch&gt;), which Debian's loader searches by default. <paramref name="packages"/> is what
+    /// to install when a piece is missing.
     /// </summary>
-    private static List<(string GuestPath, string HostPath)> CrossLibraries(string elf, VmArchitecture arch)
+    public static List<(string GuestPath, string HostPath)> CrossLibraries(IEnumerable<string> executables, CTarget target, string packages)
     {
-        var readelf = $"{arch.Triple}-readelf";
+        var readelf = $"{target.Triple}-readelf";
+        var libraryDir = $"/usr/{target.Triple}/lib";
         (string Interpreter, List<string> Needed) Read(string file)
         {
             var (rc, output) = Tools.Run(readelf, ["-d", "-l", "-W", file]);
             if (rc != 0)
             {
-                throw new ToolException($"{readelf} -d -l {file} failed (exit {rc}): {output.Trim()}; it comes with binutils-{arch.Triple} (apt-get install {arch.GccPackage})");
+                throw new ToolException($"{readelf} -d -l {file} failed (exit {rc}): {output.Trim()}; it comes with binutils-{target.Triple} (apt-get install {packages})");
             }
 
             var interpreter = InterpreterLine().Match(output);
             return (interpreter.Success ? interpreter.Groups[1].Value : string.Empty, NeededLine().Matches(output).Select(m => m.Groups[1].Value).ToList());
         }
 
-        var result = new List<(string, string)>();
-        var (loader, needed) = Read(elf);
-        if (loader.Length > 0)
+        string Host(string name)
         {
-            result.Add((loader, HostLibrary(Path.GetFileName(loader), arch)));
+            var path = Path.Combine(libraryDir, name);
+            return File.Exists(path)
+                ? new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path
+                : throw new ToolException($"{path} is missing: {target.ShortName} programs link it; install the cross C library (apt-get install {packages})");
         }
 
-        var seen = new HashSet<string>(StringComparer.Ordinal) { Path.GetFileName(loader) };
-        var work = new Queue<string>(needed);
+        var result = new List<(string, string)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var work = new Queue<string>();
+        foreach (var executable in executables)
+        {
+            var (loader, needed) = Read(executable);
+            if (loader.Length > 0 && seen.Add(Path.GetFileName(loader)))
+            {
+                result.Add((loader, Host(Path.GetFileName(loader))));
+            }
+
+            foreach (var name in needed)
+            {
+                work.Enqueue(name);
+            }
+        }
+
         while (work.TryDequeue(out var name))
         {
             if (!seen.Add(name))
@@ -435,8 +453,8 @@ public sealed partial class InitramfsBuilder
                 continue;
             }
 
-            var host = HostLibrary(name, arch);
-            result.Add(($"/lib/{arch.Triple}/{name}", host));
+            var host = Host(name);
+            result.Add(($"/lib/{target.MultiarchDir}/{name}", host));
             foreach (var more in Read(host).Needed)
             {
                 work.Enqueue(more);
@@ -444,14 +462,6 @@ public sealed partial class InitramfsBuilder
         }
 
         return result;
-    }
-
-    private static string HostLibrary(string name, VmArchitecture arch)
-    {
-        var path = Path.Combine(arch.LibraryDir, name);
-        return File.Exists(path)
-            ? new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path
-            : throw new ToolException($"{path} is missing: the {arch.DebianArch} agent links it; install the cross C library (apt-get install {arch.GccPackage})");
     }
 
     [System.Text.RegularExpressions.GeneratedRegex(@"\[Requesting program interpreter: ([^\]]+)\]")]

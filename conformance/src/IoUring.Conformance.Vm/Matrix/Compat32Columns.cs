@@ -48,12 +48,8 @@ public sealed record Compat32Plan(LockedImage Kernel, KernelProfile EngineProfil
 /// </summary>
 public sealed class Compat32Columns
 {
-    /// <summary>The cross C library's run-time files, placed where the binaries' interpreter and the loader's default path find them.</summary>
-    private static readonly (string ImagePath, string HostFile)[] RuntimeFiles =
-    [
-        ("/lib/ld-linux.so.2", "/usr/i686-linux-gnu/lib/ld-linux.so.2"),
-        ("/lib/libc.so.6", "/usr/i686-linux-gnu/lib/libc.so.6"),
-    ];
+    /// <summary>What brings the i686 compiler, its readelf and the i386 C library the programs link.</summary>
+    private const string CrossPackages = "gcc-i686-linux-gnu libc6-dev-i386-cross";
 
     /// <summary>Run first in every boot: a kernel that cannot execute 32-bit programs shows here, once, instead of as every program failing.</summary>
     private const string CheckName = "ia32-check";
@@ -215,24 +211,21 @@ public sealed class Compat32Columns
     public async Task<KernelColumn> RunAsync(Compat32Plan plan, QemuOptions options, CancellationToken cancel = default)
     {
         var check = Compile(CheckSource, CBuild.IncludeDir(repoRoot, new HeaderCache(cache.Root))).Binary;
-        foreach (var (_, host) in RuntimeFiles.Where(f => !File.Exists(f.HostFile)))
-        {
-            throw new ToolException($"{host} is missing: the 32-bit programs need the i386 C library; apt-get install libc6-dev-i386-cross");
-        }
-
         List<(string Name, string Binary)> binaries = [(CheckName, check), .. plan.Programs.Where(p => p.Binary is not null).Select(p => (p.Name, p.Binary!))];
+        // The cross C library's loader and what the programs link, where their interpreter and the loader find them.
+        var runtimeFiles = InitramfsBuilder.CrossLibraries(binaries.Select(b => b.Binary), CTarget.I686, CrossPackages).Select(l => (l.GuestPath, l.HostPath)).ToList();
         var notes = new List<string>();
         // The boot's own lines name the kernel; here they say which column they are for.
         var prefix = plan.Kernel.Kernel + ":";
         void Log(string line) => log(line.StartsWith(prefix, StringComparison.Ordinal) ? $"{plan.Kernel.Kernel} i686:{line[prefix.Length..]}" : line);
-        var run = await CProgramVm.RunAsync(cache, plan.Kernel, binaries, RuntimeFiles, options, Log, cancel);
+        var run = await CProgramVm.RunAsync(cache, plan.Kernel, binaries, runtimeFiles, options, Log, cancel);
         if (run.Failed)
         {
             log($"{plan.Kernel.Kernel} i686: boot failed ({run.Problems[0]}); booting it again with the same programs");
-            var again = await CProgramVm.RunAsync(cache, plan.Kernel, binaries, RuntimeFiles, options, Log, cancel);
+            var again = await CProgramVm.RunAsync(cache, plan.Kernel, binaries, runtimeFiles, options, Log, cancel);
             notes.Add(again.Failed
-                ? $"the first boot failed too: {string.Join("; ", run.Problems)}"
-                : $"the first boot failed and the second, with the same programs, did not: {string.Join("; ", run.Problems)} (emulator instability suspected)");
+                ? $"{KernelBoots.RetryNote} too: {string.Join("; ", run.Problems)}"
+                : $"{KernelBoots.RetryNote} and the second, with the same programs, did not: {string.Join("; ", run.Problems)} (emulator instability suspected)");
             run = again;
         }
 
@@ -407,13 +400,13 @@ public sealed class Compat32Columns
         var path = (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':');
         if (!path.Any(d => File.Exists(Path.Combine(d, CBuild.I686Compiler))))
         {
-            throw new ToolException($"{CBuild.I686Compiler} is not installed: the 32-bit columns build their programs with it; apt-get install gcc-i686-linux-gnu libc6-dev-i386-cross");
+            throw new ToolException($"{CBuild.I686Compiler} is not installed: the 32-bit columns build their programs with it; apt-get install {CrossPackages}");
         }
     }
 
     private static string CompilerVersion()
     {
         var (rc, version) = Tools.Run(CBuild.I686Compiler, ["-dumpfullversion"]);
-        return rc == 0 ? version.Trim() : throw new ToolException($"{CBuild.I686Compiler} -dumpfullversion failed (exit {rc}): {version.Trim()}; apt-get install gcc-i686-linux-gnu libc6-dev-i386-cross");
+        return rc == 0 ? version.Trim() : throw new ToolException($"{CBuild.I686Compiler} -dumpfullversion failed (exit {rc}): {version.Trim()}; apt-get install {CrossPackages}");
     }
 }

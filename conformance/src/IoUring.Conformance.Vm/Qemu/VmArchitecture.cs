@@ -63,9 +63,6 @@ public sealed record VmArchitecture(
     /// <summary>Whether code for this architecture runs on the host as it is (the host is x86_64).</summary>
     public bool IsHost => this == X86_64;
 
-    /// <summary>The folder of the guest's C library among the host's cross tools (the host's own for x86_64).</summary>
-    public string LibraryDir => IsHost ? $"/lib/{Triple}" : $"/usr/{Triple}/lib";
-
     /// <summary>The qemu binary, or an error naming the package to install.</summary>
     public string FindQemu() =>
         Tools.OnPath(QemuBinary) ?? throw new ToolException($"{QemuBinary} is not installed; install it with 'apt-get install {QemuPackage}' (./make.sh test does this when run as root)");

@@ -31,7 +31,7 @@ public static class CBuild
     }
 
     /// <summary>Debian's cross compiler for 32-bit x86 (gcc-multilib conflicts with the cross compilers, so -m32 is not an option).</summary>
-    public const string I686Compiler = "i686-linux-gnu-gcc";
+    public static readonly string I686Compiler = CTarget.I686.GccCommand;
 
     /// <summary>
     /// Compiles <paramref name="cFile"/> as a 32-bit x86 program, dynamically linked against the cross C
