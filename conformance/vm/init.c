@@ -29,8 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_ITEMS 256
-
 /* One write(2) per message: the console interleaves kernel output between writes, never inside one. */
 static void say(const char *fmt, ...)
 {
@@ -86,17 +84,21 @@ static void mount_or_report(const char *source, const char *target, const char *
         say("@@IOURING-VM-ERROR mount %s on %s: %s", type, target, strerror(errno));
 }
 
-/* Reads a file of lines into a NULL-terminated vector; the buffer stays allocated for the process' life. */
-static int read_lines(const char *path, char **items, int max)
+/*
+ * Reads a file of lines into a NULL-terminated vector sized to the file (a workload of C programs names
+ * one per line, hundreds of them); the vector and its buffer stay allocated for the process' life.
+ * NULL when the file cannot be read.
+ */
+static char **read_lines(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return -1;
+        return NULL;
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap + 1);
     if (buf == NULL) {
         close(fd);
-        return -1;
+        return NULL;
     }
     for (;;) {
         if (len == cap) {
@@ -104,7 +106,7 @@ static int read_lines(const char *path, char **items, int max)
             char *grown = realloc(buf, cap + 1);
             if (grown == NULL) {
                 close(fd);
-                return -1;
+                return NULL;
             }
             buf = grown;
         }
@@ -113,7 +115,7 @@ static int read_lines(const char *path, char **items, int max)
             continue;
         if (r < 0) {
             close(fd);
-            return -1;
+            return NULL;
         }
         if (r == 0)
             break;
@@ -121,11 +123,17 @@ static int read_lines(const char *path, char **items, int max)
     }
     close(fd);
     buf[len] = '\0';
-    int n = 0;
-    for (char *line = strtok(buf, "\n"); line != NULL && n < max - 1; line = strtok(NULL, "\n"))
+    size_t lines = 1;
+    for (size_t i = 0; i < len; i++)
+        lines += buf[i] == '\n';
+    char **items = malloc((lines + 1) * sizeof *items);
+    if (items == NULL)
+        return NULL;
+    size_t n = 0;
+    for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n"))
         items[n++] = line;
     items[n] = NULL;
-    return n;
+    return items;
 }
 
 /*
@@ -178,14 +186,15 @@ int main(void)
     mount_or_report("tmpfs", "/tmp", "tmpfs", "mode=1777");
     say("@@IOURING-VM-INIT uptime=%.3f", uptime());
 
-    static char *argv[MAX_ITEMS];
-    static char *envp[MAX_ITEMS];
-    if (read_lines("/etc/vm/argv", argv, MAX_ITEMS) < 1) {
+    char **argv = read_lines("/etc/vm/argv");
+    if (argv == NULL || argv[0] == NULL) {
         say("@@IOURING-VM-ERROR /etc/vm/argv is missing or empty: the initramfs names no workload");
         power_off(127);
     }
-    if (read_lines("/etc/vm/env", envp, MAX_ITEMS) < 0)
-        envp[0] = NULL;
+    static char *no_env[] = { NULL };
+    char **envp = read_lines("/etc/vm/env");
+    if (envp == NULL)
+        envp = no_env;
 
     /* Position a kernel log reader at the end now, so only what the workload provoked is reported. */
     int kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
