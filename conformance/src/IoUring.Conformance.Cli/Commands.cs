@@ -498,9 +498,9 @@ internal static class Commands
             Console.WriteLine($"           program: {Indent(v.Program.ToString(), 20)}");
             Console.WriteLine($"           kernel:  {v.Difference?.Kernel ?? "(trace ended)"}");
             Console.WriteLine($"           engine:  {v.Difference?.Engine ?? "(trace ended)"}");
-            if (vm.Results[d.Index]?.EngineReady is { } paced && vm.Hello?.Profile is { } probed)
+            if (vm.Results[d.Index]?.EngineReady is { } paced)
             {
-                var here = Differential.Engine(d.Verdict.Program, probed).Ready;
+                var here = d.Verdict.Ready;
                 Console.WriteLine($"           pacing:  {(paced.SequenceEqual(here) ? "as the engine here computes it" : $"the engine in the VM paced the kernel by [{string.Join(' ', paced)}], the engine here computes [{string.Join(' ', here)}]")}");
                 if (vm.Results[d.Index]?.EngineTrace is { } there)
                 {

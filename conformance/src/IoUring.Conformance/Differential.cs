@@ -92,11 +92,12 @@ public static class Differential
     }
 
     /// <summary>Compares a kernel trace recorded elsewhere (a VM, the replay corpus) with the engine's run of the same program.</summary>
-    public static Verdict Compare(RingProgram program, ProgramTrace kernel, KernelProfile engineProfile)
-    {
-        var engine = Engine(program, engineProfile).Trace;
-        return new Verdict(program, kernel, engine, TraceDifference.Between(kernel, engine));
-    }
+    public static Verdict Compare(RingProgram program, ProgramTrace kernel, KernelProfile engineProfile) =>
+        Compare(program, kernel, Engine(program, engineProfile));
+
+    /// <summary>The same, with the engine's run of the program already made (its <see cref="Verdict.Ready"/> is that run's pacing).</summary>
+    public static Verdict Compare(RingProgram program, ProgramTrace kernel, RunResult engine) =>
+        new(program, kernel, engine.Trace, TraceDifference.Between(kernel, engine.Trace)) { Ready = engine.Ready };
 
     /// <summary>
     /// Shrinks a difference: tries the smaller programs <see cref="ProgramGen.Smaller"/> proposes, in

@@ -36,13 +36,8 @@ public sealed class Arm64VmTests
         Assert.Equal(MachineAarch64, ElfMachine(agent.EntryPath));
         Assert.Equal(MachineAarch64, ElfMachine(InitramfsBuilder.BuildStatic(new VmCache(), "init.c", VmArchitecture.Arm64)));
 
-        var opLast = SnapshotCorpus.OpLast(TestEnvironment.RepoRoot);
-        var batch = new ProgramBatch
-        {
-            Programs = ProgramSampler.Sample(opLast, Seed, Programs),
-            Hostile = ProgramSampler.SampleHostile(opLast, Seed, HostileCases),
-        };
-        var run = (await new KernelBoots(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine) { ArchAgents = new Dictionary<VmArchitecture, AgentBuild> { [VmArchitecture.Arm64] = agent } }
+        var batch = TestEnvironment.Batch(Seed, Programs, HostileCases);
+        var run = (await new KernelBoots(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine) { Agents = new Dictionary<VmArchitecture, AgentBuild> { [VmArchitecture.Arm64] = agent } }
             .RunAsync(kernel, batch, new QemuOptions { Timeout = TimeSpan.FromSeconds(300) }, parallel: 1)).Single();
 
         Assert.False(run.Failed, string.Join("; ", run.Problems));

@@ -29,15 +29,10 @@ public sealed class NativeAgentTests
         var native = AgentBuild.PublishNative(TestEnvironment.RepoRoot, Directory.CreateTempSubdirectory("iouring-native-agent-").FullName, configuration);
 
         var kernel = KernelImageLock.Load(TestEnvironment.LockPath).Select(["7.2"]);
-        var opLast = SnapshotCorpus.OpLast(TestEnvironment.RepoRoot);
-        var batch = new ProgramBatch
-        {
-            Programs = ProgramSampler.Sample(opLast, Seed, Programs),
-            Hostile = ProgramSampler.SampleHostile(opLast, Seed, HostileCases),
-        };
+        var batch = TestEnvironment.Batch(Seed, Programs, HostileCases);
         var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(300) };
         var jitBoot = new KernelBoots(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine).RunAsync(kernel, batch, options, parallel: 1);
-        var nativeBoot = new KernelBoots(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine) { Agent = native }.RunAsync(kernel, batch, options, parallel: 1);
+        var nativeBoot = new KernelBoots(new VmCache(), TestEnvironment.RepoRoot, output.WriteLine) { Agents = new Dictionary<VmArchitecture, AgentBuild> { [VmArchitecture.X86_64] = native } }.RunAsync(kernel, batch, options, parallel: 1);
         var jit = (await jitBoot).Single();
         var aot = (await nativeBoot).Single();
 

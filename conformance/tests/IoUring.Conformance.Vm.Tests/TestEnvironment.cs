@@ -7,6 +7,13 @@ namespace IoUring.Conformance.Vm.Tests;
 /// <summary>Where the tests find the repository, and what a boot test needs from the machine.</summary>
 internal static class TestEnvironment
 {
+    /// <summary>The batch a VM test boots with: <paramref name="programs"/> generated programs and <paramref name="hostile"/> hostile cases of <paramref name="seed"/>, at the corpus's opcode count.</summary>
+    public static ProgramBatch Batch(ulong seed, int programs, int hostile)
+    {
+        var opLast = SnapshotCorpus.OpLast(RepoRoot);
+        return new ProgramBatch { Programs = ProgramSampler.Sample(opLast, seed, programs), Hostile = ProgramSampler.SampleHostile(opLast, seed, hostile) };
+    }
+
     /// <summary>CI=true: a missing prerequisite fails the test that needs it instead of skipping it.</summary>
     public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 

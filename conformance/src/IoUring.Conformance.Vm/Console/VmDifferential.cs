@@ -69,14 +69,15 @@ public static class VmDifferential
                 continue;
             }
 
+            var kernel = result.Trace ?? ProgramTrace.Failed($"the runner threw in the VM: {(result.Error ?? "(no message)").Split('\n')[0].Trim()}");
+            var verdict = Differential.Compare(programs[i], kernel, Differential.Engine(programs[i], profile));
+
             // Only against the probed profile: that is the one the agent's engine was given.
-            if (result.EngineReady is { } paced && profile == run.Hello?.Profile && !paced.SequenceEqual(Differential.Engine(programs[i], profile).Ready))
+            if (result.EngineReady is { } paced && profile == run.Hello?.Profile && !paced.SequenceEqual(verdict.Ready))
             {
                 pacedOtherwise.Add(i);
             }
 
-            var kernel = result.Trace ?? ProgramTrace.Failed($"the runner threw in the VM: {(result.Error ?? "(no message)").Split('\n')[0].Trim()}");
-            var verdict = Differential.Compare(programs[i], kernel, profile);
             if (verdict.Equal && result.Trace is not null)
             {
                 equal++;

@@ -33,11 +33,8 @@ public sealed class KernelBoots
         this.log = log;
     }
 
-    /// <summary>The agent the x86_64 VMs run (default: <see cref="AgentBuild.Locate"/> for the repository).</summary>
-    public AgentBuild? Agent { get; init; }
-
-    /// <summary>The agents other architectures' VMs run (default: <see cref="AgentBuild.ForArchitecture"/>).</summary>
-    public IReadOnlyDictionary<VmArchitecture, AgentBuild>? ArchAgents { get; init; }
+    /// <summary>The agent each architecture's VMs run, where not the default (<see cref="AgentBuild.ForArchitecture"/>).</summary>
+    public IReadOnlyDictionary<VmArchitecture, AgentBuild>? Agents { get; init; }
 
     public async Task<IReadOnlyList<VmRun>> RunAsync(IReadOnlyList<LockedImage> kernels, ProgramBatch batch, QemuOptions options, int parallel, CancellationToken cancel = default)
     {
@@ -56,7 +53,7 @@ public sealed class KernelBoots
             foreach (var arch in images.Select(i => VmArchitecture.Of(i.Kernel)).Distinct())
             {
                 arch.FindQemu();
-                var agent = arch.IsHost ? Agent ?? AgentBuild.Locate(repoRoot) : ArchAgents?.GetValueOrDefault(arch) ?? AgentBuild.ForArchitecture(repoRoot, arch);
+                var agent = Agents?.GetValueOrDefault(arch) ?? AgentBuild.ForArchitecture(repoRoot, arch);
                 agent.CheckMatches(AppContext.BaseDirectory);
                 var initramfs = new InitramfsBuilder(cache, log).Build(agent, arch);
                 Directory.CreateDirectory(cache.RunsDir);
