@@ -13,23 +13,54 @@ public sealed record SupervisedExit(int? ExitCode, string Output, int RingsFreed
 /// </summary>
 public static class SupervisedProcess
 {
-    public static SupervisedExit Run(string program, TimeSpan deadline)
+    private const int SigKill = 9;
+
+    public static SupervisedExit Run(string program, TimeSpan deadline) => Run(new ProcessStartInfo(program), deadline);
+
+    /// <summary>
+    /// As <see cref="Run(string, TimeSpan)"/> for a prepared start (arguments, working folder,
+    /// environment). With <paramref name="ownProcessGroup"/> the program starts in a session and
+    /// process group of its own (setsid(1), which execs it under the same process id), and whatever
+    /// it forked and left behind is killed with it when it ends: a test that forks must not leave a
+    /// child running into the next.
+    /// </summary>
+    public static SupervisedExit Run(ProcessStartInfo start, TimeSpan deadline, bool ownProcessGroup = false)
     {
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        if (ownProcessGroup)
+        {
+            var program = start.FileName;
+            start.FileName = "setsid";
+            start.ArgumentList.Insert(0, program);
+        }
+
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.RedirectStandardInput = true;
         var watch = Stopwatch.StartNew();
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"{program} could not be started");
+        using var p = Process.Start(start) ?? throw new InvalidOperationException($"{start.FileName} could not be started");
+        var pid = p.Id;
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         var killed = !p.WaitForExit(deadline);
         var freed = killed ? StuckThreads.KillAndFree(p, null, TimeSpan.FromSeconds(10)).Freed : 0;
+        if (ownProcessGroup)
+        {
+            _ = Kill(-pid, SigKill);
+        }
+
         var exited = p.HasExited;
         if (exited)
         {
             p.WaitForExit();
         }
 
-        var output = exited ? (stdout.Result + stderr.Result).Trim() : "(still running: it could not be freed)";
+        // A child left in the group may hold the pipes open: the output read so far is what there is.
+        string Text(Task<string> t) => t.Wait(TimeSpan.FromSeconds(5)) ? t.Result : string.Empty;
+        var output = exited ? (Text(stdout) + Text(stderr)).Trim() : "(still running: it could not be freed)";
         return new SupervisedExit(killed ? null : p.ExitCode, output, freed, watch.Elapsed);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 }

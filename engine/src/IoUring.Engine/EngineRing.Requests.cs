@@ -109,6 +109,12 @@ internal sealed unsafe partial class EngineRing
         return i;
     }
 
+    private int Unmodelled(byte opcode)
+    {
+        engine.ReportUnmodelled($"opcode {(io_uring_op)opcode}");
+        return -Errno.EOPNOTSUPP;
+    }
+
     private int Validate(ref Request r, io_uring_sqe* sqe, uint index, ref uint slotsLeft, ref uint head)
     {
         if (r.Opcode >= profile.OpLast)
@@ -218,7 +224,7 @@ internal sealed unsafe partial class EngineRing
             OpKind.Mmap => PrepareMmap(ref r, sqe),
 
             // Opcodes the engine does not execute yet are refused loudly, never faked as successes.
-            _ => -Errno.EOPNOTSUPP,
+            _ => Unmodelled(r.Opcode),
         };
     }
 

@@ -79,9 +79,15 @@ internal sealed unsafe partial class EngineRing
             (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION => arg == null || nrArgs != 1 ? -Errno.EINVAL : RegisterMemRegion((ulong)arg),
 
             // Known opcodes the engine does not model yet (eventfd, personality, pbuf rings, ...): refused, not faked.
-            _ when profile.RegisterOpLast == 0 || opcode < profile.RegisterOpLast => -Errno.EOPNOTSUPP,
+            _ when profile.RegisterOpLast == 0 || opcode < profile.RegisterOpLast => UnmodelledRegister(opcode),
             _ => -Errno.EINVAL,
         };
+    }
+
+    private int UnmodelledRegister(uint opcode)
+    {
+        engine.ReportUnmodelled($"register opcode {(io_uring_register_op)opcode}");
+        return -Errno.EOPNOTSUPP;
     }
 
     private int RegisterFiles(int* fds, uint count)

@@ -104,6 +104,14 @@ internal sealed unsafe partial class EngineRing : IDisposable
     /// <summary>CQEs in the ring (what a wait counts; those held back by overflow are flushed first).</summary>
     public uint ReadyCqes => cqTail - Volatile.Read(ref U32(header.CqHead));
 
+    /// <summary>
+    /// What poll(2) on the ring reports (io_uring_poll): writable (POLLOUT | POLLWRNORM) while the SQ
+    /// has room, readable (POLLIN | POLLRDNORM) while CQEs are ready or held in the overflow list.
+    /// </summary>
+    public short PollEvents =>
+        (short)((U32(header.SqTail) - Volatile.Read(ref U32(header.SqHead)) < sqEntries ? 0x004 | 0x100 : 0)
+            | (ReadyCqes > 0 || overflow.Count > 0 ? 0x001 | 0x040 : 0));
+
     /// <summary>The CQ's size: a wait never asks for more.</summary>
     public uint CqEntries => cqEntries;
 

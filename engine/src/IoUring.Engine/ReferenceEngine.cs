@@ -26,6 +26,25 @@ public sealed unsafe class ReferenceEngine : IRingBackend
     public KernelProfile Profile { get; }
 
     /// <summary>
+    /// Gives each new ring its descriptor. By default the engine numbers rings itself; a host that
+    /// puts the engine under a real process (the preload library) reserves a real descriptor, so ring
+    /// numbers never collide with the files the process opens.
+    /// </summary>
+    public Func<int>? Descriptors { get; init; }
+
+    /// <summary>
+    /// Told, in words, of each thing a program asked for that the kernel has and the engine does not
+    /// model (an opcode it refuses with -EOPNOTSUPP, a setup flag it accepts without its machinery), so
+    /// a failure can be put down to the engine's coverage rather than to a wrong result.
+    /// </summary>
+    public Action<string>? Unmodelled { get; init; }
+
+    /// <summary>Setup flags the profile's kernel accepts whose machinery the engine lacks: no SQ poll thread, no user-provided ring memory.</summary>
+    public const uint UnmodelledSetupFlags = (uint)(IoUringSetupFlags.IORING_SETUP_SQPOLL | IoUringSetupFlags.IORING_SETUP_NO_MMAP);
+
+    internal void ReportUnmodelled(string what) => Unmodelled?.Invoke(what);
+
+    /// <summary>
     /// Whether the engine executes <paramref name="opcode"/> for this profile. An opcode the kernel
     /// knows and the engine does not is refused with -EOPNOTSUPP, never faked, so its results are not
     /// the kernel's.
@@ -99,6 +118,11 @@ public sealed unsafe class ReferenceEngine : IRingBackend
             return -Errno.EOVERFLOW;
         }
 
+        if ((flags & UnmodelledSetupFlags) != 0)
+        {
+            ReportUnmodelled($"setup flags {(IoUringSetupFlags)(flags & UnmodelledSetupFlags)}");
+        }
+
         var ring = new EngineRing(this, Profile, faults, flags, sq, cq);
         if (Has(flags, IoUringSetupFlags.IORING_SETUP_R_DISABLED))
         {
@@ -110,7 +134,13 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         p->features = Profile.Features;
         p->sq_off = ring.SqOffsets;
         p->cq_off = ring.CqOffsets;
-        var fd = nextFd++;
+        var fd = Descriptors?.Invoke() ?? nextFd++;
+        if (fd < 0)
+        {
+            ring.Dispose();
+            return fd;
+        }
+
         rings[fd] = ring;
         return fd;
     }
@@ -271,6 +301,9 @@ public sealed unsafe class ReferenceEngine : IRingBackend
     {
         // The memory belongs to the ring and goes with it on close, as the kernel's pages do.
     }
+
+    /// <summary>poll(2)'s revents for a ring, or -EBADF when <paramref name="fd"/> is not one.</summary>
+    public int Poll(int fd) => rings.TryGetValue(fd, out var ring) ? ring.PollEvents : -Errno.EBADF;
 
     public int Close(int fd)
     {

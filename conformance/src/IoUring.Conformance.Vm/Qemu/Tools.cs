@@ -4,7 +4,7 @@ using IoUring.Abi.Model;
 namespace IoUring.Conformance.Vm;
 
 /// <summary>Runs the host tools the VM stage needs (gcc, ldd, the agent, qemu's version query).</summary>
-internal static class Tools
+public static class Tools
 {
     /// <summary>Runs a tool to completion and returns its exit code with stdout and stderr together.</summary>
     public static (int Rc, string Output) Run(string tool, IEnumerable<string> args, TimeSpan? timeout = null)
