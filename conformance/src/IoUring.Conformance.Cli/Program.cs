@@ -12,6 +12,9 @@ root.Subcommands.Add(Commands.Vm());
 root.Subcommands.Add(Commands.Programs());
 root.Subcommands.Add(Commands.Behaviours());
 root.Subcommands.Add(Commands.Matrix());
+// The liburing group is kept by name: the commands that use the built tests join its fetch here.
+var liburing = LiburingCommands.Liburing();
+root.Subcommands.Add(liburing);
 root.Subcommands.Add(CorpusCommands.Record());
 root.Subcommands.Add(CorpusCommands.Replay());
 root.Subcommands.Add(CorpusCommands.Soak());

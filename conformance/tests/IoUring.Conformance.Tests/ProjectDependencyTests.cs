@@ -27,6 +27,7 @@ public sealed class ProjectDependencyTests
         ["IoUring.Probe"] = 6,
         ["IoUring.Conformance"] = 7,
         ["IoUring.Conformance.Agent"] = 8,
+        ["IoUring.Conformance.Liburing"] = 8,
         ["IoUring.Conformance.Vm"] = 9,
         ["IoUring.Conformance.Cli"] = 10,
     };
