@@ -12,6 +12,7 @@ root.Subcommands.Add(Commands.Vm());
 root.Subcommands.Add(Commands.Programs());
 root.Subcommands.Add(Commands.Behaviours());
 root.Subcommands.Add(Commands.Matrix());
+root.Subcommands.Add(LiburingCommands.Liburing());
 root.Subcommands.Add(CorpusCommands.Record());
 root.Subcommands.Add(CorpusCommands.Replay());
 root.Subcommands.Add(CorpusCommands.Soak());

@@ -25,10 +25,12 @@ public sealed class ProjectDependencyTests
         ["IoUring.Ring"] = 4,
         ["IoUring.Engine"] = 5,
         ["IoUring.Probe"] = 6,
+        ["IoUring.Engine.Native"] = 6,
         ["IoUring.Conformance"] = 7,
         ["IoUring.Conformance.Agent"] = 8,
         ["IoUring.Conformance.Vm"] = 9,
-        ["IoUring.Conformance.Cli"] = 10,
+        ["IoUring.Conformance.Liburing"] = 10,
+        ["IoUring.Conformance.Cli"] = 11,
     };
 
     [Fact]

@@ -486,9 +486,18 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private long Transfer(int fd, Posix.IoVec* iov, int count, long offset, int flags, bool write)
     {
+        // io_uring hands the position to the file's read_iter or write_iter itself, and never asks for
+        // FMODE_PREAD as preadv2 does (-ESPIPE): a pipe, FIFO or socket, which ignores the position,
+        // transfers at any offset. Found by liburing's pipe and socket tests.
+        var stream = !Posix.IsSeekable(fd);
+        if (stream && offset >= 0)
+        {
+            offset = -1;
+        }
+
         if (!write)
         {
-            return Posix.Result(Posix.preadv2(fd, iov, count, offset, flags));
+            return stream ? StreamTransfer(fd, iov, count, flags, write: false) : Posix.Result(Posix.preadv2(fd, iov, count, offset, flags));
         }
 
         var readable = 0;
@@ -507,7 +516,29 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EFAULT;
         }
 
-        return Posix.Result(Posix.pwritev2(fd, iov, readable, offset, flags));
+        return stream ? StreamTransfer(fd, iov, readable, flags, write: true) : Posix.Result(Posix.pwritev2(fd, iov, readable, offset, flags));
+    }
+
+    /// <summary>
+    /// A transfer on a pipe, FIFO or socket, never blocking the engine: the kernel arms a poll and
+    /// completes the request when the file is ready, which the engine does not model yet. A transfer
+    /// that would wait is refused with -EOPNOTSUPP and reported as unmodelled, never left to block
+    /// the process (whose own later write is often what would make it ready).
+    /// </summary>
+    private long StreamTransfer(int fd, Posix.IoVec* iov, int count, int flags, bool write)
+    {
+        var nowait = flags | (int)RwfNowait;
+        var res = Posix.Result(write ? Posix.pwritev2(fd, iov, count, -1, nowait) : Posix.preadv2(fd, iov, count, -1, nowait));
+        if (res == -Errno.EAGAIN && (flags & RwfNowait) == 0)
+        {
+            engine.ReportUnmodelled("a read or write that waits for a pipe or socket to become ready (poll arming)");
+            return -Errno.EOPNOTSUPP;
+        }
+
+        // A file without FMODE_NOWAIT refuses RWF_NOWAIT; such files (character devices) do not wait on readiness.
+        return res == -Errno.EOPNOTSUPP && (flags & RwfNowait) == 0
+            ? Posix.Result(write ? Posix.pwritev2(fd, iov, count, -1, flags) : Posix.preadv2(fd, iov, count, -1, flags))
+            : res;
     }
 
     /// <summary>Resolves the request's file: a descriptor, or with IOSQE_FIXED_FILE an index into the fixed table.</summary>

@@ -22,7 +22,16 @@ public sealed class DebianArchive
     public string ArchivesDir => Path.Combine(stateDir, "archives");
 
     /// <summary>Writes the private sources list for the given suites and runs apt-get update.</summary>
-    public void Update(IEnumerable<string> suites)
+    public void Update(IEnumerable<string> suites) => Update(suites, binaries: true, sources: false);
+
+    /// <summary>
+    /// As <see cref="Update(IEnumerable{string})"/> for source packages: the sources list names the
+    /// suites' deb-src indexes only, which is all <see cref="SourceCandidate"/> and
+    /// <see cref="DownloadSource"/> read.
+    /// </summary>
+    public void UpdateSources(IEnumerable<string> suites) => Update(suites, binaries: false, sources: true);
+
+    private void Update(IEnumerable<string> suites, bool binaries, bool sources)
     {
         var mirror = FindMirror();
         Directory.CreateDirectory(Path.Combine(stateDir, "lists", "partial"));
@@ -31,7 +40,15 @@ public sealed class DebianArchive
         var sb = new StringBuilder();
         foreach (var suite in suites.Distinct().OrderBy(s => s, StringComparer.Ordinal))
         {
-            sb.Append($"deb [arch={string.Join(",", Architectures)} {trust}] {mirror} {suite} main\n");
+            if (binaries)
+            {
+                sb.Append($"deb [arch={string.Join(",", Architectures)} {trust}] {mirror} {suite} main\n");
+            }
+
+            if (sources)
+            {
+                sb.Append($"deb-src [{trust}] {mirror} {suite} main\n");
+            }
         }
 
         AtomicFile.WriteAllText(Path.Combine(stateDir, "sources.list"), sb.ToString());
@@ -76,6 +93,122 @@ public sealed class DebianArchive
         }
 
         return best;
+    }
+
+    /// <summary>
+    /// The newest version of a source package the suite offers, with the files that make it up (the
+    /// .dsc and its tarballs, each with its SHA-256 from the suite's Sources index), or null when the
+    /// suite has no such source package. Needs <see cref="UpdateSources"/> first.
+    /// </summary>
+    public DebianSourcePackage? SourceCandidate(string package, string suite)
+    {
+        var (rc, output) = Apt("apt-cache", ["madison", package]);
+        if (rc != 0)
+        {
+            throw new ToolException($"apt-cache madison {package} failed (exit {rc}):\n{Tail(output)}");
+        }
+
+        // "liburing | 2.15-1 | http://mirror/debian sid/main Sources"
+        string? best = null;
+        foreach (var line in output.Split('\n'))
+        {
+            var parts = line.Split('|', StringSplitOptions.TrimEntries);
+            if (parts.Length < 3 || parts[0] != package)
+            {
+                continue;
+            }
+
+            var where = parts[2].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (where.Length < 3 || where[1] != suite + "/main" || where[2] != "Sources")
+            {
+                continue;
+            }
+
+            if (best is null || CompareVersions(parts[1], best) > 0)
+            {
+                best = parts[1];
+            }
+        }
+
+        return best is null ? null : SourceRecord(package, best);
+    }
+
+    /// <summary>
+    /// One version of a source package as the Sources indexes describe it (apt-cache showsrc), or null
+    /// when no index has that version.
+    /// </summary>
+    public DebianSourcePackage? SourceRecord(string package, string version)
+    {
+        var (rc, output) = Apt("apt-cache", ["showsrc", package]);
+        if (rc != 0)
+        {
+            throw new ToolException($"apt-cache showsrc {package} failed (exit {rc}):\n{Tail(output)}");
+        }
+
+        return ParseSourceRecords(output).FirstOrDefault(r => r.Package == package && r.Version == version);
+    }
+
+    /// <summary>The records of apt-cache showsrc's output (blank-line separated, each with its Checksums-Sha256 files).</summary>
+    public static List<DebianSourcePackage> ParseSourceRecords(string showsrc)
+    {
+        var records = new List<DebianSourcePackage>();
+        foreach (var block in showsrc.Replace("\r", string.Empty, StringComparison.Ordinal).Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
+        {
+            string? package = null, version = null;
+            var files = new List<DebianSourceFile>();
+            var inChecksums = false;
+            foreach (var line in block.Split('\n'))
+            {
+                if (line.StartsWith(' ') || line.StartsWith('\t'))
+                {
+                    // " <sha256> <size> <name>" lines continue the Checksums-Sha256 field.
+                    var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    if (inChecksums && words.Length == 3 && long.TryParse(words[1], out var size))
+                    {
+                        files.Add(new DebianSourceFile(words[2], words[0], size));
+                    }
+
+                    continue;
+                }
+
+                inChecksums = line.StartsWith("Checksums-Sha256:", StringComparison.Ordinal);
+                if (line.StartsWith("Package:", StringComparison.Ordinal))
+                {
+                    package = line["Package:".Length..].Trim();
+                }
+                else if (line.StartsWith("Version:", StringComparison.Ordinal))
+                {
+                    version = line["Version:".Length..].Trim();
+                }
+            }
+
+            if (package is not null && version is not null)
+            {
+                records.Add(new DebianSourcePackage(package, version, files));
+            }
+        }
+
+        return records;
+    }
+
+    /// <summary>
+    /// Downloads every file of source package <paramref name="package"/> = <paramref name="version"/>
+    /// (apt-get source --download-only, which checks them against the Sources index) into
+    /// <paramref name="dir"/>, unpacking nothing, and returns the record they were checked against.
+    /// </summary>
+    public DebianSourcePackage DownloadSource(string package, string version, string dir)
+    {
+        var record = SourceRecord(package, version)
+            ?? throw new RegistryUnreachableException($"the mirror's Sources indexes have no {package} {version}");
+        Directory.CreateDirectory(dir);
+        var (rc, output) = Apt("apt-get", ["source", "--download-only", $"{package}={version}"], dir);
+        var missing = record.Files.Where(f => !File.Exists(Path.Combine(dir, f.Name))).Select(f => f.Name).ToList();
+        if (rc != 0 || missing.Count > 0)
+        {
+            throw new RegistryUnreachableException($"apt-get source --download-only {package}={version} failed (exit {rc}{(missing.Count > 0 ? ", missing " + string.Join(", ", missing) : string.Empty)}):\n{Tail(output)}");
+        }
+
+        return record;
     }
 
     /// <summary>"all" for an architecture-independent package version, else null.</summary>
@@ -285,6 +418,12 @@ public sealed class DebianArchive
         return string.Join("\n", lines.Skip(Math.Max(0, lines.Length - 6)).Select(l => "  " + l));
     }
 }
+
+/// <summary>One version of a Debian source package and the files it is made of.</summary>
+public sealed record DebianSourcePackage(string Package, string Version, IReadOnlyList<DebianSourceFile> Files);
+
+/// <summary>A file of a source package (.dsc, .orig.tar.*, .debian.tar.*) as its Sources index names it.</summary>
+public sealed record DebianSourceFile(string Name, string Sha256, long Size);
 
 /// <summary>The Debian mirror could not be reached or did not have what was asked.</summary>
 public sealed class RegistryUnreachableException : ToolException

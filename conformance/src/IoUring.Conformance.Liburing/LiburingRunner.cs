@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using IoUring.Engine;
+
+namespace IoUring.Conformance.Liburing;
+
+/// <summary>How one run of one test program ended.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<TestOutcome>))]
+public enum TestOutcome
+{
+    /// <summary>Exit status 0.</summary>
+    Pass,
+
+    /// <summary>Any other exit status, or a signal.</summary>
+    Fail,
+
+    /// <summary>liburing's skip status (77): the test found a feature missing.</summary>
+    Skip,
+
+    /// <summary>Killed at the deadline.</summary>
+    Timeout,
+
+    /// <summary>The engine threw (its log says "crash:"): always an engine bug.</summary>
+    EngineCrash,
+
+    /// <summary>The engine could not start (no profile, no library): a set-up error, not a result.</summary>
+    EngineError,
+
+    /// <summary>Not run on this side (--no-kernel, --no-engine).</summary>
+    NotRun,
+}
+
+/// <summary>One side's run of one test: outcome, exit status (null when killed), time, and the output's last lines.</summary>
+public sealed record SideResult(TestOutcome Outcome, int? ExitStatus, double Seconds, string Tail)
+{
+    public static readonly SideResult NotRun = new(TestOutcome.NotRun, null, 0, string.Empty);
+}
+
+/// <summary>
+/// A test on both sides. <see cref="Unmodelled"/> lists what the engine was asked for and does not model
+/// (from its log); <see cref="Reason"/> says why the engine's outcome differs from the kernel's, by class.
+/// </summary>
+public sealed record TestResult(string Test, SideResult Kernel, SideResult Engine, IReadOnlyList<string> Unmodelled, string? Reason)
+{
+    /// <summary>The reason class of an engine run that does not match a passing kernel run.</summary>
+    public static string? Classify(SideResult kernel, SideResult engine, IReadOnlyList<string> unmodelled)
+    {
+        if (engine.Outcome == TestOutcome.EngineCrash)
+        {
+            return "engine crash";
+        }
+
+        if (engine.Outcome == TestOutcome.EngineError)
+        {
+            return "engine could not start";
+        }
+
+        if (kernel.Outcome != TestOutcome.Pass || engine.Outcome == TestOutcome.Pass)
+        {
+            return null;
+        }
+
+        if (unmodelled.Count > 0)
+        {
+            return "unmodelled";
+        }
+
+        return engine.Outcome == TestOutcome.Timeout ? "timeout" : engine.Outcome == TestOutcome.Skip ? "skipped on the engine" : "different result";
+    }
+}
+
+/// <summary>What a run was: where the tests came from, which kernel and which engine profile.</summary>
+public sealed record RunSettings(string Liburing, string KernelRelease, string EngineProfile, double DeadlineSeconds);
+
+/// <summary>
+/// Runs liburing's test programs one at a time, each first on the running kernel and then on the
+/// engine (the same binary under the preload library), each in a process group of its own with a
+/// deadline, from the tests' own folder (as liburing's runtests.sh does). Kernel runs go through
+/// <see cref="SupervisedProcess"/>: a test that trips the host's waiting livelock is freed and killed,
+/// never left spinning.
+/// </summary>
+public sealed record LiburingRunner(EngineLibrary Engine, string EngineProfile, string Snapshots, TimeSpan Deadline)
+{
+    /// <summary>liburing's exit status for a skipped test.</summary>
+    public const int SkipStatus = 77;
+
+    public bool RunKernel { get; init; } = true;
+
+    public bool RunEngine { get; init; } = true;
+
+    /// <summary>Told of each test's outcome as it finishes.</summary>
+    public Action<string>? Log { get; init; }
+
+    public IReadOnlyList<TestResult> Run(IReadOnlyList<(string Name, string Path)> tests)
+    {
+        var results = new List<TestResult>(tests.Count);
+        var scratch = Directory.CreateTempSubdirectory("iouring-liburing-");
+        try
+        {
+            foreach (var (name, path) in tests)
+            {
+                var kernel = RunKernel ? RunOne(path, null) : SideResult.NotRun;
+                var engineLog = Path.Combine(scratch.FullName, name + ".engine.log");
+                var onEngine = RunEngine ? RunOne(path, engineLog) : SideResult.NotRun;
+                var unmodelled = ReadLog(engineLog, "unmodelled: ");
+                if (ReadLog(engineLog, "crash: ") is [var crash, ..])
+                {
+                    onEngine = onEngine with { Outcome = TestOutcome.EngineCrash, Tail = crash };
+                }
+
+                var result = new TestResult(name, kernel, onEngine, unmodelled, TestResult.Classify(kernel, onEngine, unmodelled));
+                Log?.Invoke($"{name}: kernel {kernel.Outcome}, engine {onEngine.Outcome}{(result.Reason is { } r ? $" ({r})" : string.Empty)}");
+                results.Add(result);
+            }
+        }
+        finally
+        {
+            scratch.Delete(recursive: true);
+        }
+
+        return results;
+    }
+
+    private SideResult RunOne(string program, string? engineLog)
+    {
+        var start = new ProcessStartInfo(program) { WorkingDirectory = Path.GetDirectoryName(program)! };
+        if (engineLog is not null)
+        {
+            foreach (var (key, value) in Engine.ProgramEnvironment(EngineProfile, Snapshots, engineLog))
+            {
+                start.Environment[key] = value;
+            }
+        }
+
+        var exit = SupervisedProcess.Run(start, Deadline, ownProcessGroup: true);
+        var outcome = exit.ExitCode switch
+        {
+            null => TestOutcome.Timeout,
+            0 => TestOutcome.Pass,
+            SkipStatus => TestOutcome.Skip,
+            EngineLibrary.CouldNotStart when engineLog is not null && (exit.Output.Contains("io_uring engine: error", StringComparison.Ordinal) || exit.Output.Contains("io_uring preload: error", StringComparison.Ordinal)) => TestOutcome.EngineError,
+            _ => TestOutcome.Fail,
+        };
+        return new SideResult(outcome, exit.ExitCode, Math.Round(exit.Elapsed.TotalSeconds, 2), Tail(exit.Output));
+    }
+
+    private static string Tail(string output)
+    {
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return string.Join(" | ", lines.TakeLast(3));
+    }
+
+    private static IReadOnlyList<string> ReadLog(string path, string prefix) =>
+        File.Exists(path)
+            ? File.ReadAllLines(path)
+                .Select(l => l[(l.IndexOf(' ', StringComparison.Ordinal) + 1)..])
+                .Where(l => l.StartsWith(prefix, StringComparison.Ordinal))
+                .Select(l => l[prefix.Length..])
+                .Distinct(StringComparer.Ordinal)
+                .Order(StringComparer.Ordinal)
+                .ToList()
+            : [];
+
+    /// <summary>Writes <paramref name="profile"/> where a C program's engine can read it.</summary>
+    public static void WriteProfile(KernelProfile profile, string path) =>
+        File.WriteAllText(path, System.Text.Json.JsonSerializer.Serialize(profile, ProfileJson.Default.KernelProfile));
+}
