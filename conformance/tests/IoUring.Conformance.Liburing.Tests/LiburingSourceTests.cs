@@ -223,6 +223,13 @@ public sealed class LiburingBuildFactAttribute : FactAttribute
     }
 }
 
+/// <summary>As <see cref="LiburingBuildFactAttribute"/>, for a theory.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class LiburingBuildTheoryAttribute : TheoryAttribute
+{
+    public LiburingBuildTheoryAttribute() => Skip = new LiburingBuildFactAttribute().Skip;
+}
+
 /// <summary>The checkout the tests were built in.</summary>
 internal static class Repository
 {

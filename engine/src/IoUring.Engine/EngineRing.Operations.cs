@@ -454,21 +454,25 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>
-    /// FMODE_NOWAIT, which RWF_NOWAIT needs: a regular file (here always the program's memfd: shmem) has
-    /// it as the profile says, so the answer does not depend on the kernel the engine runs on; anything
-    /// else (pipes, sockets) is asked of the running kernel, where every kernel answers alike.
+    /// FMODE_NOWAIT, which RWF_NOWAIT needs: a shmem file (the generated programs' memfds) has it as the
+    /// profile says, so the answer does not depend on the kernel the engine runs on; anything else
+    /// (a file of a disk filesystem, a pipe, a socket) is asked of the running kernel.
     /// </summary>
-    private bool FileNowait(int fd) => Posix.IsSeekable(fd) ? profile.ShmemNowait : Posix.SupportsNowait(fd);
+    private bool FileNowait(int fd) => Posix.IsShmem(fd) ? profile.ShmemNowait : Posix.SupportsNowait(fd);
 
     /// <summary>
     /// Whether the kernel tries the transfer inline before punting it to io-wq: a file it counts as
     /// non-blocking, except a buffered write to a regular file (no FMODE_BUF_WASYNC on shmem). 6.1
     /// counts any regular file on a filesystem without a block device as non-blocking, so a memfd is
-    /// read inline there (<see cref="KernelProfile.ShmemReadsInline"/>).
+    /// read inline there (<see cref="KernelProfile.ShmemReadsInline"/>). A file of a disk filesystem
+    /// (a C program's own file) is tried inline, reads and writes alike, when the running kernel gives
+    /// it FMODE_NOWAIT: the filesystems of the kernels of the corpus (ext4, xfs, btrfs, overlayfs over
+    /// them) take buffered writes without blocking too (FMODE_BUF_WASYNC); found by liburing's
+    /// link_drain, whose write on a file beside it completes before a drained chain.
     /// </summary>
     private bool TriedInline(ref Request r)
     {
-        if (!Posix.IsSeekable(r.File))
+        if (!Posix.IsSeekable(r.File) || !Posix.IsShmem(r.File))
         {
             return Posix.SupportsNowait(r.File);
         }

@@ -27,6 +27,7 @@ internal sealed unsafe partial class EngineRing
     private Request[] requests;
     private int[] freeSlots;
     private int freeCount;
+    private ulong sqesRead;
     private readonly FifoQueue<int> batch;
     private readonly FifoQueue<Work> work;
     private readonly FifoQueue<int> asyncWork;
@@ -73,7 +74,30 @@ internal sealed unsafe partial class EngineRing
         return freeSlots[--freeCount];
     }
 
-    private void Free(int i) => freeSlots[freeCount++] = i;
+    private void Free(int i)
+    {
+        requests[i].Live = false;
+        freeSlots[freeCount++] = i;
+    }
+
+    /// <summary>
+    /// Whether a request submitted before <paramref name="i"/> has not completed yet (chain members
+    /// waiting their turn included): what a drained request waits for on kernels that count requests
+    /// in flight (6.16 on), where it is released only when every request before it is done.
+    /// </summary>
+    private bool OlderInFlight(int i)
+    {
+        var order = requests[i].Order;
+        for (var k = 0; k < requests.Length; k++)
+        {
+            if (k != i && requests[k].Live && requests[k].Order < order)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>A dropped SQ entry: consumed and counted, and (DrainBySequence) owed no CQE.</summary>
     private void Dropped()
@@ -88,6 +112,8 @@ internal sealed unsafe partial class EngineRing
         var i = Alloc();
         ref var r = ref requests[i];
         r = default;
+        r.Live = true;
+        r.Order = sqesRead++;
         r.Next = -1;
         r.UserData = sqe->user_data;
         r.Opcode = sqe->opcode;
@@ -109,12 +135,6 @@ internal sealed unsafe partial class EngineRing
         return i;
     }
 
-    private int Unmodelled(byte opcode)
-    {
-        engine.ReportUnmodelled($"opcode {(io_uring_op)opcode}");
-        return -Errno.EOPNOTSUPP;
-    }
-
     private int Validate(ref Request r, io_uring_sqe* sqe, uint index, ref uint slotsLeft, ref uint head)
     {
         if (r.Opcode >= profile.OpLast)
@@ -127,6 +147,15 @@ internal sealed unsafe partial class EngineRing
         // on a 64-byte-only ring is -EINVAL whatever else is wrong (7.2 under qemu, hostile bytes).
         var op = Operations.Of(r.Opcode, profile);
         r.Kind = op.Kind;
+
+        // Named as unmodelled here, before the checks below answer from a definition the engine does
+        // not have for it (an ioprio or a flag it would know to accept): whatever the SQE then gets is
+        // not the kernel's answer.
+        if (op.Kind == OpKind.Unsupported)
+        {
+            engine.ReportUnmodelled($"opcode {(io_uring_op)r.Opcode}");
+        }
+
         if (op.Is128)
         {
             // A 128-byte request on a mixed ring takes this slot and the next one.
@@ -224,7 +253,7 @@ internal sealed unsafe partial class EngineRing
             OpKind.Mmap => PrepareMmap(ref r, sqe),
 
             // Opcodes the engine does not execute yet are refused loudly, never faked as successes.
-            _ => Unmodelled(r.Opcode),
+            _ => -Errno.EOPNOTSUPP,
         };
     }
 
@@ -566,6 +595,7 @@ internal sealed unsafe partial class EngineRing
     /// <summary>Runs task work, then io-wq, until neither has anything left (what the kernel does before enter returns, or while it waits).</summary>
     public void RunTaskWork()
     {
+        var forceOldestHeld = false;
         while (true)
         {
             while (work.Count > 0)
@@ -610,11 +640,26 @@ internal sealed unsafe partial class EngineRing
             }
 
             // io-wq: runs and posts each completion from the worker, on its own (io_req_complete_post);
-            // its successor is issued from task work.
-            while (asyncWork.Count > 0)
+            // its successor is issued from task work. On kernels that count requests in flight a
+            // drained request, and everything submitted after it, is held until every request before
+            // it is done, its chains' later members too (liburing's link_drain): those run first.
+            // What is held waits for requests that still complete here; were nothing left to complete
+            // them (not expected), the oldest held request runs rather than none.
+            var queued = asyncWork.Count;
+            var heldFrom = ulong.MaxValue;
+            var ran = false;
+            for (var k = 0; k < queued; k++)
             {
                 var i = asyncWork.Dequeue();
                 ref var r = ref requests[i];
+                if (!profile.DrainBySequence && (r.Order > heldFrom || (r.Drain && OlderInFlight(i))) && !(k == 0 && forceOldestHeld))
+                {
+                    heldFrom = Math.Min(heldFrom, r.Order);
+                    asyncWork.Enqueue(i);
+                    continue;
+                }
+
+                ran = true;
                 if (!r.Failed && !r.Executed)
                 {
                     ExecuteNow(ref r);
@@ -629,6 +674,8 @@ internal sealed unsafe partial class EngineRing
                     work.Enqueue(new Work(WorkKind.Complete, i, false));
                 }
             }
+
+            forceOldestHeld = !ran && work.Count == 0;
         }
     }
 

@@ -29,7 +29,6 @@ internal sealed unsafe partial class EngineRing : IDisposable
     // The kernel's cached CQ tail: CQEs are written at it and it is published after each one.
     private uint cqTail;
 
-    private bool queuedBehindOverflow;
 
     public EngineRing(ReferenceEngine engine, KernelProfile profile, EngineFaults faults, uint setupFlags, uint sq, uint cq)
     {
@@ -209,8 +208,6 @@ internal sealed unsafe partial class EngineRing : IDisposable
     /// </summary>
     private void Post(in PendingCqe cqe)
     {
-        // (Host kernel bug emulation) a completion queued behind pending overflow: see FlushOverflow.
-        queuedBehindOverflow |= overflow.Count > 0;
         if (overflow.Count > 0 || !TryWrite(cqe))
         {
             overflow.Enqueue(cqe);
@@ -278,14 +275,16 @@ internal sealed unsafe partial class EngineRing : IDisposable
     /// <summary>Moves held-back completions into the CQ, as many as fit, in order; the flag clears when none are left.</summary>
     public void FlushOverflow()
     {
-        // The 6.18 bug (KernelProfile.MixedOverflowLosesBigCqe) shows when a completion was queued
-        // behind the pending overflow before this flush: the big CQE's slots are skipped unwritten.
-        var lose = profile.MixedOverflowLosesBigCqe && queuedBehindOverflow;
-        queuedBehindOverflow = false;
         if (overflow.Count == 0)
         {
             return;
         }
+
+        // The 6.18 bug (KernelProfile.MixedOverflowLosesBigCqe) shows when the flush cannot take the
+        // whole list, a completion staying queued behind what it writes: the big CQEs' slots are then
+        // skipped unwritten. A flush that empties the list writes them (liburing's nop32-overflow:
+        // four 32-byte CQEs flushed into an emptied eight-slot ring arrive whole on 6.18.44).
+        var lose = profile.MixedOverflowLosesBigCqe && !OverflowFitsWhole();
 
         while (overflow.Count > 0 && TryWrite(overflow.Peek(), lose))
         {
@@ -301,6 +300,38 @@ internal sealed unsafe partial class EngineRing : IDisposable
         // what it released runs before enter returns.
         Committed();
         RunTaskWork();
+    }
+
+    /// <summary>Whether the CQ has room for every completion in the overflow list, fillers included, as <see cref="TryWrite"/> would place them.</summary>
+    private bool OverflowFitsWhole()
+    {
+        var tail = cqTail;
+        var free = cqEntries - (tail - Volatile.Read(ref U32(header.CqHead)));
+        for (var k = 0; k < overflow.Count; k++)
+        {
+            var mixedBig = overflow.At(k).Big && Has(IoUringSetupFlags.IORING_SETUP_CQE_MIXED);
+            if (mixedBig && (tail & (cqEntries - 1)) == cqEntries - 1 && !faults.HasFlag(EngineFaults.NoSkipFiller))
+            {
+                if (free < 1)
+                {
+                    return false;
+                }
+
+                free--;
+                tail++;
+            }
+
+            var slots = mixedBig ? 2u : 1u;
+            if (free < slots)
+            {
+                return false;
+            }
+
+            free -= slots;
+            tail += slots;
+        }
+
+        return true;
     }
 
     public void Dispose()

@@ -53,8 +53,30 @@ public sealed unsafe class ReferenceEngine : IRingBackend
 
     public string Name => $"reference engine ({Profile.Name})";
 
-    public int Setup(uint entries, io_uring_params* p)
+    public int Setup(uint entries, io_uring_params* user)
     {
+        // The kernel copies the params in and back out (copy_from_user, copy_to_user): a bad pointer is
+        // -EFAULT, and a ring whose params cannot be written back is torn down again.
+        io_uring_params copy;
+        if (Posix.CopyFromUser(&copy, (ulong)user, (nuint)sizeof(io_uring_params)) < 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        var fd = Setup(entries, &copy, out var ring);
+        if (fd >= 0 && Posix.CopyToUser((ulong)user, &copy, (nuint)sizeof(io_uring_params)) < 0)
+        {
+            rings.Remove(fd);
+            ring!.Dispose();
+            return -Errno.EFAULT;
+        }
+
+        return fd;
+    }
+
+    private int Setup(uint entries, io_uring_params* p, out EngineRing? created)
+    {
+        created = null;
         var flags = p->flags;
         if (p->resv[0] != 0 || p->resv[1] != 0 || p->resv[2] != 0)
         {
@@ -63,6 +85,13 @@ public sealed unsafe class ReferenceEngine : IRingBackend
 
         if ((flags & ~Profile.SetupFlags) != 0 || !FlagsConsistent(flags))
         {
+            // A flag the kernel knows but a probed profile could not try (it needs arguments the probe
+            // does not give) is refused for want of knowledge, not because the kernel would refuse it.
+            if ((flags & Profile.KnownSetupFlags & ~Profile.SetupFlags) is var untried and not 0)
+            {
+                ReportUnmodelled($"setup flags {(IoUringSetupFlags)untried} (known to the kernel, not tried by the probe)");
+            }
+
             return -Errno.EINVAL;
         }
 
@@ -142,6 +171,7 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         }
 
         rings[fd] = ring;
+        created = ring;
         return fd;
     }
 

@@ -51,6 +51,12 @@ internal struct Request
     /// <summary>Executed already (an io-wq completion of a request that ran inline and was retried).</summary>
     public bool Executed;
 
+    /// <summary>Holds a request from its SQE to its CQE (false: a free slot of the pool).</summary>
+    public bool Live;
+
+    /// <summary>The ring's count of SQEs read when this one was: who was submitted before whom.</summary>
+    public ulong Order;
+
     /// <summary>The next member of its chain, or -1.</summary>
     public int Next;
 

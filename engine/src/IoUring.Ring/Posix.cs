@@ -88,11 +88,16 @@ public static unsafe partial class Posix
     public static partial int Munmap(nint address, nuint length);
 
     /// <summary>Whether the file lives on hugetlbfs (statfs f_type HUGETLBFS_MAGIC).</summary>
-    public static bool IsHugetlbfs(int fd)
+    public static bool IsHugetlbfs(int fd) => FilesystemType(fd) == 0x958458f6;
+
+    /// <summary>A file of shmem (a memfd, a file on tmpfs): statfs f_type TMPFS_MAGIC.</summary>
+    public static bool IsShmem(int fd) => FilesystemType(fd) == 0x01021994;
+
+    private static uint FilesystemType(int fd)
     {
         // struct statfs begins with f_type (a long on 64-bit Linux); 120 bytes is its size there.
         var buffer = stackalloc long[16];
-        return fstatfs(fd, buffer) == 0 && (uint)buffer[0] == 0x958458f6;
+        return fstatfs(fd, buffer) == 0 ? (uint)buffer[0] : 0;
     }
 
     [LibraryImport("libc", SetLastError = true)]

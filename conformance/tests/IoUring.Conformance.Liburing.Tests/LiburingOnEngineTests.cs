@@ -1,0 +1,50 @@
+using IoUring.Abi.Headers;
+using IoUring.Conformance.Liburing;
+using Xunit;
+
+namespace IoUring.Conformance.Liburing.Tests;
+
+/// <summary>
+/// liburing's own tests, unmodified, on the reference engine alone (no live kernel): a fixed set of
+/// test programs that use only what the engine models (NOP in all its forms, reads and writes with
+/// plain, vectored and fixed buffers, fsync, links, the SQ and CQ rings' accounting, mixed-size SQEs
+/// and CQEs, probe and query, restrictions), each passing on the kernels of the corpus, must pass on
+/// the engine given 7.2's profile. A test that starts failing here is an engine regression, or a
+/// liburing update that tests more: `io_uring-conformance liburing --no-kernel --profile 7.2 --tests
+/// NAME` shows its output.
+/// </summary>
+public sealed class LiburingOnEngineTests
+{
+    public static readonly TheoryData<string> Subset = new(
+    [
+        "nop", "nop-all-sizes", "nop-flags", "nop32", "nop-fixed-file-leak",
+        "cq-full", "cq-peek-batch", "cq-peek-batch-mixed", "cq-ready", "cq-size",
+        "sq-full", "sq-full-cpp", "sq-space_left", "drop-submit", "submit-and-wait", "submit-reuse",
+        "sqe-mixed-nop", "sqe-mixed-boundary", "sqe-mixed-bad-wrap",
+        "fixed-buf-iter", "fixed-buf-merge", "fixed-link", "fixed-seg", "regbuf-merge",
+        "short-read", "fpos", "pipe-reuse", "probe", "ring-query", "io_uring_enter",
+    ]);
+
+    private static readonly Lazy<(LiburingBuild Build, EngineLibrary Engine)> Built = new(() =>
+    {
+        var l = LiburingLock.Load(LiburingLock.PathIn(Repository.Root));
+        var source = new LiburingSource(new LiburingCache());
+        source.Fetch(l, FetchMode.Locked, _ => { });
+        return (source.Build(l, EngineLibrary.SyscallHeaderSource(Repository.Root), _ => { }), EngineLibrary.Build(Repository.Root));
+    });
+
+    [Fact]
+    public void TheSubsetIsAtLeastTwentyTests() => Assert.True(Subset.Count >= 20, $"{Subset.Count} tests");
+
+    [LiburingBuildTheory]
+    [MemberData(nameof(Subset))]
+    public void PassesOnTheEngine(string test)
+    {
+        LiburingBuildFactAttribute.Require();
+        var (build, engine) = Built.Value;
+        var program = build.Tests.SingleOrDefault(t => t.Name == test) ?? throw new Xunit.Sdk.XunitException($"liburing {build.Version} has no test program {test}");
+        var runner = new LiburingRunner(engine, "7.2", Path.Combine(Repository.Root, "generated", "abi"), TimeSpan.FromSeconds(60)) { RunKernel = false };
+        var result = Assert.Single(runner.Run([(program.Name, program.Path)]));
+        Assert.True(result.Engine.Outcome == TestOutcome.Pass, $"{test} on the engine: {result.Engine.Outcome} (exit {result.Engine.ExitStatus}): {result.Engine.Tail}; unmodelled: {string.Join(", ", result.Unmodelled)}");
+    }
+}
