@@ -7,6 +7,8 @@
 #                        one column of the matrix (one kernel as one architecture, no host), as each CI job runs it
 #   ./make.sh matrix-merge SHARD.json... -o DIR
 #                        shards of one batch joined into the matrix one run of all their columns writes
+#   ./make.sh liburing   liburing's own test suite on the host's kernel and on the engine (about 6 min;
+#                        writes docs/conformance/liburing.md and .json; extra arguments go to 'liburing')
 #   ./make.sh pack       the NuGet packages and dotnet tools into artifacts/packages (a folder feed),
 #                        and the NativeAOT command lines into artifacts/cli-aot and artifacts/conformance-aot
 #   ./make.sh bench      extraction vs bindgen, diff (one header, every header) vs gcc+abidiff, NOP round trips vs liburing
@@ -90,6 +92,10 @@ case "${1:-}" in
     cli headers fetch --locked
     # The VM boot test boots every kernel of conformance/kernels.lock.json (CI=true fails it when one is missing).
     conformance kernels fetch --locked
+    # liburing's tests on the engine need liburing built and the engine compiled ahead of time; done
+    # here, before the test processes run side by side, so no test restores or publishes a project.
+    conformance liburing fetch --locked
+    dotnet publish engine/src/IoUring.Engine.Native -c Release -r linux-x64 -o engine/src/IoUring.Engine.Native/bin/Release/native-linux-x64 -nologo -v quiet
     cli generate --check
     dotnet format CodeGen.sln --verify-no-changes -v quiet || { echo "dotnet format found style issues: run 'dotnet format CodeGen.sln'" >&2; exit 1; }
     rm -rf TestResults
@@ -114,6 +120,14 @@ case "${1:-}" in
     conformance kernels fetch --locked
     shift
     conformance matrix "$@"
+    ;;
+  liburing)
+    # liburing's whole test suite, unmodified, on the host's kernel (each test supervised, one at a time)
+    # and on the engine through its preload library; the committed report is docs/conformance/liburing.md.
+    build_matrix
+    shift
+    case " $* " in *" -o "*|*" --output "*) ;; *) set -- "$@" -o docs/conformance ;; esac
+    conformance liburing "$@"
     ;;
   matrix-shard)
     # One shard: a kernel as one architecture, on a machine of its own (.github/workflows/conformance-matrix.yml

@@ -6,6 +6,7 @@ using IoUring.Abi.Headers;
 using IoUring.Abi.Model;
 using IoUring.Cli;
 using IoUring.Conformance;
+using IoUring.Conformance.Liburing;
 using IoUring.Conformance.Vm;
 
 namespace IoUring.Conformance.Cli;
@@ -188,9 +189,10 @@ internal static class Commands
             AllowMultipleArgumentsPerToken = true,
             DefaultValueFactory = _ => ["x86_64"],
         };
+        var liburing = new Option<bool>("--liburing") { Description = "Also run liburing's own test suite on the host's kernel and on the engine given its probed profile: the host column's liburing rows, and liburing.md and liburing.json beside the matrix (about 6 min)" };
         var cmd = new Command("matrix", "Run the same programs on the host's kernel and on each locked kernel under qemu (plus hostile SQE bytes inside each VM), compare every trace with the reference engine, and write the kernels x features matrix as markdown, JSON and SVG. Exit code: 0 every cell agrees; bit 2 a cell fails; bit 4 a VM failed; 1 error.")
         {
-            kernels, programs, seed, cases, hostile, opLast, outDir, noHost, parallel, timeout, logs, record, arch,
+            kernels, programs, seed, cases, hostile, opLast, outDir, noHost, parallel, timeout, logs, record, arch, liburing,
         };
         cmd.SetAction((r, cancel) => RunAsync(async () =>
         {
@@ -207,10 +209,19 @@ internal static class Commands
 
             var (batch, source) = LoadOrGenerate(repo, r.GetValue(programs), r.GetValue(seed), r.GetValue(cases), r.GetValue(opLast), r.GetResult(cases) is { Implicit: false }, r.GetValue(hostile));
             var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(timeout) ?? (180 + (0.5 * (batch.Programs.Length + batch.Hostile.Length)))) };
-            var (matrix, runs) = await TerminalProgress.RunAsync($"matrix: {selected.Count} kernels{(r.GetValue(noHost) ? string.Empty : " and the host")}, {batch.Programs.Length} programs", Console.Error, log => new MatrixRunner(cache, repo.Root, log).RunAsync(selected, targets, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel));
+            LiburingReport? liburingReport = null;
+            var (matrix, runs) = await TerminalProgress.RunAsync($"matrix: {selected.Count} kernels{(r.GetValue(noHost) ? string.Empty : " and the host")}, {batch.Programs.Length} programs", Console.Error, log => new MatrixRunner(cache, repo.Root, log)
+            {
+                HostLiburing = r.GetValue(liburing) ? profile => (liburingReport = LiburingCommands.RunForMatrix(repo.Root, r.GetValue(CacheOption), profile, log)).Summary() : null,
+            }.RunAsync(selected, targets, batch, source, options, r.GetValue(parallel), !r.GetValue(noHost), cancel));
 
             var dir = r.GetValue(outDir)!;
             WriteMatrix(dir, matrix);
+            if (liburingReport is not null)
+            {
+                LiburingCommands.Write(liburingReport, dir);
+            }
+
             if (r.GetValue(logs) is { } logDir)
             {
                 Directory.CreateDirectory(logDir);

@@ -16,6 +16,9 @@ namespace IoUring.Conformance.Cli;
 /// </summary>
 internal static class LiburingCommands
 {
+    /// <summary>Seconds a test may take on each side: liburing's slowest tests take about 10 s on a kernel.</summary>
+    private const double DefaultTimeoutSeconds = 30;
+
     public static Command Liburing()
     {
         var locked = new Option<bool>("--locked") { Description = "Fetch exactly the version in the lock (verify hashes); never change the lock" };
@@ -67,7 +70,7 @@ internal static class LiburingCommands
     {
         var profile = new Option<string>("--profile") { Description = "The engine's kernel: 'host' (probed on the running kernel, the default), a kernel of the corpus (7.2: its ABI snapshot), or a profile file", DefaultValueFactory = _ => "host" };
         var tests = new Option<string[]>("--tests") { Description = "Only the tests whose names match these globs (e.g. 'nop*' '*timeout*'); default: every test program", AllowMultipleArgumentsPerToken = true };
-        var timeout = new Option<double>("--timeout") { Description = "Seconds each run of a test may take before it is killed (kernel and engine alike)", DefaultValueFactory = _ => 30 };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds each run of a test may take before it is killed (kernel and engine alike)", DefaultValueFactory = _ => DefaultTimeoutSeconds };
         var noKernel = new Option<bool>("--no-kernel") { Description = "Run on the engine only (no io_uring on the host's kernel; --profile must then name a kernel of the corpus or a profile file)" };
         var output = new Option<string?>("-o", "--output") { Description = "Folder to write liburing.md and liburing.json into (e.g. docs/conformance)" };
         cmd.Options.Add(profile);
@@ -116,14 +119,39 @@ internal static class LiburingCommands
 
             if (r.GetValue(output) is { } dir)
             {
-                Directory.CreateDirectory(dir);
-                AtomicFile.WriteAllText(Path.Combine(dir, "liburing.md"), report.ToMarkdown());
-                AtomicFile.WriteAllText(Path.Combine(dir, "liburing.json"), report.ToJson() + "\n");
-                Console.WriteLine($"wrote {Path.Combine(dir, "liburing.md")} and liburing.json");
+                Write(report, dir);
             }
 
             return report.ExitCode;
         }));
+    }
+
+    /// <summary>The report as liburing.md and liburing.json in <paramref name="dir"/>.</summary>
+    internal static void Write(LiburingReport report, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        AtomicFile.WriteAllText(Path.Combine(dir, "liburing.md"), report.ToMarkdown());
+        AtomicFile.WriteAllText(Path.Combine(dir, "liburing.json"), report.ToJson() + "\n");
+        Console.WriteLine($"wrote {Path.Combine(dir, "liburing.md")} and liburing.json");
+    }
+
+    /// <summary>
+    /// The whole suite on the host's kernel and on the engine given <paramref name="profile"/> (the
+    /// host's, probed by the matrix's supervised child), as the matrix's host column runs it.
+    /// </summary>
+    internal static LiburingReport RunForMatrix(string repoRoot, string? cache, KernelProfile profile, Action<string> log)
+    {
+        var liburingLock = LiburingLock.Load(LiburingLock.PathIn(repoRoot));
+        var source = new LiburingSource(new LiburingCache(cache));
+        source.Fetch(liburingLock, FetchMode.Locked, log);
+        var build = source.Build(liburingLock, EngineLibrary.SyscallHeaderSource(repoRoot), log);
+        var engine = EngineLibrary.Build(repoRoot, log);
+        using var scratch = new ScratchFolder();
+        var file = Path.Combine(scratch.Path, "host-profile.json");
+        LiburingRunner.WriteProfile(profile, file);
+        var runner = new LiburingRunner(engine, file, Path.Combine(repoRoot, "generated", "abi"), TimeSpan.FromSeconds(DefaultTimeoutSeconds)) { Log = line => log($"liburing: {line}") };
+        var release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
+        return LiburingReport.Of(new RunSettings(build.Version, release, profile.Name, DefaultTimeoutSeconds), runner.Run(build.Tests.Select(t => (t.Name, t.Path)).ToList()));
     }
 
     /// <summary>The tests whose names match any of the globs (* and ?), in the build's order; a glob matching nothing is an error.</summary>

@@ -40,10 +40,17 @@ public sealed record SideResult(TestOutcome Outcome, int? ExitStatus, double Sec
 /// A test on both sides. <see cref="Unmodelled"/> lists what the engine was asked for and does not model
 /// (from its log); <see cref="Reason"/> says why the engine's outcome differs from the kernel's, by class.
 /// </summary>
-public sealed record TestResult(string Test, SideResult Kernel, SideResult Engine, IReadOnlyList<string> Unmodelled, string? Reason)
+/// <param name="EngineServed">The engine served the test's io_uring calls (its log says it started): false for a test that made none, or whose calls escaped the preload library.</param>
+public sealed record TestResult(string Test, SideResult Kernel, SideResult Engine, IReadOnlyList<string> Unmodelled, string? Reason, bool EngineServed)
 {
-    /// <summary>The reason class of an engine run that does not match a passing kernel run.</summary>
-    public static string? Classify(SideResult kernel, SideResult engine, IReadOnlyList<string> unmodelled)
+    /// <summary>
+    /// The reason class of an engine run that does not match a passing kernel run: the engine crashed
+    /// or could not start; the test asked for something unmodelled; a kernel behaviour the engine lacks
+    /// (<see cref="EngineLimitations"/>); else a difference nobody has explained yet ("different result",
+    /// "timeout", "skipped on the engine"), which is an engine bug until shown otherwise. A test of the
+    /// limitations table that passes on both is "listed as a limitation, but passes".
+    /// </summary>
+    public static string? Classify(string test, SideResult kernel, SideResult engine, IReadOnlyList<string> unmodelled)
     {
         if (engine.Outcome == TestOutcome.EngineCrash)
         {
@@ -55,14 +62,20 @@ public sealed record TestResult(string Test, SideResult Kernel, SideResult Engin
             return "engine could not start";
         }
 
+        var limitation = EngineLimitations.ByTest.GetValueOrDefault(test);
         if (kernel.Outcome != TestOutcome.Pass || engine.Outcome == TestOutcome.Pass)
         {
-            return null;
+            return limitation is not null && kernel.Outcome == TestOutcome.Pass ? "listed as a limitation, but passes" : null;
         }
 
         if (unmodelled.Count > 0)
         {
             return "unmodelled";
+        }
+
+        if (limitation is not null)
+        {
+            return $"limitation: {limitation.Name}";
         }
 
         return engine.Outcome == TestOutcome.Timeout ? "timeout" : engine.Outcome == TestOutcome.Skip ? "skipped on the engine" : "different result";
@@ -108,7 +121,7 @@ public sealed record LiburingRunner(EngineLibrary Engine, string EngineProfile, 
                     onEngine = onEngine with { Outcome = TestOutcome.EngineCrash, Tail = crash };
                 }
 
-                var result = new TestResult(name, kernel, onEngine, unmodelled, TestResult.Classify(kernel, onEngine, unmodelled));
+                var result = new TestResult(name, kernel, onEngine, unmodelled, TestResult.Classify(name, kernel, onEngine, unmodelled), ReadLog(engineLog, "started: ").Count > 0);
                 Log?.Invoke($"{name}: kernel {kernel.Outcome}, engine {onEngine.Outcome}{(result.Reason is { } r ? $" ({r})" : string.Empty)}");
                 results.Add(result);
             }

@@ -46,7 +46,13 @@ public static class SupervisedProcess
         var freed = killed ? StuckThreads.KillAndFree(p, null, TimeSpan.FromSeconds(10)).Freed : 0;
         if (ownProcessGroup)
         {
-            _ = Kill(-pid, SigKill);
+            // Gone before the next program starts: a child still holding a socket address or a file
+            // would make that program fail for a reason of this one's.
+            var until = Stopwatch.StartNew();
+            while (Kill(-pid, SigKill) == 0 && until.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                Thread.Sleep(10);
+            }
         }
 
         var exited = p.HasExited;

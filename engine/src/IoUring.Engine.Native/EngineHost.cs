@@ -10,7 +10,7 @@ namespace IoUring.Engine.Native;
 /// <c>IOURING_ENGINE_SNAPSHOTS</c>, a checkout's generated/abi) or the path of a profile file
 /// (<see cref="ProfileJson"/>, e.g. one probed on the running kernel).</item>
 /// <item><c>IOURING_ENGINE_LOG</c> (optional): a file the engine appends its findings to, one line each:
-/// <c>unmodelled: ...</c> for what a program asked for that the engine does not model, <c>crash: ...</c>
+/// <c>started: PROFILE</c> when the engine serves its first call, <c>unmodelled: ...</c> for what a program asked for that the engine does not model, <c>crash: ...</c>
 /// for an exception inside the engine, <c>error: ...</c> when it could not start.</item>
 /// </list>
 /// An engine crash is never turned into an errno: it is logged and the process aborts, so nothing
@@ -60,6 +60,8 @@ internal static class EngineHost
             throw;
         }
 
+        // The runner reads this line to know the program's io_uring was the engine's, not the kernel's.
+        Log($"started: {profile.Name}");
         return new ReferenceEngine(profile)
         {
             Descriptors = () => NextDescriptor,

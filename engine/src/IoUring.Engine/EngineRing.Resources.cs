@@ -289,8 +289,8 @@ internal sealed unsafe partial class EngineRing
                 return -Errno.EOVERFLOW;
             }
 
-            // The kernel pins every page: one it cannot fault in is -EFAULT.
-            if (!Posix.Readable(address, length))
+            // The kernel pins every page for writing: one it cannot fault in, or a read-only one, is -EFAULT.
+            if (!Posix.Pinnable(address, length))
             {
                 return -Errno.EFAULT;
             }
@@ -449,7 +449,7 @@ internal sealed unsafe partial class EngineRing
         var user = (rd.flags & Constants.IORING_MEM_REGION_TYPE_USER) != 0;
         if (user)
         {
-            if (!Posix.Readable(rd.user_addr, rd.size))
+            if (!Posix.Pinnable(rd.user_addr, rd.size))
             {
                 return -Errno.EFAULT;
             }

@@ -71,6 +71,52 @@ public static unsafe partial class Posix
         return true;
     }
 
+    /// <summary>
+    /// What the kernel's long-term pin of user memory for io_uring (registered buffers, user memory
+    /// regions) asks: every page can be faulted in and is mapped writable (FOLL_WRITE), so a read-only
+    /// mapping is -EFAULT even though it can be read. Writability comes from /proc/self/maps.
+    /// </summary>
+    public static bool Pinnable(ulong address, ulong length)
+    {
+        if (!Readable(address, length))
+        {
+            return false;
+        }
+
+        if (length == 0)
+        {
+            return true;
+        }
+
+        var next = address & ~4095UL;
+        var end = address + length;
+        foreach (var line in File.ReadLines("/proc/self/maps"))
+        {
+            // "start-end perms offset dev inode path", ordered by address.
+            var dash = line.IndexOf('-');
+            var space = line.IndexOf(' ');
+            var start = Convert.ToUInt64(line[..dash], 16);
+            var stop = Convert.ToUInt64(line[(dash + 1)..space], 16);
+            if (stop <= next)
+            {
+                continue;
+            }
+
+            if (start > next || line[space + 2] != 'w')
+            {
+                return false;
+            }
+
+            next = stop;
+            if (next >= end)
+            {
+                return true;
+            }
+        }
+
+        return next >= end;
+    }
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
 

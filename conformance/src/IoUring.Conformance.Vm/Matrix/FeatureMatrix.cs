@@ -71,7 +71,17 @@ public sealed record KernelColumn(
     /// difference here is charged to the features of the program as it ran: it was not shrunk.
     /// </summary>
     public IReadOnlyList<ReportedDifference> ReportedDifferences { get; init; } = [];
+
+    /// <summary>liburing's test suite run on this column's kernel and on the engine given its profile (null: not run here).</summary>
+    public LiburingSummary? Liburing { get; init; }
 }
+
+/// <summary>
+/// A liburing run in one column: how many of its tests ran, passed on the kernel, and of those passed
+/// on the engine; the engine's crashes; and the failures nobody has explained (neither an unmodelled
+/// request the engine named nor a kernel behaviour listed as one it lacks).
+/// </summary>
+public sealed record LiburingSummary(string Version, int Tests, int KernelPasses, int EnginePasses, int EngineCrashes, int Unexplained, IReadOnlyList<string> UnexplainedTests);
 
 /// <summary>A program of a column that reported its own first difference (<paramref name="Detail"/>: what it printed, or why it did not run).</summary>
 public sealed record ReportedDifference(int Index, RingProgram Program, string Detail);
@@ -116,6 +126,15 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         }
 
         rows.Add(new MatrixRow("hostile input", "random SQE bytes (inside the VM)", kernels.Select(HostileCell).ToList()));
+        if (kernels.Any(k => k.Liburing is not null))
+        {
+            const string Group = "liburing's own tests (unmodified, on the kernel and on the engine)";
+            rows.Add(new MatrixRow(Group, "tests passing on the kernel pass on the engine, or fail for what it names as unmodelled or a listed limitation", kernels.Select(k => LiburingCell(k, l =>
+                new MatrixCell(l.Unexplained == 0 ? CellState.Pass : CellState.Fail, l.KernelPasses, l.EnginePasses, $"liburing {l.Version}: {l.EnginePasses} of {l.KernelPasses} tests passing on the kernel pass on the engine ({l.Tests} run){(l.Unexplained > 0 ? $"; unexplained: {string.Join(", ", l.UnexplainedTests)}" : string.Empty)}"))).ToList()));
+            rows.Add(new MatrixRow(Group, "engine crashes", kernels.Select(k => LiburingCell(k, l =>
+                new MatrixCell(l.EngineCrashes == 0 ? CellState.Pass : CellState.Fail, l.Tests, l.Tests - l.EngineCrashes, $"{l.EngineCrashes} of {l.Tests} tests crashed the engine"))).ToList()));
+        }
+
         return new FeatureMatrix(SchemaId, source, programs.Count, hostileCases, kernels, rows, wallSeconds);
     }
 
@@ -221,6 +240,9 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         var ok = came == k.Hostile.Length && different == 0 && crashes == 0 && k.Hostile.Length > 0;
         return new MatrixCell(ok ? CellState.Pass : CellState.Fail, k.Hostile.Length, equal, came < k.Hostile.Length ? $"{k.Hostile.Length - came} verdicts missing; " + detail : detail);
     }
+
+    private static MatrixCell LiburingCell(KernelColumn k, Func<LiburingSummary, MatrixCell> cell) =>
+        k.Liburing is { } l ? cell(l) : new MatrixCell(CellState.NotRun, 0, 0, "liburing's tests run on the host's column only ('matrix --liburing')");
 
     public static IReadOnlyList<MatrixFeature> Features(uint opLast, byte? mmapOpcode)
     {

@@ -26,6 +26,13 @@ public sealed class MatrixRunner
         this.log = log;
     }
 
+    /// <summary>
+    /// Runs liburing's test suite on the host's kernel and on the engine given the host's probed
+    /// profile, for the host's column ('matrix --liburing'; the command line brings the runner, a
+    /// stage above this one).
+    /// </summary>
+    public Func<KernelProfile, LiburingSummary>? HostLiburing { get; init; }
+
     /// <param name="kernels">The kernels of the lock to boot, in lock order: the images of every architecture the targets need.</param>
     /// <param name="targets">The process ABIs to run the programs as (<see cref="Targets"/>): x86_64 and arm64 programs run on their own architecture's kernels, a 32-bit process on the x86_64 ones.</param>
     public async Task<(FeatureMatrix Matrix, IReadOnlyList<VmRun> Runs)> RunAsync(
@@ -152,6 +159,7 @@ public sealed class MatrixRunner
             return new KernelColumn("host", "host", host.Release, null, host.Profile, false, host.Incidents.Select(x => $"supervisor: {x}").ToList(), [], watch.Elapsed.TotalSeconds, equal, null, null, differences)
             {
                 Traces = traces,
+                Liburing = HostLiburing?.Invoke(host.Profile),
             };
         }
     }

@@ -1,0 +1,39 @@
+namespace IoUring.Conformance.Liburing;
+
+/// <summary>A kernel behaviour the engine does not have, which some of liburing's tests rely on.</summary>
+public sealed record EngineLimitation(string Name, string Behaviour);
+
+/// <summary>
+/// The one table of liburing tests that fail on the engine for a kernel behaviour it lacks, by that
+/// behaviour. A test fails on the engine for one of three reasons: it asked for something the engine
+/// does not model (the engine names it in its log, and the runner reads it: no table needed), a
+/// behaviour listed here, or an engine bug. The runner reports a failure of a listed test as
+/// explained, and any other failure without an unmodelled request as a difference to fix; a listed
+/// test that passes is reported too, so the table cannot go stale unseen.
+/// </summary>
+public static class EngineLimitations
+{
+    public static readonly EngineLimitation Time = new(
+        "time",
+        "the engine never sleeps: everything it runs completes inside the enter that submits it, so a wait is either satisfied at once or ends at once as if timed out; waits measured in time (a GETEVENTS timeout that must elapse, min_wait, a registered wait's timeout) end early");
+
+    public static readonly EngineLimitation Tasks = new(
+        "tasks",
+        "the engine has no notion of the task that submits: IORING_SETUP_SINGLE_ISSUER's owner check (-EEXIST for another task) and DEFER_TASKRUN's rule that only the submitting task runs its task work are not enforced");
+
+    public static readonly EngineLimitation Fork = new(
+        "fork",
+        "the engine's rings are the process's private memory: after fork(2) parent and child each hold a copy of the engine and the ring, where the kernel's ring is shared memory and one io_uring instance");
+
+    /// <summary>Each listed test and the behaviour its engine failure comes from (read from the test's source and its output on the engine).</summary>
+    public static readonly IReadOnlyDictionary<string, EngineLimitation> ByTest = new Dictionary<string, EngineLimitation>(StringComparer.Ordinal)
+    {
+        ["across-fork"] = Fork,
+        ["defer-taskrun"] = Tasks,
+        ["single-issuer"] = Tasks,
+        ["reg-wait"] = Time,
+        ["timeout-new"] = Time,
+    };
+
+    public static IReadOnlyList<EngineLimitation> All { get; } = [Time, Tasks, Fork];
+}
