@@ -312,7 +312,7 @@ internal static class Commands
             }
         }
 
-        foreach (var (k, c) in matrix.Kernels.Zip(matrix.Rows[^1].Cells).Where(x => x.First.Hostile is not null))
+        foreach (var (k, c) in matrix.Kernels.Zip(matrix.HostileRow.Cells).Where(x => x.First.Hostile is not null))
         {
             Console.WriteLine($"hostile {k.Name}: {c.Detail}");
         }

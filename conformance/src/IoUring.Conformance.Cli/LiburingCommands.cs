@@ -16,8 +16,6 @@ namespace IoUring.Conformance.Cli;
 /// </summary>
 internal static class LiburingCommands
 {
-    /// <summary>Seconds a test may take on each side: liburing's slowest tests take about 10 s on a kernel.</summary>
-    private const double DefaultTimeoutSeconds = 30;
 
     public static Command Liburing()
     {
@@ -58,7 +56,7 @@ internal static class LiburingCommands
 
             return 0;
         }));
-        var cmd = new Command("liburing", "Run liburing's own test suite (Debian's source package, conformance/liburing.lock.json, fetched and built in the cache) twice per test program, unmodified: on the running kernel (supervised) and on the reference engine through its preload library; report pass, fail, skip per test for both, side by side, with why the engine fails where the kernel passes. Exit code: 0; 2 the engine crashed or could not start; 1 error.")
+        var cmd = new Command("liburing", "Run liburing's own test suite (Debian's source package, conformance/liburing.lock.json, fetched and built in the cache) twice per test program, unmodified: on the running kernel (supervised) and on the reference engine through its preload library; report pass, fail, skip per test for both, side by side, with why the engine fails where the kernel passes. Exit code: 0; 2 the engine crashed or could not start, or failed a test the kernel passes with nothing to explain it (neither an unmodelled request nor a listed limitation); 1 error.")
         {
             fetch,
         };
@@ -70,7 +68,7 @@ internal static class LiburingCommands
     {
         var profile = new Option<string>("--profile") { Description = "The engine's kernel: 'host' (probed on the running kernel, the default), a kernel of the corpus (7.2: its ABI snapshot), or a profile file", DefaultValueFactory = _ => "host" };
         var tests = new Option<string[]>("--tests") { Description = "Only the tests whose names match these globs (e.g. 'nop*' '*timeout*'); default: every test program", AllowMultipleArgumentsPerToken = true };
-        var timeout = new Option<double>("--timeout") { Description = "Seconds each run of a test may take before it is killed (kernel and engine alike)", DefaultValueFactory = _ => DefaultTimeoutSeconds };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds each run of a test may take before it is killed (kernel and engine alike)", DefaultValueFactory = _ => LiburingSuite.DefaultTimeoutSeconds };
         var noKernel = new Option<bool>("--no-kernel") { Description = "Run on the engine only (no io_uring on the host's kernel; --profile must then name a kernel of the corpus or a profile file)" };
         var output = new Option<string?>("-o", "--output") { Description = "Folder to write liburing.md and liburing.json into (e.g. docs/conformance)" };
         cmd.Options.Add(profile);
@@ -97,20 +95,27 @@ internal static class LiburingCommands
             }
 
             var watch = Stopwatch.StartNew();
-            var (build, engine) = TerminalProgress.Run("liburing build", Console.Error, log =>
+            var suite = TerminalProgress.Run("liburing build", Console.Error, log => LiburingSuite.Prepare(repo.Root, r.GetValue(Commands.CacheOption), log));
+            var chosen = Select(suite.Build.Tests, r.GetValue(tests) ?? []);
+            var report = TerminalProgress.Run($"liburing {chosen.Count} tests", Console.Error, log =>
             {
-                source.Fetch(liburingLock, FetchMode.Locked, log);
-                return (source.Build(liburingLock, EngineLibrary.SyscallHeaderSource(repo.Root), log), EngineLibrary.Build(repo.Root, log));
+                var release = kernelRuns ? LiburingSuite.RunningRelease() : null;
+                if (profileName == "host")
+                {
+                    // Probed once, in the supervised agent (never in this process), and handed to every test's engine.
+                    using var host = SupervisedHost.Start(AgentBuild.Locate(repo.Root).EntryPath, log);
+                    return suite.Run(chosen, host.Profile, release, seconds, log);
+                }
+
+                // A kernel of the corpus is read here first, so a wrong name is this command's error and not every test's.
+                var (setting, label) = File.Exists(profileName)
+                    ? (Path.GetFullPath(profileName), Path.GetFileName(profileName))
+                    : (profileName, KernelBehaviour.FromSnapshot(Checkout.ReadSnapshot(repo.Root, profileName)).Name);
+                return suite.Run(chosen, setting, label, release, seconds, log);
             });
-            var chosen = Select(build.Tests, r.GetValue(tests) ?? []);
-            using var scratch = new ScratchFolder();
-            var (engineProfile, profileLabel) = EngineProfile(repo.Root, profileName, scratch.Path);
-            var release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-            var runner = new LiburingRunner(engine, engineProfile, Path.Combine(repo.Root, "generated", "abi"), TimeSpan.FromSeconds(seconds)) { RunKernel = kernelRuns };
-            var results = TerminalProgress.Run($"liburing {chosen.Count} tests", Console.Error, log => (runner with { Log = log }).Run(chosen));
-            var report = LiburingReport.Of(new RunSettings(build.Version, kernelRuns ? release : "not run", profileLabel, seconds), results);
-            Console.WriteLine($"liburing {build.Version}: {results.Count} tests on {(kernelRuns ? release : "no kernel")} and on the engine ({profileLabel}), {watch.Elapsed.TotalSeconds:F0} s");
-            Console.WriteLine($"  pass on the kernel: {report.KernelPasses}; of those, pass on the engine: {report.EnginePassesOfKernelPasses}; engine crashes: {report.EngineCrashes}");
+            var results = report.Results;
+            Console.WriteLine($"liburing {suite.Build.Version}: {results.Count} tests on {(kernelRuns ? report.Settings.KernelRelease : "no kernel")} and on the engine ({report.Settings.EngineProfile}), {watch.Elapsed.TotalSeconds:F0} s");
+            Console.WriteLine($"  pass on the kernel: {report.KernelPasses}; of those, pass on the engine: {report.EnginePassesOfKernelPasses}; engine crashes: {report.EngineCrashes}; unexplained: {report.Unexplained.Count}");
             Console.WriteLine($"  engine: {string.Join(", ", results.GroupBy(x => x.Engine.Outcome).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key}"))}");
             foreach (var g in results.Where(x => x.Reason is not null).GroupBy(x => x.Reason!).OrderByDescending(g => g.Count()))
             {
@@ -141,17 +146,8 @@ internal static class LiburingCommands
     /// </summary>
     internal static LiburingReport RunForMatrix(string repoRoot, string? cache, KernelProfile profile, Action<string> log)
     {
-        var liburingLock = LiburingLock.Load(LiburingLock.PathIn(repoRoot));
-        var source = new LiburingSource(new LiburingCache(cache));
-        source.Fetch(liburingLock, FetchMode.Locked, log);
-        var build = source.Build(liburingLock, EngineLibrary.SyscallHeaderSource(repoRoot), log);
-        var engine = EngineLibrary.Build(repoRoot, log);
-        using var scratch = new ScratchFolder();
-        var file = Path.Combine(scratch.Path, "host-profile.json");
-        LiburingRunner.WriteProfile(profile, file);
-        var runner = new LiburingRunner(engine, file, Path.Combine(repoRoot, "generated", "abi"), TimeSpan.FromSeconds(DefaultTimeoutSeconds)) { Log = line => log($"liburing: {line}") };
-        var release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-        return LiburingReport.Of(new RunSettings(build.Version, release, profile.Name, DefaultTimeoutSeconds), runner.Run(build.Tests.Select(t => (t.Name, t.Path)).ToList()));
+        var suite = LiburingSuite.Prepare(repoRoot, cache, log);
+        return suite.Run(suite.Tests, profile, LiburingSuite.RunningRelease(), LiburingSuite.DefaultTimeoutSeconds, line => log($"liburing: {line}"));
     }
 
     /// <summary>The tests whose names match any of the globs (* and ?), in the build's order; a glob matching nothing is an error.</summary>
@@ -171,32 +167,4 @@ internal static class LiburingCommands
         return all.Where(t => patterns.Any(p => p.Regex.IsMatch(t.Name))).Select(t => (t.Name, t.Path)).ToList();
     }
 
-    /// <summary>What the engine library is told (IOURING_ENGINE_PROFILE) and how the report names it.</summary>
-    private static (string Setting, string Label) EngineProfile(string repoRoot, string name, string scratch)
-    {
-        if (name == "host")
-        {
-            // Probed once, in the supervised agent (never in this process), and handed to every test's engine as a file.
-            using var host = TerminalProgress.Run("probing the running kernel", Console.Error, log => SupervisedHost.Start(AgentBuild.Locate(repoRoot).EntryPath, log));
-            var file = Path.Combine(scratch, "host-profile.json");
-            LiburingRunner.WriteProfile(host.Profile, file);
-            return (file, host.Profile.Name);
-        }
-
-        if (File.Exists(name))
-        {
-            return (Path.GetFullPath(name), Path.GetFileName(name));
-        }
-
-        // A kernel of the corpus: read here first, so a wrong name is this command's error and not every test's.
-        var profile = KernelBehaviour.FromSnapshot(Checkout.ReadSnapshot(repoRoot, name));
-        return (name, profile.Name);
-    }
-
-    private sealed class ScratchFolder : IDisposable
-    {
-        public string Path { get; } = Directory.CreateTempSubdirectory("iouring-liburing-").FullName;
-
-        public void Dispose() => Directory.Delete(Path, recursive: true);
-    }
 }

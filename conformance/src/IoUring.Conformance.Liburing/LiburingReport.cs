@@ -28,8 +28,8 @@ public sealed record LiburingReport(string Schema, RunSettings Settings, IReadOn
     /// <summary>The run as one cell of the conformance matrix's liburing rows.</summary>
     public Vm.LiburingSummary Summary() => new(Settings.Liburing, Results.Count, KernelPasses, EnginePassesOfKernelPasses, EngineCrashes, Unexplained.Count, Unexplained);
 
-    /// <summary>Exit status of the command: 0, or 2 when the engine crashed or could not start (always a bug or a set-up error).</summary>
-    public int ExitCode => Results.Any(r => r.Engine.Outcome is TestOutcome.EngineCrash or TestOutcome.EngineError) ? 2 : 0;
+    /// <summary>Exit status of the command: 0, or 2 when the engine crashed, could not start, or failed a test for no known reason (each a bug or a set-up error until shown otherwise).</summary>
+    public int ExitCode => Unexplained.Count > 0 || Results.Any(r => r.Engine.Outcome is TestOutcome.EngineCrash or TestOutcome.EngineError) ? 2 : 0;
 
     public string ToJson() => JsonSerializer.Serialize(this, LiburingJson.Default.LiburingReport);
 

@@ -173,8 +173,4 @@ public sealed record LiburingRunner(EngineLibrary Engine, string EngineProfile, 
                 .Order(StringComparer.Ordinal)
                 .ToList()
             : [];
-
-    /// <summary>Writes <paramref name="profile"/> where a C program's engine can read it.</summary>
-    public static void WriteProfile(KernelProfile profile, string path) =>
-        File.WriteAllText(path, System.Text.Json.JsonSerializer.Serialize(profile, ProfileJson.Default.KernelProfile));
 }

@@ -1,4 +1,3 @@
-using IoUring.Abi.Headers;
 using IoUring.Conformance.Liburing;
 using Xunit;
 
@@ -29,13 +28,7 @@ public sealed class LiburingOnEngineTests
         "link_drain", "nop32-overflow", "stdout", "exit-no-cleanup", "register-restrictions",
     ]);
 
-    private static readonly Lazy<(LiburingBuild Build, EngineLibrary Engine)> Built = new(() =>
-    {
-        var l = LiburingLock.Load(LiburingLock.PathIn(Repository.Root));
-        var source = new LiburingSource(new LiburingCache());
-        source.Fetch(l, FetchMode.Locked, _ => { });
-        return (source.Build(l, EngineLibrary.SyscallHeaderSource(Repository.Root), _ => { }), EngineLibrary.Build(Repository.Root));
-    });
+    private static readonly Lazy<LiburingSuite> Suite = new(() => LiburingSuite.Prepare(Repository.Root, null, _ => { }));
 
     [Fact]
     public void TheSubsetIsAtLeastTwentyTests() => Assert.True(Subset.Count >= 20, $"{Subset.Count} tests");
@@ -45,10 +38,9 @@ public sealed class LiburingOnEngineTests
     public void PassesOnTheEngine(string test)
     {
         LiburingBuildFactAttribute.Require();
-        var (build, engine) = Built.Value;
-        var program = build.Tests.SingleOrDefault(t => t.Name == test) ?? throw new Xunit.Sdk.XunitException($"liburing {build.Version} has no test program {test}");
-        var runner = new LiburingRunner(engine, "7.2", Path.Combine(Repository.Root, "generated", "abi"), TimeSpan.FromSeconds(60)) { RunKernel = false };
-        var result = Assert.Single(runner.Run([(program.Name, program.Path)]));
+        var suite = Suite.Value;
+        var program = suite.Build.Tests.SingleOrDefault(t => t.Name == test) ?? throw new Xunit.Sdk.XunitException($"liburing {suite.Build.Version} has no test program {test}");
+        var result = Assert.Single(suite.Run([(program.Name, program.Path)], "7.2", "7.2 (snapshot)", kernelRelease: null, timeoutSeconds: 60).Results);
         Assert.True(result.EngineServed, $"{test}: the engine never started, so its io_uring calls went elsewhere (the preload library did not take them)");
         Assert.True(result.Engine.Outcome == TestOutcome.Pass, $"{test} on the engine: {result.Engine.Outcome} (exit {result.Engine.ExitStatus}): {result.Engine.Tail}; unmodelled: {string.Join(", ", result.Unmodelled)}");
     }

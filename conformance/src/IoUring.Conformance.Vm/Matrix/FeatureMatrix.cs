@@ -104,7 +104,13 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
 {
     public const string SchemaId = "io_uring-conformance-matrix/1";
 
+    public const string HostileGroup = "hostile input";
+
     public bool AnyFail => Rows.Any(r => r.Cells.Any(c => c.State == CellState.Fail));
+
+    /// <summary>The hostile-input row: its cells carry each column's hostile verdicts.</summary>
+    [JsonIgnore]
+    public MatrixRow HostileRow => Rows.First(r => r.Group == HostileGroup);
 
     /// <param name="opLast">The IORING_OP_LAST the programs were generated with (the corpus's largest).</param>
     /// <param name="mmapOpcode">The proposed IORING_OP_MMAP's opcode (from the proposal's snapshot), if known.</param>
@@ -125,7 +131,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             rows.Add(new MatrixRow("kernel behaviours (probed vs the table)", behaviour.Name, kernels.Select(k => BehaviourCell(k, behaviour)).ToList(), reproducers.Count > 0 ? reproducers : null));
         }
 
-        rows.Add(new MatrixRow("hostile input", "random SQE bytes (inside the VM)", kernels.Select(HostileCell).ToList()));
+        rows.Add(new MatrixRow(HostileGroup, "random SQE bytes (inside the VM)", kernels.Select(HostileCell).ToList()));
         if (kernels.Any(k => k.Liburing is not null))
         {
             const string Group = "liburing's own tests (unmodified, on the kernel and on the engine)";

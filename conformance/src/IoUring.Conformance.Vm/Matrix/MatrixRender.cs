@@ -108,7 +108,7 @@ public static class MatrixRender
         b.AppendLine();
         b.AppendLine("## Hostile input");
         b.AppendLine();
-        foreach (var (k, c) in m.Kernels.Zip(m.Rows[^1].Cells))
+        foreach (var (k, c) in m.Kernels.Zip(m.HostileRow.Cells))
         {
             b.AppendLine($"- {k.Name}: {Escape(c.Detail)}");
         }
