@@ -26,7 +26,7 @@ public enum TestOutcome
     /// <summary>The engine could not start (no profile, no library): a set-up error, not a result.</summary>
     EngineError,
 
-    /// <summary>Not run on this side (--no-kernel, --no-engine).</summary>
+    /// <summary>Not run on this side (the kernel's, with --no-kernel).</summary>
     NotRun,
 }
 
@@ -97,9 +97,8 @@ public sealed record LiburingRunner(EngineLibrary Engine, string EngineProfile, 
     /// <summary>liburing's exit status for a skipped test.</summary>
     public const int SkipStatus = 77;
 
+    /// <summary>Whether each test runs on the running kernel first (false: the engine alone).</summary>
     public bool RunKernel { get; init; } = true;
-
-    public bool RunEngine { get; init; } = true;
 
     /// <summary>Told of each test's outcome as it finishes.</summary>
     public Action<string>? Log { get; init; }
@@ -114,7 +113,7 @@ public sealed record LiburingRunner(EngineLibrary Engine, string EngineProfile, 
             {
                 var kernel = RunKernel ? RunOne(path, null) : SideResult.NotRun;
                 var engineLog = Path.Combine(scratch.FullName, name + ".engine.log");
-                var onEngine = RunEngine ? RunOne(path, engineLog) : SideResult.NotRun;
+                var onEngine = RunOne(path, engineLog);
                 var unmodelled = ReadLog(engineLog, "unmodelled: ");
                 if (ReadLog(engineLog, "crash: ") is [var crash, ..])
                 {
