@@ -203,8 +203,7 @@ public sealed class LiburingBuilder
 
     private static void RequireTools()
     {
-        var path = (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':');
-        var missing = new[] { "gcc", "make", "tar", "nm" }.Where(t => !path.Any(d => File.Exists(Path.Combine(d, t)))).ToList();
+        var missing = new[] { "gcc", "make", "tar", "nm" }.Where(t => IoUring.Conformance.Vm.Tools.OnPath(t) is null).ToList();
         if (missing.Count > 0)
         {
             throw new ToolException($"building liburing needs {string.Join(", ", missing)}, not found on PATH; install them (apt-get install gcc make libc6-dev binutils tar)");

@@ -217,8 +217,7 @@ public sealed class LiburingBuildFactAttribute : FactAttribute
 
     private static string? Missing()
     {
-        var path = (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':');
-        var missing = new[] { "gcc", "make", "nm" }.Where(t => !path.Any(d => File.Exists(Path.Combine(d, t)))).ToList();
+        var missing = new[] { "gcc", "make", "nm" }.Where(t => IoUring.Conformance.Vm.Tools.OnPath(t) is null).ToList();
         return missing.Count == 0 ? null : $"{string.Join(", ", missing)}: apt-get install gcc make binutils";
     }
 }
