@@ -71,18 +71,31 @@ internal static class LiburingCommands
         var timeout = new Option<double>("--timeout") { Description = "Seconds each run of a test may take before it is killed (kernel and engine alike)", DefaultValueFactory = _ => LiburingSuite.DefaultTimeoutSeconds };
         var noKernel = new Option<bool>("--no-kernel") { Description = "Run on the engine only (no io_uring on the host's kernel; --profile must then name a kernel of the corpus or a profile file)" };
         var output = new Option<string?>("-o", "--output") { Description = "Folder to write liburing.md and liburing.json into (e.g. docs/conformance)" };
+        var kernel = new Option<string?>("--kernel") { Description = "Run the kernel side on a kernel of the corpus under qemu (x86_64 image of conformance/kernels.lock.json) instead of the host's; the engine's profile defaults to that kernel's. Software emulation is slow: pick tests with --tests" };
         cmd.Options.Add(profile);
         cmd.Options.Add(tests);
         cmd.Options.Add(timeout);
         cmd.Options.Add(noKernel);
         cmd.Options.Add(output);
+        cmd.Options.Add(kernel);
         cmd.SetAction(r => Commands.Run(() =>
         {
             var repo = Repo.Find(r.GetValue(Commands.RepoOption));
             var liburingLock = LiburingLock.Load(LiburingLock.PathIn(repo.Root));
             var source = new LiburingSource(new LiburingCache(r.GetValue(Commands.CacheOption)));
             var kernelRuns = !r.GetValue(noKernel);
-            var profileName = r.GetValue(profile)!;
+            var vmKernel = r.GetValue(kernel);
+            var profileName = vmKernel is not null && r.GetResult(profile) is null or { Implicit: true } ? vmKernel : r.GetValue(profile)!;
+            if (vmKernel is not null && !kernelRuns)
+            {
+                throw new ToolException("--kernel runs the tests on a VM's kernel and --no-kernel on none: give one of them");
+            }
+
+            if (vmKernel is not null && profileName == "host")
+            {
+                throw new ToolException($"--kernel {vmKernel} --profile host: the host's profile is not the VM kernel's; give --profile {vmKernel} (the default with --kernel) or a kernel or profile file of your choice");
+            }
+
             if (!kernelRuns && profileName == "host")
             {
                 throw new ToolException("--no-kernel runs no io_uring on this machine's kernel, so it cannot probe it: give --profile a kernel of the corpus (e.g. --profile 7.2) or a profile file");
@@ -97,21 +110,23 @@ internal static class LiburingCommands
             var watch = Stopwatch.StartNew();
             var suite = TerminalProgress.Run("liburing build", Console.Error, log => LiburingSuite.Prepare(repo.Root, r.GetValue(Commands.CacheOption), log));
             var chosen = Select(suite.Build.Tests, r.GetValue(tests) ?? []);
+            var image = vmKernel is null ? null : KernelImageLock.Load(repo.LockPath).Select([vmKernel]).Single();
             var report = TerminalProgress.Run($"liburing {chosen.Count} tests", Console.Error, log =>
             {
-                var release = kernelRuns ? LiburingSuite.RunningRelease() : null;
                 if (profileName == "host")
                 {
                     // Probed once, in the supervised agent (never in this process), and handed to every test's engine.
                     using var host = SupervisedHost.Start(AgentBuild.Locate(repo.Root).EntryPath, log);
-                    return suite.Run(chosen, host.Profile, release, seconds, log);
+                    return suite.Run(chosen, host.Profile, LiburingSuite.RunningRelease(), seconds, log);
                 }
 
                 // A kernel of the corpus is read here first, so a wrong name is this command's error and not every test's.
                 var (setting, label) = File.Exists(profileName)
                     ? (Path.GetFullPath(profileName), Path.GetFileName(profileName))
                     : (profileName, KernelBehaviour.FromSnapshot(Checkout.ReadSnapshot(repo.Root, profileName)).Name);
-                return suite.Run(chosen, setting, label, release, seconds, log);
+                return image is not null
+                    ? suite.RunOnVmAsync(new VmCache(r.GetValue(Commands.CacheOption)), image, chosen, setting, label, seconds, log).GetAwaiter().GetResult()
+                    : suite.Run(chosen, setting, label, kernelRuns ? LiburingSuite.RunningRelease() : null, seconds, log);
             });
             var results = report.Results;
             Console.WriteLine($"liburing {suite.Build.Version}: {results.Count} tests on {(kernelRuns ? report.Settings.KernelRelease : "no kernel")} and on the engine ({report.Settings.EngineProfile}), {watch.Elapsed.TotalSeconds:F0} s");

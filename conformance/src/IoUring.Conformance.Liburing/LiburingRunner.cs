@@ -100,6 +100,9 @@ public sealed record LiburingRunner(EngineLibrary Engine, string EngineProfile, 
     /// <summary>Whether each test runs on the running kernel first (false: the engine alone).</summary>
     public bool RunKernel { get; init; } = true;
 
+    /// <summary>The kernel side run elsewhere already (in a VM of the corpus), by test name; then no test runs on this machine's kernel.</summary>
+    public IReadOnlyDictionary<string, SideResult>? KernelResults { get; init; }
+
     /// <summary>Told of each test's outcome as it finishes.</summary>
     public Action<string>? Log { get; init; }
 
@@ -111,7 +114,7 @@ public sealed record LiburingRunner(EngineLibrary Engine, string EngineProfile, 
         {
             foreach (var (name, path) in tests)
             {
-                var kernel = RunKernel ? RunOne(path, null) : SideResult.NotRun;
+                var kernel = KernelResults is { } given ? given.GetValueOrDefault(name, SideResult.NotRun) : RunKernel ? RunOne(path, null) : SideResult.NotRun;
                 var engineLog = Path.Combine(scratch.FullName, name + ".engine.log");
                 var onEngine = RunOne(path, engineLog);
                 var unmodelled = ReadLog(engineLog, "unmodelled: ");
@@ -148,19 +151,23 @@ public sealed record LiburingRunner(EngineLibrary Engine, string EngineProfile, 
         var outcome = exit.ExitCode switch
         {
             null => TestOutcome.Timeout,
-            0 => TestOutcome.Pass,
-            SkipStatus => TestOutcome.Skip,
             EngineLibrary.CouldNotStart when engineLog is not null && (exit.Output.Contains("io_uring engine: error", StringComparison.Ordinal) || exit.Output.Contains("io_uring preload: error", StringComparison.Ordinal)) => TestOutcome.EngineError,
-            _ => TestOutcome.Fail,
+            int code => Outcome(code),
         };
-        return new SideResult(outcome, exit.ExitCode, Math.Round(exit.Elapsed.TotalSeconds, 2), Tail(exit.Output));
+        return new SideResult(outcome, exit.ExitCode, Math.Round(exit.Elapsed.TotalSeconds, 2), Tail(exit.Output.Split('\n')));
     }
 
-    private static string Tail(string output)
+    /// <summary>A test's exit status as liburing's runner reads it: 0 pass, 77 skip, anything else fail.</summary>
+    public static TestOutcome Outcome(int exitStatus) => exitStatus switch
     {
-        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return string.Join(" | ", lines.TakeLast(3));
-    }
+        0 => TestOutcome.Pass,
+        SkipStatus => TestOutcome.Skip,
+        _ => TestOutcome.Fail,
+    };
+
+    /// <summary>The last lines a test printed, for the report.</summary>
+    public static string Tail(IEnumerable<string> output) =>
+        string.Join(" | ", output.Select(l => l.Trim()).Where(l => l.Length > 0).TakeLast(3));
 
     private static IReadOnlyList<string> ReadLog(string path, string prefix) =>
         File.Exists(path)

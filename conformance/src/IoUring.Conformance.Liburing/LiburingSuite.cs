@@ -1,4 +1,5 @@
 using IoUring.Abi.Headers;
+using IoUring.Conformance.Vm;
 using IoUring.Engine;
 
 namespace IoUring.Conformance.Liburing;
@@ -49,6 +50,37 @@ public sealed record LiburingSuite(LiburingBuild Build, EngineLibrary Engine, st
         {
             scratch.Delete(recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="tests"/> on a kernel of the corpus under qemu (one boot, the tests one at a
+    /// time, each in its own process group with the VM runner's 30 s deadline, the C library beside
+    /// them), then on the engine given <paramref name="profile"/> here. Software emulation makes each
+    /// test several times slower than on the host: a subset (--tests) is the usual run.
+    /// </summary>
+    public async Task<LiburingReport> RunOnVmAsync(VmCache cache, LockedImage kernel, IReadOnlyList<(string Name, string Path)> tests, string profile, string profileLabel, double timeoutSeconds, Action<string> log)
+    {
+        var libraries = InitramfsBuilder.HostLibraries(tests.Select(t => t.Path)).Select(l => (l, l)).ToList();
+        var options = new QemuOptions { Timeout = TimeSpan.FromSeconds(120 + (40 * tests.Count)) };
+        var vm = await CProgramVm.RunAsync(cache, kernel, tests.Select(t => (t.Name, t.Path)).ToList(), libraries, options, log);
+        var problem = vm.Failed ? $"no result: the VM {vm.Problems[0]}" : "no result";
+        var kernelSide = tests.ToDictionary(
+            t => t.Name,
+            t => vm.Results.TryGetValue(t.Name, out var r) ? KernelSide(r) : new SideResult(TestOutcome.Fail, null, 0, problem),
+            StringComparer.Ordinal);
+        var runner = new LiburingRunner(Engine, profile, Snapshots, TimeSpan.FromSeconds(timeoutSeconds)) { KernelResults = kernelSide, Log = log };
+        return LiburingReport.Of(new RunSettings(Build.Version, $"{vm.Release ?? kernel.Release} (qemu)", profileLabel, timeoutSeconds), runner.Run(tests));
+    }
+
+    /// <summary>A test's run in the VM: its exit status, "stuck" or a kill at the deadline (a timeout), its output's last lines.</summary>
+    private static SideResult KernelSide(CProgramResult r)
+    {
+        var tail = LiburingRunner.Tail(r.Output);
+        return int.TryParse(r.Exit, System.Globalization.CultureInfo.InvariantCulture, out var code)
+            ? code == 128 + 9 && r.Seconds >= 29.9
+                ? new SideResult(TestOutcome.Timeout, null, r.Seconds, tail)
+                : new SideResult(LiburingRunner.Outcome(code), code, r.Seconds, tail)
+            : new SideResult(TestOutcome.Timeout, null, r.Seconds, $"{r.Exit}: {tail}");
     }
 
     /// <summary>uname -r of the running kernel.</summary>

@@ -147,6 +147,13 @@ public sealed unsafe class ReferenceEngine : IRingBackend
             return -Errno.EOVERFLOW;
         }
 
+        // io_sq_offload_create: the ring to share io-wq with must be an open descriptor (-ENXIO) of an
+        // io_uring instance (-EINVAL); liburing's shared-wq passes 0 and -1.
+        if (Has(flags, IoUringSetupFlags.IORING_SETUP_ATTACH_WQ) && !rings.ContainsKey((int)p->wq_fd))
+        {
+            return Posix.IsOpen((int)p->wq_fd) ? -Errno.EINVAL : -Errno.ENXIO;
+        }
+
         if ((flags & UnmodelledSetupFlags) != 0)
         {
             ReportUnmodelled($"setup flags {(IoUringSetupFlags)(flags & UnmodelledSetupFlags)}");
@@ -292,7 +299,19 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         // other opcode is -EINVAL then (measured on 6.1 and 6.12 under qemu, which lack the query too).
         if (fd == -1)
         {
-            return opcode == (uint)io_uring_register_op.IORING_REGISTER_QUERY && Profile.HasQuery ? ProbeAndQuery.Query(Profile, arg, nrArgs) : -Errno.EINVAL;
+            if (opcode == (uint)io_uring_register_op.IORING_REGISTER_QUERY && Profile.HasQuery)
+            {
+                return ProbeAndQuery.Query(Profile, arg, nrArgs);
+            }
+
+            // Later kernels take more opcodes without a ring (per-task restrictions, ring messages);
+            // the engine has none of them, so one the kernel knows is named, then refused.
+            if (opcode < Profile.RegisterOpLast)
+            {
+                ReportUnmodelled($"register opcode {(io_uring_register_op)opcode} without a ring (fd -1)");
+            }
+
+            return -Errno.EINVAL;
         }
 
         if (!rings.TryGetValue(fd, out var ring))

@@ -378,6 +378,10 @@ public sealed partial class InitramfsBuilder
         return f.Read(magic) == 4 && magic.SequenceEqual((ReadOnlySpan<byte>)[0x7f, (byte)'E', (byte)'L', (byte)'F']);
     }
 
+    /// <summary>The shared libraries (the loader included) that executables built on and for this machine need, each at its own path: what an image needs to run them.</summary>
+    public static IReadOnlyList<string> HostLibraries(IEnumerable<string> executables) =>
+        executables.SelectMany(Ldd).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+
     /// <summary>The absolute paths ldd lists for an ELF file (the loader included).</summary>
     private static IEnumerable<string> Ldd(string elf)
     {
