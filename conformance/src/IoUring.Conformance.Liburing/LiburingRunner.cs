@@ -86,8 +86,8 @@ public sealed record TestResult(string Test, SideResult Kernel, SideResult Engin
 public sealed record RunSettings(string Liburing, string KernelRelease, string EngineProfile, double DeadlineSeconds);
 
 /// <summary>
-/// Runs liburing's test programs one at a time, each first on the running kernel and then on the
-/// engine (the same binary under the preload library), each in a process group of its own with a
+/// Runs liburing's test programs one at a time, each on the engine (the binary under the preload
+/// library) and then on the running kernel, each in a process group of its own with a
 /// deadline, from the tests' own folder (as liburing's runtests.sh does). Kernel runs go through
 /// <see cref="SupervisedProcess"/>: a test that trips the host's waiting livelock is freed and killed,
 /// never left spinning.
@@ -114,9 +114,12 @@ public sealed record LiburingRunner(EngineLibrary Engine, string EngineProfile, 
         {
             foreach (var (name, path) in tests)
             {
-                var kernel = KernelResults is { } given ? given.GetValueOrDefault(name, SideResult.NotRun) : RunKernel ? RunOne(path, null) : SideResult.NotRun;
+                // The engine first: a kernel's ring is torn down after its process exits (deferred
+                // work), holding the files it had a little longer, so an engine run straight after the
+                // kernel's could find the kernel run's socket address still bound (accept-test).
                 var engineLog = Path.Combine(scratch.FullName, name + ".engine.log");
                 var onEngine = RunOne(path, engineLog);
+                var kernel = KernelResults is { } given ? given.GetValueOrDefault(name, SideResult.NotRun) : RunKernel ? RunOne(path, null) : SideResult.NotRun;
                 var unmodelled = ReadLog(engineLog, "unmodelled: ");
                 if (ReadLog(engineLog, "crash: ") is [var crash, ..])
                 {
