@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using IoUring.Abi.Headers;
 using IoUring.Abi.Model;
+using IoUring.Conformance.Vm;
 
 namespace IoUring.Conformance.Liburing;
 
@@ -203,7 +203,7 @@ public sealed class LiburingBuilder
 
     private static void RequireTools()
     {
-        var missing = new[] { "gcc", "make", "tar", "nm" }.Where(t => IoUring.Conformance.Vm.Tools.OnPath(t) is null).ToList();
+        var missing = new[] { "gcc", "make", "tar", "nm" }.Where(t => Tools.OnPath(t) is null).ToList();
         if (missing.Count > 0)
         {
             throw new ToolException($"building liburing needs {string.Join(", ", missing)}, not found on PATH; install them (apt-get install gcc make libc6-dev binutils tar)");
@@ -213,62 +213,23 @@ public sealed class LiburingBuilder
     /// <summary>Runs one build step, its output appended to the build log (unless quiet) and returned; a failure reports the output's tail and the fix.</summary>
     private static string Step(StreamWriter buildLog, string logPath, string tool, string[] args, string cwd, string fix, bool quiet = false)
     {
-        var psi = new ProcessStartInfo(tool)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = cwd,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["LC_ALL"] = "C";
         var command = $"{tool} {string.Join(' ', args)}";
         buildLog.WriteLine($"$ {command}  (in {cwd})");
-        var output = new StringBuilder();
-        int rc;
-        try
-        {
-            using var p = new Process { StartInfo = psi };
-            DataReceivedEventHandler append = (_, e) =>
-            {
-                if (e.Data is not null)
-                {
-                    lock (output)
-                    {
-                        output.Append(e.Data).Append('\n');
-                    }
-                }
-            };
-            p.OutputDataReceived += append;
-            p.ErrorDataReceived += append;
-            p.Start();
-            p.BeginOutputReadLine();
-            p.BeginErrorReadLine();
-            p.WaitForExit();
-            rc = p.ExitCode;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new ToolException($"{tool} could not be started ({e.Message}); {fix}");
-        }
-
+        var (rc, output) = Tools.Run(tool, args, TimeSpan.FromMinutes(10), cwd);
         if (!quiet)
         {
-            buildLog.Write(output.ToString());
+            buildLog.Write(output);
         }
 
         buildLog.Flush();
         if (rc != 0)
         {
-            var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             var tail = string.Join("\n", lines.Skip(Math.Max(0, lines.Length - 25)).Select(x => "  " + x));
             throw new ToolException($"{command} failed (exit {rc}) in {cwd}:\n{tail}\n{fix} (whole output: {logPath})");
         }
 
-        return output.ToString();
+        return output;
     }
 
     private static FileStream AcquireLock(string path)

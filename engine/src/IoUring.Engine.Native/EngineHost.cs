@@ -85,8 +85,21 @@ internal static class EngineHost
 
         if (name.Contains('/', StringComparison.Ordinal) || name.EndsWith(".json", StringComparison.Ordinal))
         {
-            return System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(name), ProfileJson.Default.KernelProfile)
-                ?? throw new InvalidDataException($"{name}: the profile file holds null");
+            if (!File.Exists(name))
+            {
+                throw new ToolException($"IOURING_ENGINE_PROFILE={name}: no such profile file; give a profile file ('io_uring-conformance liburing' writes one for the running kernel) or a kernel of the corpus (7.2)");
+            }
+
+            try
+            {
+                return System.Text.Json.JsonSerializer.Deserialize(File.ReadAllText(name), ProfileJson.Default.KernelProfile)
+                    ?? throw new InvalidDataException($"{name}: the profile file holds null; write it again");
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                // The engine is compiled without resource strings: the position is what tells the user where.
+                throw new InvalidDataException($"{name}:{(ex.LineNumber ?? 0) + 1}:{(ex.BytePositionInLine ?? 0) + 1}: not a kernel profile (JSON of ProfileJson, {ex.Path ?? "$"}); write it again or name a kernel of the corpus (IOURING_ENGINE_PROFILE=7.2)");
+            }
         }
 
         if (string.IsNullOrWhiteSpace(snapshots))

@@ -62,7 +62,24 @@ public sealed class DebianArchive
     }
 
     /// <summary>The newest linux-libc-dev version the suite offers, or null when it offers none.</summary>
-    public string? Candidate(string package, string suite)
+    public string? Candidate(string package, string suite) =>
+        // "linux-libc-dev | 7.2.13-1 | http://mirror/debian sid/main amd64 Packages"
+        NewestInSuite(package, suite, sources: false);
+
+    /// <summary>
+    /// The newest version of a source package the suite offers, with the files that make it up (the
+    /// .dsc and its tarballs, each with its SHA-256 from the suite's Sources index), or null when the
+    /// suite has no such source package. Needs <see cref="UpdateSources"/> first.
+    /// </summary>
+    public DebianSourcePackage? SourceCandidate(string package, string suite) =>
+        // "liburing | 2.15-1 | http://mirror/debian sid/main Sources"
+        NewestInSuite(package, suite, sources: true) is { } best ? SourceRecord(package, best) : null;
+
+    /// <summary>
+    /// The newest version apt-cache madison lists for <paramref name="package"/> in the suite's main
+    /// component: among its source packages (<paramref name="sources"/>), or among any of its lines.
+    /// </summary>
+    private string? NewestInSuite(string package, string suite, bool sources)
     {
         var (rc, output) = Apt("apt-cache", ["madison", package]);
         if (rc != 0)
@@ -70,7 +87,6 @@ public sealed class DebianArchive
             throw new ToolException($"apt-cache madison {package} failed (exit {rc}):\n{Tail(output)}");
         }
 
-        // "linux-libc-dev | 7.2.13-1 | http://mirror/debian sid/main amd64 Packages"
         string? best = null;
         foreach (var line in output.Split('\n'))
         {
@@ -81,7 +97,7 @@ public sealed class DebianArchive
             }
 
             var where = parts[2].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (where.Length < 2 || where[1] != suite + "/main")
+            if (where.Length < 2 || where[1] != suite + "/main" || (sources && (where.Length < 3 || where[2] != "Sources")))
             {
                 continue;
             }
@@ -93,44 +109,6 @@ public sealed class DebianArchive
         }
 
         return best;
-    }
-
-    /// <summary>
-    /// The newest version of a source package the suite offers, with the files that make it up (the
-    /// .dsc and its tarballs, each with its SHA-256 from the suite's Sources index), or null when the
-    /// suite has no such source package. Needs <see cref="UpdateSources"/> first.
-    /// </summary>
-    public DebianSourcePackage? SourceCandidate(string package, string suite)
-    {
-        var (rc, output) = Apt("apt-cache", ["madison", package]);
-        if (rc != 0)
-        {
-            throw new ToolException($"apt-cache madison {package} failed (exit {rc}):\n{Tail(output)}");
-        }
-
-        // "liburing | 2.15-1 | http://mirror/debian sid/main Sources"
-        string? best = null;
-        foreach (var line in output.Split('\n'))
-        {
-            var parts = line.Split('|', StringSplitOptions.TrimEntries);
-            if (parts.Length < 3 || parts[0] != package)
-            {
-                continue;
-            }
-
-            var where = parts[2].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (where.Length < 3 || where[1] != suite + "/main" || where[2] != "Sources")
-            {
-                continue;
-            }
-
-            if (best is null || CompareVersions(parts[1], best) > 0)
-            {
-                best = parts[1];
-            }
-        }
-
-        return best is null ? null : SourceRecord(package, best);
     }
 
     /// <summary>

@@ -6,14 +6,15 @@ namespace IoUring.Conformance.Vm;
 /// <summary>Runs the host tools the VM stage needs (gcc, ldd, the agent, qemu's version query).</summary>
 public static class Tools
 {
-    /// <summary>Runs a tool to completion and returns its exit code with stdout and stderr together.</summary>
-    public static (int Rc, string Output) Run(string tool, IEnumerable<string> args, TimeSpan? timeout = null)
+    /// <summary>Runs a tool to completion (in <paramref name="workingDirectory"/>, default this process's) and returns its exit code with stdout and stderr together.</summary>
+    public static (int Rc, string Output) Run(string tool, IEnumerable<string> args, TimeSpan? timeout = null, string? workingDirectory = null)
     {
         var psi = new ProcessStartInfo(tool)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
+            WorkingDirectory = workingDirectory ?? string.Empty,
         };
         foreach (var a in args)
         {
