@@ -33,7 +33,11 @@ public enum BufChoice
     Kernel,
 }
 
-/// <summary>One SQE of a generated program.</summary>
+/// <summary>
+/// One SQE of a generated program. <paramref name="Target"/>: for a TIMEOUT_REMOVE, which request it names,
+/// as a count of SQEs back in program order (0: none, a user_data no SQE has); <paramref name="Names"/> is
+/// that request's user_data, filled in by <see cref="ProgramGen.Number"/>.
+/// </summary>
 public sealed record SqeSpec(
     byte Opcode,
     byte Flags,
@@ -47,7 +51,9 @@ public sealed record SqeSpec(
     ulong Off,
     uint OpFlags,
     ulong UserData,
-    ushort BufIndex = 0)
+    ushort BufIndex = 0,
+    int Target = 0,
+    ulong Names = 0)
 {
     public override string ToString()
     {
@@ -58,6 +64,12 @@ public sealed record SqeSpec(
         if (Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128)
         {
             text += NopFlags != 0 ? $" nop 0x{NopFlags:x} inject {Inject} fd {Fd} off {Off} addr {BufOffset} buf_index {BufIndex}" : string.Empty;
+        }
+        else if (TimeoutChoices.IsTimeout(this) || TimeoutChoices.IsRemove(this))
+        {
+            text += $" time {Buf}+{TimeoutChoices.Choice(this)} ({TimeoutChoices.When(this)}) len {Len} flags 0x{OpFlags:x}";
+            text += TimeoutChoices.IsTimeout(this) ? $" count {Off}" : $" names ud {Names}";
+            text += BufIndex != 0 ? $" buf_index {BufIndex}" : string.Empty;
         }
         else
         {
@@ -189,6 +201,39 @@ public static class ProgramGen
     // RWF_HIPRI (needs IOPOLL), RWF_DSYNC, RWF_NOWAIT, and a bit no kernel knows.
     private static readonly uint[] RwFlagChoices = [0, 0, 0, 0, 1, 2, 8, 8, 0x40000000];
 
+    // TIMEOUT: the flags of each kernel, combinations that are refused, an update bit (TIMEOUT_REMOVE's)
+    // and a bit no kernel knows.
+    private static readonly uint[] TimeoutFlagChoices =
+    [
+        0, 0, 0, 0,
+        (uint)IoUringTimeoutFlags.IORING_TIMEOUT_ABS,
+        (uint)IoUringTimeoutFlags.IORING_TIMEOUT_BOOTTIME,
+        (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_REALTIME | IoUringTimeoutFlags.IORING_TIMEOUT_ABS),
+        (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_BOOTTIME | IoUringTimeoutFlags.IORING_TIMEOUT_REALTIME),
+        (uint)IoUringTimeoutFlags.IORING_TIMEOUT_ETIME_SUCCESS,
+        (uint)IoUringTimeoutFlags.IORING_TIMEOUT_ETIME_SUCCESS,
+        (uint)IoUringTimeoutFlags.IORING_TIMEOUT_MULTISHOT,
+        (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_MULTISHOT | IoUringTimeoutFlags.IORING_TIMEOUT_ABS),
+        (uint)IoUringTimeoutFlags.IORING_TIMEOUT_IMMEDIATE_ARG,
+        (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_IMMEDIATE_ARG | IoUringTimeoutFlags.IORING_TIMEOUT_ABS),
+        (uint)IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE,
+        0x100,
+    ];
+
+    // TIMEOUT_REMOVE: removal, update (relative, absolute, immediate), the linked-timeout bits, and flags refused with them.
+    private static readonly uint[] TimeoutRemoveFlagChoices =
+    [
+        0, 0, 0, 0,
+        (uint)IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE,
+        (uint)IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE,
+        (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE | IoUringTimeoutFlags.IORING_TIMEOUT_ABS),
+        (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE | IoUringTimeoutFlags.IORING_TIMEOUT_IMMEDIATE_ARG),
+        (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE | IoUringTimeoutFlags.IORING_TIMEOUT_BOOTTIME),
+        (uint)IoUringTimeoutFlags.IORING_LINK_TIMEOUT_UPDATE,
+        (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE | IoUringTimeoutFlags.IORING_LINK_TIMEOUT_UPDATE),
+        (uint)IoUringTimeoutFlags.IORING_TIMEOUT_ABS,
+    ];
+
     public static Gen<SqeSpec> Sqe(uint opLast)
     {
         var op = Gen.Frequency(
@@ -201,6 +246,8 @@ public static class ProgramGen
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_READ_FIXED)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_WRITE_FIXED)),
             (1, Gen.Constant((byte)io_uring_op.IORING_OP_NOP128)),
+            (3, Gen.Constant((byte)io_uring_op.IORING_OP_TIMEOUT)),
+            (2, Gen.Constant((byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
@@ -212,10 +259,17 @@ public static class ProgramGen
                from buf in Gen.Frequency((12, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)), (1, Gen.Constant(BufChoice.Kernel)))
                from bufOffset in Gen.Choose(0, 7).Select(k => k * 4096)
                from len in Lengths(opcode)
-               from off in Gen.Elements(OffsetChoices)
-               from opFlags in opcode == (byte)io_uring_op.IORING_OP_FSYNC ? Gen.Elements(0u, 0u, 1u, 2u) : Gen.Elements(RwFlagChoices)
+               from off in opcode == (byte)io_uring_op.IORING_OP_TIMEOUT ? Gen.Elements(0ul, 0ul, 0ul, 1ul, 2ul, 4ul) : Gen.Elements(OffsetChoices)
+               from opFlags in opcode switch
+               {
+                   (byte)io_uring_op.IORING_OP_FSYNC => Gen.Elements(0u, 0u, 1u, 2u),
+                   (byte)io_uring_op.IORING_OP_TIMEOUT => Gen.Elements(TimeoutFlagChoices),
+                   (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE => Gen.Elements(TimeoutRemoveFlagChoices),
+                   _ => Gen.Elements(RwFlagChoices),
+               }
                from bufIndex in Gen.Elements((ushort)0, (ushort)0, (ushort)1, (ushort)3, (ushort)9)
-               select NoSkipWhereAsync(new SqeSpec(opcode, flags, ioprio, nop, inject, fd, buf, bufOffset, len, off, opFlags, 0, bufIndex));
+               from target in Gen.Choose(0, 4)
+               select NoSkipWhereAsync(new SqeSpec(opcode, flags, ioprio, nop, inject, fd, buf, bufOffset, len, off, opFlags, 0, bufIndex, opcode == (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE ? target : 0));
     }
 
     /// <summary>
@@ -227,13 +281,19 @@ public static class ProgramGen
     ///   (measured on 6.18); which request is recycled is the kernel's allocator's business.
     /// </summary>
     private static SqeSpec NoSkipWhereAsync(SqeSpec s) =>
-        Runner.MayCompleteFromIoWq(s) || (s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_CQE32) != 0
+        Runner.MayCompleteLate(s) || (s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_CQE32) != 0
             ? s with { Flags = (byte)(s.Flags & ~(byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS) }
             : s;
 
-    private static Gen<uint> Lengths(byte opcode) => opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV
-        ? Gen.Elements(0u, 1u, 2u, 4u, 4u, 1025u)
-        : Gen.Elements(0u, 1u, 512u, 4096u, 4096u, 9000u);
+    private static Gen<uint> Lengths(byte opcode) => opcode switch
+    {
+        (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV => Gen.Elements(0u, 1u, 2u, 4u, 4u, 1025u),
+
+        // A TIMEOUT carries one timespec; a TIMEOUT_REMOVE none.
+        (byte)io_uring_op.IORING_OP_TIMEOUT => Gen.Elements(1u, 1u, 1u, 1u, 1u, 0u, 2u),
+        (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE => Gen.Elements(0u, 0u, 0u, 0u, 0u, 1u),
+        _ => Gen.Elements(0u, 1u, 512u, 4096u, 4096u, 9000u),
+    };
 
     public static Gen<RingProgram> Program(uint opLast)
     {
@@ -442,7 +502,97 @@ public static class ProgramGen
     /// <see cref="NoDrainRacingIoWq"/>, <see cref="NoBigCqesWhereAsync"/>.
     /// </summary>
     public static RingProgram Normalize(RingProgram p) =>
-        NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() });
+        ResolveNames(TimeoutsOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() })));
+
+    /// <summary>
+    /// Timeouts whose outcome does not depend on when things happen:
+    /// <list type="bullet">
+    /// <item>A TIMEOUT that waits for a count takes the CQ tail when it is armed: it must be armed in its
+    /// own submission (not from io-wq: no IOSQE_ASYNC, no drain so far, no spoiled SQ index so far, no
+    /// request before it in its chain that completes late) and nothing in its step may complete late,
+    /// or it becomes a pure timer.</item>
+    /// <item>A multishot timer that fires at once fires a few times (a count of 2), not for ever.</item>
+    /// <item>A TIMEOUT_REMOVE names a TIMEOUT only if both are issued in their own submissions, the timeout
+    /// does not fire at once in the same step (the removal would race its timer), and, for one that waits
+    /// for a count, nothing in the removal's step completes late (the count would race the removal). Any
+    /// other target is replaced by a user_data no request has. An update that would make a multishot timer
+    /// fire at once (an updated timeout has no count, so it would fire for ever) gets a far time.</item>
+    /// </list>
+    /// </summary>
+    public static RingProgram TimeoutsOnTime(RingProgram p)
+    {
+        var flat = new List<(int Step, SqeSpec Sqe, bool OnTime)>();
+        var drainSeen = false;
+        var badSeen = false;
+        var steps = p.Steps.Select(step => step with { Batch = step.Batch.ToArray() }).ToArray();
+        for (var si = 0; si < steps.Length; si++)
+        {
+            var batch = steps[si].Batch;
+            drainSeen |= batch.Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0);
+            badSeen |= steps[si].BadIndexAt >= 0;
+            var stepLate = batch.Any(Runner.MayCompleteLate);
+            var chainLate = false;
+            for (var k = 0; k < batch.Length; k++)
+            {
+                var s = batch[k];
+                var onTime = !drainSeen && !badSeen && !chainLate && (s.Flags & (byte)IoUringSqeFlags.IOSQE_ASYNC) == 0;
+                if (TimeoutChoices.Counts(s) && (!onTime || stepLate))
+                {
+                    s = s with { Off = 0 };
+                }
+
+                if (TimeoutChoices.IsTimeout(s) && (s.OpFlags & TimeoutChoices.Multishot) != 0 && s.Off == 0 && TimeoutChoices.When(s) == TimerFires.Now)
+                {
+                    s = s with { Off = 2 };
+                }
+
+                if (TimeoutChoices.IsRemove(s) && s.Target > 0)
+                {
+                    var at = flat.Count - s.Target;
+                    var target = at >= 0 ? flat[at] : default;
+                    var named = at >= 0 && TimeoutChoices.IsTimeout(target.Sqe) && target.OnTime && onTime
+                        && !(target.Step == si && TimeoutChoices.When(target.Sqe) == TimerFires.Now)
+                        && !(TimeoutChoices.Counts(target.Sqe) && stepLate);
+                    if (!named)
+                    {
+                        s = s with { Target = 0 };
+                    }
+                    else if (TimeoutChoices.IsUpdate(s) && TimeoutChoices.When(s) == TimerFires.Now && (target.Sqe.OpFlags & TimeoutChoices.Multishot) != 0)
+                    {
+                        s = s with { Buf = BufChoice.Area, BufOffset = 2 * 4096 };
+                    }
+                }
+
+                batch[k] = s;
+                flat.Add((si, s, onTime));
+                var linked = k < batch.Length - 1 && (s.Flags & (byte)(IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_IO_HARDLINK)) != 0;
+                chainLate = linked && (chainLate || Runner.MayCompleteLate(s));
+            }
+        }
+
+        return p with { Steps = steps };
+    }
+
+    /// <summary>A user_data no request of a generated program has.</summary>
+    public const ulong NoSuchRequest = 99_999;
+
+    /// <summary>Fills in each SQE's <see cref="SqeSpec.Names"/>: the user_data of the request <see cref="SqeSpec.Target"/> SQEs before it.</summary>
+    public static RingProgram ResolveNames(RingProgram p)
+    {
+        var seen = new List<ulong>();
+        return p with
+        {
+            Steps = p.Steps.Select(step => step with
+            {
+                Batch = step.Batch.Select(s =>
+                {
+                    var named = s.Target > 0 && seen.Count >= s.Target ? seen[^s.Target] : NoSuchRequest;
+                    seen.Add(s.UserData);
+                    return s.Names == named ? s : s with { Names = named };
+                }).ToArray(),
+            }).ToArray(),
+        };
+    }
 
     /// <summary>
     /// A drain that kernels before 6.16 check by sequence (the CQ tail must equal the number of SQEs
@@ -484,7 +634,7 @@ public static class ProgramGen
 
             for (var k = start; k <= end; k++)
             {
-                ioWqBefore |= Runner.MayCompleteFromIoWq(batch[k]);
+                ioWqBefore |= Runner.MayCompleteLate(batch[k]);
             }
 
             start = end + 1;
@@ -513,7 +663,7 @@ public static class ProgramGen
         var steps = p.Steps.Select(step =>
         {
             drainSeen |= step.Batch.Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0);
-            return drainSeen || step.BadIndexAt >= 0 || step.Batch.Any(Runner.MayCompleteFromIoWq)
+            return drainSeen || step.BadIndexAt >= 0 || step.Batch.Any(Runner.MayCompleteLate)
                 ? step with { Batch = step.Batch.Select(s => s with { NopFlags = s.NopFlags & ~(uint)IoUringNopFlags.IORING_NOP_CQE32 }).ToArray() }
                 : step;
         }).ToArray();
@@ -559,5 +709,5 @@ public static class ProgramGen
 
     /// <summary>Unique user_data per SQE (step * 100 + index + 1), so every CQE says which SQE it answers.</summary>
     public static RingProgram Number(RingProgram p) =>
-        p with { Steps = p.Steps.Select((s, i) => s with { Batch = s.Batch.Select((b, j) => b with { UserData = (ulong)((i * 100) + j + 1) }).ToArray() }).ToArray() };
+        ResolveNames(p with { Steps = p.Steps.Select((s, i) => s with { Batch = s.Batch.Select((b, j) => b with { UserData = (ulong)((i * 100) + j + 1) }).ToArray() }).ToArray() });
 }

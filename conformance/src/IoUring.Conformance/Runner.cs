@@ -100,7 +100,7 @@ public static unsafe class Runner
                 // A dropped SQ index can leave a chain open at the end of the submission: io-wq runs it.
                 // That includes an entry an earlier step spoiled that is still waiting in the SQ.
                 var badPending = badPosition is { } b && b - ring.SqHead < ring.SqTail - ring.SqHead;
-                var mayBeAsync = drainSeen || step.BadIndexAt >= 0 || badPending || pending.Concat(step.Batch).Any(MayCompleteFromIoWq);
+                var mayBeAsync = drainSeen || step.BadIndexAt >= 0 || badPending || pending.Concat(step.Batch).Any(MayCompleteLate);
                 CqeTrace[]? drained = mayBeAsync ? Drain(ring, cqe32).ToArray() : null;
 
                 // SQEs a stopped submission left behind run concurrently with the new batch if both go to
@@ -195,12 +195,15 @@ public static unsafe class Runner
     }
 
     /// <summary>
-    /// FSYNC always goes to io-wq; IOSQE_ASYNC sends anything there; a read that comes up short on a
+    /// Whether a request may complete after the enter that submits it, in its own time. From io-wq:
+    /// FSYNC always goes there; IOSQE_ASYNC sends anything there; a read that comes up short on a
     /// regular file is retried there; shmem (the memfd) takes no non-blocking buffered writes, so
-    /// writes go there too.
+    /// writes go there too. By a timer: a TIMEOUT whose time is up at once, or an update that gives
+    /// one such a time (<see cref="TimeoutChoices.FiresLate"/>).
     /// </summary>
-    public static bool MayCompleteFromIoWq(SqeSpec s) =>
+    public static bool MayCompleteLate(SqeSpec s) =>
         (s.Flags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0
+        || TimeoutChoices.FiresLate(s)
         || s.Opcode is (byte)io_uring_op.IORING_OP_FSYNC or (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV
             or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV
             or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
@@ -263,6 +266,18 @@ public static unsafe class Runner
         if (s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC)
         {
             sqe->fsync_flags = s.OpFlags;
+            return;
+        }
+
+        // TIMEOUT: the time at addr, the count in off; TIMEOUT_REMOVE: the user_data it names in addr,
+        // an update's time in addr2 (which is off).
+        if (TimeoutChoices.IsTimeout(s) || TimeoutChoices.IsRemove(s))
+        {
+            var time = TimeoutChoices.Word(s, ws);
+            sqe->addr = TimeoutChoices.IsTimeout(s) ? time : s.Names;
+            sqe->off = TimeoutChoices.IsTimeout(s) ? s.Off : time;
+            sqe->len = s.Len;
+            sqe->timeout_flags = s.OpFlags;
             return;
         }
 

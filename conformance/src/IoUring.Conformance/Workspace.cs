@@ -48,6 +48,14 @@ public sealed unsafe partial class Workspace : IDisposable
         Area = (byte*)NativeMemory.AlignedAlloc(AreaBytes, 4096);
         AreaPattern.CopyTo(new Span<byte>(Area, AreaBytes));
         Iovecs = (nint*)NativeMemory.AlignedAlloc((nuint)(IovecSlots * 2 * sizeof(nint)), 64);
+
+        // The timeouts' timespecs live apart from the area, which reads may overwrite while a TIMEOUT is prepared.
+        Times = (long*)NativeMemory.AlignedAlloc((nuint)(TimeoutChoices.Times.Length * 2 * sizeof(long)), 64);
+        for (var i = 0; i < TimeoutChoices.Times.Length; i++)
+        {
+            Times[2 * i] = TimeoutChoices.Times[i].Sec;
+            Times[(2 * i) + 1] = TimeoutChoices.Times[i].Nsec;
+        }
     }
 
     public int Fd { get; }
@@ -56,6 +64,11 @@ public sealed unsafe partial class Workspace : IDisposable
 
     /// <summary>struct iovec pairs (base, length), filled per SQE by <see cref="IovecArray"/>.</summary>
     public nint* Iovecs { get; }
+
+    /// <summary>__kernel_timespec values, <see cref="TimeoutChoices.Times"/> in order.</summary>
+    public long* Times { get; }
+
+    public ulong TimeAddress(int choice) => (ulong)(Times + (2 * choice));
 
     /// <summary>An iovec array of <paramref name="count"/> vectors of 700 bytes from <paramref name="areaOffset"/>.</summary>
     public ulong IovecArray(int slot, int areaOffset, int count)
@@ -117,6 +130,7 @@ public sealed unsafe partial class Workspace : IDisposable
         close(Fd);
         NativeMemory.AlignedFree(Area);
         NativeMemory.AlignedFree(Iovecs);
+        NativeMemory.AlignedFree(Times);
     }
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

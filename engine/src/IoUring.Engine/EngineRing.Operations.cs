@@ -15,6 +15,8 @@ internal enum OpKind : byte
     ReadFixed,
     WriteFixed,
     Mmap,
+    Timeout,
+    TimeoutRemove,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -31,6 +33,9 @@ internal enum Completion : byte
 
     /// <summary>From io-wq, after the task's own work.</summary>
     Async,
+
+    /// <summary>Armed: completes later, when a timer fires, a count is met or it is cancelled (a TIMEOUT).</summary>
+    Armed,
 }
 
 /// <summary>What the kernel's io_issue_defs says about an opcode, for the opcodes the engine executes.</summary>
@@ -62,6 +67,8 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_FSYNC] = new(OpKind.Fsync, false, false, false);
         t[(int)io_uring_op.IORING_OP_READ_FIXED] = new(OpKind.ReadFixed, true, false, false);
         t[(int)io_uring_op.IORING_OP_WRITE_FIXED] = new(OpKind.WriteFixed, true, false, false);
+        t[(int)io_uring_op.IORING_OP_TIMEOUT] = new(OpKind.Timeout, false, false, false);
+        t[(int)io_uring_op.IORING_OP_TIMEOUT_REMOVE] = new(OpKind.TimeoutRemove, false, false, false);
         return t;
     }
 }
@@ -263,6 +270,9 @@ internal sealed unsafe partial class EngineRing
             case OpKind.Fsync:
                 // fsync may block, so the kernel never tries it inline: it goes to io-wq.
                 return Completion.Async;
+            case OpKind.Timeout:
+                r.Executed = true;
+                return Completion.Armed;
             case OpKind.Nop:
                 ExecuteNow(ref r);
                 return (r.OpFlags & (uint)IoUringNopFlags.IORING_NOP_TW) != 0 ? Completion.TaskWork : Completion.Inline;
@@ -314,6 +324,9 @@ internal sealed unsafe partial class EngineRing
                 break;
             case OpKind.Fsync:
                 ExecuteFsync(ref r);
+                break;
+            case OpKind.TimeoutRemove:
+                ExecuteTimeoutRemove(ref r);
                 break;
         }
     }

@@ -251,6 +251,8 @@ internal sealed unsafe partial class EngineRing
             OpKind.ReadFixed or OpKind.WriteFixed => PrepareRwFixed(ref r, sqe),
             OpKind.Fsync => PrepareFsync(ref r, sqe),
             OpKind.Mmap => PrepareMmap(ref r, sqe),
+            OpKind.Timeout => PrepareTimeout(ref r, sqe),
+            OpKind.TimeoutRemove => PrepareTimeoutRemove(ref r, sqe),
 
             // Opcodes the engine does not execute yet are refused loudly, never faked as successes.
             _ => -Errno.EOPNOTSUPP,
@@ -419,9 +421,9 @@ internal sealed unsafe partial class EngineRing
         if (profile.DrainBySequence)
         {
             ref var r = ref requests[i];
-            if (!r.Failed && !r.Executed)
+            if (!r.Failed && !r.Executed && RunFromIoWq(i))
             {
-                ExecuteNow(ref r);
+                return;
             }
 
             PostNow(i);
@@ -459,13 +461,15 @@ internal sealed unsafe partial class EngineRing
     private bool NeedsDefer(int i, uint seq) => requests[i].Drain && seq + cqExtra != cqTail;
 
     /// <summary>
-    /// (DrainBySequence) the kernel's io_queue_deferred, run at every commit of the CQ while a drain is
+    /// A commit of the CQ (io_commit_cqring_flush): timeouts whose count is met complete first
+    /// (<see cref="FlushTimeouts"/>); then (DrainBySequence) the kernel's io_queue_deferred, while a drain is
     /// active: from the front of the defer list, each request whose drain is met is issued from task
     /// work; the first that still waits stops it. A tail that went past a sequence never comes back to
     /// it, so that request and everything behind it wait until the ring is closed (a kernel bug, 6.12).
     /// </summary>
     private void Committed()
     {
+        FlushTimeouts();
         if (!profile.DrainBySequence || !drainActive)
         {
             return;
@@ -511,6 +515,9 @@ internal sealed unsafe partial class EngineRing
                 break;
             case Completion.Async:
                 Punt(i);
+                break;
+            case Completion.Armed:
+                ArmTimeout(i);
                 break;
         }
     }
@@ -614,6 +621,13 @@ internal sealed unsafe partial class EngineRing
                         case WorkKind.Complete:
                             Complete(item.Request);
                             break;
+                        case WorkKind.Cancel:
+                            requests[item.Request].SetFail();
+                            CompleteFailed(item.Request);
+                            break;
+                        case WorkKind.TimerFired:
+                            TimerFired(item.Request);
+                            break;
                         case WorkKind.FailLinks:
                             for (var m = item.Request; m >= 0; m = requests[m].Next)
                             {
@@ -660,9 +674,9 @@ internal sealed unsafe partial class EngineRing
                 }
 
                 ran = true;
-                if (!r.Failed && !r.Executed)
+                if (!r.Failed && !r.Executed && RunFromIoWq(i))
                 {
-                    ExecuteNow(ref r);
+                    continue;
                 }
 
                 if (profile.DrainBySequence)
@@ -675,8 +689,29 @@ internal sealed unsafe partial class EngineRing
                 }
             }
 
+            // Held requests may be waiting for an armed timeout, which completes in a later enter.
+            if (!ran && work.Count == 0 && TimeoutsArmed)
+            {
+                return;
+            }
+
             forceOldestHeld = !ran && work.Count == 0;
         }
+    }
+
+    /// <summary>A request io-wq runs: executed there, or armed (a TIMEOUT, which completes later: true).</summary>
+    private bool RunFromIoWq(int i)
+    {
+        ref var r = ref requests[i];
+        if (r.Kind == OpKind.Timeout)
+        {
+            r.Executed = true;
+            ArmTimeout(i);
+            return true;
+        }
+
+        ExecuteNow(ref r);
+        return false;
     }
 
     /// <summary>A broken chain's remainder completes together; their own links end here.</summary>

@@ -306,6 +306,10 @@ public static class KernelBehaviour
         {
             HasMemRegion = enumerators.ContainsKey("IORING_REGISTER_MEM_REGION"),
             CompatProcess = CTarget.All.FirstOrDefault(t => t.Triple == snapshot.Targets[index]) is { Ilp32: true },
+
+            // TIMEOUT takes the IORING_TIMEOUT_* bits its header defines, less the two that only
+            // TIMEOUT_REMOVE takes.
+            TimeoutFlags = Or("IORING_TIMEOUT_") & ~(uint)(Bindings.IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE | Bindings.IoUringTimeoutFlags.IORING_LINK_TIMEOUT_UPDATE),
         };
 
         var version = KernelVersion.Parse(snapshot.Kernel);

@@ -134,6 +134,12 @@ public enum FixedBufferStage
 /// The engine itself always runs as a 64-bit process and reads the program's iovecs at its own layout;
 /// this says which process's rules to apply to what it reads.
 /// </param>
+/// <param name="TimeoutFlags">
+/// The IORING_TIMEOUT_* bits IORING_OP_TIMEOUT accepts (ABS, the clocks and ETIME_SUCCESS everywhere;
+/// MULTISHOT from 6.4; IMMEDIATE_ARG from 7.0); any other bit is -EINVAL. A snapshot profile takes the
+/// bits its header defines, the probe asks the kernel one bit at a time. Profiles recorded before the
+/// engine had timeouts carry the bits every kernel of the corpus has.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -168,8 +174,13 @@ public sealed record KernelProfile(
     bool FaultingWriteExtendsFile = false,
     bool MixedOverflowWaitSpins = false,
     bool BufferIovecsCopiedByIoUring = false,
-    bool CompatProcess = false)
+    bool CompatProcess = false,
+    uint TimeoutFlags = KernelProfile.CommonTimeoutFlags)
 {
+    /// <summary>The timeout flags of every kernel of the corpus: ABS, BOOTTIME, REALTIME, ETIME_SUCCESS.</summary>
+    public const uint CommonTimeoutFlags = (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_ABS | IoUringTimeoutFlags.IORING_TIMEOUT_BOOTTIME
+        | IoUringTimeoutFlags.IORING_TIMEOUT_REALTIME | IoUringTimeoutFlags.IORING_TIMEOUT_ETIME_SUCCESS);
+
     public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
 
     public bool Has(IoUringNopFlags flag) => (NopFlags & (uint)flag) != 0;

@@ -228,6 +228,10 @@ public sealed unsafe class ReferenceEngine : IRingBackend
 
         var submitted = toSubmit > 0 ? ring.Submit(toSubmit) : 0;
 
+        // Timers that expired since the ring was last entered fire now (the kernel's task work runs
+        // before the enter returns, whatever it does next).
+        ring.RunTimers();
+
         // A short submission returns at once: no wait argument is read, no overflow flushed.
         if (submitted != toSubmit || (flags & (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS) == 0)
         {
@@ -235,7 +239,7 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         }
 
         // io_get_ext_arg comes before the wait (and its overflow flush): a bad argument changes nothing.
-        var waitArgument = ExtArg(ring, flags, (ulong)arg, argSize);
+        var waitArgument = ExtArg(ring, flags, (ulong)arg, argSize, out var waitNs);
         if (waitArgument < 0)
         {
             return submitted > 0 ? submitted : waitArgument;
@@ -243,11 +247,22 @@ public sealed unsafe class ReferenceEngine : IRingBackend
 
         ring.FlushOverflow();
 
-        // Everything the engine runs has completed by now, so a wait that is not yet satisfied never
-        // will be: the kernel would sleep until its timeout, or forever without one; the engine answers
-        // as a timeout does. The count is clamped to the CQ's size, and a wait that ends with CQEs in the
-        // ring returns 0 whatever ended it (-ETIME only on an empty CQ).
-        if (ring.ReadyCqes < Math.Min(minComplete, ring.CqEntries))
+        // What the engine runs has completed by now except armed timeouts, so a wait that is not yet
+        // satisfied can only be helped by a timer: the engine sleeps until the next one when it comes
+        // before the wait's own timeout, and fires it. Otherwise the kernel would sleep until its timeout,
+        // or for ever without one; the engine answers at once as a timeout does. The count is clamped to
+        // the CQ's size, and a wait that ends with CQEs in the ring returns 0 whatever ended it (-ETIME
+        // only on an empty CQ).
+        var want = Math.Min(minComplete, ring.CqEntries);
+        var waitEnds = waitNs < 0 ? long.MaxValue : Posix.ClockNs(Posix.ClockMonotonic) + waitNs;
+        while (ring.ReadyCqes < want && ring.NextTimerIn() is { } due && Posix.ClockNs(Posix.ClockMonotonic) + due <= waitEnds)
+        {
+            ring.SleepForNextTimer(due);
+            ring.RunTimers();
+            ring.FlushOverflow();
+        }
+
+        if (ring.ReadyCqes < want)
         {
             return submitted > 0 ? submitted : ring.ReadyCqes == 0 ? -Errno.ETIME : 0;
         }
@@ -260,12 +275,20 @@ public sealed unsafe class ReferenceEngine : IRingBackend
     /// pointer (not read: the engine never sleeps); with it a struct io_uring_getevents_arg, or with
     /// EXT_ARG_REG an offset into the registered wait-argument region.
     /// </summary>
-    private static int ExtArg(EngineRing ring, uint flags, ulong arg, nuint argSize)
+    /// <para>
+    /// <paramref name="waitNs"/>: how long the wait may last, in nanoseconds from now (-1: no timeout).
+    /// The engine reads it only to decide whether a timer it holds fires before the wait ends; a timeout
+    /// it cannot read counts as none.
+    /// </para>
+    private static int ExtArg(EngineRing ring, uint flags, ulong arg, nuint argSize, out long waitNs)
     {
+        waitNs = -1;
         if ((flags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG) == 0)
         {
             return 0;
         }
+
+        var absolute = (flags & (uint)IoUringEnterFlags.IORING_ENTER_ABS_TIMER) != 0;
 
         if ((flags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0)
         {
@@ -281,6 +304,11 @@ public sealed unsafe class ReferenceEngine : IRingBackend
             }
 
             var w = (io_uring_reg_wait*)(ring.WaitArgs + arg);
+            if ((w->flags & Constants.IORING_REG_WAIT_TS) != 0)
+            {
+                waitNs = WaitNs(w->ts, absolute);
+            }
+
             return (w->flags & ~Constants.IORING_REG_WAIT_TS) != 0 ? -Errno.EINVAL : 0;
         }
 
@@ -290,7 +318,21 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         }
 
         io_uring_getevents_arg copy;
-        return Posix.CopyFromUser(&copy, arg, (nuint)sizeof(io_uring_getevents_arg));
+        var rc = Posix.CopyFromUser(&copy, arg, (nuint)sizeof(io_uring_getevents_arg));
+        __kernel_timespec ts;
+        if (rc == 0 && copy.ts != 0 && Posix.CopyFromUser(&ts, copy.ts, (nuint)sizeof(__kernel_timespec)) == 0)
+        {
+            waitNs = WaitNs(ts, absolute);
+        }
+
+        return rc;
+    }
+
+    /// <summary>A wait's timeout as nanoseconds from now (an absolute one on CLOCK_MONOTONIC, the default wait clock).</summary>
+    private static long WaitNs(__kernel_timespec ts, bool absolute)
+    {
+        var ns = ts.tv_sec >= long.MaxValue / 1_000_000_000 ? long.MaxValue : (ts.tv_sec * 1_000_000_000) + ts.tv_nsec;
+        return absolute ? Math.Max(0, ns - Posix.ClockNs(Posix.ClockMonotonic)) : Math.Max(0, ns);
     }
 
     public int Register(int fd, uint opcode, void* arg, uint nrArgs)

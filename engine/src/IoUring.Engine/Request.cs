@@ -54,6 +54,22 @@ internal struct Request
     /// <summary>Holds a request from its SQE to its CQE (false: a free slot of the pool).</summary>
     public bool Live;
 
+    /// <summary>
+    /// TIMEOUT: the completions it waits for (sqe->off; 0, or multishot: a pure timer), the CQ sequence
+    /// that completes it, and a multishot timeout's firings left.
+    /// </summary>
+    public uint TimeoutCount;
+    public uint TargetSeq;
+    public uint Repeats;
+
+    /// <summary>TIMEOUT: its time in nanoseconds (an interval, or with <see cref="Absolute"/> a point on its clock); TIMEOUT_REMOVE: the new time of an update.</summary>
+    public long TimeNs;
+    public bool Absolute;
+
+    /// <summary>TIMEOUT: the clock its timer runs on (CLOCK_MONOTONIC, BOOTTIME or REALTIME) and when, on it, it fires.</summary>
+    public int Clock;
+    public long Deadline;
+
     /// <summary>The ring's count of SQEs read when this one was: who was submitted before whom.</summary>
     public ulong Order;
 
@@ -94,6 +110,12 @@ internal enum WorkKind : byte
 
     /// <summary>Complete every remaining member of a broken chain, in one pass (io_req_tw_fail_links).</summary>
     FailLinks,
+
+    /// <summary>Complete a request cancelled with the result it carries, as a failure (io_req_task_cancel).</summary>
+    Cancel,
+
+    /// <summary>A TIMEOUT whose timer fired (io_timeout_complete): a multishot one posts and is armed again.</summary>
+    TimerFired,
 }
 
 internal readonly record struct Work(WorkKind Kind, int Request, bool IgnoreCqes);

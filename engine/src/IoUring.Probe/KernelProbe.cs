@@ -64,6 +64,7 @@ public static class KernelProbe
                 ShmemReadsInline = ProbeShmemReadsInline(live),
                 MixedOverflowWaitSpins = (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowWaitSpins(live),
                 BufferIovecsCopiedByIoUring = buffersCopiedByIoUring,
+                TimeoutFlags = ProbeTimeoutFlags(live),
             };
         }
         finally
@@ -481,6 +482,33 @@ public static class KernelProbe
     }
 
     private unsafe delegate void SqeFiller(io_uring_sqe* sqe);
+
+    /// <summary>
+    /// The IORING_TIMEOUT_* bits a TIMEOUT accepts, one at a time, each with a null timespec: an unknown
+    /// bit is -EINVAL before the timespec is read; a known one gets -EFAULT reading it (or, for
+    /// IMMEDIATE_ARG, which takes addr as the time, arms a timer of 0 ns). The two update bits are
+    /// TIMEOUT_REMOVE's and refused here on every kernel.
+    /// </summary>
+    private static unsafe uint ProbeTimeoutFlags(IRingBackend live)
+    {
+        uint flags = 0;
+        for (var bit = 0; bit < 8; bit++)
+        {
+            var res = OneSqe(live, null, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_TIMEOUT;
+                sqe->fd = -1;
+                sqe->len = 1;
+                sqe->timeout_flags = 1u << bit;
+            });
+            if (res != -Errno.EINVAL)
+            {
+                flags |= 1u << bit;
+            }
+        }
+
+        return flags;
+    }
 
     private static RingHeaderLayout RingHeaderOf(io_uring_params p) => p.sq_off.tail == 4 ? RingHeaderLayout.Packed : RingHeaderLayout.CacheLineAligned;
 

@@ -31,6 +31,8 @@ public unsafe interface IRingBackend
 public static class Errno
 {
     public const int EPERM = 1;
+    public const int ENOENT = 2;
+    public const int EALREADY = 114;
     public const int EBADF = 9;
     public const int EAGAIN = 11;
     public const int ENOMEM = 12;

@@ -216,6 +216,36 @@ public static unsafe partial class Posix
     [LibraryImport("libc", SetLastError = true)]
     public static partial int sync_file_range(int fd, long offset, long nbytes, uint flags);
 
+    public const int ClockRealtime = 0;
+    public const int ClockMonotonic = 1;
+    public const int ClockBoottime = 7;
+
+    /// <summary>The time of <paramref name="clock"/> in nanoseconds (the kernel's ktime_t of that clock).</summary>
+    public static long ClockNs(int clock)
+    {
+        var ts = stackalloc long[2];
+        clock_gettime(clock, ts);
+        return (ts[0] * 1_000_000_000) + ts[1];
+    }
+
+    /// <summary>Sleeps until <paramref name="clock"/> reads <paramref name="deadlineNs"/> (an absolute clock_nanosleep, restarted after signals).</summary>
+    public static void SleepUntil(int clock, long deadlineNs)
+    {
+        var ts = stackalloc long[2];
+        ts[0] = deadlineNs / 1_000_000_000;
+        ts[1] = deadlineNs % 1_000_000_000;
+        while (clock_nanosleep(clock, 1, ts, null) == 4)
+        {
+        }
+    }
+
+    [LibraryImport("libc")]
+    private static partial int clock_gettime(int clock, long* ts);
+
+    // Returns the error number itself (4: EINTR), not -1 and errno.
+    [LibraryImport("libc")]
+    private static partial int clock_nanosleep(int clock, int flags, long* request, long* remain);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fcntl(int fd, int cmd, int arg);
 

@@ -1,0 +1,89 @@
+using IoUring.Bindings;
+
+namespace IoUring.Conformance;
+
+/// <summary>When a generated timeout's timer fires.</summary>
+public enum TimerFires
+{
+    /// <summary>At once: a time of 0 or a few nanoseconds, or an absolute time long past.</summary>
+    Now,
+
+    /// <summary>Not within any run: hundreds of years away, on every clock.</summary>
+    Never,
+
+    /// <summary>The time is refused (-EFAULT, -EINVAL): no timer.</summary>
+    Refused,
+}
+
+/// <summary>
+/// The times a generated TIMEOUT (and a TIMEOUT_REMOVE's update) carries, and when each fires. Time makes
+/// traces nondeterministic when it is allowed to matter, so a program's timers either fire at once or
+/// never: nothing in between, on any clock, relative or absolute. Which of its eight times an SQE takes
+/// is its <see cref="SqeSpec.BufOffset"/> / 4096; with <see cref="SqeSpec.Buf"/> other than the area the
+/// pointer itself is bad.
+/// </summary>
+public static class TimeoutChoices
+{
+    private const long FarAway = 1L << 34; // about 544 years: past the end of every run, on every clock.
+
+    /// <summary>The __kernel_timespec values (seconds, nanoseconds) the workspace holds, by choice.</summary>
+    public static readonly (long Sec, long Nsec)[] Times =
+    [
+        (0, 0), (0, 1), (FarAway, 0), (FarAway, 999_999_999), (-1, 0), (0, -1), (0, 500), (FarAway, 0),
+    ];
+
+    /// <summary>With IORING_TIMEOUT_IMMEDIATE_ARG the time is the address word itself, in nanoseconds, by choice.</summary>
+    public static readonly ulong[] Immediate =
+    [
+        0, 1, 1UL << 62, 1UL << 62, 1UL << 63, ulong.MaxValue, 500, 1UL << 62,
+    ];
+
+    public const uint Immediately = (uint)IoUringTimeoutFlags.IORING_TIMEOUT_IMMEDIATE_ARG;
+    public const uint Multishot = (uint)IoUringTimeoutFlags.IORING_TIMEOUT_MULTISHOT;
+    public const uint Update = (uint)IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE;
+    public const uint LinkUpdate = (uint)IoUringTimeoutFlags.IORING_LINK_TIMEOUT_UPDATE;
+
+    public static int Choice(SqeSpec s) => (s.BufOffset / 4096) % Times.Length;
+
+    /// <summary>The value of the time word (addr for TIMEOUT, addr2 for TIMEOUT_REMOVE): a pointer into the workspace, or the nanoseconds themselves.</summary>
+    public static ulong Word(SqeSpec s, Workspace ws) => (s.OpFlags & Immediately) != 0
+        ? Immediate[Choice(s)]
+        : s.Buf switch
+        {
+            BufChoice.Area => ws.TimeAddress(Choice(s)),
+            BufChoice.Null => 0,
+            BufChoice.Unmapped => Workspace.UnmappedAddress,
+            _ => Workspace.KernelAddress,
+        };
+
+    /// <summary>When the time of <paramref name="s"/> fires (on a kernel that takes its flags; one that does not refuses the SQE, which changes nothing here).</summary>
+    public static TimerFires When(SqeSpec s)
+    {
+        if ((s.OpFlags & Immediately) != 0)
+        {
+            var ns = (long)Immediate[Choice(s)];
+            return ns < 0 ? TimerFires.Refused : ns < FarAway ? TimerFires.Now : TimerFires.Never;
+        }
+
+        if (s.Buf != BufChoice.Area)
+        {
+            return TimerFires.Refused;
+        }
+
+        var (sec, nsec) = Times[Choice(s)];
+        return sec < 0 || nsec < 0 ? TimerFires.Refused : sec >= FarAway ? TimerFires.Never : TimerFires.Now;
+    }
+
+    public static bool IsTimeout(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_TIMEOUT;
+
+    public static bool IsRemove(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE;
+
+    /// <summary>A TIMEOUT_REMOVE that gives its timeout a new time (IORING_TIMEOUT_UPDATE without the linked-timeout bit).</summary>
+    public static bool IsUpdate(SqeSpec s) => IsRemove(s) && (s.OpFlags & (Update | LinkUpdate)) == Update;
+
+    /// <summary>A TIMEOUT waiting for a count of completions (sqe->off), not a pure timer.</summary>
+    public static bool Counts(SqeSpec s) => IsTimeout(s) && s.Off != 0 && (s.OpFlags & Multishot) == 0;
+
+    /// <summary>A request whose timer fires at once completes in its own time, after the enter that armed it, like io-wq work.</summary>
+    public static bool FiresLate(SqeSpec s) => (IsTimeout(s) || IsUpdate(s)) && When(s) == TimerFires.Now;
+}
