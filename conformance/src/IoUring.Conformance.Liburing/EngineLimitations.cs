@@ -15,7 +15,7 @@ public static class EngineLimitations
 {
     public static readonly EngineLimitation Time = new(
         "time",
-        "the engine never sleeps: everything it runs completes inside the enter that submits it, so a wait is either satisfied at once or ends at once as if timed out; waits measured in time (a GETEVENTS timeout that must elapse, min_wait, a registered wait's timeout) end early");
+        "the engine sleeps only for its own timers (IORING_OP_TIMEOUT) and for a wait's timeout: everything else it runs completes inside the enter that submits it, so a wait with no timeout that nothing armed can satisfy ends at once as if timed out (the kernel would wait for another thread), and min_wait is not honoured");
 
     public static readonly EngineLimitation Tasks = new(
         "tasks",

@@ -180,15 +180,18 @@ public static unsafe class Hostile
     }
 
     /// <summary>
-    /// The opcodes of the case the kernel executes and the engine does not model, and the timer opcodes:
-    /// random bytes give a timer any time at all, and one that fires while the two runs are compared
-    /// (microseconds to seconds away) would make the comparison a race. The generated programs draw
-    /// timers that fire at once or never (<see cref="TimeoutChoices"/>), which is where they are compared.
+    /// The opcodes of the case the kernel executes and the engine does not model, and those whose outcome
+    /// random bytes make a matter of timing: a timer given any time at all may fire while the two runs are
+    /// compared (microseconds to seconds away), and a cancellation with any key may find io-wq work of the
+    /// same case pending or running. The generated programs draw timers that fire at once or never and
+    /// cancellations that cannot race (<see cref="TimeoutChoices"/>, ProgramGen.TimeoutsOnTime): that is
+    /// where those are compared.
     /// </summary>
     public static byte[] NotModelled(HostileCase c, KernelProfile profile) =>
-        c.Sqes.Select(s => s.Opcode).Where(op => op < 128 && (profile.SupportedOps & (UInt128.One << op)) != 0 && (!ReferenceEngine.Executes(op, profile) || IsTimer(op))).Distinct().Order().ToArray();
+        c.Sqes.Select(s => s.Opcode).Where(op => op < 128 && (profile.SupportedOps & (UInt128.One << op)) != 0 && (!ReferenceEngine.Executes(op, profile) || TimingDependent(op))).Distinct().Order().ToArray();
 
-    private static bool IsTimer(byte op) => op is (byte)io_uring_op.IORING_OP_TIMEOUT or (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT;
+    private static bool TimingDependent(byte op) => op is (byte)io_uring_op.IORING_OP_TIMEOUT or (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE
+        or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT or (byte)io_uring_op.IORING_OP_ASYNC_CANCEL;
 
     /// <summary>
     /// Runs a case on the engine first, then on the live kernel (waiting, up to 2 s, for as many CQEs as
@@ -216,7 +219,7 @@ public static unsafe class Hostile
         var kernel = Run(live, c, ready, notModelled.Length > 0, profile.MixedOverflowWaitSpins, out _);
         if (notModelled.Length > 0)
         {
-            return new HostileResult(index, HostileVerdict.NotModelled, $"opcodes {string.Join(", ", notModelled.Select(Name))} run on the kernel and are not modelled by the engine (or are timers with random times)", null, null);
+            return new HostileResult(index, HostileVerdict.NotModelled, $"opcodes {string.Join(", ", notModelled.Select(Name))} run on the kernel and are not modelled by the engine (or depend on timing with random bytes: timers, cancellation)", null, null);
         }
 
         return kernel.SequenceEqual(engine)

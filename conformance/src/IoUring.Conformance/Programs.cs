@@ -34,9 +34,10 @@ public enum BufChoice
 }
 
 /// <summary>
-/// One SQE of a generated program. <paramref name="Target"/>: for a TIMEOUT_REMOVE, which request it names,
-/// as a count of SQEs back in program order (0: none, a user_data no SQE has); <paramref name="Names"/> is
-/// that request's user_data, filled in by <see cref="ProgramGen.Number"/>.
+/// One SQE of a generated program. <paramref name="Target"/>: for a TIMEOUT_REMOVE or ASYNC_CANCEL, which
+/// earlier TIMEOUT it names, counting back in program order (1: the nearest; 0 or past the first: none, a user_data no
+/// request has); <paramref name="Names"/> is that request's user_data, filled in by
+/// <see cref="ProgramGen.Number"/>.
 /// </summary>
 public sealed record SqeSpec(
     byte Opcode,
@@ -64,6 +65,10 @@ public sealed record SqeSpec(
         if (Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128)
         {
             text += NopFlags != 0 ? $" nop 0x{NopFlags:x} inject {Inject} fd {Fd} off {Off} addr {BufOffset} buf_index {BufIndex}" : string.Empty;
+        }
+        else if (TimeoutChoices.IsCancel(this))
+        {
+            text += $" flags 0x{OpFlags:x} names ud {Names} fd {Fd} opcode {Len} off {Off}";
         }
         else if (TimeoutChoices.IsTimeout(this) || TimeoutChoices.IsRemove(this))
         {
@@ -234,6 +239,25 @@ public static class ProgramGen
         (uint)IoUringTimeoutFlags.IORING_TIMEOUT_ABS,
     ];
 
+    // ASYNC_CANCEL: each key alone and with ALL, ANY, combinations refused (a file or opcode key with
+    // ANY), and a bit no kernel knows.
+    private static readonly uint[] CancelFlagChoices =
+    [
+        0, 0, 0,
+        (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_USERDATA,
+        (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL,
+        (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ANY,
+        (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ANY | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL),
+        (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD,
+        (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD_FIXED),
+        (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL),
+        (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_OP,
+        (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_OP | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL),
+        (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_OP | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_USERDATA),
+        (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ANY),
+        0x80,
+    ];
+
     public static Gen<SqeSpec> Sqe(uint opLast)
     {
         var op = Gen.Frequency(
@@ -248,6 +272,7 @@ public static class ProgramGen
             (1, Gen.Constant((byte)io_uring_op.IORING_OP_NOP128)),
             (3, Gen.Constant((byte)io_uring_op.IORING_OP_TIMEOUT)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE)),
+            (2, Gen.Constant((byte)io_uring_op.IORING_OP_ASYNC_CANCEL)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
@@ -259,17 +284,23 @@ public static class ProgramGen
                from buf in Gen.Frequency((12, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)), (1, Gen.Constant(BufChoice.Kernel)))
                from bufOffset in Gen.Choose(0, 7).Select(k => k * 4096)
                from len in Lengths(opcode)
-               from off in opcode == (byte)io_uring_op.IORING_OP_TIMEOUT ? Gen.Elements(0ul, 0ul, 0ul, 1ul, 2ul, 4ul) : Gen.Elements(OffsetChoices)
+               from off in opcode switch
+               {
+                   (byte)io_uring_op.IORING_OP_TIMEOUT => Gen.Elements(0ul, 0ul, 0ul, 1ul, 2ul, 4ul),
+                   (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Elements(0ul, 0ul, 0ul, 0ul, 0ul, 1ul),
+                   _ => Gen.Elements(OffsetChoices),
+               }
                from opFlags in opcode switch
                {
                    (byte)io_uring_op.IORING_OP_FSYNC => Gen.Elements(0u, 0u, 1u, 2u),
                    (byte)io_uring_op.IORING_OP_TIMEOUT => Gen.Elements(TimeoutFlagChoices),
                    (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE => Gen.Elements(TimeoutRemoveFlagChoices),
+                   (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Elements(CancelFlagChoices),
                    _ => Gen.Elements(RwFlagChoices),
                }
                from bufIndex in Gen.Elements((ushort)0, (ushort)0, (ushort)1, (ushort)3, (ushort)9)
-               from target in Gen.Choose(0, 4)
-               select NoSkipWhereAsync(new SqeSpec(opcode, flags, ioprio, nop, inject, fd, buf, bufOffset, len, off, opFlags, 0, bufIndex, opcode == (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE ? target : 0));
+               from target in Gen.Frequency((1, Gen.Constant(0)), (4, Gen.Constant(1)), (2, Gen.Choose(2, 3)))
+               select NoSkipWhereAsync(new SqeSpec(opcode, flags, ioprio, nop, inject, fd, buf, bufOffset, len, off, opFlags, 0, bufIndex, opcode is (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE or (byte)io_uring_op.IORING_OP_ASYNC_CANCEL ? target : 0));
     }
 
     /// <summary>
@@ -292,6 +323,9 @@ public static class ProgramGen
         // A TIMEOUT carries one timespec; a TIMEOUT_REMOVE none.
         (byte)io_uring_op.IORING_OP_TIMEOUT => Gen.Elements(1u, 1u, 1u, 1u, 1u, 0u, 2u),
         (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE => Gen.Elements(0u, 0u, 0u, 0u, 0u, 1u),
+
+        // An ASYNC_CANCEL's len is its opcode key.
+        (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Elements((uint)io_uring_op.IORING_OP_TIMEOUT, (uint)io_uring_op.IORING_OP_TIMEOUT, (uint)io_uring_op.IORING_OP_NOP),
         _ => Gen.Elements(0u, 1u, 512u, 4096u, 4096u, 9000u),
     };
 
@@ -511,8 +545,19 @@ public static class ProgramGen
     /// own submission (not from io-wq: no IOSQE_ASYNC, no drain so far, no spoiled SQ index so far, no
     /// request before it in its chain that completes late) and nothing in its step may complete late,
     /// or it becomes a pure timer.</item>
+    /// <item>A timer that fires at once is armed in its own submission, or it gets a far time. Armed from
+    /// io-wq (IOSQE_ASYNC, a drain), it races the worker that armed it: on the host's 6.18 a drained
+    /// request behind it, or its link's successor, then sometimes did not complete within the settle wait
+    /// (which of the timer and the worker lets go of the request last is the scheduler's choice).</item>
     /// <item>A multishot timer that fires at once fires a few times (a count of 2), not for ever.</item>
-    /// <item>A TIMEOUT_REMOVE names a TIMEOUT only if both are issued in their own submissions, the timeout
+    /// <item>An ASYNC_CANCEL keyed on the program's file in a step with io-wq work names a closed descriptor
+    /// instead: whether it finds that work pending (and cancels it) or running is up to the worker.</item>
+    /// <item>No IO_DRAIN after a TIMEOUT that waits for a count: when the count is met the drained request
+    /// is let go through task work and io-wq, and may complete after the settle wait ended.</item>
+    /// <item>An ASYNC_CANCEL that may match more than one request (ANY, an opcode key, ALL) sees every armed
+    /// timeout: it keeps those keys only when it and every timeout before it are issued in their own
+    /// submissions and nothing in its step completes late or fires at once before it.</item>
+    /// <item>A TIMEOUT_REMOVE (or an ASYNC_CANCEL by user_data) names a TIMEOUT only if both are issued in their own submissions, the timeout
     /// does not fire at once in the same step (the removal would race its timer), and, for one that waits
     /// for a count, nothing in the removal's step completes late (the count would race the removal). Any
     /// other target is replaced by a user_data no request has. An update that would make a multishot timer
@@ -541,16 +586,44 @@ public static class ProgramGen
                     s = s with { Off = 0 };
                 }
 
+                if (TimeoutChoices.IsTimeout(s) && !onTime && TimeoutChoices.When(s) == TimerFires.Now)
+                {
+                    s = s with { Buf = BufChoice.Area, BufOffset = 2 * 4096 };
+                }
+
                 if (TimeoutChoices.IsTimeout(s) && (s.OpFlags & TimeoutChoices.Multishot) != 0 && s.Off == 0 && TimeoutChoices.When(s) == TimerFires.Now)
                 {
                     s = s with { Off = 2 };
                 }
 
-                if (TimeoutChoices.IsRemove(s) && s.Target > 0)
+                // A file key matches io-wq work on that file, which may or may not have started.
+                if (TimeoutChoices.IsCancel(s) && (s.OpFlags & TimeoutChoices.CancelFd) != 0 && stepLate && s.Fd == FdChoice.File)
                 {
-                    var at = flat.Count - s.Target;
-                    var target = at >= 0 ? flat[at] : default;
-                    var named = at >= 0 && TimeoutChoices.IsTimeout(target.Sqe) && target.OnTime && onTime
+                    s = s with { Fd = FdChoice.Closed };
+                }
+
+                // A drain behind a timeout that waits for a count is let go when the count is met, through
+                // task work and io-wq, and completes after the settle wait may have ended.
+                if ((s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0 && flat.Any(f => TimeoutChoices.Counts(f.Sqe)))
+                {
+                    s = s with { Flags = (byte)(s.Flags & ~(byte)IoUringSqeFlags.IOSQE_IO_DRAIN) };
+                }
+
+                // A cancellation that may match more than the timeout it names sees every armed timeout:
+                // each must have been armed in its own submission, and none may fire or be met while it
+                // looks (nothing late in its step, no timer firing at once before it in the step).
+                if (TimeoutChoices.CancelsBroadly(s)
+                    && (!onTime || stepLate || flat.Any(f => TimeoutChoices.IsTimeout(f.Sqe) && (!f.OnTime || (f.Step == si && TimeoutChoices.When(f.Sqe) == TimerFires.Now)))))
+                {
+                    s = s with { OpFlags = s.OpFlags & ~(TimeoutChoices.CancelAny | TimeoutChoices.CancelOp | TimeoutChoices.CancelAll), Target = 0 };
+                }
+
+                if (TimeoutChoices.NamesByUserData(s) && s.Target > 0)
+                {
+                    var earlier = flat.Where(f => TimeoutChoices.IsTimeout(f.Sqe)).ToList();
+                    var at = earlier.Count - s.Target;
+                    var target = at >= 0 ? earlier[at] : default;
+                    var named = at >= 0 && target.OnTime && onTime
                         && !(target.Step == si && TimeoutChoices.When(target.Sqe) == TimerFires.Now)
                         && !(TimeoutChoices.Counts(target.Sqe) && stepLate);
                     if (!named)
@@ -576,7 +649,7 @@ public static class ProgramGen
     /// <summary>A user_data no request of a generated program has.</summary>
     public const ulong NoSuchRequest = 99_999;
 
-    /// <summary>Fills in each SQE's <see cref="SqeSpec.Names"/>: the user_data of the request <see cref="SqeSpec.Target"/> SQEs before it.</summary>
+    /// <summary>Fills in each SQE's <see cref="SqeSpec.Names"/>: the user_data of the TIMEOUT <see cref="SqeSpec.Target"/> TIMEOUTs before it.</summary>
     public static RingProgram ResolveNames(RingProgram p)
     {
         var seen = new List<ulong>();
@@ -587,7 +660,11 @@ public static class ProgramGen
                 Batch = step.Batch.Select(s =>
                 {
                     var named = s.Target > 0 && seen.Count >= s.Target ? seen[^s.Target] : NoSuchRequest;
-                    seen.Add(s.UserData);
+                    if (TimeoutChoices.IsTimeout(s))
+                    {
+                        seen.Add(s.UserData);
+                    }
+
                     return s.Names == named ? s : s with { Names = named };
                 }).ToArray(),
             }).ToArray(),

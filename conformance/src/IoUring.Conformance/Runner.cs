@@ -271,6 +271,16 @@ public static unsafe class Runner
 
         // TIMEOUT: the time at addr, the count in off; TIMEOUT_REMOVE: the user_data it names in addr,
         // an update's time in addr2 (which is off).
+        // ASYNC_CANCEL: the user_data it names in addr, the file key in fd, the opcode key in len.
+        if (TimeoutChoices.IsCancel(s))
+        {
+            sqe->addr = s.Names;
+            sqe->len = s.Len;
+            sqe->off = s.Off;
+            sqe->cancel_flags = s.OpFlags;
+            return;
+        }
+
         if (TimeoutChoices.IsTimeout(s) || TimeoutChoices.IsRemove(s))
         {
             var time = TimeoutChoices.Word(s, ws);

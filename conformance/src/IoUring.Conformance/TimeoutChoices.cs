@@ -29,13 +29,13 @@ public static class TimeoutChoices
     /// <summary>The __kernel_timespec values (seconds, nanoseconds) the workspace holds, by choice.</summary>
     public static readonly (long Sec, long Nsec)[] Times =
     [
-        (0, 0), (0, 1), (FarAway, 0), (FarAway, 999_999_999), (-1, 0), (0, -1), (0, 500), (FarAway, 0),
+        (0, 0), (0, 1), (FarAway, 0), (FarAway, 999_999_999), (-1, 0), (0, -1), (0, 2), (FarAway, 0),
     ];
 
     /// <summary>With IORING_TIMEOUT_IMMEDIATE_ARG the time is the address word itself, in nanoseconds, by choice.</summary>
     public static readonly ulong[] Immediate =
     [
-        0, 1, 1UL << 62, 1UL << 62, 1UL << 63, ulong.MaxValue, 500, 1UL << 62,
+        0, 1, 1UL << 62, 1UL << 62, 1UL << 63, ulong.MaxValue, 2, 1UL << 62,
     ];
 
     public const uint Immediately = (uint)IoUringTimeoutFlags.IORING_TIMEOUT_IMMEDIATE_ARG;
@@ -77,6 +77,19 @@ public static class TimeoutChoices
     public static bool IsTimeout(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_TIMEOUT;
 
     public static bool IsRemove(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE;
+
+    public static bool IsCancel(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_ASYNC_CANCEL;
+
+    /// <summary>A request that names another by user_data (<see cref="SqeSpec.Names"/>): TIMEOUT_REMOVE, and ASYNC_CANCEL keyed on user_data alone.</summary>
+    public static bool NamesByUserData(SqeSpec s) => IsRemove(s) || (IsCancel(s) && (s.OpFlags & (CancelAny | CancelFd | CancelOp)) == 0);
+
+    /// <summary>An ASYNC_CANCEL that may match more than the request it names: ANY, an opcode key, or ALL (a file key matches no timeout).</summary>
+    public static bool CancelsBroadly(SqeSpec s) => IsCancel(s) && (s.OpFlags & CancelFd) == 0 && (s.OpFlags & (CancelAny | CancelOp | CancelAll)) != 0;
+
+    public const uint CancelAll = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL;
+    public const uint CancelFd = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD;
+    public const uint CancelAny = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ANY;
+    public const uint CancelOp = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_OP;
 
     /// <summary>A TIMEOUT_REMOVE that gives its timeout a new time (IORING_TIMEOUT_UPDATE without the linked-timeout bit).</summary>
     public static bool IsUpdate(SqeSpec s) => IsRemove(s) && (s.OpFlags & (Update | LinkUpdate)) == Update;

@@ -17,6 +17,7 @@ internal enum OpKind : byte
     Mmap,
     Timeout,
     TimeoutRemove,
+    AsyncCancel,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -69,6 +70,7 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_WRITE_FIXED] = new(OpKind.WriteFixed, true, false, false);
         t[(int)io_uring_op.IORING_OP_TIMEOUT] = new(OpKind.Timeout, false, false, false);
         t[(int)io_uring_op.IORING_OP_TIMEOUT_REMOVE] = new(OpKind.TimeoutRemove, false, false, false);
+        t[(int)io_uring_op.IORING_OP_ASYNC_CANCEL] = new(OpKind.AsyncCancel, false, false, false);
         return t;
     }
 }
@@ -327,6 +329,9 @@ internal sealed unsafe partial class EngineRing
                 break;
             case OpKind.TimeoutRemove:
                 ExecuteTimeoutRemove(ref r);
+                break;
+            case OpKind.AsyncCancel:
+                ExecuteAsyncCancel(ref r);
                 break;
         }
     }

@@ -27,7 +27,6 @@ internal sealed unsafe partial class EngineRing
     private Request[] requests;
     private int[] freeSlots;
     private int freeCount;
-    private ulong sqesRead;
     private readonly FifoQueue<int> batch;
     private readonly FifoQueue<Work> work;
     private readonly FifoQueue<int> asyncWork;
@@ -39,10 +38,15 @@ internal sealed unsafe partial class EngineRing
     // Any CQE_SKIP_SUCCESS seen on this ring disables IO_DRAIN for good (drain_disabled).
     private bool drainDisabled;
 
-    // The kernel's drain_active and drain_next, and whether this submission deferred a request.
+    // The kernel's drain_active and drain_next.
     private bool drainActive;
     private bool drainNext;
-    private bool deferredThisSubmission;
+
+    // (Counting kernels, 6.16 on) the defer list of chain heads, nr_drained (the requests of the chains
+    // in it) and nr_req_allocated (requests alive, from their SQE to their CQE).
+    private readonly FifoQueue<int> countingDeferList = new(4);
+    private int drainedRequests;
+    private int liveRequests;
 
     // (DrainBySequence) the kernel's defer list, each entry a chain head and the sequence it waits for;
     // cached_sq_head, every SQ entry fetched in the ring's life, dropped ones included; and cq_extra,
@@ -54,7 +58,6 @@ internal sealed unsafe partial class EngineRing
     private void BeginSubmission()
     {
         linkHead = linkLast = -1;
-        deferredThisSubmission = false;
     }
 
     /// <summary>A free request slot (the pool doubles when none is left).</summary>
@@ -77,26 +80,8 @@ internal sealed unsafe partial class EngineRing
     private void Free(int i)
     {
         requests[i].Live = false;
+        liveRequests--;
         freeSlots[freeCount++] = i;
-    }
-
-    /// <summary>
-    /// Whether a request submitted before <paramref name="i"/> has not completed yet (chain members
-    /// waiting their turn included): what a drained request waits for on kernels that count requests
-    /// in flight (6.16 on), where it is released only when every request before it is done.
-    /// </summary>
-    private bool OlderInFlight(int i)
-    {
-        var order = requests[i].Order;
-        for (var k = 0; k < requests.Length; k++)
-        {
-            if (k != i && requests[k].Live && requests[k].Order < order)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     /// <summary>A dropped SQ entry: consumed and counted, and (DrainBySequence) owed no CQE.</summary>
@@ -113,7 +98,7 @@ internal sealed unsafe partial class EngineRing
         ref var r = ref requests[i];
         r = default;
         r.Live = true;
-        r.Order = sqesRead++;
+        liveRequests++;
         r.Next = -1;
         r.UserData = sqe->user_data;
         r.Opcode = sqe->opcode;
@@ -253,6 +238,7 @@ internal sealed unsafe partial class EngineRing
             OpKind.Mmap => PrepareMmap(ref r, sqe),
             OpKind.Timeout => PrepareTimeout(ref r, sqe),
             OpKind.TimeoutRemove => PrepareTimeoutRemove(ref r, sqe),
+            OpKind.AsyncCancel => PrepareAsyncCancel(ref r, sqe),
 
             // Opcodes the engine does not execute yet are refused loudly, never faked as successes.
             _ => -Errno.EOPNOTSUPP,
@@ -354,25 +340,10 @@ internal sealed unsafe partial class EngineRing
         RunTaskWork();
     }
 
-    /// <summary>
-    /// A chain (or lone request) leaves the submission loop. Kernels that drain by count (6.16 on) go
-    /// through io_drain_req here: the first chain of a submission finds nothing deferred before it and,
-    /// unless it drains itself, ends the drain; after that everything in this submission queues behind
-    /// it. Kernels that drain by sequence decide in <see cref="Fallback"/>.
-    /// </summary>
+    /// <summary>A chain (or lone request) leaves the submission loop: issued inline, or the slow way (<see cref="Fallback"/>).</summary>
     private void QueueChain(int first)
     {
         ref var r = ref requests[first];
-        if (!profile.DrainBySequence && r.ForceAsync && (drainActive || r.Drain) && !r.Failed)
-        {
-            if (!deferredThisSubmission && !r.Drain)
-            {
-                drainActive = false;
-            }
-
-            deferredThisSubmission = true;
-        }
-
         if (r.Failed || (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0 || r.ForceAsync)
         {
             Fallback(first);
@@ -407,13 +378,74 @@ internal sealed unsafe partial class EngineRing
             return;
         }
 
-        if (profile.DrainBySequence && drainActive)
+        if (drainActive)
         {
-            DrainBySequence(i);
+            if (profile.DrainBySequence)
+            {
+                DrainBySequence(i);
+            }
+            else
+            {
+                DrainByCount(i);
+            }
+
             return;
         }
 
         Punt(i);
+    }
+
+    /// <summary>
+    /// (Counting kernels, 6.16 on) io_drain_req: while a drain is active every chain joins the defer list,
+    /// which is then let go as far as it may (<see cref="QueueDeferredByCount"/>); a chain that does not
+    /// drain itself and leaves the list empty ends the drain.
+    /// </summary>
+    private void DrainByCount(int i)
+    {
+        var drain = requests[i].Drain;
+        countingDeferList.Enqueue(i);
+        for (var m = i; m >= 0; m = requests[m].Next)
+        {
+            drainedRequests++;
+        }
+
+        QueueDeferredByCount();
+        if (!drain && countingDeferList.Count == 0)
+        {
+            drainActive = false;
+        }
+    }
+
+    /// <summary>
+    /// (Counting kernels) io_queue_deferred, after each flush of completions while a drain is active and
+    /// from io_drain_req: from the front of the defer list, a chain is let go (issued from task work, and
+    /// from there to io-wq) unless it is the first looked at, or a drained chain came before it, while a
+    /// request outside the list is still alive: a drained request waits for every request before it,
+    /// the later members of an earlier chain and armed timeouts included, and so does whatever was
+    /// submitted after it.
+    /// </summary>
+    private void QueueDeferredByCount()
+    {
+        var drainSeen = false;
+        var first = true;
+        while (countingDeferList.Count > 0)
+        {
+            var i = countingDeferList.Peek();
+            drainSeen |= requests[i].Drain;
+            if ((drainSeen || first) && liveRequests != drainedRequests)
+            {
+                return;
+            }
+
+            countingDeferList.Dequeue();
+            for (var m = i; m >= 0; m = requests[m].Next)
+            {
+                drainedRequests--;
+            }
+
+            work.Enqueue(new Work(WorkKind.Issue, i, false));
+            first = false;
+        }
     }
 
     private void Punt(int i)
@@ -578,6 +610,11 @@ internal sealed unsafe partial class EngineRing
         {
             QueueNext(batch.Dequeue());
         }
+
+        if (!profile.DrainBySequence && drainActive)
+        {
+            QueueDeferredByCount();
+        }
     }
 
     /// <summary>After a request's CQE: its successor is issued from task work, or a broken chain's remainder completed as one item; then its slot is free.</summary>
@@ -602,7 +639,6 @@ internal sealed unsafe partial class EngineRing
     /// <summary>Runs task work, then io-wq, until neither has anything left (what the kernel does before enter returns, or while it waits).</summary>
     public void RunTaskWork()
     {
-        var forceOldestHeld = false;
         while (true)
         {
             while (work.Count > 0)
@@ -654,26 +690,13 @@ internal sealed unsafe partial class EngineRing
             }
 
             // io-wq: runs and posts each completion from the worker, on its own (io_req_complete_post);
-            // its successor is issued from task work. On kernels that count requests in flight a
-            // drained request, and everything submitted after it, is held until every request before
-            // it is done, its chains' later members too (liburing's link_drain): those run first.
-            // What is held waits for requests that still complete here; were nothing left to complete
-            // them (not expected), the oldest held request runs rather than none.
+            // its successor is issued from task work. From 6.10 the worker's completion goes through task
+            // work instead.
             var queued = asyncWork.Count;
-            var heldFrom = ulong.MaxValue;
-            var ran = false;
             for (var k = 0; k < queued; k++)
             {
                 var i = asyncWork.Dequeue();
                 ref var r = ref requests[i];
-                if (!profile.DrainBySequence && (r.Order > heldFrom || (r.Drain && OlderInFlight(i))) && !(k == 0 && forceOldestHeld))
-                {
-                    heldFrom = Math.Min(heldFrom, r.Order);
-                    asyncWork.Enqueue(i);
-                    continue;
-                }
-
-                ran = true;
                 if (!r.Failed && !r.Executed && RunFromIoWq(i))
                 {
                     continue;
@@ -688,14 +711,6 @@ internal sealed unsafe partial class EngineRing
                     work.Enqueue(new Work(WorkKind.Complete, i, false));
                 }
             }
-
-            // Held requests may be waiting for an armed timeout, which completes in a later enter.
-            if (!ran && work.Count == 0 && TimeoutsArmed)
-            {
-                return;
-            }
-
-            forceOldestHeld = !ran && work.Count == 0;
         }
     }
 
@@ -710,7 +725,9 @@ internal sealed unsafe partial class EngineRing
             return true;
         }
 
+        runningInIoWq = true;
         ExecuteNow(ref r);
+        runningInIoWq = false;
         return false;
     }
 

@@ -22,7 +22,7 @@ namespace IoUring.Engine;
 /// </list>
 /// The engine's timers are real: the deadline is taken on the timer's clock when it is armed, expired
 /// timers fire whenever the engine is entered, and a wait sleeps until the next timer when that comes
-/// before the wait's own timeout.
+/// before the wait's own timeout (ReferenceEngine.Enter).
 /// </summary>
 internal sealed unsafe partial class EngineRing
 {
@@ -284,9 +284,6 @@ internal sealed unsafe partial class EngineRing
 
         return next;
     }
-
-    /// <summary>Sleeps until the next armed timer is due (see <see cref="NextTimerIn"/>).</summary>
-    public void SleepForNextTimer(long ns) => Posix.SleepUntil(Posix.ClockMonotonic, Posix.ClockNs(Posix.ClockMonotonic) + ns);
 
     /// <summary>
     /// io_timeout_complete, from task work: a multishot timeout that has firings left posts -ETIME with

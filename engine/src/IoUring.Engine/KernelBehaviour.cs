@@ -310,6 +310,7 @@ public static class KernelBehaviour
             // TIMEOUT takes the IORING_TIMEOUT_* bits its header defines, less the two that only
             // TIMEOUT_REMOVE takes.
             TimeoutFlags = Or("IORING_TIMEOUT_") & ~(uint)(Bindings.IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE | Bindings.IoUringTimeoutFlags.IORING_LINK_TIMEOUT_UPDATE),
+            CancelFlags = Or("IORING_ASYNC_CANCEL_"),
         };
 
         var version = KernelVersion.Parse(snapshot.Kernel);

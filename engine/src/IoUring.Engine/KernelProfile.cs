@@ -140,6 +140,10 @@ public enum FixedBufferStage
 /// bits its header defines, the probe asks the kernel one bit at a time. Profiles recorded before the
 /// engine had timeouts carry the bits every kernel of the corpus has.
 /// </param>
+/// <param name="CancelFlags">
+/// The IORING_ASYNC_CANCEL_* bits IORING_OP_ASYNC_CANCEL accepts (ALL, FD, ANY, FD_FIXED, USERDATA and
+/// OP in every kernel of the corpus); any other bit is -EINVAL. From the header, or asked bit by bit.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -175,8 +179,14 @@ public sealed record KernelProfile(
     bool MixedOverflowWaitSpins = false,
     bool BufferIovecsCopiedByIoUring = false,
     bool CompatProcess = false,
-    uint TimeoutFlags = KernelProfile.CommonTimeoutFlags)
+    uint TimeoutFlags = KernelProfile.CommonTimeoutFlags,
+    uint CancelFlags = KernelProfile.CommonCancelFlags)
 {
+    /// <summary>The cancellation flags of every kernel of the corpus.</summary>
+    public const uint CommonCancelFlags = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD
+        | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ANY | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD_FIXED
+        | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_USERDATA | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_OP);
+
     /// <summary>The timeout flags of every kernel of the corpus: ABS, BOOTTIME, REALTIME, ETIME_SUCCESS.</summary>
     public const uint CommonTimeoutFlags = (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_ABS | IoUringTimeoutFlags.IORING_TIMEOUT_BOOTTIME
         | IoUringTimeoutFlags.IORING_TIMEOUT_REALTIME | IoUringTimeoutFlags.IORING_TIMEOUT_ETIME_SUCCESS);

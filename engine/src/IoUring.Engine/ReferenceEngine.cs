@@ -249,17 +249,23 @@ public sealed unsafe class ReferenceEngine : IRingBackend
 
         // What the engine runs has completed by now except armed timeouts, so a wait that is not yet
         // satisfied can only be helped by a timer: the engine sleeps until the next one when it comes
-        // before the wait's own timeout, and fires it. Otherwise the kernel would sleep until its timeout,
-        // or for ever without one; the engine answers at once as a timeout does. The count is clamped to
-        // the CQ's size, and a wait that ends with CQEs in the ring returns 0 whatever ended it (-ETIME
-        // only on an empty CQ).
+        // before the wait's own timeout, and fires it; failing that it sleeps out the wait's timeout. A
+        // wait with no timeout that no timer can satisfy would sleep for ever on the kernel (until another
+        // thread submits, which the engine does not model): the engine answers at once as a timeout does.
+        // The count is clamped to the CQ's size, and a wait that ends with CQEs in the ring returns 0
+        // whatever ended it (-ETIME only on an empty CQ).
         var want = Math.Min(minComplete, ring.CqEntries);
         var waitEnds = waitNs < 0 ? long.MaxValue : Posix.ClockNs(Posix.ClockMonotonic) + waitNs;
         while (ring.ReadyCqes < want && ring.NextTimerIn() is { } due && Posix.ClockNs(Posix.ClockMonotonic) + due <= waitEnds)
         {
-            ring.SleepForNextTimer(due);
+            Posix.SleepUntil(Posix.ClockMonotonic, Posix.ClockNs(Posix.ClockMonotonic) + due);
             ring.RunTimers();
             ring.FlushOverflow();
+        }
+
+        if (ring.ReadyCqes < want && waitNs >= 0)
+        {
+            Posix.SleepUntil(Posix.ClockMonotonic, waitEnds);
         }
 
         if (ring.ReadyCqes < want)

@@ -70,8 +70,8 @@ internal struct Request
     public int Clock;
     public long Deadline;
 
-    /// <summary>The ring's count of SQEs read when this one was: who was submitted before whom.</summary>
-    public ulong Order;
+    /// <summary>The last cancellation that matched this request (the kernel's cancel_seq), so ALL and ANY take it once.</summary>
+    public uint CancelSeq;
 
     /// <summary>The next member of its chain, or -1.</summary>
     public int Next;

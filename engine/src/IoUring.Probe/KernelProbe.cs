@@ -65,6 +65,7 @@ public static class KernelProbe
                 MixedOverflowWaitSpins = (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowWaitSpins(live),
                 BufferIovecsCopiedByIoUring = buffersCopiedByIoUring,
                 TimeoutFlags = ProbeTimeoutFlags(live),
+                CancelFlags = ProbeCancelFlags(live),
             };
         }
         finally
@@ -482,6 +483,31 @@ public static class KernelProbe
     }
 
     private unsafe delegate void SqeFiller(io_uring_sqe* sqe);
+
+    /// <summary>
+    /// The IORING_ASYNC_CANCEL_* bits an ASYNC_CANCEL accepts, one at a time, naming nothing (user_data 0,
+    /// fd -1): an unknown bit is -EINVAL at preparation; a known one finds nothing (-ENOENT, 0 for ANY and
+    /// ALL) or no file (-EBADF).
+    /// </summary>
+    private static unsafe uint ProbeCancelFlags(IRingBackend live)
+    {
+        uint flags = 0;
+        for (var bit = 0; bit < 8; bit++)
+        {
+            var res = OneSqe(live, null, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_ASYNC_CANCEL;
+                sqe->fd = -1;
+                sqe->cancel_flags = 1u << bit;
+            });
+            if (res != -Errno.EINVAL)
+            {
+                flags |= 1u << bit;
+            }
+        }
+
+        return flags;
+    }
 
     /// <summary>
     /// The IORING_TIMEOUT_* bits a TIMEOUT accepts, one at a time, each with a null timespec: an unknown

@@ -42,6 +42,69 @@ internal sealed unsafe class TestRing : IDisposable
         sqe->flags = (byte)sqeFlags;
     }
 
+    /// <summary>
+    /// Queues a TIMEOUT: after <paramref name="count"/> completions (0: a pure timer) or when
+    /// <paramref name="time"/> has passed, whichever comes first. The timespec lives in the ring object,
+    /// so it outlives the submission that reads it.
+    /// </summary>
+    public void Timeout(ulong userData, TimeSpan time, uint count = 0, IoUringTimeoutFlags flags = 0, IoUringSqeFlags sqeFlags = 0)
+    {
+        var sqe = Ring.GetSqe();
+        Assert.True(sqe != null, "the SQ is full");
+        *sqe = default;
+        sqe->opcode = (byte)io_uring_op.IORING_OP_TIMEOUT;
+        sqe->user_data = userData;
+        sqe->fd = -1;
+        sqe->addr = Timespec(time);
+        sqe->len = 1;
+        sqe->off = count;
+        sqe->timeout_flags = (uint)flags;
+        sqe->flags = (byte)sqeFlags;
+    }
+
+    /// <summary>Queues a TIMEOUT_REMOVE of the timeout <paramref name="target"/>; with <paramref name="update"/>, gives it that time instead.</summary>
+    public void TimeoutRemove(ulong userData, ulong target, TimeSpan? update = null)
+    {
+        var sqe = Ring.GetSqe();
+        Assert.True(sqe != null, "the SQ is full");
+        *sqe = default;
+        sqe->opcode = (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE;
+        sqe->user_data = userData;
+        sqe->fd = -1;
+        sqe->addr = target;
+        if (update is { } time)
+        {
+            sqe->off = Timespec(time);
+            sqe->timeout_flags = (uint)IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE;
+        }
+    }
+
+    /// <summary>Queues an ASYNC_CANCEL keyed on <paramref name="target"/> (user_data), or as <paramref name="flags"/> say (a file key in <paramref name="fd"/>, an opcode key in <paramref name="opcode"/>).</summary>
+    public void AsyncCancel(ulong userData, ulong target, IoUringAsyncCancelFlags flags = 0, int fd = -1, byte opcode = 0)
+    {
+        var sqe = Ring.GetSqe();
+        Assert.True(sqe != null, "the SQ is full");
+        *sqe = default;
+        sqe->opcode = (byte)io_uring_op.IORING_OP_ASYNC_CANCEL;
+        sqe->user_data = userData;
+        sqe->fd = fd;
+        sqe->addr = target;
+        sqe->len = opcode;
+        sqe->cancel_flags = (uint)flags;
+    }
+
+    private const int TimespecSlots = 16;
+    private readonly __kernel_timespec* timespecs = (__kernel_timespec*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(TimespecSlots, (nuint)sizeof(__kernel_timespec));
+    private int timespecsUsed;
+
+    private ulong Timespec(TimeSpan time)
+    {
+        var ts = &timespecs[timespecsUsed++ % TimespecSlots];
+        ts->tv_sec = (long)time.TotalSeconds;
+        ts->tv_nsec = (long)(time.Ticks % TimeSpan.TicksPerSecond) * 100;
+        return (ulong)ts;
+    }
+
     /// <summary>Submits what is queued and waits for <paramref name="waitFor"/> completions; returns what io_uring_enter returned.</summary>
     public int Submit(uint waitFor = 0) => Ring.Submit(waitFor);
 
@@ -61,5 +124,9 @@ internal sealed unsafe class TestRing : IDisposable
     /// <summary>The (user_data, res) pairs of <see cref="Reap"/>.</summary>
     public List<(ulong UserData, int Res)> Results() => Reap().Select(c => (c.UserData, c.Res)).ToList();
 
-    public void Dispose() => Ring.Dispose();
+    public void Dispose()
+    {
+        Ring.Dispose();
+        System.Runtime.InteropServices.NativeMemory.Free(timespecs);
+    }
 }

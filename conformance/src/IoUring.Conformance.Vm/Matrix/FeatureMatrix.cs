@@ -276,7 +276,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         {
             io_uring_op.IORING_OP_NOP, io_uring_op.IORING_OP_READV, io_uring_op.IORING_OP_WRITEV, io_uring_op.IORING_OP_FSYNC,
             io_uring_op.IORING_OP_READ_FIXED, io_uring_op.IORING_OP_WRITE_FIXED, io_uring_op.IORING_OP_READ, io_uring_op.IORING_OP_WRITE,
-            io_uring_op.IORING_OP_NOP128,
+            io_uring_op.IORING_OP_NOP128, io_uring_op.IORING_OP_TIMEOUT, io_uring_op.IORING_OP_TIMEOUT_REMOVE, io_uring_op.IORING_OP_ASYNC_CANCEL,
         })
         {
             var code = (byte)op;
@@ -295,6 +295,31 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             var bit = (uint)flag;
             list.Add(new MatrixFeature("nop flags", flag.ToString(), p => (p.NopFlags & bit) != 0, p => AnySqe(p, s => s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128 && (s.NopFlags & bit) != 0)));
         }
+
+        // Timeouts: each flag a kernel takes, and what programs do with them (the times they carry fire at
+        // once or never: TimeoutChoices).
+        foreach (var flag in new[]
+        {
+            IoUringTimeoutFlags.IORING_TIMEOUT_ABS, IoUringTimeoutFlags.IORING_TIMEOUT_BOOTTIME, IoUringTimeoutFlags.IORING_TIMEOUT_REALTIME,
+            IoUringTimeoutFlags.IORING_TIMEOUT_ETIME_SUCCESS, IoUringTimeoutFlags.IORING_TIMEOUT_MULTISHOT, IoUringTimeoutFlags.IORING_TIMEOUT_IMMEDIATE_ARG,
+        })
+        {
+            var bit = (uint)flag;
+            list.Add(new MatrixFeature("timeouts", flag.ToString(), p => (p.TimeoutFlags & bit) != 0, p => AnySqe(p, s => TimeoutChoices.IsTimeout(s) && (s.OpFlags & bit) != 0)));
+        }
+
+        list.Add(new MatrixFeature("timeouts", "completion by count (off > 0)", _ => true, p => AnySqe(p, TimeoutChoices.Counts)));
+        list.Add(new MatrixFeature("timeouts", "timer firing at once (-ETIME)", _ => true, p => AnySqe(p, s => TimeoutChoices.IsTimeout(s) && TimeoutChoices.When(s) == TimerFires.Now)));
+        list.Add(new MatrixFeature("timeouts", "TIMEOUT_REMOVE of an armed timeout", _ => true, p => AnySqe(p, s => TimeoutChoices.IsRemove(s) && !TimeoutChoices.IsUpdate(s) && s.Names != ProgramGen.NoSuchRequest)));
+        list.Add(new MatrixFeature("timeouts", "timeout update (IORING_TIMEOUT_UPDATE)", _ => true, p => AnySqe(p, s => TimeoutChoices.IsUpdate(s) && s.Names != ProgramGen.NoSuchRequest)));
+
+        foreach (var flag in Enum.GetValues<IoUringAsyncCancelFlags>())
+        {
+            var bit = (uint)flag;
+            list.Add(new MatrixFeature("cancellation", flag.ToString(), p => (p.CancelFlags & bit) != 0, p => AnySqe(p, s => TimeoutChoices.IsCancel(s) && (s.OpFlags & bit) != 0)));
+        }
+
+        list.Add(new MatrixFeature("cancellation", "ASYNC_CANCEL of an armed timeout by user_data", _ => true, p => AnySqe(p, s => TimeoutChoices.IsCancel(s) && TimeoutChoices.NamesByUserData(s) && s.Names != ProgramGen.NoSuchRequest)));
 
         foreach (var flag in new[]
         {
