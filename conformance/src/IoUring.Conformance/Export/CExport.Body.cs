@@ -327,6 +327,50 @@ public static partial class CExport
 
                 Line(3, $"sqe->addr = {s.BufOffset + 1};");
             }
+            else if (TimeoutChoices.IsCancel(s))
+            {
+                Line(3, $"sqe->fd = {fd};");
+                Line(3, $"sqe->addr = {s.Names};");
+                Line(3, $"sqe->len = {s.Len};");
+                if (s.Off != 0)
+                {
+                    Line(3, $"sqe->off = {Number(s.Off)};");
+                }
+
+                if (s.OpFlags != 0)
+                {
+                    Line(3, $"sqe->cancel_flags = {names.Flags("IORING_ASYNC_CANCEL_", s.OpFlags)};");
+                }
+            }
+            else if (TimeoutChoices.IsTimeout(s) || TimeoutChoices.IsRemove(s))
+            {
+                // The time as the runner gives it: a timespec of the program's own (static, so it outlives
+                // the submission), a bad pointer, or with IMMEDIATE_ARG the nanoseconds themselves.
+                string time;
+                if ((s.OpFlags & TimeoutChoices.Immediately) != 0)
+                {
+                    time = $"{TimeoutChoices.Immediate[TimeoutChoices.Choice(s)]}ULL";
+                }
+                else if (s.Buf == BufChoice.Area)
+                {
+                    var (sec, nsec) = TimeoutChoices.Times[TimeoutChoices.Choice(s)];
+                    Line(3, $"static struct __kernel_timespec ts{s.UserData} = {{ {sec}LL, {nsec}LL }};");
+                    time = $"(unsigned long long)(uintptr_t)&ts{s.UserData}";
+                }
+                else
+                {
+                    time = s.Buf switch { BufChoice.Null => "0", BufChoice.Unmapped => "UNMAPPED_ADDRESS", _ => "KERNEL_ADDRESS" };
+                }
+
+                Line(3, $"sqe->fd = {fd};");
+                Line(3, $"sqe->addr = {(TimeoutChoices.IsTimeout(s) ? time : $"{s.Names}")};");
+                Line(3, $"sqe->off = {(TimeoutChoices.IsTimeout(s) ? Number(s.Off) : time)};");
+                Line(3, $"sqe->len = {s.Len};");
+                if (s.OpFlags != 0)
+                {
+                    Line(3, $"sqe->timeout_flags = {names.Flags("IORING_TIMEOUT_", s.OpFlags)};");
+                }
+            }
             else if (s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC)
             {
                 Line(3, $"sqe->fd = {fd};");
@@ -403,7 +447,9 @@ public static partial class CExport
                 };
                 var vectored = s.Opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV;
                 var write = s.Opcode is (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
-                text = s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
+                text = TimeoutChoices.IsTimeout(s) || TimeoutChoices.IsRemove(s) || TimeoutChoices.IsCancel(s)
+                    ? $"{op} ({s})"
+                    : s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
                     ? $"FSYNC of {fd}"
                     : vectored
                         ? $"{op} of {s.Len} vectors {(write ? "from" : "into")} {buf}, at offset {(long)s.Off} of {fd}"
