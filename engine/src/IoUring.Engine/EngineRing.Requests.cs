@@ -84,6 +84,39 @@ internal sealed unsafe partial class EngineRing
         freeSlots[freeCount++] = i;
     }
 
+    /// <summary>
+    /// A NOP with no flags of any kind, outside a chain, with no drain, restriction or personality to
+    /// apply: it completes with 0 in the submission's batch, whatever the kernel. The fast path gives it
+    /// just that, with none of the general checks it would pass (NOP round trips are the benchmark of
+    /// the engine's own overhead, and of applications' wake-up and cancellation NOPs).
+    /// </summary>
+    private bool PlainNop(io_uring_sqe* sqe) =>
+        sqe->opcode == (byte)io_uring_op.IORING_OP_NOP && sqe->flags == 0 && sqe->ioprio == 0 && sqe->nop_flags == 0
+        && sqe->personality == 0 && linkHead < 0 && !drainActive && !drainNext && !restricted;
+
+    /// <summary>A plain NOP (<see cref="PlainNop"/>) in a pooled request, completed into the batch as Prepare, SubmitOne and Issue would.</summary>
+    private void QueuePlainNop(io_uring_sqe* sqe)
+    {
+        var i = Alloc();
+        ref var r = ref requests[i];
+        r.Live = true;
+        liveRequests++;
+        r.UserData = sqe->user_data;
+        r.Opcode = (byte)io_uring_op.IORING_OP_NOP;
+        r.Kind = OpKind.Nop;
+        r.SqeFlags = 0;
+        r.Res = 0;
+        r.Failed = false;
+        r.SkipCqe = false;
+        r.SkipLinkCqes = false;
+        r.Big = false;
+        r.ForceAsync = false;
+        r.Drain = false;
+        r.Executed = true;
+        r.Next = -1;
+        batch.Enqueue(i);
+    }
+
     /// <summary>A dropped SQ entry: consumed and counted, and (DrainBySequence) owed no CQE.</summary>
     private void Dropped()
     {
@@ -596,14 +629,33 @@ internal sealed unsafe partial class EngineRing
             return;
         }
 
+        // The head is read once for the batch, as the kernel caches the free CQ space; a plain 16-byte
+        // CQE with room and nothing in the overflow list is written straight into its slot, and the
+        // tail published once at the end.
+        var head = Volatile.Read(ref U32(header.CqHead));
+        var plain = cqeSize == 16 && !Has(IoUringSetupFlags.IORING_SETUP_CQE_MIXED);
         for (var k = 0; k < batch.Count; k++)
         {
             ref var r = ref requests[batch.At(k)];
-            if (!r.SkipCqe)
+            if (r.SkipCqe)
             {
-                Post(new PendingCqe(r.UserData, r.Res, 0, r.Big, r.Extra1, r.Extra2));
+                continue;
             }
+
+            if (plain && !r.Big && overflow.Count == 0 && cqTail - head < cqEntries)
+            {
+                var cqe = (io_uring_cqe*)(Rings + header.Cqes + ((cqTail & (cqEntries - 1)) * 16));
+                cqe->user_data = r.UserData;
+                cqe->res = r.Res;
+                cqe->flags = 0;
+                cqTail++;
+                continue;
+            }
+
+            Post(new PendingCqe(r.UserData, r.Res, 0, r.Big, r.Extra1, r.Extra2));
         }
+
+        Volatile.Write(ref U32(header.CqTail), cqTail);
 
         Committed();
         while (batch.Count > 0)

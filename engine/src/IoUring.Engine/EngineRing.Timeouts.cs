@@ -237,7 +237,7 @@ internal sealed unsafe partial class EngineRing
         // A multishot timer armed again by its own firing may be due again at once (an interval of 0):
         // it fires again, as the kernel's would, as many times as its count allows. Without a count the
         // kernel's would fire for ever; the engine stops after a bound per enter.
-        for (var pass = 0; pass < 1024 && FireExpired(); pass++)
+        for (var pass = 0; pass < 1024 && timeouts.Count > 0 && FireExpired(); pass++)
         {
             RunTaskWork();
         }

@@ -181,6 +181,13 @@ internal sealed unsafe partial class EngineRing : IDisposable
 
             var sqe = (io_uring_sqe*)(Sqes + (index << sqeShift));
             left--;
+            if (PlainNop(sqe))
+            {
+                QueuePlainNop(sqe);
+                submitted++;
+                continue;
+            }
+
             var slotsLeft = left;
             var r = Prepare(sqe, index, ref slotsLeft, ref head);
 

@@ -126,15 +126,24 @@ internal readonly record struct Deferred(int Request, uint Seq);
 /// <summary>A completion waiting for CQ space (FEAT_NODROP overflow list).</summary>
 internal readonly record struct PendingCqe(ulong UserData, int Res, uint Flags, bool Big, ulong Extra1, ulong Extra2);
 
-/// <summary>A first-in first-out queue over an array that grows to its high-water mark once, then never allocates.</summary>
+/// <summary>
+/// A first-in first-out queue over an array that grows to its high-water mark once, then never allocates.
+/// Its capacity is a power of two, so positions wrap with a mask rather than a division (the queue is on
+/// every request's path: the batch, task work, io-wq).
+/// </summary>
 internal sealed class FifoQueue<T>
     where T : struct
 {
     private T[] items;
+    private int mask;
     private int head;
     private int count;
 
-    public FifoQueue(int capacity) => items = new T[Math.Max(4, capacity)];
+    public FifoQueue(int capacity)
+    {
+        items = new T[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(4, capacity))];
+        mask = items.Length - 1;
+    }
 
     public int Count => count;
 
@@ -151,33 +160,34 @@ internal sealed class FifoQueue<T>
             var larger = new T[items.Length * 2];
             for (var i = 0; i < count; i++)
             {
-                larger[i] = items[(head + i) % items.Length];
+                larger[i] = items[(head + i) & mask];
             }
 
             items = larger;
+            mask = items.Length - 1;
             head = 0;
         }
 
-        items[(head + count) % items.Length] = item;
+        items[(head + count) & mask] = item;
         count++;
     }
 
     public ref readonly T Peek() => ref items[head];
 
     /// <summary>The item <paramref name="k"/> places from the front.</summary>
-    public T At(int k) => items[(head + k) % items.Length];
+    public T At(int k) => items[(head + k) & mask];
 
     /// <summary>Removes the <paramref name="n"/> items at the front.</summary>
     public void Drop(int n)
     {
-        head = (head + n) % items.Length;
+        head = (head + n) & mask;
         count -= n;
     }
 
     public T Dequeue()
     {
         var item = items[head];
-        head = (head + 1) % items.Length;
+        head = (head + 1) & mask;
         count--;
         return item;
     }
