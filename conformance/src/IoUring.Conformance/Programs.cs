@@ -70,10 +70,10 @@ public sealed record SqeSpec(
         {
             text += $" flags 0x{OpFlags:x} names ud {Names} fd {Fd} opcode {Len} off {Off}";
         }
-        else if (TimeoutChoices.IsTimeout(this) || TimeoutChoices.IsRemove(this))
+        else if (TimeoutChoices.CarriesTime(this) || TimeoutChoices.IsRemove(this))
         {
             text += $" time {Buf}+{TimeoutChoices.Choice(this)} ({TimeoutChoices.When(this)}) len {Len} flags 0x{OpFlags:x}";
-            text += TimeoutChoices.IsTimeout(this) ? $" count {Off}" : $" names ud {Names}";
+            text += TimeoutChoices.CarriesTime(this) ? $" count {Off}" : $" names ud {Names}";
             text += BufIndex != 0 ? $" buf_index {BufIndex}" : string.Empty;
         }
         else
@@ -273,6 +273,7 @@ public static class ProgramGen
             (3, Gen.Constant((byte)io_uring_op.IORING_OP_TIMEOUT)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_ASYNC_CANCEL)),
+            (2, Gen.Constant((byte)io_uring_op.IORING_OP_LINK_TIMEOUT)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
@@ -287,13 +288,13 @@ public static class ProgramGen
                from off in opcode switch
                {
                    (byte)io_uring_op.IORING_OP_TIMEOUT => Gen.Elements(0ul, 0ul, 0ul, 1ul, 2ul, 4ul),
-                   (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Elements(0ul, 0ul, 0ul, 0ul, 0ul, 1ul),
+                   (byte)io_uring_op.IORING_OP_ASYNC_CANCEL or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT => Gen.Elements(0ul, 0ul, 0ul, 0ul, 0ul, 1ul),
                    _ => Gen.Elements(OffsetChoices),
                }
                from opFlags in opcode switch
                {
                    (byte)io_uring_op.IORING_OP_FSYNC => Gen.Elements(0u, 0u, 1u, 2u),
-                   (byte)io_uring_op.IORING_OP_TIMEOUT => Gen.Elements(TimeoutFlagChoices),
+                   (byte)io_uring_op.IORING_OP_TIMEOUT or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT => Gen.Elements(TimeoutFlagChoices),
                    (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE => Gen.Elements(TimeoutRemoveFlagChoices),
                    (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Elements(CancelFlagChoices),
                    _ => Gen.Elements(RwFlagChoices),
@@ -321,7 +322,7 @@ public static class ProgramGen
         (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV => Gen.Elements(0u, 1u, 2u, 4u, 4u, 1025u),
 
         // A TIMEOUT carries one timespec; a TIMEOUT_REMOVE none.
-        (byte)io_uring_op.IORING_OP_TIMEOUT => Gen.Elements(1u, 1u, 1u, 1u, 1u, 0u, 2u),
+        (byte)io_uring_op.IORING_OP_TIMEOUT or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT => Gen.Elements(1u, 1u, 1u, 1u, 1u, 0u, 2u),
         (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE => Gen.Elements(0u, 0u, 0u, 0u, 0u, 1u),
 
         // An ASYNC_CANCEL's len is its opcode key.
@@ -375,7 +376,33 @@ public static class ProgramGen
                    ? Gen.Frequency((3, lifecycle), (1, Gen.Constant(Array.Empty<Step>())))
                    : Gen.Constant(Array.Empty<Step>())
                from steps in step.ArrayOf().Select(a => a.Take(6).ToArray())
-               select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(steps).ToArray())));
+               select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(steps.Select(TimedWaits)).ToArray())));
+    }
+
+    /// <summary>
+    /// A quarter of the LINK_TIMEOUTs (those drawn with the injected result 7, which a LINK_TIMEOUT does
+    /// not use) time a wait: the SQE before becomes a linked TIMEOUT that never fires, and the linked
+    /// timeout fires at once and cancels it. Drawn at random, the pair is too rare to show.
+    /// </summary>
+    private static Step TimedWaits(Step step)
+    {
+        var batch = step.Batch;
+        if (!batch.Where((s, k) => k > 0 && TimeoutChoices.IsLinkTimeout(s) && s.Inject == 7).Any())
+        {
+            return step;
+        }
+
+        batch = batch.ToArray();
+        for (var k = 1; k < batch.Length; k++)
+        {
+            if (TimeoutChoices.IsLinkTimeout(batch[k]) && batch[k].Inject == 7)
+            {
+                batch[k - 1] = new SqeSpec((byte)io_uring_op.IORING_OP_TIMEOUT, (byte)IoUringSqeFlags.IOSQE_IO_LINK, 0, 0, 0, FdChoice.File, BufChoice.Area, 2 * 4096, 1, 0, 0, 0);
+                batch[k] = batch[k] with { Buf = BufChoice.Area, BufOffset = 0, OpFlags = batch[k].OpFlags & ~TimeoutChoices.Immediately };
+            }
+        }
+
+        return step with { Batch = batch };
     }
 
     /// <summary>
@@ -549,6 +576,9 @@ public static class ProgramGen
     /// io-wq (IOSQE_ASYNC, a drain), it races the worker that armed it: on the host's 6.18 a drained
     /// request behind it, or its link's successor, then sometimes did not complete within the settle wait
     /// (which of the timer and the worker lets go of the request last is the scheduler's choice).</item>
+    /// <item>A LINK_TIMEOUT fires at once only after a pure TIMEOUT that never fires, armed on time (it then
+    /// cancels that TIMEOUT); anywhere else its timer would race the request it times, and it gets a far
+    /// time.</item>
     /// <item>A multishot timer that fires at once fires a few times (a count of 2), not for ever.</item>
     /// <item>An ASYNC_CANCEL keyed on the program's file in a step with io-wq work names a closed descriptor
     /// instead: whether it finds that work pending (and cancels it) or running is up to the worker.</item>
@@ -589,6 +619,20 @@ public static class ProgramGen
                 if (TimeoutChoices.IsTimeout(s) && !onTime && TimeoutChoices.When(s) == TimerFires.Now)
                 {
                     s = s with { Buf = BufChoice.Area, BufOffset = 2 * 4096 };
+                }
+
+                // A linked timeout's timer races the request it times unless that request waits for
+                // ever: it fires at once only after a pure TIMEOUT that never fires, armed on time.
+                if (TimeoutChoices.IsLinkTimeout(s) && TimeoutChoices.When(s) == TimerFires.Now)
+                {
+                    var timed = k > 0 ? batch[k - 1] : null;
+                    var timesAWait = timed is not null && TimeoutChoices.IsTimeout(timed) && !TimeoutChoices.Counts(timed) && (timed.OpFlags & TimeoutChoices.Multishot) == 0
+                        && TimeoutChoices.When(timed) == TimerFires.Never && flat[^1].OnTime
+                        && (timed.Flags & (byte)(IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_IO_HARDLINK)) != 0;
+                    if (!timesAWait || !onTime)
+                    {
+                        s = s with { Buf = BufChoice.Area, BufOffset = 2 * 4096, OpFlags = s.OpFlags & ~TimeoutChoices.Immediately };
+                    }
                 }
 
                 if (TimeoutChoices.IsTimeout(s) && (s.OpFlags & TimeoutChoices.Multishot) != 0 && s.Off == 0 && TimeoutChoices.When(s) == TimerFires.Now)

@@ -269,7 +269,7 @@ public static unsafe class Runner
             return;
         }
 
-        // TIMEOUT: the time at addr, the count in off; TIMEOUT_REMOVE: the user_data it names in addr,
+        // TIMEOUT and LINK_TIMEOUT: the time at addr, the count in off; TIMEOUT_REMOVE: the user_data it names in addr,
         // an update's time in addr2 (which is off).
         // ASYNC_CANCEL: the user_data it names in addr, the file key in fd, the opcode key in len.
         if (TimeoutChoices.IsCancel(s))
@@ -281,11 +281,11 @@ public static unsafe class Runner
             return;
         }
 
-        if (TimeoutChoices.IsTimeout(s) || TimeoutChoices.IsRemove(s))
+        if (TimeoutChoices.CarriesTime(s) || TimeoutChoices.IsRemove(s))
         {
             var time = TimeoutChoices.Word(s, ws);
-            sqe->addr = TimeoutChoices.IsTimeout(s) ? time : s.Names;
-            sqe->off = TimeoutChoices.IsTimeout(s) ? s.Off : time;
+            sqe->addr = TimeoutChoices.CarriesTime(s) ? time : s.Names;
+            sqe->off = TimeoutChoices.CarriesTime(s) ? s.Off : time;
             sqe->len = s.Len;
             sqe->timeout_flags = s.OpFlags;
             return;

@@ -78,6 +78,11 @@ public static class TimeoutChoices
 
     public static bool IsRemove(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE;
 
+    public static bool IsLinkTimeout(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_LINK_TIMEOUT;
+
+    /// <summary>TIMEOUT or LINK_TIMEOUT: the SQE carries a time at addr.</summary>
+    public static bool CarriesTime(SqeSpec s) => IsTimeout(s) || IsLinkTimeout(s);
+
     public static bool IsCancel(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_ASYNC_CANCEL;
 
     /// <summary>A request that names another by user_data (<see cref="SqeSpec.Names"/>): TIMEOUT_REMOVE, and ASYNC_CANCEL keyed on user_data alone.</summary>
@@ -98,5 +103,5 @@ public static class TimeoutChoices
     public static bool Counts(SqeSpec s) => IsTimeout(s) && s.Off != 0 && (s.OpFlags & Multishot) == 0;
 
     /// <summary>A request whose timer fires at once completes in its own time, after the enter that armed it, like io-wq work.</summary>
-    public static bool FiresLate(SqeSpec s) => (IsTimeout(s) || IsUpdate(s)) && When(s) == TimerFires.Now;
+    public static bool FiresLate(SqeSpec s) => (CarriesTime(s) || IsUpdate(s)) && When(s) == TimerFires.Now;
 }

@@ -18,6 +18,7 @@ internal enum OpKind : byte
     Timeout,
     TimeoutRemove,
     AsyncCancel,
+    LinkTimeout,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -71,6 +72,7 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_TIMEOUT] = new(OpKind.Timeout, false, false, false);
         t[(int)io_uring_op.IORING_OP_TIMEOUT_REMOVE] = new(OpKind.TimeoutRemove, false, false, false);
         t[(int)io_uring_op.IORING_OP_ASYNC_CANCEL] = new(OpKind.AsyncCancel, false, false, false);
+        t[(int)io_uring_op.IORING_OP_LINK_TIMEOUT] = new(OpKind.LinkTimeout, false, false, false);
         return t;
     }
 }
@@ -275,6 +277,12 @@ internal sealed unsafe partial class EngineRing
             case OpKind.Timeout:
                 r.Executed = true;
                 return Completion.Armed;
+            case OpKind.LinkTimeout:
+                // Never issued on its own: the request before it arms or disarms it. Were it reached
+                // (the kernel's io_no_issue), it fails.
+                r.Executed = true;
+                r.Fail(-Errno.EINVAL);
+                return Completion.Inline;
             case OpKind.Nop:
                 ExecuteNow(ref r);
                 return (r.OpFlags & (uint)IoUringNopFlags.IORING_NOP_TW) != 0 ? Completion.TaskWork : Completion.Inline;

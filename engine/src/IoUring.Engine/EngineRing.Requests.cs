@@ -270,6 +270,7 @@ internal sealed unsafe partial class EngineRing
             OpKind.Fsync => PrepareFsync(ref r, sqe),
             OpKind.Mmap => PrepareMmap(ref r, sqe),
             OpKind.Timeout => PrepareTimeout(ref r, sqe),
+            OpKind.LinkTimeout => PrepareLinkTimeout(ref r, sqe),
             OpKind.TimeoutRemove => PrepareTimeoutRemove(ref r, sqe),
             OpKind.AsyncCancel => PrepareAsyncCancel(ref r, sqe),
 
@@ -483,6 +484,9 @@ internal sealed unsafe partial class EngineRing
 
     private void Punt(int i)
     {
+        // io_queue_async: the request goes to io-wq and its linked timeout is armed.
+        ArmLinkTimeout(i);
+
         if (profile.DrainBySequence)
         {
             ref var r = ref requests[i];
@@ -576,13 +580,16 @@ internal sealed unsafe partial class EngineRing
                 CompleteFailed(i);
                 break;
             case Completion.TaskWork:
+                // Completes later (IOU_ISSUE_SKIP_COMPLETE): its linked timeout is armed meanwhile.
                 work.Enqueue(new Work(WorkKind.Complete, i, false));
+                ArmLinkTimeout(i);
                 break;
             case Completion.Async:
                 Punt(i);
                 break;
             case Completion.Armed:
                 ArmTimeout(i);
+                ArmLinkTimeout(i);
                 break;
         }
     }
@@ -673,6 +680,7 @@ internal sealed unsafe partial class EngineRing
     private void QueueNext(int i)
     {
         ref var r = ref requests[i];
+        DisarmLinkTimeout(ref r);
         if (r.Next >= 0)
         {
             if (r.Failed && !r.Hardlink)
@@ -715,6 +723,9 @@ internal sealed unsafe partial class EngineRing
                             break;
                         case WorkKind.TimerFired:
                             TimerFired(item.Request);
+                            break;
+                        case WorkKind.LinkTimerFired:
+                            LinkTimerFired(item.Request);
                             break;
                         case WorkKind.FailLinks:
                             for (var m = item.Request; m >= 0; m = requests[m].Next)

@@ -4,7 +4,7 @@ using IoUring.Ring;
 namespace IoUring.Engine;
 
 /// <summary>
-/// IORING_OP_TIMEOUT and IORING_OP_TIMEOUT_REMOVE, as the kernel's timeout.c has them:
+/// IORING_OP_TIMEOUT, IORING_OP_LINK_TIMEOUT and IORING_OP_TIMEOUT_REMOVE, as the kernel's timeout.c has them:
 /// <list type="bullet">
 /// <item>An armed timeout waits in the ring's timeout list: those that wait for a count of completions
 /// first, in the order of the CQ sequence they wait for, then the pure timers (no count, or multishot)
@@ -16,6 +16,10 @@ namespace IoUring.Engine;
 /// <item>A timer that expires completes with -ETIME through task work, as a failure unless
 /// IORING_TIMEOUT_ETIME_SUCCESS; a multishot one posts -ETIME with IORING_CQE_F_MORE and is armed again
 /// until its count of firings is spent (with none, for ever).</item>
+/// <item>A LINK_TIMEOUT times the request before it in its chain: armed when that request does not
+/// complete at once (it waits, goes to io-wq, or completes through task work); when the request
+/// completes, the timeout leaves the chain and completes with -ECANCELED; when its timer fires first,
+/// it cancels the request by user_data and completes with -ETIME.</item>
 /// <item>TIMEOUT_REMOVE cancels an armed timeout by user_data (-ECANCELED, a failure, through task
 /// work; its own CQE 0, or -ENOENT), or with IORING_TIMEOUT_UPDATE gives it a new time and makes it a
 /// pure timer. A removed timeout's CQE counts toward other timeouts' counts; a fired or met one's does not.</item>
@@ -43,12 +47,15 @@ internal sealed unsafe partial class EngineRing
     // The kernel's timeout_list (request slots), cq_timeouts (CQEs of timeouts that fired or whose count
     // was met: they do not count toward other timeouts), cq_last_tm_flush and off_timeout_used.
     private readonly List<int> timeouts = new(4);
+
+    // The kernel's ltimeout_list: armed LINK_TIMEOUTs.
+    private readonly List<int> linkTimeouts = new(4);
     private uint cqTimeouts;
     private uint cqLastTimeoutFlush;
     private bool countTimeoutsUsed;
 
     /// <summary>Whether a timeout is armed: held requests may be waiting for it to complete.</summary>
-    private bool TimeoutsArmed => timeouts.Count > 0;
+    private bool TimeoutsArmed => timeouts.Count > 0 || linkTimeouts.Count > 0;
 
     /// <summary>
     /// io_timeout_prep: one timespec (len 1), no buffer index or file index, only the timeout flags
@@ -85,6 +92,33 @@ internal sealed unsafe partial class EngineRing
             _ => Posix.ClockMonotonic,
         };
         return ReadTime(sqe->addr, flags, out r.TimeNs);
+    }
+
+    /// <summary>
+    /// io_link_timeout_prep: a TIMEOUT's checks with no count (off must be 0), then it must follow a
+    /// request in a chain being built that is not itself a LINK_TIMEOUT; that request arms it.
+    /// </summary>
+    private int PrepareLinkTimeout(ref Request r, io_uring_sqe* sqe)
+    {
+        if (sqe->buf_index != 0 || sqe->len != 1 || sqe->splice_fd_in != 0 || sqe->off != 0)
+        {
+            r.OpFlags = sqe->timeout_flags;
+            return -Errno.EINVAL;
+        }
+
+        var error = PrepareTimeout(ref r, sqe);
+        if (error != 0)
+        {
+            return error;
+        }
+
+        if (linkHead < 0 || requests[linkLast].Kind == OpKind.LinkTimeout)
+        {
+            return -Errno.EINVAL;
+        }
+
+        requests[linkLast].ArmsLinkTimeout = true;
+        return 0;
     }
 
     /// <summary>
@@ -237,7 +271,7 @@ internal sealed unsafe partial class EngineRing
         // A multishot timer armed again by its own firing may be due again at once (an interval of 0):
         // it fires again, as the kernel's would, as many times as its count allows. Without a count the
         // kernel's would fire for ever; the engine stops after a bound per enter.
-        for (var pass = 0; pass < 1024 && timeouts.Count > 0 && FireExpired(); pass++)
+        for (var pass = 0; pass < 1024 && TimeoutsArmed && FireExpired(); pass++)
         {
             RunTaskWork();
         }
@@ -246,6 +280,29 @@ internal sealed unsafe partial class EngineRing
     private bool FireExpired()
     {
         var fired = false;
+
+        // io_link_timeout_fn: the timeout leaves the timed request's chain (which keeps the rest of it)
+        // and the list; task work then cancels the timed request.
+        for (var k = 0; k < linkTimeouts.Count;)
+        {
+            var i = linkTimeouts[k];
+            ref var lt = ref requests[i];
+            if (lt.Deadline > Posix.ClockNs(lt.Clock))
+            {
+                k++;
+                continue;
+            }
+
+            linkTimeouts.RemoveAt(k);
+            lt.LinkTimeoutArmed = false;
+            ref var timed = ref requests[lt.TimedRequest];
+            timed.ArmsLinkTimeout = false;
+            timed.Next = lt.Next;
+            lt.Next = -1;
+            work.Enqueue(new Work(WorkKind.LinkTimerFired, i, false));
+            fired = true;
+        }
+
         for (var k = 0; k < timeouts.Count;)
         {
             var i = timeouts[k];
@@ -271,10 +328,81 @@ internal sealed unsafe partial class EngineRing
         return fired;
     }
 
+    /// <summary>
+    /// io_queue_linked_timeout: the request <paramref name="i"/> does not complete at once (it waits, goes
+    /// to io-wq, or completes through task work), so the LINK_TIMEOUT after it starts its timer.
+    /// </summary>
+    private void ArmLinkTimeout(int i)
+    {
+        ref var r = ref requests[i];
+        if (!r.ArmsLinkTimeout || r.Next < 0 || requests[r.Next].Kind != OpKind.LinkTimeout || requests[r.Next].LinkTimeoutArmed)
+        {
+            return;
+        }
+
+        ref var lt = ref requests[r.Next];
+        lt.LinkTimeoutArmed = true;
+        lt.TimedRequest = i;
+        lt.Deadline = DeadlineOf(lt.Clock, lt.TimeNs, lt.Absolute);
+        linkTimeouts.Add(r.Next);
+    }
+
+    /// <summary>
+    /// io_disarm_next, as a request completes: the LINK_TIMEOUT after it leaves the chain (which goes on
+    /// from the request after the timeout) and completes with -ECANCELED through task work, armed or not.
+    /// </summary>
+    private void DisarmLinkTimeout(ref Request r)
+    {
+        if (!r.ArmsLinkTimeout)
+        {
+            return;
+        }
+
+        r.ArmsLinkTimeout = false;
+        if (r.Next < 0 || requests[r.Next].Kind != OpKind.LinkTimeout)
+        {
+            return;
+        }
+
+        var k = r.Next;
+        ref var lt = ref requests[k];
+        r.Next = lt.Next;
+        lt.Next = -1;
+        if (lt.LinkTimeoutArmed)
+        {
+            lt.LinkTimeoutArmed = false;
+            linkTimeouts.Remove(k);
+        }
+
+        lt.Res = -Errno.ECANCELED;
+        work.Enqueue(new Work(WorkKind.Complete, k, false));
+    }
+
+    /// <summary>
+    /// io_req_task_link_timeout, from task work after the timer fired: the timed request is cancelled by
+    /// its user_data (a TIMEOUT it times is found and completes with -ECANCELED); the LINK_TIMEOUT itself
+    /// completes with -ETIME, or with the cancellation's error when it found nothing.
+    /// </summary>
+    private void LinkTimerFired(int k)
+    {
+        ref var lt = ref requests[k];
+        var cancel = new Request { UserData = lt.UserData, Addr = requests[lt.TimedRequest].UserData, OpFlags = 0 };
+        var found = CancelOneTimeout(ref cancel, ++cancelSeq);
+        lt.Res = found ? -Errno.ETIME : -Errno.ENOENT;
+        Complete(k);
+    }
+
     /// <summary>How long until the next armed timer fires, in nanoseconds (0: it is due), or null with none armed.</summary>
     public long? NextTimerIn()
     {
         long? next = null;
+        foreach (var i in linkTimeouts)
+        {
+            ref var lt = ref requests[i];
+            var due = lt.Deadline == KtimeMax ? KtimeMax : Math.Max(0, lt.Deadline - Posix.ClockNs(lt.Clock));
+            next = next is { } n0 ? Math.Min(n0, due) : due;
+        }
+
         foreach (var i in timeouts)
         {
             ref var r = ref requests[i];
@@ -335,8 +463,20 @@ internal sealed unsafe partial class EngineRing
         }
         else if ((r.OpFlags & LinkTimeoutUpdate) != 0)
         {
-            // The engine arms no linked timeouts (IORING_OP_LINK_TIMEOUT is not modelled), so none matches.
+            // io_linked_timeout_update: an armed LINK_TIMEOUT with that user_data gets the new time.
             res = -Errno.ENOENT;
+            foreach (var k in linkTimeouts)
+            {
+                ref var lt = ref requests[k];
+                if (lt.UserData == r.Addr)
+                {
+                    lt.TimeNs = r.TimeNs;
+                    lt.Absolute = r.Absolute;
+                    lt.Deadline = DeadlineOf(lt.Clock, lt.TimeNs, lt.Absolute);
+                    res = 0;
+                    break;
+                }
+            }
         }
         else
         {

@@ -70,6 +70,16 @@ internal struct Request
     public int Clock;
     public long Deadline;
 
+    /// <summary>
+    /// REQ_F_ARM_LTIMEOUT: the next member of this request's chain is a LINK_TIMEOUT, armed when this
+    /// request does not complete at once and disarmed (-ECANCELED) when it completes.
+    /// </summary>
+    public bool ArmsLinkTimeout;
+
+    /// <summary>LINK_TIMEOUT: armed (in the ring's list of linked timeouts), and the request it times.</summary>
+    public bool LinkTimeoutArmed;
+    public int TimedRequest;
+
     /// <summary>The last cancellation that matched this request (the kernel's cancel_seq), so ALL and ANY take it once.</summary>
     public uint CancelSeq;
 
@@ -116,6 +126,9 @@ internal enum WorkKind : byte
 
     /// <summary>A TIMEOUT whose timer fired (io_timeout_complete): a multishot one posts and is armed again.</summary>
     TimerFired,
+
+    /// <summary>A LINK_TIMEOUT whose timer fired (io_req_task_link_timeout): it cancels the request it timed.</summary>
+    LinkTimerFired,
 }
 
 internal readonly record struct Work(WorkKind Kind, int Request, bool IgnoreCqes);

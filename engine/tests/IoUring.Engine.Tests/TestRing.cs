@@ -44,15 +44,16 @@ internal sealed unsafe class TestRing : IDisposable
 
     /// <summary>
     /// Queues a TIMEOUT: after <paramref name="count"/> completions (0: a pure timer) or when
-    /// <paramref name="time"/> has passed, whichever comes first. The timespec lives in the ring object,
+    /// <paramref name="time"/> has passed, whichever comes first; with <paramref name="linked"/> a
+    /// LINK_TIMEOUT of the request queued before it. The timespec lives in the ring object,
     /// so it outlives the submission that reads it.
     /// </summary>
-    public void Timeout(ulong userData, TimeSpan time, uint count = 0, IoUringTimeoutFlags flags = 0, IoUringSqeFlags sqeFlags = 0)
+    public void Timeout(ulong userData, TimeSpan time, uint count = 0, IoUringTimeoutFlags flags = 0, IoUringSqeFlags sqeFlags = 0, bool linked = false)
     {
         var sqe = Ring.GetSqe();
         Assert.True(sqe != null, "the SQ is full");
         *sqe = default;
-        sqe->opcode = (byte)io_uring_op.IORING_OP_TIMEOUT;
+        sqe->opcode = (byte)(linked ? io_uring_op.IORING_OP_LINK_TIMEOUT : io_uring_op.IORING_OP_TIMEOUT);
         sqe->user_data = userData;
         sqe->fd = -1;
         sqe->addr = Timespec(time);
@@ -62,8 +63,8 @@ internal sealed unsafe class TestRing : IDisposable
         sqe->flags = (byte)sqeFlags;
     }
 
-    /// <summary>Queues a TIMEOUT_REMOVE of the timeout <paramref name="target"/>; with <paramref name="update"/>, gives it that time instead.</summary>
-    public void TimeoutRemove(ulong userData, ulong target, TimeSpan? update = null)
+    /// <summary>Queues a TIMEOUT_REMOVE of the timeout <paramref name="target"/>; with <paramref name="update"/>, gives it that time instead (a linked timeout's, with <paramref name="linked"/>).</summary>
+    public void TimeoutRemove(ulong userData, ulong target, TimeSpan? update = null, bool linked = false)
     {
         var sqe = Ring.GetSqe();
         Assert.True(sqe != null, "the SQ is full");
@@ -75,7 +76,7 @@ internal sealed unsafe class TestRing : IDisposable
         if (update is { } time)
         {
             sqe->off = Timespec(time);
-            sqe->timeout_flags = (uint)IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE;
+            sqe->timeout_flags = (uint)(IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE | (linked ? IoUringTimeoutFlags.IORING_LINK_TIMEOUT_UPDATE : 0));
         }
     }
 

@@ -276,7 +276,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         {
             io_uring_op.IORING_OP_NOP, io_uring_op.IORING_OP_READV, io_uring_op.IORING_OP_WRITEV, io_uring_op.IORING_OP_FSYNC,
             io_uring_op.IORING_OP_READ_FIXED, io_uring_op.IORING_OP_WRITE_FIXED, io_uring_op.IORING_OP_READ, io_uring_op.IORING_OP_WRITE,
-            io_uring_op.IORING_OP_NOP128, io_uring_op.IORING_OP_TIMEOUT, io_uring_op.IORING_OP_TIMEOUT_REMOVE, io_uring_op.IORING_OP_ASYNC_CANCEL,
+            io_uring_op.IORING_OP_NOP128, io_uring_op.IORING_OP_TIMEOUT, io_uring_op.IORING_OP_TIMEOUT_REMOVE, io_uring_op.IORING_OP_ASYNC_CANCEL, io_uring_op.IORING_OP_LINK_TIMEOUT,
         })
         {
             var code = (byte)op;
@@ -310,6 +310,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
 
         list.Add(new MatrixFeature("timeouts", "completion by count (off > 0)", _ => true, p => AnySqe(p, TimeoutChoices.Counts)));
         list.Add(new MatrixFeature("timeouts", "timer firing at once (-ETIME)", _ => true, p => AnySqe(p, s => TimeoutChoices.IsTimeout(s) && TimeoutChoices.When(s) == TimerFires.Now)));
+        list.Add(new MatrixFeature("timeouts", "linked timeout firing (cancels the TIMEOUT it times)", _ => true, p => AnySqe(p, s => TimeoutChoices.IsLinkTimeout(s) && TimeoutChoices.When(s) == TimerFires.Now)));
         list.Add(new MatrixFeature("timeouts", "TIMEOUT_REMOVE of an armed timeout", _ => true, p => AnySqe(p, s => TimeoutChoices.IsRemove(s) && !TimeoutChoices.IsUpdate(s) && s.Names != ProgramGen.NoSuchRequest)));
         list.Add(new MatrixFeature("timeouts", "timeout update (IORING_TIMEOUT_UPDATE)", _ => true, p => AnySqe(p, s => TimeoutChoices.IsUpdate(s) && s.Names != ProgramGen.NoSuchRequest)));
 

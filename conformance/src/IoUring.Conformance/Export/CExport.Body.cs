@@ -342,7 +342,7 @@ public static partial class CExport
                     Line(3, $"sqe->cancel_flags = {names.Flags("IORING_ASYNC_CANCEL_", s.OpFlags)};");
                 }
             }
-            else if (TimeoutChoices.IsTimeout(s) || TimeoutChoices.IsRemove(s))
+            else if (TimeoutChoices.CarriesTime(s) || TimeoutChoices.IsRemove(s))
             {
                 // The time as the runner gives it: a timespec of the program's own (static, so it outlives
                 // the submission), a bad pointer, or with IMMEDIATE_ARG the nanoseconds themselves.
@@ -363,8 +363,8 @@ public static partial class CExport
                 }
 
                 Line(3, $"sqe->fd = {fd};");
-                Line(3, $"sqe->addr = {(TimeoutChoices.IsTimeout(s) ? time : $"{s.Names}")};");
-                Line(3, $"sqe->off = {(TimeoutChoices.IsTimeout(s) ? Number(s.Off) : time)};");
+                Line(3, $"sqe->addr = {(TimeoutChoices.CarriesTime(s) ? time : $"{s.Names}")};");
+                Line(3, $"sqe->off = {(TimeoutChoices.CarriesTime(s) ? Number(s.Off) : time)};");
                 Line(3, $"sqe->len = {s.Len};");
                 if (s.OpFlags != 0)
                 {
@@ -447,7 +447,7 @@ public static partial class CExport
                 };
                 var vectored = s.Opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV;
                 var write = s.Opcode is (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
-                text = TimeoutChoices.IsTimeout(s) || TimeoutChoices.IsRemove(s) || TimeoutChoices.IsCancel(s)
+                text = TimeoutChoices.CarriesTime(s) || TimeoutChoices.IsRemove(s) || TimeoutChoices.IsCancel(s)
                     ? $"{op} ({s})"
                     : s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
                     ? $"FSYNC of {fd}"
