@@ -157,7 +157,8 @@ internal sealed unsafe partial class EngineRing
 
     /// <summary>
     /// The time a timeout or an update carries (io_parse_user_time): a __kernel_timespec at
-    /// <paramref name="arg"/> (-EFAULT when it cannot be read, -EINVAL when either field is negative),
+    /// <paramref name="arg"/> (-EFAULT when it cannot be read, -EINVAL when either field is negative;
+    /// a 32-bit process's tv_nsec is its low 32 bits),
     /// or with IMMEDIATE_ARG the nanoseconds in <paramref name="arg"/> itself (-EINVAL when negative as
     /// a ktime). Converted as timespec64_to_ktime does, saturating at KTIME_MAX.
     /// </summary>
@@ -174,6 +175,14 @@ internal sealed unsafe partial class EngineRing
         if (Posix.CopyFromUser(&ts, arg, (nuint)sizeof(__kernel_timespec)) != 0)
         {
             return -Errno.EFAULT;
+        }
+
+        // get_timespec64 in a compat (32-bit) system call keeps only the low 32 bits of tv_nsec, the
+        // field's padding there: a tv_nsec of -1 is then 4294967295, not negative (found by the
+        // matrix's 32-bit columns on every kernel).
+        if (profile.CompatProcess)
+        {
+            ts.tv_nsec &= 0xFFFFFFFF;
         }
 
         if (ts.tv_sec < 0 || ts.tv_nsec < 0)
