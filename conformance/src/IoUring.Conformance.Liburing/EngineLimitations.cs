@@ -15,7 +15,7 @@ public static class EngineLimitations
 {
     public static readonly EngineLimitation Time = new(
         "time",
-        "the engine sleeps only for its own timers (IORING_OP_TIMEOUT) and for a wait's timeout: everything else it runs completes inside the enter that submits it, so a wait with no timeout that nothing armed can satisfy ends at once as if timed out (the kernel would wait for another thread), and min_wait is not honoured");
+        "the engine sleeps only for its own timers (IORING_OP_TIMEOUT) and for a wait's timeout, and its timers fire only while the ring is entered (nothing runs in the background while the program sleeps): everything else it runs completes inside the enter that submits it, so a wait with no timeout that nothing armed can satisfy ends at once as if timed out (the kernel would wait for another thread), and min_wait is not honoured");
 
     public static readonly EngineLimitation Tasks = new(
         "tasks",
