@@ -380,14 +380,17 @@ public static class ProgramGen
     }
 
     /// <summary>
-    /// A quarter of the LINK_TIMEOUTs (those drawn with the injected result 7, which a LINK_TIMEOUT does
-    /// not use) time a wait: the SQE before becomes a linked TIMEOUT that never fires, and the linked
-    /// timeout fires at once and cancels it. Drawn at random, the pair is too rare to show.
+    /// Pairs that random draws make too rare to show, each from a quarter of its kind (those drawn with
+    /// the injected result 7, which these opcodes do not use): a LINK_TIMEOUT after a linked TIMEOUT that
+    /// never fires (the linked timeout fires at once and cancels it), and a TIMEOUT_REMOVE or ASYNC_CANCEL
+    /// naming a TIMEOUT that never fires just before it (a removal, an update or a cancellation that finds
+    /// its timeout armed).
     /// </summary>
     private static Step TimedWaits(Step step)
     {
+        static bool Paired(SqeSpec s) => s.Inject == 7 && (TimeoutChoices.IsLinkTimeout(s) || TimeoutChoices.IsRemove(s) || TimeoutChoices.IsCancel(s));
         var batch = step.Batch;
-        if (!batch.Where((s, k) => k > 0 && TimeoutChoices.IsLinkTimeout(s) && s.Inject == 7).Any())
+        if (!batch.Where((s, k) => k > 0 && Paired(s)).Any())
         {
             return step;
         }
@@ -395,11 +398,16 @@ public static class ProgramGen
         batch = batch.ToArray();
         for (var k = 1; k < batch.Length; k++)
         {
-            if (TimeoutChoices.IsLinkTimeout(batch[k]) && batch[k].Inject == 7)
+            if (!Paired(batch[k]))
             {
-                batch[k - 1] = new SqeSpec((byte)io_uring_op.IORING_OP_TIMEOUT, (byte)IoUringSqeFlags.IOSQE_IO_LINK, 0, 0, 0, FdChoice.File, BufChoice.Area, 2 * 4096, 1, 0, 0, 0);
-                batch[k] = batch[k] with { Buf = BufChoice.Area, BufOffset = 0, OpFlags = batch[k].OpFlags & ~TimeoutChoices.Immediately };
+                continue;
             }
+
+            var linked = TimeoutChoices.IsLinkTimeout(batch[k]);
+            batch[k - 1] = new SqeSpec((byte)io_uring_op.IORING_OP_TIMEOUT, linked ? (byte)IoUringSqeFlags.IOSQE_IO_LINK : (byte)0, 0, 0, 0, FdChoice.File, BufChoice.Area, 2 * 4096, 1, 0, 0, 0);
+            batch[k] = linked
+                ? batch[k] with { Buf = BufChoice.Area, BufOffset = 0, OpFlags = batch[k].OpFlags & ~TimeoutChoices.Immediately }
+                : batch[k] with { Target = 1 };
         }
 
         return step with { Batch = batch };

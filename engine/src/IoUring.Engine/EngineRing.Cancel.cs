@@ -160,9 +160,33 @@ internal sealed unsafe partial class EngineRing
     /// the user_data (USERDATA, or when neither FD nor OP is the key) must match, and with ALL each request
     /// is taken once.
     /// </summary>
-    private static bool CancelMatches(ref Request cancel, ref Request req, uint seq, bool fileMatches)
+    private bool CancelMatches(ref Request cancel, ref Request req, uint seq, bool fileMatches)
     {
         var flags = cancel.OpFlags;
+
+        // 6.1's timeout list is searched by user_data alone, or for anything with ANY, and ALL and ANY
+        // take each timeout once.
+        if (profile.TimeoutCancelByUserDataOnly && !fileMatches)
+        {
+            if ((flags & CancelAny) == 0 && req.UserData != cancel.Addr)
+            {
+                return false;
+            }
+
+            if ((flags & (CancelAll | CancelAny)) == 0)
+            {
+                return true;
+            }
+
+            if (req.CancelSeq == seq)
+            {
+                return false;
+            }
+
+            req.CancelSeq = seq;
+            return true;
+        }
+
         if ((flags & CancelAny) == 0)
         {
             if ((flags & CancelFd) != 0 && !fileMatches)

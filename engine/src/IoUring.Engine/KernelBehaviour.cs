@@ -238,6 +238,15 @@ public static class KernelBehaviour
             p => p.MixedOverflowWaitSpins,
             (p, v) => p with { MixedOverflowWaitSpins = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.TimeoutCancelByUserDataOnly),
+            "a cancellation finds an armed timeout by its user_data alone (or any, with ANY), whatever other key it names (IORING_ASYNC_CANCEL_OP, USERDATA); later kernels match timeouts as they match any request (io_cancel_req_match)",
+            "an ASYNC_CANCEL keyed on the TIMEOUT opcode, naming another user_data, of an armed TIMEOUT: -ENOENT or 0",
+            "found by the differential on 6.1.176 under qemu; 6.12.117 matches by the opcode; kernels between were not measured",
+            false,
+            [(KernelRange.Before(6, 12), true)],
+            p => p.TimeoutCancelByUserDataOnly,
+            (p, v) => p with { TimeoutCancelByUserDataOnly = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",

@@ -144,6 +144,11 @@ public enum FixedBufferStage
 /// The IORING_ASYNC_CANCEL_* bits IORING_OP_ASYNC_CANCEL accepts (ALL, FD, ANY, FD_FIXED, USERDATA and
 /// OP in every kernel of the corpus); any other bit is -EINVAL. From the header, or asked bit by bit.
 /// </param>
+/// <param name="TimeoutCancelByUserDataOnly">
+/// 6.1: a cancellation (ASYNC_CANCEL, a linked timeout's) finds an armed timeout by its user_data alone,
+/// or any timeout with ANY, whatever other key it names; later kernels match timeouts by the whole key,
+/// as any other request. Probed with an ASYNC_CANCEL keyed on the TIMEOUT opcode.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -180,7 +185,8 @@ public sealed record KernelProfile(
     bool BufferIovecsCopiedByIoUring = false,
     bool CompatProcess = false,
     uint TimeoutFlags = KernelProfile.CommonTimeoutFlags,
-    uint CancelFlags = KernelProfile.CommonCancelFlags)
+    uint CancelFlags = KernelProfile.CommonCancelFlags,
+    bool TimeoutCancelByUserDataOnly = false)
 {
     /// <summary>The cancellation flags of every kernel of the corpus.</summary>
     public const uint CommonCancelFlags = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD

@@ -66,6 +66,7 @@ public static class KernelProbe
                 BufferIovecsCopiedByIoUring = buffersCopiedByIoUring,
                 TimeoutFlags = ProbeTimeoutFlags(live),
                 CancelFlags = ProbeCancelFlags(live),
+                TimeoutCancelByUserDataOnly = ProbeTimeoutCancelByUserDataOnly(live),
             };
         }
         finally
@@ -483,6 +484,50 @@ public static class KernelProbe
     }
 
     private unsafe delegate void SqeFiller(io_uring_sqe* sqe);
+
+    /// <summary>
+    /// A TIMEOUT that never fires (user_data 1), then an ASYNC_CANCEL keyed on the TIMEOUT opcode naming
+    /// user_data 2: a kernel that searches timeouts by user_data alone finds nothing (-ENOENT); one that
+    /// matches the whole key cancels it (0).
+    /// </summary>
+    private static unsafe bool ProbeTimeoutCancelByUserDataOnly(IRingBackend live)
+    {
+        var rc = IoUring.Ring.Ring.Create(live, 4, default, out var ring);
+        if (rc < 0)
+        {
+            return false;
+        }
+
+        using (ring)
+        {
+            var ts = new __kernel_timespec { tv_sec = 1L << 34 };
+            var sqe = ring!.GetSqe();
+            sqe->opcode = (byte)io_uring_op.IORING_OP_TIMEOUT;
+            sqe->fd = -1;
+            sqe->addr = (ulong)&ts;
+            sqe->len = 1;
+            sqe->user_data = 1;
+            sqe = ring.GetSqe();
+            sqe->opcode = (byte)io_uring_op.IORING_OP_ASYNC_CANCEL;
+            sqe->fd = -1;
+            sqe->addr = 2;
+            sqe->len = (uint)io_uring_op.IORING_OP_TIMEOUT;
+            sqe->cancel_flags = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_OP;
+            sqe->user_data = 3;
+            ring.Submit(1);
+            while (ring.TryNextCqe(out var cqe, out var slots))
+            {
+                var (userData, res) = (cqe->user_data, cqe->res);
+                ring.CqAdvance(slots);
+                if (userData == 3)
+                {
+                    return res == -Errno.ENOENT;
+                }
+            }
+
+            return false;
+        }
+    }
 
     /// <summary>
     /// The IORING_ASYNC_CANCEL_* bits an ASYNC_CANCEL accepts, one at a time, naming nothing (user_data 0,
