@@ -1,7 +1,8 @@
 /*
  * /init of the conformance VM: the first and only process the kernel starts from the initramfs.
  *
- * It mounts what a .NET program needs (proc, sys, devtmpfs, a tmpfs for /tmp), runs the workload named
+ * It mounts what a .NET program needs (proc, sys, devtmpfs, a tmpfs for /tmp), brings the loopback
+ * interface up, runs the workload named
  * by /etc/vm/argv (one argument per line) with the environment of /etc/vm/env (one NAME=value per line),
  * waits for it, prints the kernel log records of warning level or worse that appeared while it ran, then a
  * single end marker with the workload's exit code, and powers the machine off.
@@ -22,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -82,6 +86,31 @@ static void mount_or_report(const char *source, const char *target, const char *
     mkdir(target, 0755);
     if (mount(source, target, type, 0, data) != 0 && errno != EBUSY)
         say("@@IOURING-VM-ERROR mount %s on %s: %s", type, target, strerror(errno));
+}
+
+/*
+ * Brings the loopback interface up, as a booted system's network setup would: the workloads talk TCP and
+ * UDP over 127.0.0.1 (liburing's socket tests, the engine's socket programs), and a kernel starts with
+ * every interface down.
+ */
+static void bring_up_loopback(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        say("@@IOURING-VM-ERROR socket for the loopback interface: %s", strerror(errno));
+        return;
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) {
+        say("@@IOURING-VM-ERROR reading the flags of lo: %s", strerror(errno));
+    } else {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0)
+            say("@@IOURING-VM-ERROR bringing lo up: %s", strerror(errno));
+    }
+    close(fd);
 }
 
 /*
@@ -184,6 +213,7 @@ int main(void)
     mount_or_report("proc", "/proc", "proc", NULL);
     mount_or_report("sysfs", "/sys", "sysfs", NULL);
     mount_or_report("tmpfs", "/tmp", "tmpfs", "mode=1777");
+    bring_up_loopback();
     say("@@IOURING-VM-INIT uptime=%.3f", uptime());
 
     char **argv = read_lines("/etc/vm/argv");
