@@ -190,9 +190,17 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EINVAL;
         }
 
-        ns = ts.tv_sec >= KtimeSecMax ? KtimeMax : Math.Min(KtimeMax, (ts.tv_sec * 1_000_000_000) + ts.tv_nsec);
+        ns = Ktime(ts);
         return 0;
     }
+
+    /// <summary>timespec64_to_ktime: nanoseconds, saturating at KTIME_MAX.</summary>
+    internal static long Ktime(__kernel_timespec ts) =>
+        ts.tv_sec >= KtimeSecMax ? KtimeMax : Math.Min(KtimeMax, (ts.tv_sec * 1_000_000_000) + ts.tv_nsec);
+
+    /// <summary>Nanoseconds until a timer's deadline on its clock (0: due).</summary>
+    private static long DueIn(ref Request timer) =>
+        timer.Deadline == KtimeMax ? KtimeMax : Math.Max(0, timer.Deadline - Posix.ClockNs(timer.Clock));
 
     /// <summary>
     /// io_timeout: arms the timer and enters the timeout list. A timeout waiting for a count takes the
@@ -296,7 +304,7 @@ internal sealed unsafe partial class EngineRing
         {
             var i = linkTimeouts[k];
             ref var lt = ref requests[i];
-            if (lt.Deadline > Posix.ClockNs(lt.Clock))
+            if (DueIn(ref lt) > 0)
             {
                 k++;
                 continue;
@@ -316,7 +324,7 @@ internal sealed unsafe partial class EngineRing
         {
             var i = timeouts[k];
             ref var r = ref requests[i];
-            if (r.Deadline > Posix.ClockNs(r.Clock))
+            if (DueIn(ref r) > 0)
             {
                 k++;
                 continue;
@@ -405,18 +413,13 @@ internal sealed unsafe partial class EngineRing
     public long? NextTimerIn()
     {
         long? next = null;
-        foreach (var i in linkTimeouts)
+        foreach (var list in (ReadOnlySpan<List<int>>)[timeouts, linkTimeouts])
         {
-            ref var lt = ref requests[i];
-            var due = lt.Deadline == KtimeMax ? KtimeMax : Math.Max(0, lt.Deadline - Posix.ClockNs(lt.Clock));
-            next = next is { } n0 ? Math.Min(n0, due) : due;
-        }
-
-        foreach (var i in timeouts)
-        {
-            ref var r = ref requests[i];
-            var left = r.Deadline == KtimeMax ? KtimeMax : Math.Max(0, r.Deadline - Posix.ClockNs(r.Clock));
-            next = next is { } n ? Math.Min(n, left) : left;
+            foreach (var i in list)
+            {
+                var due = DueIn(ref requests[i]);
+                next = next is { } n ? Math.Min(n, due) : due;
+            }
         }
 
         return next;

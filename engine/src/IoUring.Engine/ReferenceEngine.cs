@@ -348,7 +348,7 @@ public sealed unsafe class ReferenceEngine : IRingBackend
     /// <summary>A wait's timeout as nanoseconds from now (an absolute one on CLOCK_MONOTONIC, the default wait clock).</summary>
     private static long WaitNs(__kernel_timespec ts, bool absolute)
     {
-        var ns = ts.tv_sec >= long.MaxValue / 1_000_000_000 ? long.MaxValue : (ts.tv_sec * 1_000_000_000) + ts.tv_nsec;
+        var ns = EngineRing.Ktime(ts);
         return absolute ? Math.Max(0, ns - Posix.ClockNs(Posix.ClockMonotonic)) : Math.Max(0, ns);
     }
 

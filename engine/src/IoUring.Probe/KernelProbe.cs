@@ -30,14 +30,7 @@ public static class KernelProbe
 
         try
         {
-            uint nopFlags = 0;
-            for (var bit = 0; bit < 8; bit++)
-            {
-                if (NopResult(live, 1u << bit, 0) != -Errno.EINVAL)
-                {
-                    nopFlags |= 1u << bit;
-                }
-            }
+            var nopFlags = AcceptedBits(bit => NopResult(live, bit, 0));
 
             var lookupPostsZero = (nopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0 && NopResult(live, (uint)IoUringNopFlags.IORING_NOP_FILE, -1) == 0;
             var kernel = LiveKernel.Release;
@@ -534,25 +527,12 @@ public static class KernelProbe
     /// fd -1): an unknown bit is -EINVAL at preparation; a known one finds nothing (-ENOENT, 0 for ANY and
     /// ALL) or no file (-EBADF).
     /// </summary>
-    private static unsafe uint ProbeCancelFlags(IRingBackend live)
+    private static unsafe uint ProbeCancelFlags(IRingBackend live) => AcceptedBits(bit => OneSqe(live, null, sqe =>
     {
-        uint flags = 0;
-        for (var bit = 0; bit < 8; bit++)
-        {
-            var res = OneSqe(live, null, sqe =>
-            {
-                sqe->opcode = (byte)io_uring_op.IORING_OP_ASYNC_CANCEL;
-                sqe->fd = -1;
-                sqe->cancel_flags = 1u << bit;
-            });
-            if (res != -Errno.EINVAL)
-            {
-                flags |= 1u << bit;
-            }
-        }
-
-        return flags;
-    }
+        sqe->opcode = (byte)io_uring_op.IORING_OP_ASYNC_CANCEL;
+        sqe->fd = -1;
+        sqe->cancel_flags = bit;
+    }));
 
     /// <summary>
     /// The IORING_TIMEOUT_* bits a TIMEOUT accepts, one at a time, each with a null timespec: an unknown
@@ -560,25 +540,27 @@ public static class KernelProbe
     /// IMMEDIATE_ARG, which takes addr as the time, arms a timer of 0 ns). The two update bits are
     /// TIMEOUT_REMOVE's and refused here on every kernel.
     /// </summary>
-    private static unsafe uint ProbeTimeoutFlags(IRingBackend live)
+    private static unsafe uint ProbeTimeoutFlags(IRingBackend live) => AcceptedBits(bit => OneSqe(live, null, sqe =>
     {
-        uint flags = 0;
+        sqe->opcode = (byte)io_uring_op.IORING_OP_TIMEOUT;
+        sqe->fd = -1;
+        sqe->len = 1;
+        sqe->timeout_flags = bit;
+    }));
+
+    /// <summary>The bits among the low eight that a request carrying each alone does not refuse with -EINVAL (what an unknown flag gets).</summary>
+    private static uint AcceptedBits(Func<uint, int> resultWith)
+    {
+        uint accepted = 0;
         for (var bit = 0; bit < 8; bit++)
         {
-            var res = OneSqe(live, null, sqe =>
+            if (resultWith(1u << bit) != -Errno.EINVAL)
             {
-                sqe->opcode = (byte)io_uring_op.IORING_OP_TIMEOUT;
-                sqe->fd = -1;
-                sqe->len = 1;
-                sqe->timeout_flags = 1u << bit;
-            });
-            if (res != -Errno.EINVAL)
-            {
-                flags |= 1u << bit;
+                accepted |= 1u << bit;
             }
         }
 
-        return flags;
+        return accepted;
     }
 
     private static RingHeaderLayout RingHeaderOf(io_uring_params p) => p.sq_off.tail == 4 ? RingHeaderLayout.Packed : RingHeaderLayout.CacheLineAligned;
