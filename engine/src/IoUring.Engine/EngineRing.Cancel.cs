@@ -5,9 +5,9 @@ namespace IoUring.Engine;
 
 /// <summary>
 /// IORING_OP_ASYNC_CANCEL, as the kernel's cancel.c has it, over what the engine can hold in flight:
-/// armed timeouts. The kernel looks in turn at io-wq's pending work, armed polls, waitids, futexes and
-/// (unless the key is a file) the timeout list; the engine runs io-wq work before the enter returns and
-/// has none of the others, so its timeouts are what a cancellation can find. Held drained requests
+/// armed polls and armed timeouts. The kernel looks in turn at io-wq's pending work, armed polls,
+/// waitids, futexes and (unless the key is a file) the timeout list; the engine runs io-wq work before
+/// the enter returns and has no waitids or futexes, so polls and timeouts are what a cancellation can find. Held drained requests
 /// wait in the defer list, which cancellation does not search (only the ring's exit does).
 /// </summary>
 internal sealed unsafe partial class EngineRing
@@ -114,11 +114,16 @@ internal sealed unsafe partial class EngineRing
 
     /// <summary>
     /// io_try_cancel: io-wq first (0 only for work not yet started; a running match falls through), then
-    /// polls, waitids and futexes (the engine has none), then, unless the key is a file, the timeouts.
+    /// armed polls, waitids and futexes (the engine has no waitids or futexes), then, unless the key is a file, the timeouts.
     /// </summary>
     private int TryCancel(ref Request r, uint seq)
     {
         if (CancelInIoWq(ref r, seq) == 0)
+        {
+            return 0;
+        }
+
+        if (CancelOnePoll(ref r, seq))
         {
             return 0;
         }
@@ -140,7 +145,7 @@ internal sealed unsafe partial class EngineRing
         for (var k = 0; k < timeouts.Count; k++)
         {
             var i = timeouts[k];
-            if (!CancelMatches(ref cancel, ref requests[i], seq, fileMatches: false))
+            if (!CancelMatches(ref cancel, ref requests[i], seq, fileMatches: false, timeoutList: true))
             {
                 continue;
             }
@@ -160,13 +165,13 @@ internal sealed unsafe partial class EngineRing
     /// the user_data (USERDATA, or when neither FD nor OP is the key) must match, and with ALL each request
     /// is taken once.
     /// </summary>
-    private bool CancelMatches(ref Request cancel, ref Request req, uint seq, bool fileMatches)
+    private bool CancelMatches(ref Request cancel, ref Request req, uint seq, bool fileMatches, bool timeoutList = false)
     {
         var flags = cancel.OpFlags;
 
         // 6.1's timeout list is searched by user_data alone, or for anything with ANY, and ALL and ANY
         // take each timeout once.
-        if (profile.TimeoutCancelByUserDataOnly && !fileMatches)
+        if (profile.TimeoutCancelByUserDataOnly && timeoutList)
         {
             if ((flags & CancelAny) == 0 && req.UserData != cancel.Addr)
             {

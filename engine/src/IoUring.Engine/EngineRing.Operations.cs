@@ -19,6 +19,8 @@ internal enum OpKind : byte
     TimeoutRemove,
     AsyncCancel,
     LinkTimeout,
+    PollAdd,
+    PollRemove,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -38,6 +40,9 @@ internal enum Completion : byte
 
     /// <summary>Armed: completes later, when a timer fires, a count is met or it is cancelled (a TIMEOUT).</summary>
     Armed,
+
+    /// <summary>Waits for its file's readiness (a POLL_ADD, or a read or write that would block): armed already.</summary>
+    Polled,
 }
 
 /// <summary>What the kernel's io_issue_defs says about an opcode, for the opcodes the engine executes.</summary>
@@ -73,6 +78,8 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_TIMEOUT_REMOVE] = new(OpKind.TimeoutRemove, false, false, false);
         t[(int)io_uring_op.IORING_OP_ASYNC_CANCEL] = new(OpKind.AsyncCancel, false, false, false);
         t[(int)io_uring_op.IORING_OP_LINK_TIMEOUT] = new(OpKind.LinkTimeout, false, false, false);
+        t[(int)io_uring_op.IORING_OP_POLL_ADD] = new(OpKind.PollAdd, false, false, false);
+        t[(int)io_uring_op.IORING_OP_POLL_REMOVE] = new(OpKind.PollRemove, false, false, false);
         return t;
     }
 }
@@ -267,10 +274,13 @@ internal sealed unsafe partial class EngineRing
         return (r.OpFlags & ~Constants.IORING_FSYNC_DATASYNC) != 0 ? -Errno.EINVAL : 0;
     }
 
-    private Completion Execute(ref Request r)
+    private Completion Execute(int i)
     {
+        ref var r = ref requests[i];
         switch (r.Kind)
         {
+            case OpKind.PollAdd:
+                return ExecutePollAdd(i);
             case OpKind.Fsync:
                 // fsync may block, so the kernel never tries it inline: it goes to io-wq.
                 return Completion.Async;
@@ -304,6 +314,11 @@ internal sealed unsafe partial class EngineRing
                 }
 
                 ExecuteNow(ref r);
+                if (r.NeedsPoll)
+                {
+                    ArmAsyncPoll(i);
+                    return Completion.Polled;
+                }
 
                 // A short read of a regular file is retried in blocking mode from io-wq unless the
                 // request said RWF_NOWAIT (need_complete_io), so its completion comes late.
@@ -341,7 +356,13 @@ internal sealed unsafe partial class EngineRing
             case OpKind.AsyncCancel:
                 ExecuteAsyncCancel(ref r);
                 break;
+            case OpKind.PollRemove:
+                ExecutePollRemove(ref r);
+                break;
         }
+
+        // A pipe, eventfd or socket this request read or wrote may have woken an armed poll.
+        HarvestWakes();
     }
 
     private void ExecuteNop(ref Request r)
@@ -421,6 +442,13 @@ internal sealed unsafe partial class EngineRing
         }
 
         r.Res = (int)res;
+
+        // A transfer that would wait on a pipe or socket waits for its readiness instead (not a failure).
+        r.NeedsPoll = res == -Errno.EAGAIN && (r.OpFlags & RwfNowait) == 0 && !Posix.IsRegularFile(r.File) && !Posix.IsNonblocking(r.File);
+        if (r.NeedsPoll)
+        {
+            return;
+        }
 
         // A short transfer fails the request: its link is broken even though the result is positive.
         if (res < 0 || res != expected)
@@ -550,20 +578,14 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>
-    /// A transfer on a pipe, FIFO or socket, never blocking the engine: the kernel arms a poll and
-    /// completes the request when the file is ready, which the engine does not model yet. A transfer
-    /// that would wait is refused with -EOPNOTSUPP and reported as unmodelled, never left to block
-    /// the process (whose own later write is often what would make it ready).
+    /// A transfer on a pipe, FIFO or socket, never blocking the engine: one that would wait returns
+    /// -EAGAIN, and the request then waits for the file's readiness (<see cref="ArmAsyncPoll"/>) as
+    /// the kernel's does, never blocking the process (whose own later write is often what makes it ready).
     /// </summary>
-    private long StreamTransfer(int fd, Posix.IoVec* iov, int count, int flags, bool write)
+    private static long StreamTransfer(int fd, Posix.IoVec* iov, int count, int flags, bool write)
     {
         var nowait = flags | (int)RwfNowait;
         var res = Posix.Result(write ? Posix.pwritev2(fd, iov, count, -1, nowait) : Posix.preadv2(fd, iov, count, -1, nowait));
-        if (res == -Errno.EAGAIN && (flags & RwfNowait) == 0)
-        {
-            engine.ReportUnmodelled("a read or write that waits for a pipe or socket to become ready (poll arming)");
-            return -Errno.EOPNOTSUPP;
-        }
 
         // A file without FMODE_NOWAIT refuses RWF_NOWAIT; such files (character devices) do not wait on readiness.
         return res == -Errno.EOPNOTSUPP && (flags & RwfNowait) == 0

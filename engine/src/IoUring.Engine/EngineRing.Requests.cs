@@ -273,6 +273,8 @@ internal sealed unsafe partial class EngineRing
             OpKind.LinkTimeout => PrepareLinkTimeout(ref r, sqe),
             OpKind.TimeoutRemove => PrepareTimeoutRemove(ref r, sqe),
             OpKind.AsyncCancel => PrepareAsyncCancel(ref r, sqe),
+            OpKind.PollAdd => PreparePollAdd(ref r, sqe),
+            OpKind.PollRemove => PreparePollRemove(ref r, sqe),
 
             // Opcodes the engine does not execute yet are refused loudly, never faked as successes.
             _ => -Errno.EOPNOTSUPP,
@@ -571,7 +573,7 @@ internal sealed unsafe partial class EngineRing
     private void Issue(int i)
     {
         ref var r = ref requests[i];
-        switch (Execute(ref r))
+        switch (Execute(i))
         {
             case Completion.Inline:
                 Complete(i);
@@ -589,6 +591,9 @@ internal sealed unsafe partial class EngineRing
                 break;
             case Completion.Armed:
                 ArmTimeout(i);
+                ArmLinkTimeout(i);
+                break;
+            case Completion.Polled:
                 ArmLinkTimeout(i);
                 break;
         }
@@ -727,6 +732,9 @@ internal sealed unsafe partial class EngineRing
                         case WorkKind.LinkTimerFired:
                             LinkTimerFired(item.Request);
                             break;
+                        case WorkKind.PollFired:
+                            PollFired(item.Request);
+                            break;
                         case WorkKind.FailLinks:
                             for (var m = item.Request; m >= 0; m = requests[m].Next)
                             {
@@ -791,6 +799,14 @@ internal sealed unsafe partial class EngineRing
         runningInIoWq = true;
         ExecuteNow(ref r);
         runningInIoWq = false;
+
+        // io-wq arms the poll of a pollable file itself rather than block (io_wq_submit_work).
+        if (r.NeedsPoll)
+        {
+            ArmAsyncPoll(i);
+            return true;
+        }
+
         return false;
     }
 

@@ -549,6 +549,7 @@ internal sealed unsafe partial class EngineRing
 
     private void ReleaseResources()
     {
+        ReleasePolls();
         if (fixedFiles != null)
         {
             CloseAll(fixedFiles);

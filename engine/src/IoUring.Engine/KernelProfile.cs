@@ -149,6 +149,21 @@ public enum FixedBufferStage
 /// or any timeout with ANY, whatever other key it names; later kernels match timeouts by the whole key,
 /// as any other request. Probed with an ASYNC_CANCEL keyed on the TIMEOUT opcode.
 /// </param>
+/// <param name="MultishotCqFull">
+/// What a multishot poll does when its CQE meets a full CQ: 6.1 posts it anyway (to the overflow list)
+/// and stays armed; 6.7 to 6.11 end the request once the overflow list holds anything; from 6.12
+/// (io_req_post_cqe) a full CQ or a non-empty overflow list ends it, its last CQE without
+/// IORING_CQE_F_MORE. Probed with four wake-ups of a multishot poll on a two-slot CQ.
+/// </param>
+/// <param name="PollRemoveCompletesInline">
+/// The POLL_ADD a POLL_REMOVE cancels completes in the removal's own batch, before the removal's CQE
+/// (6.1: io_req_task_complete called inline); later kernels complete it from task work, after. Probed
+/// by the order of the two CQEs.
+/// </param>
+/// <param name="PollUpdateLosesInlineCompletion">
+/// Kernel bug (fixed in 2026's stable kernels): a poll update that finds the file ready at once frees the
+/// poll request without a CQE. Probed with an update of a POLLPRI poll on a pipe holding data to POLLIN.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -186,7 +201,10 @@ public sealed record KernelProfile(
     bool CompatProcess = false,
     uint TimeoutFlags = KernelProfile.CommonTimeoutFlags,
     uint CancelFlags = KernelProfile.CommonCancelFlags,
-    bool TimeoutCancelByUserDataOnly = false)
+    bool TimeoutCancelByUserDataOnly = false,
+    MultishotCqFull MultishotCqFull = MultishotCqFull.StopsWhenFull,
+    bool PollRemoveCompletesInline = false,
+    bool PollUpdateLosesInlineCompletion = false)
 {
     /// <summary>The cancellation flags of every kernel of the corpus.</summary>
     public const uint CommonCancelFlags = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD
@@ -200,4 +218,17 @@ public sealed record KernelProfile(
     public bool Has(IoUringSetupFlags flag) => (SetupFlags & (uint)flag) != 0;
 
     public bool Has(IoUringNopFlags flag) => (NopFlags & (uint)flag) != 0;
+}
+
+/// <summary>What a multishot request does when its next CQE meets a full CQ (<see cref="KernelProfile.MultishotCqFull"/>).</summary>
+public enum MultishotCqFull
+{
+    /// <summary>Posts it to the overflow list and stays armed.</summary>
+    Overflows,
+
+    /// <summary>Posts it (overflowing) while the overflow list is empty; ends the request once it is not.</summary>
+    StopsAfterOverflow,
+
+    /// <summary>Ends the request when the CQ is full or the overflow list is not empty: its last CQE carries no IORING_CQE_F_MORE.</summary>
+    StopsWhenFull,
 }

@@ -214,6 +214,10 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         return r;
     }
 
+    // How long a wait with no timeout waits for a file's wake-up before the engine answers as a timeout
+    // would (the kernel waits for ever; a program that means to be woken is woken well within it).
+    private const int UnboundedPollWaitMs = 5000;
+
     public int Enter(int fd, uint toSubmit, uint minComplete, uint flags, void* arg, nuint argSize)
     {
         var ring = fd == lastEnteredFd ? lastEntered : null;
@@ -237,6 +241,9 @@ public sealed unsafe class ReferenceEngine : IRingBackend
             return -Errno.EBADFD;
         }
 
+        // Wake-ups of armed polls by writes made outside the engine (the program's own write(2)) ran
+        // their task work when those system calls returned, before this enter.
+        ring.RunPollWakes();
         var submitted = toSubmit > 0 ? ring.Submit(toSubmit) : 0;
 
         // Timers that expired since the ring was last entered fire now (the kernel's task work runs
@@ -258,25 +265,52 @@ public sealed unsafe class ReferenceEngine : IRingBackend
 
         ring.FlushOverflow();
 
-        // What the engine runs has completed by now except armed timeouts, so a wait that is not yet
-        // satisfied can only be helped by a timer: the engine sleeps until the next one when it comes
-        // before the wait's own timeout, and fires it; failing that it sleeps out the wait's timeout. A
-        // wait with no timeout that no timer can satisfy would sleep for ever on the kernel (until another
-        // thread submits, which the engine does not model): the engine answers at once as a timeout does.
+        // What the engine runs has completed by now except armed timeouts and polls, so a wait that is not
+        // yet satisfied can only be helped by a timer or a file's wake-up: the engine sleeps until the next
+        // timer when it comes before the wait's own timeout, and fires it (with polls armed it waits on
+        // their files meanwhile); failing that it sleeps out the wait's timeout. A wait with no timeout that
+        // no timer can satisfy would sleep for ever on the kernel (until another thread submits, which the
+        // engine does not model): the engine answers at once as a timeout does, or with polls armed after
+        // waiting a bounded time for a wake-up.
         // The count is clamped to the CQ's size, and a wait that ends with CQEs in the ring returns 0
         // whatever ended it (-ETIME only on an empty CQ).
         var want = Math.Min(minComplete, ring.CqEntries);
         var waitEnds = waitNs < 0 ? long.MaxValue : Posix.ClockNs(Posix.ClockMonotonic) + waitNs;
-        while (ring.ReadyCqes < want && ring.NextTimerIn() is { } due && Posix.ClockNs(Posix.ClockMonotonic) + due <= waitEnds)
+        var pollsGiveUp = Posix.ClockNs(Posix.ClockMonotonic) + (UnboundedPollWaitMs * 1_000_000L);
+        while (ring.ReadyCqes < want)
         {
-            Posix.SleepUntil(Posix.ClockMonotonic, Posix.ClockNs(Posix.ClockMonotonic) + due);
+            var now = Posix.ClockNs(Posix.ClockMonotonic);
+            var until = ring.NextTimerIn() is { } due && now + due <= waitEnds ? now + due : waitEnds;
+            if (ring.PollsArmed)
+            {
+                // A file's wake-up can end the wait too (another thread's write): the engine waits on its
+                // epoll set until the next timer or the wait's end, or without either a bounded time.
+                var limit = until == long.MaxValue ? pollsGiveUp : until;
+                ring.RunPollWakes((int)Math.Clamp((limit - now + 999_999) / 1_000_000, 0, int.MaxValue));
+                ring.RunTimers();
+                ring.FlushOverflow();
+                var after = Posix.ClockNs(Posix.ClockMonotonic);
+                if (after >= waitEnds || (until == long.MaxValue && after >= pollsGiveUp))
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            if (until == long.MaxValue)
+            {
+                break;
+            }
+
+            Posix.SleepUntil(Posix.ClockMonotonic, until);
+            if (until == waitEnds)
+            {
+                break;
+            }
+
             ring.RunTimers();
             ring.FlushOverflow();
-        }
-
-        if (ring.ReadyCqes < want && waitNs >= 0)
-        {
-            Posix.SleepUntil(Posix.ClockMonotonic, waitEnds);
         }
 
         if (ring.ReadyCqes < want)

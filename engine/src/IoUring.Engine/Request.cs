@@ -83,6 +83,21 @@ internal struct Request
     /// <summary>The last cancellation that matched this request (the kernel's cancel_seq), so ALL and ANY take it once.</summary>
     public uint CancelSeq;
 
+    /// <summary>
+    /// POLL_ADD, or a read or write waiting for readiness (<see cref="AsyncPoll"/>): the events it waits
+    /// for (with EPOLLONESHOT and EPOLLET), whether it is armed, its task work queued, cancelled; the
+    /// duplicate descriptor the engine watches its file through, and the arming's serial number.
+    /// <see cref="NeedsPoll"/>: a transfer just found it would wait.
+    /// </summary>
+    public uint PollEvents;
+    public bool PollArmed;
+    public bool PollFiring;
+    public bool PollCancelled;
+    public bool AsyncPoll;
+    public bool NeedsPoll;
+    public int PollFd;
+    public uint PollSerial;
+
     /// <summary>The next member of its chain, or -1.</summary>
     public int Next;
 
@@ -129,6 +144,9 @@ internal enum WorkKind : byte
 
     /// <summary>A LINK_TIMEOUT whose timer fired (io_req_task_link_timeout): it cancels the request it timed.</summary>
     LinkTimerFired,
+
+    /// <summary>A poll's file woke it, or it was cancelled (io_poll_task_func, io_apoll_task_func).</summary>
+    PollFired,
 }
 
 internal readonly record struct Work(WorkKind Kind, int Request, bool IgnoreCqes);

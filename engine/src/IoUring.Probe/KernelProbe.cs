@@ -60,6 +60,9 @@ public static class KernelProbe
                 TimeoutFlags = ProbeTimeoutFlags(live),
                 CancelFlags = ProbeCancelFlags(live),
                 TimeoutCancelByUserDataOnly = ProbeTimeoutCancelByUserDataOnly(live),
+                MultishotCqFull = ProbeMultishotCqFull(live),
+                PollRemoveCompletesInline = ProbePollRemoveCompletesInline(live),
+                PollUpdateLosesInlineCompletion = ProbePollUpdateLosesInlineCompletion(live),
             };
         }
         finally
@@ -520,6 +523,125 @@ public static class KernelProbe
 
             return false;
         }
+    }
+
+    /// <summary>
+    /// A multishot POLL_ADD on an eventfd, on a ring whose CQ has two slots, woken four times (each write
+    /// followed by an enter, so its task work runs): the first CQE without IORING_CQE_F_MORE is the third
+    /// where a full CQ ends it, the fourth where a non-empty overflow list does, none where it overflows.
+    /// </summary>
+    private static unsafe MultishotCqFull ProbeMultishotCqFull(IRingBackend live)
+    {
+        var counter = Posix.Eventfd();
+        try
+        {
+            var flags = new List<uint>();
+            WithRing(live, 1, ring =>
+            {
+                Prep.PollAdd(ring.GetSqe(), counter, 0x001, 1, multishot: true);
+                ring.Submit();
+                var one = 1UL;
+                var iov = new Posix.IoVec { Base = (nint)(&one), Length = 8 };
+                for (var k = 0; k < 4; k++)
+                {
+                    Posix.pwritev2(counter, &iov, 1, -1, 0);
+                    ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+                }
+
+                flags.AddRange(DrainCqes(ring).Select(c => c.Flags));
+            });
+            var last = flags.FindIndex(f => (f & Constants.IORING_CQE_F_MORE) == 0);
+            return last switch
+            {
+                2 => MultishotCqFull.StopsWhenFull,
+                3 => MultishotCqFull.StopsAfterOverflow,
+                _ => MultishotCqFull.Overflows,
+            };
+        }
+        finally
+        {
+            Posix.Close(counter);
+        }
+    }
+
+    /// <summary>A POLL_ADD on an empty pipe (user_data 1), then a POLL_REMOVE of it (2): the poll's -ECANCELED first means it completed in the removal's batch.</summary>
+    private static unsafe bool ProbePollRemoveCompletesInline(IRingBackend live)
+    {
+        var (read, write) = Posix.Pipe();
+        try
+        {
+            var order = new List<ulong>();
+            WithRing(live, 4, ring =>
+            {
+                Prep.PollAdd(ring.GetSqe(), read, 0x001, 1);
+                ring.Submit();
+                Prep.PollRemove(ring.GetSqe(), 1, 2);
+                ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+                order.AddRange(DrainCqes(ring).Select(c => c.UserData));
+            });
+            return order.Count > 0 && order[0] == 1;
+        }
+        finally
+        {
+            Posix.Close(read);
+            Posix.Close(write);
+        }
+    }
+
+    /// <summary>A POLLPRI poll on a pipe holding a byte (user_data 1), updated to POLLIN (2), which it has at once: no CQE for the poll means the completion was lost.</summary>
+    private static unsafe bool ProbePollUpdateLosesInlineCompletion(IRingBackend live)
+    {
+        var (read, write) = Posix.Pipe();
+        try
+        {
+            var seen = new List<ulong>();
+            WithRing(live, 4, ring =>
+            {
+                var one = (byte)1;
+                var iov = new Posix.IoVec { Base = (nint)(&one), Length = 1 };
+                Posix.pwritev2(write, &iov, 1, -1, 0);
+                Prep.PollAdd(ring.GetSqe(), read, 0x002, 1);
+                ring.Submit();
+                Prep.PollUpdate(ring.GetSqe(), 1, 0x001, 2);
+                ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+                seen.AddRange(DrainCqes(ring).Select(c => c.UserData));
+            });
+            return seen.Contains(2UL) && !seen.Contains(1UL);
+        }
+        finally
+        {
+            Posix.Close(read);
+            Posix.Close(write);
+        }
+    }
+
+    private static void WithRing(IRingBackend live, uint entries, Action<IoUring.Ring.Ring> body)
+    {
+        if (IoUring.Ring.Ring.Create(live, entries, default, out var ring) >= 0)
+        {
+            using (ring)
+            {
+                body(ring!);
+            }
+        }
+    }
+
+    /// <summary>Every CQE, the overflow list flushed by enters until it is empty.</summary>
+    private static unsafe List<(ulong UserData, int Res, uint Flags)> DrainCqes(IoUring.Ring.Ring ring)
+    {
+        var cqes = new List<(ulong, int, uint)>();
+        for (var round = 0; round < 8; round++)
+        {
+            while (ring.TryNextCqe(out var cqe, out var slots))
+            {
+                cqes.Add((cqe->user_data, cqe->res, cqe->flags));
+                ring.CqAdvance(slots);
+            }
+
+            ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+        }
+
+        return cqes;
     }
 
     /// <summary>

@@ -51,6 +51,9 @@ public static unsafe partial class Posix
         return !(preadv2(fd, &iov, 1, 0, 8) < 0 && Marshal.GetLastPInvokeError() == 95);
     }
 
+    /// <summary>Whether the descriptor's file was opened or set O_NONBLOCK (a read that would wait returns -EAGAIN).</summary>
+    public static bool IsNonblocking(int fd) => (fcntl(fd, 3, 0) & 0x800) != 0; // F_GETFL, O_NONBLOCK
+
     public static int Dup(int fd) => fd < 0 ? -1 : fcntl(fd, 1030, 0); // F_DUPFD_CLOEXEC
 
     public static void Close(int fd) => close(fd);
@@ -245,6 +248,99 @@ public static unsafe partial class Posix
     // Returns the error number itself (4: EINTR), not -1 and errno.
     [LibraryImport("libc")]
     private static partial int clock_nanosleep(int clock, int flags, long* request, long* remain);
+
+    /// <summary>
+    /// What the file's poll method reports now (vfs_poll): every event bit poll(2) can return, asked
+    /// with a zero timeout; 0 for a descriptor that is not open.
+    /// </summary>
+    public static uint PollNow(int fd)
+    {
+        var p = stackalloc int[2];
+        p[0] = fd;
+        p[1] = 0xffff; // events: all (short), revents: 0
+        return poll(p, 1, 0) > 0 ? (uint)(ushort)(p[1] >> 16) : 0;
+    }
+
+    /// <summary>Whether the descriptor is a regular file: one without a poll method of its own on the filesystems the programs use.</summary>
+    public static bool IsRegularFile(int fd)
+    {
+        var st = stackalloc byte[256];
+        return fstat(fd, st) == 0 && (StatMode(st) & 0xf000) == 0x8000;
+    }
+
+    // st_mode: offset 24 in x86_64's struct stat, 16 in the generic layout (arm64).
+    private static uint StatMode(byte* st) => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? *(uint*)(st + 24) : *(uint*)(st + 16);
+
+    public const int EpollCtlAdd = 1;
+    public const int EpollCtlDel = 2;
+
+    public static int EpollCreate() => epoll_create1(0x80000); // EPOLL_CLOEXEC
+
+    /// <summary>epoll_ctl(2) with one event word and its 64-bit cookie; 0 or -errno.</summary>
+    public static int EpollCtl(int epfd, int op, int fd, uint events, ulong data)
+    {
+        var ev = stackalloc byte[16];
+        WriteEvent(ev, events, data);
+        return epoll_ctl(epfd, op, fd, ev) == 0 ? 0 : -Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>epoll_wait(2) into <paramref name="cookies"/>; the number of events, or 0 on error.</summary>
+    public static int EpollWait(int epfd, Span<ulong> cookies, int timeoutMs)
+    {
+        var size = EpollEventSize;
+        var buffer = stackalloc byte[cookies.Length * size];
+        int n;
+        while ((n = epoll_wait(epfd, buffer, cookies.Length, timeoutMs)) < 0 && Marshal.GetLastPInvokeError() == 4)
+        {
+        }
+
+        for (var k = 0; k < n; k++)
+        {
+            cookies[k] = *(ulong*)(buffer + (k * size) + (size - 8));
+        }
+
+        return Math.Max(n, 0);
+    }
+
+    // struct epoll_event is packed on x86_64 (12 bytes) and naturally aligned elsewhere (16).
+    private static int EpollEventSize => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+
+    private static void WriteEvent(byte* ev, uint events, ulong data)
+    {
+        *(uint*)ev = events;
+        *(ulong*)(ev + EpollEventSize - 8) = data;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int poll(int* fds, nuint count, int timeoutMs);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fstat(int fd, byte* st);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_ctl(int epfd, int op, int fd, byte* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_wait(int epfd, byte* events, int max, int timeoutMs);
+
+    /// <summary>pipe2(2): the read end, then the write end (-1, -1 on failure).</summary>
+    public static (int Read, int Write) Pipe()
+    {
+        var fds = stackalloc int[2];
+        return pipe2(fds, 0x80000) == 0 ? (fds[0], fds[1]) : (-1, -1);
+    }
+
+    /// <summary>eventfd(2) with a count of 0 (close-on-exec).</summary>
+    public static int Eventfd() => eventfd(0, 0x80000);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int pipe2(int* fds, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int eventfd(uint count, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fcntl(int fd, int cmd, int arg);

@@ -59,6 +59,34 @@ public static unsafe class Prep
         sqe->user_data = userData;
     }
 
+    /// <summary>POLL_ADD: <paramref name="events"/> are poll(2)'s (POLLIN ...); <paramref name="multishot"/> sets IORING_POLL_ADD_MULTI.</summary>
+    public static void PollAdd(io_uring_sqe* sqe, int fd, uint events, ulong userData, bool multishot = false)
+    {
+        sqe->opcode = (byte)io_uring_op.IORING_OP_POLL_ADD;
+        sqe->fd = fd;
+        sqe->poll32_events = events;
+        sqe->len = multishot ? Constants.IORING_POLL_ADD_MULTI : 0;
+        sqe->user_data = userData;
+    }
+
+    /// <summary>POLL_REMOVE of the poll whose user_data is <paramref name="target"/>.</summary>
+    public static void PollRemove(io_uring_sqe* sqe, ulong target, ulong userData)
+    {
+        sqe->opcode = (byte)io_uring_op.IORING_OP_POLL_REMOVE;
+        sqe->fd = -1;
+        sqe->addr = target;
+        sqe->user_data = userData;
+    }
+
+    /// <summary>POLL_REMOVE as an update: new events (IORING_POLL_UPDATE_EVENTS) and, when given, a new user_data (IORING_POLL_UPDATE_USER_DATA).</summary>
+    public static void PollUpdate(io_uring_sqe* sqe, ulong target, uint events, ulong userData, ulong? newUserData = null, bool multishot = false)
+    {
+        PollRemove(sqe, target, userData);
+        sqe->poll32_events = events;
+        sqe->len = Constants.IORING_POLL_UPDATE_EVENTS | (newUserData is null ? 0 : Constants.IORING_POLL_UPDATE_USER_DATA) | (multishot ? Constants.IORING_POLL_ADD_MULTI : 0);
+        sqe->off = newUserData ?? 0;
+    }
+
     private static void Rw(io_uring_sqe* sqe, io_uring_op op, int fd, ulong address, uint length, ulong offset, ulong userData)
     {
         sqe->opcode = (byte)op;

@@ -1,0 +1,531 @@
+using IoUring.Bindings;
+using IoUring.Ring;
+
+namespace IoUring.Engine;
+
+/// <summary>
+/// Readiness, as the kernel's poll.c has it: IORING_OP_POLL_ADD (one-shot and multishot), IORING_OP_POLL_REMOVE
+/// (removal and update), and the internal poll a read or write of a pipe or socket arms when it would
+/// wait (the kernel's async poll):
+/// <list type="bullet">
+/// <item>At issue the file's readiness is asked (vfs_poll). A one-shot poll that finds its events
+/// completes at once with them; a multishot one posts them from task work and stays armed. A file
+/// without a wait queue (a regular file) completes at once with the default mask, or -EINVAL when
+/// nothing asked for is in it.</item>
+/// <item>An armed poll waits for a wake-up of its file: each write to a pipe or eventfd, each change of
+/// a socket. The wake queues task work, which asks the file again: a one-shot poll completes with what
+/// it finds, a multishot one posts it with IORING_CQE_F_MORE and waits for the next wake-up. Wake-ups
+/// that come before the task work runs are one.</item>
+/// <item>A read or write that would wait arms a one-shot poll for POLLIN or POLLOUT and is issued
+/// again from task work when it fires.</item>
+/// <item>Cancellation (ASYNC_CANCEL, POLL_REMOVE) marks the poll and completes it from task work with
+/// -ECANCELED.</item>
+/// </list>
+/// The engine learns of wake-ups from the running kernel itself: each armed poll's file is watched by a
+/// duplicate descriptor in an edge-triggered epoll set of the ring's own, whose callbacks run on exactly
+/// the wake-ups io_uring's would. The set is read after every request the engine executes on a pipe,
+/// eventfd or socket, whenever the ring is entered, and while it waits.
+/// </summary>
+internal sealed unsafe partial class EngineRing
+{
+    private const uint PollIn = 0x001;
+    private const uint PollPri = 0x002;
+    private const uint PollOut = 0x004;
+    private const uint PollErr = 0x008;
+    private const uint PollHup = 0x010;
+    private const uint PollNval = 0x020;
+    private const uint PollRdNorm = 0x040;
+    private const uint PollWrNorm = 0x100;
+    private const uint PollRdHup = 0x2000;
+
+    // demangle_poll: the event bits a poll may ask for (POLLIN ... POLLMSG, and POLLRDHUP).
+    private const uint PollKnownEvents = 0x27ff;
+    private const uint EpollExclusive = 1u << 28;
+    private const uint EpollOneshot = 1u << 30;
+    private const uint EpollEt = 1u << 31;
+
+    // IO_POLL_UNMASK: always asked for, whatever the request named.
+    private const uint PollUnmask = PollErr | PollHup | PollNval | PollRdHup;
+
+    private const uint PollAddMulti = Constants.IORING_POLL_ADD_MULTI;
+    private const uint PollUpdateEvents = Constants.IORING_POLL_UPDATE_EVENTS;
+    private const uint PollUpdateUserData = Constants.IORING_POLL_UPDATE_USER_DATA;
+    private const uint PollAddLevel = Constants.IORING_POLL_ADD_LEVEL;
+
+    // The ring's armed polls (request slots), in the order they were armed; the kernel's cancel hash
+    // table orders them for a search (PollSearchOrder).
+    private readonly List<int> polls = new(4);
+
+    // The epoll set that watches the armed polls' files (-1 until the first poll), and a serial number
+    // per arming, so a wake-up read late never reaches a slot's next request.
+    private int pollWatch = -1;
+    private uint pollSerial;
+
+    /// <summary>io_poll_parse_events: one-shot unless IORING_POLL_ADD_MULTI, edge-triggered unless IORING_POLL_ADD_LEVEL; only known bits kept.</summary>
+    private static uint ParsePollEvents(uint events, uint flags)
+    {
+        if ((flags & PollAddMulti) == 0)
+        {
+            events |= EpollOneshot;
+        }
+
+        if ((flags & PollAddLevel) == 0)
+        {
+            events |= EpollEt;
+        }
+
+        return (events & PollKnownEvents) | (events & (EpollExclusive | EpollOneshot | EpollEt));
+    }
+
+    /// <summary>io_poll_add_prep: no buffer index, offset or address; only IORING_POLL_ADD_MULTI, and not with CQE_SKIP_SUCCESS.</summary>
+    private int PreparePollAdd(ref Request r, io_uring_sqe* sqe)
+    {
+        if (sqe->buf_index != 0 || sqe->off != 0 || sqe->addr != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var flags = sqe->len;
+        r.OpFlags = flags;
+        if ((flags & ~PollAddMulti) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if ((flags & PollAddMulti) != 0 && r.SkipCqe)
+        {
+            return -Errno.EINVAL;
+        }
+
+        r.PollEvents = ParsePollEvents(sqe->poll32_events, flags) | PollUnmask;
+        return 0;
+    }
+
+    /// <summary>
+    /// io_poll_remove_prep: no buffer index or file index; flags UPDATE_EVENTS, UPDATE_USER_DATA and
+    /// ADD_MULTI (which alone means nothing); a new user_data only with UPDATE_USER_DATA, events only with
+    /// UPDATE_EVENTS. The poll it names is in addr, the new user_data in off.
+    /// </summary>
+    private int PreparePollRemove(ref Request r, io_uring_sqe* sqe)
+    {
+        if (sqe->buf_index != 0 || sqe->splice_fd_in != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var flags = sqe->len;
+        r.OpFlags = flags;
+        if ((flags & ~(PollUpdateEvents | PollUpdateUserData | PollAddMulti)) != 0 || flags == PollAddMulti)
+        {
+            return -Errno.EINVAL;
+        }
+
+        r.Addr = sqe->addr;
+        r.Off = sqe->off;
+        if ((flags & PollUpdateUserData) == 0 && r.Off != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if ((flags & PollUpdateEvents) != 0)
+        {
+            r.PollEvents = ParsePollEvents(sqe->poll32_events, flags);
+        }
+        else if (sqe->poll32_events != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        return 0;
+    }
+
+    /// <summary>
+    /// io_poll_add: the file's readiness now (<see cref="Posix.PollNow"/>, as vfs_poll). A file with no
+    /// wait queue completes at once with what it has (edge-triggered), or fails -EINVAL; a one-shot poll
+    /// that is ready completes at once; otherwise the poll is armed, and a multishot one that is ready
+    /// posts from task work.
+    /// </summary>
+    private Completion ExecutePollAdd(int i)
+    {
+        ref var r = ref requests[i];
+        r.Executed = true;
+        if (!FileOf(ref r))
+        {
+            r.Fail(-Errno.EBADF);
+            return Completion.Failed;
+        }
+
+        var mask = Posix.PollNow(r.File) & r.PollEvents;
+        if (Posix.IsRegularFile(r.File))
+        {
+            if (mask != 0 && (r.PollEvents & EpollEt) != 0)
+            {
+                r.Res = (int)mask;
+                return Completion.Inline;
+            }
+
+            r.Fail(-Errno.EINVAL);
+            return Completion.Failed;
+        }
+
+        if (mask != 0 && (r.PollEvents & EpollOneshot) != 0)
+        {
+            r.Res = (int)mask;
+            return Completion.Inline;
+        }
+
+        ArmPoll(i, ready: mask != 0);
+        return Completion.Polled;
+    }
+
+    /// <summary>
+    /// io_arm_poll_handler: a read or write of a pollable file that would wait (-EAGAIN without RWF_NOWAIT
+    /// or O_NONBLOCK) waits for POLLIN or POLLOUT instead, once, and is issued again when it comes.
+    /// </summary>
+    private bool ArmsAsyncPoll(ref Request r) =>
+        r.Res == -Errno.EAGAIN && !r.Failed && (r.OpFlags & RwfNowait) == 0 && !Posix.IsRegularFile(r.File) && !Posix.IsNonblocking(r.File);
+
+    private void ArmAsyncPoll(int i)
+    {
+        ref var r = ref requests[i];
+        var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed;
+        r.PollEvents = PollPri | PollErr | EpollEt | EpollOneshot | (read ? PollIn | PollRdNorm : PollOut | PollWrNorm) | PollUnmask;
+        r.AsyncPoll = true;
+        ArmPoll(i, ready: (Posix.PollNow(r.File) & r.PollEvents) != 0);
+    }
+
+    /// <summary>Arms a poll: watched for its file's wake-ups; one already ready fires from task work.</summary>
+    private void ArmPoll(int i, bool ready)
+    {
+        ref var r = ref requests[i];
+        if (pollWatch < 0)
+        {
+            pollWatch = Posix.EpollCreate();
+        }
+
+        r.PollArmed = true;
+        r.PollCancelled = false;
+        r.PollSerial = ++pollSerial;
+        r.PollFd = Posix.Dup(r.File);
+        polls.Add(i);
+
+        // The epoll set is edge-triggered: a wake-up of the file that carries an event asked for marks the
+        // entry (io_poll_wake's key check). The entry's own first report (the file ready when added) is
+        // read at once and passed over: readiness found at arming is the arming's to act on.
+        var watched = (r.PollEvents & PollKnownEvents & ~PollPri) | PollRdHup | EpollEt;
+        Posix.EpollCtl(pollWatch, Posix.EpollCtlAdd, r.PollFd, watched, Cookie(i));
+        HarvestWakes(ignore: i);
+        if (ready)
+        {
+            FirePoll(i);
+        }
+    }
+
+    private ulong Cookie(int i) => ((ulong)requests[i].PollSerial << 32) | (uint)i;
+
+    /// <summary>Stops watching a poll's file: it left the armed list (completed, cancelled or removed).</summary>
+    private void DisarmPoll(int i)
+    {
+        ref var r = ref requests[i];
+        if (!r.PollArmed)
+        {
+            return;
+        }
+
+        r.PollArmed = false;
+        polls.Remove(i);
+        Posix.EpollCtl(pollWatch, Posix.EpollCtlDel, r.PollFd, 0, 0);
+        Posix.Close(r.PollFd);
+        r.PollFd = -1;
+    }
+
+    /// <summary>Queues a poll's task work unless it is queued already (the kernel's poll_refs ownership: wake-ups before it runs are one).</summary>
+    private void FirePoll(int i)
+    {
+        ref var r = ref requests[i];
+        if (r.PollFiring)
+        {
+            return;
+        }
+
+        r.PollFiring = true;
+        work.Enqueue(new Work(WorkKind.PollFired, i, false));
+    }
+
+    /// <summary>
+    /// Reads the wake-ups the armed polls' files had since last asked and queues each poll's task work
+    /// (io_poll_wake), in the order the epoll set reports them. <paramref name="ignore"/>: a poll being
+    /// armed, whose own first report is not a wake-up.
+    /// </summary>
+    public void HarvestWakes(int ignore = -1, int timeoutMs = 0)
+    {
+        if (polls.Count == 0)
+        {
+            return;
+        }
+
+        Span<ulong> cookies = stackalloc ulong[32];
+        int n;
+        do
+        {
+            n = Posix.EpollWait(pollWatch, cookies, timeoutMs);
+            timeoutMs = 0;
+            for (var k = 0; k < n; k++)
+            {
+                var i = (int)(uint)cookies[k];
+                if (i != ignore && i < requests.Length && requests[i].PollArmed && Cookie(i) == cookies[k])
+                {
+                    FirePoll(i);
+                }
+            }
+        }
+        while (n == cookies.Length);
+    }
+
+    /// <summary>Reads the wake-ups (waiting up to <paramref name="timeoutMs"/> for one) and runs the task work they queued.</summary>
+    public void RunPollWakes(int timeoutMs = 0)
+    {
+        if (polls.Count == 0)
+        {
+            return;
+        }
+
+        HarvestWakes(timeoutMs: timeoutMs);
+        RunTaskWork();
+    }
+
+    /// <summary>Whether the ring holds armed polls: a wait can be ended by a file's wake-up.</summary>
+    public bool PollsArmed => polls.Count > 0;
+
+    /// <summary>
+    /// io_poll_task_func and io_apoll_task_func: a cancelled poll completes with -ECANCELED; otherwise the
+    /// file is asked again. Nothing there (a stale wake-up): it stays armed. A one-shot poll completes
+    /// with the events; a multishot one posts them with IORING_CQE_F_MORE and stays armed, unless the
+    /// CQE cannot be posted (<see cref="KernelProfile.MultishotCqFull"/>), when it completes with them as
+    /// its last. An internal poll issues its read or write again.
+    /// </summary>
+    private void PollFired(int i)
+    {
+        ref var r = ref requests[i];
+        r.PollFiring = false;
+        if (!r.PollArmed)
+        {
+            return;
+        }
+
+        if (r.PollCancelled)
+        {
+            DisarmPoll(i);
+            r.Fail(-Errno.ECANCELED);
+            if (r.AsyncPoll)
+            {
+                CompleteFailed(i);
+            }
+            else
+            {
+                Complete(i);
+            }
+
+            return;
+        }
+
+        var mask = Posix.PollNow(r.File) & r.PollEvents;
+        if (mask == 0)
+        {
+            return;
+        }
+
+        if (r.AsyncPoll)
+        {
+            DisarmPoll(i);
+            r.AsyncPoll = false;
+            Issue(i);
+            return;
+        }
+
+        if ((r.PollEvents & EpollOneshot) != 0 || !PostMultishot(r.UserData, (int)mask))
+        {
+            DisarmPoll(i);
+            r.Res = (int)mask;
+            Complete(i);
+        }
+    }
+
+    /// <summary>
+    /// A multishot CQE (IORING_CQE_F_MORE), posted at once as an auxiliary CQE (it counts as extra for
+    /// drains); false when this kernel ends the multishot request instead (<see cref="KernelProfile.MultishotCqFull"/>).
+    /// </summary>
+    private bool PostMultishot(ulong userData, int res)
+    {
+        cqExtra++;
+        var full = cqTail - Volatile.Read(ref U32(header.CqHead)) >= cqEntries;
+        var stops = profile.MultishotCqFull switch
+        {
+            MultishotCqFull.StopsWhenFull => full || overflow.Count > 0,
+            MultishotCqFull.StopsAfterOverflow => overflow.Count > 0,
+            _ => false,
+        };
+        if (stops)
+        {
+            return false;
+        }
+
+        Post(new PendingCqe(userData, res, Constants.IORING_CQE_F_MORE, false, 0, 0));
+        Volatile.Write(ref U32(header.CqTail), cqTail);
+        return true;
+    }
+
+    /// <summary>
+    /// io_poll_remove: the POLL_ADD named by user_data (-ENOENT; -EALREADY when its task work is queued),
+    /// disarmed; with an update its events or user_data change and it is armed again (completing at once
+    /// if now ready, <see cref="KernelProfile.PollUpdateLosesInlineCompletion"/>); without one it completes
+    /// with -ECANCELED (<see cref="KernelProfile.PollRemoveCompletesInline"/>: in this batch, before
+    /// the removal's own CQE, or from task work after it).
+    /// </summary>
+    private void ExecutePollRemove(ref Request remove)
+    {
+        var found = -1;
+        foreach (var i in PollSearchOrder())
+        {
+            if (requests[i].Kind == OpKind.PollAdd && requests[i].UserData == remove.Addr)
+            {
+                found = i;
+                break;
+            }
+        }
+
+        if (found < 0 || requests[found].PollFiring || requests[found].PollCancelled)
+        {
+            remove.Res = found < 0 ? -Errno.ENOENT : -Errno.EALREADY;
+            remove.SetFail();
+            return;
+        }
+
+        DisarmPoll(found);
+        ref var p = ref requests[found];
+        var flags = remove.OpFlags;
+        if ((flags & (PollUpdateEvents | PollUpdateUserData)) != 0)
+        {
+            if ((flags & PollUpdateEvents) != 0)
+            {
+                p.PollEvents = (p.PollEvents & ~0xffffu) | (remove.PollEvents & 0xffff) | PollUnmask;
+            }
+
+            if ((flags & PollUpdateUserData) != 0)
+            {
+                p.UserData = remove.Off;
+            }
+
+            switch (ExecutePollAdd(found))
+            {
+                case Completion.Polled:
+                    remove.Res = 0;
+                    return;
+                case Completion.Inline when profile.PollUpdateLosesInlineCompletion:
+                    // The completion is lost: the request is freed without a CQE.
+                    Free(found);
+                    remove.Res = 0;
+                    return;
+                case Completion.Inline:
+                    break;
+                default:
+                    p.Fail(-Errno.ECANCELED);
+                    break;
+            }
+        }
+        else
+        {
+            p.Fail(-Errno.ECANCELED);
+        }
+
+        if (p.Res < 0)
+        {
+            p.SetFail();
+        }
+
+        if (profile.PollRemoveCompletesInline)
+        {
+            Complete(found);
+        }
+        else
+        {
+            work.Enqueue(new Work(WorkKind.Complete, found, false));
+        }
+
+        remove.Res = 0;
+    }
+
+    /// <summary>
+    /// io_poll_cancel: the first armed poll the key matches (a file key or ANY searches every bucket;
+    /// otherwise the bucket of the user_data), marked cancelled; its task work completes it.
+    /// </summary>
+    private bool CancelOnePoll(ref Request cancel, uint seq)
+    {
+        foreach (var i in PollSearchOrder())
+        {
+            ref var p = ref requests[i];
+            if (p.PollCancelled || !CancelMatches(ref cancel, ref p, seq, fileMatches: FileKeyMatches(ref cancel, ref p)))
+            {
+                continue;
+            }
+
+            p.PollCancelled = true;
+            FirePoll(i);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether the request holds the file a cancellation's file key names (the same descriptor).</summary>
+    private bool FileKeyMatches(ref Request cancel, ref Request req)
+    {
+        if ((cancel.OpFlags & CancelFd) == 0)
+        {
+            return false;
+        }
+
+        var fixedTable = (cancel.SqeFlags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0 || (cancel.OpFlags & CancelFdFixed) != 0;
+        var key = fixedTable ? FixedFile(cancel.Fd) : cancel.Fd;
+        return key >= 0 && key == req.File;
+    }
+
+    /// <summary>
+    /// The armed polls in the order the kernel's cancel hash table gives them: by bucket
+    /// (hash_64 of the user_data, ilog2(CQ entries) - 5 bits, at least 1 and at most 8), and in a
+    /// bucket the most recently armed first.
+    /// </summary>
+    private IEnumerable<int> PollSearchOrder()
+    {
+        var bits = Math.Clamp(System.Numerics.BitOperations.Log2(cqEntries) - 5, 1, 8);
+        var order = new List<(ulong Bucket, int Age, int Slot)>(polls.Count);
+        for (var k = 0; k < polls.Count; k++)
+        {
+            var i = polls[k];
+            order.Add((unchecked(requests[i].UserData * 0x61C8864680B583EBUL) >> (64 - bits), -k, i));
+        }
+
+        order.Sort();
+        foreach (var (_, _, slot) in order)
+        {
+            yield return slot;
+        }
+    }
+
+    /// <summary>Closes the epoll set and the armed polls' duplicate descriptors (the ring's exit).</summary>
+    private void ReleasePolls()
+    {
+        foreach (var i in polls.ToArray())
+        {
+            DisarmPoll(i);
+        }
+
+        polls.Clear();
+
+        if (pollWatch >= 0)
+        {
+            Posix.Close(pollWatch);
+            pollWatch = -1;
+        }
+    }
+}
