@@ -15,7 +15,19 @@ public enum FdChoice
 
     /// <summary>A number no descriptor has (-EBADF).</summary>
     Closed,
+
+    /// <summary>The read end of the program's pipe (empty at the start).</summary>
+    PipeRead,
+
+    /// <summary>The write end of the program's pipe.</summary>
+    PipeWrite,
+
+    /// <summary>The program's eventfd (count 0 at the start).</summary>
+    EventFd,
 }
+
+/// <summary>The descriptors of a program's files, as <see cref="Runner.Descriptor"/> hands them out.</summary>
+public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd);
 
 /// <summary>Which memory an SQE's address points at.</summary>
 public enum BufChoice
@@ -65,6 +77,16 @@ public sealed record SqeSpec(
         if (Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128)
         {
             text += NopFlags != 0 ? $" nop 0x{NopFlags:x} inject {Inject} fd {Fd} off {Off} addr {BufOffset} buf_index {BufIndex}" : string.Empty;
+        }
+        else if (PollChoices.IsAdd(this))
+        {
+            text += $" fd {Fd} events 0x{OpFlags:x} flags 0x{Len:x}" + (Off != 0 ? $" off {Off}" : string.Empty) + (Buf != BufChoice.Area ? " addr set" : string.Empty);
+            text += BufIndex != 0 ? $" buf_index {BufIndex}" : string.Empty;
+        }
+        else if (PollChoices.IsRemove(this))
+        {
+            text += $" names ud {Names} flags 0x{Len:x} events 0x{OpFlags:x} new ud {Off}";
+            text += BufIndex != 0 ? $" buf_index {BufIndex}" : string.Empty;
         }
         else if (TimeoutChoices.IsCancel(this))
         {
@@ -274,6 +296,8 @@ public static class ProgramGen
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_ASYNC_CANCEL)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_LINK_TIMEOUT)),
+            (4, Gen.Constant((byte)io_uring_op.IORING_OP_POLL_ADD)),
+            (2, Gen.Constant((byte)io_uring_op.IORING_OP_POLL_REMOVE)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
@@ -281,14 +305,15 @@ public static class ProgramGen
                from ioprio in Gen.Frequency((12, Gen.Constant((ushort)0)), (1, Gen.Constant((ushort)1)), (1, Gen.Constant((ushort)0x4003)))
                from nop in Gen.Elements(NopFlagChoices)
                from inject in Gen.Elements(-5, 0, 7, -125)
-               from fd in Gen.Frequency((10, Gen.Constant(FdChoice.File)), (1, Gen.Constant(FdChoice.Negative)), (1, Gen.Constant(FdChoice.Closed)))
+               from fd in Fds(opcode)
                from buf in Gen.Frequency((12, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)), (1, Gen.Constant(BufChoice.Kernel)))
                from bufOffset in Gen.Choose(0, 7).Select(k => k * 4096)
                from len in Lengths(opcode)
                from off in opcode switch
                {
                    (byte)io_uring_op.IORING_OP_TIMEOUT => Gen.Elements(0ul, 0ul, 0ul, 1ul, 2ul, 4ul),
-                   (byte)io_uring_op.IORING_OP_ASYNC_CANCEL or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT => Gen.Elements(0ul, 0ul, 0ul, 0ul, 0ul, 1ul),
+                   (byte)io_uring_op.IORING_OP_ASYNC_CANCEL or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT or (byte)io_uring_op.IORING_OP_POLL_ADD => Gen.Elements(0ul, 0ul, 0ul, 0ul, 0ul, 1ul),
+                   (byte)io_uring_op.IORING_OP_POLL_REMOVE => Gen.Elements(0ul, 0ul, 0ul, PollChoices.UpdatedUserData, PollChoices.UpdatedUserData, 1ul),
                    _ => Gen.Elements(OffsetChoices),
                }
                from opFlags in opcode switch
@@ -297,11 +322,35 @@ public static class ProgramGen
                    (byte)io_uring_op.IORING_OP_TIMEOUT or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT => Gen.Elements(TimeoutFlagChoices),
                    (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE => Gen.Elements(TimeoutRemoveFlagChoices),
                    (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Elements(CancelFlagChoices),
+                   (byte)io_uring_op.IORING_OP_POLL_ADD or (byte)io_uring_op.IORING_OP_POLL_REMOVE => Gen.Elements(PollChoices.Events),
                    _ => Gen.Elements(RwFlagChoices),
                }
                from bufIndex in Gen.Elements((ushort)0, (ushort)0, (ushort)1, (ushort)3, (ushort)9)
                from target in Gen.Frequency((1, Gen.Constant(0)), (4, Gen.Constant(1)), (2, Gen.Choose(2, 3)))
-               select NoSkipWhereAsync(new SqeSpec(opcode, flags, ioprio, nop, inject, fd, buf, bufOffset, len, off, opFlags, 0, bufIndex, opcode is (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE or (byte)io_uring_op.IORING_OP_ASYNC_CANCEL ? target : 0));
+               select NoSkipWhereAsync(new SqeSpec(
+                   opcode, flags, ioprio, nop, inject, fd, buf, bufOffset, len, off, opFlags, 0,
+                   opcode is (byte)io_uring_op.IORING_OP_POLL_ADD or (byte)io_uring_op.IORING_OP_POLL_REMOVE && bufIndex != 9 ? (ushort)0 : bufIndex,
+                   opcode is (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE or (byte)io_uring_op.IORING_OP_ASYNC_CANCEL or (byte)io_uring_op.IORING_OP_POLL_REMOVE ? target : 0));
+    }
+
+    /// <summary>
+    /// The descriptors an opcode is drawn with: a poll mostly the pipe's read end or the eventfd, a read the
+    /// program's file mostly and the pipe and eventfd often, a write the file or the pipe, a cancellation's
+    /// file key the pipe's read end sometimes; any of them now and then a bad descriptor. No write goes to
+    /// the eventfd: it has no write_iter, so io_uring writes it from io-wq, at the scheduler's time
+    /// (a wake-up of its polls from there would race their task work).
+    /// </summary>
+    private static Gen<FdChoice> Fds(byte opcode)
+    {
+        var bad = new[] { (1, Gen.Constant(FdChoice.Negative)), (1, Gen.Constant(FdChoice.Closed)) };
+        return opcode switch
+        {
+            (byte)io_uring_op.IORING_OP_POLL_ADD => Gen.Frequency([(6, Gen.Constant(FdChoice.PipeRead)), (4, Gen.Constant(FdChoice.EventFd)), (1, Gen.Constant(FdChoice.PipeWrite)), (1, Gen.Constant(FdChoice.File)), .. bad]),
+            (byte)io_uring_op.IORING_OP_READ => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (4, Gen.Constant(FdChoice.PipeRead)), (2, Gen.Constant(FdChoice.EventFd)), .. bad]),
+            (byte)io_uring_op.IORING_OP_WRITE => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (5, Gen.Constant(FdChoice.PipeWrite)), .. bad]),
+            (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (3, Gen.Constant(FdChoice.PipeRead)), .. bad]),
+            _ => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), .. bad]),
+        };
     }
 
     /// <summary>
@@ -326,7 +375,11 @@ public static class ProgramGen
         (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE => Gen.Elements(0u, 0u, 0u, 0u, 0u, 1u),
 
         // An ASYNC_CANCEL's len is its opcode key.
-        (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Elements((uint)io_uring_op.IORING_OP_TIMEOUT, (uint)io_uring_op.IORING_OP_TIMEOUT, (uint)io_uring_op.IORING_OP_NOP),
+        (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Elements((uint)io_uring_op.IORING_OP_TIMEOUT, (uint)io_uring_op.IORING_OP_TIMEOUT, (uint)io_uring_op.IORING_OP_POLL_ADD, (uint)io_uring_op.IORING_OP_NOP),
+
+        // A poll's len is its flags.
+        (byte)io_uring_op.IORING_OP_POLL_ADD => Gen.Elements(PollChoices.AddFlags),
+        (byte)io_uring_op.IORING_OP_POLL_REMOVE => Gen.Elements(PollChoices.RemoveFlags),
         _ => Gen.Elements(0u, 1u, 512u, 4096u, 4096u, 9000u),
     };
 
@@ -568,10 +621,61 @@ public static class ProgramGen
     /// <summary>
     /// The generator's rules, applied to every program it makes and to every shrink candidate; each
     /// keeps one nondeterminism of the kernels out of the traces: <see cref="OneTransferChain"/>,
-    /// <see cref="NoDrainRacingIoWq"/>, <see cref="NoBigCqesWhereAsync"/>.
+    /// <see cref="NoDrainRacingIoWq"/>, <see cref="NoBigCqesWhereAsync"/>, <see cref="ReadinessOnTime"/>,
+    /// <see cref="TimeoutsOnTime"/>.
     /// </summary>
     public static RingProgram Normalize(RingProgram p) =>
-        ResolveNames(TimeoutsOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() })));
+        ResolveNames(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() }))));
+
+    /// <summary>
+    /// Readiness that the program alone decides. A poll fires when the program's own write to the pipe or
+    /// the eventfd wakes it, and wake-ups that come before its task work runs are one: so every request
+    /// that reads or writes the pipe or the eventfd, arms or removes a poll, must be issued in its own
+    /// submission or from the task work of one that was (no IOSQE_ASYNC, no drain so far, no spoiled SQ
+    /// index so far, not in a chain behind a request that completes from io-wq). Issued from io-wq it
+    /// would run beside the submitter, and whether two wake-ups are one, or a read finds the data, would
+    /// be the scheduler's choice. Such a request is kept, on other files: a poll of the program's file
+    /// (which completes at once), a transfer or a cancellation's file key naming a closed descriptor, a
+    /// removal naming no poll.
+    /// </summary>
+    public static RingProgram ReadinessOnTime(RingProgram p)
+    {
+        if (!p.Steps.Any(step => step.Batch.Any(PollChoices.TouchesReadiness)))
+        {
+            return p;
+        }
+
+        var drainSeen = false;
+        var badSeen = false;
+        var steps = p.Steps.Select(step => step with { Batch = step.Batch.ToArray() }).ToArray();
+        foreach (var step in steps)
+        {
+            var batch = step.Batch;
+            drainSeen |= batch.Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0);
+            badSeen |= step.BadIndexAt >= 0;
+            var chainLate = false;
+            for (var k = 0; k < batch.Length; k++)
+            {
+                var s = batch[k];
+                var onTime = !drainSeen && !badSeen && !chainLate && (s.Flags & (byte)IoUringSqeFlags.IOSQE_ASYNC) == 0;
+                if (!onTime && PollChoices.TouchesReadiness(s))
+                {
+                    s = PollChoices.IsAdd(s) ? s with { Fd = FdChoice.File }
+                        : PollChoices.IsRemove(s) ? s with { Target = 0 }
+                        : s with { Fd = FdChoice.Closed };
+                    batch[k] = s;
+                }
+
+                // A transfer of the pipe or eventfd issued on time completes at once or when the program's
+                // own write makes it ready: its successor is on time too.
+                var late = Runner.MayCompleteLate(s) && !(onTime && Runner.UsesStream(s));
+                var linked = (s.Flags & (byte)(IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_IO_HARDLINK)) != 0;
+                chainLate = linked && (chainLate || late);
+            }
+        }
+
+        return p with { Steps = steps };
+    }
 
     /// <summary>
     /// Timeouts whose outcome does not depend on when things happen:
@@ -701,20 +805,27 @@ public static class ProgramGen
     /// <summary>A user_data no request of a generated program has.</summary>
     public const ulong NoSuchRequest = 99_999;
 
-    /// <summary>Fills in each SQE's <see cref="SqeSpec.Names"/>: the user_data of the TIMEOUT <see cref="SqeSpec.Target"/> TIMEOUTs before it.</summary>
+    /// <summary>Fills in each SQE's <see cref="SqeSpec.Names"/>: the user_data of the TIMEOUT <see cref="SqeSpec.Target"/> TIMEOUTs before it (for a POLL_REMOVE, of the POLL_ADD so many POLL_ADDs before it).</summary>
     public static RingProgram ResolveNames(RingProgram p)
     {
         var seen = new List<ulong>();
+        var polls = new List<ulong>();
         return p with
         {
             Steps = p.Steps.Select(step => step with
             {
                 Batch = step.Batch.Select(s =>
                 {
-                    var named = s.Target > 0 && seen.Count >= s.Target ? seen[^s.Target] : NoSuchRequest;
+                    var among = PollChoices.IsRemove(s) ? polls : seen;
+                    var named = s.Target > 0 && among.Count >= s.Target ? among[^s.Target] : NoSuchRequest;
                     if (TimeoutChoices.IsTimeout(s))
                     {
                         seen.Add(s.UserData);
+                    }
+
+                    if (PollChoices.IsAdd(s))
+                    {
+                        polls.Add(s.UserData);
                     }
 
                     return s.Names == named ? s : s with { Names = named };

@@ -209,17 +209,20 @@ public static unsafe class Runner
             or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
 
     /// <summary>
-    /// The descriptor an SQE names (<paramref name="fileFd"/>: the program's file). Through the fixed table
+    /// The descriptor an SQE names (<paramref name="fds"/>: the program's files). Through the fixed table
     /// (IOSQE_FIXED_FILE, or a NOP's IORING_NOP_FIXED_FILE) the fd is an index: slot 0 holds the program's
     /// file when files are registered, 1 may be empty, 5 is past a small table.
     /// </summary>
-    public static int Descriptor(SqeSpec s, int fileFd)
+    public static int Descriptor(SqeSpec s, ProgramFds fds)
     {
         var nop = s.Opcode is (byte)io_uring_op.IORING_OP_NOP or (byte)io_uring_op.IORING_OP_NOP128;
         var fixedFile = (s.Flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0 || (nop && (s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FIXED_FILE) != 0);
         return (s.Fd, fixedFile) switch
         {
-            (FdChoice.File, false) => fileFd,
+            (FdChoice.File, false) => fds.File,
+            (FdChoice.PipeRead, false) => fds.PipeRead,
+            (FdChoice.PipeWrite, false) => fds.PipeWrite,
+            (FdChoice.EventFd, false) => fds.EventFd,
             (FdChoice.File, true) => 0,
             (FdChoice.Negative, true) => 1, // slot 1 (also a fixed-table index, never descriptor 1)
             (FdChoice.Negative, false) => -1,
@@ -236,7 +239,14 @@ public static unsafe class Runner
     public static uint TransferLength(SqeSpec s) =>
         s.Opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV || s.Buf != BufChoice.Area
             ? s.Len
+            : UsesStream(s) ? Math.Min(s.Len, (uint)(Workspace.StreamBytes - StreamOffset(s)))
             : Math.Min(s.Len, (uint)(Workspace.AreaBytes - s.BufOffset));
+
+    /// <summary>A plain read or write of the program's pipe or eventfd: its buffer is the workspace's stream buffer, not the area.</summary>
+    public static bool UsesStream(SqeSpec s) =>
+        s.Fd is FdChoice.PipeRead or FdChoice.PipeWrite or FdChoice.EventFd && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_WRITE;
+
+    public static int StreamOffset(SqeSpec s) => s.BufOffset % (Workspace.StreamBytes / 2);
 
     private static void Fill(io_uring_sqe* sqe, SqeSpec s, Workspace ws, int slot)
     {
@@ -246,7 +256,7 @@ public static unsafe class Runner
         sqe->user_data = s.UserData;
         sqe->buf_index = s.BufIndex;
 
-        sqe->fd = Descriptor(s, ws.Fd);
+        sqe->fd = Descriptor(s, ws.Fds);
         if (FilledAsNop(s))
         {
             sqe->nop_flags = s.NopFlags;
@@ -266,6 +276,17 @@ public static unsafe class Runner
         if (s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC)
         {
             sqe->fsync_flags = s.OpFlags;
+            return;
+        }
+
+        // POLL_ADD: the events, its flags in len, addr 0 (anything else is refused); POLL_REMOVE: the
+        // user_data it names in addr, an update's new user_data in off and new events.
+        if (PollChoices.IsPoll(s))
+        {
+            sqe->poll32_events = s.OpFlags;
+            sqe->len = s.Len;
+            sqe->off = s.Off;
+            sqe->addr = PollChoices.IsRemove(s) ? s.Names : s.Buf == BufChoice.Area ? 0 : Workspace.UnmappedAddress;
             return;
         }
 
@@ -294,6 +315,7 @@ public static unsafe class Runner
         var vectored = s.Opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV;
         sqe->addr = s.Buf switch
         {
+            BufChoice.Area when UsesStream(s) => (ulong)(ws.Stream + StreamOffset(s)),
             BufChoice.Area => vectored ? ws.IovecArray(slot, s.BufOffset, (int)s.Len) : (ulong)(ws.Area + s.BufOffset),
             BufChoice.Null => 0,
             BufChoice.Unmapped => Workspace.UnmappedAddress,

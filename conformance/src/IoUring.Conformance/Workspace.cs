@@ -3,10 +3,10 @@ using System.Runtime.InteropServices;
 namespace IoUring.Conformance;
 
 /// <summary>
-/// The memory and the file a program's SQEs point at: a memfd holding 8 KiB of known bytes, a
-/// buffer area, and iovec arrays into it. Each run of a program gets a fresh one with the same
-/// contents, so the engine and the kernel start from equal states; the trace records digests of both
-/// after every step. Disposal closes the memfd and frees the memory.
+/// The memory and the files a program's SQEs point at: a memfd holding 8 KiB of known bytes, a
+/// buffer area, iovec arrays into it, and for readiness a pipe and an eventfd, both empty. Each run of a
+/// program gets a fresh one with the same contents, so the engine and the kernel start from equal states;
+/// the trace records digests of them after every step. Disposal closes the files and frees the memory.
 /// </summary>
 public sealed unsafe partial class Workspace : IDisposable
 {
@@ -14,6 +14,9 @@ public sealed unsafe partial class Workspace : IDisposable
     public const int AreaBytes = 48 * 1024;
     public const int IovecLength = 700;
     public const int IovecSlots = 1100;
+
+    /// <summary>The buffer the pipe's and the eventfd's reads and writes use: apart from the area, which io-wq's file transfers may be using meanwhile.</summary>
+    public const int StreamBytes = 16 * 1024;
 
     // Below mmap_min_addr: never mapped, so a copy to or from it faults (-EFAULT at issue).
     public const ulong UnmappedAddress = 0x1000;
@@ -26,6 +29,8 @@ public sealed unsafe partial class Workspace : IDisposable
     // Every workspace starts from the same bytes: computed once, copied per program.
     private static readonly byte[] FilePattern = Enumerable.Range(0, FileBytes).Select(i => (byte)((i * 7) + 3)).ToArray();
     private static readonly byte[] AreaPattern = Enumerable.Range(0, AreaBytes).Select(i => (byte)(i * 13)).ToArray();
+    private static readonly byte[] StreamPattern = Enumerable.Range(0, StreamBytes).Select(i => (byte)((i * 29) + 1)).ToArray();
+    private static readonly ulong StreamPatternHash = Hash(StreamPattern);
 
     private bool disposed;
 
@@ -45,8 +50,17 @@ public sealed unsafe partial class Workspace : IDisposable
             }
         }
 
+        var pipe = stackalloc int[2];
+        if (pipe2(pipe, 0x80000) != 0 || (EventFd = eventfd(0, 0x80000)) < 0)
+        {
+            throw new InvalidOperationException($"creating the workspace's pipe and eventfd failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        (PipeRead, PipeWrite) = (pipe[0], pipe[1]);
         Area = (byte*)NativeMemory.AlignedAlloc(AreaBytes, 4096);
         AreaPattern.CopyTo(new Span<byte>(Area, AreaBytes));
+        Stream = (byte*)NativeMemory.AlignedAlloc(StreamBytes, 4096);
+        StreamPattern.CopyTo(new Span<byte>(Stream, StreamBytes));
         Iovecs = (nint*)NativeMemory.AlignedAlloc((nuint)(IovecSlots * 2 * sizeof(nint)), 64);
 
         // The timeouts' timespecs live apart from the area, which reads may overwrite while a TIMEOUT is prepared.
@@ -60,7 +74,20 @@ public sealed unsafe partial class Workspace : IDisposable
 
     public int Fd { get; }
 
+    /// <summary>The read and write ends of the program's pipe.</summary>
+    public int PipeRead { get; }
+
+    public int PipeWrite { get; }
+
+    /// <summary>The program's eventfd (count 0 at the start).</summary>
+    public int EventFd { get; }
+
+    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd);
+
     public byte* Area { get; }
+
+    /// <summary>The pipe's and the eventfd's transfer buffer (<see cref="StreamBytes"/>).</summary>
+    public byte* Stream { get; }
 
     /// <summary>struct iovec pairs (base, length), filled per SQE by <see cref="IovecArray"/>.</summary>
     public nint* Iovecs { get; }
@@ -85,7 +112,11 @@ public sealed unsafe partial class Workspace : IDisposable
         return (ulong)(Iovecs + (start * 2));
     }
 
-    /// <summary>Digests of the file's contents, its position, and the buffer area.</summary>
+    /// <summary>
+    /// Digests of the file's contents, its position, and the buffer area; then, once the program has used
+    /// its pipe or eventfd, the bytes waiting in the pipe, the eventfd's count and a digest of their
+    /// transfer buffer (so a program that never touches them keeps the digest it always had).
+    /// </summary>
     public string Digest()
     {
         var position = lseek(Fd, 0, 1);
@@ -98,7 +129,26 @@ public sealed unsafe partial class Workspace : IDisposable
 
         // lseek(SEEK_END) moved the position; put it back where the program left it.
         lseek(Fd, position, 0);
-        return $"file {size}:{Hash(content):x16} pos {position} area {Hash(new ReadOnlySpan<byte>(Area, AreaBytes)):x16}";
+        var text = $"file {size}:{Hash(content):x16} pos {position} area {Hash(new ReadOnlySpan<byte>(Area, AreaBytes)):x16}";
+        var queued = 0;
+        ioctl(PipeRead, 0x541B, &queued); // FIONREAD
+        var count = EventfdCount(EventFd);
+        var stream = Hash(new ReadOnlySpan<byte>(Stream, StreamBytes));
+        return queued != 0 || count != 0 || stream != StreamPatternHash ? $"{text} pipe {queued} eventfd {count} stream {stream:x16}" : text;
+    }
+
+    /// <summary>An eventfd's count without reading it (which would reset it): the eventfd-count line of its fdinfo, in hex.</summary>
+    private static ulong EventfdCount(int fd)
+    {
+        foreach (var line in File.ReadLines($"/proc/self/fdinfo/{fd}"))
+        {
+            if (line.StartsWith("eventfd-count:", StringComparison.Ordinal))
+            {
+                return Convert.ToUInt64(line["eventfd-count:".Length..].Trim(), 16);
+            }
+        }
+
+        return 0;
     }
 
     private static ulong Hash(ReadOnlySpan<byte> bytes)
@@ -128,7 +178,11 @@ public sealed unsafe partial class Workspace : IDisposable
 
         disposed = true;
         close(Fd);
+        close(PipeRead);
+        close(PipeWrite);
+        close(EventFd);
         NativeMemory.AlignedFree(Area);
+        NativeMemory.AlignedFree(Stream);
         NativeMemory.AlignedFree(Iovecs);
         NativeMemory.AlignedFree(Times);
     }
@@ -147,4 +201,13 @@ public sealed unsafe partial class Workspace : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int pipe2(int* fds, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int eventfd(uint count, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int ioctl(int fd, nuint request, int* value);
 }

@@ -325,7 +325,7 @@ internal sealed unsafe partial class EngineRing
                 // An error from the transfer is returned by the issue (6.1's io_read returns it); a short
                 // count is a completion.
                 var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed;
-                return read && r.Failed && r.Res > 0 && (r.OpFlags & RwfNowait) == 0 && Posix.IsSeekable(r.File) ? Completion.Async
+                return read && r.Failed && r.Res > 0 && (r.OpFlags & RwfNowait) == 0 && Posix.IsPositional(r.File) ? Completion.Async
                     : r.Res < 0 ? Completion.Failed : Completion.Inline;
             default:
                 ExecuteNow(ref r);
@@ -547,15 +547,32 @@ internal sealed unsafe partial class EngineRing
         // io_uring hands the position to the file's read_iter or write_iter itself, and never asks for
         // FMODE_PREAD as preadv2 does (-ESPIPE): a pipe, FIFO or socket, which ignores the position,
         // transfers at any offset. Found by liburing's pipe and socket tests.
-        var stream = !Posix.IsSeekable(fd);
+        var stream = !Posix.IsPositional(fd);
         if (stream && offset >= 0)
         {
             offset = -1;
         }
 
+        // A position below -1 is refused whatever the file (rw_verify_area), a stream's too.
+        if (offset < -1)
+        {
+            return -Errno.EINVAL;
+        }
+
+        // An eventfd reads a whole count or nothing: read_iter refuses fewer than eight bytes, even none
+        // (io_uring calls it for a zero-length read, which read(2) would answer with 0 first).
+        if (!write && TotalLength(iov, count) < 8 && Posix.IsEventfd(fd))
+        {
+            return -Errno.EINVAL;
+        }
+
         if (!write)
         {
-            return stream ? StreamTransfer(fd, iov, count, flags, write: false) : Posix.Result(Posix.preadv2(fd, iov, count, offset, flags));
+            var read = stream ? StreamTransfer(fd, iov, count, flags, write: false) : Posix.Result(Posix.preadv2(fd, iov, count, offset, flags));
+
+            // A file that can be positioned but not read at a position (an eventfd: no FMODE_PREAD) is
+            // read from where it is, as io_uring's read_iter call does.
+            return read == -Errno.ESPIPE && !stream ? StreamTransfer(fd, iov, count, flags, write: false) : read;
         }
 
         var readable = 0;
@@ -574,7 +591,19 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EFAULT;
         }
 
-        return stream ? StreamTransfer(fd, iov, readable, flags, write: true) : Posix.Result(Posix.pwritev2(fd, iov, readable, offset, flags));
+        var written = stream ? StreamTransfer(fd, iov, readable, flags, write: true) : Posix.Result(Posix.pwritev2(fd, iov, readable, offset, flags));
+        return written == -Errno.ESPIPE && !stream ? StreamTransfer(fd, iov, readable, flags, write: true) : written;
+    }
+
+    private static ulong TotalLength(Posix.IoVec* iov, int count)
+    {
+        ulong total = 0;
+        for (var k = 0; k < count; k++)
+        {
+            total += iov[k].Length;
+        }
+
+        return total;
     }
 
     /// <summary>
@@ -587,10 +616,18 @@ internal sealed unsafe partial class EngineRing
         var nowait = flags | (int)RwfNowait;
         var res = Posix.Result(write ? Posix.pwritev2(fd, iov, count, -1, nowait) : Posix.preadv2(fd, iov, count, -1, nowait));
 
-        // A file without FMODE_NOWAIT refuses RWF_NOWAIT; such files (character devices) do not wait on readiness.
-        return res == -Errno.EOPNOTSUPP && (flags & RwfNowait) == 0
-            ? Posix.Result(write ? Posix.pwritev2(fd, iov, count, -1, flags) : Posix.preadv2(fd, iov, count, -1, flags))
-            : res;
+        // A file without FMODE_NOWAIT refuses RWF_NOWAIT. io_uring then asks its poll method whether it is
+        // ready (io_file_supports_nowait): not ready, the request waits for readiness (an eventfd with a
+        // count of 0); ready, or without a poll method (a character device), the transfer cannot wait.
+        if (res != -Errno.EOPNOTSUPP || (flags & RwfNowait) != 0)
+        {
+            return res;
+        }
+
+        var ready = Posix.PollNow(fd) & (write ? PollOut | PollWrNorm : PollIn | PollRdNorm);
+        return ready == 0 && Posix.CanPoll(fd)
+            ? -Errno.EAGAIN
+            : Posix.Result(write ? Posix.pwritev2(fd, iov, count, -1, flags) : Posix.preadv2(fd, iov, count, -1, flags));
     }
 
     /// <summary>Resolves the request's file: a descriptor, or with IOSQE_FIXED_FILE an index into the fixed table.</summary>

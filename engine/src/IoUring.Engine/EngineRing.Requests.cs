@@ -796,6 +796,12 @@ internal sealed unsafe partial class EngineRing
             return true;
         }
 
+        // A poll armed from io-wq waits like one armed inline; one that completes at once posts from the worker.
+        if (r.Kind == OpKind.PollAdd)
+        {
+            return ExecutePollAdd(i) == Completion.Polled;
+        }
+
         runningInIoWq = true;
         ExecuteNow(ref r);
         runningInIoWq = false;

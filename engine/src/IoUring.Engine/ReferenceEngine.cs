@@ -218,6 +218,9 @@ public sealed unsafe class ReferenceEngine : IRingBackend
     // would (the kernel waits for ever; a program that means to be woken is woken well within it).
     private const int UnboundedPollWaitMs = 5000;
 
+    // A timer further away than this (an hour) is one the programs mean never to fire: no wait sleeps for it.
+    private const long TimerHorizonNs = 3600L * 1_000_000_000;
+
     public int Enter(int fd, uint toSubmit, uint minComplete, uint flags, void* arg, nuint argSize)
     {
         var ring = fd == lastEnteredFd ? lastEntered : null;
@@ -279,8 +282,9 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         var pollsGiveUp = Posix.ClockNs(Posix.ClockMonotonic) + (UnboundedPollWaitMs * 1_000_000L);
         while (ring.ReadyCqes < want)
         {
+            // The next timer, when it comes before the wait ends; one beyond the horizon never ends a wait.
             var now = Posix.ClockNs(Posix.ClockMonotonic);
-            var until = ring.NextTimerIn() is { } due && now + due <= waitEnds ? now + due : waitEnds;
+            var until = ring.NextTimerIn() is { } due && due <= TimerHorizonNs && now + due <= waitEnds ? now + due : waitEnds;
             if (ring.PollsArmed)
             {
                 // A file's wake-up can end the wait too (another thread's write): the engine waits on its

@@ -261,11 +261,51 @@ public static unsafe partial class Posix
         return poll(p, 1, 0) > 0 ? (uint)(ushort)(p[1] >> 16) : 0;
     }
 
+    /// <summary>
+    /// Whether the file has a poll method with a wait queue (a pipe, socket, eventfd ...): the kernel's
+    /// epoll accepts exactly those, and refuses a regular file or a directory with EPERM.
+    /// </summary>
+    public static bool CanPoll(int fd)
+    {
+        var epfd = epoll_create1(0x80000);
+        if (epfd < 0)
+        {
+            return false;
+        }
+
+        var ev = stackalloc byte[16];
+        var ok = epoll_ctl(epfd, EpollCtlAdd, fd, ev) == 0;
+        close(epfd);
+        return ok;
+    }
+
+    /// <summary>Whether the descriptor is an eventfd (its /proc/self/fd link names the anonymous inode).</summary>
+    public static bool IsEventfd(int fd)
+    {
+        try
+        {
+            return fd >= 0 && File.ResolveLinkTarget($"/proc/self/fd/{fd}", false)?.Name == "anon_inode:[eventfd]";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Whether the descriptor is a regular file: one without a poll method of its own on the filesystems the programs use.</summary>
-    public static bool IsRegularFile(int fd)
+    public static bool IsRegularFile(int fd) => FileType(fd) == 0x8000;
+
+    /// <summary>
+    /// Whether transfers of the file happen at a position: a regular file or a block device. Anything
+    /// else (a pipe, socket, character device, eventfd) reads and writes as a stream, whatever lseek says.
+    /// </summary>
+    public static bool IsPositional(int fd) => FileType(fd) is 0x8000 or 0x6000;
+
+    // The S_IFMT bits of the file's mode (0 when fstat fails or the inode has none, as an eventfd's).
+    private static uint FileType(int fd)
     {
         var st = stackalloc byte[256];
-        return fstat(fd, st) == 0 && (StatMode(st) & 0xf000) == 0x8000;
+        return fstat(fd, st) == 0 ? StatMode(st) & 0xf000 : 0;
     }
 
     // st_mode: offset 24 in x86_64's struct stat, 16 in the generic layout (arm64).

@@ -277,6 +277,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             io_uring_op.IORING_OP_NOP, io_uring_op.IORING_OP_READV, io_uring_op.IORING_OP_WRITEV, io_uring_op.IORING_OP_FSYNC,
             io_uring_op.IORING_OP_READ_FIXED, io_uring_op.IORING_OP_WRITE_FIXED, io_uring_op.IORING_OP_READ, io_uring_op.IORING_OP_WRITE,
             io_uring_op.IORING_OP_NOP128, io_uring_op.IORING_OP_TIMEOUT, io_uring_op.IORING_OP_TIMEOUT_REMOVE, io_uring_op.IORING_OP_ASYNC_CANCEL, io_uring_op.IORING_OP_LINK_TIMEOUT,
+            io_uring_op.IORING_OP_POLL_ADD, io_uring_op.IORING_OP_POLL_REMOVE,
         })
         {
             var code = (byte)op;
@@ -321,6 +322,19 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         }
 
         list.Add(new MatrixFeature("cancellation", "ASYNC_CANCEL of an armed timeout by user_data", _ => true, p => AnySqe(p, s => TimeoutChoices.IsCancel(s) && TimeoutChoices.NamesByUserData(s) && s.Names != ProgramGen.NoSuchRequest)));
+
+        // Readiness: polls and transfers of the program's pipe and eventfd, made ready by the program's own writes.
+        static bool WriteAfter(RingProgram p, Func<SqeSpec, bool> first) =>
+            p.Steps.SelectMany(s => s.Batch).SkipWhile(s => !first(s)).Skip(1).Any(s => s.Opcode == (byte)io_uring_op.IORING_OP_WRITE && s.Fd == FdChoice.PipeWrite);
+        static bool PollOfPipe(SqeSpec s) => PollChoices.IsAdd(s) && s.Fd == FdChoice.PipeRead;
+        list.Add(new MatrixFeature("readiness", "poll woken by a write to the pipe", _ => true, p => WriteAfter(p, PollOfPipe)));
+        list.Add(new MatrixFeature("readiness", "multishot poll (IORING_POLL_ADD_MULTI, CQE_F_MORE)", _ => true, p => WriteAfter(p, s => PollOfPipe(s) && PollChoices.IsMultishot(s))));
+        list.Add(new MatrixFeature("readiness", "poll of the eventfd", _ => true, p => AnySqe(p, s => PollChoices.IsAdd(s) && s.Fd == FdChoice.EventFd)));
+        list.Add(new MatrixFeature("readiness", "POLL_REMOVE of an armed poll", _ => true, p => AnySqe(p, s => PollChoices.IsRemove(s) && s.Len == 0 && s.Names != ProgramGen.NoSuchRequest)));
+        list.Add(new MatrixFeature("readiness", "poll update (IORING_POLL_UPDATE_EVENTS, _USER_DATA)", _ => true, p => AnySqe(p, s => PollChoices.IsRemove(s) && (s.Len & (PollChoices.UpdateEvents | PollChoices.UpdateUserData)) != 0 && s.Names != ProgramGen.NoSuchRequest)));
+        list.Add(new MatrixFeature("readiness", "read waiting for the pipe (async poll)", _ => true, p => WriteAfter(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_READ && s.Fd == FdChoice.PipeRead)));
+        list.Add(new MatrixFeature("readiness", "read waiting for the eventfd", _ => true, p => AnySqe(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_READ && s.Fd == FdChoice.EventFd)));
+        list.Add(new MatrixFeature("cancellation", "ASYNC_CANCEL by the pipe's descriptor (polls, waiting reads)", _ => true, p => AnySqe(p, s => TimeoutChoices.IsCancel(s) && (s.OpFlags & TimeoutChoices.CancelFd) != 0 && s.Fd == FdChoice.PipeRead)));
 
         foreach (var flag in new[]
         {

@@ -300,9 +300,12 @@ public static partial class CExport
 
             // The runner's own choice, the program's file named as the workspace's descriptor.
             const int programFile = int.MinValue;
-            var fd = Runner.Descriptor(s, programFile) switch
+            var fd = Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3)) switch
             {
                 programFile => "ws.fd",
+                programFile + 1 => "ws.pipe_read",
+                programFile + 2 => "ws.pipe_write",
+                programFile + 3 => "ws.eventfd",
                 Workspace.ClosedFd => "CLOSED_FD",
                 var n => n.ToString(CultureInfo.InvariantCulture),
             };
@@ -371,6 +374,18 @@ public static partial class CExport
                     Line(3, $"sqe->timeout_flags = {names.Flags("IORING_TIMEOUT_", s.OpFlags)};");
                 }
             }
+            else if (PollChoices.IsPoll(s))
+            {
+                Line(3, $"sqe->fd = {fd};");
+                Line(3, $"sqe->poll32_events = 0x{s.OpFlags:x};");
+                Line(3, $"sqe->len = 0x{s.Len:x};");
+                if (s.Off != 0)
+                {
+                    Line(3, $"sqe->off = {Number(s.Off)};");
+                }
+
+                Line(3, $"sqe->addr = {(PollChoices.IsRemove(s) ? s.Names.ToString(CultureInfo.InvariantCulture) : s.Buf == BufChoice.Area ? "0" : "UNMAPPED_ADDRESS")};");
+            }
             else if (s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC)
             {
                 Line(3, $"sqe->fd = {fd};");
@@ -385,6 +400,7 @@ public static partial class CExport
                 Line(3, $"sqe->fd = {fd};");
                 var addr = s.Buf switch
                 {
+                    BufChoice.Area when Runner.UsesStream(s) => $"(unsigned long long)(uintptr_t)(ws.stream + {Runner.StreamOffset(s)})",
                     BufChoice.Area => vectored ? $"iovecs(&ws, {slot}, {s.BufOffset}, {s.Len})" : $"(unsigned long long)(uintptr_t)(ws.area + {s.BufOffset})",
                     BufChoice.Null => "0",
                     BufChoice.Unmapped => "UNMAPPED_ADDRESS",
@@ -437,9 +453,18 @@ public static partial class CExport
             }
             else
             {
-                var fd = s.Fd switch { FdChoice.File => "the file", FdChoice.Negative => "descriptor -1", _ => "a closed descriptor" };
+                var fd = s.Fd switch
+                {
+                    FdChoice.File => "the file",
+                    FdChoice.Negative => "descriptor -1",
+                    FdChoice.PipeRead => "the pipe's read end",
+                    FdChoice.PipeWrite => "the pipe's write end",
+                    FdChoice.EventFd => "the eventfd",
+                    _ => "a closed descriptor",
+                };
                 var buf = s.Buf switch
                 {
+                    BufChoice.Area when Runner.UsesStream(s) => $"the stream buffer + {Runner.StreamOffset(s)}",
                     BufChoice.Area => $"the buffer area + {s.BufOffset}",
                     BufChoice.Null => "address 0",
                     BufChoice.Unmapped => "an unmapped address",
@@ -447,7 +472,7 @@ public static partial class CExport
                 };
                 var vectored = s.Opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV;
                 var write = s.Opcode is (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
-                text = TimeoutChoices.CarriesTime(s) || TimeoutChoices.IsRemove(s) || TimeoutChoices.IsCancel(s)
+                text = TimeoutChoices.CarriesTime(s) || TimeoutChoices.IsRemove(s) || TimeoutChoices.IsCancel(s) || PollChoices.IsPoll(s)
                     ? $"{op} ({s})"
                     : s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
                     ? $"FSYNC of {fd}"
