@@ -23,6 +23,9 @@ public static class PollChoices
     public const uint UpdateUserData = Constants.IORING_POLL_UPDATE_USER_DATA;
     public const uint AddLevel = Constants.IORING_POLL_ADD_LEVEL;
 
+    /// <summary>PIPE_BUF: a write to a pipe of at most this many bytes is atomic.</summary>
+    public const uint PipeAtomicBytes = 4096;
+
     /// <summary>The user_data an update gives a poll: no generated request has it.</summary>
     public const ulong UpdatedUserData = 77_777;
 

@@ -636,7 +636,8 @@ public static class ProgramGen
     /// would run beside the submitter, and whether two wake-ups are one, or a read finds the data, would
     /// be the scheduler's choice. Such a request is kept, on other files: a poll of the program's file
     /// (which completes at once), a transfer or a cancellation's file key naming a closed descriptor, a
-    /// removal naming no poll.
+    /// removal naming no poll. One write to the pipe per step, of at most PIPE_BUF bytes: on a kernel that
+    /// writes pipes from io-wq (6.1), two writes, or a read beside a long write, would race each other.
     /// </summary>
     public static RingProgram ReadinessOnTime(RingProgram p)
     {
@@ -654,10 +655,21 @@ public static class ProgramGen
             drainSeen |= batch.Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0);
             badSeen |= step.BadIndexAt >= 0;
             var chainLate = false;
+            var pipeWritten = false;
             for (var k = 0; k < batch.Length; k++)
             {
                 var s = batch[k];
                 var onTime = !drainSeen && !badSeen && !chainLate && (s.Flags & (byte)IoUringSqeFlags.IOSQE_ASYNC) == 0;
+
+                // One write to the pipe per step, atomic (PIPE_BUF at most): where a kernel writes pipes
+                // from io-wq (6.1, PipeNowait), two writes, or a reader beside a long write, would race.
+                if (s.Fd == FdChoice.PipeWrite && s.Opcode == (byte)io_uring_op.IORING_OP_WRITE)
+                {
+                    s = pipeWritten ? s with { Fd = FdChoice.Closed } : s with { Len = Math.Min(s.Len, PollChoices.PipeAtomicBytes) };
+                    pipeWritten = true;
+                    batch[k] = s;
+                }
+
                 if (!onTime && PollChoices.TouchesReadiness(s))
                 {
                     s = PollChoices.IsAdd(s) ? s with { Fd = FdChoice.File }

@@ -281,6 +281,10 @@ internal sealed unsafe partial class EngineRing
         {
             case OpKind.PollAdd:
                 return ExecutePollAdd(i);
+            case OpKind.PollRemove:
+                // io_poll_remove returns its error from the issue: a failure, posted as failures are.
+                ExecuteNow(ref r);
+                return r.Res < 0 ? Completion.Failed : Completion.Inline;
             case OpKind.Fsync:
                 // fsync may block, so the kernel never tries it inline: it goes to io-wq.
                 return Completion.Async;
@@ -508,11 +512,14 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>
-    /// FMODE_NOWAIT, which RWF_NOWAIT needs: a shmem file (the generated programs' memfds) has it as the
-    /// profile says, so the answer does not depend on the kernel the engine runs on; anything else
-    /// (a file of a disk filesystem, a pipe, a socket) is asked of the running kernel.
+    /// FMODE_NOWAIT, which RWF_NOWAIT needs: a shmem file (the generated programs' memfds) and a pipe have it
+    /// as the profile says (a pipe opened O_NONBLOCK counts as having it), so the answer does not depend on
+    /// the kernel the engine runs on; anything else (a file of a disk filesystem, a socket) is asked of the
+    /// running kernel.
     /// </summary>
-    private bool FileNowait(int fd) => Posix.IsShmem(fd) ? profile.ShmemNowait : Posix.SupportsNowait(fd);
+    private bool FileNowait(int fd) => Posix.IsShmem(fd) ? profile.ShmemNowait
+        : Posix.IsPipe(fd) ? profile.PipeNowait || Posix.IsNonblocking(fd)
+        : Posix.SupportsNowait(fd);
 
     /// <summary>
     /// Whether the kernel tries the transfer inline before punting it to io-wq: a file it counts as
@@ -528,7 +535,7 @@ internal sealed unsafe partial class EngineRing
     {
         if (!Posix.IsSeekable(r.File) || !Posix.IsShmem(r.File))
         {
-            return Posix.SupportsNowait(r.File);
+            return FileNowait(r.File);
         }
 
         var write = r.Kind is OpKind.Write or OpKind.WriteV or OpKind.WriteFixed;
@@ -553,8 +560,9 @@ internal sealed unsafe partial class EngineRing
             offset = -1;
         }
 
-        // A position below -1 is refused whatever the file (rw_verify_area), a stream's too.
-        if (offset < -1)
+        // A position below -1 is refused whatever the file (rw_verify_area), a stream's too where the
+        // kernel checks it (StreamPositionChecked).
+        if (offset < -1 && (!stream || profile.StreamPositionChecked))
         {
             return -Errno.EINVAL;
         }

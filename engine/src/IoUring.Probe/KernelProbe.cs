@@ -63,6 +63,8 @@ public static class KernelProbe
                 MultishotCqFull = ProbeMultishotCqFull(live),
                 PollRemoveCompletesInline = ProbePollRemoveCompletesInline(live),
                 PollUpdateLosesInlineCompletion = ProbePollUpdateLosesInlineCompletion(live),
+                PipeNowait = ProbePipeRead(live, 0, 8) != -Errno.EOPNOTSUPP,
+                StreamPositionChecked = ProbePipeRead(live, unchecked((ulong)-2L), 0, nonblocking: true) == -Errno.EINVAL,
             };
         }
         finally
@@ -607,6 +609,32 @@ public static class KernelProbe
                 seen.AddRange(DrainCqes(ring).Select(c => c.UserData));
             });
             return seen.Contains(2UL) && !seen.Contains(1UL);
+        }
+        finally
+        {
+            Posix.Close(read);
+            Posix.Close(write);
+        }
+    }
+
+    /// <summary>A one-byte READ of an empty pipe (O_NONBLOCK when asked) at <paramref name="offset"/> with <paramref name="rwFlags"/>: its result.</summary>
+    private static unsafe int ProbePipeRead(IRingBackend live, ulong offset, int rwFlags, bool nonblocking = false)
+    {
+        var (read, write) = Posix.Pipe();
+        try
+        {
+            if (nonblocking)
+            {
+                Posix.SetNonblocking(read);
+            }
+
+            var buffer = stackalloc byte[8];
+            var b = (ulong)buffer;
+            return OneSqe(live, null, sqe =>
+            {
+                Prep.Read(sqe, read, (void*)b, 1, offset, 1);
+                sqe->rw_flags = (uint)rwFlags;
+            });
         }
         finally
         {
