@@ -119,6 +119,7 @@ public static unsafe class Hostile
         (byte)io_uring_op.IORING_OP_NOP, (byte)io_uring_op.IORING_OP_NOP128, (byte)io_uring_op.IORING_OP_READ, (byte)io_uring_op.IORING_OP_WRITE,
         (byte)io_uring_op.IORING_OP_READV, (byte)io_uring_op.IORING_OP_WRITEV, (byte)io_uring_op.IORING_OP_FSYNC,
         (byte)io_uring_op.IORING_OP_READ_FIXED, (byte)io_uring_op.IORING_OP_WRITE_FIXED,
+        (byte)io_uring_op.IORING_OP_POLL_ADD, (byte)io_uring_op.IORING_OP_POLL_REMOVE,
     ];
 
     /// <summary>

@@ -311,9 +311,16 @@ internal sealed unsafe partial class EngineRing
                 }
 
                 // A request the kernel cannot do without blocking is not tried inline: -EAGAIN sends it
-                // to io-wq (see TriedInline).
+                // to io-wq (see TriedInline), after waiting once for the readiness of a file that has a
+                // poll method (io_arm_poll_handler; a pipe on 6.1).
                 if (!TriedInline(ref r))
                 {
+                    if (!r.Polled && !Posix.IsRegularFile(r.File) && Posix.CanPoll(r.File))
+                    {
+                        ArmAsyncPoll(i);
+                        return Completion.Polled;
+                    }
+
                     return Completion.Async;
                 }
 
@@ -560,9 +567,8 @@ internal sealed unsafe partial class EngineRing
             offset = -1;
         }
 
-        // A position below -1 is refused whatever the file (rw_verify_area), a stream's too where the
-        // kernel checks it (StreamPositionChecked).
-        if (offset < -1 && (!stream || profile.StreamPositionChecked))
+        // A position below -1 is refused whatever the file (rw_verify_area), a stream's too.
+        if (offset < -1)
         {
             return -Errno.EINVAL;
         }

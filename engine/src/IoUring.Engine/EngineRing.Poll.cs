@@ -191,6 +191,7 @@ internal sealed unsafe partial class EngineRing
         var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed;
         r.PollEvents = PollPri | PollErr | EpollEt | EpollOneshot | (read ? PollIn | PollRdNorm : PollOut | PollWrNorm) | PollUnmask;
         r.AsyncPoll = true;
+        r.Polled = true;
         ArmPoll(i, ready: (Posix.PollNow(r.File) & r.PollEvents) != 0);
     }
 

@@ -68,7 +68,7 @@ internal sealed unsafe partial class EngineRing
         return opcode switch
         {
             (uint)io_uring_register_op.IORING_REGISTER_PROBE => ProbeAndQuery.Probe(profile, arg, nrArgs),
-            (uint)io_uring_register_op.IORING_REGISTER_QUERY when profile.HasQuery => ProbeAndQuery.Query(profile, arg, nrArgs),
+            (uint)io_uring_register_op.IORING_REGISTER_QUERY when profile.HasQuery => ProbeAndQuery.Query(profile, arg, nrArgs, engine.ReportUnmodelled),
             (uint)io_uring_register_op.IORING_REGISTER_FILES => arg == null ? -Errno.EFAULT : RegisterFiles((int*)arg, nrArgs),
             (uint)io_uring_register_op.IORING_UNREGISTER_FILES => arg != null || nrArgs != 0 ? -Errno.EINVAL : UnregisterFiles(),
             (uint)io_uring_register_op.IORING_REGISTER_FILES_UPDATE => UpdateFiles(arg, nrArgs),

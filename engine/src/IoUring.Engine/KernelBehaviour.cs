@@ -275,22 +275,13 @@ public static class KernelBehaviour
             (p, v) => p with { PollUpdateLosesInlineCompletion = v }),
         new KernelBehaviour<bool>(
             nameof(KernelProfile.PipeNowait),
-            "a pipe has FMODE_NOWAIT: its reads and writes are tried inline and take RWF_NOWAIT; without it RWF_NOWAIT is -EOPNOTSUPP and every transfer of a pipe goes to io-wq",
+            "a pipe has FMODE_NOWAIT: its reads and writes are tried inline and take RWF_NOWAIT; without it RWF_NOWAIT is -EOPNOTSUPP and every transfer of a pipe waits for the pipe's readiness, then runs in io-wq",
             "a READ with RWF_NOWAIT of an empty pipe: -EAGAIN or -EOPNOTSUPP",
             "found by the differential on 6.1.176 under qemu; 6.12.117 and later have it",
             true,
             [(KernelRange.Before(6, 12), false)],
             p => p.PipeNowait,
             (p, v) => p with { PipeNowait = v }),
-        new KernelBehaviour<bool>(
-            nameof(KernelProfile.StreamPositionChecked),
-            "a read or write of a pipe at a position below -1 is refused with -EINVAL (rw_verify_area); 6.1 ignores a stream's position",
-            "a READ at position -2 of an empty O_NONBLOCK pipe: -EINVAL or -EAGAIN",
-            "found by the differential on 6.1.176 under qemu; 6.12.117 and later refuse it",
-            true,
-            [(KernelRange.Before(6, 12), false)],
-            p => p.StreamPositionChecked,
-            (p, v) => p with { StreamPositionChecked = v }),
         new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",

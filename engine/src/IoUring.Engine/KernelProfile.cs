@@ -166,12 +166,9 @@ public enum FixedBufferStage
 /// </param>
 /// <param name="PipeNowait">
 /// A pipe has FMODE_NOWAIT: io_uring tries its reads and writes inline and takes RWF_NOWAIT on them. 6.1
-/// has not: RWF_NOWAIT is -EOPNOTSUPP, and every transfer of a pipe goes to io-wq (after waiting for
-/// readiness when it would block). Probed with a READ carrying RWF_NOWAIT of an empty pipe.
-/// </param>
-/// <param name="StreamPositionChecked">
-/// A read or write of a stream (a pipe) at a position below -1 is refused with -EINVAL, as any file's is;
-/// 6.1 ignores a stream's position altogether. Probed with a READ at -2 of an empty O_NONBLOCK pipe.
+/// has not: RWF_NOWAIT is -EOPNOTSUPP, and every transfer of a pipe first waits for the pipe's readiness
+/// (the kernel's async poll), then goes to io-wq, where its position is checked and it runs. Probed with
+/// a READ carrying RWF_NOWAIT of an empty pipe.
 /// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
@@ -214,8 +211,7 @@ public sealed record KernelProfile(
     MultishotCqFull MultishotCqFull = MultishotCqFull.StopsWhenFull,
     bool PollRemoveCompletesInline = false,
     bool PollUpdateLosesInlineCompletion = false,
-    bool PipeNowait = true,
-    bool StreamPositionChecked = true)
+    bool PipeNowait = true)
 {
     /// <summary>The cancellation flags of every kernel of the corpus.</summary>
     public const uint CommonCancelFlags = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD

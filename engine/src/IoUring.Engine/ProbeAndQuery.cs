@@ -49,7 +49,7 @@ internal static unsafe class ProbeAndQuery
     }
 
     /// <summary>A chain of query headers; per-entry errors go in each header's result, the call returns 0.</summary>
-    public static int Query(KernelProfile profile, void* arg, uint nrArgs)
+    public static int Query(KernelProfile profile, void* arg, uint nrArgs, Action<string> unmodelled)
     {
         if (nrArgs != 0)
         {
@@ -65,7 +65,7 @@ internal static unsafe class ProbeAndQuery
                 return -Errno.ERANGE;
             }
 
-            var rc = QueryEntry(profile, next, entry, out next);
+            var rc = QueryEntry(profile, next, entry, out next, unmodelled);
             if (rc != 0)
             {
                 return rc;
@@ -75,7 +75,7 @@ internal static unsafe class ProbeAndQuery
         return 0;
     }
 
-    private static int QueryEntry(KernelProfile profile, ulong userHeader, byte* entry, out ulong next)
+    private static int QueryEntry(KernelProfile profile, ulong userHeader, byte* entry, out ulong next, Action<string> unmodelled)
     {
         next = 0;
         io_uring_query_hdr hdr;
@@ -110,7 +110,7 @@ internal static unsafe class ProbeAndQuery
 
                 // The others describe the kernel's zero-copy receive and ring headers: its answers, as probed.
                 _ when profile.QueryAnswers is { } answers && hdr.query_op < answers.Length => Answer(answers[hdr.query_op], entry),
-                _ => (-Errno.EOPNOTSUPP, 0u),
+                _ => NotKnown(hdr.query_op, unmodelled),
             };
         }
 
@@ -128,6 +128,17 @@ internal static unsafe class ProbeAndQuery
 
         next = hdr.next_entry;
         return 0;
+    }
+
+    /// <summary>
+    /// A query a snapshot profile has no probed answer for (zero-copy receive, ring headers): the kernel
+    /// would describe hardware and features the engine does not model, so the engine says so rather than
+    /// let -EOPNOTSUPP pass for the kernel's answer.
+    /// </summary>
+    private static (int Result, uint Written) NotKnown(uint queryOp, Action<string> unmodelled)
+    {
+        unmodelled($"IORING_REGISTER_QUERY of query opcode {queryOp} (zero-copy receive and ring headers: no probed answer)");
+        return (-Errno.EOPNOTSUPP, 0u);
     }
 
     /// <summary>A probed answer, "result:hex", into the entry: its result and how many bytes it holds.</summary>

@@ -398,7 +398,7 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         {
             if (opcode == (uint)io_uring_register_op.IORING_REGISTER_QUERY && Profile.HasQuery)
             {
-                return ProbeAndQuery.Query(Profile, arg, nrArgs);
+                return ProbeAndQuery.Query(Profile, arg, nrArgs, ReportUnmodelled);
             }
 
             // Later kernels take more opcodes without a ring (per-task restrictions, ring messages);

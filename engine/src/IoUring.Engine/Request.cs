@@ -95,6 +95,9 @@ internal struct Request
     public bool PollCancelled;
     public bool AsyncPoll;
     public bool NeedsPoll;
+
+    /// <summary>REQ_F_POLLED: it waited for readiness once already; not being tried inline again, it goes to io-wq.</summary>
+    public bool Polled;
     public int PollFd;
     public uint PollSerial;
 

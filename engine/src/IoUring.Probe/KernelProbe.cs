@@ -63,8 +63,7 @@ public static class KernelProbe
                 MultishotCqFull = ProbeMultishotCqFull(live),
                 PollRemoveCompletesInline = ProbePollRemoveCompletesInline(live),
                 PollUpdateLosesInlineCompletion = ProbePollUpdateLosesInlineCompletion(live),
-                PipeNowait = ProbePipeRead(live, 0, 8) != -Errno.EOPNOTSUPP,
-                StreamPositionChecked = ProbePipeRead(live, unchecked((ulong)-2L), 0, nonblocking: true) == -Errno.EINVAL,
+                PipeNowait = ProbePipeNowait(live),
             };
         }
         finally
@@ -617,24 +616,19 @@ public static class KernelProbe
         }
     }
 
-    /// <summary>A one-byte READ of an empty pipe (O_NONBLOCK when asked) at <paramref name="offset"/> with <paramref name="rwFlags"/>: its result.</summary>
-    private static unsafe int ProbePipeRead(IRingBackend live, ulong offset, int rwFlags, bool nonblocking = false)
+    /// <summary>A one-byte READ with RWF_NOWAIT of an empty pipe: -EAGAIN where pipes have FMODE_NOWAIT, -EOPNOTSUPP where not.</summary>
+    private static unsafe bool ProbePipeNowait(IRingBackend live)
     {
         var (read, write) = Posix.Pipe();
         try
         {
-            if (nonblocking)
-            {
-                Posix.SetNonblocking(read);
-            }
-
             var buffer = stackalloc byte[8];
             var b = (ulong)buffer;
             return OneSqe(live, null, sqe =>
             {
-                Prep.Read(sqe, read, (void*)b, 1, offset, 1);
-                sqe->rw_flags = (uint)rwFlags;
-            });
+                Prep.Read(sqe, read, (void*)b, 1, 0, 1);
+                sqe->rw_flags = 8; // RWF_NOWAIT
+            }) != -Errno.EOPNOTSUPP;
         }
         finally
         {

@@ -54,9 +54,6 @@ public static unsafe partial class Posix
     /// <summary>Whether the descriptor's file was opened or set O_NONBLOCK (a read that would wait returns -EAGAIN).</summary>
     public static bool IsNonblocking(int fd) => (fcntl(fd, 3, 0) & 0x800) != 0; // F_GETFL, O_NONBLOCK
 
-    /// <summary>Sets O_NONBLOCK on the descriptor's file.</summary>
-    public static void SetNonblocking(int fd) => fcntl(fd, 4, fcntl(fd, 3, 0) | 0x800); // F_SETFL, F_GETFL
-
     /// <summary>Whether the descriptor is a pipe or FIFO.</summary>
     public static bool IsPipe(int fd) => FileType(fd) == 0x1000;
 
