@@ -663,9 +663,11 @@ public static class ProgramGen
 
                 // One write to the pipe per step, atomic (PIPE_BUF at most): where a kernel writes pipes
                 // from io-wq (6.1, PipeNowait), two writes, or a reader beside a long write, would race.
+                // Its buffer is the stream buffer: 6.12's pipe_write, faulting on a bad one, leaves an empty
+                // buffer in the pipe, which then polls readable (not modelled; found by soak on 6.12).
                 if (s.Fd == FdChoice.PipeWrite && s.Opcode == (byte)io_uring_op.IORING_OP_WRITE)
                 {
-                    s = pipeWritten ? s with { Fd = FdChoice.Closed } : s with { Len = Math.Min(s.Len, PollChoices.PipeAtomicBytes) };
+                    s = pipeWritten ? s with { Fd = FdChoice.Closed } : s with { Len = Math.Min(s.Len, PollChoices.PipeAtomicBytes), Buf = BufChoice.Area };
                     pipeWritten = true;
                     batch[k] = s;
                 }
