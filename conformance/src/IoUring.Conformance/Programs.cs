@@ -429,7 +429,7 @@ public static class ProgramGen
                    ? Gen.Frequency((3, lifecycle), (1, Gen.Constant(Array.Empty<Step>())))
                    : Gen.Constant(Array.Empty<Step>())
                from steps in step.ArrayOf().Select(a => a.Take(6).ToArray())
-               select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(steps.Select(TimedWaits)).ToArray())));
+               select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(steps.Select(s => ReadinessPairs(TimedWaits(s)))).ToArray())));
     }
 
     /// <summary>
@@ -461,6 +461,45 @@ public static class ProgramGen
             batch[k] = linked
                 ? batch[k] with { Buf = BufChoice.Area, BufOffset = 0, OpFlags = batch[k].OpFlags & ~TimeoutChoices.Immediately }
                 : batch[k] with { Target = 1 };
+        }
+
+        return step with { Batch = batch };
+    }
+
+    /// <summary>
+    /// Pairs that random draws make too rare to show, from the POLL_ADDs and POLL_REMOVEs drawn with the
+    /// injected result 7 (which polls do not use): a POLL_ADD of the pipe followed by a write to it (the
+    /// wake-up, one-shot or multishot as drawn), and a POLL_REMOVE just after a POLL_ADD of the empty pipe
+    /// that it names (a removal or an update that finds its poll armed).
+    /// </summary>
+    private static Step ReadinessPairs(Step step)
+    {
+        var batch = step.Batch;
+        if (!batch.Any(s => s.Inject == 7 && PollChoices.IsPoll(s)))
+        {
+            return step;
+        }
+
+        batch = batch.ToArray();
+        for (var k = 0; k < batch.Length; k++)
+        {
+            var s = batch[k];
+            if (s.Inject != 7)
+            {
+                continue;
+            }
+
+            if (PollChoices.IsAdd(s) && k + 1 < batch.Length)
+            {
+                batch[k] = s with { Fd = FdChoice.PipeRead, OpFlags = PollChoices.In, Buf = BufChoice.Area, Off = 0, BufIndex = 0, Len = s.Len & PollChoices.AddMulti };
+                batch[k + 1] = new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, 1, 0, 0, 0);
+                k++;
+            }
+            else if (PollChoices.IsRemove(s) && k > 0)
+            {
+                batch[k - 1] = new SqeSpec((byte)io_uring_op.IORING_OP_POLL_ADD, 0, 0, 0, 0, FdChoice.PipeRead, BufChoice.Area, 0, s.Len & PollChoices.AddMulti, 0, PollChoices.In, 0);
+                batch[k] = s with { Target = 1, BufIndex = 0 };
+            }
         }
 
         return step with { Batch = batch };
@@ -782,7 +821,11 @@ public static class ProgramGen
                 // A cancellation that may match more than the timeout it names sees every armed timeout:
                 // each must have been armed in its own submission, and none may fire or be met while it
                 // looks (nothing late in its step, no timer firing at once before it in the step).
-                if (TimeoutChoices.CancelsBroadly(s)
+                // An opcode key naming POLL_ADD alone never meets a timeout: it sees armed polls, which only
+                // the program's own writes change, so it needs only every POLL_ADD to have been on time.
+                var pollsOnly = (s.OpFlags & (TimeoutChoices.CancelAny | TimeoutChoices.CancelAll)) == 0 && (s.OpFlags & TimeoutChoices.CancelOp) != 0
+                    && s.Len == (uint)io_uring_op.IORING_OP_POLL_ADD && onTime && !flat.Any(f => PollChoices.IsAdd(f.Sqe) && !f.OnTime);
+                if (TimeoutChoices.CancelsBroadly(s) && !pollsOnly
                     && (!onTime || stepLate || flat.Any(f => TimeoutChoices.IsTimeout(f.Sqe) && (!f.OnTime || (f.Step == si && TimeoutChoices.When(f.Sqe) == TimerFires.Now)))))
                 {
                     s = s with { OpFlags = s.OpFlags & ~(TimeoutChoices.CancelAny | TimeoutChoices.CancelOp | TimeoutChoices.CancelAll), Target = 0 };

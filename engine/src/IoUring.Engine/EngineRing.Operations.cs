@@ -455,7 +455,7 @@ internal sealed unsafe partial class EngineRing
         r.Res = (int)res;
 
         // A transfer that would wait on a pipe or socket waits for its readiness instead (not a failure).
-        r.NeedsPoll = res == -Errno.EAGAIN && (r.OpFlags & RwfNowait) == 0 && !Posix.IsRegularFile(r.File) && !Posix.IsNonblocking(r.File);
+        r.NeedsPoll = res == -Errno.EAGAIN && (r.OpFlags & RwfNowait) == 0 && !Posix.IsRegularFile(r.File);
         if (r.NeedsPoll)
         {
             return;

@@ -61,6 +61,7 @@ internal sealed unsafe partial class EngineRing
     private int pollWatch = -1;
     private uint pollSerial;
 
+
     /// <summary>io_poll_parse_events: one-shot unless IORING_POLL_ADD_MULTI, edge-triggered unless IORING_POLL_ADD_LEVEL; only known bits kept.</summary>
     private static uint ParsePollEvents(uint events, uint flags)
     {
@@ -179,11 +180,10 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>
-    /// io_arm_poll_handler: a read or write of a pollable file that would wait (-EAGAIN without RWF_NOWAIT
-    /// or O_NONBLOCK) waits for POLLIN or POLLOUT instead, once, and is issued again when it comes.
+    /// io_arm_poll_handler: a read or write of a pollable file that would wait (-EAGAIN without RWF_NOWAIT;
+    /// O_NONBLOCK on the file does not stop it, as liburing's fifo-nonblock-read shows on the host) waits
+    /// for POLLIN or POLLOUT instead, and is issued again when it comes.
     /// </summary>
-    private bool ArmsAsyncPoll(ref Request r) =>
-        r.Res == -Errno.EAGAIN && !r.Failed && (r.OpFlags & RwfNowait) == 0 && !Posix.IsRegularFile(r.File) && !Posix.IsNonblocking(r.File);
 
     private void ArmAsyncPoll(int i)
     {
@@ -240,16 +240,23 @@ internal sealed unsafe partial class EngineRing
         r.PollFd = -1;
     }
 
-    /// <summary>Queues a poll's task work unless it is queued already (the kernel's poll_refs ownership: wake-ups before it runs are one).</summary>
+    /// <summary>
+    /// Queues a poll's task work unless it is queued already (the kernel's poll_refs ownership: wake-ups
+    /// before it runs are one). The events the file has now are kept with it, as the kernel keeps the
+    /// wake-up's key: a single wake-up posts them even if the file has lost them by the time the task
+    /// work runs (a read took the data); after several, the task work asks the file again.
+    /// </summary>
     private void FirePoll(int i)
     {
         ref var r = ref requests[i];
         if (r.PollFiring)
         {
+            r.PollWakeMask = 0;
             return;
         }
 
         r.PollFiring = true;
+        r.PollWakeMask = r.PollCancelled || !r.PollArmed ? 0 : Posix.PollNow(r.File) & r.PollEvents;
         work.Enqueue(new Work(WorkKind.PollFired, i, false));
     }
 
@@ -330,7 +337,7 @@ internal sealed unsafe partial class EngineRing
             return;
         }
 
-        var mask = Posix.PollNow(r.File) & r.PollEvents;
+        var mask = r.PollWakeMask != 0 ? r.PollWakeMask : Posix.PollNow(r.File) & r.PollEvents;
         if (mask == 0)
         {
             return;
@@ -371,6 +378,9 @@ internal sealed unsafe partial class EngineRing
             return false;
         }
 
+        // Completions already batched are flushed first, so CQEs keep their order (io_req_post_cqe;
+        // measured on the host: a NOP completed through task work just before posts first).
+        FlushCompletions();
         Post(new PendingCqe(userData, res, Constants.IORING_CQE_F_MORE, false, 0, 0));
         Volatile.Write(ref U32(header.CqTail), cqTail);
         return true;

@@ -404,8 +404,10 @@ internal sealed unsafe partial class EngineRing
     {
         ref var lt = ref requests[k];
         var cancel = new Request { UserData = lt.UserData, Addr = requests[lt.TimedRequest].UserData, OpFlags = 0 };
-        var found = CancelOneTimeout(ref cancel, ++cancelSeq);
-        lt.Res = found ? -Errno.ETIME : -Errno.ENOENT;
+        // io_try_cancel, as an ASYNC_CANCEL by user_data: the timed request may be an armed poll or a
+        // read waiting for readiness, or a TIMEOUT.
+        var res = TryCancel(ref cancel, ++cancelSeq);
+        lt.Res = res == 0 ? -Errno.ETIME : res;
         Complete(k);
     }
 

@@ -150,10 +150,11 @@ public enum FixedBufferStage
 /// as any other request. Probed with an ASYNC_CANCEL keyed on the TIMEOUT opcode.
 /// </param>
 /// <param name="MultishotCqFull">
-/// What a multishot poll does when its CQE meets a full CQ: 6.1 posts it anyway (to the overflow list)
-/// and stays armed; 6.7 to 6.11 end the request once the overflow list holds anything; from 6.12
-/// (io_req_post_cqe) a full CQ or a non-empty overflow list ends it, its last CQE without
-/// IORING_CQE_F_MORE. Probed with four wake-ups of a multishot poll on a two-slot CQ.
+/// What a multishot poll does when its CQE meets a full CQ: every kernel of the corpus (6.1.176 too)
+/// ends the request when the CQ is full or the overflow list is not empty, its last CQE without
+/// IORING_CQE_F_MORE; mainline before 6.7 posted it anyway (to the overflow list) and stayed armed, and
+/// 6.7 to 6.11 ended it only once the overflow list held anything. Probed with four wake-ups of a
+/// multishot poll on a two-slot CQ.
 /// </param>
 /// <param name="PollRemoveCompletesInline">
 /// The POLL_ADD a POLL_REMOVE cancels completes in the removal's own batch, before the removal's CQE

@@ -101,6 +101,9 @@ internal struct Request
     public int PollFd;
     public uint PollSerial;
 
+    /// <summary>The events the file had when a single wake-up queued the poll's task work (0: ask again).</summary>
+    public uint PollWakeMask;
+
     /// <summary>The next member of its chain, or -1.</summary>
     public int Next;
 
