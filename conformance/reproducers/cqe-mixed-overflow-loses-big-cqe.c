@@ -33,11 +33,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -56,6 +59,8 @@
 #define AREA_BYTES (48 * 1024)
 #define IOVEC_LENGTH 700
 #define IOVEC_SLOTS 1100
+/* The pipe's and the eventfd's transfer buffer, apart from the area. */
+#define STREAM_BYTES (16 * 1024)
 /* Below mmap_min_addr: nothing is ever mapped there, so a copy faults at issue. */
 #define UNMAPPED_ADDRESS 0x1000ULL
 /* Above TASK_SIZE: access_ok refuses it when the request is prepared. */
@@ -263,10 +268,13 @@ struct cqe {
 
 #define MAX_CQES 4096
 
-/* The program's file and memory: a memfd of known bytes, a buffer area of known bytes, iovec arrays. */
+/* The program's files and memory: a memfd of known bytes, a buffer area of known bytes, iovec arrays,
+ * and for readiness an empty pipe, an eventfd of count 0 and their transfer buffer. */
 struct workspace {
 	int fd;
+	int pipe_read, pipe_write, eventfd;
 	unsigned char *area;
+	unsigned char *stream;
 	struct { void *base; size_t len; } *iovecs;
 };
 
@@ -280,14 +288,25 @@ static void workspace_create(struct workspace *ws)
 		printf("SKIP: cannot create the program's memfd (%s)\n", strerror(errno));
 		exit(SKIP);
 	}
+	int pipe_fds[2];
+	ws->eventfd = eventfd(0, EFD_CLOEXEC);
+	if (pipe2(pipe_fds, O_CLOEXEC) != 0 || ws->eventfd < 0) {
+		printf("SKIP: cannot create the program's pipe and eventfd (%s)\n", strerror(errno));
+		exit(SKIP);
+	}
+	ws->pipe_read = pipe_fds[0];
+	ws->pipe_write = pipe_fds[1];
 	ws->area = aligned_alloc(4096, AREA_BYTES);
+	ws->stream = aligned_alloc(4096, STREAM_BYTES);
 	ws->iovecs = aligned_alloc(64, IOVEC_SLOTS * sizeof *ws->iovecs);
-	if (ws->area == NULL || ws->iovecs == NULL) {
+	if (ws->area == NULL || ws->stream == NULL || ws->iovecs == NULL) {
 		printf("SKIP: out of memory\n");
 		exit(SKIP);
 	}
 	for (int i = 0; i < AREA_BYTES; i++)
 		ws->area[i] = (unsigned char)(i * 13);
+	for (int i = 0; i < STREAM_BYTES; i++)
+		ws->stream[i] = (unsigned char)(i * 29 + 1);
 }
 
 /* The checks: each compares what the kernel did with what it should have done, and stops at the first difference. */
@@ -408,7 +427,24 @@ static unsigned long long digest_bytes(const unsigned char *bytes, size_t n)
 	return h;
 }
 
-/* The file's size, a digest of its bytes, its position, and a digest of the buffer area. */
+/* An eventfd's count without reading it: the eventfd-count line of its fdinfo (hex). */
+static unsigned long long eventfd_count(int fd)
+{
+	char path[64], line[256];
+	unsigned long long count = 0;
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "eventfd-count: %llx", &count) == 1)
+			break;
+	fclose(f);
+	return count;
+}
+
+/* The file's size, a digest of its bytes, its position, and a digest of the buffer area; once the
+ * pipe or the eventfd has been used, the bytes in the pipe, the eventfd's count and a digest of their buffer. */
 static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 {
 	off_t position = lseek(ws->fd, 0, SEEK_CUR);
@@ -416,9 +452,19 @@ static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 	unsigned char *content = malloc(length > 0 ? (size_t)length : 1);
 	ssize_t got = content == NULL ? -1 : pread(ws->fd, content, (size_t)length, 0);
 	lseek(ws->fd, position, SEEK_SET);
-	snprintf(buf, size, "file %lld:%016llx pos %lld area %016llx", (long long)length,
-		 digest_bytes(content, got > 0 ? (size_t)got : 0), (long long)position, digest_bytes(ws->area, AREA_BYTES));
+	int n = snprintf(buf, size, "file %lld:%016llx pos %lld area %016llx", (long long)length,
+			 digest_bytes(content, got > 0 ? (size_t)got : 0), (long long)position, digest_bytes(ws->area, AREA_BYTES));
 	free(content);
+
+	unsigned char pattern[STREAM_BYTES];
+	for (int i = 0; i < STREAM_BYTES; i++)
+		pattern[i] = (unsigned char)(i * 29 + 1);
+	int queued = 0;
+	ioctl(ws->pipe_read, FIONREAD, &queued);
+	unsigned long long count = eventfd_count(ws->eventfd);
+	unsigned long long stream = digest_bytes(ws->stream, STREAM_BYTES);
+	if (queued != 0 || count != 0 || stream != digest_bytes(pattern, STREAM_BYTES))
+		snprintf(buf + n, size - (size_t)n, " pipe %d eventfd %llu stream %016llx", queued, count, stream);
 }
 
 /* The SQEs of one step: where each went in the SQ, and whether the SQ ran out of room. */

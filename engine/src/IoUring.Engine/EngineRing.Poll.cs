@@ -475,7 +475,10 @@ internal sealed unsafe partial class EngineRing
         foreach (var i in PollSearchOrder())
         {
             ref var p = ref requests[i];
-            if (p.PollCancelled || !CancelMatches(ref cancel, ref p, seq, fileMatches: FileKeyMatches(ref cancel, ref p)))
+            // 6.1 searches its poll table by user_data, or by file with a file key or ANY, whatever other
+            // key the cancellation names (TimeoutCancelByUserDataOnly: its timeout list alike).
+            var byUserData = (cancel.OpFlags & CancelFd) == 0;
+            if (p.PollCancelled || !CancelMatches(ref cancel, ref p, seq, fileMatches: FileKeyMatches(ref cancel, ref p), timeoutList: byUserData))
             {
                 continue;
             }

@@ -239,9 +239,9 @@ public static class KernelBehaviour
             (p, v) => p with { MixedOverflowWaitSpins = v }),
         new KernelBehaviour<bool>(
             nameof(KernelProfile.TimeoutCancelByUserDataOnly),
-            "a cancellation finds an armed timeout by its user_data alone (or any, with ANY), whatever other key it names (IORING_ASYNC_CANCEL_OP, USERDATA); later kernels match timeouts as they match any request (io_cancel_req_match)",
+            "a cancellation finds an armed timeout, or a poll (without a file key), by its user_data alone (or any, with ANY), whatever other key it names (IORING_ASYNC_CANCEL_OP, USERDATA); later kernels match them as they match any request (io_cancel_req_match)",
             "an ASYNC_CANCEL keyed on the TIMEOUT opcode, naming another user_data, of an armed TIMEOUT: -ENOENT or 0",
-            "found by the differential on 6.1.176 under qemu; 6.12.117 matches by the opcode; kernels between were not measured",
+            "found by the differential on 6.1.176 under qemu (timeouts, then polls); 6.12.117 matches by the opcode; kernels between were not measured",
             false,
             [(KernelRange.Before(6, 12), true)],
             p => p.TimeoutCancelByUserDataOnly,
