@@ -279,7 +279,7 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         // whatever ended it (-ETIME only on an empty CQ).
         var want = Math.Min(minComplete, ring.CqEntries);
         var waitEnds = waitNs < 0 ? long.MaxValue : Posix.ClockNs(Posix.ClockMonotonic) + waitNs;
-        var pollsGiveUp = Posix.ClockNs(Posix.ClockMonotonic) + (UnboundedPollWaitMs * 1_000_000L);
+        long? pollsGiveUp = null; // read from the clock only when a wait on polls starts (not on every enter)
         while (ring.ReadyCqes < want)
         {
             // The next timer, when it comes before the wait ends; one beyond the horizon never ends a wait.
@@ -289,12 +289,13 @@ public sealed unsafe class ReferenceEngine : IRingBackend
             {
                 // A file's wake-up can end the wait too (another thread's write): the engine waits on its
                 // epoll set until the next timer or the wait's end, or without either a bounded time.
-                var limit = until == long.MaxValue ? pollsGiveUp : until;
+                pollsGiveUp ??= now + (UnboundedPollWaitMs * 1_000_000L);
+                var limit = until == long.MaxValue ? pollsGiveUp.Value : until;
                 ring.RunPollWakes((int)Math.Clamp((limit - now + 999_999) / 1_000_000, 0, int.MaxValue));
                 ring.RunTimers();
                 ring.FlushOverflow();
                 var after = Posix.ClockNs(Posix.ClockMonotonic);
-                if (after >= waitEnds || (until == long.MaxValue && after >= pollsGiveUp))
+                if (after >= waitEnds || (until == long.MaxValue && after >= pollsGiveUp.Value))
                 {
                     break;
                 }

@@ -304,6 +304,21 @@ public static class KernelProbe
             return true;
         });
 
+    /// <summary>Runs a probe on a fresh empty pipe (its read end, its write end), closed after.</summary>
+    private static T WithPipe<T>(Func<int, int, T> probe)
+    {
+        var (read, write) = Posix.Pipe();
+        try
+        {
+            return probe(read, write);
+        }
+        finally
+        {
+            Posix.Close(read);
+            Posix.Close(write);
+        }
+    }
+
     private static bool WithMemfd(Func<int, bool> probe)
     {
         var fd = Posix.memfd_create("io_uring-probe", 0);
@@ -566,76 +581,49 @@ public static class KernelProbe
     }
 
     /// <summary>A POLL_ADD on an empty pipe (user_data 1), then a POLL_REMOVE of it (2): the poll's -ECANCELED first means it completed in the removal's batch.</summary>
-    private static unsafe bool ProbePollRemoveCompletesInline(IRingBackend live)
+    private static unsafe bool ProbePollRemoveCompletesInline(IRingBackend live) => WithPipe((read, _) =>
     {
-        var (read, write) = Posix.Pipe();
-        try
+        var order = new List<ulong>();
+        WithRing(live, 4, ring =>
         {
-            var order = new List<ulong>();
-            WithRing(live, 4, ring =>
-            {
-                Prep.PollAdd(ring.GetSqe(), read, 0x001, 1);
-                ring.Submit();
-                Prep.PollRemove(ring.GetSqe(), 1, 2);
-                ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
-                order.AddRange(DrainCqes(ring).Select(c => c.UserData));
-            });
-            return order.Count > 0 && order[0] == 1;
-        }
-        finally
-        {
-            Posix.Close(read);
-            Posix.Close(write);
-        }
-    }
+            Prep.PollAdd(ring.GetSqe(), read, 0x001, 1);
+            ring.Submit();
+            Prep.PollRemove(ring.GetSqe(), 1, 2);
+            ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+            order.AddRange(DrainCqes(ring).Select(c => c.UserData));
+        });
+        return order.Count > 0 && order[0] == 1;
+    });
 
     /// <summary>A POLLPRI poll on a pipe holding a byte (user_data 1), updated to POLLIN (2), which it has at once: no CQE for the poll means the completion was lost.</summary>
-    private static unsafe bool ProbePollUpdateLosesInlineCompletion(IRingBackend live)
+    private static unsafe bool ProbePollUpdateLosesInlineCompletion(IRingBackend live) => WithPipe((read, write) =>
     {
-        var (read, write) = Posix.Pipe();
-        try
+        var seen = new List<ulong>();
+        WithRing(live, 4, ring =>
         {
-            var seen = new List<ulong>();
-            WithRing(live, 4, ring =>
-            {
-                var one = (byte)1;
-                var iov = new Posix.IoVec { Base = (nint)(&one), Length = 1 };
-                Posix.pwritev2(write, &iov, 1, -1, 0);
-                Prep.PollAdd(ring.GetSqe(), read, 0x002, 1);
-                ring.Submit();
-                Prep.PollUpdate(ring.GetSqe(), 1, 0x001, 2);
-                ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
-                seen.AddRange(DrainCqes(ring).Select(c => c.UserData));
-            });
-            return seen.Contains(2UL) && !seen.Contains(1UL);
-        }
-        finally
-        {
-            Posix.Close(read);
-            Posix.Close(write);
-        }
-    }
+            var one = (byte)1;
+            var iov = new Posix.IoVec { Base = (nint)(&one), Length = 1 };
+            Posix.pwritev2(write, &iov, 1, -1, 0);
+            Prep.PollAdd(ring.GetSqe(), read, 0x002, 1);
+            ring.Submit();
+            Prep.PollUpdate(ring.GetSqe(), 1, 0x001, 2);
+            ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+            seen.AddRange(DrainCqes(ring).Select(c => c.UserData));
+        });
+        return seen.Contains(2UL) && !seen.Contains(1UL);
+    });
 
     /// <summary>A one-byte READ with RWF_NOWAIT of an empty pipe: -EAGAIN where pipes have FMODE_NOWAIT, -EOPNOTSUPP where not.</summary>
-    private static unsafe bool ProbePipeNowait(IRingBackend live)
+    private static unsafe bool ProbePipeNowait(IRingBackend live) => WithPipe((read, _) =>
     {
-        var (read, write) = Posix.Pipe();
-        try
+        var buffer = stackalloc byte[8];
+        var b = (ulong)buffer;
+        return OneSqe(live, null, sqe =>
         {
-            var buffer = stackalloc byte[8];
-            var b = (ulong)buffer;
-            return OneSqe(live, null, sqe =>
-            {
-                Prep.Read(sqe, read, (void*)b, 1, 0, 1);
-                sqe->rw_flags = 8; // RWF_NOWAIT
-            }) != -Errno.EOPNOTSUPP;
-        }
-        finally
-        {
-            Posix.Close(read);
-            Posix.Close(write);
-        }
-    }
+            Prep.Read(sqe, read, (void*)b, 1, 0, 1);
+            sqe->rw_flags = 8; // RWF_NOWAIT
+        }) != -Errno.EOPNOTSUPP;
+    });
 
     private static void WithRing(IRingBackend live, uint entries, Action<IoUring.Ring.Ring> body)
     {
