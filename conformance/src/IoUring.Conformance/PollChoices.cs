@@ -52,7 +52,7 @@ public static class PollChoices
 
     public static bool IsMultishot(SqeSpec s) => IsAdd(s) && (s.Len & AddMulti) != 0;
 
-    /// <summary>Whether the SQE uses the program's pipe or eventfd (a poll of any file counts: it may be on them after an update).</summary>
+    /// <summary>Whether the SQE uses the program's pipe, eventfd or sockets (a poll of any file counts: it may be on them after an update).</summary>
     public static bool TouchesReadiness(SqeSpec s) =>
-        IsPoll(s) || s.Fd is FdChoice.PipeRead or FdChoice.PipeWrite or FdChoice.EventFd;
+        IsPoll(s) || s.Fd is FdChoice.PipeRead or FdChoice.PipeWrite or FdChoice.EventFd or FdChoice.SocketA or FdChoice.SocketB;
 }

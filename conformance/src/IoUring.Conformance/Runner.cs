@@ -204,6 +204,7 @@ public static unsafe class Runner
     public static bool MayCompleteLate(SqeSpec s) =>
         (s.Flags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0
         || TimeoutChoices.FiresLate(s)
+        || SocketChoices.IsTransfer(s) || SocketChoices.IsShutdown(s)
         || s.Opcode is (byte)io_uring_op.IORING_OP_FSYNC or (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV
             or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV
             or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
@@ -223,6 +224,8 @@ public static unsafe class Runner
             (FdChoice.PipeRead, false) => fds.PipeRead,
             (FdChoice.PipeWrite, false) => fds.PipeWrite,
             (FdChoice.EventFd, false) => fds.EventFd,
+            (FdChoice.SocketA, false) => fds.SocketA,
+            (FdChoice.SocketB, false) => fds.SocketB,
             (FdChoice.File, true) => 0,
             (FdChoice.Negative, true) => 1, // slot 1 (also a fixed-table index, never descriptor 1)
             (FdChoice.Negative, false) => -1,
@@ -242,9 +245,13 @@ public static unsafe class Runner
             : UsesStream(s) ? Math.Min(s.Len, (uint)(Workspace.StreamBytes - StreamOffset(s)))
             : Math.Min(s.Len, (uint)(Workspace.AreaBytes - s.BufOffset));
 
-    /// <summary>A plain read or write of the program's pipe or eventfd: its buffer is the workspace's stream buffer, not the area.</summary>
+    /// <summary>
+    /// A plain read or write of the program's pipe or eventfd, a SEND or RECV: its buffer is the
+    /// workspace's stream buffer, not the area.
+    /// </summary>
     public static bool UsesStream(SqeSpec s) =>
-        s.Fd is FdChoice.PipeRead or FdChoice.PipeWrite or FdChoice.EventFd && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_WRITE;
+        (s.Fd is FdChoice.PipeRead or FdChoice.PipeWrite or FdChoice.EventFd && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_WRITE)
+        || s.Opcode is (byte)io_uring_op.IORING_OP_SEND or (byte)io_uring_op.IORING_OP_RECV;
 
     public static int StreamOffset(SqeSpec s) => s.BufOffset % (Workspace.StreamBytes / 2);
 
@@ -290,6 +297,22 @@ public static unsafe class Runner
             return;
         }
 
+        // SHUTDOWN: how in len. SENDMSG and RECVMSG: a msghdr of the workspace's (len 1, as liburing
+        // fills it); SEND and RECV: the stream buffer. Their flags: msg_flags, and IORING_RECVSEND_* in ioprio.
+        if (SocketChoices.IsShutdown(s))
+        {
+            sqe->len = s.Len;
+            return;
+        }
+
+        if (SocketChoices.IsMessage(s))
+        {
+            sqe->addr = s.Buf == BufChoice.Area ? ws.MsgHdr(slot, StreamOffset(s), s.Len) : Address(s.Buf);
+            sqe->len = 1;
+            sqe->msg_flags = s.OpFlags;
+            return;
+        }
+
         // TIMEOUT and LINK_TIMEOUT: the time at addr, the count in off; TIMEOUT_REMOVE: the user_data it names in addr,
         // an update's time in addr2 (which is off).
         // ASYNC_CANCEL: the user_data it names in addr, the file key in fd, the opcode key in len.
@@ -317,15 +340,21 @@ public static unsafe class Runner
         {
             BufChoice.Area when UsesStream(s) => (ulong)(ws.Stream + StreamOffset(s)),
             BufChoice.Area => vectored ? ws.IovecArray(slot, s.BufOffset, (int)s.Len) : (ulong)(ws.Area + s.BufOffset),
-            BufChoice.Null => 0,
-            BufChoice.Unmapped => Workspace.UnmappedAddress,
-            _ => Workspace.KernelAddress,
+            _ => Address(s.Buf),
         };
 
         sqe->len = TransferLength(s);
         sqe->off = s.Off;
         sqe->rw_flags = s.OpFlags;
     }
+
+    /// <summary>The address a bad buffer choice stands for.</summary>
+    private static ulong Address(BufChoice buf) => buf switch
+    {
+        BufChoice.Null => 0,
+        BufChoice.Unmapped => Workspace.UnmappedAddress,
+        _ => Workspace.KernelAddress,
+    };
 
     /// <summary>Up to <paramref name="max"/> CQEs, the CQ head advanced past them (F_SKIP fillers are passed over by the client).</summary>
     internal static List<CqeTrace> Reap(IoUring.Ring.Ring ring, bool cqe32, uint max)

@@ -4,7 +4,8 @@ namespace IoUring.Conformance;
 
 /// <summary>
 /// The memory and the files a program's SQEs point at: a memfd holding 8 KiB of known bytes, a
-/// buffer area, iovec arrays into it, and for readiness a pipe and an eventfd, both empty. Each run of a
+/// buffer area, iovec arrays into it, for readiness a pipe and an eventfd, both empty, and a connected
+/// pair of AF_UNIX stream sockets with msghdrs for their SENDMSG and RECVMSG. Each run of a
 /// program gets a fresh one with the same contents, so the engine and the kernel start from equal states;
 /// the trace records digests of them after every step. Disposal closes the files and frees the memory.
 /// </summary>
@@ -14,6 +15,15 @@ public sealed unsafe partial class Workspace : IDisposable
     public const int AreaBytes = 48 * 1024;
     public const int IovecLength = 700;
     public const int IovecSlots = 1100;
+
+    /// <summary>A msghdr's vectors: up to this many of <see cref="MsgVectorLength"/> bytes from its offset in the stream buffer.</summary>
+    public const int MsgVectors = 8;
+    public const int MsgVectorLength = 700;
+    public const int MsgSlots = 64;
+
+    // struct msghdr of the process (64-bit: 56 bytes) and its iovec array, per slot.
+    private const int MsgHdrBytes = 56;
+    private const int MsgSlotBytes = MsgHdrBytes + 8 + (MsgVectors * 16);
 
     /// <summary>The buffer the pipe's and the eventfd's reads and writes use: apart from the area, which io-wq's file transfers may be using meanwhile.</summary>
     public const int StreamBytes = 16 * 1024;
@@ -57,6 +67,14 @@ public sealed unsafe partial class Workspace : IDisposable
         }
 
         (PipeRead, PipeWrite) = (pipe[0], pipe[1]);
+        var sockets = stackalloc int[2];
+        if (socketpair(1, 1 | 0x80000, 0, sockets) != 0) // AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC
+        {
+            throw new InvalidOperationException($"creating the workspace's socket pair failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        (SocketA, SocketB) = (sockets[0], sockets[1]);
+        Msgs = (byte*)NativeMemory.AlignedAlloc(MsgSlots * MsgSlotBytes, 64);
         Area = (byte*)NativeMemory.AlignedAlloc(AreaBytes, 4096);
         AreaPattern.CopyTo(new Span<byte>(Area, AreaBytes));
         Stream = (byte*)NativeMemory.AlignedAlloc(StreamBytes, 4096);
@@ -82,7 +100,15 @@ public sealed unsafe partial class Workspace : IDisposable
     /// <summary>The program's eventfd (count 0 at the start).</summary>
     public int EventFd { get; }
 
-    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd);
+    /// <summary>The two ends of the program's connected AF_UNIX stream socket pair.</summary>
+    public int SocketA { get; }
+
+    public int SocketB { get; }
+
+    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB);
+
+    /// <summary>msghdrs and their vectors (<see cref="MsgHdr"/>).</summary>
+    public byte* Msgs { get; }
 
     public byte* Area { get; }
 
@@ -113,6 +139,28 @@ public sealed unsafe partial class Workspace : IDisposable
     }
 
     /// <summary>
+    /// A msghdr with no name and no control data whose <paramref name="count"/> vectors (msg_iovlen; at
+    /// most <see cref="MsgVectors"/> are filled, a larger count is refused before any is read) of 700
+    /// bytes follow each other from <paramref name="streamOffset"/> in the stream buffer.
+    /// </summary>
+    public ulong MsgHdr(int slot, int streamOffset, uint count)
+    {
+        var hdr = Msgs + ((slot % MsgSlots) * MsgSlotBytes);
+        var iov = (nint*)(hdr + MsgHdrBytes + 8);
+        new Span<byte>(hdr, MsgSlotBytes).Clear();
+        for (var i = 0; i < Math.Min(count, MsgVectors); i++)
+        {
+            var offset = (streamOffset + (i * MsgVectorLength)) % (StreamBytes - MsgVectorLength);
+            iov[i * 2] = (nint)(Stream + offset);
+            iov[(i * 2) + 1] = MsgVectorLength;
+        }
+
+        *(nint*)(hdr + 16) = (nint)iov; // msg_iov
+        *(ulong*)(hdr + 24) = count;    // msg_iovlen
+        return (ulong)hdr;
+    }
+
+    /// <summary>
     /// Digests of the file's contents, its position, and the buffer area; then, once the program has used
     /// its pipe or eventfd, the bytes waiting in the pipe, the eventfd's count and a digest of their
     /// transfer buffer (so a program that never touches them keeps the digest it always had).
@@ -134,7 +182,14 @@ public sealed unsafe partial class Workspace : IDisposable
         ioctl(PipeRead, 0x541B, &queued); // FIONREAD
         var count = EventfdCount(EventFd);
         var stream = Hash(new ReadOnlySpan<byte>(Stream, StreamBytes));
-        return queued != 0 || count != 0 || stream != StreamPatternHash ? $"{text} pipe {queued} eventfd {count} stream {stream:x16}" : text;
+        text = queued != 0 || count != 0 || stream != StreamPatternHash ? $"{text} pipe {queued} eventfd {count} stream {stream:x16}" : text;
+
+        // The bytes each socket holds for reading, once there are any (what was received is in the stream buffer's digest).
+        var a = 0;
+        var b = 0;
+        ioctl(SocketA, 0x541B, &a);
+        ioctl(SocketB, 0x541B, &b);
+        return a != 0 || b != 0 ? $"{text} sockets {a} {b}" : text;
     }
 
     /// <summary>An eventfd's count without reading it (which would reset it): the eventfd-count line of its fdinfo, in hex.</summary>
@@ -181,6 +236,9 @@ public sealed unsafe partial class Workspace : IDisposable
         close(PipeRead);
         close(PipeWrite);
         close(EventFd);
+        close(SocketA);
+        close(SocketB);
+        NativeMemory.AlignedFree(Msgs);
         NativeMemory.AlignedFree(Area);
         NativeMemory.AlignedFree(Stream);
         NativeMemory.AlignedFree(Iovecs);
@@ -207,6 +265,9 @@ public sealed unsafe partial class Workspace : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int eventfd(uint count, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int socketpair(int domain, int type, int protocol, int* fds);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int ioctl(int fd, nuint request, int* value);

@@ -21,6 +21,11 @@ internal enum OpKind : byte
     LinkTimeout,
     PollAdd,
     PollRemove,
+    Send,
+    Recv,
+    SendMsg,
+    RecvMsg,
+    Shutdown,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -59,7 +64,12 @@ internal static class Operations
 
     /// <summary>As <see cref="Of(byte)"/>, plus a proposal's opcode when the profile has one.</summary>
     public static OpDef Of(byte opcode, KernelProfile profile) =>
-        profile.Mmap is { } mmap && opcode == mmap.Opcode ? new OpDef(OpKind.Mmap, false, false, false) : Table[opcode];
+        profile.Mmap is { } mmap && opcode == mmap.Opcode ? new OpDef(OpKind.Mmap, false, false, false)
+        : opcode == (byte)io_uring_op.IORING_OP_SEND ? Table[opcode] with { BufferSelect = (profile.Features & SendBufferSelectFeature) != 0 }
+        : Table[opcode];
+
+    // SEND takes provided buffers from 6.10, which brought them with bundles (IORING_FEAT_RECVSEND_BUNDLE).
+    private const uint SendBufferSelectFeature = 1u << 14;
 
     private static OpDef[] Build()
     {
@@ -80,6 +90,14 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_LINK_TIMEOUT] = new(OpKind.LinkTimeout, false, false, false);
         t[(int)io_uring_op.IORING_OP_POLL_ADD] = new(OpKind.PollAdd, false, false, false);
         t[(int)io_uring_op.IORING_OP_POLL_REMOVE] = new(OpKind.PollRemove, false, false, false);
+
+        // Socket transfers take their flags in ioprio. Provided buffers (SEND's from 6.10, see Of) are
+        // named as unmodelled by their prep.
+        t[(int)io_uring_op.IORING_OP_SEND] = new(OpKind.Send, true, false, false);
+        t[(int)io_uring_op.IORING_OP_RECV] = new(OpKind.Recv, true, true, false);
+        t[(int)io_uring_op.IORING_OP_SENDMSG] = new(OpKind.SendMsg, true, false, false);
+        t[(int)io_uring_op.IORING_OP_RECVMSG] = new(OpKind.RecvMsg, true, true, false);
+        t[(int)io_uring_op.IORING_OP_SHUTDOWN] = new(OpKind.Shutdown, false, false, false);
         return t;
     }
 }
@@ -229,9 +247,14 @@ internal sealed unsafe partial class EngineRing
     /// qemu: a chain member READ with a kernel address is cancelled, not -EFAULT). A provided buffer is
     /// selected there too, and the engine has none to give.
     /// </summary>
-    private static int AsyncPrep(ref Request r)
+    private int AsyncPrep(ref Request r)
     {
-        if (r.Kind is not (OpKind.ReadV or OpKind.WriteV))
+        if (IsNet(r.Kind))
+        {
+            return profile.NetImport == RwImportStage.Issue ? AsyncPrepNet(ref r) : 0;
+        }
+
+        if (profile.RwImport != RwImportStage.Issue || r.Kind is not (OpKind.ReadV or OpKind.WriteV))
         {
             return 0;
         }
@@ -285,9 +308,19 @@ internal sealed unsafe partial class EngineRing
                 // io_poll_remove returns its error from the issue: a failure, posted as failures are.
                 ExecuteNow(ref r);
                 return r.Res < 0 ? Completion.Failed : Completion.Inline;
-            case OpKind.Fsync:
-                // fsync may block, so the kernel never tries it inline: it goes to io-wq.
+            case OpKind.Fsync or OpKind.Shutdown:
+                // fsync may block, so the kernel never tries it inline: it goes to io-wq; SHUTDOWN is
+                // marked for io-wq at prep.
                 return Completion.Async;
+            case OpKind.Send or OpKind.Recv or OpKind.SendMsg or OpKind.RecvMsg:
+                var net = ExecuteNet(ref r);
+                HarvestWakes();
+                if (net == Completion.Polled)
+                {
+                    ArmAsyncPoll(i);
+                }
+
+                return net;
             case OpKind.Timeout:
                 r.Executed = true;
                 return Completion.Armed;
@@ -369,6 +402,12 @@ internal sealed unsafe partial class EngineRing
                 break;
             case OpKind.PollRemove:
                 ExecutePollRemove(ref r);
+                break;
+            case OpKind.Send or OpKind.Recv or OpKind.SendMsg or OpKind.RecvMsg:
+                ExecuteNet(ref r);
+                break;
+            case OpKind.Shutdown:
+                ExecuteShutdown(ref r);
                 break;
         }
 

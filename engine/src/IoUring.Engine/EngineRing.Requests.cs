@@ -110,6 +110,7 @@ internal sealed unsafe partial class EngineRing
         r.SkipCqe = false;
         r.SkipLinkCqes = false;
         r.Big = false;
+        r.CqeFlags = 0;
         r.ForceAsync = false;
         r.Drain = false;
         r.Executed = true;
@@ -275,6 +276,8 @@ internal sealed unsafe partial class EngineRing
             OpKind.AsyncCancel => PrepareAsyncCancel(ref r, sqe),
             OpKind.PollAdd => PreparePollAdd(ref r, sqe),
             OpKind.PollRemove => PreparePollRemove(ref r, sqe),
+            OpKind.Send or OpKind.Recv or OpKind.SendMsg or OpKind.RecvMsg => PrepareNet(ref r, sqe),
+            OpKind.Shutdown => PrepareShutdown(ref r, sqe),
 
             // Opcodes the engine does not execute yet are refused loudly, never faked as successes.
             _ => -Errno.EOPNOTSUPP,
@@ -292,7 +295,7 @@ internal sealed unsafe partial class EngineRing
 
         // Before 6.10 a chain member is prepared for async execution as it joins the chain
         // (io_req_prep_async): its buffer is imported then, and a failure there fails it like a bad SQE.
-        if (!r.Failed && linkHead >= 0 && profile.RwImport == RwImportStage.Issue && AsyncPrep(ref r) is var error and not 0)
+        if (!r.Failed && linkHead >= 0 && AsyncPrep(ref r) is var error and not 0)
         {
             r.Fail(error);
         }
@@ -416,7 +419,7 @@ internal sealed unsafe partial class EngineRing
 
         // Before 6.10 what is punted is prepared for async execution first (io_req_prep_async, the head
         // only: members were prepared as they joined): a buffer that does not import fails it here.
-        if (profile.RwImport == RwImportStage.Issue && AsyncPrep(ref r) is var error and not 0)
+        if (AsyncPrep(ref r) is var error and not 0)
         {
             r.Fail(error);
             CompleteFailed(i);
@@ -632,7 +635,7 @@ internal sealed unsafe partial class EngineRing
         ref var r = ref requests[i];
         if (!r.SkipCqe)
         {
-            Post(new PendingCqe(r.UserData, r.Res, 0, r.Big, r.Extra1, r.Extra2));
+            Post(new PendingCqe(r.UserData, r.Res, r.CqeFlags, r.Big, r.Extra1, r.Extra2));
         }
 
         QueueNext(i);
@@ -668,12 +671,12 @@ internal sealed unsafe partial class EngineRing
                 var cqe = (io_uring_cqe*)(Rings + header.Cqes + ((cqTail & (cqEntries - 1)) * 16));
                 cqe->user_data = r.UserData;
                 cqe->res = r.Res;
-                cqe->flags = 0;
+                cqe->flags = r.CqeFlags;
                 cqTail++;
                 continue;
             }
 
-            Post(new PendingCqe(r.UserData, r.Res, 0, r.Big, r.Extra1, r.Extra2));
+            Post(new PendingCqe(r.UserData, r.Res, r.CqeFlags, r.Big, r.Extra1, r.Extra2));
         }
 
         Volatile.Write(ref U32(header.CqTail), cqTail);

@@ -171,6 +171,17 @@ public enum FixedBufferStage
 /// (the kernel's async poll), then goes to io-wq, where its position is checked and it runs. Probed with
 /// a READ carrying RWF_NOWAIT of an empty pipe.
 /// </param>
+/// <param name="NetImport">
+/// Where SEND, RECV, SENDMSG and RECVMSG check their buffer and copy their address and msghdr: at prep
+/// (6.10 on, with the rest of the request's async data), or at issue after the file lookup and the
+/// socket check (and when a chain member or a punted request is prepared for async execution). Probed with
+/// a SENDMSG whose msghdr is at a kernel address on fd -1: -EFAULT (prep) or -EBADF (issue).
+/// </param>
+/// <param name="UnixStreamInq">
+/// Whether a receive from an AF_UNIX stream socket tells io_uring what it left queued (msg_inq), so its
+/// CQE carries IORING_CQE_F_SOCK_NONEMPTY: from the kernels where AF_UNIX answers msg_get_inq (6.17's
+/// SO_INQ work). Probed with two four-byte RECVs of eight queued bytes.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -212,7 +223,9 @@ public sealed record KernelProfile(
     MultishotCqFull MultishotCqFull = MultishotCqFull.StopsWhenFull,
     bool PollRemoveCompletesInline = false,
     bool PollUpdateLosesInlineCompletion = false,
-    bool PipeNowait = true)
+    bool PipeNowait = true,
+    RwImportStage NetImport = RwImportStage.Prep,
+    UnixStreamInq UnixStreamInq = UnixStreamInq.WhenQueued)
 {
     /// <summary>The cancellation flags of every kernel of the corpus.</summary>
     public const uint CommonCancelFlags = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD
@@ -239,4 +252,17 @@ public enum MultishotCqFull
 
     /// <summary>Ends the request when the CQ is full or the overflow list is not empty: its last CQE carries no IORING_CQE_F_MORE.</summary>
     StopsWhenFull,
+}
+
+/// <summary>When a receive from an AF_UNIX stream socket posts IORING_CQE_F_SOCK_NONEMPTY (<see cref="KernelProfile.UnixStreamInq"/>).</summary>
+public enum UnixStreamInq
+{
+    /// <summary>Never: the socket does not report what it holds.</summary>
+    Never,
+
+    /// <summary>When bytes remain queued after the receive.</summary>
+    WhenQueued,
+
+    /// <summary>On every receive, whatever remains.</summary>
+    Always,
 }

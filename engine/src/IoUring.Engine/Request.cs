@@ -104,6 +104,16 @@ internal struct Request
     /// <summary>The events the file had when a single wake-up queued the poll's task work (0: ask again).</summary>
     public uint PollWakeMask;
 
+    /// <summary>The CQE's flags (IORING_CQE_F_SOCK_NONEMPTY after a receive).</summary>
+    public uint CqeFlags;
+
+    /// <summary>SEND: the length of its address (sqe->addr2). A MSG_WAITALL transfer: the bytes earlier issues moved.</summary>
+    public ushort AddrLen;
+    public int DoneIo;
+
+    /// <summary>SENDMSG and RECVMSG: the msghdr and vectors as the kernel copied them (at prep, or at the first issue before 6.10).</summary>
+    public NetMessage? Message;
+
     /// <summary>The next member of its chain, or -1.</summary>
     public int Next;
 
@@ -125,7 +135,9 @@ internal struct Request
     public void Fail(int res)
     {
         SetFail();
-        Res = res;
+
+        // A socket transfer that fails after moving bytes (MSG_WAITALL) posts what it moved (io_sendrecv_fail).
+        Res = DoneIo > 0 ? DoneIo : res;
         Big = false;
     }
 }
@@ -228,4 +240,12 @@ internal sealed class FifoQueue<T>
         count--;
         return item;
     }
+}
+
+/// <summary>A SENDMSG's or RECVMSG's msghdr and vectors, copied from the caller's memory once, as the kernel keeps them.</summary>
+internal sealed class NetMessage(IoUring.Ring.Posix.MsgHdr header, IoUring.Ring.Posix.IoVec[] vectors)
+{
+    public IoUring.Ring.Posix.MsgHdr Header { get; } = header;
+
+    public IoUring.Ring.Posix.IoVec[] Vectors { get; } = vectors;
 }

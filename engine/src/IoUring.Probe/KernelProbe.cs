@@ -64,6 +64,8 @@ public static class KernelProbe
                 PollRemoveCompletesInline = ProbePollRemoveCompletesInline(live),
                 PollUpdateLosesInlineCompletion = ProbePollUpdateLosesInlineCompletion(live),
                 PipeNowait = ProbePipeNowait(live),
+                NetImport = ProbeNetImport(live),
+                UnixStreamInq = ProbeUnixStreamInq(live),
             };
         }
         finally
@@ -624,6 +626,54 @@ public static class KernelProbe
             sqe->rw_flags = 8; // RWF_NOWAIT
         }) != -Errno.EOPNOTSUPP;
     });
+
+    /// <summary>A SENDMSG on fd -1 whose msghdr is at a kernel address: -EFAULT where the msghdr is copied at prep, -EBADF where at issue.</summary>
+    private static unsafe RwImportStage ProbeNetImport(IRingBackend live) => OneSqe(live, null, sqe =>
+    {
+        sqe->opcode = (byte)io_uring_op.IORING_OP_SENDMSG;
+        sqe->fd = -1;
+        sqe->addr = 0xffff_8000_0000_0000;
+    }) == -Errno.EFAULT ? RwImportStage.Prep : RwImportStage.Issue;
+
+    /// <summary>Eight bytes in an AF_UNIX stream socket, then two four-byte RECVs: which CQEs carry IORING_CQE_F_SOCK_NONEMPTY.</summary>
+    private static unsafe UnixStreamInq ProbeUnixStreamInq(IRingBackend live)
+    {
+        var (a, b) = Posix.SocketPair(1);
+        try
+        {
+            var bytes = stackalloc byte[8];
+            var iov = new Posix.IoVec { Base = (nint)bytes, Length = 8 };
+            var msg = new Posix.MsgHdr { Iov = (nint)(&iov), IovLength = 1 };
+            Posix.SendMsg(a, &msg, 0);
+            var flags = new List<uint>();
+            WithRing(live, 4, ring =>
+            {
+                for (var k = 0; k < 2; k++)
+                {
+                    var sqe = ring.GetSqe();
+                    sqe->opcode = (byte)io_uring_op.IORING_OP_RECV;
+                    sqe->fd = b;
+                    sqe->addr = (ulong)bytes;
+                    sqe->len = 4;
+                    sqe->user_data = (ulong)k;
+                    ring.Submit(1, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+                }
+
+                flags.AddRange(DrainCqes(ring).Select(c => c.Flags & Constants.IORING_CQE_F_SOCK_NONEMPTY));
+            });
+            return flags switch
+            {
+                [not 0, 0] => UnixStreamInq.WhenQueued,
+                [not 0, not 0] => UnixStreamInq.Always,
+                _ => UnixStreamInq.Never,
+            };
+        }
+        finally
+        {
+            Posix.Close(a);
+            Posix.Close(b);
+        }
+    }
 
     private static void WithRing(IRingBackend live, uint entries, Action<IoUring.Ring.Ring> body)
     {

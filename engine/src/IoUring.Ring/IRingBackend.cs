@@ -52,4 +52,6 @@ public static class Errno
     public const int EMFILE = 24;
     public const int EBADFD = 77;
     public const int ERANGE = 34;
+    public const int ENOTSOCK = 88;
+    public const int EMSGSIZE = 90;
 }

@@ -379,6 +379,62 @@ public static unsafe partial class Posix
     /// <summary>eventfd(2) with a count of 0 (close-on-exec).</summary>
     public static int Eventfd() => eventfd(0, 0x80000);
 
+    /// <summary>Whether the descriptor is a socket (S_IFSOCK).</summary>
+    public static bool IsSocket(int fd) => FileType(fd) == 0xc000;
+
+    /// <summary>A socket's type (SO_TYPE: SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5), or -1.</summary>
+    public static int SocketType(int fd)
+    {
+        int type;
+        var size = sizeof(int);
+        return getsockopt(fd, 1, 3, &type, &size) == 0 ? type : -1; // SOL_SOCKET, SO_TYPE
+    }
+
+    /// <summary>The bytes a socket or pipe holds for reading (SIOCINQ, which is FIONREAD), 0 on error.</summary>
+    public static int Queued(int fd)
+    {
+        var queued = 0;
+        return ioctl(fd, 0x541B, &queued) == 0 ? queued : 0;
+    }
+
+    /// <summary>socketpair(2) of AF_UNIX sockets of <paramref name="type"/>, close-on-exec (-1, -1 on failure).</summary>
+    public static (int A, int B) SocketPair(int type)
+    {
+        var fds = stackalloc int[2];
+        return socketpair(1, type | 0x80000, 0, fds) == 0 ? (fds[0], fds[1]) : (-1, -1);
+    }
+
+    /// <summary>struct msghdr as the running process lays it out (the engine runs 64-bit only).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MsgHdr
+    {
+        public nint Name;
+        public int NameLength;
+        public nint Iov;
+        public nint IovLength;
+        public nint Control;
+        public nint ControlLength;
+        public int Flags;
+    }
+
+    [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
+    public static partial nint SendMsg(int fd, MsgHdr* msg, int flags);
+
+    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
+    public static partial nint RecvMsg(int fd, MsgHdr* msg, int flags);
+
+    [LibraryImport("libc", EntryPoint = "shutdown", SetLastError = true)]
+    public static partial int Shutdown(int fd, int how);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int getsockopt(int fd, int level, int name, void* value, int* length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int ioctl(int fd, nuint request, int* value);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int socketpair(int domain, int type, int protocol, int* fds);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int pipe2(int* fds, int flags);
 

@@ -300,12 +300,14 @@ public static partial class CExport
 
             // The runner's own choice, the program's file named as the workspace's descriptor.
             const int programFile = int.MinValue;
-            var fd = Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3)) switch
+            var fd = Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5)) switch
             {
                 programFile => "ws.fd",
                 programFile + 1 => "ws.pipe_read",
                 programFile + 2 => "ws.pipe_write",
                 programFile + 3 => "ws.eventfd",
+                programFile + 4 => "ws.sock_a",
+                programFile + 5 => "ws.sock_b",
                 Workspace.ClosedFd => "CLOSED_FD",
                 var n => n.ToString(CultureInfo.InvariantCulture),
             };
@@ -386,6 +388,22 @@ public static partial class CExport
 
                 Line(3, $"sqe->addr = {(PollChoices.IsRemove(s) ? s.Names.ToString(CultureInfo.InvariantCulture) : s.Buf == BufChoice.Area ? "0" : "UNMAPPED_ADDRESS")};");
             }
+            else if (SocketChoices.IsShutdown(s))
+            {
+                Line(3, $"sqe->fd = {fd};");
+                Line(3, $"sqe->len = {s.Len};");
+            }
+            else if (SocketChoices.IsMessage(s))
+            {
+                Sections.Add("msghdr");
+                Line(3, $"sqe->fd = {fd};");
+                Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"msghdr_of(&ws, {slot}, {Runner.StreamOffset(s)}, {s.Len})" : BadAddress(s.Buf))};");
+                Line(3, "sqe->len = 1;");
+                if (s.OpFlags != 0)
+                {
+                    Line(3, $"sqe->msg_flags = 0x{s.OpFlags:x};");
+                }
+            }
             else if (s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC)
             {
                 Line(3, $"sqe->fd = {fd};");
@@ -402,9 +420,7 @@ public static partial class CExport
                 {
                     BufChoice.Area when Runner.UsesStream(s) => $"(unsigned long long)(uintptr_t)(ws.stream + {Runner.StreamOffset(s)})",
                     BufChoice.Area => vectored ? $"iovecs(&ws, {slot}, {s.BufOffset}, {s.Len})" : $"(unsigned long long)(uintptr_t)(ws.area + {s.BufOffset})",
-                    BufChoice.Null => "0",
-                    BufChoice.Unmapped => "UNMAPPED_ADDRESS",
-                    _ => "KERNEL_ADDRESS",
+                    _ => BadAddress(s.Buf),
                 };
                 if (vectored && s.Buf == BufChoice.Area)
                 {
@@ -420,7 +436,7 @@ public static partial class CExport
 
                 if (s.OpFlags != 0)
                 {
-                    Line(3, $"sqe->rw_flags = {names.Flags("RWF_", s.OpFlags)};");
+                    Line(3, SocketChoices.IsTransfer(s) ? $"sqe->msg_flags = 0x{s.OpFlags:x};" : $"sqe->rw_flags = {names.Flags("RWF_", s.OpFlags)};");
                 }
             }
 
@@ -432,6 +448,13 @@ public static partial class CExport
 
             Line(2, "}");
         }
+
+        private static string BadAddress(BufChoice buf) => buf switch
+        {
+            BufChoice.Null => "0",
+            BufChoice.Unmapped => "UNMAPPED_ADDRESS",
+            _ => "KERNEL_ADDRESS",
+        };
 
         private string Describe(SqeSpec s)
         {
@@ -460,6 +483,8 @@ public static partial class CExport
                     FdChoice.PipeRead => "the pipe's read end",
                     FdChoice.PipeWrite => "the pipe's write end",
                     FdChoice.EventFd => "the eventfd",
+                    FdChoice.SocketA => "socket A",
+                    FdChoice.SocketB => "socket B",
                     _ => "a closed descriptor",
                 };
                 var buf = s.Buf switch
@@ -476,6 +501,11 @@ public static partial class CExport
                     ? $"{op} ({s})"
                     : s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
                     ? $"FSYNC of {fd}"
+                    : SocketChoices.IsShutdown(s)
+                    ? $"SHUTDOWN of {fd} (how {s.Len})"
+                    : SocketChoices.IsTransfer(s)
+                    ? $"{op} {(SocketChoices.IsMessage(s) ? $"of a msghdr with {s.Len} vectors into the stream buffer + {Runner.StreamOffset(s)}" : $"of {s.Len} bytes {(SocketChoices.IsSend(s) ? "from" : "into")} {buf}")} on {fd}, msg_flags 0x{s.OpFlags:x}"
+                        + (s.Ioprio != 0 ? $", flags 0x{s.Ioprio:x} in ioprio" : string.Empty)
                     : vectored
                         ? $"{op} of {s.Len} vectors {(write ? "from" : "into")} {buf}, at offset {(long)s.Off} of {fd}"
                         : $"{op} of {s.Len} bytes {(write ? "from" : "into")} {buf}, at offset {(long)s.Off} of {fd}";

@@ -1,0 +1,438 @@
+using IoUring.Bindings;
+using IoUring.Ring;
+
+namespace IoUring.Engine;
+
+/// <summary>
+/// SEND, RECV, SENDMSG, RECVMSG and SHUTDOWN: the kernel's preparation checks and the transfer with the
+/// real socket calls, never blocking the engine. A transfer that would wait waits for the socket's
+/// readiness (the poll the engine arms for reads and writes of pipes), and MSG_WAITALL on a stream keeps
+/// what it moved and waits again until it has all of it, as io_uring's retry does.
+/// </summary>
+internal sealed unsafe partial class EngineRing
+{
+    // The ioprio field of a socket transfer carries these flags (IORING_RECVSEND_*).
+    private const ushort RecvSendPollFirst = 1;
+    private const ushort RecvMultishot = 2;
+    private const ushort RecvSendBundle = 16;
+    private const uint FeatRecvSendBundle = 1u << 14;
+
+    private const int MsgPeek = 0x2;
+    private const int MsgCtrunc = 0x8;
+    private const int MsgTrunc = 0x20;
+    private const int MsgDontwait = 0x40;
+    private const int MsgWaitall = 0x100;
+    private const int MsgNosignal = 0x4000;
+
+    private const int SockStream = 1;
+    private const int SockSeqpacket = 5;
+    private const int SockaddrStorageSize = 128;
+
+    private static bool IsNet(OpKind kind) => kind is OpKind.Send or OpKind.Recv or OpKind.SendMsg or OpKind.RecvMsg;
+
+    private static bool IsNetReceive(OpKind kind) => kind is OpKind.Recv or OpKind.RecvMsg;
+
+    /// <summary>io_sendmsg_prep and io_recvmsg_prep, with the import of the buffer, address or msghdr where the kernel does it at prep.</summary>
+    private int PrepareNet(ref Request r, io_uring_sqe* sqe)
+    {
+        var receive = IsNetReceive(r.Kind);
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
+        {
+            engine.ReportUnmodelled($"provided buffers for {(io_uring_op)r.Opcode}");
+        }
+
+        // A receive, and a SENDMSG, has no address in addr2 and no file slot.
+        if ((receive || r.Kind == OpKind.SendMsg) && (sqe->addr2 != 0 || sqe->file_index != 0))
+        {
+            return -Errno.EINVAL;
+        }
+
+        var known = receive ? RecvSendPollFirst | RecvMultishot : RecvSendPollFirst;
+        if ((profile.Features & FeatRecvSendBundle) != 0)
+        {
+            known |= RecvSendBundle;
+        }
+
+        if ((r.Ioprio & ~known) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        // Multishot receives need provided buffers (the next issue's work); a bundle is refused on the
+        // message variants and, for a send, without them. A RECV bundle without them is taken, and the
+        // engine does not follow where it goes.
+        if ((r.Ioprio & RecvMultishot) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if ((r.Ioprio & RecvSendBundle) != 0)
+        {
+            if (r.Kind != OpKind.Recv)
+            {
+                return -Errno.EINVAL;
+            }
+
+            engine.ReportUnmodelled("a RECV bundle");
+        }
+
+        if (r.Kind == OpKind.Send)
+        {
+            // sendto's address: its length in addr_len, the u16 after it reserved.
+            if (sqe->__pad3[0] != 0)
+            {
+                return -Errno.EINVAL;
+            }
+
+            r.AddrLen = sqe->addr_len;
+        }
+
+        return profile.NetImport == RwImportStage.Prep ? ImportNet(ref r) : 0;
+    }
+
+    /// <summary>
+    /// What the kernel copies or checks before the transfer: a plain transfer's buffer (access_ok) and a
+    /// SEND's address, a message's msghdr, its address (a send's) and its iovecs.
+    /// </summary>
+    private static int ImportNet(ref Request r)
+    {
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
+        {
+            return 0;
+        }
+
+        if (r.Kind is OpKind.Send or OpKind.Recv)
+        {
+            if (r.Kind == OpKind.Send && r.Off != 0)
+            {
+                var address = AddressIn(r.Off, r.AddrLen);
+                if (address != 0)
+                {
+                    return address;
+                }
+            }
+
+            var len = Math.Min(r.Len, MaxRwCount);
+            return r.Addr > UserSpaceEnd || r.Addr + len > UserSpaceEnd ? -Errno.EFAULT : 0;
+        }
+
+        return r.Message is null ? ReadMsgHdr(ref r) : 0;
+    }
+
+    /// <summary>move_addr_to_kernel: a socket address of at most sockaddr_storage's size, copied in.</summary>
+    private static int AddressIn(ulong address, int length)
+    {
+        if (length < 0 || length > SockaddrStorageSize)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var copy = stackalloc byte[SockaddrStorageSize];
+        return length == 0 || Posix.CopyFromUser(copy, address, (nuint)length) == 0 ? 0 : -Errno.EFAULT;
+    }
+
+    /// <summary>
+    /// The kernel's msghdr copy (__copy_msghdr, then the iovec import): the header, the name length,
+    /// a send's address, the vector count, then each vector; kept in <see cref="Request.Message"/>.
+    /// </summary>
+    private static int ReadMsgHdr(ref Request r)
+    {
+        Posix.MsgHdr m;
+        if (Posix.CopyFromUser(&m, r.Addr, (nuint)sizeof(Posix.MsgHdr)) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        var nameLength = m.Name == 0 ? 0 : m.NameLength;
+        if (nameLength < 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        nameLength = Math.Min(nameLength, SockaddrStorageSize);
+        if (r.Kind == OpKind.SendMsg && m.Name != 0 && nameLength != 0 && AddressIn((ulong)m.Name, nameLength) is var address and not 0)
+        {
+            return address;
+        }
+
+        if ((ulong)m.IovLength > UioMaxIov)
+        {
+            return -Errno.EMSGSIZE;
+        }
+
+        var vectors = new Posix.IoVec[(int)m.IovLength];
+        fixed (Posix.IoVec* into = vectors)
+        {
+            if (vectors.Length > 0 && Posix.CopyFromUser(into, (ulong)m.Iov, (nuint)(vectors.Length * sizeof(Posix.IoVec))) != 0)
+            {
+                return -Errno.EFAULT;
+            }
+        }
+
+        foreach (var v in vectors)
+        {
+            if ((long)v.Length < 0)
+            {
+                return -Errno.EINVAL;
+            }
+        }
+
+        ulong total = 0;
+        foreach (var v in vectors)
+        {
+            var length = Math.Min((ulong)v.Length, MaxRwCount - total);
+            if ((ulong)v.Base > UserSpaceEnd || (ulong)v.Base + length > UserSpaceEnd)
+            {
+                return -Errno.EFAULT;
+            }
+
+            total += length;
+        }
+
+        m.NameLength = nameLength;
+        r.Message = new NetMessage(m, vectors);
+        return 0;
+    }
+
+    /// <summary>6.1's prep for async execution of a socket transfer: a message's msghdr, a SEND's address.</summary>
+    private static int AsyncPrepNet(ref Request r) => r.Kind switch
+    {
+        OpKind.SendMsg or OpKind.RecvMsg => r.Message is null ? ReadMsgHdr(ref r) : 0,
+        OpKind.Send when r.Off != 0 => AddressIn(r.Off, r.AddrLen),
+        _ => 0,
+    };
+
+    /// <summary>
+    /// io_send, io_recv, io_sendmsg, io_recvmsg. Returns how the result reaches the CQ: Failed for an
+    /// error the issue returns (no file, not a socket, a failed import before 6.10, -EAGAIN with
+    /// MSG_DONTWAIT), Polled when it waits for readiness (<see cref="Request.NeedsPoll"/>), else Inline.
+    /// </summary>
+    private Completion ExecuteNet(ref Request r)
+    {
+        r.Executed = true;
+        r.NeedsPoll = false;
+        if (!FileOf(ref r))
+        {
+            return Returned(ref r, -Errno.EBADF);
+        }
+
+        var receive = IsNetReceive(r.Kind);
+        var pollFirst = (r.Ioprio & RecvSendPollFirst) != 0 && !r.Polled;
+
+        // RECV looks at POLL_FIRST before it looks for the socket; the others after.
+        if (r.Kind == OpKind.Recv && pollFirst)
+        {
+            return WouldWait(ref r);
+        }
+
+        if (!Posix.IsSocket(r.File))
+        {
+            return Returned(ref r, -Errno.ENOTSOCK);
+        }
+
+        if (pollFirst)
+        {
+            return WouldWait(ref r);
+        }
+
+        if (profile.NetImport == RwImportStage.Issue && r.Kind != OpKind.SendMsg && r.Kind != OpKind.RecvMsg && ImportNet(ref r) is var import and not 0)
+        {
+            // 6.1's io_recv completes a bad buffer as a result; the others return it.
+            if (r.Kind == OpKind.Recv)
+            {
+                r.Fail(import);
+                return Completion.Inline;
+            }
+
+            return Returned(ref r, import);
+        }
+
+        var iovs = stackalloc Posix.IoVec[UioMaxIov];
+        Posix.MsgHdr msg;
+        if (r.Kind is OpKind.SendMsg or OpKind.RecvMsg)
+        {
+            if (r.Message is null && ReadMsgHdr(ref r) is var read and not 0)
+            {
+                return Returned(ref r, read);
+            }
+
+            msg = r.Message!.Header;
+            r.Message.Vectors.CopyTo(new Span<Posix.IoVec>(iovs, UioMaxIov));
+        }
+        else
+        {
+            iovs[0] = new Posix.IoVec { Base = (nint)r.Addr, Length = Math.Min(r.Len, MaxRwCount) };
+            msg = new Posix.MsgHdr { Iov = (nint)iovs, IovLength = 1 };
+            if (r.Kind == OpKind.Send && r.Off != 0)
+            {
+                msg.Name = (nint)r.Off;
+                msg.NameLength = r.AddrLen;
+            }
+        }
+
+        // What an earlier issue moved of a MSG_WAITALL transfer is skipped (the kernel's iterator has advanced).
+        var remaining = SkipDone(iovs, (int)msg.IovLength, r.DoneIo, out var first);
+        msg.Iov = (nint)(iovs + first);
+        msg.IovLength -= first;
+        msg.Flags = 0;
+
+        var flags = (int)r.OpFlags | (receive ? 0 : MsgNosignal);
+        var waitAll = (flags & MsgWaitall) != 0;
+
+        // RECVMSG with ancillary data takes what comes even with MSG_WAITALL.
+        var minimum = waitAll && !(r.Kind == OpKind.RecvMsg && msg.ControlLength != 0) ? (long)remaining : 0;
+        var res = Posix.Result(receive ? Posix.RecvMsg(r.File, &msg, flags | MsgDontwait) : Posix.SendMsg(r.File, &msg, flags | MsgDontwait));
+        if (r.Kind == OpKind.RecvMsg && res >= 0)
+        {
+            WriteBackMsgHdr(r.Addr, r.Message!.Header.Name != 0, &msg);
+        }
+
+        if (res < minimum)
+        {
+            if (res == -Errno.EAGAIN)
+            {
+                return WouldWait(ref r);
+            }
+
+            // A stream keeps what moved and waits for the rest.
+            if (res > 0 && waitAll && Posix.SocketType(r.File) is SockStream or SockSeqpacket)
+            {
+                r.DoneIo += (int)res;
+                return WouldWait(ref r);
+            }
+
+            r.SetFail();
+        }
+        else if (receive && waitAll && (msg.Flags & (MsgTrunc | MsgCtrunc)) != 0)
+        {
+            r.SetFail();
+        }
+
+        if (res >= 0)
+        {
+            res += r.DoneIo;
+        }
+        else if (r.DoneIo != 0)
+        {
+            res = r.DoneIo;
+        }
+
+        r.Res = (int)res;
+        if (receive && res >= 0 && QueuedAfterReceive(r.File))
+        {
+            r.CqeFlags |= Constants.IORING_CQE_F_SOCK_NONEMPTY;
+        }
+
+        return Completion.Inline;
+    }
+
+    /// <summary>
+    /// A transfer that would wait: with MSG_DONTWAIT -EAGAIN is its result; otherwise it waits for the
+    /// socket's readiness. A file without a poll method (a RECV with POLL_FIRST of a regular file) cannot
+    /// be waited on: io-wq issues it again, still not polled, and -EAGAIN is its result from there.
+    /// </summary>
+    private Completion WouldWait(ref Request r)
+    {
+        if (((int)r.OpFlags & MsgDontwait) != 0)
+        {
+            return Returned(ref r, -Errno.EAGAIN);
+        }
+
+        if (!Posix.CanPoll(r.File))
+        {
+            if (!runningInIoWq)
+            {
+                r.Executed = false;
+                return Completion.Async;
+            }
+
+            r.Fail(-Errno.EAGAIN);
+            return Completion.Inline;
+        }
+
+        r.NeedsPoll = true;
+        return Completion.Polled;
+    }
+
+    private static Completion Returned(ref Request r, int error)
+    {
+        r.Fail(error);
+        return Completion.Failed;
+    }
+
+    /// <summary>Skips <paramref name="done"/> bytes of the vectors; the bytes left, and the first vector with any.</summary>
+    private static ulong SkipDone(Posix.IoVec* iovs, int count, int done, out int first)
+    {
+        first = 0;
+        ulong total = 0;
+        ulong skip = (ulong)done;
+        for (var k = 0; k < count; k++)
+        {
+            var length = (ulong)iovs[k].Length;
+            if (skip >= length && skip > 0)
+            {
+                skip -= length;
+                first = k + 1;
+                continue;
+            }
+
+            iovs[k].Base += (nint)skip;
+            iovs[k].Length = (nuint)(length - skip);
+            skip = 0;
+            total += (ulong)iovs[k].Length;
+        }
+
+        first = Math.Min(first, count);
+        return Math.Min(total, MaxRwCount);
+    }
+
+    /// <summary>What the kernel's recvmsg writes back into the caller's msghdr: the name's length (when it has a name), the flags, the control length.</summary>
+    private static void WriteBackMsgHdr(ulong user, bool named, Posix.MsgHdr* msg)
+    {
+        if (named)
+        {
+            Posix.CopyToUser(user + 8, &msg->NameLength, sizeof(int));
+        }
+
+        Posix.CopyToUser(user + 48, &msg->Flags, sizeof(int));
+        Posix.CopyToUser(user + 40, &msg->ControlLength, (nuint)sizeof(nint));
+    }
+
+    /// <summary>
+    /// IORING_CQE_F_SOCK_NONEMPTY: the receive left data queued, as the socket reports it (msg_inq). An
+    /// AF_UNIX stream socket reports it only on kernels that have that (<see cref="KernelProfile.UnixStreamInq"/>).
+    /// </summary>
+    private bool QueuedAfterReceive(int fd) => Posix.SocketType(fd) == SockStream && profile.UnixStreamInq switch
+    {
+        UnixStreamInq.WhenQueued => Posix.Queued(fd) > 0,
+        UnixStreamInq.Always => true,
+        _ => false,
+    };
+
+    /// <summary>io_shutdown_prep: nothing but the descriptor and how (in len); always run from io-wq.</summary>
+    private static int PrepareShutdown(ref Request r, io_uring_sqe* sqe)
+    {
+        if (sqe->off != 0 || sqe->addr != 0 || sqe->rw_flags != 0 || sqe->buf_index != 0 || sqe->splice_fd_in != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        r.ForceAsync = true;
+        return 0;
+    }
+
+    /// <summary>
+    /// io_shutdown: no file or not a socket is an error the issue returns (a failure); what shutdown(2)
+    /// answers is only the result, and does not break a chain.
+    /// </summary>
+    private void ExecuteShutdown(ref Request r)
+    {
+        if (!FileOf(ref r) || !Posix.IsSocket(r.File))
+        {
+            r.Fail(r.File < 0 ? -Errno.EBADF : -Errno.ENOTSOCK);
+            return;
+        }
+
+        r.Res = (int)Posix.Result(Posix.Shutdown(r.File, (int)r.Len));
+    }
+}
