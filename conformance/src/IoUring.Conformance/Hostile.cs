@@ -120,6 +120,8 @@ public static unsafe class Hostile
         (byte)io_uring_op.IORING_OP_READV, (byte)io_uring_op.IORING_OP_WRITEV, (byte)io_uring_op.IORING_OP_FSYNC,
         (byte)io_uring_op.IORING_OP_READ_FIXED, (byte)io_uring_op.IORING_OP_WRITE_FIXED,
         (byte)io_uring_op.IORING_OP_POLL_ADD, (byte)io_uring_op.IORING_OP_POLL_REMOVE,
+        (byte)io_uring_op.IORING_OP_SEND, (byte)io_uring_op.IORING_OP_RECV, (byte)io_uring_op.IORING_OP_SENDMSG,
+        (byte)io_uring_op.IORING_OP_RECVMSG, (byte)io_uring_op.IORING_OP_SHUTDOWN,
     ];
 
     /// <summary>

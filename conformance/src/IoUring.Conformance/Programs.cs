@@ -458,8 +458,18 @@ public static class ProgramGen
                    ? Gen.Frequency((3, lifecycle), (1, Gen.Constant(Array.Empty<Step>())))
                    : Gen.Constant(Array.Empty<Step>())
                from steps in step.ArrayOf().Select(a => a.Take(6).ToArray())
-               select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(steps.Select(s => ReadinessPairs(TimedWaits(s)))).ToArray())));
+               from shutdown in Gen.Frequency((8, Gen.Constant(Array.Empty<Step>())), (1, FinalShutdown))
+               select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(steps.Select(s => ReadinessPairs(TimedWaits(s)))).Concat(shutdown).ToArray())));
     }
+
+    /// <summary>
+    /// A last step that shuts one of the program's sockets down: where a SHUTDOWN of a socket is kept
+    /// (<see cref="ReadinessOnTime"/>), so a ninth of programs end with one.
+    /// </summary>
+    private static Gen<Step[]> FinalShutdown =>
+        from how in Gen.Elements(SocketChoices.Hows)
+        from fd in Gen.Elements(FdChoice.SocketA, FdChoice.SocketB)
+        select new[] { new Step([new SqeSpec((byte)io_uring_op.IORING_OP_SHUTDOWN, 0, 0, 0, 0, fd, BufChoice.Area, 0, how, 0, 0, 0)], true, 1, -1, null) };
 
     /// <summary>
     /// Pairs that random draws make too rare to show, each from a quarter of its kind (those drawn with
@@ -729,9 +739,11 @@ public static class ProgramGen
     /// removal naming no poll. One write to the pipe per step, of at most PIPE_BUF bytes: on a kernel that
     /// writes pipes from io-wq (6.1), two writes, or a read beside a long write, would race each other.
     /// The sends of a program move at most <see cref="SocketChoices.SendBudget"/> bytes, so none waits for
-    /// room. A SHUTDOWN of a socket, which always runs in io-wq, is kept only where nothing can race it: no
-    /// request before it in the program touches readiness, and none after it in its step does (later
-    /// steps find the socket shut).
+    /// room. A SHUTDOWN of a socket, which always runs in io-wq, is kept only where nothing can race it:
+    /// as the last SQE of the program, with nothing before it touching readiness. Anywhere else a request
+    /// submitted after it in the same enter (its own step's, or the next step's when a failed SQE before
+    /// it stopped the submission and left it in the SQ) would race the worker: found under qemu on 7.2,
+    /// where the shutdown won against the next step's send.
     /// </summary>
     public static RingProgram ReadinessOnTime(RingProgram p)
     {
@@ -745,29 +757,24 @@ public static class ProgramGen
         var readinessSeen = false;
         var sent = 0u;
         var steps = p.Steps.Select(step => step with { Batch = step.Batch.ToArray() }).ToArray();
-        foreach (var step in steps)
+        var last = (Step: Array.FindLastIndex(steps, st => st.Batch.Length > 0), Sqe: 0);
+        last.Sqe = last.Step >= 0 ? steps[last.Step].Batch.Length - 1 : -1;
+        for (var si = 0; si < steps.Length; si++)
         {
+            var step = steps[si];
             var batch = step.Batch;
             drainSeen |= batch.Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0);
             badSeen |= step.BadIndexAt >= 0;
             var chainLate = false;
             var pipeWritten = false;
-            var shutdownRunning = false;
             for (var k = 0; k < batch.Length; k++)
             {
                 var s = batch[k];
-                var onTime = !drainSeen && !badSeen && !chainLate && !shutdownRunning && (s.Flags & (byte)IoUringSqeFlags.IOSQE_ASYNC) == 0;
-                if (SocketChoices.IsShutdown(s) && SocketChoices.IsSocket(s.Fd))
+                var onTime = !drainSeen && !badSeen && !chainLate && (s.Flags & (byte)IoUringSqeFlags.IOSQE_ASYNC) == 0;
+                if (SocketChoices.IsShutdown(s) && SocketChoices.IsSocket(s.Fd) && (readinessSeen || !onTime || (si, k) != last))
                 {
-                    if (readinessSeen || !onTime)
-                    {
-                        s = s with { Fd = FdChoice.Closed };
-                        batch[k] = s;
-                    }
-                    else
-                    {
-                        shutdownRunning = true;
-                    }
+                    s = s with { Fd = FdChoice.Closed };
+                    batch[k] = s;
                 }
 
                 sent += SocketChoices.SendBytes(s);

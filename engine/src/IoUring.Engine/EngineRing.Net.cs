@@ -94,7 +94,7 @@ internal sealed unsafe partial class EngineRing
     /// What the kernel copies or checks before the transfer: a plain transfer's buffer (access_ok) and a
     /// SEND's address, a message's msghdr, its address (a send's) and its iovecs.
     /// </summary>
-    private static int ImportNet(ref Request r)
+    private int ImportNet(ref Request r)
     {
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
         {
@@ -135,7 +135,7 @@ internal sealed unsafe partial class EngineRing
     /// The kernel's msghdr copy (__copy_msghdr, then the iovec import): the header, the name length,
     /// a send's address, the vector count, then each vector; kept in <see cref="Request.Message"/>.
     /// </summary>
-    private static int ReadMsgHdr(ref Request r)
+    private int ReadMsgHdr(ref Request r)
     {
         Posix.MsgHdr m;
         if (Posix.CopyFromUser(&m, r.Addr, (nuint)sizeof(Posix.MsgHdr)) != 0)
@@ -157,7 +157,7 @@ internal sealed unsafe partial class EngineRing
 
         if ((ulong)m.IovLength > UioMaxIov)
         {
-            return -Errno.EMSGSIZE;
+            return profile.MsgTooManyVectorsIsEmsgsize ? -Errno.EMSGSIZE : -Errno.EINVAL;
         }
 
         var vectors = new Posix.IoVec[(int)m.IovLength];
@@ -195,7 +195,7 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>6.1's prep for async execution of a socket transfer: a message's msghdr, a SEND's address.</summary>
-    private static int AsyncPrepNet(ref Request r) => r.Kind switch
+    private int AsyncPrepNet(ref Request r) => r.Kind switch
     {
         OpKind.SendMsg or OpKind.RecvMsg => r.Message is null ? ReadMsgHdr(ref r) : 0,
         OpKind.Send when r.Off != 0 => AddressIn(r.Off, r.AddrLen),
@@ -219,8 +219,8 @@ internal sealed unsafe partial class EngineRing
         var receive = IsNetReceive(r.Kind);
         var pollFirst = (r.Ioprio & RecvSendPollFirst) != 0 && !r.Polled;
 
-        // RECV looks at POLL_FIRST before it looks for the socket; the others after.
-        if (r.Kind == OpKind.Recv && pollFirst)
+        // RECV looked at POLL_FIRST before it looked for the socket (KernelProfile.RecvChecksSocketFirst).
+        if (r.Kind == OpKind.Recv && pollFirst && !profile.RecvChecksSocketFirst)
         {
             return WouldWait(ref r);
         }

@@ -47,6 +47,15 @@ internal sealed unsafe partial class EngineRing
     // IO_POLL_UNMASK: always asked for, whatever the request named.
     private const uint PollUnmask = PollErr | PollHup | PollNval | PollRdHup;
 
+    // What a wake-up of each kind carries (the key the file wakes its waiters with): input (with the
+    // error and hang-up events, which every entry is woken for) or output.
+    private const uint PollRdBand = 0x080;
+    private const uint PollWrBand = 0x200;
+    private const uint InputEvents = PollIn | PollPri | PollRdNorm | PollRdBand | PollRdHup | PollErr | PollHup | PollNval;
+    private const uint OutputEvents = PollOut | PollWrNorm | PollWrBand;
+    private const uint AnyEvents = uint.MaxValue;
+    private const ulong OutputEntry = 0x8000_0000;
+
     private const uint PollAddMulti = Constants.IORING_POLL_ADD_MULTI;
     private const uint PollUpdateEvents = Constants.IORING_POLL_UPDATE_EVENTS;
     private const uint PollUpdateUserData = Constants.IORING_POLL_UPDATE_USER_DATA;
@@ -212,17 +221,27 @@ internal sealed unsafe partial class EngineRing
 
         // The epoll set is edge-triggered: a wake-up of the file that carries an event asked for marks the
         // entry (io_poll_wake's key check). The entry's own first report (the file ready when added) is
-        // read at once and passed over: readiness found at arming is the arming's to act on.
-        var watched = (r.PollEvents & PollKnownEvents & ~PollPri) | PollRdHup | EpollEt;
-        Posix.EpollCtl(pollWatch, Posix.EpollCtlAdd, r.PollFd, watched, Cookie(i));
+        // read at once and passed over: readiness found at arming is the arming's to act on. Input and
+        // output events are watched through two entries, so a wake-up tells which kind it carried (a
+        // socket that receives data wakes with input events only, though it is writable too).
+        var watched = (r.PollEvents & PollKnownEvents & ~PollPri & InputEvents) | PollRdHup | EpollEt;
+        Posix.EpollCtl(pollWatch, Posix.EpollCtlAdd, r.PollFd, watched, Cookie(i, output: false));
+        var output = r.PollEvents & OutputEvents;
+        r.PollOutFd = output != 0 ? Posix.Dup(r.File) : -1;
+        if (output != 0)
+        {
+            Posix.EpollCtl(pollWatch, Posix.EpollCtlAdd, r.PollOutFd, output | EpollEt, Cookie(i, output: true));
+        }
+
         HarvestWakes(ignore: i);
         if (ready)
         {
-            FirePoll(i);
+            FirePoll(i, AnyEvents);
         }
     }
 
-    private ulong Cookie(int i) => ((ulong)requests[i].PollSerial << 32) | (uint)i;
+    // The epoll cookie of a poll's entry: its arming's serial number, whether it is the output entry, its request.
+    private ulong Cookie(int i, bool output) => ((ulong)requests[i].PollSerial << 32) | (output ? OutputEntry : 0) | (uint)i;
 
     /// <summary>Stops watching a poll's file: it left the armed list (completed, cancelled or removed).</summary>
     private void DisarmPoll(int i)
@@ -238,6 +257,12 @@ internal sealed unsafe partial class EngineRing
         Posix.EpollCtl(pollWatch, Posix.EpollCtlDel, r.PollFd, 0, 0);
         Posix.Close(r.PollFd);
         r.PollFd = -1;
+        if (r.PollOutFd >= 0)
+        {
+            Posix.EpollCtl(pollWatch, Posix.EpollCtlDel, r.PollOutFd, 0, 0);
+            Posix.Close(r.PollOutFd);
+            r.PollOutFd = -1;
+        }
     }
 
     /// <summary>
@@ -246,7 +271,7 @@ internal sealed unsafe partial class EngineRing
     /// wake-up's key: a single wake-up posts them even if the file has lost them by the time the task
     /// work runs (a read took the data); after several, the task work asks the file again.
     /// </summary>
-    private void FirePoll(int i)
+    private void FirePoll(int i, uint carried)
     {
         ref var r = ref requests[i];
         if (r.PollFiring)
@@ -256,7 +281,7 @@ internal sealed unsafe partial class EngineRing
         }
 
         r.PollFiring = true;
-        r.PollWakeMask = r.PollCancelled || !r.PollArmed ? 0 : Posix.PollNow(r.File) & r.PollEvents;
+        r.PollWakeMask = r.PollCancelled || !r.PollArmed ? 0 : Posix.PollNow(r.File) & r.PollEvents & carried;
         work.Enqueue(new Work(WorkKind.PollFired, i, false));
     }
 
@@ -280,10 +305,11 @@ internal sealed unsafe partial class EngineRing
             timeoutMs = 0;
             for (var k = 0; k < n; k++)
             {
-                var i = (int)(uint)cookies[k];
-                if (i != ignore && i < requests.Length && requests[i].PollArmed && Cookie(i) == cookies[k])
+                var i = (int)(cookies[k] & ~OutputEntry & uint.MaxValue);
+                var output = (cookies[k] & OutputEntry) != 0;
+                if (i != ignore && i < requests.Length && requests[i].PollArmed && Cookie(i, output) == cookies[k])
                 {
-                    FirePoll(i);
+                    FirePoll(i, output ? OutputEvents | PollErr | PollHup : InputEvents);
                 }
             }
         }
@@ -484,7 +510,7 @@ internal sealed unsafe partial class EngineRing
             }
 
             p.PollCancelled = true;
-            FirePoll(i);
+            FirePoll(i, AnyEvents);
             return true;
         }
 

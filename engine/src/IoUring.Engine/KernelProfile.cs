@@ -182,6 +182,15 @@ public enum FixedBufferStage
 /// CQE carries IORING_CQE_F_SOCK_NONEMPTY: from the kernels where AF_UNIX answers msg_get_inq (6.17's
 /// SO_INQ work). Probed with two four-byte RECVs of eight queued bytes.
 /// </param>
+/// <param name="MsgTooManyVectorsIsEmsgsize">
+/// A msghdr of more than UIO_MAXIOV vectors is refused with -EMSGSIZE (the msghdr copy checks the count,
+/// as sendmsg(2) does); before, the iovec import refused it with -EINVAL. Probed with a SENDMSG of 1025 vectors.
+/// </param>
+/// <param name="RecvChecksSocketFirst">
+/// RECV checks that its file is a socket before it honours IORING_RECVSEND_POLL_FIRST, as the other
+/// socket transfers do; before, a RECV with POLL_FIRST of a file that is not a socket went to wait for
+/// it (a regular file, which cannot be polled: -EAGAIN from io-wq). Probed with such a RECV of a memfd.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -225,7 +234,9 @@ public sealed record KernelProfile(
     bool PollUpdateLosesInlineCompletion = false,
     bool PipeNowait = true,
     RwImportStage NetImport = RwImportStage.Prep,
-    UnixStreamInq UnixStreamInq = UnixStreamInq.WhenQueued)
+    UnixStreamInq UnixStreamInq = UnixStreamInq.WhenQueued,
+    bool MsgTooManyVectorsIsEmsgsize = true,
+    bool RecvChecksSocketFirst = true)
 {
     /// <summary>The cancellation flags of every kernel of the corpus.</summary>
     public const uint CommonCancelFlags = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD

@@ -99,6 +99,7 @@ internal struct Request
     /// <summary>REQ_F_POLLED: it waited for readiness once already; not being tried inline again, it goes to io-wq.</summary>
     public bool Polled;
     public int PollFd;
+    public int PollOutFd;
     public uint PollSerial;
 
     /// <summary>The events the file had when a single wake-up queued the poll's task work (0: ask again).</summary>

@@ -66,6 +66,8 @@ public static class KernelProbe
                 PipeNowait = ProbePipeNowait(live),
                 NetImport = ProbeNetImport(live),
                 UnixStreamInq = ProbeUnixStreamInq(live),
+                MsgTooManyVectorsIsEmsgsize = ProbeMsgTooManyVectors(live),
+                RecvChecksSocketFirst = WithMemfd(fd => ProbeRecvChecksSocketFirst(live, fd)),
             };
         }
         finally
@@ -634,6 +636,45 @@ public static class KernelProbe
         sqe->fd = -1;
         sqe->addr = 0xffff_8000_0000_0000;
     }) == -Errno.EFAULT ? RwImportStage.Prep : RwImportStage.Issue;
+
+    /// <summary>A SENDMSG on an AF_UNIX socket of a msghdr with 1025 vectors: -EMSGSIZE where the msghdr copy checks the count, -EINVAL where the iovec import does.</summary>
+    private static unsafe bool ProbeMsgTooManyVectors(IRingBackend live)
+    {
+        var (a, b) = Posix.SocketPair(1);
+        try
+        {
+            var iov = stackalloc Posix.IoVec[1025];
+            var msg = new Posix.MsgHdr { Iov = (nint)iov, IovLength = 1025 };
+            var address = (ulong)(&msg);
+            return OneSqe(live, null, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_SENDMSG;
+                sqe->fd = a;
+                sqe->addr = address;
+                sqe->len = 1;
+            }) == -Errno.EMSGSIZE;
+        }
+        finally
+        {
+            Posix.Close(a);
+            Posix.Close(b);
+        }
+    }
+
+    /// <summary>A RECV with IORING_RECVSEND_POLL_FIRST of a memfd: -ENOTSOCK where RECV checks the socket first, -EAGAIN (from io-wq) where it went to wait.</summary>
+    private static unsafe bool ProbeRecvChecksSocketFirst(IRingBackend live, int memfd)
+    {
+        var buffer = stackalloc byte[8];
+        var address = (ulong)buffer;
+        return OneSqe(live, null, sqe =>
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_RECV;
+            sqe->fd = memfd;
+            sqe->addr = address;
+            sqe->len = 1;
+            sqe->ioprio = 1;
+        }) == -Errno.ENOTSOCK;
+    }
 
     /// <summary>Eight bytes in an AF_UNIX stream socket, then two four-byte RECVs: which CQEs carry IORING_CQE_F_SOCK_NONEMPTY.</summary>
     private static unsafe UnixStreamInq ProbeUnixStreamInq(IRingBackend live)

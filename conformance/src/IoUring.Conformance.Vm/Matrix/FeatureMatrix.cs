@@ -278,6 +278,8 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             io_uring_op.IORING_OP_READ_FIXED, io_uring_op.IORING_OP_WRITE_FIXED, io_uring_op.IORING_OP_READ, io_uring_op.IORING_OP_WRITE,
             io_uring_op.IORING_OP_NOP128, io_uring_op.IORING_OP_TIMEOUT, io_uring_op.IORING_OP_TIMEOUT_REMOVE, io_uring_op.IORING_OP_ASYNC_CANCEL, io_uring_op.IORING_OP_LINK_TIMEOUT,
             io_uring_op.IORING_OP_POLL_ADD, io_uring_op.IORING_OP_POLL_REMOVE,
+            io_uring_op.IORING_OP_SEND, io_uring_op.IORING_OP_RECV, io_uring_op.IORING_OP_SENDMSG, io_uring_op.IORING_OP_RECVMSG,
+            io_uring_op.IORING_OP_SHUTDOWN,
         })
         {
             var code = (byte)op;
@@ -335,6 +337,21 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("readiness", "read waiting for the pipe (async poll)", _ => true, p => WriteAfter(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_READ && s.Fd == FdChoice.PipeRead)));
         list.Add(new MatrixFeature("readiness", "read waiting for the eventfd", _ => true, p => AnySqe(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_READ && s.Fd == FdChoice.EventFd)));
         list.Add(new MatrixFeature("cancellation", "ASYNC_CANCEL by the pipe's descriptor (polls, waiting reads)", _ => true, p => AnySqe(p, s => TimeoutChoices.IsCancel(s) && (s.OpFlags & TimeoutChoices.CancelFd) != 0 && s.Fd == FdChoice.PipeRead)));
+
+        // Sockets: the program's AF_UNIX stream pair, what one end sends the other receives.
+        static bool SocketTransfer(SqeSpec s, FdChoice fd) => SocketChoices.IsTransfer(s) && s.Fd == fd && s.Buf == BufChoice.Area;
+        static bool Receive(SqeSpec s) => SocketTransfer(s, FdChoice.SocketB) && !SocketChoices.IsSend(s);
+        static bool SendAfter(RingProgram p, Func<SqeSpec, bool> first) =>
+            p.Steps.SelectMany(s => s.Batch).SkipWhile(s => !first(s)).Skip(1).Any(s => SocketChoices.IsSend(s) && s.Fd == FdChoice.SocketA && s.Len > 0);
+        list.Add(new MatrixFeature("sockets", "receive waiting for a send (async poll)", _ => true, p => SendAfter(p, Receive)));
+        list.Add(new MatrixFeature("sockets", "MSG_WAITALL receive completed by a second send", _ => true, p => SendAfter(p, s => Receive(s) && (s.OpFlags & SocketChoices.WaitAll) != 0 && (s.OpFlags & SocketChoices.DontWait) == 0)));
+        list.Add(new MatrixFeature("sockets", "receive of part of what is queued (IORING_CQE_F_SOCK_NONEMPTY where the socket reports it)", _ => true, p => p.Steps.SelectMany(s => s.Batch).SkipWhile(s => !(SocketChoices.IsSend(s) && s.Fd == FdChoice.SocketA && s.Len > 1)).Any(s => Receive(s) && s.Len > 0)));
+        list.Add(new MatrixFeature("sockets", "MSG_DONTWAIT on an empty socket (-EAGAIN)", _ => true, p => AnySqe(p, s => SocketChoices.IsTransfer(s) && SocketChoices.IsSocket(s.Fd) && (s.OpFlags & SocketChoices.DontWait) != 0)));
+        list.Add(new MatrixFeature("sockets", "IORING_RECVSEND_POLL_FIRST", _ => true, p => AnySqe(p, s => SocketChoices.IsTransfer(s) && SocketChoices.IsSocket(s.Fd) && (s.Ioprio & SocketChoices.PollFirst) != 0)));
+        list.Add(new MatrixFeature("sockets", "SENDMSG / RECVMSG msghdr import (vectors, -EMSGSIZE, bad pointers)", _ => true, p => AnySqe(p, s => SocketChoices.IsMessage(s) && SocketChoices.IsSocket(s.Fd))));
+        list.Add(new MatrixFeature("sockets", "SHUTDOWN of a socket of the pair", _ => true, p => AnySqe(p, s => SocketChoices.IsShutdown(s) && SocketChoices.IsSocket(s.Fd))));
+        list.Add(new MatrixFeature("sockets", "poll of a socket woken by a send", _ => true, p => SendAfter(p, s => PollChoices.IsAdd(s) && s.Fd == FdChoice.SocketB)));
+        list.Add(new MatrixFeature("sockets", "socket transfer of a file that is not a socket (-ENOTSOCK)", _ => true, p => AnySqe(p, s => (SocketChoices.IsTransfer(s) || SocketChoices.IsShutdown(s)) && s.Fd is FdChoice.File or FdChoice.PipeRead)));
 
         foreach (var flag in new[]
         {
