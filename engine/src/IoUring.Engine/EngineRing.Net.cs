@@ -219,8 +219,14 @@ internal sealed unsafe partial class EngineRing
         var receive = IsNetReceive(r.Kind);
         var pollFirst = (r.Ioprio & RecvSendPollFirst) != 0 && !r.Polled;
 
-        // RECV looked at POLL_FIRST before it looked for the socket (KernelProfile.RecvChecksSocketFirst).
-        if (r.Kind == OpKind.Recv && pollFirst && !profile.RecvChecksSocketFirst)
+        // SEND and RECV looked at POLL_FIRST before they looked for the socket (KernelProfile.SendChecksSocketFirst, RecvChecksSocketFirst).
+        var pollFirstBeforeSocket = r.Kind switch
+        {
+            OpKind.Send => !profile.SendChecksSocketFirst,
+            OpKind.Recv => !profile.RecvChecksSocketFirst,
+            _ => false,
+        };
+        if (pollFirst && pollFirstBeforeSocket)
         {
             return WouldWait(ref r);
         }
@@ -228,6 +234,12 @@ internal sealed unsafe partial class EngineRing
         if (!Posix.IsSocket(r.File))
         {
             return Returned(ref r, -Errno.ENOTSOCK);
+        }
+
+        // A message's header is copied before POLL_FIRST is looked at (before 6.10, at the first issue).
+        if (r.Kind is OpKind.SendMsg or OpKind.RecvMsg && r.Message is null && ReadMsgHdr(ref r) is var header and not 0)
+        {
+            return Returned(ref r, header);
         }
 
         if (pollFirst)
@@ -251,11 +263,6 @@ internal sealed unsafe partial class EngineRing
         Posix.MsgHdr msg;
         if (r.Kind is OpKind.SendMsg or OpKind.RecvMsg)
         {
-            if (r.Message is null && ReadMsgHdr(ref r) is var read and not 0)
-            {
-                return Returned(ref r, read);
-            }
-
             msg = r.Message!.Header;
             r.Message.Vectors.CopyTo(new Span<Posix.IoVec>(iovs, UioMaxIov));
         }

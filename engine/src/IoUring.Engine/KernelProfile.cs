@@ -191,6 +191,10 @@ public enum FixedBufferStage
 /// socket transfers do; before, a RECV with POLL_FIRST of a file that is not a socket went to wait for
 /// it (a regular file, which cannot be polled: -EAGAIN from io-wq). Probed with such a RECV of a memfd.
 /// </param>
+/// <param name="SendChecksSocketFirst">
+/// As <paramref name="RecvChecksSocketFirst"/>, for SEND: 6.1 honoured POLL_FIRST before the socket check.
+/// Probed with a SEND with POLL_FIRST of a memfd.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -236,7 +240,8 @@ public sealed record KernelProfile(
     RwImportStage NetImport = RwImportStage.Prep,
     UnixStreamInq UnixStreamInq = UnixStreamInq.WhenQueued,
     bool MsgTooManyVectorsIsEmsgsize = true,
-    bool RecvChecksSocketFirst = true)
+    bool RecvChecksSocketFirst = true,
+    bool SendChecksSocketFirst = true)
 {
     /// <summary>The cancellation flags of every kernel of the corpus.</summary>
     public const uint CommonCancelFlags = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD

@@ -45,6 +45,9 @@ public sealed unsafe class ReferenceEngine : IRingBackend
     public Action<string>? Unmodelled { get; init; }
 
     /// <summary>Setup flags the profile's kernel accepts whose machinery the engine lacks: no SQ poll thread, no user-provided ring memory.</summary>
+    // IORING_ENTER_NO_IOWAIT (1U << 7): a wait not counted as iowait (7.x).
+    private const uint EnterNoIowait = 1u << 7;
+
     public const uint UnmodelledSetupFlags = (uint)(IoUringSetupFlags.IORING_SETUP_SQPOLL | IoUringSetupFlags.IORING_SETUP_NO_MMAP);
 
     internal void ReportUnmodelled(string what) => Unmodelled?.Invoke(what);
@@ -260,10 +263,23 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         }
 
         // io_get_ext_arg comes before the wait (and its overflow flush): a bad argument changes nothing.
-        var waitArgument = ExtArg(ring, flags, (ulong)arg, argSize, out var waitNs);
+        var waitArgument = ExtArg(ring, flags, (ulong)arg, argSize, out var waitNs, out var minWait);
         if (waitArgument < 0)
         {
             return submitted > 0 ? submitted : waitArgument;
+        }
+
+        // The min-wait timeout (wait that long for min_complete, then return with any CQE at all) and the
+        // scheduler's iowait accounting a wait skips with NO_IOWAIT are not modelled: the engine's waits
+        // end on min_complete or the timeout alone, and are never counted as iowait.
+        if (minWait)
+        {
+            ReportUnmodelled("a wait with a min-wait timeout (min_wait_usec)");
+        }
+
+        if ((flags & EnterNoIowait) != 0)
+        {
+            ReportUnmodelled("IORING_ENTER_NO_IOWAIT (the kernel's iowait accounting of waits)");
         }
 
         ring.FlushOverflow();
@@ -336,9 +352,10 @@ public sealed unsafe class ReferenceEngine : IRingBackend
     /// The engine reads it only to decide whether a timer it holds fires before the wait ends; a timeout
     /// it cannot read counts as none.
     /// </para>
-    private static int ExtArg(EngineRing ring, uint flags, ulong arg, nuint argSize, out long waitNs)
+    private static int ExtArg(EngineRing ring, uint flags, ulong arg, nuint argSize, out long waitNs, out bool minWait)
     {
         waitNs = -1;
+        minWait = false;
         if ((flags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG) == 0)
         {
             return 0;
@@ -360,6 +377,7 @@ public sealed unsafe class ReferenceEngine : IRingBackend
             }
 
             var w = (io_uring_reg_wait*)(ring.WaitArgs + arg);
+            minWait = w->min_wait_usec != 0;
             if ((w->flags & Constants.IORING_REG_WAIT_TS) != 0)
             {
                 waitNs = WaitNs(w->ts, absolute);
@@ -375,6 +393,7 @@ public sealed unsafe class ReferenceEngine : IRingBackend
 
         io_uring_getevents_arg copy;
         var rc = Posix.CopyFromUser(&copy, arg, (nuint)sizeof(io_uring_getevents_arg));
+        minWait = rc == 0 && copy.min_wait_usec != 0;
         __kernel_timespec ts;
         if (rc == 0 && copy.ts != 0 && Posix.CopyFromUser(&ts, copy.ts, (nuint)sizeof(__kernel_timespec)) == 0)
         {

@@ -67,7 +67,8 @@ public static class KernelProbe
                 NetImport = ProbeNetImport(live),
                 UnixStreamInq = ProbeUnixStreamInq(live),
                 MsgTooManyVectorsIsEmsgsize = ProbeMsgTooManyVectors(live),
-                RecvChecksSocketFirst = WithMemfd(fd => ProbeRecvChecksSocketFirst(live, fd)),
+                RecvChecksSocketFirst = WithMemfd(fd => ProbeChecksSocketFirst(live, fd, io_uring_op.IORING_OP_RECV)),
+                SendChecksSocketFirst = WithMemfd(fd => ProbeChecksSocketFirst(live, fd, io_uring_op.IORING_OP_SEND)),
             };
         }
         finally
@@ -661,14 +662,14 @@ public static class KernelProbe
         }
     }
 
-    /// <summary>A RECV with IORING_RECVSEND_POLL_FIRST of a memfd: -ENOTSOCK where RECV checks the socket first, -EAGAIN (from io-wq) where it went to wait.</summary>
-    private static unsafe bool ProbeRecvChecksSocketFirst(IRingBackend live, int memfd)
+    /// <summary>A RECV or SEND with IORING_RECVSEND_POLL_FIRST of a memfd: -ENOTSOCK where it checks the socket first, -EAGAIN (from io-wq) where it went to wait.</summary>
+    private static unsafe bool ProbeChecksSocketFirst(IRingBackend live, int memfd, io_uring_op op)
     {
         var buffer = stackalloc byte[8];
         var address = (ulong)buffer;
         return OneSqe(live, null, sqe =>
         {
-            sqe->opcode = (byte)io_uring_op.IORING_OP_RECV;
+            sqe->opcode = (byte)op;
             sqe->fd = memfd;
             sqe->addr = address;
             sqe->len = 1;
