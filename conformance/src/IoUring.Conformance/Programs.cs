@@ -127,6 +127,7 @@ public enum RegisterKind
     Restrictions,
     EnableRings,
     MemRegion,
+    SyncCancel,
 }
 
 /// <summary>One io_uring_restriction entry: its opcode and the byte it carries (register op, SQE op or flags).</summary>
@@ -430,7 +431,8 @@ public static class ProgramGen
             (1, Gen.Elements(false, false, true).Select(d => new RegisterSpec(RegisterKind.UnregisterBuffers, 0, 0, d))),
             (3, from entries in restriction.ArrayOf().Select(a => a.Take(5).ToArray()) select new RegisterSpec(RegisterKind.Restrictions, (uint)entries.Length, 0, false, entries)),
             (3, Gen.Elements(false, false, true).Select(d => new RegisterSpec(RegisterKind.EnableRings, 0, 0, d))),
-            (3, from variant in Gen.Choose(0, 8) select new RegisterSpec(RegisterKind.MemRegion, 1, (uint)variant, false)));
+            (3, from variant in Gen.Choose(0, 8) select new RegisterSpec(RegisterKind.MemRegion, 1, (uint)variant, false)),
+            (3, from count in Gen.Elements(1u, 1u, 1u, 1u, 0u, 2u) from variant in Gen.Choose(0, Runner.SyncCancelKeys - 1) from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(RegisterKind.SyncCancel, count, (uint)variant, dirty)));
         var step = from batch in Sqe(opLast).ArrayOf().Select(a => a.Take(8).ToArray())
                    from getEvents in Gen.Frequency((3, Gen.Constant(true)), (1, Gen.Constant(false)))
                    from reap in Gen.Choose(0, 12)
@@ -722,10 +724,40 @@ public static class ProgramGen
     /// The generator's rules, applied to every program it makes and to every shrink candidate; each
     /// keeps one nondeterminism of the kernels out of the traces: <see cref="OneTransferChain"/>,
     /// <see cref="NoDrainRacingIoWq"/>, <see cref="NoBigCqesWhereAsync"/>, <see cref="ReadinessOnTime"/>,
-    /// <see cref="TimeoutsOnTime"/>.
+    /// <see cref="TimeoutsOnTime"/>, <see cref="NoSyncCancelRacingIoWq"/>.
     /// </summary>
     public static RingProgram Normalize(RingProgram p) =>
-        ResolveNames(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() }))));
+        ResolveNames(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() })))));
+
+    /// <summary>
+    /// A request that posts no CQE (CQE_SKIP_SUCCESS) and may have gone to io-wq (after a drain, with
+    /// IOSQE_ASYNC, or behind a spoiled SQ index) may still be queued there when a later step begins: the
+    /// runner has no CQE to wait for. A later IORING_REGISTER_SYNC_CANCEL would find it pending or not as
+    /// the worker is quick or slow (found on the host: ANY cancelled a drained NOP), so such a program's
+    /// sync cancellations carry a padding byte, which every kernel refuses before searching.
+    /// </summary>
+    public static RingProgram NoSyncCancelRacingIoWq(RingProgram p)
+    {
+        var skipped = false;
+        var ioWq = false;
+        var steps = p.Steps.ToArray();
+        for (var si = 0; si < steps.Length; si++)
+        {
+            if (steps[si].Register is { Kind: RegisterKind.SyncCancel, Dirty: false } reg && skipped && ioWq)
+            {
+                steps[si] = steps[si] with { Register = reg with { Dirty = true } };
+            }
+
+            ioWq |= steps[si].BadIndexAt >= 0;
+            foreach (var s in steps[si].Batch)
+            {
+                skipped |= (s.Flags & (byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS) != 0;
+                ioWq |= (s.Flags & (byte)(IoUringSqeFlags.IOSQE_IO_DRAIN | IoUringSqeFlags.IOSQE_ASYNC)) != 0;
+            }
+        }
+
+        return p with { Steps = steps };
+    }
 
     /// <summary>
     /// Readiness that the program alone decides. A poll fires when the program's own write to the pipe or

@@ -442,6 +442,7 @@ public static unsafe class Runner
         RegisterKind.UnregisterBuffers => $"unregister-buffers {Call(ring, IoUringRegister.IORING_UNREGISTER_BUFFERS, null, reg.Dirty ? 1u : 0)}",
         RegisterKind.Restrictions => Restrictions(ring, reg),
         RegisterKind.EnableRings => $"enable-rings {Call(ring, IoUringRegister.IORING_REGISTER_ENABLE_RINGS, null, reg.Dirty ? 1u : 0)}",
+        RegisterKind.SyncCancel => SyncCancel(ring, ws, reg),
         _ => MemRegion(backend, ring, ws, reg),
     };
 
@@ -507,6 +508,48 @@ public static unsafe class Runner
             _ => fds,
         };
         return $"files {Call(ring, IoUringRegister.IORING_REGISTER_FILES, arg, reg.Count)}";
+    }
+
+    /// <summary>The keys a program's IORING_REGISTER_SYNC_CANCEL uses (<see cref="SyncCancelKey"/>).</summary>
+    public const int SyncCancelKeys = 6;
+
+    /// <summary>
+    /// A sync cancellation's key by variant: 0 the user_data of the program's first SQE (1), 1 that of the
+    /// second step's first (101), 2 ANY, 3 ALL on the pipe's read end, 4 ALL on the POLL_ADD opcode, 5 socket
+    /// B's descriptor. Its timeout is zero, so a match still running in io-wq ends the wait at once (-ETIME).
+    /// </summary>
+    public static (ulong UserData, uint Flags, FdChoice Fd, byte Opcode) SyncCancelKey(uint variant) => variant switch
+    {
+        0 => (1, 0, FdChoice.Negative, 0),
+        1 => (101, 0, FdChoice.Negative, 0),
+        2 => (0, CancelAny, FdChoice.Negative, 0),
+        3 => (0, CancelAll | CancelFd, FdChoice.PipeRead, 0),
+        4 => (0, CancelAll | CancelOp, FdChoice.Negative, (byte)io_uring_op.IORING_OP_POLL_ADD),
+        _ => (0, CancelFd, FdChoice.SocketB, 0),
+    };
+
+    private const uint CancelAll = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL;
+    private const uint CancelAny = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ANY;
+    private const uint CancelFd = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD;
+    private const uint CancelOp = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_OP;
+
+    /// <summary>IORING_REGISTER_SYNC_CANCEL with the key of <see cref="SyncCancelKey"/>; dirty sets a padding byte.</summary>
+    private static string SyncCancel(IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)
+    {
+        var (userData, flags, fd, opcode) = SyncCancelKey(reg.Variant);
+        var sc = new io_uring_sync_cancel_reg
+        {
+            addr = userData,
+            flags = flags,
+            fd = fd switch { FdChoice.PipeRead => ws.PipeRead, FdChoice.SocketB => ws.SocketB, _ => -1 },
+            opcode = opcode,
+        };
+        if (reg.Dirty)
+        {
+            ((byte*)&sc.pad)[3] = 1;
+        }
+
+        return $"sync-cancel {Call(ring, IoUringRegister.IORING_REGISTER_SYNC_CANCEL, &sc, reg.Count)}";
     }
 
     private static string FilesUpdate(IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)

@@ -113,6 +113,66 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>
+    /// IORING_REGISTER_SYNC_CANCEL (io_sync_cancel): the key of an ASYNC_CANCEL in a struct
+    /// io_uring_sync_cancel_reg (its padding zero, its flags this kernel's), a file key looked up first
+    /// (-EBADF), then the same search. The first match, or with ALL or ANY the count, is the result, and
+    /// no match is -ENOENT; the cancelled requests' CQEs are posted by the task work that runs before the
+    /// call returns. Only a match running in io-wq makes the kernel wait (up to the struct's timeout), and
+    /// the engine's io-wq runs nothing between calls.
+    /// </summary>
+    private int SyncCancel(void* arg, uint nrArgs)
+    {
+        if (arg == null || nrArgs != 1)
+        {
+            return -Errno.EINVAL;
+        }
+
+        io_uring_sync_cancel_reg sc;
+        if (Posix.CopyFromUser(&sc, (ulong)arg, (nuint)sizeof(io_uring_sync_cancel_reg)) != 0)
+        {
+            return -Errno.EFAULT;
+        }
+
+        if ((sc.flags & ~profile.CancelFlags) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var pad = (byte*)&sc.pad;
+        for (var k = 0; k < 7; k++)
+        {
+            if (pad[k] != 0)
+            {
+                return -Errno.EINVAL;
+            }
+        }
+
+        var pad2 = (ulong*)&sc.pad2;
+        if (pad2[0] != 0 || pad2[1] != 0 || pad2[2] != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        var key = new Request { OpFlags = sc.flags, Addr = sc.addr, Len = sc.opcode, Fd = sc.fd, Next = -1 };
+        if ((sc.flags & CancelFd) != 0 && !((sc.flags & CancelFdFixed) != 0 ? FixedFile(sc.fd) >= 0 : Posix.IsOpen(sc.fd)))
+        {
+            return -Errno.EBADF;
+        }
+
+        var all = (sc.flags & (CancelAll | CancelAny)) != 0;
+        var seq = ++cancelSeq;
+        var cancelled = 0;
+        var res = -Errno.ENOENT;
+        while ((res = TryCancel(ref key, seq)) != -Errno.ENOENT && all)
+        {
+            cancelled++;
+        }
+
+        RunTaskWork();
+        return all ? cancelled : res;
+    }
+
+    /// <summary>
     /// io_try_cancel: io-wq first (0 only for work not yet started; a running match falls through), then
     /// armed polls, waitids and futexes (the engine has no waitids or futexes), then, unless the key is a file, the timeouts.
     /// </summary>

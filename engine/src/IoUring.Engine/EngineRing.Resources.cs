@@ -77,6 +77,7 @@ internal sealed unsafe partial class EngineRing
             (uint)io_uring_register_op.IORING_REGISTER_RESTRICTIONS => RegisterRestrictions(arg, nrArgs),
             (uint)io_uring_register_op.IORING_REGISTER_ENABLE_RINGS => arg != null || nrArgs != 0 ? -Errno.EINVAL : EnableRings(),
             (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION => arg == null || nrArgs != 1 ? -Errno.EINVAL : RegisterMemRegion((ulong)arg),
+            (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL => SyncCancel(arg, nrArgs),
 
             // Known opcodes the engine does not model yet (eventfd, personality, pbuf rings, ...): refused, not faked.
             _ when profile.RegisterOpLast == 0 || opcode < profile.RegisterOpLast => UnmodelledRegister(opcode),

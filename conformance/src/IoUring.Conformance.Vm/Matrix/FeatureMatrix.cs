@@ -367,6 +367,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("register", "IORING_REGISTER_FILES (+ update)", _ => true, p => AnyRegister(p, RegisterKind.Files) || AnyRegister(p, RegisterKind.FilesUpdate)));
         list.Add(new MatrixFeature("register", "IORING_REGISTER_BUFFERS", _ => true, p => AnyRegister(p, RegisterKind.Buffers)));
         list.Add(new MatrixFeature("register", "IORING_REGISTER_RESTRICTIONS + ENABLE_RINGS", p => p.Has(IoUringSetupFlags.IORING_SETUP_R_DISABLED), p => AnyRegister(p, RegisterKind.Restrictions) || AnyRegister(p, RegisterKind.EnableRings)));
+        list.Add(new MatrixFeature("cancellation", "IORING_REGISTER_SYNC_CANCEL", p => p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL, p => AnyRegister(p, RegisterKind.SyncCancel)));
         list.Add(new MatrixFeature("regions", "IORING_REGISTER_MEM_REGION", p => p.HasMemRegion, p => AnyRegister(p, RegisterKind.MemRegion)));
         list.Add(new MatrixFeature("regions", "registered wait (IORING_ENTER_EXT_ARG_REG)", p => (p.EnterFlags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0, p => p.Steps.Any(s => s.RegWait >= 0)));
         list.Add(new MatrixFeature("query", "IORING_REGISTER_QUERY", p => p.HasQuery, p => AnyRegister(p, RegisterKind.Query)));

@@ -266,6 +266,7 @@ public static partial class CExport
                 RegisterKind.UnregisterBuffers => ("unregister-buffers", $"unregister_buffers(&ring, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_UNREGISTER_BUFFERS"),
                 RegisterKind.Restrictions => ("restrictions", $"register_restrictions(&ring, {(reg.Restrictions is { Length: > 0 } ? "restrictions" : "NULL")}, {reg.Restrictions?.Length ?? 0}, text, sizeof text)", "IORING_REGISTER_RESTRICTIONS"),
                 RegisterKind.EnableRings => ("enable-rings", $"enable_rings(&ring, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_ENABLE_RINGS"),
+                RegisterKind.SyncCancel => ("sync-cancel", SyncCancelCall(reg), "IORING_REGISTER_SYNC_CANCEL"),
                 _ => ("mem-region", $"register_mem_region(&ring, &ws, {reg.Variant}, text, sizeof text)", "IORING_REGISTER_MEM_REGION"),
             };
             Sections.Add(section);
@@ -447,6 +448,13 @@ public static partial class CExport
             }
 
             Line(2, "}");
+        }
+
+        private static string SyncCancelCall(RegisterSpec reg)
+        {
+            var (userData, flags, fd, opcode) = Runner.SyncCancelKey(reg.Variant);
+            var descriptor = fd switch { FdChoice.PipeRead => "ws.pipe_read", FdChoice.SocketB => "ws.sock_b", _ => "-1" };
+            return $"sync_cancel(&ring, {reg.Count}, {userData}ULL, 0x{flags:x}, {descriptor}, {opcode}, {Bool(reg.Dirty)}, text, sizeof text)";
         }
 
         private static string BadAddress(BufChoice buf) => buf switch

@@ -815,6 +815,24 @@ static void register_restrictions(struct ring *r, const unsigned char (*entries)
 	snprintf(text, size, "restrictions %d", io_uring_register(r->fd, IORING_REGISTER_RESTRICTIONS, res, count));
 }
 
+/*@ section sync-cancel @*/
+/*
+ * IORING_REGISTER_SYNC_CANCEL with a key (user_data, flags, fd, opcode) and a zero timeout, laid out by
+ * offset (older headers have no opcode field: their padding is there). Dirty sets a padding byte.
+ */
+static void sync_cancel(struct ring *r, unsigned count, unsigned long long user_data, unsigned flags, int fd, unsigned char opcode, int dirty, char *text, size_t size)
+{
+	unsigned char sc[64];
+	memset(sc, 0, sizeof sc);
+	memcpy(sc, &user_data, 8);
+	memcpy(sc + 8, &fd, 4);
+	memcpy(sc + 12, &flags, 4);
+	sc[32] = opcode;
+	if (dirty)
+		sc[36] = 1;
+	snprintf(text, size, "sync-cancel %d", io_uring_register(r->fd, IORING_REGISTER_SYNC_CANCEL, sc, count));
+}
+
 /*@ section enable-rings @*/
 static void enable_rings(struct ring *r, int dirty, char *text, size_t size)
 {
