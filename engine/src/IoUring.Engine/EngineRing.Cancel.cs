@@ -138,10 +138,11 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EINVAL;
         }
 
+        // Where the header has no opcode key, its byte is padding too.
         var pad = (byte*)&sc.pad;
         for (var k = 0; k < 7; k++)
         {
-            if (pad[k] != 0)
+            if (pad[k] != 0 || (!profile.SyncCancelTakesOpcode && sc.opcode != 0))
             {
                 return -Errno.EINVAL;
             }

@@ -401,6 +401,7 @@ public static class KernelBehaviour
             // TIMEOUT_REMOVE takes.
             TimeoutFlags = Or("IORING_TIMEOUT_") & ~(uint)(Bindings.IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE | Bindings.IoUringTimeoutFlags.IORING_LINK_TIMEOUT_UPDATE),
             CancelFlags = Or("IORING_ASYNC_CANCEL_"),
+            SyncCancelTakesOpcode = snapshot.Records.FirstOrDefault(r => r.Name == "io_uring_sync_cancel_reg") is { } syncCancel && syncCancel.Fields.Any(f => f.Name == "opcode"),
         };
 
         var version = KernelVersion.Parse(snapshot.Kernel);

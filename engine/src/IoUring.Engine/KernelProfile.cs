@@ -195,6 +195,11 @@ public enum FixedBufferStage
 /// As <paramref name="RecvChecksSocketFirst"/>, for SEND: 6.1 honoured POLL_FIRST before the socket check.
 /// Probed with a SEND with POLL_FIRST of a memfd.
 /// </param>
+/// <param name="SyncCancelTakesOpcode">
+/// struct io_uring_sync_cancel_reg has the opcode key (byte 32) in this kernel's header; where it has
+/// padding there (6.1, though its ASYNC_CANCEL takes IORING_ASYNC_CANCEL_OP), a key with an opcode is
+/// -EINVAL. Read from the header; probed with a SYNC_CANCEL whose opcode byte is set.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -241,7 +246,8 @@ public sealed record KernelProfile(
     UnixStreamInq UnixStreamInq = UnixStreamInq.WhenQueued,
     bool MsgTooManyVectorsIsEmsgsize = true,
     bool RecvChecksSocketFirst = true,
-    bool SendChecksSocketFirst = true)
+    bool SendChecksSocketFirst = true,
+    bool SyncCancelTakesOpcode = true)
 {
     /// <summary>The cancellation flags of every kernel of the corpus.</summary>
     public const uint CommonCancelFlags = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD

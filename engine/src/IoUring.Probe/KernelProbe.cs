@@ -69,6 +69,7 @@ public static class KernelProbe
                 MsgTooManyVectorsIsEmsgsize = ProbeMsgTooManyVectors(live),
                 RecvChecksSocketFirst = WithMemfd(fd => ProbeChecksSocketFirst(live, fd, io_uring_op.IORING_OP_RECV)),
                 SendChecksSocketFirst = WithMemfd(fd => ProbeChecksSocketFirst(live, fd, io_uring_op.IORING_OP_SEND)),
+                SyncCancelTakesOpcode = ProbeSyncCancelTakesOpcode(live, fd),
             };
         }
         finally
@@ -675,6 +676,13 @@ public static class KernelProbe
             sqe->len = 1;
             sqe->ioprio = 1;
         }) == -Errno.ENOTSOCK;
+    }
+
+    /// <summary>A SYNC_CANCEL of a user_data nothing has, its opcode byte set: -ENOENT where the struct has the opcode key, -EINVAL where that byte is padding.</summary>
+    private static unsafe bool ProbeSyncCancelTakesOpcode(IRingBackend live, int ring)
+    {
+        var sc = new io_uring_sync_cancel_reg { addr = 0x5eed, fd = -1, opcode = 1 };
+        return live.Register(ring, (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL, &sc, 1) == -Errno.ENOENT;
     }
 
     /// <summary>Eight bytes in an AF_UNIX stream socket, then two four-byte RECVs: which CQEs carry IORING_CQE_F_SOCK_NONEMPTY.</summary>
