@@ -38,6 +38,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,10 @@
 #define IOVEC_SLOTS 1100
 /* The pipe's and the eventfd's transfer buffer, apart from the area. */
 #define STREAM_BYTES (16 * 1024)
+/* A msghdr's vectors: up to MSG_VECTORS of MSG_VECTOR_LENGTH bytes from its offset in the stream buffer. */
+#define MSG_VECTORS 8
+#define MSG_VECTOR_LENGTH 700
+#define MSG_SLOTS 64
 /* Below mmap_min_addr: nothing is ever mapped there, so a copy faults at issue. */
 #define UNMAPPED_ADDRESS 0x1000ULL
 /* Above TASK_SIZE: access_ok refuses it when the request is prepared. */
@@ -261,14 +266,23 @@ struct cqe {
 
 #define MAX_CQES 4096
 
+/* A msghdr of the process's own layout (the kernel reads a 32-bit process's as a compat msghdr) and its vectors. */
+struct msg_slot {
+	struct msghdr hdr;
+	struct iovec iov[MSG_VECTORS];
+};
+
 /* The program's files and memory: a memfd of known bytes, a buffer area of known bytes, iovec arrays,
- * and for readiness an empty pipe, an eventfd of count 0 and their transfer buffer. */
+ * for readiness an empty pipe, an eventfd of count 0 and their transfer buffer, and a connected pair of
+ * AF_UNIX stream sockets with msghdrs for their messages. */
 struct workspace {
 	int fd;
 	int pipe_read, pipe_write, eventfd;
+	int sock_a, sock_b;
 	unsigned char *area;
 	unsigned char *stream;
 	struct { void *base; size_t len; } *iovecs;
+	struct msg_slot *msgs;
 };
 
 static void workspace_create(struct workspace *ws)
@@ -289,10 +303,18 @@ static void workspace_create(struct workspace *ws)
 	}
 	ws->pipe_read = pipe_fds[0];
 	ws->pipe_write = pipe_fds[1];
+	int sockets[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
+		printf("SKIP: cannot create the program's socket pair (%s)\n", strerror(errno));
+		exit(SKIP);
+	}
+	ws->sock_a = sockets[0];
+	ws->sock_b = sockets[1];
+	ws->msgs = aligned_alloc(64, MSG_SLOTS * sizeof *ws->msgs);
 	ws->area = aligned_alloc(4096, AREA_BYTES);
 	ws->stream = aligned_alloc(4096, STREAM_BYTES);
 	ws->iovecs = aligned_alloc(64, IOVEC_SLOTS * sizeof *ws->iovecs);
-	if (ws->area == NULL || ws->stream == NULL || ws->iovecs == NULL) {
+	if (ws->area == NULL || ws->stream == NULL || ws->iovecs == NULL || ws->msgs == NULL) {
 		printf("SKIP: out of memory\n");
 		exit(SKIP);
 	}
@@ -437,7 +459,8 @@ static unsigned long long eventfd_count(int fd)
 }
 
 /* The file's size, a digest of its bytes, its position, and a digest of the buffer area; once the
- * pipe or the eventfd has been used, the bytes in the pipe, the eventfd's count and a digest of their buffer. */
+ * pipe or the eventfd has been used, the bytes in the pipe, the eventfd's count and a digest of their buffer;
+ * once a socket holds bytes, how many each holds. */
 static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 {
 	off_t position = lseek(ws->fd, 0, SEEK_CUR);
@@ -457,7 +480,12 @@ static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 	unsigned long long count = eventfd_count(ws->eventfd);
 	unsigned long long stream = digest_bytes(ws->stream, STREAM_BYTES);
 	if (queued != 0 || count != 0 || stream != digest_bytes(pattern, STREAM_BYTES))
-		snprintf(buf + n, size - (size_t)n, " pipe %d eventfd %llu stream %016llx", queued, count, stream);
+		n += snprintf(buf + n, size - (size_t)n, " pipe %d eventfd %llu stream %016llx", queued, count, stream);
+	int a = 0, b = 0;
+	ioctl(ws->sock_a, FIONREAD, &a);
+	ioctl(ws->sock_b, FIONREAD, &b);
+	if (a != 0 || b != 0)
+		snprintf(buf + n, size - (size_t)n, " sockets %d %d", a, b);
 }
 
 /* The SQEs of one step: where each went in the SQ, and whether the SQ ran out of room. */

@@ -522,16 +522,11 @@ public static unsafe class Runner
     {
         0 => (1, 0, FdChoice.Negative, 0),
         1 => (101, 0, FdChoice.Negative, 0),
-        2 => (0, CancelAny, FdChoice.Negative, 0),
-        3 => (0, CancelAll | CancelFd, FdChoice.PipeRead, 0),
-        4 => (0, CancelAll | CancelOp, FdChoice.Negative, (byte)io_uring_op.IORING_OP_POLL_ADD),
-        _ => (0, CancelFd, FdChoice.SocketB, 0),
+        2 => (0, TimeoutChoices.CancelAny, FdChoice.Negative, 0),
+        3 => (0, TimeoutChoices.CancelAll | TimeoutChoices.CancelFd, FdChoice.PipeRead, 0),
+        4 => (0, TimeoutChoices.CancelAll | TimeoutChoices.CancelOp, FdChoice.Negative, (byte)io_uring_op.IORING_OP_POLL_ADD),
+        _ => (0, TimeoutChoices.CancelFd, FdChoice.SocketB, 0),
     };
-
-    private const uint CancelAll = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL;
-    private const uint CancelAny = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ANY;
-    private const uint CancelFd = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD;
-    private const uint CancelOp = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_OP;
 
     /// <summary>IORING_REGISTER_SYNC_CANCEL with the key of <see cref="SyncCancelKey"/>; dirty sets a padding byte.</summary>
     private static string SyncCancel(IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)

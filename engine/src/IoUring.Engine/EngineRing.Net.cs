@@ -15,9 +15,7 @@ internal sealed unsafe partial class EngineRing
     private const ushort RecvSendPollFirst = 1;
     private const ushort RecvMultishot = 2;
     private const ushort RecvSendBundle = 16;
-    private const uint FeatRecvSendBundle = 1u << 14;
 
-    private const int MsgPeek = 0x2;
     private const int MsgCtrunc = 0x8;
     private const int MsgTrunc = 0x20;
     private const int MsgDontwait = 0x40;
@@ -48,7 +46,7 @@ internal sealed unsafe partial class EngineRing
         }
 
         var known = receive ? RecvSendPollFirst | RecvMultishot : RecvSendPollFirst;
-        if ((profile.Features & FeatRecvSendBundle) != 0)
+        if ((profile.Features & Operations.FeatRecvSendBundle) != 0)
         {
             known |= RecvSendBundle;
         }

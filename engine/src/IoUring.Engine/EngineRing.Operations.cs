@@ -65,11 +65,14 @@ internal static class Operations
     /// <summary>As <see cref="Of(byte)"/>, plus a proposal's opcode when the profile has one.</summary>
     public static OpDef Of(byte opcode, KernelProfile profile) =>
         profile.Mmap is { } mmap && opcode == mmap.Opcode ? new OpDef(OpKind.Mmap, false, false, false)
-        : opcode == (byte)io_uring_op.IORING_OP_SEND ? Table[opcode] with { BufferSelect = (profile.Features & SendBufferSelectFeature) != 0 }
+        : opcode == (byte)io_uring_op.IORING_OP_SEND ? Table[opcode] with { BufferSelect = (profile.Features & FeatRecvSendBundle) != 0 }
         : Table[opcode];
 
-    // SEND takes provided buffers from 6.10, which brought them with bundles (IORING_FEAT_RECVSEND_BUNDLE).
-    private const uint SendBufferSelectFeature = 1u << 14;
+    /// <summary>
+    /// IORING_FEAT_RECVSEND_BUNDLE (6.10): the kernel takes IORING_RECVSEND_BUNDLE, and SEND takes
+    /// provided buffers, which came with bundles.
+    /// </summary>
+    public const uint FeatRecvSendBundle = 1u << 14;
 
     private static OpDef[] Build()
     {
