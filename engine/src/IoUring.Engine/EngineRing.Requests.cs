@@ -763,8 +763,16 @@ internal sealed unsafe partial class EngineRing
                     }
                 }
 
+                // Later kernels run what was queued, flush its completions (which queues their links'
+                // successors), then run what came meanwhile. 6.1's loop runs generation after generation
+                // until the list stays empty and flushes once at the end, so a successor is issued after
+                // task work that came in meanwhile (found under qemu on 6.1: a receive woken by a send
+                // took the data before the receive linked behind the send).
                 work.Drop(n);
-                FlushCompletions();
+                if (!profile.TaskWorkNewestFirst || work.Count == 0)
+                {
+                    FlushCompletions();
+                }
             }
 
             if (asyncWork.Count == 0)

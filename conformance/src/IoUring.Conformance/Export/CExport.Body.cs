@@ -396,7 +396,11 @@ public static partial class CExport
             }
             else if (SocketChoices.IsMessage(s))
             {
-                Sections.Add("msghdr");
+                if (s.Buf == BufChoice.Area)
+                {
+                    Sections.Add("msghdr");
+                }
+
                 Line(3, $"sqe->fd = {fd};");
                 Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"msghdr_of(&ws, {slot}, {Runner.StreamOffset(s)}, {s.Len})" : BadAddress(s.Buf))};");
                 Line(3, "sqe->len = 1;");
