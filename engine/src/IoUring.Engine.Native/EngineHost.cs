@@ -65,6 +65,20 @@ internal static class EngineHost
         return new ReferenceEngine(profile)
         {
             Descriptors = () => NextDescriptor,
+
+            // A wait for a wake-up lets go of the lock, so the thread whose call wakes it can make that call.
+            Blocking = wait =>
+            {
+                Monitor.Exit(Gate);
+                try
+                {
+                    wait();
+                }
+                finally
+                {
+                    Monitor.Enter(Gate);
+                }
+            },
             Unmodelled = what =>
             {
                 // Once per process: a loop of refused requests must not fill the log.

@@ -290,7 +290,7 @@ internal sealed unsafe partial class EngineRing
     /// (io_poll_wake), in the order the epoll set reports them. <paramref name="ignore"/>: a poll being
     /// armed, whose own first report is not a wake-up.
     /// </summary>
-    public void HarvestWakes(int ignore = -1, int timeoutMs = 0)
+    public void HarvestWakes(int ignore = -1)
     {
         if (polls.Count == 0)
         {
@@ -301,8 +301,7 @@ internal sealed unsafe partial class EngineRing
         int n;
         do
         {
-            n = Posix.EpollWait(pollWatch, cookies, timeoutMs);
-            timeoutMs = 0;
+            n = Posix.EpollWait(pollWatch, cookies, 0);
             for (var k = 0; k < n; k++)
             {
                 var i = (int)(cookies[k] & ~OutputEntry & uint.MaxValue);
@@ -324,7 +323,19 @@ internal sealed unsafe partial class EngineRing
             return;
         }
 
-        HarvestWakes(timeoutMs: timeoutMs);
+        // The wait itself happens outside the engine's lock (ReferenceEngine.Blocking): the wake-up may
+        // be another thread's send through another ring.
+        if (timeoutMs > 0)
+        {
+            var watch = pollWatch;
+            engine.Block(() => Posix.WaitReadable(watch, timeoutMs));
+            if (Closed)
+            {
+                return;
+            }
+        }
+
+        HarvestWakes();
         RunTaskWork();
     }
 

@@ -341,8 +341,12 @@ internal sealed unsafe partial class EngineRing : IDisposable
         return true;
     }
 
+    /// <summary>Disposed: the ring was closed (perhaps by another thread while this one waited outside the engine's lock).</summary>
+    public bool Closed { get; private set; }
+
     public void Dispose()
     {
+        Closed = true;
         ReleaseResources();
         FreePages(Rings, RingsSize);
         FreePages(Sqes, SqesSize);

@@ -190,6 +190,8 @@ public enum FixedBufferStage
 /// RECV checks that its file is a socket before it honours IORING_RECVSEND_POLL_FIRST, as the other
 /// socket transfers do; before, a RECV with POLL_FIRST of a file that is not a socket went to wait for
 /// it (a regular file, which cannot be polled: -EAGAIN from io-wq). Probed with such a RECV of a memfd.
+/// Its default is the older behaviour, the host's 6.18 included, so a profile recorded before it was
+/// probed reads as that kernel had it.
 /// </param>
 /// <param name="SendChecksSocketFirst">
 /// As <paramref name="RecvChecksSocketFirst"/>, for SEND: 6.1 honoured POLL_FIRST before the socket check.
@@ -245,7 +247,7 @@ public sealed record KernelProfile(
     RwImportStage NetImport = RwImportStage.Prep,
     UnixStreamInq UnixStreamInq = UnixStreamInq.WhenQueued,
     bool MsgTooManyVectorsIsEmsgsize = true,
-    bool RecvChecksSocketFirst = true,
+    bool RecvChecksSocketFirst = false,
     bool SendChecksSocketFirst = true,
     bool SyncCancelTakesOpcode = true)
 {

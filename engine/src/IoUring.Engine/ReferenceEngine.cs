@@ -44,13 +44,32 @@ public sealed unsafe class ReferenceEngine : IRingBackend
     /// </summary>
     public Action<string>? Unmodelled { get; init; }
 
-    /// <summary>Setup flags the profile's kernel accepts whose machinery the engine lacks: no SQ poll thread, no user-provided ring memory.</summary>
+    /// <summary>
+    /// Runs a wait of the engine's for a file's wake-up with whatever serialises calls into the engine
+    /// released (the native host's lock), so another thread's call can run meanwhile: a send on another
+    /// ring that wakes this wait. Null: the wait runs as it is.
+    /// </summary>
+    public Action<Action>? Blocking { get; init; }
+
     // IORING_ENTER_NO_IOWAIT (1U << 7): a wait not counted as iowait (7.x).
     private const uint EnterNoIowait = 1u << 7;
 
+    /// <summary>Setup flags the profile's kernel accepts whose machinery the engine lacks: no SQ poll thread, no user-provided ring memory.</summary>
     public const uint UnmodelledSetupFlags = (uint)(IoUringSetupFlags.IORING_SETUP_SQPOLL | IoUringSetupFlags.IORING_SETUP_NO_MMAP);
 
     internal void ReportUnmodelled(string what) => Unmodelled?.Invoke(what);
+
+    internal void Block(Action wait)
+    {
+        if (Blocking is { } blocking)
+        {
+            blocking(wait);
+        }
+        else
+        {
+            wait();
+        }
+    }
 
     /// <summary>
     /// Whether the engine executes <paramref name="opcode"/> for this profile. An opcode the kernel
@@ -308,6 +327,11 @@ public sealed unsafe class ReferenceEngine : IRingBackend
                 pollsGiveUp ??= now + (UnboundedPollWaitMs * 1_000_000L);
                 var limit = until == long.MaxValue ? pollsGiveUp.Value : until;
                 ring.RunPollWakes((int)Math.Clamp((limit - now + 999_999) / 1_000_000, 0, int.MaxValue));
+                if (ring.Closed)
+                {
+                    return -Errno.EBADF; // another thread closed the ring while this one waited
+                }
+
                 ring.RunTimers();
                 ring.FlushOverflow();
                 var after = Posix.ClockNs(Posix.ClockMonotonic);

@@ -264,6 +264,17 @@ public static unsafe partial class Posix
         return poll(p, 1, 0) > 0 ? (uint)(ushort)(p[1] >> 16) : 0;
     }
 
+    /// <summary>Waits up to <paramref name="timeoutMs"/> for the descriptor to be readable (an epoll set: to hold events), without reading it.</summary>
+    public static void WaitReadable(int fd, int timeoutMs)
+    {
+        var p = stackalloc int[2];
+        p[0] = fd;
+        p[1] = 0x1; // POLLIN
+        while (poll(p, 1, timeoutMs) < 0 && Marshal.GetLastPInvokeError() == 4)
+        {
+        }
+    }
+
     /// <summary>
     /// Whether the file has a poll method with a wait queue (a pipe, socket, eventfd ...): the kernel's
     /// epoll accepts exactly those, and refuses a regular file or a directory with EPERM.
