@@ -323,12 +323,9 @@ internal sealed unsafe partial class EngineRing
             return;
         }
 
-        // The wait itself happens outside the engine's lock (ReferenceEngine.Blocking): the wake-up may
-        // be another thread's send through another ring.
         if (timeoutMs > 0)
         {
-            var watch = pollWatch;
-            engine.Block(() => Posix.WaitReadable(watch, timeoutMs));
+            WaitForWake(timeoutMs);
             if (Closed)
             {
                 return;
@@ -337,6 +334,17 @@ internal sealed unsafe partial class EngineRing
 
         HarvestWakes();
         RunTaskWork();
+    }
+
+    /// <summary>
+    /// Blocks until a watched file has a wake-up, outside the engine's lock (ReferenceEngine.Blocking): the
+    /// wake-up may be another thread's send through another ring. A method of its own, so the closure is
+    /// allocated only by a wait that blocks, never on the enter's hot path.
+    /// </summary>
+    private void WaitForWake(int timeoutMs)
+    {
+        var watch = pollWatch;
+        engine.Block(() => Posix.WaitReadable(watch, timeoutMs));
     }
 
     /// <summary>Whether the ring holds armed polls: a wait can be ended by a file's wake-up.</summary>
