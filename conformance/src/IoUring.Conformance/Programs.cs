@@ -314,7 +314,7 @@ public static class ProgramGen
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
                from flags in Gen.Elements(SqeFlagChoices)
-               from ioprio in IsSocketOpcode(opcode) ? Gen.Elements(SocketChoices.Ioprios) : Gen.Frequency((12, Gen.Constant((ushort)0)), (1, Gen.Constant((ushort)1)), (1, Gen.Constant((ushort)0x4003)))
+               from ioprio in SocketChoices.IsSocketOpcode(opcode) ? Gen.Elements(SocketChoices.Ioprios) : Gen.Frequency((12, Gen.Constant((ushort)0)), (1, Gen.Constant((ushort)1)), (1, Gen.Constant((ushort)0x4003)))
                from nop in Gen.Elements(NopFlagChoices)
                from inject in Gen.Elements(-5, 0, 7, -125)
                from fd in Fds(opcode)
@@ -326,7 +326,7 @@ public static class ProgramGen
                    (byte)io_uring_op.IORING_OP_TIMEOUT => Gen.Elements(0ul, 0ul, 0ul, 1ul, 2ul, 4ul),
                    (byte)io_uring_op.IORING_OP_ASYNC_CANCEL or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT or (byte)io_uring_op.IORING_OP_POLL_ADD => Gen.Elements(0ul, 0ul, 0ul, 0ul, 0ul, 1ul),
                    (byte)io_uring_op.IORING_OP_POLL_REMOVE => Gen.Elements(0ul, 0ul, 0ul, PollChoices.UpdatedUserData, PollChoices.UpdatedUserData, 1ul),
-                   _ when IsSocketOpcode(opcode) => Gen.Constant(0ul),
+                   _ when SocketChoices.IsSocketOpcode(opcode) => Gen.Constant(0ul),
                    _ => Gen.Elements(OffsetChoices),
                }
                from opFlags in opcode switch
@@ -337,19 +337,16 @@ public static class ProgramGen
                    (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Elements(CancelFlagChoices),
                    (byte)io_uring_op.IORING_OP_POLL_ADD or (byte)io_uring_op.IORING_OP_POLL_REMOVE => Gen.Elements(PollChoices.Events),
                    (byte)io_uring_op.IORING_OP_SHUTDOWN => Gen.Constant(0u),
-                   _ when IsSocketOpcode(opcode) => Gen.Elements(SocketChoices.MsgFlags),
+                   _ when SocketChoices.IsSocketOpcode(opcode) => Gen.Elements(SocketChoices.MsgFlags),
                    _ => Gen.Elements(RwFlagChoices),
                }
                from bufIndex in Gen.Elements((ushort)0, (ushort)0, (ushort)1, (ushort)3, (ushort)9)
                from target in Gen.Frequency((1, Gen.Constant(0)), (4, Gen.Constant(1)), (2, Gen.Choose(2, 3)))
                select NoSkipWhereAsync(new SqeSpec(
                    opcode, flags, ioprio, nop, inject, fd, buf, bufOffset, len, off, opFlags, 0,
-                   (opcode is (byte)io_uring_op.IORING_OP_POLL_ADD or (byte)io_uring_op.IORING_OP_POLL_REMOVE || IsSocketOpcode(opcode)) && bufIndex != 9 ? (ushort)0 : bufIndex,
+                   (opcode is (byte)io_uring_op.IORING_OP_POLL_ADD or (byte)io_uring_op.IORING_OP_POLL_REMOVE || SocketChoices.IsSocketOpcode(opcode)) && bufIndex != 9 ? (ushort)0 : bufIndex,
                    opcode is (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE or (byte)io_uring_op.IORING_OP_ASYNC_CANCEL or (byte)io_uring_op.IORING_OP_POLL_REMOVE ? target : 0));
     }
-
-    private static bool IsSocketOpcode(byte opcode) => opcode is (byte)io_uring_op.IORING_OP_SEND or (byte)io_uring_op.IORING_OP_RECV
-        or (byte)io_uring_op.IORING_OP_SENDMSG or (byte)io_uring_op.IORING_OP_RECVMSG or (byte)io_uring_op.IORING_OP_SHUTDOWN;
 
     /// <summary>
     /// The descriptors an opcode is drawn with: a poll mostly the pipe's read end or the eventfd, a read the
@@ -367,7 +364,7 @@ public static class ProgramGen
             (byte)io_uring_op.IORING_OP_READ => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (4, Gen.Constant(FdChoice.PipeRead)), (2, Gen.Constant(FdChoice.EventFd)), .. bad]),
             (byte)io_uring_op.IORING_OP_WRITE => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (5, Gen.Constant(FdChoice.PipeWrite)), .. bad]),
             (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (3, Gen.Constant(FdChoice.PipeRead)), (2, Gen.Constant(FdChoice.SocketB)), .. bad]),
-            _ when IsSocketOpcode(opcode) => Gen.Frequency([(8, Gen.Constant(FdChoice.SocketA)), (8, Gen.Constant(FdChoice.SocketB)), (1, Gen.Constant(FdChoice.File)), (1, Gen.Constant(FdChoice.PipeRead)), .. bad]),
+            _ when SocketChoices.IsSocketOpcode(opcode) => Gen.Frequency([(8, Gen.Constant(FdChoice.SocketA)), (8, Gen.Constant(FdChoice.SocketB)), (1, Gen.Constant(FdChoice.File)), (1, Gen.Constant(FdChoice.PipeRead)), .. bad]),
             _ => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), .. bad]),
         };
     }

@@ -48,8 +48,13 @@ public static class SocketChoices
     public static SqeSpec Receive(FdChoice fd, uint length, int offset) =>
         new((byte)io_uring_op.IORING_OP_RECV, 0, 0, 0, 0, fd, BufChoice.Area, offset, length, 0, 0, 0);
 
-    public static bool IsTransfer(SqeSpec s) => s.Opcode is (byte)io_uring_op.IORING_OP_SEND or (byte)io_uring_op.IORING_OP_RECV
+    public static bool IsTransfer(SqeSpec s) => IsTransfer(s.Opcode);
+
+    public static bool IsTransfer(byte opcode) => opcode is (byte)io_uring_op.IORING_OP_SEND or (byte)io_uring_op.IORING_OP_RECV
         or (byte)io_uring_op.IORING_OP_SENDMSG or (byte)io_uring_op.IORING_OP_RECVMSG;
+
+    /// <summary>The opcodes this class draws: the transfers and SHUTDOWN.</summary>
+    public static bool IsSocketOpcode(byte opcode) => IsTransfer(opcode) || opcode == (byte)io_uring_op.IORING_OP_SHUTDOWN;
 
     public static bool IsMessage(SqeSpec s) => s.Opcode is (byte)io_uring_op.IORING_OP_SENDMSG or (byte)io_uring_op.IORING_OP_RECVMSG;
 

@@ -21,9 +21,9 @@ public sealed unsafe partial class Workspace : IDisposable
     public const int MsgVectorLength = 700;
     public const int MsgSlots = 64;
 
-    // struct msghdr of the process (64-bit: 56 bytes) and its iovec array, per slot.
-    private const int MsgHdrBytes = 56;
-    private const int MsgSlotBytes = MsgHdrBytes + 8 + (MsgVectors * 16);
+    // struct msghdr of the process and its iovec array, per slot.
+    private static readonly int MsgHdrBytes = sizeof(IoUring.Ring.Posix.MsgHdr);
+    private static readonly int MsgSlotBytes = MsgHdrBytes + 8 + (MsgVectors * 16);
 
     /// <summary>The buffer the pipe's and the eventfd's reads and writes use: apart from the area, which io-wq's file transfers may be using meanwhile.</summary>
     public const int StreamBytes = 16 * 1024;
@@ -67,14 +67,13 @@ public sealed unsafe partial class Workspace : IDisposable
         }
 
         (PipeRead, PipeWrite) = (pipe[0], pipe[1]);
-        var sockets = stackalloc int[2];
-        if (socketpair(1, 1 | 0x80000, 0, sockets) != 0) // AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC
+        (SocketA, SocketB) = IoUring.Ring.Posix.SocketPair(1); // SOCK_STREAM
+        if (SocketA < 0)
         {
             throw new InvalidOperationException($"creating the workspace's socket pair failed (errno {Marshal.GetLastPInvokeError()})");
         }
 
-        (SocketA, SocketB) = (sockets[0], sockets[1]);
-        Msgs = (byte*)NativeMemory.AlignedAlloc(MsgSlots * MsgSlotBytes, 64);
+        Msgs = (byte*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * MsgSlotBytes), 64);
         Area = (byte*)NativeMemory.AlignedAlloc(AreaBytes, 4096);
         AreaPattern.CopyTo(new Span<byte>(Area, AreaBytes));
         Stream = (byte*)NativeMemory.AlignedAlloc(StreamBytes, 4096);
@@ -155,8 +154,9 @@ public sealed unsafe partial class Workspace : IDisposable
             iov[(i * 2) + 1] = MsgVectorLength;
         }
 
-        *(nint*)(hdr + 16) = (nint)iov; // msg_iov
-        *(ulong*)(hdr + 24) = count;    // msg_iovlen
+        var msg = (IoUring.Ring.Posix.MsgHdr*)hdr;
+        msg->Iov = (nint)iov;
+        msg->IovLength = (nint)count;
         return (ulong)hdr;
     }
 
@@ -185,10 +185,8 @@ public sealed unsafe partial class Workspace : IDisposable
         text = queued != 0 || count != 0 || stream != StreamPatternHash ? $"{text} pipe {queued} eventfd {count} stream {stream:x16}" : text;
 
         // The bytes each socket holds for reading, once there are any (what was received is in the stream buffer's digest).
-        var a = 0;
-        var b = 0;
-        ioctl(SocketA, 0x541B, &a);
-        ioctl(SocketB, 0x541B, &b);
+        var a = IoUring.Ring.Posix.Queued(SocketA);
+        var b = IoUring.Ring.Posix.Queued(SocketB);
         return a != 0 || b != 0 ? $"{text} sockets {a} {b}" : text;
     }
 
@@ -266,8 +264,6 @@ public sealed unsafe partial class Workspace : IDisposable
     [LibraryImport("libc", SetLastError = true)]
     private static partial int eventfd(uint count, int flags);
 
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int socketpair(int domain, int type, int protocol, int* fds);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int ioctl(int fd, nuint request, int* value);

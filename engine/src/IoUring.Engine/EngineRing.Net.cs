@@ -257,12 +257,14 @@ internal sealed unsafe partial class EngineRing
             return Returned(ref r, import);
         }
 
-        var iovs = stackalloc Posix.IoVec[UioMaxIov];
+        // The kernel's iterator over the vectors: a copy, advanced past what earlier issues moved.
+        var vectorCount = r.Message is { } message ? Math.Max(message.Vectors.Length, 1) : 1;
+        var iovs = stackalloc Posix.IoVec[vectorCount];
         Posix.MsgHdr msg;
-        if (r.Kind is OpKind.SendMsg or OpKind.RecvMsg)
+        if (r.Message is not null)
         {
-            msg = r.Message!.Header;
-            r.Message.Vectors.CopyTo(new Span<Posix.IoVec>(iovs, UioMaxIov));
+            msg = r.Message.Header;
+            r.Message.Vectors.CopyTo(new Span<Posix.IoVec>(iovs, vectorCount));
         }
         else
         {

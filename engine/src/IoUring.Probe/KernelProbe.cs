@@ -640,21 +640,27 @@ public static class KernelProbe
     }) == -Errno.EFAULT ? RwImportStage.Prep : RwImportStage.Issue;
 
     /// <summary>A SENDMSG on an AF_UNIX socket of a msghdr with 1025 vectors: -EMSGSIZE where the msghdr copy checks the count, -EINVAL where the iovec import does.</summary>
-    private static unsafe bool ProbeMsgTooManyVectors(IRingBackend live)
+    private static unsafe bool ProbeMsgTooManyVectors(IRingBackend live) => WithSocketPair((a, _) =>
+    {
+        var iov = stackalloc Posix.IoVec[1025];
+        var msg = new Posix.MsgHdr { Iov = (nint)iov, IovLength = 1025 };
+        var address = (ulong)(&msg);
+        return OneSqe(live, null, sqe =>
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_SENDMSG;
+            sqe->fd = a;
+            sqe->addr = address;
+            sqe->len = 1;
+        }) == -Errno.EMSGSIZE;
+    });
+
+    /// <summary>Runs <paramref name="probe"/> with a connected AF_UNIX stream socket pair, closed after.</summary>
+    private static T WithSocketPair<T>(Func<int, int, T> probe)
     {
         var (a, b) = Posix.SocketPair(1);
         try
         {
-            var iov = stackalloc Posix.IoVec[1025];
-            var msg = new Posix.MsgHdr { Iov = (nint)iov, IovLength = 1025 };
-            var address = (ulong)(&msg);
-            return OneSqe(live, null, sqe =>
-            {
-                sqe->opcode = (byte)io_uring_op.IORING_OP_SENDMSG;
-                sqe->fd = a;
-                sqe->addr = address;
-                sqe->len = 1;
-            }) == -Errno.EMSGSIZE;
+            return probe(a, b);
         }
         finally
         {
@@ -686,44 +692,36 @@ public static class KernelProbe
     }
 
     /// <summary>Eight bytes in an AF_UNIX stream socket, then two four-byte RECVs: which CQEs carry IORING_CQE_F_SOCK_NONEMPTY.</summary>
-    private static unsafe UnixStreamInq ProbeUnixStreamInq(IRingBackend live)
+    private static unsafe UnixStreamInq ProbeUnixStreamInq(IRingBackend live) => WithSocketPair((a, b) =>
     {
-        var (a, b) = Posix.SocketPair(1);
-        try
+        var bytes = stackalloc byte[8];
+        var iov = new Posix.IoVec { Base = (nint)bytes, Length = 8 };
+        var msg = new Posix.MsgHdr { Iov = (nint)(&iov), IovLength = 1 };
+        Posix.SendMsg(a, &msg, 0);
+        var address = (ulong)bytes;
+        var flags = new List<uint>();
+        WithRing(live, 4, ring =>
         {
-            var bytes = stackalloc byte[8];
-            var iov = new Posix.IoVec { Base = (nint)bytes, Length = 8 };
-            var msg = new Posix.MsgHdr { Iov = (nint)(&iov), IovLength = 1 };
-            Posix.SendMsg(a, &msg, 0);
-            var flags = new List<uint>();
-            WithRing(live, 4, ring =>
+            for (var k = 0; k < 2; k++)
             {
-                for (var k = 0; k < 2; k++)
-                {
-                    var sqe = ring.GetSqe();
-                    sqe->opcode = (byte)io_uring_op.IORING_OP_RECV;
-                    sqe->fd = b;
-                    sqe->addr = (ulong)bytes;
-                    sqe->len = 4;
-                    sqe->user_data = (ulong)k;
-                    ring.Submit(1, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
-                }
+                var sqe = ring.GetSqe();
+                sqe->opcode = (byte)io_uring_op.IORING_OP_RECV;
+                sqe->fd = b;
+                sqe->addr = address;
+                sqe->len = 4;
+                sqe->user_data = (ulong)k;
+                ring.Submit(1, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+            }
 
-                flags.AddRange(DrainCqes(ring).Select(c => c.Flags & Constants.IORING_CQE_F_SOCK_NONEMPTY));
-            });
-            return flags switch
-            {
-                [not 0, 0] => UnixStreamInq.WhenQueued,
-                [not 0, not 0] => UnixStreamInq.Always,
-                _ => UnixStreamInq.Never,
-            };
-        }
-        finally
+            flags.AddRange(DrainCqes(ring).Select(c => c.Flags & Constants.IORING_CQE_F_SOCK_NONEMPTY));
+        });
+        return flags switch
         {
-            Posix.Close(a);
-            Posix.Close(b);
-        }
-    }
+            [not 0, 0] => UnixStreamInq.WhenQueued,
+            [not 0, not 0] => UnixStreamInq.Always,
+            _ => UnixStreamInq.Never,
+        };
+    });
 
     private static void WithRing(IRingBackend live, uint entries, Action<IoUring.Ring.Ring> body)
     {
