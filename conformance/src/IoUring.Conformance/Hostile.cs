@@ -122,6 +122,8 @@ public static unsafe class Hostile
         (byte)io_uring_op.IORING_OP_POLL_ADD, (byte)io_uring_op.IORING_OP_POLL_REMOVE,
         (byte)io_uring_op.IORING_OP_SEND, (byte)io_uring_op.IORING_OP_RECV, (byte)io_uring_op.IORING_OP_SENDMSG,
         (byte)io_uring_op.IORING_OP_RECVMSG, (byte)io_uring_op.IORING_OP_SHUTDOWN,
+        (byte)io_uring_op.IORING_OP_SOCKET, (byte)io_uring_op.IORING_OP_BIND, (byte)io_uring_op.IORING_OP_LISTEN,
+        (byte)io_uring_op.IORING_OP_CONNECT, (byte)io_uring_op.IORING_OP_ACCEPT,
     ];
 
     /// <summary>
@@ -257,6 +259,7 @@ public static unsafe class Hostile
             }
 
             var queued = 0u;
+            var creators = new HashSet<ulong>();
             for (var i = 0; i < c.Sqes.Length; i++)
             {
                 var sqe = ring.GetSqe();
@@ -266,6 +269,11 @@ public static unsafe class Hostile
                 }
 
                 Fill(sqe, entrySize, c.Sqes[i], (ulong)i + 1, ws, defang);
+                if (sqe->opcode is (byte)io_uring_op.IORING_OP_SOCKET or (byte)io_uring_op.IORING_OP_ACCEPT && sqe->file_index == 0)
+                {
+                    creators.Add((ulong)i + 1);
+                }
+
                 queued++;
             }
 
@@ -279,7 +287,8 @@ public static unsafe class Hostile
 
             ready = ring.CqReady;
 
-            var cqes = Runner.Reap(ring, (ring.Params.flags & (uint)IoUringSetupFlags.IORING_SETUP_CQE32) != 0, uint.MaxValue).Select(x => x.ToString()).ToList();
+            // A new descriptor's number is the process's choice (and it is closed, so the next run gets the same).
+            var cqes = Runner.Reap(ring, (ring.Params.flags & (uint)IoUringSetupFlags.IORING_SETUP_CQE32) != 0, uint.MaxValue, creators).Select(x => x.ToString()).ToList();
 
             // io-wq completes in no fixed order: the CQEs are compared as a set.
             cqes.Sort(StringComparer.Ordinal);

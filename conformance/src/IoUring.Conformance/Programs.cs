@@ -30,10 +30,19 @@ public enum FdChoice
 
     /// <summary>The other end.</summary>
     SocketB,
+
+    /// <summary>The program's TCP socket listening on 127.0.0.1.</summary>
+    Listener,
+
+    /// <summary>The program's UDP socket bound on 127.0.0.1.</summary>
+    Udp,
+
+    /// <summary>Fixed slot 1, where the program's direct sockets go (with IOSQE_FIXED_FILE; a closed descriptor without).</summary>
+    DirectSlot,
 }
 
 /// <summary>The descriptors of a program's files, as <see cref="Runner.Descriptor"/> hands them out.</summary>
-public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd, int SocketA, int SocketB);
+public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd, int SocketA, int SocketB, int Listener, int Udp);
 
 /// <summary>Which memory an SQE's address points at.</summary>
 public enum BufChoice
@@ -72,7 +81,9 @@ public sealed record SqeSpec(
     ulong UserData,
     ushort BufIndex = 0,
     int Target = 0,
-    ulong Names = 0)
+    ulong Names = 0,
+    uint FileIndex = 0,
+    int Domain = 0)
 {
     public override string ToString()
     {
@@ -93,6 +104,10 @@ public sealed record SqeSpec(
         {
             text += $" names ud {Names} flags 0x{Len:x} events 0x{OpFlags:x} new ud {Off}";
             text += BufIndex != 0 ? $" buf_index {BufIndex}" : string.Empty;
+        }
+        else if (ConnectionChoices.IsConnectionOpcode(Opcode))
+        {
+            text += ConnectionChoices.Describe(this);
         }
         else if (TimeoutChoices.IsCancel(this))
         {
@@ -310,10 +325,18 @@ public static class ProgramGen
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_SENDMSG)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_RECVMSG)),
             (1, Gen.Constant((byte)io_uring_op.IORING_OP_SHUTDOWN)),
+            (1, Gen.Elements((byte)io_uring_op.IORING_OP_SOCKET, (byte)io_uring_op.IORING_OP_BIND, (byte)io_uring_op.IORING_OP_LISTEN, (byte)io_uring_op.IORING_OP_CONNECT, (byte)io_uring_op.IORING_OP_ACCEPT)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
-               from flags in Gen.Elements(SqeFlagChoices)
+               from spec in ConnectionChoices.IsConnectionOpcode(opcode) ? ConnectionChoices.Alone(opcode) : Sqe(opcode)
+               select spec;
+    }
+
+    /// <summary>An SQE of any other opcode, its fields drawn by what the opcode makes of them.</summary>
+    private static Gen<SqeSpec> Sqe(byte opcode)
+    {
+        return from flags in Gen.Elements(SqeFlagChoices)
                from ioprio in SocketChoices.IsSocketOpcode(opcode) ? Gen.Elements(SocketChoices.Ioprios) : Gen.Frequency((12, Gen.Constant((ushort)0)), (1, Gen.Constant((ushort)1)), (1, Gen.Constant((ushort)0x4003)))
                from nop in Gen.Elements(NopFlagChoices)
                from inject in Gen.Elements(-5, 0, 7, -125)
@@ -458,7 +481,10 @@ public static class ProgramGen
                    : Gen.Constant(Array.Empty<Step>())
                from steps in step.ArrayOf().Select(a => a.Take(6).ToArray())
                from shutdown in Gen.Frequency((8, Gen.Constant(Array.Empty<Step>())), (1, FinalShutdown))
-               select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(steps.Select(s => ReadinessPairs(TimedWaits(s)))).Concat(shutdown).ToArray())));
+               from connections in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, ConnectionChoices.Connection.ArrayOf().Select(a => a.Take(2).ToArray())))
+               from connectionsFirst in Gen.Elements(true, false)
+               let body = steps.Select(s => ReadinessPairs(TimedWaits(s)))
+               select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(connectionsFirst ? connections.Concat(body) : body.Concat(connections)).Concat(shutdown).ToArray())));
     }
 
     /// <summary>

@@ -68,6 +68,7 @@ public static unsafe class Runner
                 [p.sq_off.head, p.sq_off.tail, p.sq_off.ring_mask, p.sq_off.ring_entries, p.sq_off.flags, p.sq_off.dropped, p.sq_off.array],
                 [p.cq_off.head, p.cq_off.tail, p.cq_off.ring_mask, p.cq_off.ring_entries, p.cq_off.overflow, p.cq_off.cqes, p.cq_off.flags]);
             var cqe32 = (p.flags & (uint)IoUringSetupFlags.IORING_SETUP_CQE32) != 0;
+            var creators = DescriptorCreators(program);
 
             // Waits until as many CQ slots are ready as the engine had at this point, then reaps them
             // all, sorted; a wait that times out is recorded.
@@ -84,7 +85,7 @@ public static unsafe class Runner
                 }
 
                 readyCounts[phase] = ring.CqTail - ring.CqHead;
-                var cqes = Reap(ring, cqe32, uint.MaxValue);
+                var cqes = Reap(ring, cqe32, uint.MaxValue, creators);
                 cqes.Sort(CqeTrace.CompareText);
                 return new SettledCqes(cqes.ToArray(), timeout);
             }
@@ -101,7 +102,7 @@ public static unsafe class Runner
                 // That includes an entry an earlier step spoiled that is still waiting in the SQ.
                 var badPending = badPosition is { } b && b - ring.SqHead < ring.SqTail - ring.SqHead;
                 var mayBeAsync = drainSeen || step.BadIndexAt >= 0 || badPending || pending.Concat(step.Batch).Any(MayCompleteLate);
-                CqeTrace[]? drained = mayBeAsync ? Drain(ring, cqe32).ToArray() : null;
+                CqeTrace[]? drained = mayBeAsync ? Drain(ring, cqe32, creators).ToArray() : null;
 
                 // SQEs a stopped submission left behind run concurrently with the new batch if both go to
                 // io-wq, and together could post more CQEs than the CQ holds, in an order no contract
@@ -166,7 +167,7 @@ public static unsafe class Runner
                     pending.RemoveRange(0, Math.Max(0, pending.Count - left));
                 }
 
-                var cqes = mayBeAsync ? Settle((2 * stepIndex) + 1) : new SettledCqes(Reap(ring, cqe32, step.Reap).ToArray());
+                var cqes = mayBeAsync ? Settle((2 * stepIndex) + 1) : new SettledCqes(Reap(ring, cqe32, step.Reap, creators).ToArray());
                 var registeredWait = step.RegWait >= 0 ? RegisteredWait(backend, ring, ws, step.RegWait, options) : null;
                 steps.Add(new StepTrace
                 {
@@ -205,6 +206,7 @@ public static unsafe class Runner
         (s.Flags & (byte)IoUringSqeFlags.IOSQE_ASYNC) != 0
         || TimeoutChoices.FiresLate(s)
         || SocketChoices.IsTransfer(s) || SocketChoices.IsShutdown(s)
+        || s.Opcode is (byte)io_uring_op.IORING_OP_CONNECT or (byte)io_uring_op.IORING_OP_ACCEPT
         || s.Opcode is (byte)io_uring_op.IORING_OP_FSYNC or (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV
             or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV
             or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
@@ -226,6 +228,9 @@ public static unsafe class Runner
             (FdChoice.EventFd, false) => fds.EventFd,
             (FdChoice.SocketA, false) => fds.SocketA,
             (FdChoice.SocketB, false) => fds.SocketB,
+            (FdChoice.Listener, false) => fds.Listener,
+            (FdChoice.Udp, false) => fds.Udp,
+            (FdChoice.DirectSlot, true) => 1,
             (FdChoice.File, true) => 0,
             (FdChoice.Negative, true) => 1, // slot 1 (also a fixed-table index, never descriptor 1)
             (FdChoice.Negative, false) => -1,
@@ -297,6 +302,15 @@ public static unsafe class Runner
             return;
         }
 
+        // SOCKET: the domain in fd, the type in off, the protocol in len. BIND and CONNECT: an address of
+        // the workspace's, its length in addr2. LISTEN: the backlog in len. ACCEPT: the peer address and
+        // its length's pointer (addr, addr2), IORING_ACCEPT_* in ioprio, the new socket's flags.
+        if (ConnectionChoices.IsConnectionOpcode(s.Opcode))
+        {
+            FillConnection(sqe, s, ws);
+            return;
+        }
+
         // SHUTDOWN: how in len. SENDMSG and RECVMSG: a msghdr of the workspace's (len 1, as liburing
         // fills it); SEND and RECV: the stream buffer. Their flags: msg_flags, and IORING_RECVSEND_* in ioprio.
         if (SocketChoices.IsShutdown(s))
@@ -348,6 +362,36 @@ public static unsafe class Runner
         sqe->rw_flags = s.OpFlags;
     }
 
+    private static void FillConnection(io_uring_sqe* sqe, SqeSpec s, Workspace ws)
+    {
+        sqe->file_index = s.FileIndex;
+        sqe->len = s.Len;
+        switch (s.Opcode)
+        {
+            case (byte)io_uring_op.IORING_OP_SOCKET:
+                sqe->fd = s.Domain;
+                sqe->off = s.Off;
+                break;
+            case (byte)io_uring_op.IORING_OP_ACCEPT:
+                *(int*)(ws.Addresses + ConnectionChoices.PeerAddressLength) = 128;
+                sqe->addr = s.Buf == BufChoice.Area ? (ulong)(ws.Addresses + ConnectionChoices.PeerAddress) : Address(s.Buf);
+                sqe->addr2 = s.Buf == BufChoice.Null ? 0 : (ulong)(ws.Addresses + ConnectionChoices.PeerAddressLength);
+                sqe->accept_flags = s.OpFlags;
+                break;
+            case (byte)io_uring_op.IORING_OP_BIND or (byte)io_uring_op.IORING_OP_CONNECT:
+                sqe->addr = s.Buf == BufChoice.Area ? (ulong)(ws.Addresses + s.BufOffset) : Address(s.Buf);
+                sqe->addr2 = s.Off;
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The user_data of a program's SQEs that create a plain descriptor (SOCKET, ACCEPT): their CQEs
+    /// carry a number the process chose, recorded as <see cref="ConnectionChoices.NewDescriptor"/>.
+    /// </summary>
+    public static HashSet<ulong> DescriptorCreators(RingProgram program) =>
+        [.. program.Steps.SelectMany(step => step.Batch).Where(ConnectionChoices.CreatesDescriptor).Select(s => s.UserData)];
+
     /// <summary>The address a bad buffer choice stands for.</summary>
     private static ulong Address(BufChoice buf) => buf switch
     {
@@ -357,11 +401,18 @@ public static unsafe class Runner
     };
 
     /// <summary>Up to <paramref name="max"/> CQEs, the CQ head advanced past them (F_SKIP fillers are passed over by the client).</summary>
-    internal static List<CqeTrace> Reap(IoUring.Ring.Ring ring, bool cqe32, uint max)
+    /// <param name="creators">User data whose CQEs carry a new descriptor: closed, and recorded as <see cref="ConnectionChoices.NewDescriptor"/>.</param>
+    internal static List<CqeTrace> Reap(IoUring.Ring.Ring ring, bool cqe32, uint max, HashSet<ulong>? creators = null)
     {
         var cqes = new List<CqeTrace>();
         for (var i = 0u; i < max && ring.TryNextCqe(out var cqe, out var slots); i++)
         {
+            if (creators is not null && cqe->res >= 0 && creators.Contains(cqe->user_data))
+            {
+                IoUring.Ring.Posix.Close(cqe->res);
+                cqe->res = ConnectionChoices.NewDescriptor;
+            }
+
             if (cqe32 || slots == 2)
             {
                 var big = IoUring.Ring.Ring.BigCqe(cqe);
@@ -379,12 +430,12 @@ public static unsafe class Runner
     }
 
     /// <summary>Reaps every CQE and flushes held-back ones until the CQ and the overflow list are empty.</summary>
-    private static List<CqeTrace> Drain(IoUring.Ring.Ring ring, bool cqe32)
+    private static List<CqeTrace> Drain(IoUring.Ring.Ring ring, bool cqe32, HashSet<ulong> creators)
     {
         var all = new List<CqeTrace>();
         for (var round = 0; round < 64; round++)
         {
-            all.AddRange(Reap(ring, cqe32, uint.MaxValue));
+            all.AddRange(Reap(ring, cqe32, uint.MaxValue, creators));
             if ((ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW) == 0)
             {
                 break;

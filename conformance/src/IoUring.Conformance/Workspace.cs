@@ -5,7 +5,9 @@ namespace IoUring.Conformance;
 /// <summary>
 /// The memory and the files a program's SQEs point at: a memfd holding 8 KiB of known bytes, a
 /// buffer area, iovec arrays into it, for readiness a pipe and an eventfd, both empty, and a connected
-/// pair of AF_UNIX stream sockets with msghdrs for their SENDMSG and RECVMSG. Each run of a
+/// pair of AF_UNIX stream sockets with msghdrs for their SENDMSG and RECVMSG, a TCP listener and a UDP
+/// socket on 127.0.0.1 with their addresses (<see cref="Addresses"/>, which no digest covers: the ports
+/// are the kernel's choice). Each run of a
 /// program gets a fresh one with the same contents, so the engine and the kernel start from equal states;
 /// the trace records digests of them after every step. Disposal closes the files and frees the memory.
 /// </summary>
@@ -73,6 +75,16 @@ public sealed unsafe partial class Workspace : IDisposable
             throw new InvalidOperationException($"creating the workspace's socket pair failed (errno {Marshal.GetLastPInvokeError()})");
         }
 
+        Addresses = (byte*)NativeMemory.AlignedAlloc(ConnectionChoices.AddressBytes, 64);
+        new Span<byte>(Addresses, ConnectionChoices.AddressBytes).Clear();
+        Listener = IoUring.Ring.Posix.LoopbackSocket(1, Addresses + ConnectionChoices.ListenerAddress); // SOCK_STREAM
+        Udp = IoUring.Ring.Posix.LoopbackSocket(2, Addresses + ConnectionChoices.UdpAddress); // SOCK_DGRAM
+        if (Listener < 0 || Udp < 0)
+        {
+            throw new InvalidOperationException($"creating the workspace's loopback sockets failed (errno {Marshal.GetLastPInvokeError()}): is the loopback interface up?");
+        }
+
+        ConnectionChoices.WriteFixedAddresses(Addresses);
         Msgs = (byte*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * MsgSlotBytes), 64);
         Area = (byte*)NativeMemory.AlignedAlloc(AreaBytes, 4096);
         AreaPattern.CopyTo(new Span<byte>(Area, AreaBytes));
@@ -104,7 +116,15 @@ public sealed unsafe partial class Workspace : IDisposable
 
     public int SocketB { get; }
 
-    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB);
+    /// <summary>A TCP socket listening on 127.0.0.1 (backlog 16) and a UDP socket bound there.</summary>
+    public int Listener { get; }
+
+    public int Udp { get; }
+
+    /// <summary>Socket addresses and the accept's output (<see cref="ConnectionChoices"/> has the layout).</summary>
+    public byte* Addresses { get; }
+
+    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB, Listener, Udp);
 
     /// <summary>msghdrs and their vectors (<see cref="MsgHdr"/>).</summary>
     public byte* Msgs { get; }
@@ -236,6 +256,9 @@ public sealed unsafe partial class Workspace : IDisposable
         close(EventFd);
         close(SocketA);
         close(SocketB);
+        close(Listener);
+        close(Udp);
+        NativeMemory.AlignedFree(Addresses);
         NativeMemory.AlignedFree(Msgs);
         NativeMemory.AlignedFree(Area);
         NativeMemory.AlignedFree(Stream);

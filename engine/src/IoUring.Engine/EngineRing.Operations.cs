@@ -26,6 +26,11 @@ internal enum OpKind : byte
     SendMsg,
     RecvMsg,
     Shutdown,
+    Socket,
+    Bind,
+    Listen,
+    Connect,
+    Accept,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -101,6 +106,13 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_SENDMSG] = new(OpKind.SendMsg, true, false, false);
         t[(int)io_uring_op.IORING_OP_RECVMSG] = new(OpKind.RecvMsg, true, true, false);
         t[(int)io_uring_op.IORING_OP_SHUTDOWN] = new(OpKind.Shutdown, false, false, false);
+
+        // ACCEPT takes IORING_ACCEPT_* in ioprio; the other socket calls take no ioprio.
+        t[(int)io_uring_op.IORING_OP_SOCKET] = new(OpKind.Socket, false, false, false);
+        t[(int)io_uring_op.IORING_OP_BIND] = new(OpKind.Bind, false, false, false);
+        t[(int)io_uring_op.IORING_OP_LISTEN] = new(OpKind.Listen, false, false, false);
+        t[(int)io_uring_op.IORING_OP_CONNECT] = new(OpKind.Connect, false, false, false);
+        t[(int)io_uring_op.IORING_OP_ACCEPT] = new(OpKind.Accept, true, false, false);
         return t;
     }
 }
@@ -257,6 +269,12 @@ internal sealed unsafe partial class EngineRing
             return profile.NetImport == RwImportStage.Issue ? AsyncPrepNet(ref r) : 0;
         }
 
+        // io_connect_prep_async: the address is copied for the async issue.
+        if (r.Kind == OpKind.Connect)
+        {
+            return r.Address is null ? KeepAddress(ref r) : 0;
+        }
+
         if (profile.RwImport != RwImportStage.Issue || r.Kind is not (OpKind.ReadV or OpKind.WriteV))
         {
             return 0;
@@ -315,8 +333,13 @@ internal sealed unsafe partial class EngineRing
                 // fsync may block, so the kernel never tries it inline: it goes to io-wq; SHUTDOWN is
                 // marked for io-wq at prep.
                 return Completion.Async;
-            case OpKind.Send or OpKind.Recv or OpKind.SendMsg or OpKind.RecvMsg:
-                var net = ExecuteNet(ref r);
+            case OpKind.Send or OpKind.Recv or OpKind.SendMsg or OpKind.RecvMsg or OpKind.Connect or OpKind.Accept:
+                var net = r.Kind switch
+                {
+                    OpKind.Connect => ExecuteConnect(ref r),
+                    OpKind.Accept => ExecuteAccept(ref r),
+                    _ => ExecuteNet(ref r),
+                };
                 HarvestWakes();
                 if (net == Completion.Polled)
                 {
@@ -324,6 +347,8 @@ internal sealed unsafe partial class EngineRing
                 }
 
                 return net;
+            case OpKind.Bind or OpKind.Listen:
+                return ExecuteBindOrListen(ref r);
             case OpKind.Timeout:
                 r.Executed = true;
                 return Completion.Armed;
@@ -411,6 +436,18 @@ internal sealed unsafe partial class EngineRing
                 break;
             case OpKind.Shutdown:
                 ExecuteShutdown(ref r);
+                break;
+            case OpKind.Socket:
+                ExecuteSocket(ref r);
+                break;
+            case OpKind.Bind or OpKind.Listen:
+                ExecuteBindOrListen(ref r);
+                break;
+            case OpKind.Connect:
+                ExecuteConnect(ref r);
+                break;
+            case OpKind.Accept:
+                ExecuteAccept(ref r);
                 break;
         }
 

@@ -197,10 +197,17 @@ internal sealed unsafe partial class EngineRing
     private void ArmAsyncPoll(int i)
     {
         ref var r = ref requests[i];
-        var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed or OpKind.Recv or OpKind.RecvMsg;
+        var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed or OpKind.Recv or OpKind.RecvMsg or OpKind.Accept;
         r.PollEvents = PollPri | PollErr | EpollEt | EpollOneshot | (read ? PollIn | PollRdNorm : PollOut | PollWrNorm) | PollUnmask;
         r.AsyncPoll = true;
         r.Polled = true;
+
+        // A multishot ACCEPT keeps its place in the listener's wait queue; anything else joins at its end.
+        if (!(IsExclusive(ref r) && (r.Ioprio & AcceptMultishot) != 0 && r.WaitQueuedAt != 0))
+        {
+            r.WaitQueuedAt = pollSerial + 1;
+        }
+
         ArmPoll(i, ready: (Posix.PollNow(r.File) & r.PollEvents) != 0);
     }
 
@@ -308,11 +315,46 @@ internal sealed unsafe partial class EngineRing
                 var output = (cookies[k] & OutputEntry) != 0;
                 if (i != ignore && i < requests.Length && requests[i].PollArmed && Cookie(i, output) == cookies[k])
                 {
-                    FirePoll(i, output ? OutputEvents | PollErr | PollHup : InputEvents);
+                    if (IsExclusive(ref requests[i]))
+                    {
+                        WakeExclusive(requests[i].File);
+                    }
+                    else
+                    {
+                        FirePoll(i, output ? OutputEvents | PollErr | PollHup : InputEvents);
+                    }
                 }
             }
         }
         while (n == cookies.Length);
+    }
+
+    /// <summary>An ACCEPT waiting for its listener: its wait-queue entry is exclusive (EPOLLEXCLUSIVE), so a wake-up reaches one of them.</summary>
+    private static bool IsExclusive(ref Request r) => r.AsyncPoll && r.Kind == OpKind.Accept;
+
+    /// <summary>
+    /// A wake-up of a listener that ACCEPTs wait on: the kernel wakes the first exclusive entry of the
+    /// listener's wait queue only, which is the one queued longest (a one-shot entry leaves the queue when
+    /// woken; a multishot ACCEPT's stays where it was). Every waiter of the listener sees the wake-up in the
+    /// engine's epoll set; only that one fires.
+    /// </summary>
+    private void WakeExclusive(int listener)
+    {
+        var first = -1;
+        foreach (var j in polls)
+        {
+            ref var w = ref requests[j];
+            if (IsExclusive(ref w) && w.File == listener && !(w.PollFiring && (w.Ioprio & AcceptMultishot) == 0)
+                && (first < 0 || w.WaitQueuedAt < requests[first].WaitQueuedAt))
+            {
+                first = j;
+            }
+        }
+
+        if (first >= 0)
+        {
+            FirePoll(first, InputEvents);
+        }
     }
 
     /// <summary>Reads the wake-ups (waiting up to <paramref name="timeoutMs"/> for one) and runs the task work they queued.</summary>
@@ -408,7 +450,7 @@ internal sealed unsafe partial class EngineRing
     /// A multishot CQE (IORING_CQE_F_MORE), posted at once as an auxiliary CQE (it counts as extra for
     /// drains); false when this kernel ends the multishot request instead (<see cref="KernelProfile.MultishotCqFull"/>).
     /// </summary>
-    private bool PostMultishot(ulong userData, int res)
+    private bool PostMultishot(ulong userData, int res, uint flags = 0)
     {
         cqExtra++;
         var full = cqTail - Volatile.Read(ref U32(header.CqHead)) >= cqEntries;
@@ -426,7 +468,7 @@ internal sealed unsafe partial class EngineRing
         // Completions already batched are flushed first, so CQEs keep their order (io_req_post_cqe;
         // measured on the host: a NOP completed through task work just before posts first).
         FlushCompletions();
-        Post(new PendingCqe(userData, res, Constants.IORING_CQE_F_MORE, false, 0, 0));
+        Post(new PendingCqe(userData, res, Constants.IORING_CQE_F_MORE | flags, false, 0, 0));
         Volatile.Write(ref U32(header.CqTail), cqTail);
         return true;
     }

@@ -278,6 +278,10 @@ internal sealed unsafe partial class EngineRing
             OpKind.PollRemove => PreparePollRemove(ref r, sqe),
             OpKind.Send or OpKind.Recv or OpKind.SendMsg or OpKind.RecvMsg => PrepareNet(ref r, sqe),
             OpKind.Shutdown => PrepareShutdown(ref r, sqe),
+            OpKind.Socket => PrepareSocket(ref r, sqe),
+            OpKind.Bind or OpKind.Connect => PrepareAddressed(ref r, sqe),
+            OpKind.Listen => PrepareListen(sqe),
+            OpKind.Accept => PrepareAccept(ref r, sqe),
 
             // Opcodes the engine does not execute yet are refused loudly, never faked as successes.
             _ => -Errno.EOPNOTSUPP,
@@ -820,6 +824,11 @@ internal sealed unsafe partial class EngineRing
         if (r.Kind == OpKind.PollAdd)
         {
             return ExecutePollAdd(i) == Completion.Polled;
+        }
+
+        if (r.Kind == OpKind.Accept && (r.Ioprio & AcceptMultishot) != 0)
+        {
+            return ArmMultishotFromIoWq(i);
         }
 
         runningInIoWq = true;

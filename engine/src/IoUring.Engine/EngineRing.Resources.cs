@@ -21,6 +21,10 @@ internal sealed unsafe partial class EngineRing
     public const ulong ParamRegionOffset = 0x20000000;
 
     private int[]? fixedFiles;
+
+    // Where the search for a free slot starts (the kernel's alloc_hint): the table's start after it is
+    // registered, a slot just emptied, or the slot after one just filled.
+    private int fileAllocHint;
     private (ulong Address, ulong Length)[]? buffers;
     private bool disabled;
     private bool restrictionsRegistered;
@@ -143,6 +147,7 @@ internal sealed unsafe partial class EngineRing
         }
 
         fixedFiles = table;
+        fileAllocHint = 0;
         return 0;
     }
 
@@ -218,6 +223,7 @@ internal sealed unsafe partial class EngineRing
             {
                 Posix.Close(fixedFiles[slot]);
                 fixedFiles[slot] = -1;
+                fileAllocHint = slot;
             }
 
             if (fd != -1)
@@ -230,6 +236,7 @@ internal sealed unsafe partial class EngineRing
                 }
 
                 fixedFiles[slot] = held;
+                fileAllocHint = slot + 1;
             }
         }
 
@@ -529,6 +536,69 @@ internal sealed unsafe partial class EngineRing
         regionIsKernelMemory = false;
         WaitArgs = null;
         WaitArgsSize = 0;
+    }
+
+    /// <summary>
+    /// io_fixed_fd_install: a new socket (<paramref name="fd"/>, the engine's own) into slot
+    /// <paramref name="slot"/> - 1, replacing what is there, or with IORING_FILE_INDEX_ALLOC into the
+    /// first free slot from the hint on (then from the start). The result: 0, the allocated slot, or
+    /// -ENFILE (no table or no free slot to allocate), -ENXIO (no table), -EINVAL (past the table); on
+    /// failure the socket is closed.
+    /// </summary>
+    private int InstallFixedFile(int fd, uint slot)
+    {
+        var alloc = slot == Constants.IORING_FILE_INDEX_ALLOC;
+        var index = alloc ? FreeFixedSlot() : (long)slot - 1;
+        var error = index < 0 ? (int)index : fixedFiles == null ? -Errno.ENXIO : index >= fixedFiles.Length ? -Errno.EINVAL : 0;
+        if (error != 0)
+        {
+            Posix.Close(fd);
+            return error;
+        }
+
+        var at = (int)index;
+        var replaced = fixedFiles![at] >= 0;
+        if (replaced)
+        {
+            Posix.Close(fixedFiles[at]);
+        }
+
+        fixedFiles[at] = fd;
+        if (!replaced || profile.InstallOverSlotMovesAllocHint)
+        {
+            fileAllocHint = at + 1;
+        }
+
+        return alloc ? at : 0;
+    }
+
+    /// <summary>io_file_bitmap_get: the first free slot from the hint to the table's end, then from its start up to the hint; -ENFILE when none (or no table).</summary>
+    private int FreeFixedSlot()
+    {
+        if (fixedFiles == null)
+        {
+            return -Errno.ENFILE;
+        }
+
+        var end = fixedFiles.Length;
+        while (true)
+        {
+            for (var k = fileAllocHint; k < end; k++)
+            {
+                if (fixedFiles[k] < 0)
+                {
+                    return k;
+                }
+            }
+
+            if (fileAllocHint == 0)
+            {
+                return -Errno.ENFILE;
+            }
+
+            end = fileAllocHint;
+            fileAllocHint = 0;
+        }
     }
 
     /// <summary>The descriptor behind a fixed-file index, or -1.</summary>

@@ -202,6 +202,21 @@ public enum FixedBufferStage
 /// padding there (6.1, though its ASYNC_CANCEL takes IORING_ASYNC_CANCEL_OP), a key with an opcode is
 /// -EINVAL. Read from the header; probed with a SYNC_CANCEL whose opcode byte is set.
 /// </param>
+/// <param name="AcceptFlags">
+/// The IORING_ACCEPT_* flags ACCEPT takes in ioprio: MULTISHOT everywhere, DONTWAIT and POLL_FIRST from
+/// 6.10; any other is -EINVAL. Probed with an ACCEPT on fd -1 per flag: -EINVAL (refused at prep) or -EBADF.
+/// </param>
+/// <param name="AcceptNonEmpty">
+/// An ACCEPT from a TCP listener that still holds connections after it posts IORING_CQE_F_SOCK_NONEMPTY
+/// (6.10, when accept learnt to report an empty queue). Probed with two connections queued on a loopback
+/// listener and one ACCEPT.
+/// </param>
+/// <param name="InstallOverSlotMovesAllocHint">
+/// A socket installed into an occupied fixed slot (SOCKET or ACCEPT with file_index) moves the slot
+/// allocator's hint past that slot, as installing into an empty one does; later kernels, which replace
+/// the slot's resource node in place, leave the hint where it was. Probed on a table of [free, file,
+/// file, free]: a SOCKET into slot 2, then one with IORING_FILE_INDEX_ALLOC: slot 3 or slot 0.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -249,8 +264,14 @@ public sealed record KernelProfile(
     bool MsgTooManyVectorsIsEmsgsize = true,
     bool RecvChecksSocketFirst = false,
     bool SendChecksSocketFirst = true,
-    bool SyncCancelTakesOpcode = true)
+    bool SyncCancelTakesOpcode = true,
+    ushort AcceptFlags = KernelProfile.AllAcceptFlags,
+    bool AcceptNonEmpty = true,
+    bool InstallOverSlotMovesAllocHint = false)
 {
+    /// <summary>IORING_ACCEPT_MULTISHOT, IORING_ACCEPT_DONTWAIT and IORING_ACCEPT_POLL_FIRST.</summary>
+    public const ushort AllAcceptFlags = 7;
+
     /// <summary>The cancellation flags of every kernel of the corpus.</summary>
     public const uint CommonCancelFlags = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD
         | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ANY | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD_FIXED

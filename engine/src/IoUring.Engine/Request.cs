@@ -102,6 +102,9 @@ internal struct Request
     public int PollOutFd;
     public uint PollSerial;
 
+    /// <summary>An ACCEPT's place in its listener's wait queue (older first): which waiter a wake-up reaches.</summary>
+    public uint WaitQueuedAt;
+
     /// <summary>The events the file had when a single wake-up queued the poll's task work (0: ask again).</summary>
     public uint PollWakeMask;
 
@@ -111,6 +114,16 @@ internal struct Request
     /// <summary>SEND: the length of its address (sqe->addr2). A MSG_WAITALL transfer: the bytes earlier issues moved.</summary>
     public ushort AddrLen;
     public int DoneIo;
+
+    /// <summary>
+    /// SOCKET and ACCEPT: the fixed slot for the new socket (sqe->file_index: slot + 1, or
+    /// IORING_FILE_INDEX_ALLOC; 0 for a plain descriptor). BIND and CONNECT: the address as copied and
+    /// its length (sqe->addr2); CONNECT: a connection was started (-EINPROGRESS) and is being waited for.
+    /// </summary>
+    public uint FileSlot;
+    public byte[]? Address;
+    public int AddressLength;
+    public bool InProgress;
 
     /// <summary>SENDMSG and RECVMSG: the msghdr and vectors as the kernel copied them (at prep, or at the first issue before 6.10).</summary>
     public NetMessage? Message;

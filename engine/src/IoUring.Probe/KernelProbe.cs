@@ -70,6 +70,9 @@ public static class KernelProbe
                 RecvChecksSocketFirst = WithMemfd(fd => ProbeChecksSocketFirst(live, fd, io_uring_op.IORING_OP_RECV)),
                 SendChecksSocketFirst = WithMemfd(fd => ProbeChecksSocketFirst(live, fd, io_uring_op.IORING_OP_SEND)),
                 SyncCancelTakesOpcode = ProbeSyncCancelTakesOpcode(live, fd),
+                AcceptFlags = ProbeAcceptFlags(live),
+                AcceptNonEmpty = ProbeAcceptNonEmpty(live),
+                InstallOverSlotMovesAllocHint = ProbeInstallOverSlotMovesAllocHint(live),
             };
         }
         finally
@@ -652,6 +655,101 @@ public static class KernelProbe
             sqe->addr = address;
             sqe->len = 1;
         }) == -Errno.EMSGSIZE;
+    });
+
+    /// <summary>An ACCEPT on fd -1 with each IORING_ACCEPT_* flag alone: those its prep refuses (-EINVAL, not -EBADF) the kernel does not take.</summary>
+    private static unsafe ushort ProbeAcceptFlags(IRingBackend live)
+    {
+        ushort known = 0;
+        for (var flag = (ushort)1; flag <= 4; flag <<= 1)
+        {
+            var ioprio = flag;
+            var res = OneSqe(live, null, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_ACCEPT;
+                sqe->fd = -1;
+                sqe->ioprio = ioprio;
+            });
+            if (res != -Errno.EINVAL)
+            {
+                known |= flag;
+            }
+        }
+
+        return known;
+    }
+
+    /// <summary>Two connections queued on a loopback TCP listener, then one ACCEPT: does its CQE carry IORING_CQE_F_SOCK_NONEMPTY.</summary>
+    private static unsafe bool ProbeAcceptNonEmpty(IRingBackend live)
+    {
+        var address = stackalloc byte[16];
+        var listener = Posix.LoopbackSocket(1, address);
+        var clients = new[] { Posix.Socket(2, 1 | 0x80000, 0), Posix.Socket(2, 1 | 0x80000, 0) };
+        try
+        {
+            foreach (var client in clients)
+            {
+                Posix.Connect(client, address, 16);
+            }
+
+            uint flags = 0;
+            WithRing(live, 4, ring =>
+            {
+                var sqe = ring.GetSqe();
+                sqe->opcode = (byte)io_uring_op.IORING_OP_ACCEPT;
+                sqe->fd = listener;
+                sqe->user_data = 1;
+                ring.Submit(1);
+                foreach (var cqe in DrainCqes(ring))
+                {
+                    flags = cqe.Flags;
+                    Posix.Close(cqe.Res);
+                }
+            });
+            return (flags & Constants.IORING_CQE_F_SOCK_NONEMPTY) != 0;
+        }
+        finally
+        {
+            Posix.Close(listener);
+            foreach (var client in clients)
+            {
+                Posix.Close(client);
+            }
+        }
+    }
+
+    /// <summary>A fixed table [free, memfd, memfd, free]; a SOCKET into slot 2 (occupied), then one into IORING_FILE_INDEX_ALLOC: slot 3 where the replacement moved the hint, slot 0 where it did not.</summary>
+    private static unsafe bool ProbeInstallOverSlotMovesAllocHint(IRingBackend live) => WithMemfd(memfd =>
+    {
+        var allocated = -1;
+        WithRing(live, 4, ring =>
+        {
+            var fds = stackalloc int[4] { -1, memfd, memfd, -1 };
+            if (ring.RegisterFiles(fds, 4) < 0)
+            {
+                return;
+            }
+
+            foreach (var slot in new[] { 3u, Constants.IORING_FILE_INDEX_ALLOC })
+            {
+                var sqe = ring.GetSqe();
+                sqe->opcode = (byte)io_uring_op.IORING_OP_SOCKET;
+                sqe->fd = 1; // AF_UNIX
+                sqe->off = 1; // SOCK_STREAM
+                sqe->file_index = slot;
+                sqe->user_data = slot;
+                ring.Submit(1);
+            }
+
+            foreach (var cqe in DrainCqes(ring))
+            {
+                if (cqe.UserData == Constants.IORING_FILE_INDEX_ALLOC)
+                {
+                    allocated = cqe.Res;
+                }
+            }
+        });
+        return allocated == 3;
     });
 
     /// <summary>Runs <paramref name="probe"/> with a connected AF_UNIX stream socket pair, closed after.</summary>

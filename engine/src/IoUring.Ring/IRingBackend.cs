@@ -54,4 +54,7 @@ public static class Errno
     public const int ERANGE = 34;
     public const int ENOTSOCK = 88;
     public const int EMSGSIZE = 90;
+    public const int ENFILE = 23;
+    public const int EISCONN = 106;
+    public const int EINPROGRESS = 115;
 }

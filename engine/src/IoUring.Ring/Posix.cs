@@ -428,6 +428,92 @@ public static unsafe partial class Posix
         public int Flags;
     }
 
+    /// <summary>socket(2): a descriptor, or -1 with errno.</summary>
+    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
+    public static partial int Socket(int domain, int type, int protocol);
+
+    /// <summary>bind(2) of an address copied already (0, or -1 with errno).</summary>
+    [LibraryImport("libc", EntryPoint = "bind", SetLastError = true)]
+    public static partial int Bind(int fd, byte* address, int length);
+
+    /// <summary>listen(2).</summary>
+    [LibraryImport("libc", EntryPoint = "listen", SetLastError = true)]
+    public static partial int Listen(int fd, int backlog);
+
+    /// <summary>connect(2) of an address copied already.</summary>
+    [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
+    public static partial int Connect(int fd, byte* address, int length);
+
+    /// <summary>accept4(2): the peer's address and its length go where the caller's pointers say, checked by the call itself.</summary>
+    [LibraryImport("libc", EntryPoint = "accept4", SetLastError = true)]
+    public static partial int Accept4(int fd, nint address, nint length, int flags);
+
+    /// <summary>
+    /// Sets O_NONBLOCK on the descriptor's open file for one call, returning what to give
+    /// <see cref="EndNonblocking"/>: connect(2) and accept4(2) take no per-call don't-wait flag, and the
+    /// engine must never block where io_uring's issue does not.
+    /// </summary>
+    public static int BeginNonblocking(int fd)
+    {
+        var flags = fcntl(fd, 3, 0); // F_GETFL
+        if (flags < 0 || (flags & 0x800) != 0)
+        {
+            return -1;
+        }
+
+        fcntl(fd, 4, flags | 0x800); // F_SETFL
+        return flags;
+    }
+
+    /// <summary>Restores the flags <see cref="BeginNonblocking"/> changed, keeping the call's errno.</summary>
+    public static void EndNonblocking(int fd, int flags)
+    {
+        if (flags >= 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            fcntl(fd, 4, flags);
+            Marshal.SetLastPInvokeError(errno);
+        }
+    }
+
+    /// <summary>
+    /// A close-on-exec socket of <paramref name="type"/> (SOCK_STREAM: listening, backlog 16; SOCK_DGRAM)
+    /// bound to 127.0.0.1 on a port the kernel picks; its sockaddr_in (16 bytes) is written to
+    /// <paramref name="address"/>. -1 on failure.
+    /// </summary>
+    public static int LoopbackSocket(int type, byte* address)
+    {
+        var fd = Socket(2, type | 0x80000, 0); // AF_INET
+        if (fd < 0)
+        {
+            return -1;
+        }
+
+        new Span<byte>(address, 16).Clear();
+        *(ushort*)address = 2;
+        address[4] = 127;
+        address[7] = 1;
+        var length = 16;
+        if (Bind(fd, address, 16) != 0 || getsockname(fd, address, &length) != 0 || (type == 1 && Listen(fd, 16) != 0))
+        {
+            close(fd);
+            return -1;
+        }
+
+        return fd;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int getsockname(int fd, byte* address, int* length);
+
+    /// <summary>An int socket option at SOL_SOCKET (SO_ERROR 4, SO_PROTOCOL 38, SO_DOMAIN 39), or -1.</summary>
+    public static int SocketOption(int fd, int name)
+    {
+        int value;
+        var size = sizeof(int);
+        return getsockopt(fd, 1, name, &value, &size) == 0 ? value : -1;
+    }
+
     [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
     public static partial nint SendMsg(int fd, MsgHdr* msg, int flags);
 

@@ -76,6 +76,16 @@ public static partial class CExport
             }
 
             c.Append("\tstruct ring ring;\n\tstruct workspace ws;\n\tint ret;\n\n\tstart_watchdog();\n\tworkspace_create(&ws);\n\n");
+            var creators = Runner.DescriptorCreators(Program);
+            if (creators.Count > 0)
+            {
+                Line(1, "/* The CQEs of SQEs that make a plain descriptor: compared as NEW_DESCRIPTOR (the number is the process's), and closed. */");
+                Line(1, $"static const unsigned long long creators[] = {{ {string.Join(", ", creators.Order().Select(u => $"{u}ULL"))} }};");
+                Line(1, "new_descriptor_user_data = creators;");
+                Line(1, $"new_descriptor_count = {creators.Count};");
+                c.Append('\n');
+            }
+
             var flags = names.Flags("IORING_SETUP_", Program.SetupFlags);
             Line(1, $"/* Set up a ring of {Program.Entries} SQ entries{(Program.SetupFlags != 0 ? $", flags {flags}" : string.Empty)}{(Program.CqEntries != 0 ? $", cq_entries {Program.CqEntries}" : string.Empty)}: the kernel should {(r.Expected.Setup >= 0 ? "take it" : $"refuse it with {Errno(r.Expected.Setup)}")}. */");
             Line(1, $"ret = ring_create(&ring, {Program.Entries}, {flags}, {Program.CqEntries});");
@@ -301,7 +311,7 @@ public static partial class CExport
 
             // The runner's own choice, the program's file named as the workspace's descriptor.
             const int programFile = int.MinValue;
-            var fd = Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5)) switch
+            var fd = Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5, programFile + 6, programFile + 7)) switch
             {
                 programFile => "ws.fd",
                 programFile + 1 => "ws.pipe_read",
@@ -309,6 +319,8 @@ public static partial class CExport
                 programFile + 3 => "ws.eventfd",
                 programFile + 4 => "ws.sock_a",
                 programFile + 5 => "ws.sock_b",
+                programFile + 6 => "ws.listener",
+                programFile + 7 => "ws.udp",
                 Workspace.ClosedFd => "CLOSED_FD",
                 var n => n.ToString(CultureInfo.InvariantCulture),
             };
@@ -389,6 +401,10 @@ public static partial class CExport
 
                 Line(3, $"sqe->addr = {(PollChoices.IsRemove(s) ? s.Names.ToString(CultureInfo.InvariantCulture) : s.Buf == BufChoice.Area ? "0" : "UNMAPPED_ADDRESS")};");
             }
+            else if (ConnectionChoices.IsConnectionOpcode(s.Opcode))
+            {
+                ConnectionSqe(s, fd);
+            }
             else if (SocketChoices.IsShutdown(s))
             {
                 Line(3, $"sqe->fd = {fd};");
@@ -459,6 +475,34 @@ public static partial class CExport
             var (userData, flags, fd, opcode) = Runner.SyncCancelKey(reg.Variant);
             var descriptor = fd switch { FdChoice.PipeRead => "ws.pipe_read", FdChoice.SocketB => "ws.sock_b", _ => "-1" };
             return $"sync_cancel(&ring, {reg.Count}, {userData}ULL, 0x{flags:x}, {descriptor}, {opcode}, {Bool(reg.Dirty)}, text, sizeof text)";
+        }
+
+        /// <summary>SOCKET, BIND, LISTEN, CONNECT and ACCEPT, as <see cref="Runner"/> fills them.</summary>
+        private void ConnectionSqe(SqeSpec s, string fd)
+        {
+            Line(3, $"sqe->fd = {(s.Opcode == (byte)io_uring_op.IORING_OP_SOCKET ? s.Domain.ToString(CultureInfo.InvariantCulture) : fd)};");
+            if (s.Opcode == (byte)io_uring_op.IORING_OP_SOCKET)
+            {
+                Line(3, $"sqe->off = 0x{s.Off:x};");
+            }
+            else if (s.Opcode == (byte)io_uring_op.IORING_OP_ACCEPT)
+            {
+                Line(3, "*(int *)(ws.addresses + PEER_ADDRESS_LENGTH) = 128;");
+                Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? "(unsigned long long)(uintptr_t)(ws.addresses + PEER_ADDRESS)" : BadAddress(s.Buf))};");
+                Line(3, $"sqe->addr2 = {(s.Buf == BufChoice.Null ? "0" : "(unsigned long long)(uintptr_t)(ws.addresses + PEER_ADDRESS_LENGTH)")};");
+                Line(3, $"sqe->accept_flags = 0x{s.OpFlags:x};");
+            }
+            else if (ConnectionChoices.TakesAddress(s))
+            {
+                Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"(unsigned long long)(uintptr_t)(ws.addresses + {s.BufOffset})" : BadAddress(s.Buf))};");
+                Line(3, $"sqe->addr2 = {Number(s.Off)};");
+            }
+
+            Line(3, $"sqe->len = {s.Len}U;");
+            if (s.FileIndex != 0)
+            {
+                Line(3, $"sqe->file_index = {s.FileIndex}U;");
+            }
         }
 
         private static string BadAddress(BufChoice buf) => buf switch

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/io_uring.h>
@@ -37,6 +38,15 @@
 #define KERNEL_ADDRESS 0xffff800000000000ULL
 /* A descriptor number nothing has open. */
 #define CLOSED_FD 0x3ffffff0
+
+/* The workspace's socket addresses: the listener's, the UDP socket's, 127.0.0.1:0, 127.0.0.1:1, an accept's peer address and its length. */
+#define ADDRESS_BYTES 256
+#define LISTENER_ADDRESS 0
+#define UDP_ADDRESS 16
+#define ANY_PORT_ADDRESS 32
+#define CLOSED_PORT_ADDRESS 48
+#define PEER_ADDRESS 64
+#define PEER_ADDRESS_LENGTH 192
 /* How long a step waits for completions the kernel should post (they come at once when it does). */
 #define SETTLE_TIMEOUT_MS 2000
 /* An io_uring_enter that has not returned after this long is stuck: see the watchdog. */
@@ -251,11 +261,41 @@ struct workspace {
 	int fd;
 	int pipe_read, pipe_write, eventfd;
 	int sock_a, sock_b;
+	int listener, udp;
+	unsigned char *addresses;
 	unsigned char *area;
 	unsigned char *stream;
 	struct { void *base; size_t len; } *iovecs;
 	struct msg_slot *msgs;
 };
+
+/* A socket of the type bound to 127.0.0.1 on a port the kernel picks (a stream one listening), its sockaddr_in copied to address. */
+static int loopback_socket(int type, unsigned char *address)
+{
+	struct sockaddr_in in;
+	socklen_t length = sizeof in;
+	memset(&in, 0, sizeof in);
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof in) != 0 || getsockname(fd, (struct sockaddr *)&in, &length) != 0
+	    || (type == SOCK_STREAM && listen(fd, 16) != 0)) {
+		printf("SKIP: cannot create the program's loopback sockets (%s): is lo up?\n", strerror(errno));
+		exit(SKIP);
+	}
+	memcpy(address, &in, sizeof in);
+	return fd;
+}
+
+static void fixed_address(unsigned char *address, int port)
+{
+	struct sockaddr_in in;
+	memset(&in, 0, sizeof in);
+	in.sin_family = AF_INET;
+	in.sin_port = htons(port);
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	memcpy(address, &in, sizeof in);
+}
 
 static void workspace_create(struct workspace *ws)
 {
@@ -282,6 +322,15 @@ static void workspace_create(struct workspace *ws)
 	}
 	ws->sock_a = sockets[0];
 	ws->sock_b = sockets[1];
+	ws->addresses = calloc(1, ADDRESS_BYTES);
+	if (ws->addresses == NULL) {
+		printf("SKIP: out of memory\n");
+		exit(SKIP);
+	}
+	ws->listener = loopback_socket(SOCK_STREAM, ws->addresses + LISTENER_ADDRESS);
+	ws->udp = loopback_socket(SOCK_DGRAM, ws->addresses + UDP_ADDRESS);
+	fixed_address(ws->addresses + ANY_PORT_ADDRESS, 0);
+	fixed_address(ws->addresses + CLOSED_PORT_ADDRESS, 1);
 	ws->msgs = aligned_alloc(64, MSG_SLOTS * sizeof *ws->msgs);
 	ws->area = aligned_alloc(4096, AREA_BYTES);
 	ws->stream = aligned_alloc(4096, STREAM_BYTES);
@@ -349,6 +398,11 @@ static void expect_params(struct ring *r, unsigned want_features, const char *wa
 }
 
 /*@ section steps @*/
+/* What a CQE carrying a new descriptor (SOCKET, ACCEPT) is compared as: its number is the process's choice. */
+#define NEW_DESCRIPTOR 0x40000000
+static const unsigned long long *new_descriptor_user_data;
+static int new_descriptor_count;
+
 static int io_uring_enter(struct ring *r, unsigned to_submit, unsigned min_complete, unsigned flags, void *arg, size_t argsz)
 {
 	__atomic_store_n(&watched_ring, r, __ATOMIC_RELEASE);
@@ -408,6 +462,12 @@ static int reap(struct ring *r, struct cqe *out, unsigned max)
 		c->user_data = cqe->user_data;
 		c->res = cqe->res;
 		c->flags = cqe->flags;
+		for (int k = 0; k < new_descriptor_count && c->res >= 0; k++) {
+			if (new_descriptor_user_data[k] == c->user_data) {
+				close(c->res);
+				c->res = NEW_DESCRIPTOR;
+			}
+		}
 		if (cqe32_ring(r) || slots == 2) {
 			const unsigned long long *extra = (const unsigned long long *)((const unsigned char *)cqe + 16);
 			c->big = 1;
