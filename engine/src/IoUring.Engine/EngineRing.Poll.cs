@@ -305,6 +305,12 @@ internal sealed unsafe partial class EngineRing
         }
 
         Span<ulong> cookies = stackalloc ulong[32];
+
+        // Every ACCEPT waiting on a listener sees the listener's wake-up in the epoll set; one wake-up
+        // reaches one of them (WakeExclusive), so a listener is woken once per reading of the set. More
+        // connections than that go to the next waiter when an accept leaves some queued (ExecuteAccept).
+        Span<int> listenersWoken = stackalloc int[32];
+        var woken = 0;
         int n;
         do
         {
@@ -317,7 +323,16 @@ internal sealed unsafe partial class EngineRing
                 {
                     if (IsExclusive(ref requests[i]))
                     {
-                        WakeExclusive(requests[i].File);
+                        var listener = requests[i].File;
+                        if (!listenersWoken[..woken].Contains(listener))
+                        {
+                            if (woken < listenersWoken.Length)
+                            {
+                                listenersWoken[woken++] = listener;
+                            }
+
+                            WakeExclusive(listener);
+                        }
                     }
                     else
                     {

@@ -211,6 +211,32 @@ public sealed unsafe class SocketLifecycleTests : IDisposable
         }
     }
 
+    [Fact]
+    public void AConnectionWakesTheAcceptQueuedLongestNotOneIssuedLater()
+    {
+        var tcp = stackalloc byte[16];
+        var listener = Posix.LoopbackSocket(SockStream, tcp);
+        opened.Add(listener);
+        var table = stackalloc int[2];
+        foreach (var kernel in new[] { "6.1", "7.2" })
+        {
+            using var r = TestRing.Create(Snapshots.Profile(kernel), 8);
+            Sqe(r, io_uring_op.IORING_OP_ACCEPT, listener, userData: 1);
+            r.Submit();
+            Assert.Empty(r.Reap());
+            table[0] = table[1] = -1;
+            Assert.Equal(0, r.Ring.RegisterFiles(table, 2));
+            Sqe(r, io_uring_op.IORING_OP_SOCKET, AfInet, off: SockStream, fileIndex: 1, userData: 101, flags: Link);
+            Sqe(r, io_uring_op.IORING_OP_CONNECT, 0, addr: (ulong)tcp, off: 16, userData: 102, flags: Fixed | Link);
+            r.Nop(103);
+            Sqe(r, io_uring_op.IORING_OP_ACCEPT, listener, userData: 104);
+            r.Submit(4);
+            var cqes = r.Reap();
+            opened.AddRange(cqes.Where(c => c.UserData is 1 or 104).Select(c => c.Res));
+            Assert.Equal([(101ul, 0), (102ul, 0), (103ul, 0), (1ul, 1)], cqes.Select(c => (c.UserData, c.Res >= 0 ? Math.Min(c.Res, 1) : c.Res)).OrderBy(c => c.Item1 == 1 ? 1000 : c.Item1));
+        }
+    }
+
     public void Dispose()
     {
         foreach (var fd in opened)

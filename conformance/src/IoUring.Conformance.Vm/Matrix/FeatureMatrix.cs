@@ -279,7 +279,8 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             io_uring_op.IORING_OP_NOP128, io_uring_op.IORING_OP_TIMEOUT, io_uring_op.IORING_OP_TIMEOUT_REMOVE, io_uring_op.IORING_OP_ASYNC_CANCEL, io_uring_op.IORING_OP_LINK_TIMEOUT,
             io_uring_op.IORING_OP_POLL_ADD, io_uring_op.IORING_OP_POLL_REMOVE,
             io_uring_op.IORING_OP_SEND, io_uring_op.IORING_OP_RECV, io_uring_op.IORING_OP_SENDMSG, io_uring_op.IORING_OP_RECVMSG,
-            io_uring_op.IORING_OP_SHUTDOWN,
+            io_uring_op.IORING_OP_SHUTDOWN, io_uring_op.IORING_OP_SOCKET, io_uring_op.IORING_OP_BIND, io_uring_op.IORING_OP_LISTEN,
+            io_uring_op.IORING_OP_CONNECT, io_uring_op.IORING_OP_ACCEPT,
         })
         {
             var code = (byte)op;
@@ -367,6 +368,22 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("register", "IORING_REGISTER_FILES (+ update)", _ => true, p => AnyRegister(p, RegisterKind.Files) || AnyRegister(p, RegisterKind.FilesUpdate)));
         list.Add(new MatrixFeature("register", "IORING_REGISTER_BUFFERS", _ => true, p => AnyRegister(p, RegisterKind.Buffers)));
         list.Add(new MatrixFeature("register", "IORING_REGISTER_RESTRICTIONS + ENABLE_RINGS", p => p.Has(IoUringSetupFlags.IORING_SETUP_R_DISABLED), p => AnyRegister(p, RegisterKind.Restrictions) || AnyRegister(p, RegisterKind.EnableRings)));
+        // Connections: new sockets in fixed slot 1 connecting to the workspace's loopback TCP listener and UDP socket.
+        static bool Opcode(SqeSpec s, io_uring_op op) => s.Opcode == (byte)op;
+        static bool ConnectsTo(SqeSpec s, int address) => Opcode(s, io_uring_op.IORING_OP_CONNECT) && s.Buf == BufChoice.Area && s.BufOffset == address && s.Off == 16;
+        static bool AcceptOfListener(SqeSpec s) => Opcode(s, io_uring_op.IORING_OP_ACCEPT) && s.Fd == FdChoice.Listener;
+        static bool StepWith(RingProgram p, Func<SqeSpec, bool> a, Func<SqeSpec, bool> b) => p.Steps.Any(st => st.Batch.Any(a) && st.Batch.Any(b));
+        var accepts = (Func<KernelProfile, bool>)(p => (p.SupportedOps & (UInt128.One << (int)io_uring_op.IORING_OP_ACCEPT)) != 0);
+        list.Add(new MatrixFeature("connections", "TCP over loopback: CONNECT of a direct socket, ACCEPT of the listener", accepts, p => StepWith(p, s => ConnectsTo(s, ConnectionChoices.ListenerAddress), AcceptOfListener)));
+        list.Add(new MatrixFeature("connections", "multishot ACCEPT (IORING_ACCEPT_MULTISHOT)", accepts, p => StepWith(p, s => ConnectsTo(s, ConnectionChoices.ListenerAddress), s => AcceptOfListener(s) && (s.Ioprio & ConnectionChoices.AcceptMultishot) != 0)));
+        list.Add(new MatrixFeature("connections", "IORING_ACCEPT_DONTWAIT", p => (p.AcceptFlags & ConnectionChoices.AcceptDontwait) != 0, p => AnySqe(p, s => Opcode(s, io_uring_op.IORING_OP_ACCEPT) && s.Ioprio == ConnectionChoices.AcceptDontwait)));
+        list.Add(new MatrixFeature("connections", "IORING_ACCEPT_POLL_FIRST", p => (p.AcceptFlags & ConnectionChoices.AcceptPollFirst) != 0, p => StepWith(p, s => ConnectsTo(s, ConnectionChoices.ListenerAddress), s => AcceptOfListener(s) && s.Ioprio == ConnectionChoices.AcceptPollFirst)));
+        list.Add(new MatrixFeature("connections", "ACCEPT into a direct descriptor (IORING_FILE_INDEX_ALLOC, a slot)", accepts, p => StepWith(p, s => ConnectsTo(s, ConnectionChoices.ListenerAddress), s => AcceptOfListener(s) && s.FileIndex != 0)));
+        list.Add(new MatrixFeature("connections", "SOCKET into a direct descriptor", accepts, p => AnySqe(p, s => Opcode(s, io_uring_op.IORING_OP_SOCKET) && s.FileIndex == ConnectionChoices.DirectSlotIndex)));
+        list.Add(new MatrixFeature("connections", "a new plain descriptor (SOCKET, ACCEPT)", accepts, p => AnySqe(p, ConnectionChoices.CreatesDescriptor)));
+        list.Add(new MatrixFeature("connections", "UDP over loopback: CONNECT and SEND of a direct socket, RECV of the datagram", accepts, p => StepWith(p, s => ConnectsTo(s, ConnectionChoices.UdpAddress), s => SocketChoices.IsTransfer(s) && s.Fd == FdChoice.Udp)));
+        list.Add(new MatrixFeature("connections", "connection refused (-ECONNREFUSED)", accepts, p => AnySqe(p, s => ConnectsTo(s, ConnectionChoices.ClosedPortAddress))));
+        list.Add(new MatrixFeature("connections", "BIND and LISTEN of a new socket", p => (p.SupportedOps & (UInt128.One << (int)io_uring_op.IORING_OP_LISTEN)) != 0, p => AnySqe(p, s => Opcode(s, io_uring_op.IORING_OP_BIND) && s.Fd == FdChoice.DirectSlot)));
         list.Add(new MatrixFeature("cancellation", "IORING_REGISTER_SYNC_CANCEL", p => p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL, p => AnyRegister(p, RegisterKind.SyncCancel)));
         list.Add(new MatrixFeature("regions", "IORING_REGISTER_MEM_REGION", p => p.HasMemRegion, p => AnyRegister(p, RegisterKind.MemRegion)));
         list.Add(new MatrixFeature("regions", "registered wait (IORING_ENTER_EXT_ARG_REG)", p => (p.EnterFlags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0, p => p.Steps.Any(s => s.RegWait >= 0)));

@@ -76,15 +76,6 @@ public static partial class CExport
             }
 
             c.Append("\tstruct ring ring;\n\tstruct workspace ws;\n\tint ret;\n\n\tstart_watchdog();\n\tworkspace_create(&ws);\n\n");
-            var creators = Runner.DescriptorCreators(Program);
-            if (creators.Count > 0)
-            {
-                Line(1, "/* The CQEs of SQEs that make a plain descriptor: compared as NEW_DESCRIPTOR (the number is the process's), and closed. */");
-                Line(1, $"static const unsigned long long creators[] = {{ {string.Join(", ", creators.Order().Select(u => $"{u}ULL"))} }};");
-                Line(1, "new_descriptor_user_data = creators;");
-                Line(1, $"new_descriptor_count = {creators.Count};");
-                c.Append('\n');
-            }
 
             var flags = names.Flags("IORING_SETUP_", Program.SetupFlags);
             Line(1, $"/* Set up a ring of {Program.Entries} SQ entries{(Program.SetupFlags != 0 ? $", flags {flags}" : string.Empty)}{(Program.CqEntries != 0 ? $", cq_entries {Program.CqEntries}" : string.Empty)}: the kernel should {(r.Expected.Setup >= 0 ? "take it" : $"refuse it with {Errno(r.Expected.Setup)}")}. */");
@@ -111,6 +102,15 @@ public static partial class CExport
             {
                 Sections.Add("steps");
                 Sections.Add("text");
+                var creators = Runner.DescriptorCreators(Program);
+                if (creators.Count > 0)
+                {
+                    Line(1, "/* The CQEs of SQEs that make a plain descriptor: compared as NEW_DESCRIPTOR (the number is the process's), and closed. */");
+                    Line(1, $"static const unsigned long long creators[] = {{ {string.Join(", ", creators.Order().Select(u => $"{u}ULL"))} }};");
+                    Line(1, "new_descriptor_user_data = creators;");
+                    Line(1, $"new_descriptor_count = {creators.Count};");
+                    c.Append('\n');
+                }
             }
 
             for (var i = 0; i < Program.Steps.Length; i++)
