@@ -640,6 +640,13 @@ internal sealed unsafe partial class EngineRing
         // io_uring hands the position to the file's read_iter or write_iter itself, and never asks for
         // FMODE_PREAD as preadv2 does (-ESPIPE): a pipe, FIFO or socket, which ignores the position,
         // transfers at any offset. Found by liburing's pipe and socket tests.
+        // Except a socket: its read_iter and write_iter refuse any position but 0 (found by soak on the
+        // host, a READ of a direct socket at offset 8000), even for nothing to transfer.
+        if (offset > 0 && Posix.IsSocket(fd))
+        {
+            return -Errno.ESPIPE;
+        }
+
         var stream = !Posix.IsPositional(fd);
         if (stream && offset >= 0)
         {
