@@ -333,18 +333,17 @@ internal sealed unsafe partial class EngineRing
         return Completion.Inline;
     }
 
-    /// <summary>
-    /// A transfer that would wait: with MSG_DONTWAIT -EAGAIN is its result; otherwise it waits for the
-    /// socket's readiness. A file without a poll method (a RECV with POLL_FIRST of a regular file) cannot
-    /// be waited on: io-wq issues it again, still not polled, and -EAGAIN is its result from there.
-    /// </summary>
-    private Completion WouldWait(ref Request r)
-    {
-        if (((int)r.OpFlags & MsgDontwait) != 0)
-        {
-            return Returned(ref r, -Errno.EAGAIN);
-        }
+    /// <summary>A transfer that would wait: with MSG_DONTWAIT -EAGAIN is its result; otherwise it waits (<see cref="WaitForReadiness"/>).</summary>
+    private Completion WouldWait(ref Request r) =>
+        ((int)r.OpFlags & MsgDontwait) != 0 ? Returned(ref r, -Errno.EAGAIN) : WaitForReadiness(ref r);
 
+    /// <summary>
+    /// A socket call that waits for its file's readiness (the internal poll). A file without a poll method
+    /// (a RECV or ACCEPT with POLL_FIRST of a regular file) cannot be waited on: io-wq issues it again,
+    /// still not polled, and -EAGAIN is its result from there.
+    /// </summary>
+    private Completion WaitForReadiness(ref Request r)
+    {
         if (!Posix.CanPoll(r.File))
         {
             if (!runningInIoWq)

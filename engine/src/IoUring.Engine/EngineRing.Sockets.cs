@@ -246,7 +246,7 @@ internal sealed unsafe partial class EngineRing
         var multishot = (r.Ioprio & AcceptMultishot) != 0;
         if ((r.Ioprio & AcceptPollFirst) != 0 && !r.Polled)
         {
-            return WaitForListener(ref r);
+            return WaitForReadiness(ref r);
         }
 
         while (true)
@@ -258,7 +258,7 @@ internal sealed unsafe partial class EngineRing
             Posix.EndNonblocking(r.File, flags);
             if (res == -Errno.EAGAIN && (r.Ioprio & AcceptDontwait) == 0)
             {
-                return WaitForListener(ref r);
+                return WaitForReadiness(ref r);
             }
 
             var cflags = res >= 0 && ListenerHasMore(r.File) ? Constants.IORING_CQE_F_SOCK_NONEMPTY : 0u;
@@ -288,25 +288,6 @@ internal sealed unsafe partial class EngineRing
 
             return Completion.Inline;
         }
-    }
-
-    /// <summary>An accept with nothing to take waits for the listener (a file that cannot be polled: -EAGAIN from io-wq, as for the transfers).</summary>
-    private Completion WaitForListener(ref Request r)
-    {
-        if (!Posix.CanPoll(r.File))
-        {
-            if (!runningInIoWq)
-            {
-                r.Executed = false;
-                return Completion.Async;
-            }
-
-            r.Fail(-Errno.EAGAIN);
-            return Completion.Inline;
-        }
-
-        r.NeedsPoll = true;
-        return Completion.Polled;
     }
 
     /// <summary>The kernel's is_empty of an accept: only TCP's accept reports it, and only where <see cref="KernelProfile.AcceptNonEmpty"/>.</summary>
