@@ -538,13 +538,15 @@ public static class ProgramGen
     /// polls socket B and is woken by a send on socket A. From half the socket transfers (those drawn
     /// with the injected result 7 or -125): a receive on socket B followed by the send on socket A that
     /// it waits for (MSG_WAITALL waiting for a second one), or a send followed by the receive that takes
-    /// it, or half of it.
+    /// it, or half of it. A READ of the pipe drawn with the injected result 7: followed by the write it
+    /// waits for.
     /// </summary>
     private static Step ReadinessPairs(Step step)
     {
         var batch = step.Batch;
         static bool Paired(SqeSpec s) => s.Inject == 7 || (s.Inject == -125 && SocketChoices.IsTransfer(s));
-        if (!batch.Any(s => Paired(s) && (PollChoices.IsPoll(s) || SocketChoices.IsTransfer(s))))
+        static bool PipeRead(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_READ && s.Fd == FdChoice.PipeRead;
+        if (!batch.Any(s => Paired(s) && (PollChoices.IsPoll(s) || SocketChoices.IsTransfer(s) || PipeRead(s))))
         {
             return step;
         }
@@ -562,6 +564,11 @@ public static class ProgramGen
             {
                 batch[k] = s with { Fd = FdChoice.SocketB, OpFlags = PollChoices.In, Buf = BufChoice.Area, Off = 0, BufIndex = 0, Len = s.Len & PollChoices.AddMulti };
                 batch[k + 1] = SocketChoices.Send(FdChoice.SocketA, 1, s.BufOffset);
+                k++;
+            }
+            else if (PipeRead(s) && k + 1 < batch.Length)
+            {
+                batch[k + 1] = new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, 1, 0, 0, 0);
                 k++;
             }
             else if (PollChoices.IsAdd(s) && k + 1 < batch.Length)

@@ -349,9 +349,9 @@ public static class KernelBehaviour
             nameof(KernelProfile.InstallOverSlotMovesAllocHint),
             "a socket installed into an occupied fixed slot moves the slot allocator's hint past it (the slot is emptied, then filled); later kernels replace the slot in place and leave the hint",
             "a table [free, file, file, free]: SOCKET into slot 2, then SOCKET with IORING_FILE_INDEX_ALLOC: slot 3 or slot 0",
-            "the kernel's io_install_fixed_file before and after the 6.13 rework of resource nodes",
+            "found by the matrix: 6.1.176 under qemu moves it, 6.12.117 and later leave it (the kernels between are taken as 6.1)",
             false,
-            [(KernelRange.Before(6, 13), true)],
+            [(KernelRange.Before(6, 12), true)],
             p => p.InstallOverSlotMovesAllocHint,
             (p, v) => p with { InstallOverSlotMovesAllocHint = v }),
         new KernelBehaviour<bool>(

@@ -213,8 +213,8 @@ public enum FixedBufferStage
 /// </param>
 /// <param name="InstallOverSlotMovesAllocHint">
 /// A socket installed into an occupied fixed slot (SOCKET or ACCEPT with file_index) moves the slot
-/// allocator's hint past that slot, as installing into an empty one does; later kernels, which replace
-/// the slot's resource node in place, leave the hint where it was. Probed on a table of [free, file,
+/// allocator's hint past that slot, as installing into an empty one does (6.1); later kernels (6.12 on)
+/// leave the hint where it was. Probed on a table of [free, file,
 /// file, free]: a SOCKET into slot 2, then one with IORING_FILE_INDEX_ALLOC: slot 3 or slot 0.
 /// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
