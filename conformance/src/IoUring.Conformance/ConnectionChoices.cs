@@ -38,9 +38,9 @@ public static unsafe class ConnectionChoices
     public const uint SockNonblock = 0x800;
     public const uint SockCloexec = 0x80000;
 
-    public const ushort AcceptMultishot = 1;
-    public const ushort AcceptDontwait = 2;
-    public const ushort AcceptPollFirst = 4;
+    public const ushort AcceptMultishot = (ushort)Constants.IORING_ACCEPT_MULTISHOT;
+    public const ushort AcceptDontwait = (ushort)Constants.IORING_ACCEPT_DONTWAIT;
+    public const ushort AcceptPollFirst = (ushort)Constants.IORING_ACCEPT_POLL_FIRST;
 
     /// <summary>file_index of fixed slot 1 (slot + 1).</summary>
     public const uint DirectSlotIndex = 2;

@@ -14,9 +14,9 @@ namespace IoUring.Engine;
 internal sealed unsafe partial class EngineRing
 {
     // IORING_ACCEPT_* in ACCEPT's ioprio.
-    private const ushort AcceptMultishot = 1;
-    private const ushort AcceptDontwait = 2;
-    private const ushort AcceptPollFirst = 4;
+    private const ushort AcceptMultishot = (ushort)Constants.IORING_ACCEPT_MULTISHOT;
+    private const ushort AcceptDontwait = (ushort)Constants.IORING_ACCEPT_DONTWAIT;
+    private const ushort AcceptPollFirst = (ushort)Constants.IORING_ACCEPT_POLL_FIRST;
 
     private const int SockTypeMask = 0xf;
     private const int SockNonblock = 0x800;

@@ -270,7 +270,7 @@ public sealed record KernelProfile(
     bool InstallOverSlotMovesAllocHint = false)
 {
     /// <summary>IORING_ACCEPT_MULTISHOT, IORING_ACCEPT_DONTWAIT and IORING_ACCEPT_POLL_FIRST.</summary>
-    public const ushort AllAcceptFlags = 7;
+    public const ushort AllAcceptFlags = (ushort)(Constants.IORING_ACCEPT_MULTISHOT | Constants.IORING_ACCEPT_DONTWAIT | Constants.IORING_ACCEPT_POLL_FIRST);
 
     /// <summary>The cancellation flags of every kernel of the corpus.</summary>
     public const uint CommonCancelFlags = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD
