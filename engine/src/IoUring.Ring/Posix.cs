@@ -25,7 +25,9 @@ public static unsafe partial class Posix
 
     /// <summary>
     /// Copies user memory the way the kernel's copy_from_user does: a bad address is -EFAULT, not a
-    /// crash. process_vm_readv on our own process makes the kernel do the checked copy.
+    /// crash. process_vm_readv on our own process makes the kernel do the checked copy. The process is
+    /// asked each time (getpid), never cached: after fork(2) the child copying from its parent's memory
+    /// would read the wrong process (found by liburing's poll-cancel, whose forked child crashed).
     /// </summary>
     public static int CopyFromUser(void* destination, ulong source, nuint length)
     {
@@ -36,7 +38,7 @@ public static unsafe partial class Posix
 
         var local = new IoVec { Base = (nint)destination, Length = length };
         var remote = new IoVec { Base = (nint)source, Length = length };
-        var rc = process_vm_readv(Environment.ProcessId, &local, 1, &remote, 1, 0);
+        var rc = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
         return rc == (nint)length ? 0 : -Errno.EFAULT;
     }
 
@@ -200,7 +202,7 @@ public static unsafe partial class Posix
 
         var local = new IoVec { Base = (nint)source, Length = length };
         var remote = new IoVec { Base = (nint)destination, Length = length };
-        var rc = process_vm_writev(Environment.ProcessId, &local, 1, &remote, 1, 0);
+        var rc = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
         return rc == (nint)length ? 0 : -Errno.EFAULT;
     }
 
@@ -540,6 +542,9 @@ public static unsafe partial class Posix
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fcntl(int fd, int cmd, int arg);
+
+    [LibraryImport("libc")]
+    private static partial int getpid();
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint process_vm_readv(int pid, IoVec* local, nuint liovcnt, IoVec* remote, nuint riovcnt, nuint flags);
