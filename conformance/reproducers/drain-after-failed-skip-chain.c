@@ -40,6 +40,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/io_uring.h>
@@ -65,6 +66,15 @@
 #define KERNEL_ADDRESS 0xffff800000000000ULL
 /* A descriptor number nothing has open. */
 #define CLOSED_FD 0x3ffffff0
+
+/* The workspace's socket addresses: the listener's, the UDP socket's, 127.0.0.1:0, 127.0.0.1:1, an accept's peer address and its length. */
+#define ADDRESS_BYTES 256
+#define LISTENER_ADDRESS 0
+#define UDP_ADDRESS 16
+#define ANY_PORT_ADDRESS 32
+#define CLOSED_PORT_ADDRESS 48
+#define PEER_ADDRESS 64
+#define PEER_ADDRESS_LENGTH 192
 /* How long a step waits for completions the kernel should post (they come at once when it does). */
 #define SETTLE_TIMEOUT_MS 2000
 /* An io_uring_enter that has not returned after this long is stuck: see the watchdog. */
@@ -279,6 +289,8 @@ struct workspace {
 	int fd;
 	int pipe_read, pipe_write, eventfd;
 	int sock_a, sock_b;
+	int listener, udp;
+	unsigned char *addresses;
 	unsigned char *area;
 	unsigned char *stream;
 	struct { void *base; size_t len; } *iovecs;
@@ -357,6 +369,11 @@ static void expect_text(const char *what, const char *got, const char *want)
 		differs(what, got, want);
 }
 
+/* What a CQE carrying a new descriptor (SOCKET, ACCEPT) is compared as: its number is the process's choice. */
+#define NEW_DESCRIPTOR 0x40000000
+static const unsigned long long *new_descriptor_user_data;
+static int new_descriptor_count;
+
 static int io_uring_enter(struct ring *r, unsigned to_submit, unsigned min_complete, unsigned flags, void *arg, size_t argsz)
 {
 	__atomic_store_n(&watched_ring, r, __ATOMIC_RELEASE);
@@ -416,6 +433,12 @@ static int reap(struct ring *r, struct cqe *out, unsigned max)
 		c->user_data = cqe->user_data;
 		c->res = cqe->res;
 		c->flags = cqe->flags;
+		for (int k = 0; k < new_descriptor_count && c->res >= 0; k++) {
+			if (new_descriptor_user_data[k] == c->user_data) {
+				close(c->res);
+				c->res = NEW_DESCRIPTOR;
+			}
+		}
 		if (cqe32_ring(r) || slots == 2) {
 			const unsigned long long *extra = (const unsigned long long *)((const unsigned char *)cqe + 16);
 			c->big = 1;

@@ -65,6 +65,10 @@ public static unsafe class ConnectionChoices
     /// <summary>SOCKET or ACCEPT into the descriptor table: its CQE carries a descriptor number.</summary>
     public static bool CreatesDescriptor(SqeSpec s) => s.Opcode is Socket or Accept && s.FileIndex == 0;
 
+    /// <summary>Whether a program uses the workspace's loopback sockets (a C export creates them only then).</summary>
+    public static bool UsesConnections(RingProgram p) =>
+        p.Steps.SelectMany(step => step.Batch).Any(s => IsConnectionOpcode(s.Opcode) || s.Fd is FdChoice.Listener or FdChoice.Udp or FdChoice.DirectSlot);
+
     /// <summary>Where an SQE's address points: for BIND and CONNECT a socket address, for ACCEPT the peer-address output.</summary>
     public static bool TakesAddress(SqeSpec s) => s.Opcode is Bind or Connect or Accept;
 

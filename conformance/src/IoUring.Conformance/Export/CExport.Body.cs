@@ -75,7 +75,14 @@ public static partial class CExport
                 c.Append("\tstatic struct cqe seen[MAX_CQES];\n");
             }
 
-            c.Append("\tstruct ring ring;\n\tstruct workspace ws;\n\tint ret;\n\n\tstart_watchdog();\n\tworkspace_create(&ws);\n\n");
+            c.Append("\tstruct ring ring;\n\tstruct workspace ws;\n\tint ret;\n\n\tstart_watchdog();\n\tworkspace_create(&ws);\n");
+            if (ConnectionChoices.UsesConnections(Program))
+            {
+                Sections.Add("connections");
+                Line(1, "workspace_connections(&ws);");
+            }
+
+            c.Append('\n');
 
             var flags = names.Flags("IORING_SETUP_", Program.SetupFlags);
             Line(1, $"/* Set up a ring of {Program.Entries} SQ entries{(Program.SetupFlags != 0 ? $", flags {flags}" : string.Empty)}{(Program.CqEntries != 0 ? $", cq_entries {Program.CqEntries}" : string.Empty)}: the kernel should {(r.Expected.Setup >= 0 ? "take it" : $"refuse it with {Errno(r.Expected.Setup)}")}. */");

@@ -269,34 +269,6 @@ struct workspace {
 	struct msg_slot *msgs;
 };
 
-/* A socket of the type bound to 127.0.0.1 on a port the kernel picks (a stream one listening), its sockaddr_in copied to address. */
-static int loopback_socket(int type, unsigned char *address)
-{
-	struct sockaddr_in in;
-	socklen_t length = sizeof in;
-	memset(&in, 0, sizeof in);
-	in.sin_family = AF_INET;
-	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof in) != 0 || getsockname(fd, (struct sockaddr *)&in, &length) != 0
-	    || (type == SOCK_STREAM && listen(fd, 16) != 0)) {
-		printf("SKIP: cannot create the program's loopback sockets (%s): is lo up?\n", strerror(errno));
-		exit(SKIP);
-	}
-	memcpy(address, &in, sizeof in);
-	return fd;
-}
-
-static void fixed_address(unsigned char *address, int port)
-{
-	struct sockaddr_in in;
-	memset(&in, 0, sizeof in);
-	in.sin_family = AF_INET;
-	in.sin_port = htons(port);
-	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	memcpy(address, &in, sizeof in);
-}
-
 static void workspace_create(struct workspace *ws)
 {
 	unsigned char pattern[FILE_BYTES];
@@ -322,15 +294,6 @@ static void workspace_create(struct workspace *ws)
 	}
 	ws->sock_a = sockets[0];
 	ws->sock_b = sockets[1];
-	ws->addresses = calloc(1, ADDRESS_BYTES);
-	if (ws->addresses == NULL) {
-		printf("SKIP: out of memory\n");
-		exit(SKIP);
-	}
-	ws->listener = loopback_socket(SOCK_STREAM, ws->addresses + LISTENER_ADDRESS);
-	ws->udp = loopback_socket(SOCK_DGRAM, ws->addresses + UDP_ADDRESS);
-	fixed_address(ws->addresses + ANY_PORT_ADDRESS, 0);
-	fixed_address(ws->addresses + CLOSED_PORT_ADDRESS, 1);
 	ws->msgs = aligned_alloc(64, MSG_SLOTS * sizeof *ws->msgs);
 	ws->area = aligned_alloc(4096, AREA_BYTES);
 	ws->stream = aligned_alloc(4096, STREAM_BYTES);
@@ -971,4 +934,47 @@ static void registered_wait(struct ring *r, struct workspace *ws, int variant, i
 	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | IORING_ENTER_EXT_ARG_REG;
 	int ret = io_uring_enter(r, 0, min, flags, (void *)(uintptr_t)offset, variant == 5 ? 24 : sizeof(struct io_uring_reg_wait));
 	snprintf(text, size, "%d", ret);
+}
+
+/*@ section connections @*/
+/* A socket of the type bound to 127.0.0.1 on a port the kernel picks (a stream one listening), its sockaddr_in copied to address. */
+static int loopback_socket(int type, unsigned char *address)
+{
+	struct sockaddr_in in;
+	socklen_t length = sizeof in;
+	memset(&in, 0, sizeof in);
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof in) != 0 || getsockname(fd, (struct sockaddr *)&in, &length) != 0
+	    || (type == SOCK_STREAM && listen(fd, 16) != 0)) {
+		printf("SKIP: cannot create the program's loopback sockets (%s): is lo up?\n", strerror(errno));
+		exit(SKIP);
+	}
+	memcpy(address, &in, sizeof in);
+	return fd;
+}
+
+static void fixed_address(unsigned char *address, int port)
+{
+	struct sockaddr_in in;
+	memset(&in, 0, sizeof in);
+	in.sin_family = AF_INET;
+	in.sin_port = htons(port);
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	memcpy(address, &in, sizeof in);
+}
+
+/* The program's TCP listener and UDP socket on 127.0.0.1 and their addresses, for a program that connects. */
+static void workspace_connections(struct workspace *ws)
+{
+	ws->addresses = calloc(1, ADDRESS_BYTES);
+	if (ws->addresses == NULL) {
+		printf("SKIP: out of memory\n");
+		exit(SKIP);
+	}
+	ws->listener = loopback_socket(SOCK_STREAM, ws->addresses + LISTENER_ADDRESS);
+	ws->udp = loopback_socket(SOCK_DGRAM, ws->addresses + UDP_ADDRESS);
+	fixed_address(ws->addresses + ANY_PORT_ADDRESS, 0);
+	fixed_address(ws->addresses + CLOSED_PORT_ADDRESS, 1);
 }
