@@ -75,15 +75,8 @@ public static unsafe class ConnectionChoices
     /// <summary>127.0.0.1:0 and 127.0.0.1:1 (port 1, which nothing listens on).</summary>
     public static void WriteFixedAddresses(byte* addresses)
     {
-        foreach (var (at, port) in new[] { (AnyPortAddress, 0), (ClosedPortAddress, 1) })
-        {
-            var a = addresses + at;
-            *(ushort*)a = AfInet;
-            a[2] = (byte)(port >> 8);
-            a[3] = (byte)port;
-            a[4] = 127;
-            a[7] = 1;
-        }
+        IoUring.Ring.Posix.LoopbackAddress(addresses + AnyPortAddress, 0);
+        IoUring.Ring.Posix.LoopbackAddress(addresses + ClosedPortAddress, 1);
     }
 
     public static string Describe(SqeSpec s) => s.Opcode switch

@@ -117,16 +117,19 @@ internal sealed unsafe partial class EngineRing
         return r.Message is null ? ReadMsgHdr(ref r) : 0;
     }
 
-    /// <summary>move_addr_to_kernel: a socket address of at most sockaddr_storage's size, copied in.</summary>
-    private static int AddressIn(ulong address, int length)
+    /// <summary>
+    /// move_addr_to_kernel: a socket address of at most sockaddr_storage's size, copied into
+    /// <paramref name="into"/> (a buffer of that size; null: only checked).
+    /// </summary>
+    private static int AddressIn(ulong address, int length, byte* into = null)
     {
         if (length < 0 || length > SockaddrStorageSize)
         {
             return -Errno.EINVAL;
         }
 
-        var copy = stackalloc byte[SockaddrStorageSize];
-        return length == 0 || Posix.CopyFromUser(copy, address, (nuint)length) == 0 ? 0 : -Errno.EFAULT;
+        var scratch = stackalloc byte[into == null ? SockaddrStorageSize : 0];
+        return length == 0 || Posix.CopyFromUser(into == null ? scratch : into, address, (nuint)length) == 0 ? 0 : -Errno.EFAULT;
     }
 
     /// <summary>

@@ -79,20 +79,16 @@ internal sealed unsafe partial class EngineRing
         return r.Kind == OpKind.Bind || profile.NetImport == RwImportStage.Prep ? KeepAddress(ref r) : 0;
     }
 
-    /// <summary>move_addr_to_kernel into the request: at most sockaddr_storage's size, nothing copied for length 0.</summary>
+    /// <summary>move_addr_to_kernel (<see cref="AddressIn"/>) into the request, which keeps the copy.</summary>
     private static int KeepAddress(ref Request r)
     {
-        if (r.AddressLength < 0 || r.AddressLength > SockaddrStorageSize)
-        {
-            return -Errno.EINVAL;
-        }
-
         var copy = new byte[SockaddrStorageSize];
         fixed (byte* into = copy)
         {
-            if (r.AddressLength > 0 && Posix.CopyFromUser(into, r.Addr, (nuint)r.AddressLength) != 0)
+            var error = AddressIn(r.Addr, r.AddressLength, into);
+            if (error != 0)
             {
-                return -Errno.EFAULT;
+                return error;
             }
         }
 

@@ -491,10 +491,7 @@ public static unsafe partial class Posix
             return -1;
         }
 
-        new Span<byte>(address, 16).Clear();
-        *(ushort*)address = 2;
-        address[4] = 127;
-        address[7] = 1;
+        LoopbackAddress(address, 0);
         var length = 16;
         if (Bind(fd, address, 16) != 0 || getsockname(fd, address, &length) != 0 || (type == 1 && Listen(fd, 16) != 0))
         {
@@ -503,6 +500,17 @@ public static unsafe partial class Posix
         }
 
         return fd;
+    }
+
+    /// <summary>Writes the sockaddr_in (16 bytes) of 127.0.0.1:<paramref name="port"/>.</summary>
+    public static void LoopbackAddress(byte* address, int port)
+    {
+        new Span<byte>(address, 16).Clear();
+        *(ushort*)address = 2; // AF_INET, in the host's byte order
+        address[2] = (byte)(port >> 8);
+        address[3] = (byte)port;
+        address[4] = 127;
+        address[7] = 1;
     }
 
     [LibraryImport("libc", SetLastError = true)]

@@ -139,10 +139,7 @@ public sealed unsafe class SocketLifecycleTests : IDisposable
         var client = Posix.Socket(AfInet, SockStream | 0x80000, 0);
         opened.Add(client);
         var closedPort = stackalloc byte[16];
-        *(ushort*)closedPort = AfInet;
-        closedPort[3] = 1; // port 1, big-endian
-        closedPort[4] = 127;
-        closedPort[7] = 1;
+        Posix.LoopbackAddress(closedPort, 1);
         using var r = TestRing.Create(Snapshots.Newest, 8);
         Sqe(r, io_uring_op.IORING_OP_CONNECT, client, addr: (ulong)closedPort, off: 16, userData: 1, flags: Link);
         r.Nop(2);
