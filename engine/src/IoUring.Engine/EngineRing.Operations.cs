@@ -31,6 +31,11 @@ internal enum OpKind : byte
     Listen,
     Connect,
     Accept,
+    SyncFileRange,
+    Fallocate,
+    Ftruncate,
+    Fadvise,
+    Madvise,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -113,6 +118,12 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_LISTEN] = new(OpKind.Listen, false, false, false);
         t[(int)io_uring_op.IORING_OP_CONNECT] = new(OpKind.Connect, false, false, false);
         t[(int)io_uring_op.IORING_OP_ACCEPT] = new(OpKind.Accept, true, false, false);
+
+        t[(int)io_uring_op.IORING_OP_SYNC_FILE_RANGE] = new(OpKind.SyncFileRange, false, false, false);
+        t[(int)io_uring_op.IORING_OP_FALLOCATE] = new(OpKind.Fallocate, false, false, false);
+        t[(int)io_uring_op.IORING_OP_FTRUNCATE] = new(OpKind.Ftruncate, false, false, false);
+        t[(int)io_uring_op.IORING_OP_FADVISE] = new(OpKind.Fadvise, false, false, false);
+        t[(int)io_uring_op.IORING_OP_MADVISE] = new(OpKind.Madvise, false, false, false);
         return t;
     }
 }
@@ -307,17 +318,6 @@ internal sealed unsafe partial class EngineRing
         };
     }
 
-    private static int PrepareFsync(ref Request r, io_uring_sqe* sqe)
-    {
-        if (sqe->addr != 0 || sqe->buf_index != 0 || sqe->splice_fd_in != 0)
-        {
-            return -Errno.EINVAL;
-        }
-
-        r.OpFlags = sqe->fsync_flags;
-        return (r.OpFlags & ~Constants.IORING_FSYNC_DATASYNC) != 0 ? -Errno.EINVAL : 0;
-    }
-
     private Completion Execute(int i)
     {
         ref var r = ref requests[i];
@@ -329,10 +329,11 @@ internal sealed unsafe partial class EngineRing
                 // io_poll_remove returns its error from the issue: a failure, posted as failures are.
                 ExecuteNow(ref r);
                 return r.Res < 0 ? Completion.Failed : Completion.Inline;
-            case OpKind.Fsync or OpKind.Shutdown:
-                // fsync may block, so the kernel never tries it inline: it goes to io-wq; SHUTDOWN is
-                // marked for io-wq at prep.
+            case OpKind.Shutdown:
+                // SHUTDOWN is marked for io-wq at prep.
                 return Completion.Async;
+            case var kind when IsFileCall(kind):
+                return ExecuteFileCall(ref r);
             case OpKind.Send or OpKind.Recv or OpKind.SendMsg or OpKind.RecvMsg or OpKind.Connect or OpKind.Accept:
                 var net = r.Kind switch
                 {
@@ -419,8 +420,8 @@ internal sealed unsafe partial class EngineRing
             case OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV or OpKind.ReadFixed or OpKind.WriteFixed:
                 ExecuteRw(ref r);
                 break;
-            case OpKind.Fsync:
-                ExecuteFsync(ref r);
+            case var kind when IsFileCall(kind):
+                ExecuteFileCallNow(ref r);
                 break;
             case OpKind.TimeoutRemove:
                 ExecuteTimeoutRemove(ref r);
@@ -735,17 +736,5 @@ internal sealed unsafe partial class EngineRing
     {
         r.File = (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0 ? FixedFile(r.Fd) : Posix.IsOpen(r.Fd) ? r.Fd : -1;
         return r.File >= 0;
-    }
-
-    private void ExecuteFsync(ref Request r)
-    {
-        var rc = FileOf(ref r)
-            ? (int)Posix.Result((r.OpFlags & Constants.IORING_FSYNC_DATASYNC) != 0 ? Posix.fdatasync(r.File) : Posix.fsync(r.File))
-            : -Errno.EBADF;
-        r.Res = rc;
-        if (rc < 0)
-        {
-            r.SetFail();
-        }
     }
 }

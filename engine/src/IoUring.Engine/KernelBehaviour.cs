@@ -355,6 +355,15 @@ public static class KernelBehaviour
             p => p.InstallOverSlotMovesAllocHint,
             (p, v) => p with { InstallOverSlotMovesAllocHint = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.AdviseLength64),
+            "FADVISE takes a 64-bit length in addr and MADVISE one in off (0: the 32-bit len); before, a non-zero addr or off is -EINVAL",
+            "a FADVISE (POSIX_FADV_NORMAL) of a memfd with addr 4096: 0, or -EINVAL",
+            "the kernel's advise.c; measured under qemu (6.1 refuses, 6.12 takes it) and on the host (6.18)",
+            true,
+            [(KernelRange.Before(6, 12), false)],
+            p => p.AdviseLength64,
+            (p, v) => p with { AdviseLength64 = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",

@@ -217,6 +217,11 @@ public enum FixedBufferStage
 /// leave the hint where it was. Probed on a table of [free, file,
 /// file, free]: a SOCKET into slot 2, then one with IORING_FILE_INDEX_ALLOC: slot 3 or slot 0.
 /// </param>
+/// <param name="AdviseLength64">
+/// FADVISE takes a 64-bit length in addr and MADVISE one in off (each falling back to the 32-bit len when
+/// that word is 0); before, a non-zero addr (FADVISE) or off (MADVISE) is -EINVAL. Probed with a FADVISE
+/// of a memfd whose addr is 4096: 0 or -EINVAL.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -267,7 +272,8 @@ public sealed record KernelProfile(
     bool SyncCancelTakesOpcode = true,
     ushort AcceptFlags = KernelProfile.AllAcceptFlags,
     bool AcceptNonEmpty = true,
-    bool InstallOverSlotMovesAllocHint = false)
+    bool InstallOverSlotMovesAllocHint = false,
+    bool AdviseLength64 = true)
 {
     /// <summary>IORING_ACCEPT_MULTISHOT, IORING_ACCEPT_DONTWAIT and IORING_ACCEPT_POLL_FIRST.</summary>
     public const ushort AllAcceptFlags = (ushort)(Constants.IORING_ACCEPT_MULTISHOT | Constants.IORING_ACCEPT_DONTWAIT | Constants.IORING_ACCEPT_POLL_FIRST);

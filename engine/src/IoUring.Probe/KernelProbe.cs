@@ -73,6 +73,7 @@ public static class KernelProbe
                 AcceptFlags = ProbeAcceptFlags(live),
                 AcceptNonEmpty = ProbeAcceptNonEmpty(live),
                 InstallOverSlotMovesAllocHint = ProbeInstallOverSlotMovesAllocHint(live),
+                AdviseLength64 = ProbeAdviseLength64(live),
             };
         }
         finally
@@ -717,6 +718,26 @@ public static class KernelProbe
             }
         }
     }
+
+    /// <summary>A FADVISE (POSIX_FADV_NORMAL, completed inline) of a memfd with a 64-bit length of 4096 in addr: 0 where addr is the length, -EINVAL where addr must be 0.</summary>
+    private static unsafe bool ProbeAdviseLength64(IRingBackend live) => WithMemfd(memfd =>
+    {
+        var res = int.MinValue;
+        WithRing(live, 4, ring =>
+        {
+            var sqe = ring.GetSqe();
+            sqe->opcode = (byte)io_uring_op.IORING_OP_FADVISE;
+            sqe->fd = memfd;
+            sqe->addr = 4096;
+            sqe->user_data = 1;
+            ring.Submit(1);
+            foreach (var cqe in DrainCqes(ring))
+            {
+                res = cqe.Res;
+            }
+        });
+        return res == 0;
+    });
 
     /// <summary>A fixed table [free, memfd, memfd, free]; a SOCKET into slot 2 (occupied), then one into IORING_FILE_INDEX_ALLOC: slot 3 where the replacement moved the hint, slot 0 where it did not.</summary>
     private static unsafe bool ProbeInstallOverSlotMovesAllocHint(IRingBackend live) => WithMemfd(memfd =>

@@ -57,4 +57,5 @@ public static class Errno
     public const int ENFILE = 23;
     public const int EISCONN = 106;
     public const int EINPROGRESS = 115;
+    public const int EFBIG = 27;
 }

@@ -183,7 +183,7 @@ public static unsafe partial class Posix
     }
 
     [LibraryImport("libc", SetLastError = true)]
-    private static partial int ftruncate(int fd, long length);
+    public static partial int ftruncate(int fd, long length);
 
     /// <summary>memfd_create(2): an anonymous file in memory (the probes' stand-in for a program's file).</summary>
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -223,6 +223,16 @@ public static unsafe partial class Posix
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int sync_file_range(int fd, long offset, long nbytes, uint flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fallocate(int fd, int mode, long offset, long length);
+
+    /// <summary>posix_fadvise returns the error number itself (errno is not set).</summary>
+    [LibraryImport("libc")]
+    public static partial int posix_fadvise(int fd, long offset, long length, int advice);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int madvise(nint address, nuint length, int advice);
 
     public const int ClockRealtime = 0;
     public const int ClockMonotonic = 1;
