@@ -124,6 +124,7 @@ public static unsafe class Hostile
         (byte)io_uring_op.IORING_OP_RECVMSG, (byte)io_uring_op.IORING_OP_SHUTDOWN,
         (byte)io_uring_op.IORING_OP_SOCKET, (byte)io_uring_op.IORING_OP_BIND, (byte)io_uring_op.IORING_OP_LISTEN,
         (byte)io_uring_op.IORING_OP_CONNECT, (byte)io_uring_op.IORING_OP_ACCEPT,
+        .. FileCallChoices.Opcodes,
     ];
 
     /// <summary>

@@ -83,7 +83,8 @@ public sealed record SqeSpec(
     int Target = 0,
     ulong Names = 0,
     uint FileIndex = 0,
-    int Domain = 0)
+    int Domain = 0,
+    ulong Length = 0)
 {
     public override string ToString()
     {
@@ -108,6 +109,10 @@ public sealed record SqeSpec(
         else if (ConnectionChoices.IsConnectionOpcode(Opcode))
         {
             text += ConnectionChoices.Describe(this);
+        }
+        else if (FileCallChoices.IsFileCall(this))
+        {
+            text += FileCallChoices.Describe(this);
         }
         else if (TimeoutChoices.IsCancel(this))
         {
@@ -326,10 +331,13 @@ public static class ProgramGen
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_RECVMSG)),
             (1, Gen.Constant((byte)io_uring_op.IORING_OP_SHUTDOWN)),
             (1, Gen.Elements((byte)io_uring_op.IORING_OP_SOCKET, (byte)io_uring_op.IORING_OP_BIND, (byte)io_uring_op.IORING_OP_LISTEN, (byte)io_uring_op.IORING_OP_CONNECT, (byte)io_uring_op.IORING_OP_ACCEPT)),
+            (3, Gen.Elements(FileCallChoices.Opcodes)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
-               from spec in ConnectionChoices.IsConnectionOpcode(opcode) ? ConnectionChoices.Alone(opcode) : Sqe(opcode)
+               from spec in ConnectionChoices.IsConnectionOpcode(opcode) ? ConnectionChoices.Alone(opcode)
+                   : FileCallChoices.IsFileCall(opcode) ? FileCallChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
+                   : Sqe(opcode)
                select spec;
     }
 
@@ -386,6 +394,9 @@ public static class ProgramGen
             (byte)io_uring_op.IORING_OP_POLL_ADD => Gen.Frequency([(6, Gen.Constant(FdChoice.PipeRead)), (4, Gen.Constant(FdChoice.EventFd)), (3, Gen.Constant(FdChoice.SocketB)), (1, Gen.Constant(FdChoice.SocketA)), (1, Gen.Constant(FdChoice.PipeWrite)), (1, Gen.Constant(FdChoice.File)), .. bad]),
             (byte)io_uring_op.IORING_OP_READ => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (4, Gen.Constant(FdChoice.PipeRead)), (2, Gen.Constant(FdChoice.EventFd)), .. bad]),
             (byte)io_uring_op.IORING_OP_WRITE => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (5, Gen.Constant(FdChoice.PipeWrite)), .. bad]),
+
+            // FSYNC of a pipe: -EINVAL, only the result (a chain goes on).
+            (byte)io_uring_op.IORING_OP_FSYNC => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (2, Gen.Constant(FdChoice.PipeRead)), .. bad]),
             (byte)io_uring_op.IORING_OP_ASYNC_CANCEL => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (3, Gen.Constant(FdChoice.PipeRead)), (2, Gen.Constant(FdChoice.SocketB)), .. bad]),
             _ when SocketChoices.IsSocketOpcode(opcode) => Gen.Frequency([(8, Gen.Constant(FdChoice.SocketA)), (8, Gen.Constant(FdChoice.SocketB)), (1, Gen.Constant(FdChoice.File)), (1, Gen.Constant(FdChoice.PipeRead)), .. bad]),
             _ => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), .. bad]),
@@ -754,10 +765,38 @@ public static class ProgramGen
     /// The generator's rules, applied to every program it makes and to every shrink candidate; each
     /// keeps one nondeterminism of the kernels out of the traces: <see cref="OneTransferChain"/>,
     /// <see cref="NoDrainRacingIoWq"/>, <see cref="NoBigCqesWhereAsync"/>, <see cref="ReadinessOnTime"/>,
-    /// <see cref="TimeoutsOnTime"/>, <see cref="NoSyncCancelRacingIoWq"/>.
+    /// <see cref="TimeoutsOnTime"/>, <see cref="NoSyncCancelRacingIoWq"/>, <see cref="FileChangesAlone"/>.
     /// </summary>
     public static RingProgram Normalize(RingProgram p) =>
-        ResolveNames(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() })))));
+        ResolveNames(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() }))))));
+
+    /// <summary>
+    /// A FALLOCATE or FTRUNCATE of the program's file, or a MADV_DONTNEED of its buffer area
+    /// (<see cref="FileCallChoices.Changes"/>), runs from io-wq, whose workers run beside each other: a
+    /// write of the file, or a read that comes up short and is retried there, would see the change or
+    /// not as the scheduler decides, and not only in its own step (an SQE left in the SQ by a failed one
+    /// before it is submitted with the next step). So a program keeps its first such call and points
+    /// every other read or write of the file or the area at a closed descriptor, and every later such
+    /// call at a closed descriptor (MADVISE: at address 0).
+    /// </summary>
+    public static RingProgram FileChangesAlone(RingProgram p)
+    {
+        var kept = p.Steps.SelectMany(step => step.Batch).FirstOrDefault(FileCallChoices.Changes);
+        if (kept is null)
+        {
+            return p;
+        }
+
+        static bool Transfer(SqeSpec s) => s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_WRITE
+            or (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV
+            or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
+        SqeSpec Alone(SqeSpec s) =>
+            ReferenceEquals(s, kept) ? s
+            : FileCallChoices.Changes(s) ? (s.Opcode == (byte)io_uring_op.IORING_OP_MADVISE ? s with { Buf = BufChoice.Null } : s with { Fd = FdChoice.Closed })
+            : Transfer(s) && (s.Fd == FdChoice.File || (s.Buf == BufChoice.Area && !Runner.UsesStream(s))) ? s with { Fd = FdChoice.Closed }
+            : s;
+        return p with { Steps = p.Steps.Select(step => step with { Batch = step.Batch.Select(Alone).ToArray() }).ToArray() };
+    }
 
     /// <summary>
     /// A request that posts no CQE (CQE_SKIP_SUCCESS) and may have gone to io-wq (after a drain, with

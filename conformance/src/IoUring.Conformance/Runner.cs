@@ -197,7 +197,7 @@ public static unsafe class Runner
 
     /// <summary>
     /// Whether a request may complete after the enter that submits it, in its own time. From io-wq:
-    /// FSYNC always goes there; IOSQE_ASYNC sends anything there; a read that comes up short on a
+    /// FSYNC and the other file calls always go there (FADVISE but for three advices); IOSQE_ASYNC sends anything there; a read that comes up short on a
     /// regular file is retried there; shmem (the memfd) takes no non-blocking buffered writes, so
     /// writes go there too. By a timer: a TIMEOUT whose time is up at once, or an update that gives
     /// one such a time (<see cref="TimeoutChoices.FiresLate"/>).
@@ -207,6 +207,7 @@ public static unsafe class Runner
         || TimeoutChoices.FiresLate(s)
         || SocketChoices.IsTransfer(s) || SocketChoices.IsShutdown(s)
         || s.Opcode is (byte)io_uring_op.IORING_OP_CONNECT or (byte)io_uring_op.IORING_OP_ACCEPT
+        || FileCallChoices.IsFileCall(s)
         || s.Opcode is (byte)io_uring_op.IORING_OP_FSYNC or (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV
             or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV
             or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
@@ -288,6 +289,17 @@ public static unsafe class Runner
         if (s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC)
         {
             sqe->fsync_flags = s.OpFlags;
+            return;
+        }
+
+        // SYNC_FILE_RANGE, FALLOCATE, FTRUNCATE, FADVISE: the offset in off, a 64-bit length in addr;
+        // MADVISE: the address in addr, a 64-bit length in off. The len and the flags word as drawn.
+        if (FileCallChoices.IsFileCall(s))
+        {
+            var address = s.Buf == BufChoice.Area ? (ulong)(ws.Area + s.BufOffset) : Address(s.Buf);
+            (sqe->off, sqe->addr) = FileCallChoices.IsMadvise(s) ? (s.Length, address) : (s.Off, s.Length);
+            sqe->len = s.Len;
+            sqe->rw_flags = s.OpFlags;
             return;
         }
 

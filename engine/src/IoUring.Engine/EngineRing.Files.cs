@@ -8,7 +8,9 @@ namespace IoUring.Engine;
 /// FADVISE and MADVISE. Each is the system call of the same name on the request's file (or memory), so
 /// its errors are the kernel's own; what io_uring adds is checked here: the SQE fields each prep refuses,
 /// where the arguments sit in the SQE, that all but three FADVISE advices run from io-wq, and which
-/// errors fail the request. Only FADVISE marks its own error a failure (req_set_fail): for the others the
+/// errors fail the request, and one check the system call does not make (FADVISE at a negative offset on
+/// some kernels: <see cref="KernelProfile.FadviseRefusesNegativeOffset"/>). Only FADVISE marks its own
+/// error a failure (req_set_fail): for the others the
 /// system call's error is only the result, and a chain goes on past it (measured on the host). A file
 /// that is not there fails any of them (-EBADF), as it fails every request that needs a file.
 /// </summary>
@@ -123,6 +125,12 @@ internal sealed unsafe partial class EngineRing
         }
 
         var file = r.File;
+        if (r.Kind == OpKind.Fadvise && profile.FadviseRefusesNegativeOffset && (long)r.Off < 0 && !Posix.IsPipe(file))
+        {
+            r.Fail(-Errno.EINVAL);
+            return;
+        }
+
         r.Res = r.Kind switch
         {
             OpKind.Fsync => (int)Posix.Result((r.OpFlags & Constants.IORING_FSYNC_DATASYNC) != 0 ? Posix.fdatasync(file) : Posix.fsync(file)),

@@ -364,6 +364,15 @@ public static class KernelBehaviour
             p => p.AdviseLength64,
             (p, v) => p with { AdviseLength64 = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.FadviseRefusesNegativeOffset),
+            "a FADVISE at a negative offset of a file that is not a pipe is -EINVAL, a failure (fadvise64(2) of the same kernel takes it)",
+            "a FADVISE (POSIX_FADV_NORMAL) of a memfd at offset -1: -EINVAL, or 0",
+            "found by the soak under qemu: 7.2 and 7.3-rc refuse it, 6.12 and the host's 6.18 take it (7.0 and 7.1 are taken as 7.2)",
+            true,
+            [(KernelRange.Before(7, 0), false)],
+            p => p.FadviseRefusesNegativeOffset,
+            (p, v) => p with { FadviseRefusesNegativeOffset = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",

@@ -222,6 +222,11 @@ public enum FixedBufferStage
 /// that word is 0); before, a non-zero addr (FADVISE) or off (MADVISE) is -EINVAL. Probed with a FADVISE
 /// of a memfd whose addr is 4096: 0 or -EINVAL.
 /// </param>
+/// <param name="FadviseRefusesNegativeOffset">
+/// A FADVISE of a file that is not a pipe at a negative offset is -EINVAL, a failure, though
+/// fadvise64(2) of the same kernel takes it (found by the soak on 7.2 and 7.3-rc; 6.12 and the host's
+/// 6.18 take it). A pipe is still -ESPIPE. Probed with a FADVISE of a memfd at offset -1.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -273,7 +278,8 @@ public sealed record KernelProfile(
     ushort AcceptFlags = KernelProfile.AllAcceptFlags,
     bool AcceptNonEmpty = true,
     bool InstallOverSlotMovesAllocHint = false,
-    bool AdviseLength64 = true)
+    bool AdviseLength64 = true,
+    bool FadviseRefusesNegativeOffset = true)
 {
     /// <summary>IORING_ACCEPT_MULTISHOT, IORING_ACCEPT_DONTWAIT and IORING_ACCEPT_POLL_FIRST.</summary>
     public const ushort AllAcceptFlags = (ushort)(Constants.IORING_ACCEPT_MULTISHOT | Constants.IORING_ACCEPT_DONTWAIT | Constants.IORING_ACCEPT_POLL_FIRST);

@@ -73,7 +73,8 @@ public static class KernelProbe
                 AcceptFlags = ProbeAcceptFlags(live),
                 AcceptNonEmpty = ProbeAcceptNonEmpty(live),
                 InstallOverSlotMovesAllocHint = ProbeInstallOverSlotMovesAllocHint(live),
-                AdviseLength64 = ProbeAdviseLength64(live),
+                AdviseLength64 = ProbeFadvise(live, 0, 4096) == 0,
+                FadviseRefusesNegativeOffset = ProbeFadvise(live, ulong.MaxValue, 0) == -Errno.EINVAL,
             };
         }
         finally
@@ -719,25 +720,34 @@ public static class KernelProbe
         }
     }
 
-    /// <summary>A FADVISE (POSIX_FADV_NORMAL, completed inline) of a memfd with a 64-bit length of 4096 in addr: 0 where addr is the length, -EINVAL where addr must be 0.</summary>
-    private static unsafe bool ProbeAdviseLength64(IRingBackend live) => WithMemfd(memfd =>
+    /// <summary>
+    /// The result of a FADVISE (POSIX_FADV_NORMAL, completed inline) of a memfd at <paramref name="offset"/>
+    /// with <paramref name="addr"/> in addr: a 64-bit length where the kernel takes one (0; -EINVAL where
+    /// addr must be 0), and a negative offset that some kernels refuse (-EINVAL).
+    /// </summary>
+    private static unsafe int ProbeFadvise(IRingBackend live, ulong offset, ulong addr)
     {
         var res = int.MinValue;
-        WithRing(live, 4, ring =>
+        WithMemfd(memfd =>
         {
-            var sqe = ring.GetSqe();
-            sqe->opcode = (byte)io_uring_op.IORING_OP_FADVISE;
-            sqe->fd = memfd;
-            sqe->addr = 4096;
-            sqe->user_data = 1;
-            ring.Submit(1);
-            foreach (var cqe in DrainCqes(ring))
+            WithRing(live, 4, ring =>
             {
-                res = cqe.Res;
-            }
+                var sqe = ring.GetSqe();
+                sqe->opcode = (byte)io_uring_op.IORING_OP_FADVISE;
+                sqe->fd = memfd;
+                sqe->off = offset;
+                sqe->addr = addr;
+                sqe->user_data = 1;
+                ring.Submit(1);
+                foreach (var cqe in DrainCqes(ring))
+                {
+                    res = cqe.Res;
+                }
+            });
+            return true;
         });
-        return res == 0;
-    });
+        return res;
+    }
 
     /// <summary>A fixed table [free, memfd, memfd, free]; a SOCKET into slot 2 (occupied), then one into IORING_FILE_INDEX_ALLOC: slot 3 where the replacement moved the hint, slot 0 where it did not.</summary>
     private static unsafe bool ProbeInstallOverSlotMovesAllocHint(IRingBackend live) => WithMemfd(memfd =>

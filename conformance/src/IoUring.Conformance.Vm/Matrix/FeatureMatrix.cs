@@ -281,6 +281,8 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             io_uring_op.IORING_OP_SEND, io_uring_op.IORING_OP_RECV, io_uring_op.IORING_OP_SENDMSG, io_uring_op.IORING_OP_RECVMSG,
             io_uring_op.IORING_OP_SHUTDOWN, io_uring_op.IORING_OP_SOCKET, io_uring_op.IORING_OP_BIND, io_uring_op.IORING_OP_LISTEN,
             io_uring_op.IORING_OP_CONNECT, io_uring_op.IORING_OP_ACCEPT,
+            io_uring_op.IORING_OP_SYNC_FILE_RANGE, io_uring_op.IORING_OP_FALLOCATE, io_uring_op.IORING_OP_FTRUNCATE,
+            io_uring_op.IORING_OP_FADVISE, io_uring_op.IORING_OP_MADVISE,
         })
         {
             var code = (byte)op;
@@ -384,6 +386,11 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("connections", "UDP over loopback: CONNECT and SEND of a direct socket, RECV of the datagram", accepts, p => StepWith(p, s => ConnectsTo(s, ConnectionChoices.UdpAddress), s => SocketChoices.IsTransfer(s) && s.Fd == FdChoice.Udp)));
         list.Add(new MatrixFeature("connections", "connection refused (-ECONNREFUSED)", accepts, p => AnySqe(p, s => ConnectsTo(s, ConnectionChoices.ClosedPortAddress))));
         list.Add(new MatrixFeature("connections", "BIND and LISTEN of a new socket", p => (p.SupportedOps & (UInt128.One << (int)io_uring_op.IORING_OP_LISTEN)) != 0, p => AnySqe(p, s => Opcode(s, io_uring_op.IORING_OP_BIND) && s.Fd == FdChoice.DirectSlot)));
+        // File calls on the program's memfd and buffer area.
+        bool Has(KernelProfile p, io_uring_op op) => (p.SupportedOps & (UInt128.One << (int)op)) != 0;
+        list.Add(new MatrixFeature("file calls", "FALLOCATE or FTRUNCATE changing the program's file", p => Has(p, io_uring_op.IORING_OP_FALLOCATE), p => AnySqe(p, s => FileCallChoices.Changes(s) && !FileCallChoices.IsMadvise(s))));
+        list.Add(new MatrixFeature("file calls", "MADV_DONTNEED of the buffer area", p => Has(p, io_uring_op.IORING_OP_MADVISE), p => AnySqe(p, s => FileCallChoices.Changes(s) && FileCallChoices.IsMadvise(s) && s.OpFlags == FileCallChoices.MadvDontneed)));
+        list.Add(new MatrixFeature("file calls", "a 64-bit length in FADVISE's addr or MADVISE's off", p => p.AdviseLength64, p => AnySqe(p, s => s.Opcode is (byte)io_uring_op.IORING_OP_FADVISE or (byte)io_uring_op.IORING_OP_MADVISE && s.Length != 0)));
         list.Add(new MatrixFeature("cancellation", "IORING_REGISTER_SYNC_CANCEL", p => p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL, p => AnyRegister(p, RegisterKind.SyncCancel)));
         list.Add(new MatrixFeature("regions", "IORING_REGISTER_MEM_REGION", p => p.HasMemRegion, p => AnyRegister(p, RegisterKind.MemRegion)));
         list.Add(new MatrixFeature("regions", "registered wait (IORING_ENTER_EXT_ARG_REG)", p => (p.EnterFlags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0, p => p.Steps.Any(s => s.RegWait >= 0)));

@@ -440,6 +440,18 @@ public static partial class CExport
                     Line(3, $"sqe->fsync_flags = {names.Flags("IORING_FSYNC_", s.OpFlags)};");
                 }
             }
+            else if (FileCallChoices.IsFileCall(s))
+            {
+                // As Runner fills them: MADVISE's address (the area's, or a bad one) in addr and its
+                // 64-bit length in off; the other calls' offset in off and 64-bit length in addr.
+                var madvise = FileCallChoices.IsMadvise(s);
+                var address = s.Buf == BufChoice.Area ? $"(unsigned long long)(uintptr_t)(ws.area + {s.BufOffset})" : BadAddress(s.Buf);
+                Line(3, $"sqe->fd = {fd};");
+                Line(3, $"sqe->off = {Number(madvise ? s.Length : s.Off)};");
+                Line(3, $"sqe->addr = {(madvise ? address : Number(s.Length))};");
+                Line(3, $"sqe->len = {s.Len}U;");
+                Line(3, $"sqe->rw_flags = 0x{s.OpFlags:x};");
+            }
             else
             {
                 var vectored = s.Opcode is (byte)io_uring_op.IORING_OP_READV or (byte)io_uring_op.IORING_OP_WRITEV;
@@ -564,6 +576,8 @@ public static partial class CExport
                     ? $"{op} ({s})"
                     : s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
                     ? $"FSYNC of {fd}"
+                    : FileCallChoices.IsFileCall(s)
+                    ? $"{op} ({s})"
                     : SocketChoices.IsShutdown(s)
                     ? $"SHUTDOWN of {fd} (how {s.Len})"
                     : SocketChoices.IsTransfer(s)
