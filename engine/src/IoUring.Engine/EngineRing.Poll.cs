@@ -203,12 +203,28 @@ internal sealed unsafe partial class EngineRing
         r.Polled = true;
 
         // A multishot ACCEPT keeps its place in the listener's wait queue; anything else joins at its end.
-        if (!(IsExclusive(ref r) && (r.Ioprio & AcceptMultishot) != 0 && r.WaitQueuedAt != 0))
+        var multishot = IsExclusive(ref r) && (r.Ioprio & AcceptMultishot) != 0;
+        if (!(multishot && r.WaitQueuedAt != 0))
         {
             r.WaitQueuedAt = pollSerial + 1;
         }
 
-        ArmPoll(i, ready: (Posix.PollNow(r.File) & r.PollEvents) != 0);
+        // A one-shot internal poll whose file is ready as it is armed does not stay on the file's wait
+        // queue: the kernel takes its entry off again and issues the request anew from task work
+        // (IO_APOLL_READY), so a wake-up meanwhile does not reach it, and if it must wait after all it
+        // joins the queue then, behind requests that armed in between (found by the soak: a POLL_FIRST
+        // RECV armed on a socket that had data, then re-armed after a WAITALL receive had taken it, was
+        // the first woken by the next send). io-wq retries at once by itself; a multishot ACCEPT's entry
+        // stays armed and fires.
+        var ready = (Posix.PollNow(r.File) & r.PollEvents) != 0;
+        if (ready && !multishot && !runningInIoWq)
+        {
+            r.AsyncPoll = false;
+            work.Enqueue(new Work(WorkKind.Issue, i, false));
+            return;
+        }
+
+        ArmPoll(i, ready);
     }
 
     /// <summary>Arms a poll: watched for its file's wake-ups; one already ready fires from task work.</summary>
@@ -465,11 +481,12 @@ internal sealed unsafe partial class EngineRing
     /// A multishot CQE (IORING_CQE_F_MORE), posted at once as an auxiliary CQE (it counts as extra for
     /// drains); false when this kernel ends the multishot request instead (<see cref="KernelProfile.MultishotCqFull"/>).
     /// </summary>
-    private bool PostMultishot(ulong userData, int res, uint flags = 0)
+    /// <param name="rule">What a full CQ does to it: the profile's (<see cref="KernelProfile.MultishotCqFull"/>, a poll's) unless given.</param>
+    private bool PostMultishot(ulong userData, int res, uint flags = 0, MultishotCqFull? rule = null)
     {
         cqExtra++;
         var full = cqTail - Volatile.Read(ref U32(header.CqHead)) >= cqEntries;
-        var stops = profile.MultishotCqFull switch
+        var stops = (rule ?? profile.MultishotCqFull) switch
         {
             MultishotCqFull.StopsWhenFull => full || overflow.Count > 0,
             MultishotCqFull.StopsAfterOverflow => overflow.Count > 0,

@@ -435,14 +435,17 @@ internal sealed unsafe partial class EngineRing
     private void TimerFired(int i)
     {
         ref var r = ref requests[i];
+        // A firing that is not the last posts with IORING_CQE_F_MORE and the timer is armed again, but only
+        // while that CQE goes straight into the CQ (io_timeout_complete posts it without overflowing): with
+        // the CQ full, or CQEs waiting in the overflow list, the timeout completes instead, its -ETIME the
+        // last CQE (found by the soak on 6.12, 7.2 and 7.3-rc with a two-slot CQ).
         var again = (r.OpFlags & TimeoutMultishot) != 0 && (r.TimeoutCount == 0 || (r.Repeats != 0 && --r.Repeats != 0));
-        if (!again)
+        if (!again || !PostMultishot(r.UserData, -Errno.ETIME, rule: MultishotCqFull.StopsWhenFull))
         {
             Complete(i);
             return;
         }
 
-        Post(new PendingCqe(r.UserData, -Errno.ETIME, Constants.IORING_CQE_F_MORE, false, 0, 0));
         Committed();
         r.Deadline = DeadlineOf(r.Clock, r.TimeNs, r.Absolute);
         timeouts.Add(i);

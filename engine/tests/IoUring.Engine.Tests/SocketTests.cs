@@ -75,6 +75,24 @@ public sealed unsafe class SocketTests : IDisposable
     }
 
     [Fact]
+    public void AReceiveWhoseSocketIsReadyAsItArmsIsIssuedAgainAndQueuesBehindThoseArmedBefore()
+    {
+        // RECV 3 (POLL_FIRST) arms while the socket holds data: it is issued again from task work, after
+        // the WAITALL RECV 1 has taken everything, and arms anew, in front of RECV 1 on the socket's wait
+        // queue. The next byte goes to RECV 3 (6.12, 7.2, 7.3-rc under qemu).
+        using var r = TestRing.Create(Snapshots.Newest, 8);
+        Transfer(r, io_uring_op.IORING_OP_RECV, b, 100, 64, 1, WaitAll);
+        Transfer(r, io_uring_op.IORING_OP_SEND, a, 0, 20, 2);
+        Transfer(r, io_uring_op.IORING_OP_RECV, b, 200, 1, 3, ioprio: 1);
+        Transfer(r, io_uring_op.IORING_OP_SEND, a, 0, 1, 4);
+        r.Submit();
+        Assert.Equal([new(2, 20, 0), new(4, 1, 0)], r.Reap());
+        Transfer(r, io_uring_op.IORING_OP_SEND, a, 0, 1, 5);
+        r.Submit();
+        Assert.Equal([new(5, 1, 0), new(3, 1, 0)], r.Reap());
+    }
+
+    [Fact]
     public void MsgWaitallKeepsWhatItReceivedAndWaitsForTheRest()
     {
         using var r = TestRing.Create(Snapshots.Newest, 8);

@@ -91,6 +91,21 @@ public sealed class TimeoutTests
     }
 
     [Fact]
+    public void AMultishotTimerThatMeetsAFullCqCompletesInsteadOfOverflowing()
+    {
+        // A two-slot CQ: two firings post with F_MORE; the third cannot go straight into the CQ, so the
+        // timeout completes, its -ETIME in the overflow list, and the fourth never comes (6.12, 7.2 and
+        // 7.3-rc under qemu).
+        using var r = TestRing.Create(Snapshots.Newest, 1, cqEntries: 2);
+        r.Timeout(1, TimeSpan.Zero, count: 4, flags: IoUringTimeoutFlags.IORING_TIMEOUT_MULTISHOT);
+        Assert.Equal(1, r.Submit());
+        Assert.Equal([new(1, -Errno.ETIME, Constants.IORING_CQE_F_MORE), new(1, -Errno.ETIME, Constants.IORING_CQE_F_MORE)], r.Reap());
+        Assert.Equal(0, r.Submit(waitFor: 1));
+        Assert.Equal([new Completion(1, -Errno.ETIME, 0)], r.Reap());
+        Assert.Empty(r.Reap());
+    }
+
+    [Fact]
     public void AWaitSleepsUntilATimerThatComesFirst()
     {
         using var r = TestRing.Create(Snapshots.Newest, 8);
