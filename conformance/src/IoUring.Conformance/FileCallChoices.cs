@@ -64,7 +64,7 @@ public static class FileCallChoices
                from len in opcode switch
                {
                    SyncFileRange => Gen.Elements(0u, 100u, 8192u),
-                   Fallocate => Gen.Elements(0u, 0u, 0u, 1u, 1u, 3u, 2u, 0x10u, 0x80u), // mode: KEEP_SIZE, PUNCH_HOLE (alone: refused), ZERO_RANGE, unknown
+                   Fallocate => Gen.Elements(0u, 0u, 0u, 1u, 1u, 3u, 2u, 0x10u, 0x80u, 0x100u), // mode: KEEP_SIZE, PUNCH_HOLE (alone: refused), ZERO_RANGE, WRITE_ZEROES (6.17 on), unknown
                    Ftruncate => refused,
                    Fadvise => Gen.Elements(0u, 100u, 8192u),
                    _ => Gen.Elements(0u, 4096u, 5000u, 8192u),

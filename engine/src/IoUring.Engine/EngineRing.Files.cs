@@ -131,6 +131,14 @@ internal sealed unsafe partial class EngineRing
             return;
         }
 
+        // vfs_fallocate's first checks, before the host's fallocate(2) answers from what its own kernel
+        // knows: the range, then the mode bits this kernel knows (KernelProfile.FallocateModes).
+        if (r.Kind == OpKind.Fallocate && (long)r.Off >= 0 && (long)r.Addr > 0 && (r.Len & ~profile.FallocateModes) != 0)
+        {
+            r.Res = -Errno.EOPNOTSUPP;
+            return;
+        }
+
         r.Res = r.Kind switch
         {
             OpKind.Fsync => (int)Posix.Result((r.OpFlags & Constants.IORING_FSYNC_DATASYNC) != 0 ? Posix.fdatasync(file) : Posix.fsync(file)),

@@ -365,13 +365,22 @@ public static class KernelBehaviour
             (p, v) => p with { AdviseLength64 = v }),
         new KernelBehaviour<bool>(
             nameof(KernelProfile.FadviseRefusesNegativeOffset),
-            "a FADVISE at a negative offset of a file that is not a pipe is -EINVAL, a failure (fadvise64(2) of the same kernel takes it)",
+            "a FADVISE at a negative offset of a file that is not a pipe is -EINVAL, a failure (the kernel's fadvise checks the offset)",
             "a FADVISE (POSIX_FADV_NORMAL) of a memfd at offset -1: -EINVAL, or 0",
             "found by the soak under qemu: 7.2 and 7.3-rc refuse it, 6.12 and the host's 6.18 take it (7.0 and 7.1 are taken as 7.2)",
             true,
             [(KernelRange.Before(7, 0), false)],
             p => p.FadviseRefusesNegativeOffset,
             (p, v) => p with { FadviseRefusesNegativeOffset = v }),
+        new KernelBehaviour<uint>(
+            nameof(KernelProfile.FallocateModes),
+            "the FALLOC_FL_* bits FALLOCATE knows (0x80 FALLOC_FL_WRITE_ZEROES from 6.17); another bit is -EOPNOTSUPP before the file is asked (a file not open for writing: -EBADF where the bit is known)",
+            "a FALLOCATE of a pipe's read end with mode 0x80: -EOPNOTSUPP (unknown) or -EBADF",
+            "found by the soak under qemu on 6.1 and 6.12; the host's 6.18 and 7.2 know the bit (FALLOC_FL_WRITE_ZEROES came with 6.17)",
+            KernelProfile.AllFallocateModes,
+            [(KernelRange.Before(6, 17), 0x7fu)],
+            p => p.FallocateModes,
+            (p, v) => p with { FallocateModes = v }),
         new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",

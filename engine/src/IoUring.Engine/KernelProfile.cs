@@ -223,9 +223,15 @@ public enum FixedBufferStage
 /// of a memfd whose addr is 4096: 0 or -EINVAL.
 /// </param>
 /// <param name="FadviseRefusesNegativeOffset">
-/// A FADVISE of a file that is not a pipe at a negative offset is -EINVAL, a failure, though
-/// fadvise64(2) of the same kernel takes it (found by the soak on 7.2 and 7.3-rc; 6.12 and the host's
-/// 6.18 take it). A pipe is still -ESPIPE. Probed with a FADVISE of a memfd at offset -1.
+/// A FADVISE of a file that is not a pipe at a negative offset is -EINVAL, a failure: the kernel's
+/// fadvise checks the offset (found by the soak on 7.2 and 7.3-rc; 6.12 and the host's 6.18, whose
+/// fadvise64(2) the engine calls, take it). A pipe is still -ESPIPE. Probed with a FADVISE of a memfd at offset -1.
+/// </param>
+/// <param name="FallocateModes">
+/// The FALLOC_FL_* bits the kernel's fallocate knows (0x7f; FALLOC_FL_WRITE_ZEROES, 0x80, from 6.17): a
+/// mode with another bit is -EOPNOTSUPP before the file is asked anything, so a file not open for
+/// writing answers -EOPNOTSUPP there and -EBADF where the bit is known (found by the soak on 6.1 and
+/// 6.12; the engine's fallocate(2) is the host's). Probed with a FALLOCATE of a pipe's read end with mode 0x80.
 /// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
@@ -279,8 +285,12 @@ public sealed record KernelProfile(
     bool AcceptNonEmpty = true,
     bool InstallOverSlotMovesAllocHint = false,
     bool AdviseLength64 = true,
-    bool FadviseRefusesNegativeOffset = true)
+    bool FadviseRefusesNegativeOffset = true,
+    uint FallocateModes = KernelProfile.AllFallocateModes)
 {
+    /// <summary>FALLOC_FL_KEEP_SIZE, PUNCH_HOLE, NO_HIDE_STALE, COLLAPSE_RANGE, ZERO_RANGE, INSERT_RANGE, UNSHARE_RANGE and WRITE_ZEROES.</summary>
+    public const uint AllFallocateModes = 0xff;
+
     /// <summary>IORING_ACCEPT_MULTISHOT, IORING_ACCEPT_DONTWAIT and IORING_ACCEPT_POLL_FIRST.</summary>
     public const ushort AllAcceptFlags = (ushort)(Constants.IORING_ACCEPT_MULTISHOT | Constants.IORING_ACCEPT_DONTWAIT | Constants.IORING_ACCEPT_POLL_FIRST);
 

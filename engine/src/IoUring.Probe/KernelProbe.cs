@@ -75,6 +75,7 @@ public static class KernelProbe
                 InstallOverSlotMovesAllocHint = ProbeInstallOverSlotMovesAllocHint(live),
                 AdviseLength64 = ProbeFadvise(live, 0, 4096) == 0,
                 FadviseRefusesNegativeOffset = ProbeFadvise(live, ulong.MaxValue, 0) == -Errno.EINVAL,
+                FallocateModes = ProbeFallocateModes(live),
             };
         }
         finally
@@ -747,6 +748,33 @@ public static class KernelProbe
             return true;
         });
         return res;
+    }
+
+    /// <summary>
+    /// A FALLOCATE of a pipe's read end (not open for writing) with mode 0x80 (FALLOC_FL_WRITE_ZEROES):
+    /// -EOPNOTSUPP where the kernel does not know the bit, -EBADF where it does.
+    /// </summary>
+    private static unsafe uint ProbeFallocateModes(IRingBackend live)
+    {
+        var (read, write) = Posix.Pipe();
+        var res = int.MinValue;
+        WithRing(live, 4, ring =>
+        {
+            var sqe = ring.GetSqe();
+            sqe->opcode = (byte)io_uring_op.IORING_OP_FALLOCATE;
+            sqe->fd = read;
+            sqe->addr = 1;
+            sqe->len = 0x80;
+            sqe->user_data = 1;
+            ring.Submit(1);
+            foreach (var cqe in DrainCqes(ring))
+            {
+                res = cqe.Res;
+            }
+        });
+        Posix.Close(read);
+        Posix.Close(write);
+        return res == -Errno.EOPNOTSUPP ? 0x7fu : KernelProfile.AllFallocateModes;
     }
 
     /// <summary>A fixed table [free, memfd, memfd, free]; a SOCKET into slot 2 (occupied), then one into IORING_FILE_INDEX_ALLOC: slot 3 where the replacement moved the hint, slot 0 where it did not.</summary>

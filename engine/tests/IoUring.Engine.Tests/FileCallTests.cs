@@ -39,6 +39,20 @@ public sealed unsafe class FileCallTests : IDisposable
     }
 
     [Fact]
+    public void FallocateRefusesAModeItsKernelDoesNotKnowBeforeAskingTheFile()
+    {
+        // FALLOC_FL_WRITE_ZEROES (0x80) of a pipe's read end: known from 6.17, so the file answers (-EBADF:
+        // not open for writing); unknown before, -EOPNOTSUPP (6.1 and 6.12 under qemu).
+        foreach (var (modes, expected) in new[] { (KernelProfile.AllFallocateModes, -Errno.EBADF), (0x7fu, -Errno.EOPNOTSUPP) })
+        {
+            using var r = TestRing.Create(Snapshots.Newest with { FallocateModes = modes }, 8);
+            Call(r, io_uring_op.IORING_OP_FALLOCATE, pipe.Read, 1, addr: 1, len: 0x80);
+            r.Submit(1);
+            Assert.Equal([(1, expected)], r.Results());
+        }
+    }
+
+    [Fact]
     public void TheSystemCallsErrorIsOnlyTheResultAndTheChainGoesOn()
     {
         using var r = TestRing.Create(Snapshots.Newest, 16);
