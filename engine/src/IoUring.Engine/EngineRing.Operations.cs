@@ -36,6 +36,9 @@ internal enum OpKind : byte
     Ftruncate,
     Fadvise,
     Madvise,
+    Close,
+    FilesUpdate,
+    FixedFdInstall,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -124,6 +127,10 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_FTRUNCATE] = new(OpKind.Ftruncate, false, false, false);
         t[(int)io_uring_op.IORING_OP_FADVISE] = new(OpKind.Fadvise, false, false, false);
         t[(int)io_uring_op.IORING_OP_MADVISE] = new(OpKind.Madvise, false, false, false);
+
+        t[(int)io_uring_op.IORING_OP_CLOSE] = new(OpKind.Close, false, false, false);
+        t[(int)io_uring_op.IORING_OP_FILES_UPDATE] = new(OpKind.FilesUpdate, false, false, false);
+        t[(int)io_uring_op.IORING_OP_FIXED_FD_INSTALL] = new(OpKind.FixedFdInstall, false, false, false);
         return t;
     }
 }
@@ -334,6 +341,8 @@ internal sealed unsafe partial class EngineRing
                 return Completion.Async;
             case var kind when IsFileCall(kind):
                 return ExecuteFileCall(ref r);
+            case var kind when IsDescriptorCall(kind):
+                return ExecuteDescriptorCallNow(ref r);
             case OpKind.Send or OpKind.Recv or OpKind.SendMsg or OpKind.RecvMsg or OpKind.Connect or OpKind.Accept:
                 var net = r.Kind switch
                 {
@@ -422,6 +431,9 @@ internal sealed unsafe partial class EngineRing
                 break;
             case var kind when IsFileCall(kind):
                 ExecuteFileCallNow(ref r);
+                break;
+            case var kind when IsDescriptorCall(kind):
+                ExecuteDescriptorCall(ref r);
                 break;
             case OpKind.TimeoutRemove:
                 ExecuteTimeoutRemove(ref r);

@@ -187,9 +187,20 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EFAULT;
         }
 
-        if (up.resv != 0)
+        return up.resv != 0 ? -Errno.EINVAL : UpdateFiles(up.offset, up.fds, count);
+    }
+
+    /// <summary>
+    /// __io_register_rsrc_update of the file table (IORING_REGISTER_FILES_UPDATE and the FILES_UPDATE
+    /// opcode): <paramref name="count"/> descriptors read from <paramref name="fds"/> into the slots from
+    /// <paramref name="offset"/> on (-1 empties a slot, IORING_REGISTER_FILES_SKIP leaves it). The slots
+    /// done, or the error that stopped the first.
+    /// </summary>
+    private int UpdateFiles(uint offset, ulong fds, uint count)
+    {
+        if (offset + count < offset)
         {
-            return -Errno.EINVAL;
+            return -Errno.EOVERFLOW;
         }
 
         if (fixedFiles == null)
@@ -197,7 +208,7 @@ internal sealed unsafe partial class EngineRing
             return -Errno.ENXIO;
         }
 
-        if ((ulong)up.offset + count > (ulong)fixedFiles.Length)
+        if ((ulong)offset + count > (ulong)fixedFiles.Length)
         {
             return -Errno.EINVAL;
         }
@@ -207,7 +218,7 @@ internal sealed unsafe partial class EngineRing
         for (; done < count; done++)
         {
             int fd;
-            if (Posix.CopyFromUser(&fd, up.fds + ((ulong)done * sizeof(int)), sizeof(int)) != 0)
+            if (Posix.CopyFromUser(&fd, fds + ((ulong)done * sizeof(int)), sizeof(int)) != 0)
             {
                 error = -Errno.EFAULT;
                 break;
@@ -218,7 +229,7 @@ internal sealed unsafe partial class EngineRing
                 continue;
             }
 
-            var slot = (int)up.offset + done;
+            var slot = (int)offset + done;
             if (fixedFiles[slot] >= 0)
             {
                 Posix.Close(fixedFiles[slot]);

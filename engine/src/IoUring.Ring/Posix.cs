@@ -61,7 +61,11 @@ public static unsafe partial class Posix
 
     public static int Dup(int fd) => fd < 0 ? -1 : fcntl(fd, 1030, 0); // F_DUPFD_CLOEXEC
 
-    public static void Close(int fd) => close(fd);
+    /// <summary>close(2): 0, or -1 with errno set (read it with <see cref="Result"/>).</summary>
+    public static int Close(int fd) => close(fd);
+
+    /// <summary>A duplicate at the lowest free number (F_DUPFD from 0, or F_DUPFD_CLOEXEC), as the kernel's receive_fd takes one.</summary>
+    public static int DupLowest(int fd, bool cloexec) => fcntl(fd, cloexec ? 1030 : 0, 0);
 
     /// <summary>Every page of [address, address + length) can be read (the kernel could pin it).</summary>
     public static bool Readable(ulong address, ulong length)

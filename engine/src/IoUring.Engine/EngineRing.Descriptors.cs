@@ -1,0 +1,186 @@
+using IoUring.Bindings;
+using IoUring.Ring;
+
+namespace IoUring.Engine;
+
+/// <summary>
+/// The opcodes that move descriptors between the process's table and the ring's fixed file table:
+/// CLOSE (of a descriptor, or of a fixed slot), FILES_UPDATE (IORING_REGISTER_FILES_UPDATE as a request,
+/// or with IORING_FILE_INDEX_ALLOC into free slots whose numbers it writes back) and FIXED_FD_INSTALL (a
+/// fixed file made a descriptor again). All complete inline; their errors fail the request.
+/// </summary>
+internal sealed unsafe partial class EngineRing
+{
+    /// <summary>io_close_prep: the descriptor in fd or a fixed slot + 1 in file_index, never both; no other argument.</summary>
+    private static int PrepareClose(ref Request r, io_uring_sqe* sqe)
+    {
+        if (sqe->off != 0 || sqe->addr != 0 || sqe->len != 0 || sqe->rw_flags != 0 || sqe->buf_index != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0)
+        {
+            return -Errno.EBADF;
+        }
+
+        r.FileSlot = sqe->file_index;
+        return r.FileSlot != 0 && r.Fd != 0 ? -Errno.EINVAL : 0;
+    }
+
+    /// <summary>io_files_update_prep: the first slot in off, the count in len, the descriptors' array at addr.</summary>
+    private static int PrepareFilesUpdate(ref Request r, io_uring_sqe* sqe)
+    {
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0 || sqe->rw_flags != 0 || sqe->splice_fd_in != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        return sqe->len == 0 ? -Errno.EINVAL : 0;
+    }
+
+    /// <summary>io_install_fixed_fd_prep: a fixed file only, IORING_FIXED_FD_NO_CLOEXEC the only flag, no other argument.</summary>
+    private static int PrepareFixedFdInstall(ref Request r, io_uring_sqe* sqe)
+    {
+        if (sqe->off != 0 || sqe->addr != 0 || sqe->len != 0 || sqe->buf_index != 0 || sqe->splice_fd_in != 0 || sqe->addr3 != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) == 0)
+        {
+            return -Errno.EBADF;
+        }
+
+        r.OpFlags = sqe->install_fd_flags;
+        return (r.OpFlags & ~Constants.IORING_FIXED_FD_NO_CLOEXEC) != 0 ? -Errno.EINVAL : 0;
+    }
+
+    private void ExecuteDescriptorCall(ref Request r)
+    {
+        r.Res = r.Kind switch
+        {
+            OpKind.Close => r.FileSlot != 0 ? CloseFixedSlot(r.FileSlot - 1) : CloseDescriptor(r.Fd),
+            OpKind.FilesUpdate => r.Off == Constants.IORING_FILE_INDEX_ALLOC ? UpdateFilesAllocating(r.Addr, r.Len) : UpdateFiles((uint)r.Off, r.Addr, r.Len),
+            _ => InstallDescriptor(ref r),
+        };
+
+        if (r.Res < 0)
+        {
+            r.SetFail();
+        }
+    }
+
+    /// <summary>
+    /// io_close of a descriptor: -EBADF when nothing is open there or it is an io_uring instance (the
+    /// engine's rings included); otherwise close(2)'s result.
+    /// </summary>
+    private int CloseDescriptor(int fd) =>
+        !Posix.IsOpen(fd) || engine.IsRing(fd) ? -Errno.EBADF : (int)Posix.Result(Posix.Close(fd));
+
+    /// <summary>io_fixed_fd_remove: -ENXIO without a table, -EINVAL past it, -EBADF for an empty slot; the slot becomes the allocation hint.</summary>
+    private int CloseFixedSlot(uint index)
+    {
+        if (fixedFiles == null)
+        {
+            return -Errno.ENXIO;
+        }
+
+        if (index >= (uint)fixedFiles.Length)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (fixedFiles[index] < 0)
+        {
+            return -Errno.EBADF;
+        }
+
+        Posix.Close(fixedFiles[index]);
+        fixedFiles[index] = -1;
+        fileAllocHint = (int)index;
+        return 0;
+    }
+
+    /// <summary>
+    /// io_files_update_with_index_alloc: each descriptor of the array into a free slot, whose number is
+    /// written back over it (a write that faults empties the slot again: -EFAULT). The count done, or the
+    /// first error when none was.
+    /// </summary>
+    private int UpdateFilesAllocating(ulong fds, uint count)
+    {
+        if (fixedFiles == null)
+        {
+            return -Errno.ENXIO;
+        }
+
+        var done = 0;
+        var error = 0;
+        for (; done < count; done++)
+        {
+            var at = fds + ((ulong)done * sizeof(int));
+            int fd;
+            if (Posix.CopyFromUser(&fd, at, sizeof(int)) != 0)
+            {
+                error = -Errno.EFAULT;
+                break;
+            }
+
+            var held = Posix.IsOpen(fd) ? Posix.Dup(fd) : -1;
+            if (held < 0)
+            {
+                error = -Errno.EBADF;
+                break;
+            }
+
+            // A ring is refused once a slot is found for it (io_install_fixed_file).
+            if (engine.IsRing(fd))
+            {
+                Posix.Close(held);
+                var free = FreeFixedSlot();
+                error = free < 0 ? free : -Errno.EBADF;
+                break;
+            }
+
+            var slot = InstallFixedFile(held, Constants.IORING_FILE_INDEX_ALLOC);
+            if (slot < 0)
+            {
+                error = slot;
+                break;
+            }
+
+            if (Posix.CopyToUser(at, &slot, sizeof(int)) != 0)
+            {
+                CloseFixedSlot((uint)slot);
+                error = -Errno.EFAULT;
+                break;
+            }
+        }
+
+        return done > 0 ? done : error;
+    }
+
+    /// <summary>io_install_fixed_fd: the fixed file as a new descriptor, close-on-exec unless IORING_FIXED_FD_NO_CLOEXEC.</summary>
+    private int InstallDescriptor(ref Request r) => FileOf(ref r)
+        ? (int)Posix.Result(Posix.DupLowest(r.File, cloexec: (r.OpFlags & Constants.IORING_FIXED_FD_NO_CLOEXEC) == 0))
+        : -Errno.EBADF;
+
+    /// <summary>
+    /// Where a descriptor call completes: inline, its error a failure; FIXED_FD_INSTALL's fixed file
+    /// that is not there fails the issue itself (-EBADF, as for any request that needs a file).
+    /// </summary>
+    private Completion ExecuteDescriptorCallNow(ref Request r)
+    {
+        if (r.Kind == OpKind.FixedFdInstall && !FileOf(ref r))
+        {
+            r.Executed = true;
+            r.Fail(-Errno.EBADF);
+            return Completion.Failed;
+        }
+
+        ExecuteNow(ref r);
+        return Completion.Inline;
+    }
+
+    private static bool IsDescriptorCall(OpKind kind) => kind is OpKind.Close or OpKind.FilesUpdate or OpKind.FixedFdInstall;
+}
