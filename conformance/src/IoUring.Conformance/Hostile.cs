@@ -125,6 +125,7 @@ public static unsafe class Hostile
         (byte)io_uring_op.IORING_OP_SOCKET, (byte)io_uring_op.IORING_OP_BIND, (byte)io_uring_op.IORING_OP_LISTEN,
         (byte)io_uring_op.IORING_OP_CONNECT, (byte)io_uring_op.IORING_OP_ACCEPT,
         .. FileCallChoices.Opcodes,
+        .. DescriptorChoices.Opcodes,
     ];
 
     /// <summary>
@@ -270,7 +271,8 @@ public static unsafe class Hostile
                 }
 
                 Fill(sqe, entrySize, c.Sqes[i], (ulong)i + 1, ws, defang);
-                if (sqe->opcode is (byte)io_uring_op.IORING_OP_SOCKET or (byte)io_uring_op.IORING_OP_ACCEPT && sqe->file_index == 0)
+                if ((sqe->opcode is (byte)io_uring_op.IORING_OP_SOCKET or (byte)io_uring_op.IORING_OP_ACCEPT && sqe->file_index == 0)
+                    || sqe->opcode == (byte)io_uring_op.IORING_OP_FIXED_FD_INSTALL)
                 {
                     creators.Add((ulong)i + 1);
                 }

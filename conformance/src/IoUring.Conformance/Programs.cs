@@ -39,10 +39,16 @@ public enum FdChoice
 
     /// <summary>Fixed slot 1, where the program's direct sockets go (with IOSQE_FIXED_FILE; a closed descriptor without).</summary>
     DirectSlot,
+
+    /// <summary>A duplicate of the program's file that only a CLOSE closes (<see cref="Workspace.Spare"/>).</summary>
+    Spare,
+
+    /// <summary>Descriptor 0 in the SQE's fd field: a CLOSE of a fixed slot names no descriptor.</summary>
+    None,
 }
 
 /// <summary>The descriptors of a program's files, as <see cref="Runner.Descriptor"/> hands them out.</summary>
-public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd, int SocketA, int SocketB, int Listener, int Udp);
+public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd, int SocketA, int SocketB, int Listener, int Udp, int Spare);
 
 /// <summary>Which memory an SQE's address points at.</summary>
 public enum BufChoice
@@ -113,6 +119,10 @@ public sealed record SqeSpec(
         else if (FileCallChoices.IsFileCall(this))
         {
             text += FileCallChoices.Describe(this);
+        }
+        else if (DescriptorChoices.IsDescriptorCall(this))
+        {
+            text += DescriptorChoices.Describe(this);
         }
         else if (TimeoutChoices.IsCancel(this))
         {
@@ -332,11 +342,13 @@ public static class ProgramGen
             (1, Gen.Constant((byte)io_uring_op.IORING_OP_SHUTDOWN)),
             (1, Gen.Elements((byte)io_uring_op.IORING_OP_SOCKET, (byte)io_uring_op.IORING_OP_BIND, (byte)io_uring_op.IORING_OP_LISTEN, (byte)io_uring_op.IORING_OP_CONNECT, (byte)io_uring_op.IORING_OP_ACCEPT)),
             (3, Gen.Elements(FileCallChoices.Opcodes)),
+            (2, Gen.Elements(DescriptorChoices.Opcodes)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
                from spec in ConnectionChoices.IsConnectionOpcode(opcode) ? ConnectionChoices.Alone(opcode)
                    : FileCallChoices.IsFileCall(opcode) ? FileCallChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
+                   : DescriptorChoices.IsDescriptorCall(opcode) ? DescriptorChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : Sqe(opcode)
                select spec;
     }
@@ -765,10 +777,34 @@ public static class ProgramGen
     /// The generator's rules, applied to every program it makes and to every shrink candidate; each
     /// keeps one nondeterminism of the kernels out of the traces: <see cref="OneTransferChain"/>,
     /// <see cref="NoDrainRacingIoWq"/>, <see cref="NoBigCqesWhereAsync"/>, <see cref="ReadinessOnTime"/>,
-    /// <see cref="TimeoutsOnTime"/>, <see cref="NoSyncCancelRacingIoWq"/>, <see cref="FileChangesAlone"/>.
+    /// <see cref="TimeoutsOnTime"/>, <see cref="NoSyncCancelRacingIoWq"/>, <see cref="FileChangesAlone"/>,
+    /// <see cref="TableChangesAlone"/>.
     /// </summary>
     public static RingProgram Normalize(RingProgram p) =>
-        ResolveNames(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() }))))));
+        ResolveNames(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() })))))));
+
+    /// <summary>
+    /// A CLOSE of a fixed slot or a FILES_UPDATE changes the table inline, while a request that looks a
+    /// fixed file up from io-wq does so when its worker gets to it: in the same enter (its own step, or
+    /// the next when it was left in the SQ) it would find the slot before or after the change as the
+    /// scheduler decides. So in a program that changes its table, a request that may complete from
+    /// io-wq names its descriptor directly (no IOSQE_FIXED_FILE, no IORING_NOP_FIXED_FILE); the
+    /// connection steps keep their slot, as their chains are whole steps of their own.
+    /// </summary>
+    public static RingProgram TableChangesAlone(RingProgram p)
+    {
+        if (!p.Steps.Any(step => step.Batch.Any(DescriptorChoices.ChangesTable)))
+        {
+            return p;
+        }
+
+        const byte FixedFile = (byte)IoUringSqeFlags.IOSQE_FIXED_FILE;
+        static SqeSpec Plain(SqeSpec s) =>
+            !Runner.MayCompleteLate(s) || ConnectionChoices.IsConnectionOpcode(s.Opcode) ? s
+            : Runner.FilledAsNop(s) ? s with { Flags = (byte)(s.Flags & ~FixedFile), NopFlags = s.NopFlags & ~(uint)IoUringNopFlags.IORING_NOP_FIXED_FILE }
+            : s with { Flags = (byte)(s.Flags & ~FixedFile) };
+        return p with { Steps = p.Steps.Select(step => step with { Batch = step.Batch.Select(Plain).ToArray() }).ToArray() };
+    }
 
     /// <summary>
     /// A FALLOCATE or FTRUNCATE of the program's file, or a MADV_DONTNEED of its buffer area

@@ -231,6 +231,8 @@ public static unsafe class Runner
             (FdChoice.SocketB, false) => fds.SocketB,
             (FdChoice.Listener, false) => fds.Listener,
             (FdChoice.Udp, false) => fds.Udp,
+            (FdChoice.Spare, false) => fds.Spare,
+            (FdChoice.None, _) => 0,
             (FdChoice.DirectSlot, true) => 1,
             (FdChoice.File, true) => 0,
             (FdChoice.Negative, true) => 1, // slot 1 (also a fixed-table index, never descriptor 1)
@@ -294,6 +296,23 @@ public static unsafe class Runner
 
         // SYNC_FILE_RANGE, FALLOCATE, FTRUNCATE, FADVISE: the offset in off, a 64-bit length in addr;
         // MADVISE: the address in addr, a 64-bit length in off. The len and the flags word as drawn.
+        // CLOSE: the descriptor in fd or a slot + 1 in file_index; FILES_UPDATE: the first slot (or
+        // IORING_FILE_INDEX_ALLOC) in off, the count in len, the slot's descriptor list at addr;
+        // FIXED_FD_INSTALL: the fixed slot in fd, its flags.
+        if (DescriptorChoices.IsDescriptorCall(s))
+        {
+            sqe->file_index = s.FileIndex;
+            sqe->off = s.Off;
+            sqe->len = s.Len;
+            sqe->install_fd_flags = s.OpFlags;
+            if (DescriptorChoices.IsFilesUpdate(s))
+            {
+                sqe->addr = s.Buf == BufChoice.Area ? ws.DescriptorList(slot, DescriptorChoices.ListStart(s)) : Address(s.Buf);
+            }
+
+            return;
+        }
+
         if (FileCallChoices.IsFileCall(s))
         {
             var address = s.Buf == BufChoice.Area ? (ulong)(ws.Area + s.BufOffset) : Address(s.Buf);
@@ -398,11 +417,11 @@ public static unsafe class Runner
     }
 
     /// <summary>
-    /// The user_data of a program's SQEs that create a plain descriptor (SOCKET, ACCEPT): their CQEs
+    /// The user_data of a program's SQEs that create a plain descriptor (SOCKET, ACCEPT, FIXED_FD_INSTALL): their CQEs
     /// carry a number the process chose, recorded as <see cref="ConnectionChoices.NewDescriptor"/>.
     /// </summary>
     public static HashSet<ulong> DescriptorCreators(RingProgram program) =>
-        [.. program.Steps.SelectMany(step => step.Batch).Where(ConnectionChoices.CreatesDescriptor).Select(s => s.UserData)];
+        [.. program.Steps.SelectMany(step => step.Batch).Where(s => ConnectionChoices.CreatesDescriptor(s) || DescriptorChoices.CreatesDescriptor(s)).Select(s => s.UserData)];
 
     /// <summary>The address a bad buffer choice stands for.</summary>
     private static ulong Address(BufChoice buf) => buf switch

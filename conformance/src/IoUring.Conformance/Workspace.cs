@@ -85,6 +85,13 @@ public sealed unsafe partial class Workspace : IDisposable
         }
 
         ConnectionChoices.WriteFixedAddresses(Addresses);
+        Spare = fcntl(Fd, 1030, SpareFloor); // F_DUPFD_CLOEXEC
+        Descriptors = (int*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * 4 * sizeof(int)), 64);
+        if (Spare < 0)
+        {
+            throw new InvalidOperationException($"duplicating the workspace file from {SpareFloor} up failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+
         Msgs = (byte*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * MsgSlotBytes), 64);
         Area = (byte*)NativeMemory.AlignedAlloc(AreaBytes, 4096);
         AreaPattern.CopyTo(new Span<byte>(Area, AreaBytes));
@@ -124,7 +131,35 @@ public sealed unsafe partial class Workspace : IDisposable
     /// <summary>Socket addresses and the accept's output (<see cref="ConnectionChoices"/> has the layout).</summary>
     public byte* Addresses { get; }
 
-    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB, Listener, Udp);
+    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB, Listener, Udp, Spare);
+
+    /// <summary>
+    /// A duplicate of the program's file that only a CLOSE of the program closes, numbered from
+    /// <see cref="SpareFloor"/> up so that no descriptor the program or the engine opens takes its number
+    /// once it is closed (the workspace closes it again at the end, harmlessly).
+    /// </summary>
+    public int Spare { get; }
+
+    public const int SpareFloor = 900;
+
+    /// <summary>Per SQE slot, the four descriptors a FILES_UPDATE reads (<see cref="DescriptorList"/>).</summary>
+    private int* Descriptors { get; }
+
+    /// <summary>
+    /// The descriptor list of SQE slot <paramref name="slot"/>: four of [the program's file, -1 (empty the
+    /// slot), IORING_REGISTER_FILES_SKIP, a closed descriptor, the program's file] from <paramref name="start"/> on, cyclically.
+    /// </summary>
+    public ulong DescriptorList(int slot, int start)
+    {
+        ReadOnlySpan<int> choices = [Fd, -1, (int)Bindings.Constants.IORING_REGISTER_FILES_SKIP, ClosedFd, Fd];
+        var list = Descriptors + ((slot % MsgSlots) * 4);
+        for (var i = 0; i < 4; i++)
+        {
+            list[i] = choices[(start + i) % choices.Length];
+        }
+
+        return (ulong)list;
+    }
 
     /// <summary>msghdrs and their vectors (<see cref="MsgHdr"/>).</summary>
     public byte* Msgs { get; }
@@ -258,6 +293,8 @@ public sealed unsafe partial class Workspace : IDisposable
         close(SocketB);
         close(Listener);
         close(Udp);
+        close(Spare);
+        NativeMemory.AlignedFree(Descriptors);
         NativeMemory.AlignedFree(Addresses);
         NativeMemory.AlignedFree(Msgs);
         NativeMemory.AlignedFree(Area);
@@ -280,6 +317,9 @@ public sealed unsafe partial class Workspace : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int command, int argument);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int pipe2(int* fds, int flags);

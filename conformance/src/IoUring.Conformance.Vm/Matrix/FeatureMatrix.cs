@@ -283,6 +283,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             io_uring_op.IORING_OP_CONNECT, io_uring_op.IORING_OP_ACCEPT,
             io_uring_op.IORING_OP_SYNC_FILE_RANGE, io_uring_op.IORING_OP_FALLOCATE, io_uring_op.IORING_OP_FTRUNCATE,
             io_uring_op.IORING_OP_FADVISE, io_uring_op.IORING_OP_MADVISE,
+            io_uring_op.IORING_OP_CLOSE, io_uring_op.IORING_OP_FILES_UPDATE, io_uring_op.IORING_OP_FIXED_FD_INSTALL,
         })
         {
             var code = (byte)op;
@@ -391,6 +392,11 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("file calls", "FALLOCATE or FTRUNCATE changing the program's file", p => Has(p, io_uring_op.IORING_OP_FALLOCATE), p => AnySqe(p, s => FileCallChoices.Changes(s) && !FileCallChoices.IsMadvise(s))));
         list.Add(new MatrixFeature("file calls", "MADV_DONTNEED of the buffer area", p => Has(p, io_uring_op.IORING_OP_MADVISE), p => AnySqe(p, s => FileCallChoices.Changes(s) && FileCallChoices.IsMadvise(s) && s.OpFlags == FileCallChoices.MadvDontneed)));
         list.Add(new MatrixFeature("file calls", "a 64-bit length in FADVISE's addr or MADVISE's off", p => p.AdviseLength64, p => AnySqe(p, s => s.Opcode is (byte)io_uring_op.IORING_OP_FADVISE or (byte)io_uring_op.IORING_OP_MADVISE && s.Length != 0)));
+        // The fixed file table changed by requests.
+        list.Add(new MatrixFeature("descriptors", "CLOSE of a fixed slot", p => Has(p, io_uring_op.IORING_OP_CLOSE), p => AnySqe(p, s => Opcode(s, io_uring_op.IORING_OP_CLOSE) && s.FileIndex != 0)));
+        list.Add(new MatrixFeature("descriptors", "CLOSE of a descriptor", p => Has(p, io_uring_op.IORING_OP_CLOSE), p => AnySqe(p, s => Opcode(s, io_uring_op.IORING_OP_CLOSE) && s.Fd == FdChoice.Spare)));
+        list.Add(new MatrixFeature("descriptors", "FILES_UPDATE into free slots (IORING_FILE_INDEX_ALLOC)", p => Has(p, io_uring_op.IORING_OP_FILES_UPDATE), p => AnySqe(p, s => DescriptorChoices.IsFilesUpdate(s) && s.Off == Constants.IORING_FILE_INDEX_ALLOC)));
+        list.Add(new MatrixFeature("descriptors", "FIXED_FD_INSTALL of a fixed file", p => Has(p, io_uring_op.IORING_OP_FIXED_FD_INSTALL), p => AnySqe(p, s => DescriptorChoices.CreatesDescriptor(s) && (s.Flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0)));
         list.Add(new MatrixFeature("cancellation", "IORING_REGISTER_SYNC_CANCEL", p => p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL, p => AnyRegister(p, RegisterKind.SyncCancel)));
         list.Add(new MatrixFeature("regions", "IORING_REGISTER_MEM_REGION", p => p.HasMemRegion, p => AnyRegister(p, RegisterKind.MemRegion)));
         list.Add(new MatrixFeature("regions", "registered wait (IORING_ENTER_EXT_ARG_REG)", p => (p.EnterFlags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0, p => p.Steps.Any(s => s.RegWait >= 0)));

@@ -82,6 +82,12 @@ public static partial class CExport
                 Line(1, "workspace_connections(&ws);");
             }
 
+            if (DescriptorChoices.UsesDescriptors(Program))
+            {
+                Sections.Add("descriptors");
+                Line(1, "workspace_descriptors(&ws);");
+            }
+
             c.Append('\n');
 
             var flags = names.Flags("IORING_SETUP_", Program.SetupFlags);
@@ -318,7 +324,7 @@ public static partial class CExport
 
             // The runner's own choice, the program's file named as the workspace's descriptor.
             const int programFile = int.MinValue;
-            var fd = Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5, programFile + 6, programFile + 7)) switch
+            var fd = Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5, programFile + 6, programFile + 7, programFile + 8)) switch
             {
                 programFile => "ws.fd",
                 programFile + 1 => "ws.pipe_read",
@@ -328,6 +334,7 @@ public static partial class CExport
                 programFile + 5 => "ws.sock_b",
                 programFile + 6 => "ws.listener",
                 programFile + 7 => "ws.udp",
+                programFile + 8 => "ws.spare",
                 Workspace.ClosedFd => "CLOSED_FD",
                 var n => n.ToString(CultureInfo.InvariantCulture),
             };
@@ -438,6 +445,36 @@ public static partial class CExport
                 if (s.OpFlags != 0)
                 {
                     Line(3, $"sqe->fsync_flags = {names.Flags("IORING_FSYNC_", s.OpFlags)};");
+                }
+            }
+            else if (DescriptorChoices.IsDescriptorCall(s))
+            {
+                // As Runner fills them (see DescriptorChoices).
+                Line(3, $"sqe->fd = {fd};");
+                if (s.FileIndex != 0)
+                {
+                    Line(3, $"sqe->file_index = {s.FileIndex}U;");
+                }
+
+                if (s.Off != 0)
+                {
+                    Line(3, $"sqe->off = {Number(s.Off)};");
+                }
+
+                Line(3, $"sqe->len = {s.Len}U;");
+                if (s.OpFlags != 0)
+                {
+                    Line(3, $"sqe->rw_flags = 0x{s.OpFlags:x}; /* install_fd_flags: its name is newer than some headers */");
+                }
+
+                if (DescriptorChoices.IsFilesUpdate(s))
+                {
+                    if (s.Buf == BufChoice.Area)
+                    {
+                        Sections.Add("descriptor-list");
+                    }
+
+                    Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"descriptor_list(&ws, {slot}, {DescriptorChoices.ListStart(s)})" : BadAddress(s.Buf))};");
                 }
             }
             else if (FileCallChoices.IsFileCall(s))
@@ -576,7 +613,7 @@ public static partial class CExport
                     ? $"{op} ({s})"
                     : s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
                     ? $"FSYNC of {fd}"
-                    : FileCallChoices.IsFileCall(s)
+                    : FileCallChoices.IsFileCall(s) || DescriptorChoices.IsDescriptorCall(s)
                     ? $"{op} ({s})"
                     : SocketChoices.IsShutdown(s)
                     ? $"SHUTDOWN of {fd} (how {s.Len})"

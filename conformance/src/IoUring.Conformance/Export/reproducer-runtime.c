@@ -262,6 +262,8 @@ struct workspace {
 	int pipe_read, pipe_write, eventfd;
 	int sock_a, sock_b;
 	int listener, udp;
+	int spare;
+	int *descriptors;
 	unsigned char *addresses;
 	unsigned char *area;
 	unsigned char *stream;
@@ -977,4 +979,32 @@ static void workspace_connections(struct workspace *ws)
 	ws->udp = loopback_socket(SOCK_DGRAM, ws->addresses + UDP_ADDRESS);
 	fixed_address(ws->addresses + ANY_PORT_ADDRESS, 0);
 	fixed_address(ws->addresses + CLOSED_PORT_ADDRESS, 1);
+}
+
+/*@ section descriptors @*/
+/* A duplicate of the program's file that only a CLOSE of the program closes, numbered from 900 up so
+ * that no descriptor opened later takes its number; and per SQE slot the four descriptors a
+ * FILES_UPDATE reads. */
+#define SPARE_FLOOR 900
+
+static void workspace_descriptors(struct workspace *ws)
+{
+	ws->spare = fcntl(ws->fd, F_DUPFD_CLOEXEC, SPARE_FLOOR);
+	ws->descriptors = calloc(MSG_SLOTS * 4, sizeof(int));
+	if (ws->spare < 0 || ws->descriptors == NULL) {
+		printf("SKIP: cannot make the program's spare descriptor (%s)\n", strerror(errno));
+		exit(SKIP);
+	}
+}
+
+/*@ section descriptor-list @*/
+/* Four of [the program's file, -1 (empty the slot), IORING_REGISTER_FILES_SKIP, a closed descriptor,
+ * the program's file], from start on, cyclically. */
+static unsigned long long descriptor_list(struct workspace *ws, int slot, int start)
+{
+	const int choices[5] = { ws->fd, -1, IORING_REGISTER_FILES_SKIP, CLOSED_FD, ws->fd };
+	int *list = ws->descriptors + (slot % MSG_SLOTS) * 4;
+	for (int i = 0; i < 4; i++)
+		list[i] = choices[(start + i) % 5];
+	return (unsigned long long)(uintptr_t)list;
 }

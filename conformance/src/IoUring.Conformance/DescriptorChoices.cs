@@ -1,0 +1,75 @@
+using FsCheck;
+using FsCheck.Fluent;
+using IoUring.Bindings;
+
+namespace IoUring.Conformance;
+
+/// <summary>
+/// What generated programs do with CLOSE, FILES_UPDATE and FIXED_FD_INSTALL: close the workspace's
+/// spare descriptor (<see cref="Workspace.Spare"/>: the program's own descriptors stay open, its digest
+/// reads them) or a fixed slot; update slots from a list of the program's file, -1, SKIP and a closed
+/// descriptor (<see cref="Workspace.DescriptorList"/>), at an offset or into free slots
+/// (IORING_FILE_INDEX_ALLOC); install a fixed slot as a new descriptor, recorded as
+/// <see cref="ConnectionChoices.NewDescriptor"/> and closed. No list holds the pipe or a socket: a fixed
+/// slot that turned into one would escape the readiness rules, which follow descriptors by name.
+/// </summary>
+public static class DescriptorChoices
+{
+    private const byte Close = (byte)io_uring_op.IORING_OP_CLOSE;
+    private const byte FilesUpdate = (byte)io_uring_op.IORING_OP_FILES_UPDATE;
+    private const byte Install = (byte)io_uring_op.IORING_OP_FIXED_FD_INSTALL;
+    private const byte FixedFile = (byte)IoUringSqeFlags.IOSQE_FIXED_FILE;
+
+    /// <summary>The opcodes this class draws.</summary>
+    public static readonly byte[] Opcodes = [Close, FilesUpdate, Install];
+
+    public static bool IsDescriptorCall(byte opcode) => opcode is Close or FilesUpdate or Install;
+
+    public static bool IsDescriptorCall(SqeSpec s) => IsDescriptorCall(s.Opcode);
+
+    public static bool IsFilesUpdate(SqeSpec s) => s.Opcode == FilesUpdate;
+
+    /// <summary>A FIXED_FD_INSTALL: its CQE carries a descriptor number the process chose.</summary>
+    public static bool CreatesDescriptor(SqeSpec s) => s.Opcode == Install;
+
+    /// <summary>A request that changes what the fixed file table holds: a CLOSE of a slot, a FILES_UPDATE.</summary>
+    public static bool ChangesTable(SqeSpec s) => (s.Opcode == Close && s.FileIndex != 0) || s.Opcode == FilesUpdate;
+
+    /// <summary>The program closes its spare descriptor or updates slots from a list: the C export creates them.</summary>
+    public static bool UsesDescriptors(RingProgram p) =>
+        p.Steps.SelectMany(step => step.Batch).Any(s => s.Fd == FdChoice.Spare || (IsFilesUpdate(s) && s.Buf == BufChoice.Area));
+
+    /// <summary>One SQE of a descriptor call, its fields drawn by what the opcode makes of them.</summary>
+    public static Gen<SqeSpec> Sqe(byte opcode, Gen<byte> flags) => opcode switch
+    {
+        Close => from f in flags
+                 from target in Gen.Frequency(
+                     (4, Gen.Constant((FdChoice.Spare, 0u))),
+                     (5, Gen.Elements(1u, 2u, 3u, 4u, 4u).Select(slot => (FdChoice.None, slot))),
+                     (1, Gen.Elements(5u, Constants.IORING_FILE_INDEX_ALLOC).Select(slot => (FdChoice.None, slot))),
+                     (1, Gen.Elements((FdChoice.Closed, 0u), (FdChoice.Negative, 0u), (FdChoice.Spare, 2u))))
+                 from len in Gen.Frequency((9, Gen.Constant(0u)), (1, Gen.Constant(1u)))
+                 select new SqeSpec(Close, f, 0, 0, 0, target.Item1, BufChoice.Area, 0, len, 0, 0, 0, FileIndex: target.Item2),
+        FilesUpdate => from f in flags
+                       from off in Gen.Elements(0ul, 0ul, 1ul, 3ul, Constants.IORING_FILE_INDEX_ALLOC, Constants.IORING_FILE_INDEX_ALLOC, 0xffff_fffeul)
+                       from count in Gen.Elements(0u, 1u, 2u, 4u, 4u)
+                       from buf in Gen.Frequency((8, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)))
+                       from start in Gen.Choose(0, 4)
+                       select new SqeSpec(FilesUpdate, f, 0, 0, 0, FdChoice.Negative, buf, start, count, off, 0, 0),
+        _ => from f in flags
+             from fixedFile in Gen.Frequency((6, Gen.Constant(FixedFile)), (1, Gen.Constant((byte)0)))
+             from fd in Gen.Elements(FdChoice.File, FdChoice.File, FdChoice.DirectSlot, FdChoice.Closed)
+             from installFlags in Gen.Elements(0u, 0u, Constants.IORING_FIXED_FD_NO_CLOEXEC, 2u)
+             select new SqeSpec(Install, (byte)((f & ~FixedFile) | fixedFile), 0, 0, 0, fd, BufChoice.Area, 0, 0, 0, installFlags, 0),
+    };
+
+    /// <summary>A FILES_UPDATE's descriptor list: the slot's list of the workspace, from its start (BufOffset), or a bad address.</summary>
+    public static int ListStart(SqeSpec s) => s.BufOffset;
+
+    public static string Describe(SqeSpec s) => s.Opcode switch
+    {
+        Close => $" fd {s.Fd} file_index {s.FileIndex}" + (s.Len != 0 ? $" len {s.Len}" : string.Empty),
+        FilesUpdate => $" off 0x{s.Off:x} count {s.Len} list {s.Buf}+{s.BufOffset}",
+        _ => $" fd {s.Fd} flags 0x{s.OpFlags:x}",
+    };
+}
