@@ -611,13 +611,14 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>
-    /// FMODE_NOWAIT, which RWF_NOWAIT needs: a shmem file (the generated programs' memfds) and a pipe have it
-    /// as the profile says (a pipe opened O_NONBLOCK counts as having it), so the answer does not depend on
-    /// the kernel the engine runs on; anything else (a file of a disk filesystem, a socket) is asked of the
-    /// running kernel.
+    /// FMODE_NOWAIT, which RWF_NOWAIT needs: a shmem file (the generated programs' memfds), a pipe and a
+    /// socket have it as the profile says (a pipe opened O_NONBLOCK counts as having it), so the answer does
+    /// not depend on the kernel the engine runs on; anything else (a file of a disk filesystem) is asked of
+    /// the running kernel.
     /// </summary>
     private bool FileNowait(int fd) => Posix.IsShmem(fd) ? profile.ShmemNowait
         : Posix.IsPipe(fd) ? profile.PipeNowait || Posix.IsNonblocking(fd)
+        : Posix.IsSocket(fd) ? profile.SocketNowait
         : Posix.SupportsNowait(fd);
 
     /// <summary>

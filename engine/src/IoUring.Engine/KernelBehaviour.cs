@@ -382,6 +382,15 @@ public static class KernelBehaviour
             p => p.FallocateModes,
             (p, v) => p with { FallocateModes = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.SocketNowait),
+            "a socket has FMODE_NOWAIT: a READ or WRITE of it with RWF_NOWAIT is tried, not refused with -EOPNOTSUPP",
+            "a READ with RWF_NOWAIT of an empty AF_UNIX stream socket: -EOPNOTSUPP, or -EAGAIN",
+            "found by the soak under qemu on 6.1.176 (a READ of a direct UDP socket); 6.12.117 and later have it (the kernels between are taken as 6.1)",
+            true,
+            [(KernelRange.Before(6, 12), false)],
+            p => p.SocketNowait,
+            (p, v) => p with { SocketNowait = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",

@@ -233,6 +233,11 @@ public enum FixedBufferStage
 /// writing answers -EOPNOTSUPP there and -EBADF where the bit is known (found by the soak on 6.1 and
 /// 6.12; the engine's fallocate(2) is the host's). Probed with a FALLOCATE of a pipe's read end with mode 0x80.
 /// </param>
+/// <param name="SocketNowait">
+/// A socket has FMODE_NOWAIT, which a READ or WRITE with RWF_NOWAIT needs (otherwise -EOPNOTSUPP, before
+/// the socket's own refusal of a position): 6.12 on; 6.1's sockets lack it (found by the soak on 6.1, a
+/// READ with RWF_NOWAIT of a direct UDP socket). Probed with such a READ of an AF_UNIX stream socket.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -286,7 +291,8 @@ public sealed record KernelProfile(
     bool InstallOverSlotMovesAllocHint = false,
     bool AdviseLength64 = true,
     bool FadviseRefusesNegativeOffset = true,
-    uint FallocateModes = KernelProfile.AllFallocateModes)
+    uint FallocateModes = KernelProfile.AllFallocateModes,
+    bool SocketNowait = true)
 {
     /// <summary>FALLOC_FL_KEEP_SIZE, PUNCH_HOLE, NO_HIDE_STALE, COLLAPSE_RANGE, ZERO_RANGE, INSERT_RANGE, UNSHARE_RANGE and WRITE_ZEROES.</summary>
     public const uint AllFallocateModes = 0xff;

@@ -76,6 +76,7 @@ public static class KernelProbe
                 AdviseLength64 = ProbeFadvise(live, 0, 4096) == 0,
                 FadviseRefusesNegativeOffset = ProbeFadvise(live, ulong.MaxValue, 0) == -Errno.EINVAL,
                 FallocateModes = ProbeFallocateModes(live),
+                SocketNowait = ProbeSocketNowait(live),
             };
         }
         finally
@@ -748,6 +749,32 @@ public static class KernelProbe
             return true;
         });
         return res;
+    }
+
+    /// <summary>A READ with RWF_NOWAIT of an empty AF_UNIX stream socket: -EOPNOTSUPP where sockets lack FMODE_NOWAIT.</summary>
+    private static unsafe bool ProbeSocketNowait(IRingBackend live)
+    {
+        var (a, b) = Posix.SocketPair(1);
+        var buffer = stackalloc byte[16];
+        var res = int.MinValue;
+        WithRing(live, 4, ring =>
+        {
+            var sqe = ring.GetSqe();
+            sqe->opcode = (byte)io_uring_op.IORING_OP_READ;
+            sqe->fd = b;
+            sqe->addr = (ulong)buffer;
+            sqe->len = 16;
+            sqe->rw_flags = 0x8; // RWF_NOWAIT
+            sqe->user_data = 1;
+            ring.Submit(1);
+            foreach (var cqe in DrainCqes(ring))
+            {
+                res = cqe.Res;
+            }
+        });
+        Posix.Close(a);
+        Posix.Close(b);
+        return res != -Errno.EOPNOTSUPP;
     }
 
     /// <summary>
