@@ -298,6 +298,8 @@ struct workspace {
 	int pipe_read, pipe_write, eventfd;
 	int sock_a, sock_b;
 	int listener, udp;
+	int spare;
+	int *descriptors;
 	unsigned char *addresses;
 	unsigned char *area;
 	unsigned char *stream;
