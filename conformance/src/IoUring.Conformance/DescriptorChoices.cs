@@ -12,18 +12,26 @@ namespace IoUring.Conformance;
 /// (IORING_FILE_INDEX_ALLOC); install a fixed slot as a new descriptor, recorded as
 /// <see cref="ConnectionChoices.NewDescriptor"/> and closed. No list holds the pipe or a socket: a fixed
 /// slot that turned into one would escape the readiness rules, which follow descriptors by name.
+/// EPOLL_CTL adds, changes and removes the program's descriptors in its epoll instance's interest list
+/// (which no request waits on: an entry there wakes nothing io_uring watches).
 /// </summary>
 public static class DescriptorChoices
 {
     private const byte Close = (byte)io_uring_op.IORING_OP_CLOSE;
     private const byte FilesUpdate = (byte)io_uring_op.IORING_OP_FILES_UPDATE;
     private const byte Install = (byte)io_uring_op.IORING_OP_FIXED_FD_INSTALL;
+    private const byte EpollCtl = (byte)io_uring_op.IORING_OP_EPOLL_CTL;
     private const byte FixedFile = (byte)IoUringSqeFlags.IOSQE_FIXED_FILE;
 
     /// <summary>The opcodes this class draws.</summary>
-    public static readonly byte[] Opcodes = [Close, FilesUpdate, Install];
+    public static readonly byte[] Opcodes = [Close, FilesUpdate, Install, EpollCtl];
 
-    public static bool IsDescriptorCall(byte opcode) => opcode is Close or FilesUpdate or Install;
+    public static bool IsDescriptorCall(byte opcode) => opcode is Close or FilesUpdate or Install or EpollCtl;
+
+    public static bool IsEpollCtl(SqeSpec s) => s.Opcode == EpollCtl;
+
+    /// <summary>An EPOLL_CTL's target: the descriptor choice drawn into <see cref="SqeSpec.Off"/>, named directly.</summary>
+    public static SqeSpec EpollTarget(SqeSpec s) => s with { Fd = (FdChoice)s.Off, Flags = 0 };
 
     public static bool IsDescriptorCall(SqeSpec s) => IsDescriptorCall(s.Opcode);
 
@@ -38,6 +46,10 @@ public static class DescriptorChoices
     /// <summary>The program closes its spare descriptor or updates slots from a list: the C export creates them.</summary>
     public static bool UsesDescriptors(RingProgram p) =>
         p.Steps.SelectMany(step => step.Batch).Any(s => s.Fd == FdChoice.Spare || (IsFilesUpdate(s) && s.Buf == BufChoice.Area));
+
+    /// <summary>The program names its epoll instance (as EPOLL_CTL's instance or target): the C export creates it.</summary>
+    public static bool UsesEpoll(RingProgram p) =>
+        p.Steps.SelectMany(step => step.Batch).Any(s => IsEpollCtl(s) && (s.Fd == FdChoice.Epoll || (FdChoice)s.Off == FdChoice.Epoll || s.Buf == BufChoice.Area));
 
     /// <summary>One SQE of a descriptor call, its fields drawn by what the opcode makes of them.</summary>
     public static Gen<SqeSpec> Sqe(byte opcode, Gen<byte> flags) => opcode switch
@@ -56,6 +68,13 @@ public static class DescriptorChoices
                        from buf in Gen.Frequency((8, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)))
                        from start in Gen.Choose(0, 4)
                        select new SqeSpec(FilesUpdate, f, 0, 0, 0, FdChoice.Negative, buf, start, count, off, 0, 0),
+        EpollCtl => from f in flags
+                    from epfd in Gen.Frequency((8, Gen.Constant(FdChoice.Epoll)), (1, Gen.Constant(FdChoice.File)), (1, Gen.Constant(FdChoice.Closed)))
+                    from op in Gen.Elements(1u, 1u, 2u, 3u, 3u, 0u) // EPOLL_CTL_ADD, DEL, MOD, and none
+                    from target in Gen.Elements(FdChoice.PipeRead, FdChoice.PipeRead, FdChoice.SocketB, FdChoice.EventFd, FdChoice.File, FdChoice.Epoll, FdChoice.Closed)
+                    from buf in Gen.Frequency((8, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)))
+                    from ev in Gen.Elements(0, 0, 0, 1)
+                    select new SqeSpec(EpollCtl, f, 0, 0, 0, epfd, buf, ev, op, (ulong)target, 0, 0),
         _ => from f in flags
              from fixedFile in Gen.Frequency((6, Gen.Constant(FixedFile)), (1, Gen.Constant((byte)0)))
              from fd in Gen.Elements(FdChoice.File, FdChoice.File, FdChoice.DirectSlot, FdChoice.Closed)
@@ -70,6 +89,7 @@ public static class DescriptorChoices
     {
         Close => $" fd {s.Fd} file_index {s.FileIndex}" + (s.Len != 0 ? $" len {s.Len}" : string.Empty),
         FilesUpdate => $" off 0x{s.Off:x} count {s.Len} list {s.Buf}+{s.BufOffset}",
+        EpollCtl => $" epfd {s.Fd} op {s.Len} target {(FdChoice)s.Off} event {s.Buf}+{s.BufOffset}",
         _ => $" fd {s.Fd} flags 0x{s.OpFlags:x}",
     };
 }

@@ -45,10 +45,13 @@ public enum FdChoice
 
     /// <summary>Descriptor 0 in the SQE's fd field: a CLOSE of a fixed slot names no descriptor.</summary>
     None,
+
+    /// <summary>The program's epoll instance (empty at the start), which EPOLL_CTL changes.</summary>
+    Epoll,
 }
 
 /// <summary>The descriptors of a program's files, as <see cref="Runner.Descriptor"/> hands them out.</summary>
-public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd, int SocketA, int SocketB, int Listener, int Udp, int Spare);
+public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd, int SocketA, int SocketB, int Listener, int Udp, int Spare, int Epoll);
 
 /// <summary>Which memory an SQE's address points at.</summary>
 public enum BufChoice

@@ -232,6 +232,7 @@ public static unsafe class Runner
             (FdChoice.Listener, false) => fds.Listener,
             (FdChoice.Udp, false) => fds.Udp,
             (FdChoice.Spare, false) => fds.Spare,
+            (FdChoice.Epoll, false) => fds.Epoll,
             (FdChoice.None, _) => 0,
             (FdChoice.DirectSlot, true) => 1,
             (FdChoice.File, true) => 0,
@@ -308,6 +309,14 @@ public static unsafe class Runner
             if (DescriptorChoices.IsFilesUpdate(s))
             {
                 sqe->addr = s.Buf == BufChoice.Area ? ws.DescriptorList(slot, DescriptorChoices.ListStart(s)) : Address(s.Buf);
+            }
+
+            // EPOLL_CTL: the operation in len, the target descriptor in off (drawn as a descriptor
+            // choice), an event of the workspace's at addr.
+            if (DescriptorChoices.IsEpollCtl(s))
+            {
+                sqe->off = (ulong)Descriptor(DescriptorChoices.EpollTarget(s), ws.Fds);
+                sqe->addr = s.Buf == BufChoice.Area ? ws.EpollEvent(s.BufOffset) : Address(s.Buf);
             }
 
             return;

@@ -85,11 +85,15 @@ public sealed unsafe partial class Workspace : IDisposable
         }
 
         ConnectionChoices.WriteFixedAddresses(Addresses);
+        Epoll = IoUring.Ring.Posix.EpollCreate();
+        EpollEvents = (byte*)NativeMemory.AlignedAlloc(32, 16);
+        IoUring.Ring.Posix.WriteEvent(EpollEvents, 0x1, 1); // EPOLLIN
+        IoUring.Ring.Posix.WriteEvent(EpollEvents + 16, 0x1 | (1u << 28), 2); // EPOLLIN | EPOLLEXCLUSIVE
         Spare = fcntl(Fd, 1030, SpareFloor); // F_DUPFD_CLOEXEC
         Descriptors = (int*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * 4 * sizeof(int)), 64);
-        if (Spare < 0)
+        if (Spare < 0 || Epoll < 0)
         {
-            throw new InvalidOperationException($"duplicating the workspace file from {SpareFloor} up failed (errno {Marshal.GetLastPInvokeError()})");
+            throw new InvalidOperationException($"duplicating the workspace file from {SpareFloor} up, or creating its epoll instance, failed (errno {Marshal.GetLastPInvokeError()})");
         }
 
         Msgs = (byte*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * MsgSlotBytes), 64);
@@ -131,7 +135,15 @@ public sealed unsafe partial class Workspace : IDisposable
     /// <summary>Socket addresses and the accept's output (<see cref="ConnectionChoices"/> has the layout).</summary>
     public byte* Addresses { get; }
 
-    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB, Listener, Udp, Spare);
+    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB, Listener, Udp, Spare, Epoll);
+
+    /// <summary>The program's epoll instance, empty at the start; EPOLL_CTL changes its interest list.</summary>
+    public int Epoll { get; }
+
+    /// <summary>The events an EPOLL_CTL reads: 0 EPOLLIN, 1 EPOLLIN | EPOLLEXCLUSIVE (which EPOLL_CTL_MOD refuses).</summary>
+    public ulong EpollEvent(int choice) => (ulong)(EpollEvents + (16 * (choice & 1)));
+
+    private byte* EpollEvents { get; }
 
     /// <summary>
     /// A duplicate of the program's file that only a CLOSE of the program closes, numbered from
@@ -294,7 +306,9 @@ public sealed unsafe partial class Workspace : IDisposable
         close(Listener);
         close(Udp);
         close(Spare);
+        close(Epoll);
         NativeMemory.AlignedFree(Descriptors);
+        NativeMemory.AlignedFree(EpollEvents);
         NativeMemory.AlignedFree(Addresses);
         NativeMemory.AlignedFree(Msgs);
         NativeMemory.AlignedFree(Area);

@@ -4,10 +4,10 @@ using IoUring.Ring;
 namespace IoUring.Engine;
 
 /// <summary>
-/// The opcodes that move descriptors between the process's table and the ring's fixed file table:
-/// CLOSE (of a descriptor, or of a fixed slot), FILES_UPDATE (IORING_REGISTER_FILES_UPDATE as a request,
-/// or with IORING_FILE_INDEX_ALLOC into free slots whose numbers it writes back) and FIXED_FD_INSTALL (a
-/// fixed file made a descriptor again). All complete inline; their errors fail the request.
+/// The opcodes that work on descriptor tables: CLOSE (of a descriptor, or of a fixed slot), FILES_UPDATE
+/// (IORING_REGISTER_FILES_UPDATE as a request, or with IORING_FILE_INDEX_ALLOC into free slots whose
+/// numbers it writes back), FIXED_FD_INSTALL (a fixed file made a descriptor again) and EPOLL_CTL (an
+/// epoll instance's interest list, as epoll_ctl(2)). All complete inline; their errors fail the request.
 /// </summary>
 internal sealed unsafe partial class EngineRing
 {
@@ -56,10 +56,46 @@ internal sealed unsafe partial class EngineRing
         return (r.OpFlags & ~Constants.IORING_FIXED_FD_NO_CLOEXEC) != 0 ? -Errno.EINVAL : 0;
     }
 
+    /// <summary>
+    /// io_epoll_ctl_prep: the epoll instance in fd, the operation in len, the target in off; the event at
+    /// addr is copied now (-EFAULT) for every operation but EPOLL_CTL_DEL. Request.Extra1 and Extra2 keep
+    /// the copy (struct epoll_event, 12 or 16 bytes as the architecture lays it out).
+    /// </summary>
+    private static int PrepareEpollCtl(ref Request r, io_uring_sqe* sqe)
+    {
+        if (sqe->buf_index != 0 || sqe->splice_fd_in != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (r.Len != EpollCtlDel)
+        {
+            var ev = stackalloc ulong[2];
+            if (Posix.CopyFromUser(ev, sqe->addr, (nuint)Posix.EpollEventBytes) != 0)
+            {
+                return -Errno.EFAULT;
+            }
+
+            (r.Extra1, r.Extra2) = (ev[0], ev[1]);
+        }
+
+        return 0;
+    }
+
+    private const uint EpollCtlDel = 2;
+
+    /// <summary>do_epoll_ctl, as epoll_ctl(2) calls it once it has the event: the answers are the call's own.</summary>
+    private int EpollCtl(ref Request r)
+    {
+        var ev = stackalloc ulong[2] { r.Extra1, r.Extra2 };
+        return Posix.EpollCtlRaw(r.Fd, (int)r.Len, (int)r.Off, r.Len == EpollCtlDel ? null : (byte*)ev);
+    }
+
     private void ExecuteDescriptorCall(ref Request r)
     {
         r.Res = r.Kind switch
         {
+            OpKind.EpollCtl => EpollCtl(ref r),
             OpKind.Close => r.FileSlot != 0 ? CloseFixedSlot(r.FileSlot - 1) : CloseDescriptor(r.Fd),
             OpKind.FilesUpdate => r.Off == Constants.IORING_FILE_INDEX_ALLOC ? UpdateFilesAllocating(r.Addr, r.Len) : UpdateFiles((uint)r.Off, r.Addr, r.Len),
             _ => InstallDescriptor(ref r),
@@ -182,5 +218,5 @@ internal sealed unsafe partial class EngineRing
         return Completion.Inline;
     }
 
-    private static bool IsDescriptorCall(OpKind kind) => kind is OpKind.Close or OpKind.FilesUpdate or OpKind.FixedFdInstall;
+    private static bool IsDescriptorCall(OpKind kind) => kind is OpKind.Close or OpKind.FilesUpdate or OpKind.FixedFdInstall or OpKind.EpollCtl;
 }

@@ -39,6 +39,7 @@ internal enum OpKind : byte
     Close,
     FilesUpdate,
     FixedFdInstall,
+    EpollCtl,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -131,6 +132,7 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_CLOSE] = new(OpKind.Close, false, false, false);
         t[(int)io_uring_op.IORING_OP_FILES_UPDATE] = new(OpKind.FilesUpdate, false, false, false);
         t[(int)io_uring_op.IORING_OP_FIXED_FD_INSTALL] = new(OpKind.FixedFdInstall, false, false, false);
+        t[(int)io_uring_op.IORING_OP_EPOLL_CTL] = new(OpKind.EpollCtl, false, false, false);
         return t;
     }
 }

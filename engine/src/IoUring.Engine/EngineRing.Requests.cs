@@ -277,6 +277,7 @@ internal sealed unsafe partial class EngineRing
             OpKind.Close => PrepareClose(ref r, sqe),
             OpKind.FilesUpdate => PrepareFilesUpdate(ref r, sqe),
             OpKind.FixedFdInstall => PrepareFixedFdInstall(ref r, sqe),
+            OpKind.EpollCtl => PrepareEpollCtl(ref r, sqe),
             OpKind.Mmap => PrepareMmap(ref r, sqe),
             OpKind.Timeout => PrepareTimeout(ref r, sqe),
             OpKind.LinkTimeout => PrepareLinkTimeout(ref r, sqe),

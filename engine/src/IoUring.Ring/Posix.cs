@@ -354,6 +354,12 @@ public static unsafe partial class Posix
         return epoll_ctl(epfd, op, fd, ev) == 0 ? 0 : -Marshal.GetLastPInvokeError();
     }
 
+    /// <summary>struct epoll_event as this process's architecture lays it out (packed to 12 bytes on x86_64).</summary>
+    public static int EpollEventBytes => EpollEventSize;
+
+    /// <summary>epoll_ctl(2) with an event as the caller laid it out (null for EPOLL_CTL_DEL); 0 or -errno.</summary>
+    public static int EpollCtlRaw(int epfd, int op, int fd, byte* ev) => epoll_ctl(epfd, op, fd, ev) == 0 ? 0 : -Marshal.GetLastPInvokeError();
+
     /// <summary>epoll_wait(2) into <paramref name="cookies"/>; the number of events, or 0 on error.</summary>
     public static int EpollWait(int epfd, Span<ulong> cookies, int timeoutMs)
     {
@@ -375,7 +381,8 @@ public static unsafe partial class Posix
     // struct epoll_event is packed on x86_64 (12 bytes) and naturally aligned elsewhere (16).
     private static int EpollEventSize => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
 
-    private static void WriteEvent(byte* ev, uint events, ulong data)
+    /// <summary>Writes a struct epoll_event as this process's architecture lays it out.</summary>
+    public static void WriteEvent(byte* ev, uint events, ulong data)
     {
         *(uint*)ev = events;
         *(ulong*)(ev + EpollEventSize - 8) = data;

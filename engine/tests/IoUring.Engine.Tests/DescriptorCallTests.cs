@@ -6,7 +6,7 @@ namespace IoUring.Engine.Tests;
 
 /// <summary>
 /// CLOSE, FILES_UPDATE and FIXED_FD_INSTALL between the process's descriptors and the ring's fixed file
-/// table. Each expectation is what the host's 6.18 kernel gave for the same submissions.
+/// table, and EPOLL_CTL. Each expectation is what the host's 6.18 kernel gave for the same submissions.
 /// </summary>
 public sealed unsafe class DescriptorCallTests : IDisposable
 {
@@ -100,6 +100,26 @@ public sealed unsafe class DescriptorCallTests : IDisposable
         Call(r, io_uring_op.IORING_OP_FIXED_FD_INSTALL, 0, 4, opFlags: 2, flags: IoUringSqeFlags.IOSQE_FIXED_FILE);
         r.Submit(1);
         Assert.Equal([(4, -Errno.EINVAL)], r.Results());
+    }
+
+    [Fact]
+    public void EpollCtlChangesAnInterestListAsEpollCtlDoes()
+    {
+        var epoll = Posix.EpollCreate();
+        var ev = stackalloc ulong[2] { 1, 7 }; // EPOLLIN; the layout differs by architecture, the first word's low half is the events either way
+        using var r = TestRing.Create(Snapshots.Newest, 16);
+        Call(r, io_uring_op.IORING_OP_EPOLL_CTL, epoll, 1, off: (ulong)pipe.Read, addr: (ulong)ev, len: 1); // EPOLL_CTL_ADD
+        Call(r, io_uring_op.IORING_OP_EPOLL_CTL, epoll, 2, off: (ulong)pipe.Read, addr: (ulong)ev, len: 1);
+        Call(r, io_uring_op.IORING_OP_EPOLL_CTL, epoll, 3, off: (ulong)pipe.Read, addr: 0x1000, len: 2); // EPOLL_CTL_DEL reads no event
+        Call(r, io_uring_op.IORING_OP_EPOLL_CTL, epoll, 4, off: (ulong)pipe.Read, len: 2);
+        Call(r, io_uring_op.IORING_OP_EPOLL_CTL, epoll, 5, off: (ulong)memfd, addr: (ulong)ev, len: 1);
+        Call(r, io_uring_op.IORING_OP_EPOLL_CTL, memfd, 6, off: (ulong)pipe.Read, addr: (ulong)ev, len: 1);
+        Call(r, io_uring_op.IORING_OP_EPOLL_CTL, epoll, 7, off: (ulong)pipe.Read, addr: 0x1000, len: 1); // refused at prep: ends the submission
+        r.Submit(7);
+        Assert.Equal(
+            [(1, 0), (2, -17 /* EEXIST */), (3, 0), (4, -Errno.ENOENT), (5, -Errno.EPERM), (6, -Errno.EINVAL), (7, -Errno.EFAULT)],
+            r.Results().OrderBy(x => x.UserData).ToList());
+        Posix.Close(epoll);
     }
 
     public void Dispose()

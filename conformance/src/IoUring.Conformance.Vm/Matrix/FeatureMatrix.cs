@@ -283,7 +283,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             io_uring_op.IORING_OP_CONNECT, io_uring_op.IORING_OP_ACCEPT,
             io_uring_op.IORING_OP_SYNC_FILE_RANGE, io_uring_op.IORING_OP_FALLOCATE, io_uring_op.IORING_OP_FTRUNCATE,
             io_uring_op.IORING_OP_FADVISE, io_uring_op.IORING_OP_MADVISE,
-            io_uring_op.IORING_OP_CLOSE, io_uring_op.IORING_OP_FILES_UPDATE, io_uring_op.IORING_OP_FIXED_FD_INSTALL,
+            io_uring_op.IORING_OP_CLOSE, io_uring_op.IORING_OP_FILES_UPDATE, io_uring_op.IORING_OP_FIXED_FD_INSTALL, io_uring_op.IORING_OP_EPOLL_CTL,
         })
         {
             var code = (byte)op;

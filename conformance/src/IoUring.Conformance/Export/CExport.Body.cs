@@ -88,6 +88,12 @@ public static partial class CExport
                 Line(1, "workspace_descriptors(&ws);");
             }
 
+            if (DescriptorChoices.UsesEpoll(Program))
+            {
+                Sections.Add("epoll");
+                Line(1, "workspace_epoll(&ws);");
+            }
+
             c.Append('\n');
 
             var flags = names.Flags("IORING_SETUP_", Program.SetupFlags);
@@ -322,22 +328,7 @@ public static partial class CExport
                 Line(3, $"sqe->ioprio = 0x{s.Ioprio:x};");
             }
 
-            // The runner's own choice, the program's file named as the workspace's descriptor.
-            const int programFile = int.MinValue;
-            var fd = Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5, programFile + 6, programFile + 7, programFile + 8)) switch
-            {
-                programFile => "ws.fd",
-                programFile + 1 => "ws.pipe_read",
-                programFile + 2 => "ws.pipe_write",
-                programFile + 3 => "ws.eventfd",
-                programFile + 4 => "ws.sock_a",
-                programFile + 5 => "ws.sock_b",
-                programFile + 6 => "ws.listener",
-                programFile + 7 => "ws.udp",
-                programFile + 8 => "ws.spare",
-                Workspace.ClosedFd => "CLOSED_FD",
-                var n => n.ToString(CultureInfo.InvariantCulture),
-            };
+            var fd = CDescriptor(s);
             if (Runner.FilledAsNop(s))
             {
                 Line(3, $"sqe->fd = {((s.NopFlags & (uint)IoUringNopFlags.IORING_NOP_FILE) != 0 ? fd : "-1")};");
@@ -456,7 +447,7 @@ public static partial class CExport
                     Line(3, $"sqe->file_index = {s.FileIndex}U;");
                 }
 
-                if (s.Off != 0)
+                if (s.Off != 0 && !DescriptorChoices.IsEpollCtl(s))
                 {
                     Line(3, $"sqe->off = {Number(s.Off)};");
                 }
@@ -465,6 +456,17 @@ public static partial class CExport
                 if (s.OpFlags != 0)
                 {
                     Line(3, $"sqe->rw_flags = 0x{s.OpFlags:x}; /* install_fd_flags: its name is newer than some headers */");
+                }
+
+                if (DescriptorChoices.IsEpollCtl(s))
+                {
+                    if (s.Buf == BufChoice.Area)
+                    {
+                        Sections.Add("epoll-event");
+                    }
+
+                    Line(3, $"sqe->off = (unsigned long long){CDescriptor(DescriptorChoices.EpollTarget(s))};");
+                    Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"epoll_event_of(&ws, {s.BufOffset})" : BadAddress(s.Buf))};");
                 }
 
                 if (DescriptorChoices.IsFilesUpdate(s))
@@ -524,6 +526,27 @@ public static partial class CExport
             }
 
             Line(2, "}");
+        }
+
+        /// <summary>The runner's choice of descriptor for <paramref name="s"/> (<see cref="Runner.Descriptor"/>), named as the C workspace names it.</summary>
+        private static string CDescriptor(SqeSpec s)
+        {
+            const int programFile = int.MinValue;
+            return Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5, programFile + 6, programFile + 7, programFile + 8, programFile + 9)) switch
+            {
+                programFile => "ws.fd",
+                programFile + 1 => "ws.pipe_read",
+                programFile + 2 => "ws.pipe_write",
+                programFile + 3 => "ws.eventfd",
+                programFile + 4 => "ws.sock_a",
+                programFile + 5 => "ws.sock_b",
+                programFile + 6 => "ws.listener",
+                programFile + 7 => "ws.udp",
+                programFile + 8 => "ws.spare",
+                programFile + 9 => "ws.epoll",
+                Workspace.ClosedFd => "CLOSED_FD",
+                var n => n.ToString(CultureInfo.InvariantCulture),
+            };
         }
 
         private static string SyncCancelCall(RegisterSpec reg)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -264,6 +265,8 @@ struct workspace {
 	int listener, udp;
 	int spare;
 	int *descriptors;
+	int epoll;
+	struct epoll_event *epoll_events;
 	unsigned char *addresses;
 	unsigned char *area;
 	unsigned char *stream;
@@ -1007,4 +1010,27 @@ static unsigned long long descriptor_list(struct workspace *ws, int slot, int st
 	for (int i = 0; i < 4; i++)
 		list[i] = choices[(start + i) % 5];
 	return (unsigned long long)(uintptr_t)list;
+}
+
+/*@ section epoll @*/
+/* The program's epoll instance, empty at the start, and the two events an EPOLL_CTL reads: EPOLLIN, and
+ * EPOLLIN | EPOLLEXCLUSIVE (which EPOLL_CTL_MOD refuses). */
+static void workspace_epoll(struct workspace *ws)
+{
+	ws->epoll = epoll_create1(EPOLL_CLOEXEC);
+	ws->epoll_events = calloc(2, sizeof *ws->epoll_events);
+	if (ws->epoll < 0 || ws->epoll_events == NULL) {
+		printf("SKIP: cannot create the program's epoll instance (%s)\n", strerror(errno));
+		exit(SKIP);
+	}
+	ws->epoll_events[0].events = EPOLLIN;
+	ws->epoll_events[0].data.u64 = 1;
+	ws->epoll_events[1].events = EPOLLIN | EPOLLEXCLUSIVE;
+	ws->epoll_events[1].data.u64 = 2;
+}
+
+/*@ section epoll-event @*/
+static unsigned long long epoll_event_of(struct workspace *ws, int choice)
+{
+	return (unsigned long long)(uintptr_t)&ws->epoll_events[choice & 1];
 }
