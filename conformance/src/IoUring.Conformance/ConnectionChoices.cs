@@ -176,11 +176,6 @@ public static unsafe class ConnectionChoices
     private static SqeSpec[] ConnectionBatch(ConnectionKind kind, uint typeFlags, uint fileIndex, ulong length, uint send, bool acceptFirst, SqeSpec accept, int bindAt, uint backlog, uint receive)
     {
         var dgram = kind == ConnectionKind.Udp;
-
-        // A TCP socket that connects is made blocking: when the socket itself is O_NONBLOCK, 6.1 under
-        // qemu finished the connection (or its refusal) later than the host's stack, on which the engine
-        // runs, let the engine expect, twice in 8,750 programs.
-        typeFlags = kind is ConnectionKind.Tcp or ConnectionKind.Refused ? typeFlags & ~SockNonblock : typeFlags;
         var socket = new SqeSpec(Socket, Link, 0, 0, 0, FdChoice.Negative, BufChoice.Null, 0, 0, (dgram ? SockDgram : SockStream) | typeFlags, 0, 0, FileIndex: fileIndex, Domain: AfInet);
         SqeSpec Addressed(byte opcode, int address, byte flags) => new(opcode, (byte)(FixedFile | flags), 0, 0, 0, FdChoice.DirectSlot, BufChoice.Area, address, 0, length, 0, 0);
         var sendSqe = SocketChoices.Send(FdChoice.DirectSlot, send, 0) with { Flags = FixedFile };

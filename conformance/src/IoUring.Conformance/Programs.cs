@@ -947,8 +947,11 @@ public static class ProgramGen
                 readinessSeen |= PollChoices.TouchesReadiness(s);
 
                 // A transfer of the pipe, eventfd or a socket issued on time completes at once or when the
-                // program's own write makes it ready: its successor is on time too.
-                var late = Runner.MayCompleteLate(s) && !(onTime && (Runner.UsesStream(s) || SocketChoices.IsTransfer(s)));
+                // program's own write makes it ready: its successor is on time too. Except behind a write
+                // to the pipe: 6.1 writes pipes from io-wq and runs the chain's next request there as well
+                // (found by the soak on 6.1: a POLL_FIRST RECV linked behind one failed with -EAGAIN).
+                var pipeWrite = s.Fd == FdChoice.PipeWrite && s.Opcode == (byte)io_uring_op.IORING_OP_WRITE;
+                var late = Runner.MayCompleteLate(s) && (pipeWrite || !(onTime && (Runner.UsesStream(s) || SocketChoices.IsTransfer(s))));
                 var linked = (s.Flags & (byte)(IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_IO_HARDLINK)) != 0;
                 chainLate = linked && (chainLate || late);
             }
