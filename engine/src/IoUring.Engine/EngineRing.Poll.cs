@@ -257,7 +257,11 @@ internal sealed unsafe partial class EngineRing
         }
 
         HarvestWakes(ignore: i);
-        if (ready)
+
+        // Readiness that came after the caller looked and before the entry was added is in the entry's
+        // first report, which is passed over: looked for again now, or that wake-up is lost (liburing's
+        // pipe-eof: the writer thread's write landed in that window and the read waited for ever).
+        if (ready || (Posix.PollNow(r.File) & r.PollEvents) != 0)
         {
             FirePoll(i, AnyEvents);
         }
