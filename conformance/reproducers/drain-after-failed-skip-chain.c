@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -292,6 +293,8 @@ struct workspace {
 	int listener, udp;
 	int spare;
 	int *descriptors;
+	int epoll;
+	struct epoll_event *epoll_events;
 	unsigned char *addresses;
 	unsigned char *area;
 	unsigned char *stream;
