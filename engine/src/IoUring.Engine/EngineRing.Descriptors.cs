@@ -218,5 +218,4 @@ internal sealed unsafe partial class EngineRing
         return Completion.Inline;
     }
 
-    private static bool IsDescriptorCall(OpKind kind) => kind is OpKind.Close or OpKind.FilesUpdate or OpKind.FixedFdInstall or OpKind.EpollCtl;
 }

@@ -154,6 +154,4 @@ internal sealed unsafe partial class EngineRing
         }
     }
 
-    private static bool IsFileCall(OpKind kind) =>
-        kind is OpKind.Fsync or OpKind.SyncFileRange or OpKind.Fallocate or OpKind.Ftruncate or OpKind.Fadvise or OpKind.Madvise;
 }

@@ -341,9 +341,9 @@ internal sealed unsafe partial class EngineRing
             case OpKind.Shutdown:
                 // SHUTDOWN is marked for io-wq at prep.
                 return Completion.Async;
-            case var kind when IsFileCall(kind):
+            case OpKind.Fsync or OpKind.SyncFileRange or OpKind.Fallocate or OpKind.Ftruncate or OpKind.Fadvise or OpKind.Madvise:
                 return ExecuteFileCall(ref r);
-            case var kind when IsDescriptorCall(kind):
+            case OpKind.Close or OpKind.FilesUpdate or OpKind.FixedFdInstall or OpKind.EpollCtl:
                 return ExecuteDescriptorCallNow(ref r);
             case OpKind.Send or OpKind.Recv or OpKind.SendMsg or OpKind.RecvMsg or OpKind.Connect or OpKind.Accept:
                 var net = r.Kind switch
@@ -431,10 +431,10 @@ internal sealed unsafe partial class EngineRing
             case OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV or OpKind.ReadFixed or OpKind.WriteFixed:
                 ExecuteRw(ref r);
                 break;
-            case var kind when IsFileCall(kind):
+            case OpKind.Fsync or OpKind.SyncFileRange or OpKind.Fallocate or OpKind.Ftruncate or OpKind.Fadvise or OpKind.Madvise:
                 ExecuteFileCallNow(ref r);
                 break;
-            case var kind when IsDescriptorCall(kind):
+            case OpKind.Close or OpKind.FilesUpdate or OpKind.FixedFdInstall or OpKind.EpollCtl:
                 ExecuteDescriptorCall(ref r);
                 break;
             case OpKind.TimeoutRemove:

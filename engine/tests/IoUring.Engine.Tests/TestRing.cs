@@ -106,6 +106,26 @@ internal sealed unsafe class TestRing : IDisposable
         return (ulong)ts;
     }
 
+    /// <summary>
+    /// Queues one SQE of <paramref name="op"/> with its fields as given (<paramref name="opFlags"/>: the
+    /// op's 32-bit flags word, rw_flags and its union members), for opcodes the helpers above do not fill.
+    /// </summary>
+    public void Sqe(io_uring_op op, int fd, ulong userData, ulong off = 0, ulong addr = 0, uint len = 0, uint opFlags = 0, uint fileIndex = 0, IoUringSqeFlags flags = 0)
+    {
+        var sqe = Ring.GetSqe();
+        Assert.True(sqe != null, "the SQ is full");
+        *sqe = default;
+        sqe->opcode = (byte)op;
+        sqe->fd = fd;
+        sqe->off = off;
+        sqe->addr = addr;
+        sqe->len = len;
+        sqe->rw_flags = opFlags;
+        sqe->file_index = fileIndex;
+        sqe->user_data = userData;
+        sqe->flags = (byte)flags;
+    }
+
     /// <summary>Submits what is queued and waits for <paramref name="waitFor"/> completions; returns what io_uring_enter returned.</summary>
     public int Submit(uint waitFor = 0) => Ring.Submit(waitFor);
 
