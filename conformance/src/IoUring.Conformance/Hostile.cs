@@ -114,22 +114,11 @@ public static unsafe class Hostile
         (uint)IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL,
     ];
 
-    private static readonly byte[] ModelledOps =
-    [
-        (byte)io_uring_op.IORING_OP_NOP, (byte)io_uring_op.IORING_OP_NOP128, (byte)io_uring_op.IORING_OP_READ, (byte)io_uring_op.IORING_OP_WRITE,
-        (byte)io_uring_op.IORING_OP_READV, (byte)io_uring_op.IORING_OP_WRITEV, (byte)io_uring_op.IORING_OP_FSYNC,
-        (byte)io_uring_op.IORING_OP_READ_FIXED, (byte)io_uring_op.IORING_OP_WRITE_FIXED,
-        (byte)io_uring_op.IORING_OP_POLL_ADD, (byte)io_uring_op.IORING_OP_POLL_REMOVE,
-        (byte)io_uring_op.IORING_OP_SEND, (byte)io_uring_op.IORING_OP_RECV, (byte)io_uring_op.IORING_OP_SENDMSG,
-        (byte)io_uring_op.IORING_OP_RECVMSG, (byte)io_uring_op.IORING_OP_SHUTDOWN,
-        (byte)io_uring_op.IORING_OP_SOCKET, (byte)io_uring_op.IORING_OP_BIND, (byte)io_uring_op.IORING_OP_LISTEN,
-        (byte)io_uring_op.IORING_OP_CONNECT, (byte)io_uring_op.IORING_OP_ACCEPT,
-        .. FileCallChoices.Opcodes,
-        .. DescriptorChoices.Opcodes,
-    ];
+    // What the engine executes, less the opcodes random bytes make a matter of timing (see NotModelled).
+    private static readonly byte[] ModelledOps = [.. ReferenceEngine.ModelledOpcodes.Where(op => !TimingDependent(op))];
 
     /// <summary>
-    /// Cases whose opcodes are half the ones the engine models, a quarter beyond the largest
+    /// Cases whose opcodes are half the ones the engine models (timers and cancellations aside), a quarter beyond the largest
     /// IORING_OP_LAST of the corpus (unknown to every kernel), and a quarter any byte at all.
     /// </summary>
     public static Gen<HostileCase> Case(uint opLast)
@@ -271,7 +260,7 @@ public static unsafe class Hostile
                 }
 
                 Fill(sqe, entrySize, c.Sqes[i], (ulong)i + 1, ws, defang);
-                if ((sqe->opcode is (byte)io_uring_op.IORING_OP_SOCKET or (byte)io_uring_op.IORING_OP_ACCEPT && sqe->file_index == 0)
+                if ((sqe->opcode is (byte)io_uring_op.IORING_OP_SOCKET or (byte)io_uring_op.IORING_OP_ACCEPT or (byte)io_uring_op.IORING_OP_OPENAT or (byte)io_uring_op.IORING_OP_OPENAT2 && sqe->file_index == 0)
                     || sqe->opcode == (byte)io_uring_op.IORING_OP_FIXED_FD_INSTALL)
                 {
                     creators.Add((ulong)i + 1);
@@ -333,10 +322,15 @@ public static unsafe class Hostile
         };
 
         HostileWord Safe(HostileWord w) => defang && w is HostileWord.Area ? HostileWord.Small : w;
+
+        // A name read from the area never starts with '/': a relative name resolves against a descriptor
+        // that is no directory (or the agent's working directory, where no name of the pattern exists),
+        // so a path call finds or creates nothing, and the kernel's run meets what the engine's met.
+        var areaOffset = ws.Area[s.AreaOffset] == (byte)'/' ? s.AreaOffset + 1 : s.AreaOffset;
         var words = (ulong*)bytes;
-        words[1] = Resolve(Safe(s.Off), words[1], s.AreaOffset, ws);
-        words[2] = Resolve(Safe(s.Addr), words[2], s.AreaOffset, ws);
-        words[6] = Resolve(Safe(s.Addr3), words[6], s.AreaOffset, ws);
+        words[1] = Resolve(Safe(s.Off), words[1], areaOffset, ws);
+        words[2] = Resolve(Safe(s.Addr), words[2], areaOffset, ws);
+        words[6] = Resolve(Safe(s.Addr3), words[6], areaOffset, ws);
 
         // The rest of the big SQE's command area: never a live address.
         for (var w = 7; w < entrySize / 8; w++)

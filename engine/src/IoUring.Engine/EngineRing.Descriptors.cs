@@ -7,7 +7,8 @@ namespace IoUring.Engine;
 /// The opcodes that work on descriptor tables: CLOSE (of a descriptor, or of a fixed slot), FILES_UPDATE
 /// (IORING_REGISTER_FILES_UPDATE as a request, or with IORING_FILE_INDEX_ALLOC into free slots whose
 /// numbers it writes back), FIXED_FD_INSTALL (a fixed file made a descriptor again) and EPOLL_CTL (an
-/// epoll instance's interest list, as epoll_ctl(2)). All complete inline; their errors fail the request.
+/// epoll instance's interest list, as epoll_ctl(2)) and PIPE (a new pipe's two ends as descriptors, or
+/// into fixed slots). All complete inline; their errors fail the request.
 /// </summary>
 internal sealed unsafe partial class EngineRing
 {
@@ -218,4 +219,106 @@ internal sealed unsafe partial class EngineRing
         return Completion.Inline;
     }
 
+    // The pipe2(2) flags PIPE takes: O_CLOEXEC, O_NONBLOCK, O_DIRECT (as each architecture places it) and O_NOTIFICATION_PIPE.
+    private static readonly uint PipeFlags = (uint)(0x80000 | 0x800 | 0x80 | (Arm64 ? 0x10000 : 0x4000));
+
+    /// <summary>io_pipe_prep: the int[2] at addr, the flags in pipe_flags, the fixed slots from file_index; fd, off and addr3 0.</summary>
+    private static int PreparePipe(ref Request r, io_uring_sqe* sqe)
+    {
+        if (sqe->fd != 0 || sqe->off != 0 || sqe->addr3 != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        r.OpFlags = sqe->pipe_flags;
+        r.FileSlot = sqe->file_index;
+        return (r.OpFlags & ~PipeFlags) != 0 ? -Errno.EINVAL : 0;
+    }
+
+    /// <summary>
+    /// io_pipe: pipe2(2), then the two ends as descriptors whose numbers are written to addr (-EFAULT:
+    /// neither is kept), or into fixed slots (file_index and the one after it, or two allocated; O_CLOEXEC
+    /// is -EINVAL then) whose indexes are written there. The result is 0; an error is returned by the issue.
+    /// </summary>
+    private Completion ExecutePipe(ref Request r)
+    {
+        r.Executed = true;
+        var ends = stackalloc int[2];
+        var flags = (int)r.OpFlags | (r.FileSlot != 0 ? 0x80000 : 0); // the engine's own ends until they are in the table
+        if (Posix.pipe2(ends, flags) != 0)
+        {
+            r.Fail((int)Posix.Result(-1));
+            return Completion.Failed;
+        }
+
+        r.Res = r.FileSlot == 0 ? PipeDescriptors(r.Addr, ends) : PipeFixed(ref r, ends);
+        if (r.Res < 0)
+        {
+            r.SetFail();
+            return Completion.Failed;
+        }
+
+        return Completion.Inline;
+    }
+
+    private static int PipeDescriptors(ulong fds, int* ends)
+    {
+        if (Posix.CopyToUser(fds, ends, 2 * sizeof(int)) == 0)
+        {
+            return 0;
+        }
+
+        Posix.Close(ends[0]);
+        Posix.Close(ends[1]);
+        return -Errno.EFAULT;
+    }
+
+    private int PipeFixed(ref Request r, int* ends)
+    {
+        if ((r.OpFlags & OCloexec) != 0)
+        {
+            Posix.Close(ends[0]);
+            Posix.Close(ends[1]);
+            return -Errno.EINVAL;
+        }
+
+        var alloc = r.FileSlot == Constants.IORING_FILE_INDEX_ALLOC;
+        var slots = stackalloc int[2] { -1, -1 };
+        var error = 0;
+        for (var k = 0; k < 2; k++)
+        {
+            var slot = alloc ? r.FileSlot : r.FileSlot + (uint)k;
+            var res = InstallFixedFile(ends[k], slot);
+            if (res < 0)
+            {
+                error = res;
+                if (k == 0)
+                {
+                    Posix.Close(ends[1]);
+                }
+
+                break;
+            }
+
+            slots[k] = alloc ? res : (int)slot - 1;
+        }
+
+        if (error == 0 && Posix.CopyToUser(r.Addr, slots, 2 * sizeof(int)) != 0)
+        {
+            error = -Errno.EFAULT;
+        }
+
+        if (error != 0)
+        {
+            for (var k = 0; k < 2; k++)
+            {
+                if (slots[k] >= 0)
+                {
+                    CloseFixedSlot((uint)slots[k]);
+                }
+            }
+        }
+
+        return error;
+    }
 }

@@ -40,6 +40,22 @@ internal enum OpKind : byte
     FilesUpdate,
     FixedFdInstall,
     EpollCtl,
+    OpenAt,
+    OpenAt2,
+    Statx,
+    MkdirAt,
+    UnlinkAt,
+    RenameAt,
+    SymlinkAt,
+    LinkAt,
+    FgetXattr,
+    FsetXattr,
+    GetXattr,
+    SetXattr,
+    Splice,
+    Tee,
+    Pipe,
+    UringCmd,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -80,6 +96,7 @@ internal static class Operations
     public static OpDef Of(byte opcode, KernelProfile profile) =>
         profile.Mmap is { } mmap && opcode == mmap.Opcode ? new OpDef(OpKind.Mmap, false, false, false)
         : opcode == (byte)io_uring_op.IORING_OP_SEND ? Table[opcode] with { BufferSelect = (profile.Features & FeatRecvSendBundle) != 0 }
+        : Table[opcode].Kind == OpKind.UringCmd ? Table[opcode] with { BufferSelect = profile.UringCmdMultishot }
         : Table[opcode];
 
     /// <summary>
@@ -133,6 +150,27 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_FILES_UPDATE] = new(OpKind.FilesUpdate, false, false, false);
         t[(int)io_uring_op.IORING_OP_FIXED_FD_INSTALL] = new(OpKind.FixedFdInstall, false, false, false);
         t[(int)io_uring_op.IORING_OP_EPOLL_CTL] = new(OpKind.EpollCtl, false, false, false);
+
+        t[(int)io_uring_op.IORING_OP_OPENAT] = new(OpKind.OpenAt, false, false, false);
+        t[(int)io_uring_op.IORING_OP_OPENAT2] = new(OpKind.OpenAt2, false, false, false);
+        t[(int)io_uring_op.IORING_OP_STATX] = new(OpKind.Statx, false, false, false);
+        t[(int)io_uring_op.IORING_OP_MKDIRAT] = new(OpKind.MkdirAt, false, false, false);
+        t[(int)io_uring_op.IORING_OP_UNLINKAT] = new(OpKind.UnlinkAt, false, false, false);
+        t[(int)io_uring_op.IORING_OP_RENAMEAT] = new(OpKind.RenameAt, false, false, false);
+        t[(int)io_uring_op.IORING_OP_SYMLINKAT] = new(OpKind.SymlinkAt, false, false, false);
+        t[(int)io_uring_op.IORING_OP_LINKAT] = new(OpKind.LinkAt, false, false, false);
+
+        t[(int)io_uring_op.IORING_OP_FGETXATTR] = new(OpKind.FgetXattr, false, false, false);
+        t[(int)io_uring_op.IORING_OP_FSETXATTR] = new(OpKind.FsetXattr, false, false, false);
+        t[(int)io_uring_op.IORING_OP_GETXATTR] = new(OpKind.GetXattr, false, false, false);
+        t[(int)io_uring_op.IORING_OP_SETXATTR] = new(OpKind.SetXattr, false, false, false);
+
+        t[(int)io_uring_op.IORING_OP_SPLICE] = new(OpKind.Splice, false, false, false);
+        t[(int)io_uring_op.IORING_OP_TEE] = new(OpKind.Tee, false, false, false);
+        t[(int)io_uring_op.IORING_OP_PIPE] = new(OpKind.Pipe, false, false, false);
+
+        t[(int)io_uring_op.IORING_OP_URING_CMD] = new(OpKind.UringCmd, false, false, false);
+        t[(int)io_uring_op.IORING_OP_URING_CMD128] = new(OpKind.UringCmd, false, false, true);
         return t;
     }
 }
@@ -361,6 +399,17 @@ internal sealed unsafe partial class EngineRing
                 return net;
             case OpKind.Bind or OpKind.Listen:
                 return ExecuteBindOrListen(ref r);
+            case OpKind.Statx or OpKind.MkdirAt or OpKind.UnlinkAt or OpKind.RenameAt or OpKind.SymlinkAt or OpKind.LinkAt
+                or OpKind.FgetXattr or OpKind.FsetXattr or OpKind.GetXattr or OpKind.SetXattr or OpKind.Splice or OpKind.Tee:
+                // Marked for io-wq at prep; 6.1, which issues such a chain member inline, has them answer
+                // -EAGAIN to a non-blocking issue, which sends them there all the same.
+                return Completion.Async;
+            case OpKind.OpenAt or OpKind.OpenAt2 when r.ForceAsync:
+                return Completion.Async;
+            case OpKind.Pipe:
+                return ExecutePipe(ref r);
+            case OpKind.UringCmd:
+                return ExecuteUringCmd(ref r);
             case OpKind.Timeout:
                 r.Executed = true;
                 return Completion.Armed;
@@ -436,6 +485,21 @@ internal sealed unsafe partial class EngineRing
                 break;
             case OpKind.Close or OpKind.FilesUpdate or OpKind.FixedFdInstall or OpKind.EpollCtl:
                 ExecuteDescriptorCall(ref r);
+                break;
+            case OpKind.OpenAt or OpKind.OpenAt2 or OpKind.Statx or OpKind.MkdirAt or OpKind.UnlinkAt or OpKind.RenameAt or OpKind.SymlinkAt or OpKind.LinkAt:
+                ExecutePathCallNow(ref r);
+                break;
+            case OpKind.FgetXattr or OpKind.FsetXattr or OpKind.GetXattr or OpKind.SetXattr:
+                ExecuteXattrNow(ref r);
+                break;
+            case OpKind.Splice or OpKind.Tee:
+                ExecuteSpliceNow(ref r);
+                break;
+            case OpKind.Pipe:
+                ExecutePipe(ref r);
+                break;
+            case OpKind.UringCmd:
+                ExecuteUringCmd(ref r);
                 break;
             case OpKind.TimeoutRemove:
                 ExecuteTimeoutRemove(ref r);

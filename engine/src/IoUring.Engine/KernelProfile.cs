@@ -238,6 +238,27 @@ public enum FixedBufferStage
 /// the socket's own refusal of a position): 6.12 on; 6.1's sockets lack it (found by the soak on 6.1, a
 /// READ with RWF_NOWAIT of a direct UDP socket). Probed with such a READ of an AF_UNIX stream socket.
 /// </param>
+/// <param name="UnlinkRefusesAddr3">
+/// UNLINKAT refuses a non-zero addr3 (and the word after it) with -EINVAL at prep (7.2 and 7.3-rc); 6.1,
+/// 6.12 and the host's 6.18 leave them unread. Probed with an UNLINKAT of fd -1 whose addr3 is 1: -EINVAL or -EBADF.
+/// </param>
+/// <param name="XattrTakesFixedFile">
+/// FGETXATTR and FSETXATTR take IOSQE_FIXED_FILE (the host's 6.18 on); 6.1 and 6.12 refuse it with -EBADF
+/// ahead of every other check of the prep, as GETXATTR and SETXATTR still do. Probed with an FGETXATTR
+/// with IOSQE_FIXED_FILE and a NULL name: -EBADF (refused) or -EFAULT (the name is copied first).
+/// </param>
+/// <param name="UringCmdMultishot">
+/// URING_CMD (and URING_CMD128) takes IORING_URING_CMD_MULTISHOT with provided buffers, and leaves a
+/// fixed buffer's index to the driver; before (6.1, 6.12) the only flag is IORING_URING_CMD_FIXED, whose
+/// index past the registered buffers is -EFAULT at prep. Probed with a URING_CMD of a memfd with
+/// IORING_URING_CMD_FIXED and buffer 5 on a ring without buffers: -EFAULT, or the memfd's -EOPNOTSUPP.
+/// </param>
+/// <param name="SocketCommands">
+/// How many of the socket commands of URING_CMD the kernel's sockets answer (SIOCINQ, SIOCOUTQ,
+/// GETSOCKOPT, SETSOCKOPT from 6.7, TX_TIMESTAMP from 6.17, GETSOCKNAME from 6.19): 0 where sockets have
+/// no uring_cmd at all, so every command is -EOPNOTSUPP. Probed with SIOCINQ, TX_TIMESTAMP (on a ring
+/// without 32-byte CQEs: -EINVAL where known) and GETSOCKNAME of a UDP socket.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -292,8 +313,15 @@ public sealed record KernelProfile(
     bool AdviseLength64 = true,
     bool FadviseRefusesNegativeOffset = true,
     uint FallocateModes = KernelProfile.AllFallocateModes,
-    bool SocketNowait = true)
+    bool SocketNowait = true,
+    bool UnlinkRefusesAddr3 = true,
+    bool XattrTakesFixedFile = true,
+    bool UringCmdMultishot = true,
+    uint SocketCommands = KernelProfile.AllSocketCommands)
 {
+    /// <summary>SOCKET_URING_OP_SIOCINQ, SIOCOUTQ, GETSOCKOPT, SETSOCKOPT, TX_TIMESTAMP and GETSOCKNAME.</summary>
+    public const uint AllSocketCommands = 6;
+
     /// <summary>FALLOC_FL_KEEP_SIZE, PUNCH_HOLE, NO_HIDE_STALE, COLLAPSE_RANGE, ZERO_RANGE, INSERT_RANGE, UNSHARE_RANGE and WRITE_ZEROES.</summary>
     public const uint AllFallocateModes = 0xff;
 

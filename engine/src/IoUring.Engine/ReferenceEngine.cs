@@ -78,6 +78,9 @@ public sealed unsafe class ReferenceEngine : IRingBackend
     /// </summary>
     public static bool Executes(byte opcode, KernelProfile profile) => Operations.Of(opcode, profile).Kind != OpKind.Unsupported;
 
+    /// <summary>Every opcode the engine executes on some kernel (a proposal's opcode aside), in order.</summary>
+    public static IReadOnlyList<byte> ModelledOpcodes { get; } = [.. Enumerable.Range(0, 256).Where(op => Operations.Of((byte)op).Kind != OpKind.Unsupported).Select(op => (byte)op)];
+
     public string Name => $"reference engine ({Profile.Name})";
 
     public int Setup(uint entries, io_uring_params* user)

@@ -125,6 +125,23 @@ internal struct Request
     public int AddressLength;
     public bool InProgress;
 
+    /// <summary>
+    /// The path calls (OPENAT, STATX, MKDIRAT ...): the path names as the kernel's getname copied them at
+    /// prep, NUL-terminated (the second one: RENAMEAT's and LINKAT's new name, SYMLINKAT's link), and
+    /// OPENAT's and OPENAT2's open_how.
+    /// </summary>
+    public byte[]? Path;
+    public byte[]? Path2;
+    public Ring.Posix.OpenHow How;
+
+    /// <summary>
+    /// sqe->addr3 and sqe->splice_fd_in as the preps that read them keep them: SPLICE's and TEE's input
+    /// descriptor, the xattr calls' path, URING_CMD's optval and optlen; <see cref="Value"/> SETXATTR's value as copied at prep.
+    /// </summary>
+    public ulong Addr3;
+    public int FdIn;
+    public byte[]? Value;
+
     /// <summary>SENDMSG and RECVMSG: the msghdr and vectors as the kernel copied them (at prep, or at the first issue before 6.10).</summary>
     public NetMessage? Message;
 

@@ -77,6 +77,20 @@ public static class KernelProbe
                 FadviseRefusesNegativeOffset = ProbeFadvise(live, ulong.MaxValue, 0) == -Errno.EINVAL,
                 FallocateModes = ProbeFallocateModes(live),
                 SocketNowait = ProbeSocketNowait(live),
+                UnlinkRefusesAddr3 = ProbeUnlinkAddr3(live) == -Errno.EINVAL,
+                XattrTakesFixedFile = ProbeOne(live, sqe =>
+                {
+                    sqe->opcode = (byte)io_uring_op.IORING_OP_FGETXATTR;
+                    sqe->flags = (byte)IoUringSqeFlags.IOSQE_FIXED_FILE;
+                }) != -Errno.EBADF,
+                UringCmdMultishot = WithMemfd(memfd => ProbeOne(live, sqe =>
+                {
+                    sqe->opcode = (byte)io_uring_op.IORING_OP_URING_CMD;
+                    sqe->fd = memfd;
+                    sqe->uring_cmd_flags = Constants.IORING_URING_CMD_FIXED;
+                    sqe->buf_index = 5;
+                }) != -Errno.EFAULT),
+                SocketCommands = ProbeSocketCommands(live),
             };
         }
         finally
@@ -749,6 +763,70 @@ public static class KernelProbe
             return true;
         });
         return res;
+    }
+
+    /// <summary>One SQE, filled by <paramref name="fill"/> (user_data 1), on a fresh ring: its CQE's result.</summary>
+    private static unsafe int ProbeOne(IRingBackend live, SqeFill fill)
+    {
+        var res = int.MinValue;
+        WithRing(live, 4, ring =>
+        {
+            var sqe = ring.GetSqe();
+            fill(sqe);
+            sqe->user_data = 1;
+            ring.Submit(1);
+            foreach (var cqe in DrainCqes(ring))
+            {
+                res = cqe.Res;
+            }
+        });
+        return res;
+    }
+
+    private unsafe delegate void SqeFill(io_uring_sqe* sqe);
+
+    /// <summary>An UNLINKAT of fd -1 (a relative name: -EBADF once it runs) whose addr3 is 1.</summary>
+    private static unsafe int ProbeUnlinkAddr3(IRingBackend live)
+    {
+        var name = stackalloc byte[2] { (byte)'x', 0 };
+        return ProbeOne(live, sqe =>
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_UNLINKAT;
+            sqe->fd = -1;
+            sqe->addr = (ulong)name;
+            sqe->addr3 = 1;
+        });
+    }
+
+    /// <summary>
+    /// The socket commands a UDP socket answers: none when SIOCINQ is -EOPNOTSUPP; then TX_TIMESTAMP on a
+    /// ring without 32-byte CQEs (-EINVAL where it is known) and GETSOCKNAME of the local address.
+    /// </summary>
+    private static unsafe uint ProbeSocketCommands(IRingBackend live)
+    {
+        var udp = Posix.Socket(2, 2, 0); // AF_INET, SOCK_DGRAM
+        try
+        {
+            var address = stackalloc byte[128];
+            var length = stackalloc int[1] { 128 };
+            int Command(uint op) => ProbeOne(live, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_URING_CMD;
+                sqe->fd = udp;
+                sqe->cmd_op = op;
+                if (op == 5)
+                {
+                    sqe->addr = (ulong)address;
+                    sqe->addr3 = (ulong)length;
+                }
+            });
+
+            return Command(0) == -Errno.EOPNOTSUPP ? 0u : Command(4) == -Errno.EOPNOTSUPP ? 4u : Command(5) == -Errno.EOPNOTSUPP ? 5u : KernelProfile.AllSocketCommands;
+        }
+        finally
+        {
+            Posix.Close(udp);
+        }
     }
 
     /// <summary>A READ with RWF_NOWAIT of an empty AF_UNIX stream socket: -EOPNOTSUPP where sockets lack FMODE_NOWAIT.</summary>

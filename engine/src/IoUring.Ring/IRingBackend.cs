@@ -58,4 +58,5 @@ public static class Errno
     public const int EISCONN = 106;
     public const int EINPROGRESS = 115;
     public const int EFBIG = 27;
+    public const int ENAMETOOLONG = 36;
 }

@@ -238,6 +238,74 @@ public static unsafe partial class Posix
     [LibraryImport("libc", SetLastError = true)]
     public static partial int madvise(nint address, nuint length, int advice);
 
+    // The path calls, with the path already copied (as the kernel's getname does at prep): each takes
+    // a NUL-terminated name in the caller's memory, so only the call's own errors come back.
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int statx(int dirfd, byte* path, int flags, uint mask, nint buffer);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int mkdirat(int dirfd, byte* path, uint mode);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int unlinkat(int dirfd, byte* path, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int renameat2(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, uint flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int symlinkat(byte* target, int newdirfd, byte* linkpath);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int linkat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, int flags);
+
+    // Extended attributes, by descriptor and by path (following symbolic links), with the name copied already.
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint fgetxattr(int fd, byte* name, nint value, nuint size);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fsetxattr(int fd, byte* name, byte* value, nuint size, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint getxattr(byte* path, byte* name, nint value, nuint size);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int setxattr(byte* path, byte* name, byte* value, nuint size, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint splice(int fdIn, long* offIn, int fdOut, long* offOut, nuint length, uint flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint tee(int fdIn, int fdOut, nuint length, uint flags);
+
+    /// <summary>The open_how of openat2(2): flags, mode and resolve, 24 bytes in the first version.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct OpenHow
+    {
+        public ulong Flags;
+        public ulong Mode;
+        public ulong Resolve;
+    }
+
+    // openat2 is 437 on every architecture (a syscall number from the unified table); glibc has no wrapper.
+    private const long SysOpenat2 = 437;
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long syscall4(long number, long a, long b, long c, long d);
+
+    /// <summary>A directory opened for the *at calls (O_DIRECTORY | O_CLOEXEC, read-only), or -1.</summary>
+    public static int OpenDirectory(string path)
+    {
+        var name = System.Text.Encoding.UTF8.GetBytes(path + "\0");
+        var how = new OpenHow { Flags = 0x80000 | (ulong)(RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x4000 : 0x10000) };
+        fixed (byte* p = name)
+        {
+            return Openat2(-100, p, &how); // AT_FDCWD
+        }
+    }
+
+    /// <summary>openat2(2): a new descriptor at the lowest free number, or -1 with errno set.</summary>
+    public static int Openat2(int dirfd, byte* path, OpenHow* how) => (int)syscall4(SysOpenat2, dirfd, (long)path, (long)how, sizeof(OpenHow));
+
     public const int ClockRealtime = 0;
     public const int ClockMonotonic = 1;
     public const int ClockBoottime = 7;
@@ -537,6 +605,28 @@ public static unsafe partial class Posix
     [LibraryImport("libc", SetLastError = true)]
     private static partial int getsockname(int fd, byte* address, int* length);
 
+    /// <summary>getsockopt(2) into memory the caller names, the length given as a value and returned: the length, or -errno.</summary>
+    public static int GetSockOptAt(int fd, int level, int name, nint value, int length) =>
+        getsockopt(fd, level, name, (void*)value, &length) == 0 ? length : -Marshal.GetLastPInvokeError();
+
+    /// <summary>setsockopt(2) from memory the caller names: 0 or -1 with errno.</summary>
+    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
+    public static partial int SetSockOptAt(int fd, int level, int name, nint value, int length);
+
+    /// <summary>getsockname(2), or getpeername(2) when <paramref name="peer"/>, into memory the caller names: 0 or -1 with errno.</summary>
+    public static int SocketNameAt(int fd, bool peer, nint address, nint length) =>
+        peer ? getpeername(fd, (byte*)address, (int*)length) : getsockname(fd, (byte*)address, (int*)length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int getpeername(int fd, byte* address, int* length);
+
+    /// <summary>An ioctl(2) that answers an int (SIOCINQ, SIOCOUTQ): the value, or -errno.</summary>
+    public static int IoctlInt(int fd, nuint request)
+    {
+        var value = 0;
+        return ioctl(fd, request, &value) == 0 ? value : -Marshal.GetLastPInvokeError();
+    }
+
     /// <summary>An int socket option at SOL_SOCKET (SO_ERROR 4, SO_PROTOCOL 38, SO_DOMAIN 39), or -1.</summary>
     public static int SocketOption(int fd, int name)
     {
@@ -564,7 +654,7 @@ public static unsafe partial class Posix
     private static partial int socketpair(int domain, int type, int protocol, int* fds);
 
     [LibraryImport("libc", SetLastError = true)]
-    private static partial int pipe2(int* fds, int flags);
+    public static partial int pipe2(int* fds, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int eventfd(uint count, int flags);

@@ -109,8 +109,9 @@ internal sealed unsafe class TestRing : IDisposable
     /// <summary>
     /// Queues one SQE of <paramref name="op"/> with its fields as given (<paramref name="opFlags"/>: the
     /// op's 32-bit flags word, rw_flags and its union members), for opcodes the helpers above do not fill.
+    /// Returns the SQE, for the fields beyond these.
     /// </summary>
-    public void Sqe(io_uring_op op, int fd, ulong userData, ulong off = 0, ulong addr = 0, uint len = 0, uint opFlags = 0, uint fileIndex = 0, IoUringSqeFlags flags = 0)
+    public io_uring_sqe* Sqe(io_uring_op op, int fd, ulong userData, ulong off = 0, ulong addr = 0, uint len = 0, uint opFlags = 0, uint fileIndex = 0, IoUringSqeFlags flags = 0)
     {
         var sqe = Ring.GetSqe();
         Assert.True(sqe != null, "the SQ is full");
@@ -124,6 +125,7 @@ internal sealed unsafe class TestRing : IDisposable
         sqe->file_index = fileIndex;
         sqe->user_data = userData;
         sqe->flags = (byte)flags;
+        return sqe;
     }
 
     /// <summary>Submits what is queued and waits for <paramref name="waitFor"/> completions; returns what io_uring_enter returned.</summary>
