@@ -419,6 +419,14 @@ internal sealed unsafe partial class EngineRing
     };
 
     /// <summary>io_shutdown_prep: nothing but the descriptor and how (in len); always run from io-wq.</summary>
+    /// <summary>
+    /// io_recvzc_prep: RECV_ZC receives into a zero-copy receive queue registered with
+    /// IORING_REGISTER_ZCRX_IFQ, which needs a network card's queue; the engine registers none (the
+    /// register call is reported as unmodelled), so the prep ends where the kernel's does on a ring
+    /// without one: -EINVAL (addr, addr2 and addr3 that are not 0 are -EINVAL before that).
+    /// </summary>
+    private static int PrepareRecvZc() => -Errno.EINVAL;
+
     private static int PrepareShutdown(ref Request r, io_uring_sqe* sqe)
     {
         if (sqe->off != 0 || sqe->addr != 0 || sqe->rw_flags != 0 || sqe->buf_index != 0 || sqe->splice_fd_in != 0)

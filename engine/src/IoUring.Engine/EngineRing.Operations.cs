@@ -56,6 +56,9 @@ internal enum OpKind : byte
     Tee,
     Pipe,
     UringCmd,
+    ReadvFixed,
+    WritevFixed,
+    RecvZc,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -118,6 +121,8 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_FSYNC] = new(OpKind.Fsync, false, false, false);
         t[(int)io_uring_op.IORING_OP_READ_FIXED] = new(OpKind.ReadFixed, true, false, false);
         t[(int)io_uring_op.IORING_OP_WRITE_FIXED] = new(OpKind.WriteFixed, true, false, false);
+        t[(int)io_uring_op.IORING_OP_READV_FIXED] = new(OpKind.ReadvFixed, true, false, false);
+        t[(int)io_uring_op.IORING_OP_WRITEV_FIXED] = new(OpKind.WritevFixed, true, false, false);
         t[(int)io_uring_op.IORING_OP_TIMEOUT] = new(OpKind.Timeout, false, false, false);
         t[(int)io_uring_op.IORING_OP_TIMEOUT_REMOVE] = new(OpKind.TimeoutRemove, false, false, false);
         t[(int)io_uring_op.IORING_OP_ASYNC_CANCEL] = new(OpKind.AsyncCancel, false, false, false);
@@ -139,6 +144,7 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_LISTEN] = new(OpKind.Listen, false, false, false);
         t[(int)io_uring_op.IORING_OP_CONNECT] = new(OpKind.Connect, false, false, false);
         t[(int)io_uring_op.IORING_OP_ACCEPT] = new(OpKind.Accept, true, false, false);
+        t[(int)io_uring_op.IORING_OP_RECV_ZC] = new(OpKind.RecvZc, true, false, false);
 
         t[(int)io_uring_op.IORING_OP_SYNC_FILE_RANGE] = new(OpKind.SyncFileRange, false, false, false);
         t[(int)io_uring_op.IORING_OP_FALLOCATE] = new(OpKind.Fallocate, false, false, false);
@@ -341,6 +347,89 @@ internal sealed unsafe partial class EngineRing
         return (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0 ? -Errno.ENOBUFS : ImportRw(ref r, r.Kind);
     }
 
+    /// <summary>
+    /// io_prep_readv_fixed and io_prep_writev_fixed: the checks of a fixed READ or WRITE (never 6.1's, which
+    /// lacks these opcodes), then the iovec array copied (iovec_from_user: more than UIO_MAXIOV is
+    /// -EINVAL, a vector that cannot be read -EFAULT, a length past a signed size -EINVAL, vector by vector).
+    /// </summary>
+    private static int PrepareRwvFixed(ref Request r, io_uring_sqe* sqe)
+    {
+        if (r.Ioprio != 0 && !IoprioValid(r.Ioprio))
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (sqe->attr_type_mask != 0)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (r.Len > UioMaxIov)
+        {
+            return -Errno.EINVAL;
+        }
+
+        r.Vectors = new Posix.IoVec[r.Len];
+        for (var k = 0; k < r.Vectors.Length; k++)
+        {
+            fixed (Posix.IoVec* v = &r.Vectors[k])
+            {
+                if (Posix.CopyFromUser(v, r.Addr + ((ulong)k * (ulong)sizeof(Posix.IoVec)), (nuint)sizeof(Posix.IoVec)) != 0)
+                {
+                    return -Errno.EFAULT;
+                }
+
+                if ((long)v->Length < 0)
+                {
+                    return -Errno.EINVAL;
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>
+    /// io_import_reg_vec, first thing in the issue: the registered buffer must be there (-EFAULT); the
+    /// pages the vectors span, two more each, may not pass INT_MAX (-EOVERFLOW); each vector must lie
+    /// inside the buffer, be at most MAX_RW_COUNT and not empty (-EFAULT); their total may not pass
+    /// MAX_RW_COUNT (-EINVAL).
+    /// </summary>
+    private int FixedVectors(ref Request r)
+    {
+        if (!FixedBuffer(r.BufIndex, out var bufAddress, out var bufLength))
+        {
+            return -Errno.EFAULT;
+        }
+
+        var vectors = r.Vectors!;
+        ulong pages = 0;
+        foreach (var v in vectors)
+        {
+            pages += ((ulong)v.Length >> 12) + 2;
+            if (pages > int.MaxValue)
+            {
+                return -Errno.EOVERFLOW;
+            }
+        }
+
+        ulong total = 0;
+        foreach (var v in vectors)
+        {
+            var start = (ulong)v.Base;
+            var length = (ulong)v.Length;
+            var end = start + length;
+            if (end < start || start < bufAddress || end > bufAddress + bufLength || length > MaxRwCount || length == 0)
+            {
+                return -Errno.EFAULT;
+            }
+
+            total += length;
+        }
+
+        return total > MaxRwCount ? -Errno.EINVAL : 0;
+    }
+
     /// <summary>io_import_fixed: the range must lie inside the registered buffer (a sparse slot is none).</summary>
     private int FixedRange(ref Request r)
     {
@@ -422,7 +511,7 @@ internal sealed unsafe partial class EngineRing
             case OpKind.Nop:
                 ExecuteNow(ref r);
                 return (r.OpFlags & (uint)IoUringNopFlags.IORING_NOP_TW) != 0 ? Completion.TaskWork : Completion.Inline;
-            case OpKind.Read or OpKind.ReadV or OpKind.Write or OpKind.WriteV or OpKind.ReadFixed or OpKind.WriteFixed:
+            case OpKind.Read or OpKind.ReadV or OpKind.Write or OpKind.WriteV or OpKind.ReadFixed or OpKind.WriteFixed or OpKind.ReadvFixed or OpKind.WritevFixed:
                 var check = CheckRw(ref r);
                 if (check != 0)
                 {
@@ -457,7 +546,7 @@ internal sealed unsafe partial class EngineRing
                 // request said RWF_NOWAIT (need_complete_io), so its completion comes late.
                 // An error from the transfer is returned by the issue (6.1's io_read returns it); a short
                 // count is a completion.
-                var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed;
+                var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed or OpKind.ReadvFixed;
                 return read && r.Failed && r.Res > 0 && (r.OpFlags & RwfNowait) == 0 && Posix.IsPositional(r.File) ? Completion.Async
                     : r.Res < 0 ? Completion.Failed : Completion.Inline;
             default:
@@ -477,7 +566,7 @@ internal sealed unsafe partial class EngineRing
             case OpKind.Nop:
                 ExecuteNop(ref r);
                 break;
-            case OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV or OpKind.ReadFixed or OpKind.WriteFixed:
+            case OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV or OpKind.ReadFixed or OpKind.WriteFixed or OpKind.ReadvFixed or OpKind.WritevFixed:
                 ExecuteRw(ref r);
                 break;
             case OpKind.Fsync or OpKind.SyncFileRange or OpKind.Fallocate or OpKind.Ftruncate or OpKind.Fadvise or OpKind.Madvise:
@@ -567,7 +656,7 @@ internal sealed unsafe partial class EngineRing
     private void ExecuteRw(ref Request r)
     {
         var kind = r.Kind;
-        var write = kind is OpKind.Write or OpKind.WriteV or OpKind.WriteFixed;
+        var write = kind is OpKind.Write or OpKind.WriteV or OpKind.WriteFixed or OpKind.WritevFixed;
         long res;
         long expected;
         var check = CheckRw(ref r);
@@ -582,6 +671,21 @@ internal sealed unsafe partial class EngineRing
             var iov = new Posix.IoVec { Base = (nint)r.Addr, Length = Math.Min(r.Len, MaxRwCount) };
             expected = (long)iov.Length;
             res = Transfer(r.File, &iov, 1, (long)r.Off, (int)r.OpFlags, kind == OpKind.WriteFixed);
+        }
+        else if (kind is OpKind.ReadvFixed or OpKind.WritevFixed)
+        {
+            // CheckRw found every vector inside the registered buffer.
+            var count = r.Vectors!.Length;
+            expected = 0;
+            fixed (Posix.IoVec* iovs = r.Vectors)
+            {
+                for (var k = 0; k < count; k++)
+                {
+                    expected += (long)iovs[k].Length;
+                }
+
+                res = Transfer(r.File, iovs, count, (long)r.Off, (int)r.OpFlags, write);
+            }
         }
         else if (kind is OpKind.Read or OpKind.Write)
         {
@@ -661,6 +765,15 @@ internal sealed unsafe partial class EngineRing
             }
         }
 
+        if (r.Kind is OpKind.ReadvFixed or OpKind.WritevFixed)
+        {
+            var range = FixedVectors(ref r);
+            if (range != 0)
+            {
+                return range;
+            }
+        }
+
         if ((r.OpFlags & RwfHipri) != 0 && !Has(IoUringSetupFlags.IORING_SETUP_IOPOLL))
         {
             return -Errno.EINVAL; // polled I/O needs an IOPOLL ring
@@ -704,7 +817,7 @@ internal sealed unsafe partial class EngineRing
             return FileNowait(r.File);
         }
 
-        var write = r.Kind is OpKind.Write or OpKind.WriteV or OpKind.WriteFixed;
+        var write = r.Kind is OpKind.Write or OpKind.WriteV or OpKind.WriteFixed or OpKind.WritevFixed;
         return !write && (profile.ShmemReadsInline || profile.ShmemNowait);
     }
 

@@ -268,6 +268,8 @@ internal sealed unsafe partial class EngineRing
             OpKind.Nop => PrepareNop(ref r, sqe),
             OpKind.Read or OpKind.Write or OpKind.ReadV or OpKind.WriteV => PrepareRw(ref r, sqe, op.Kind),
             OpKind.ReadFixed or OpKind.WriteFixed => PrepareRwFixed(ref r, sqe),
+            OpKind.ReadvFixed or OpKind.WritevFixed => PrepareRwvFixed(ref r, sqe),
+            OpKind.RecvZc => PrepareRecvZc(),
             OpKind.Fsync => PrepareFsync(ref r, sqe),
             OpKind.SyncFileRange => PrepareSyncFileRange(ref r, sqe),
             OpKind.Fallocate => PrepareFallocate(sqe),

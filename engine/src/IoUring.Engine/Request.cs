@@ -142,6 +142,9 @@ internal struct Request
     public int FdIn;
     public byte[]? Value;
 
+    /// <summary>READV_FIXED and WRITEV_FIXED: the iovec array as copied at prep, each checked against the registered buffer at issue.</summary>
+    public Ring.Posix.IoVec[]? Vectors;
+
     /// <summary>SENDMSG and RECVMSG: the msghdr and vectors as the kernel copied them (at prep, or at the first issue before 6.10).</summary>
     public NetMessage? Message;
 
