@@ -48,10 +48,13 @@ public enum FdChoice
 
     /// <summary>The program's epoll instance (empty at the start), which EPOLL_CTL changes.</summary>
     Epoll,
+
+    /// <summary>The program's scratch directory (empty at the start), where the path calls work.</summary>
+    Directory,
 }
 
 /// <summary>The descriptors of a program's files, as <see cref="Runner.Descriptor"/> hands them out.</summary>
-public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd, int SocketA, int SocketB, int Listener, int Udp, int Spare, int Epoll);
+public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd, int SocketA, int SocketB, int Listener, int Udp, int Spare, int Epoll, int Directory);
 
 /// <summary>Which memory an SQE's address points at.</summary>
 public enum BufChoice
@@ -126,6 +129,10 @@ public sealed record SqeSpec(
         else if (DescriptorChoices.IsDescriptorCall(this))
         {
             text += DescriptorChoices.Describe(this);
+        }
+        else if (PathChoices.IsPathCall(this))
+        {
+            text += PathChoices.Describe(this);
         }
         else if (TimeoutChoices.IsCancel(this))
         {
@@ -346,12 +353,14 @@ public static class ProgramGen
             (1, Gen.Elements((byte)io_uring_op.IORING_OP_SOCKET, (byte)io_uring_op.IORING_OP_BIND, (byte)io_uring_op.IORING_OP_LISTEN, (byte)io_uring_op.IORING_OP_CONNECT, (byte)io_uring_op.IORING_OP_ACCEPT)),
             (3, Gen.Elements(FileCallChoices.Opcodes)),
             (2, Gen.Elements(DescriptorChoices.Opcodes)),
+            (3, Gen.Elements(PathChoices.Opcodes)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
                from spec in ConnectionChoices.IsConnectionOpcode(opcode) ? ConnectionChoices.Alone(opcode)
                    : FileCallChoices.IsFileCall(opcode) ? FileCallChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : DescriptorChoices.IsDescriptorCall(opcode) ? DescriptorChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
+                   : PathChoices.IsPathCall(opcode) ? PathChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : Sqe(opcode)
                select spec;
     }
@@ -509,7 +518,8 @@ public static class ProgramGen
                from shutdown in Gen.Frequency((8, Gen.Constant(Array.Empty<Step>())), (1, FinalShutdown))
                from connections in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, ConnectionChoices.Connection.ArrayOf().Select(a => a.Take(2).ToArray())))
                from connectionsFirst in Gen.Elements(true, false)
-               let body = steps.Select(s => ReadinessPairs(TimedWaits(s)))
+               from paths in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, PathChoices.Scenario))
+               let body = paths.Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
                select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(connectionsFirst ? connections.Concat(body) : body.Concat(connections)).Concat(shutdown).ToArray())));
     }
 
@@ -781,10 +791,10 @@ public static class ProgramGen
     /// keeps one nondeterminism of the kernels out of the traces: <see cref="OneTransferChain"/>,
     /// <see cref="NoDrainRacingIoWq"/>, <see cref="NoBigCqesWhereAsync"/>, <see cref="ReadinessOnTime"/>,
     /// <see cref="TimeoutsOnTime"/>, <see cref="NoSyncCancelRacingIoWq"/>, <see cref="FileChangesAlone"/>,
-    /// <see cref="TableChangesAlone"/>.
+    /// <see cref="TableChangesAlone"/>, <see cref="PathCallsAlone"/>.
     /// </summary>
     public static RingProgram Normalize(RingProgram p) =>
-        ResolveNames(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() })))))));
+        ResolveNames(PathCallsAlone(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() }))))))));
 
     /// <summary>
     /// A CLOSE of a fixed slot or a FILES_UPDATE changes the table inline, while a request that looks a
@@ -796,7 +806,7 @@ public static class ProgramGen
     /// </summary>
     public static RingProgram TableChangesAlone(RingProgram p)
     {
-        if (!p.Steps.Any(step => step.Batch.Any(DescriptorChoices.ChangesTable)))
+        if (!p.Steps.Any(step => step.Batch.Any(s => DescriptorChoices.ChangesTable(s) || PathChoices.ChangesTable(s))))
         {
             return p;
         }
@@ -807,6 +817,38 @@ public static class ProgramGen
             : Runner.FilledAsNop(s) ? s with { Flags = (byte)(s.Flags & ~FixedFile), NopFlags = s.NopFlags & ~(uint)IoUringNopFlags.IORING_NOP_FIXED_FILE }
             : s with { Flags = (byte)(s.Flags & ~FixedFile) };
         return p with { Steps = p.Steps.Select(step => step with { Batch = step.Batch.Select(Plain).ToArray() }).ToArray() };
+    }
+
+    /// <summary>
+    /// Every path call but a plain open runs from io-wq, whose workers run beside each other, and an
+    /// open inline meanwhile: two path calls of one step would find the scratch directory as the
+    /// scheduler leaves it, and so would one of a step and one of the step after it (an SQE left in the
+    /// SQ behind a refused one is submitted with the next step). So a step keeps its first path call
+    /// unless the step before it kept one that could be left behind (one not first in its step), and points the others at a closed directory descriptor,
+    /// which fails them (-EBADF) once their prep has checked everything else, without looking at the directory.
+    /// </summary>
+    public static RingProgram PathCallsAlone(RingProgram p)
+    {
+        var steps = p.Steps.ToArray();
+        var keptBefore = false;
+        for (var i = 0; i < steps.Length; i++)
+        {
+            var kept = keptBefore ? null : steps[i].Batch.FirstOrDefault(PathChoices.IsPathCall);
+
+            // A path call first in its step (no spoiled SQ index) is always submitted by that step's enter.
+            keptBefore = kept is not null && !(ReferenceEquals(kept, steps[i].Batch[0]) && steps[i].BadIndexAt < 0);
+            if (steps[i].Batch.Any(s => PathChoices.IsPathCall(s) && !ReferenceEquals(s, kept)))
+            {
+                steps[i] = steps[i] with
+                {
+                    Batch = [.. steps[i].Batch.Select(s => ReferenceEquals(s, kept) || !PathChoices.IsPathCall(s) ? s
+                        : PathChoices.HasSecondDirectory(s) ? s with { Fd = FdChoice.Closed, Len = (uint)FdChoice.Closed }
+                        : s with { Fd = FdChoice.Closed })],
+                };
+            }
+        }
+
+        return p with { Steps = steps };
     }
 
     /// <summary>

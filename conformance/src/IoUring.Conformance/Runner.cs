@@ -207,7 +207,7 @@ public static unsafe class Runner
         || TimeoutChoices.FiresLate(s)
         || SocketChoices.IsTransfer(s) || SocketChoices.IsShutdown(s)
         || s.Opcode is (byte)io_uring_op.IORING_OP_CONNECT or (byte)io_uring_op.IORING_OP_ACCEPT
-        || FileCallChoices.IsFileCall(s)
+        || FileCallChoices.IsFileCall(s) || PathChoices.IsPathCall(s)
         || s.Opcode is (byte)io_uring_op.IORING_OP_FSYNC or (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV
             or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV
             or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
@@ -233,6 +233,7 @@ public static unsafe class Runner
             (FdChoice.Udp, false) => fds.Udp,
             (FdChoice.Spare, false) => fds.Spare,
             (FdChoice.Epoll, false) => fds.Epoll,
+            (FdChoice.Directory, false) => fds.Directory,
             (FdChoice.None, _) => 0,
             (FdChoice.DirectSlot, true) => 1,
             (FdChoice.File, true) => 0,
@@ -322,6 +323,12 @@ public static unsafe class Runner
             return;
         }
 
+        if (PathChoices.IsPathCall(s))
+        {
+            FillPathCall(sqe, s, ws);
+            return;
+        }
+
         if (FileCallChoices.IsFileCall(s))
         {
             var address = s.Buf == BufChoice.Area ? (ulong)(ws.Area + s.BufOffset) : Address(s.Buf);
@@ -402,6 +409,40 @@ public static unsafe class Runner
         sqe->rw_flags = s.OpFlags;
     }
 
+    /// <summary>A path call as <see cref="PathChoices"/> lays its fields out; open flags in the process's own numbers.</summary>
+    private static void FillPathCall(io_uring_sqe* sqe, SqeSpec s, Workspace ws)
+    {
+        sqe->addr = s.Buf == BufChoice.Area ? ws.Name(s.BufOffset) : Address(s.Buf);
+        sqe->len = s.Len;
+        sqe->rw_flags = s.OpFlags;
+        sqe->file_index = s.FileIndex;
+        var second = (BufChoice)s.Off;
+        switch (s.Opcode)
+        {
+            case (byte)io_uring_op.IORING_OP_OPENAT:
+                sqe->open_flags = (uint)PathChoices.NativeOpenFlags(s.OpFlags);
+                break;
+            case (byte)io_uring_op.IORING_OP_OPENAT2:
+                sqe->addr2 = second == BufChoice.Area ? ws.How((int)s.Length) : Address(second);
+                break;
+            case (byte)io_uring_op.IORING_OP_STATX:
+                sqe->addr2 = second == BufChoice.Area ? (ulong)ws.StatxBuffer : Address(second);
+                break;
+            default:
+                if (PathChoices.HasSecondName(s))
+                {
+                    sqe->addr2 = ws.Name((int)s.Length);
+                }
+
+                if (PathChoices.HasSecondDirectory(s))
+                {
+                    sqe->len = (uint)Descriptor(s with { Fd = (FdChoice)s.Len, Flags = 0 }, ws.Fds);
+                }
+
+                break;
+        }
+    }
+
     private static void FillConnection(io_uring_sqe* sqe, SqeSpec s, Workspace ws)
     {
         sqe->file_index = s.FileIndex;
@@ -430,7 +471,7 @@ public static unsafe class Runner
     /// carry a number the process chose, recorded as <see cref="ConnectionChoices.NewDescriptor"/>.
     /// </summary>
     public static HashSet<ulong> DescriptorCreators(RingProgram program) =>
-        [.. program.Steps.SelectMany(step => step.Batch).Where(s => ConnectionChoices.CreatesDescriptor(s) || DescriptorChoices.CreatesDescriptor(s)).Select(s => s.UserData)];
+        [.. program.Steps.SelectMany(step => step.Batch).Where(s => ConnectionChoices.CreatesDescriptor(s) || DescriptorChoices.CreatesDescriptor(s) || PathChoices.CreatesDescriptor(s)).Select(s => s.UserData)];
 
     /// <summary>The address a bad buffer choice stands for.</summary>
     private static ulong Address(BufChoice buf) => buf switch

@@ -103,6 +103,36 @@ public sealed unsafe partial class Workspace : IDisposable
         StreamPattern.CopyTo(new Span<byte>(Stream, StreamBytes));
         Iovecs = (nint*)NativeMemory.AlignedAlloc((nuint)(IovecSlots * 2 * sizeof(nint)), 64);
 
+        // The path calls' scratch directory, its descriptor numbered from DirectoryFloor up (as the
+        // spare's, so it takes no number a program's new descriptors would), and their names, open_hows
+        // and statx buffer.
+        DirectoryPath = System.IO.Directory.CreateTempSubdirectory("io_uring-conformance-").FullName;
+        var opened = IoUring.Ring.Posix.OpenDirectory(DirectoryPath);
+        Directory = opened < 0 ? -1 : fcntl(opened, 1030, DirectoryFloor); // F_DUPFD_CLOEXEC
+        close(opened);
+        if (Directory < 0)
+        {
+            throw new InvalidOperationException($"opening the workspace's scratch directory {DirectoryPath} failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        Names = (byte*)NativeMemory.AlignedAlloc(NamesBytes, 64);
+        new Span<byte>(Names, NamesBytes).Clear();
+        for (var i = 0; i < PathChoices.Names.Length; i++)
+        {
+            System.Text.Encoding.ASCII.GetBytes(PathChoices.Names[i], new Span<byte>(Names + NameOffset(i), NamesBytes - NameOffset(i)));
+        }
+
+        Hows = (ulong*)NativeMemory.AlignedAlloc((nuint)(PathChoices.Hows.Length * PathChoices.HowBytes), 64);
+        new Span<byte>(Hows, PathChoices.Hows.Length * PathChoices.HowBytes).Clear();
+        for (var i = 0; i < PathChoices.Hows.Length; i++)
+        {
+            var how = Hows + (i * PathChoices.HowBytes / 8);
+            (how[0], how[1], how[2]) = (PathChoices.NativeOpenFlags(PathChoices.Hows[i].Flags), PathChoices.Hows[i].Mode, PathChoices.Hows[i].Resolve);
+        }
+
+        StatxBuffer = (byte*)NativeMemory.AlignedAlloc(StatxBytes, 64);
+        new Span<byte>(StatxBuffer, StatxBytes).Clear();
+
         // The timeouts' timespecs live apart from the area, which reads may overwrite while a TIMEOUT is prepared.
         Times = (long*)NativeMemory.AlignedAlloc((nuint)(TimeoutChoices.Times.Length * 2 * sizeof(long)), 64);
         for (var i = 0; i < TimeoutChoices.Times.Length; i++)
@@ -135,7 +165,34 @@ public sealed unsafe partial class Workspace : IDisposable
     /// <summary>Socket addresses and the accept's output (<see cref="ConnectionChoices"/> has the layout).</summary>
     public byte* Addresses { get; }
 
-    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB, Listener, Udp, Spare, Epoll);
+    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB, Listener, Udp, Spare, Epoll, Directory);
+
+    /// <summary>The path calls' scratch directory (empty at the start) and its descriptor.</summary>
+    public string DirectoryPath { get; }
+
+    public int Directory { get; }
+
+    public const int DirectoryFloor = 910;
+
+    // Name i at 32 * i; the long one (4096 bytes and its NUL) after them all.
+    private const int NamesBytes = (32 * 9) + 4100;
+
+    private static int NameOffset(int index) => index == PathChoices.LongName ? 32 * 9 : 32 * index;
+
+    private byte* Names { get; }
+
+    private ulong* Hows { get; }
+
+    /// <summary>The statx buffer STATX writes (whose type, size and link count the digest shows once written).</summary>
+    public byte* StatxBuffer { get; }
+
+    public const int StatxBytes = 256;
+
+    /// <summary>The NUL-terminated name <see cref="PathChoices.Names"/>[<paramref name="index"/>].</summary>
+    public ulong Name(int index) => (ulong)(Names + NameOffset(index));
+
+    /// <summary>The open_how <see cref="PathChoices.Hows"/>[<paramref name="index"/>], its open flags the process's own numbers.</summary>
+    public ulong How(int index) => (ulong)(Hows + (index * PathChoices.HowBytes / 8));
 
     /// <summary>The program's epoll instance, empty at the start; EPOLL_CTL changes its interest list.</summary>
     public int Epoll { get; }
@@ -254,7 +311,52 @@ public sealed unsafe partial class Workspace : IDisposable
         // The bytes each socket holds for reading, once there are any (what was received is in the stream buffer's digest).
         var a = IoUring.Ring.Posix.Queued(SocketA);
         var b = IoUring.Ring.Posix.Queued(SocketB);
-        return a != 0 || b != 0 ? $"{text} sockets {a} {b}" : text;
+        text = a != 0 || b != 0 ? $"{text} sockets {a} {b}" : text;
+        return text + PathsDigest();
+    }
+
+    /// <summary>
+    /// Once the scratch directory holds anything: " dir" and its entries in byte order of their names,
+    /// the subdirectories' after their own entry ("name:f" and a regular file's size, "name:d", "name:l>"
+    /// and a link's target); once STATX has written its buffer: " statx" and the type (f, d, l, ?) with a
+    /// regular file's or a link's size and link count. A directory's size and link count are the file
+    /// system's own (tmpfs and ext4 differ), so they are not shown.
+    /// </summary>
+    private string PathsDigest()
+    {
+        var text = new System.Text.StringBuilder();
+        void List(string path, string prefix)
+        {
+            foreach (var entry in System.IO.Directory.EnumerateFileSystemEntries(path).Select(System.IO.Path.GetFileName).Order(StringComparer.Ordinal))
+            {
+                var full = System.IO.Path.Combine(path, entry!);
+                var info = new FileInfo(full);
+                if (info.LinkTarget is { } target)
+                {
+                    text.Append($" {prefix}{entry}:l>{target}");
+                }
+                else if ((info.Attributes & FileAttributes.Directory) != 0)
+                {
+                    text.Append($" {prefix}{entry}:d");
+                    List(full, $"{prefix}{entry}/");
+                }
+                else
+                {
+                    text.Append($" {prefix}{entry}:f{info.Length}");
+                }
+            }
+        }
+
+        List(DirectoryPath, string.Empty);
+        var digest = text.Length > 0 ? $" dir{text}" : string.Empty;
+        if (*(uint*)StatxBuffer != 0)
+        {
+            var type = *(ushort*)(StatxBuffer + 28) & 0xf000;
+            var kind = type switch { 0x8000 => "f", 0x4000 => "d", 0xa000 => "l", _ => "?" };
+            digest += type is 0x8000 or 0xa000 ? $" statx {kind}{*(ulong*)(StatxBuffer + 40)}/{*(uint*)(StatxBuffer + 16)}" : $" statx {kind}";
+        }
+
+        return digest;
     }
 
     /// <summary>An eventfd's count without reading it (which would reset it): the eventfd-count line of its fdinfo, in hex.</summary>
@@ -315,6 +417,21 @@ public sealed unsafe partial class Workspace : IDisposable
         NativeMemory.AlignedFree(Stream);
         NativeMemory.AlignedFree(Iovecs);
         NativeMemory.AlignedFree(Times);
+        close(Directory);
+        NativeMemory.AlignedFree(Names);
+        NativeMemory.AlignedFree(Hows);
+        NativeMemory.AlignedFree(StatxBuffer);
+        try
+        {
+            System.IO.Directory.Delete(DirectoryPath, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A name the program made unreadable or busy stays behind in the temporary folder; nothing else depends on it.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
     }
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

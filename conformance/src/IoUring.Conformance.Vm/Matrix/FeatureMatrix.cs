@@ -284,6 +284,8 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             io_uring_op.IORING_OP_SYNC_FILE_RANGE, io_uring_op.IORING_OP_FALLOCATE, io_uring_op.IORING_OP_FTRUNCATE,
             io_uring_op.IORING_OP_FADVISE, io_uring_op.IORING_OP_MADVISE,
             io_uring_op.IORING_OP_CLOSE, io_uring_op.IORING_OP_FILES_UPDATE, io_uring_op.IORING_OP_FIXED_FD_INSTALL, io_uring_op.IORING_OP_EPOLL_CTL,
+            io_uring_op.IORING_OP_OPENAT, io_uring_op.IORING_OP_OPENAT2, io_uring_op.IORING_OP_STATX, io_uring_op.IORING_OP_MKDIRAT,
+            io_uring_op.IORING_OP_UNLINKAT, io_uring_op.IORING_OP_RENAMEAT, io_uring_op.IORING_OP_SYMLINKAT, io_uring_op.IORING_OP_LINKAT,
         })
         {
             var code = (byte)op;
@@ -397,6 +399,15 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("descriptors", "CLOSE of a descriptor", p => Has(p, io_uring_op.IORING_OP_CLOSE), p => AnySqe(p, s => Opcode(s, io_uring_op.IORING_OP_CLOSE) && s.Fd == FdChoice.Spare)));
         list.Add(new MatrixFeature("descriptors", "FILES_UPDATE into free slots (IORING_FILE_INDEX_ALLOC)", p => Has(p, io_uring_op.IORING_OP_FILES_UPDATE), p => AnySqe(p, s => DescriptorChoices.IsFilesUpdate(s) && s.Off == Constants.IORING_FILE_INDEX_ALLOC)));
         list.Add(new MatrixFeature("descriptors", "FIXED_FD_INSTALL of a fixed file", p => Has(p, io_uring_op.IORING_OP_FIXED_FD_INSTALL), p => AnySqe(p, s => DescriptorChoices.CreatesDescriptor(s) && (s.Flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0)));
+        // Path calls inside the program's scratch directory (each of these rows counts only calls that reach it).
+        static bool InDirectory(SqeSpec s, io_uring_op op) => s.Opcode == (byte)op && s.Fd == FdChoice.Directory;
+        list.Add(new MatrixFeature("paths", "OPENAT making a file (O_CREAT)", p => Has(p, io_uring_op.IORING_OP_OPENAT), p => AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_OPENAT) && (s.OpFlags & 0x40) != 0)));
+        list.Add(new MatrixFeature("paths", "OPENAT or OPENAT2 into a fixed slot", p => Has(p, io_uring_op.IORING_OP_OPENAT), p => AnySqe(p, s => PathChoices.ChangesTable(s) && s.Fd == FdChoice.Directory)));
+        list.Add(new MatrixFeature("paths", "OPENAT2 with RESOLVE_BENEATH or RESOLVE_NO_SYMLINKS", p => Has(p, io_uring_op.IORING_OP_OPENAT2), p => AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_OPENAT2) && s.Length is 1 or 2 && (BufChoice)s.Off == BufChoice.Area)));
+        list.Add(new MatrixFeature("paths", "STATX of the directory itself (AT_EMPTY_PATH, empty name)", p => Has(p, io_uring_op.IORING_OP_STATX), p => AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_STATX) && (s.OpFlags & 0x1000) != 0 && s.Buf == BufChoice.Area && s.BufOffset == 5)));
+        list.Add(new MatrixFeature("paths", "RENAMEAT with RENAME_NOREPLACE or RENAME_EXCHANGE", p => Has(p, io_uring_op.IORING_OP_RENAMEAT), p => AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_RENAMEAT) && s.OpFlags is 1 or 2)));
+        list.Add(new MatrixFeature("paths", "UNLINKAT of a directory (AT_REMOVEDIR)", p => Has(p, io_uring_op.IORING_OP_UNLINKAT), p => AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_UNLINKAT) && s.OpFlags == 0x200)));
+        list.Add(new MatrixFeature("paths", "a symbolic link made (SYMLINKAT) and a hard link (LINKAT)", p => Has(p, io_uring_op.IORING_OP_LINKAT), p => AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_SYMLINKAT)) && AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_LINKAT))));
         list.Add(new MatrixFeature("cancellation", "IORING_REGISTER_SYNC_CANCEL", p => p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL, p => AnyRegister(p, RegisterKind.SyncCancel)));
         list.Add(new MatrixFeature("regions", "IORING_REGISTER_MEM_REGION", p => p.HasMemRegion, p => AnyRegister(p, RegisterKind.MemRegion)));
         list.Add(new MatrixFeature("regions", "registered wait (IORING_ENTER_EXT_ARG_REG)", p => (p.EnterFlags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0, p => p.Steps.Any(s => s.RegWait >= 0)));

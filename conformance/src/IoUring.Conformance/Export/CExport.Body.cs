@@ -94,6 +94,12 @@ public static partial class CExport
                 Line(1, "workspace_epoll(&ws);");
             }
 
+            if (PathChoices.UsesPaths(Program))
+            {
+                Sections.Add("paths");
+                Line(1, "workspace_paths(&ws);");
+            }
+
             c.Append('\n');
 
             var flags = names.Flags("IORING_SETUP_", Program.SetupFlags);
@@ -479,6 +485,56 @@ public static partial class CExport
                     Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"descriptor_list(&ws, {slot}, {DescriptorChoices.ListStart(s)})" : BadAddress(s.Buf))};");
                 }
             }
+            else if (PathChoices.IsPathCall(s))
+            {
+                // As Runner fills them (see PathChoices): names from the workspace's list, open flags
+                // by their names (arm64 numbers some differently).
+                Line(3, $"sqe->fd = {fd};");
+                if (s.Buf == BufChoice.Area || PathChoices.HasSecondName(s))
+                {
+                    Sections.Add("path-name");
+                }
+
+                Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"path_name(&ws, {s.BufOffset})" : BadAddress(s.Buf))};");
+                Line(3, $"sqe->len = {s.Len}U;");
+                if (s.FileIndex != 0)
+                {
+                    Line(3, $"sqe->file_index = {s.FileIndex}U;");
+                }
+
+                var second = (BufChoice)s.Off;
+                if (s.Opcode == (byte)io_uring_op.IORING_OP_OPENAT)
+                {
+                    Line(3, $"sqe->open_flags = {OpenFlags(s.OpFlags)};");
+                }
+                else
+                {
+                    Line(3, $"sqe->rw_flags = 0x{s.OpFlags:x};");
+                }
+
+                if (s.Opcode == (byte)io_uring_op.IORING_OP_OPENAT2)
+                {
+                    if (second == BufChoice.Area)
+                    {
+                        Sections.Add("path-how");
+                    }
+
+                    Line(3, $"sqe->addr2 = {(second == BufChoice.Area ? $"path_how(&ws, {s.Length})" : BadAddress(second))};");
+                }
+                else if (PathChoices.IsStatx(s))
+                {
+                    Line(3, $"sqe->addr2 = {(second == BufChoice.Area ? "(unsigned long long)(uintptr_t)ws.statx" : BadAddress(second))};");
+                }
+                else if (PathChoices.HasSecondName(s))
+                {
+                    Line(3, $"sqe->addr2 = path_name(&ws, {s.Length});");
+                }
+
+                if (PathChoices.HasSecondDirectory(s))
+                {
+                    Line(3, $"sqe->len = (unsigned)({CDescriptor(s with { Fd = (FdChoice)s.Len, Flags = 0 })});");
+                }
+            }
             else if (FileCallChoices.IsFileCall(s))
             {
                 // As Runner fills them: MADVISE's address (the area's, or a bad one) in addr and its
@@ -528,11 +584,25 @@ public static partial class CExport
             Line(2, "}");
         }
 
+        /// <summary>Open flags drawn as x86_64 numbers, by their names (which the C library numbers for its architecture).</summary>
+        private static string OpenFlags(uint flags)
+        {
+            (uint Bit, string Name)[] known = [(0x1, "O_WRONLY"), (0x2, "O_RDWR"), (0x40, "O_CREAT"), (0x80, "O_EXCL"), (0x200, "O_TRUNC"), (0x10000, "O_DIRECTORY"), (0x20000, "O_NOFOLLOW"), (0x80000, "O_CLOEXEC"), (0x200000, "O_PATH")];
+            var parts = known.Where(k => (flags & k.Bit) != 0).Select(k => k.Name).ToList();
+            var rest = flags & ~known.Aggregate(0u, (all, k) => all | k.Bit);
+            if (rest != 0)
+            {
+                parts.Add($"0x{rest:x}");
+            }
+
+            return parts.Count == 0 ? "O_RDONLY" : string.Join(" | ", parts);
+        }
+
         /// <summary>The runner's choice of descriptor for <paramref name="s"/> (<see cref="Runner.Descriptor"/>), named as the C workspace names it.</summary>
         private static string CDescriptor(SqeSpec s)
         {
             const int programFile = int.MinValue;
-            return Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5, programFile + 6, programFile + 7, programFile + 8, programFile + 9)) switch
+            return Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5, programFile + 6, programFile + 7, programFile + 8, programFile + 9, programFile + 10)) switch
             {
                 programFile => "ws.fd",
                 programFile + 1 => "ws.pipe_read",
@@ -544,6 +614,7 @@ public static partial class CExport
                 programFile + 7 => "ws.udp",
                 programFile + 8 => "ws.spare",
                 programFile + 9 => "ws.epoll",
+                programFile + 10 => "ws.dir",
                 Workspace.ClosedFd => "CLOSED_FD",
                 var n => n.ToString(CultureInfo.InvariantCulture),
             };
@@ -636,7 +707,7 @@ public static partial class CExport
                     ? $"{op} ({s})"
                     : s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
                     ? $"FSYNC of {fd}"
-                    : FileCallChoices.IsFileCall(s) || DescriptorChoices.IsDescriptorCall(s)
+                    : FileCallChoices.IsFileCall(s) || DescriptorChoices.IsDescriptorCall(s) || PathChoices.IsPathCall(s)
                     ? $"{op} ({s})"
                     : SocketChoices.IsShutdown(s)
                     ? $"SHUTDOWN of {fd} (how {s.Len})"
