@@ -134,6 +134,10 @@ public sealed record SqeSpec(
         {
             text += PathChoices.Describe(this);
         }
+        else if (BufferChoices.IsBufferCall(this))
+        {
+            text += BufferChoices.Describe(this);
+        }
         else if (TimeoutChoices.IsCancel(this))
         {
             text += $" flags 0x{OpFlags:x} names ud {Names} fd {Fd} opcode {Len} off {Off}";
@@ -354,6 +358,7 @@ public static class ProgramGen
             (3, Gen.Elements(FileCallChoices.Opcodes)),
             (2, Gen.Elements(DescriptorChoices.Opcodes)),
             (3, Gen.Elements(PathChoices.Opcodes)),
+            (2, Gen.Elements(BufferChoices.Opcodes)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
@@ -361,6 +366,7 @@ public static class ProgramGen
                    : FileCallChoices.IsFileCall(opcode) ? FileCallChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : DescriptorChoices.IsDescriptorCall(opcode) ? DescriptorChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : PathChoices.IsPathCall(opcode) ? PathChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
+                   : BufferChoices.IsBufferCall(opcode) ? BufferChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : Sqe(opcode)
                select spec;
     }
@@ -791,10 +797,10 @@ public static class ProgramGen
     /// keeps one nondeterminism of the kernels out of the traces: <see cref="OneTransferChain"/>,
     /// <see cref="NoDrainRacingIoWq"/>, <see cref="NoBigCqesWhereAsync"/>, <see cref="ReadinessOnTime"/>,
     /// <see cref="TimeoutsOnTime"/>, <see cref="NoSyncCancelRacingIoWq"/>, <see cref="FileChangesAlone"/>,
-    /// <see cref="TableChangesAlone"/>, <see cref="PathCallsAlone"/>.
+    /// <see cref="TableChangesAlone"/>, <see cref="PathCallsAlone"/>, <see cref="BufferCallsAlone"/>.
     /// </summary>
     public static RingProgram Normalize(RingProgram p) =>
-        ResolveNames(PathCallsAlone(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() }))))))));
+        ResolveNames(BufferCallsAlone(PathCallsAlone(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() })))))))));
 
     /// <summary>
     /// A CLOSE of a fixed slot or a FILES_UPDATE changes the table inline, while a request that looks a
@@ -827,24 +833,42 @@ public static class ProgramGen
     /// unless the step before it kept one that could be left behind (one not first in its step), and points the others at a closed directory descriptor,
     /// which fails them (-EBADF) once their prep has checked everything else, without looking at the directory.
     /// </summary>
-    public static RingProgram PathCallsAlone(RingProgram p)
+    public static RingProgram PathCallsAlone(RingProgram p) => OnePerStep(
+        p,
+        PathChoices.IsPathCall,
+        s => PathChoices.HasSecondDirectory(s) ? s with { Fd = FdChoice.Closed, Len = (uint)FdChoice.Closed } : s with { Fd = FdChoice.Closed });
+
+    /// <summary>
+    /// A READ that selects a provided buffer takes whatever is first in its group when it is issued, and
+    /// PROVIDE_BUFFERS and REMOVE_BUFFERS change what that is: the selection is kept only where it
+    /// cannot race (<see cref="BufferChoices.OnlyWhereItCannotRace"/>), and as for path calls a step
+    /// keeps one such request (unless the step before kept one that could have been left in the SQ);
+    /// another selecting read drops IOSQE_BUFFER_SELECT, another buffer call is made harmless
+    /// (<see cref="BufferChoices.Harmless"/>).
+    /// </summary>
+    public static RingProgram BufferCallsAlone(RingProgram p) => OnePerStep(
+        p with { Steps = p.Steps.Select(step => step with { Batch = step.Batch.Select(BufferChoices.OnlyWhereItCannotRace).ToArray() }).ToArray() },
+        BufferChoices.UsesGroups,
+        s => BufferChoices.IsBufferCall(s) ? BufferChoices.Harmless(s) : s with { Flags = (byte)(s.Flags & ~(byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) });
+
+    /// <summary>
+    /// Keeps the first SQE of each step that <paramref name="racy"/> picks, unless the step before kept
+    /// one that could have been left in the SQ (one not first in its step, or behind a spoiled index),
+    /// and makes every other <paramref name="tame"/>.
+    /// </summary>
+    private static RingProgram OnePerStep(RingProgram p, Func<SqeSpec, bool> racy, Func<SqeSpec, SqeSpec> tame)
     {
         var steps = p.Steps.ToArray();
         var keptBefore = false;
         for (var i = 0; i < steps.Length; i++)
         {
-            var kept = keptBefore ? null : steps[i].Batch.FirstOrDefault(PathChoices.IsPathCall);
+            var kept = keptBefore ? null : steps[i].Batch.FirstOrDefault(racy);
 
-            // A path call first in its step (no spoiled SQ index) is always submitted by that step's enter.
+            // One first in its step (no spoiled SQ index) is always submitted by that step's enter.
             keptBefore = kept is not null && !(ReferenceEquals(kept, steps[i].Batch[0]) && steps[i].BadIndexAt < 0);
-            if (steps[i].Batch.Any(s => PathChoices.IsPathCall(s) && !ReferenceEquals(s, kept)))
+            if (steps[i].Batch.Any(s => racy(s) && !ReferenceEquals(s, kept)))
             {
-                steps[i] = steps[i] with
-                {
-                    Batch = [.. steps[i].Batch.Select(s => ReferenceEquals(s, kept) || !PathChoices.IsPathCall(s) ? s
-                        : PathChoices.HasSecondDirectory(s) ? s with { Fd = FdChoice.Closed, Len = (uint)FdChoice.Closed }
-                        : s with { Fd = FdChoice.Closed })],
-                };
+                steps[i] = steps[i] with { Batch = [.. steps[i].Batch.Select(s => ReferenceEquals(s, kept) || !racy(s) ? s : tame(s))] };
             }
         }
 
@@ -1042,7 +1066,10 @@ public static class ProgramGen
             var batch = steps[si].Batch;
             drainSeen |= batch.Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0);
             badSeen |= steps[si].BadIndexAt >= 0;
-            var stepLate = batch.Any(Runner.MayCompleteLate);
+            // Late work of the step before counts too: an SQE of it may have been left in the SQ (a refused
+            // one before it, a ring not enabled yet) and be submitted with this step's (found by the soak:
+            // an ANY cancellation found a MKDIRAT left from a disabled ring's step still queued for io-wq).
+            var stepLate = batch.Any(Runner.MayCompleteLate) || (si > 0 && steps[si - 1].Batch.Any(Runner.MayCompleteLate));
             var chainLate = false;
             for (var k = 0; k < batch.Length; k++)
             {

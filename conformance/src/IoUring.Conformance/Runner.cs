@@ -329,6 +329,18 @@ public static unsafe class Runner
             return;
         }
 
+        // PROVIDE_BUFFERS and REMOVE_BUFFERS: the count in fd, the group in buf_group (which is
+        // buf_index), PROVIDE's first buffer at addr, each len bytes, ids from off.
+        if (BufferChoices.IsBufferCall(s))
+        {
+            sqe->fd = (int)s.Length;
+            sqe->addr = s.Opcode == (byte)io_uring_op.IORING_OP_PROVIDE_BUFFERS ? (s.Buf == BufChoice.Area ? (ulong)(ws.Area + s.BufOffset) : Address(s.Buf)) : 0;
+            sqe->len = s.Len;
+            sqe->off = s.Off;
+            sqe->rw_flags = s.OpFlags;
+            return;
+        }
+
         if (FileCallChoices.IsFileCall(s))
         {
             var address = s.Buf == BufChoice.Area ? (ulong)(ws.Area + s.BufOffset) : Address(s.Buf);

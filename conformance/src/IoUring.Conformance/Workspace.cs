@@ -122,8 +122,9 @@ public sealed unsafe partial class Workspace : IDisposable
             System.Text.Encoding.ASCII.GetBytes(PathChoices.Names[i], new Span<byte>(Names + NameOffset(i), NamesBytes - NameOffset(i)));
         }
 
-        Hows = (ulong*)NativeMemory.AlignedAlloc((nuint)(PathChoices.Hows.Length * PathChoices.HowBytes), 64);
-        new Span<byte>(Hows, PathChoices.Hows.Length * PathChoices.HowBytes).Clear();
+        // One slot of zeros after the last: an OPENAT2 of the last with a size past its slot reads zeros.
+        Hows = (ulong*)NativeMemory.AlignedAlloc((nuint)((PathChoices.Hows.Length + 1) * PathChoices.HowBytes), 64);
+        new Span<byte>(Hows, (PathChoices.Hows.Length + 1) * PathChoices.HowBytes).Clear();
         for (var i = 0; i < PathChoices.Hows.Length; i++)
         {
             var how = Hows + (i * PathChoices.HowBytes / 8);

@@ -59,6 +59,8 @@ internal enum OpKind : byte
     ReadvFixed,
     WritevFixed,
     RecvZc,
+    ProvideBuffers,
+    RemoveBuffers,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -145,6 +147,8 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_CONNECT] = new(OpKind.Connect, false, false, false);
         t[(int)io_uring_op.IORING_OP_ACCEPT] = new(OpKind.Accept, true, false, false);
         t[(int)io_uring_op.IORING_OP_RECV_ZC] = new(OpKind.RecvZc, true, false, false);
+        t[(int)io_uring_op.IORING_OP_PROVIDE_BUFFERS] = new(OpKind.ProvideBuffers, false, false, false);
+        t[(int)io_uring_op.IORING_OP_REMOVE_BUFFERS] = new(OpKind.RemoveBuffers, false, false, false);
 
         t[(int)io_uring_op.IORING_OP_SYNC_FILE_RANGE] = new(OpKind.SyncFileRange, false, false, false);
         t[(int)io_uring_op.IORING_OP_FALLOCATE] = new(OpKind.Fallocate, false, false, false);
@@ -254,7 +258,13 @@ internal sealed unsafe partial class EngineRing
             }
 
             Posix.IoVec one;
-            return Posix.CopyFromUser(&one, r.Addr, (nuint)sizeof(Posix.IoVec)) != 0 ? -Errno.EFAULT : 0;
+            if (Posix.CopyFromUser(&one, r.Addr, (nuint)sizeof(Posix.IoVec)) != 0)
+            {
+                return -Errno.EFAULT;
+            }
+
+            r.Len = (uint)one.Length;
+            return 0;
         }
 
         return profile.RwImport == RwImportStage.Prep ? ImportRw(ref r, kind) : 0;
@@ -324,7 +334,7 @@ internal sealed unsafe partial class EngineRing
     /// 6.1's io_readv_prep_async/io_writev_prep_async: the vectored buffer import (io_import_iovec) done
     /// ahead of an async issue; plain and fixed reads and writes have no such step (measured under
     /// qemu: a chain member READ with a kernel address is cancelled, not -EFAULT). A provided buffer is
-    /// selected there too, and the engine has none to give.
+    /// selected there too (-ENOBUFS when the group has none).
     /// </summary>
     private int AsyncPrep(ref Request r)
     {
@@ -344,7 +354,9 @@ internal sealed unsafe partial class EngineRing
             return 0;
         }
 
-        return (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0 ? -Errno.ENOBUFS : ImportRw(ref r, r.Kind);
+        return (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) == 0 ? ImportRw(ref r, r.Kind)
+            : SelectBuffer(ref r) ? 0
+            : -Errno.ENOBUFS;
     }
 
     /// <summary>
@@ -526,6 +538,8 @@ internal sealed unsafe partial class EngineRing
                 // poll method (io_arm_poll_handler; a pipe on 6.1).
                 if (!TriedInline(ref r))
                 {
+                    // The non-blocking issue selected a buffer before it found it would block: it goes back.
+                    RecycleBuffer(ref r);
                     if (!r.Polled && !Posix.IsRegularFile(r.File) && Posix.CanPoll(r.File))
                     {
                         ArmAsyncPoll(i);
@@ -538,6 +552,7 @@ internal sealed unsafe partial class EngineRing
                 ExecuteNow(ref r);
                 if (r.NeedsPoll)
                 {
+                    RecycleBuffer(ref r);
                     ArmAsyncPoll(i);
                     return Completion.Polled;
                 }
@@ -589,6 +604,9 @@ internal sealed unsafe partial class EngineRing
                 break;
             case OpKind.UringCmd:
                 ExecuteUringCmd(ref r);
+                break;
+            case OpKind.ProvideBuffers or OpKind.RemoveBuffers:
+                ExecuteBufferCall(ref r);
                 break;
             case OpKind.TimeoutRemove:
                 ExecuteTimeoutRemove(ref r);
@@ -687,8 +705,9 @@ internal sealed unsafe partial class EngineRing
                 res = Transfer(r.File, iovs, count, (long)r.Off, (int)r.OpFlags, write);
             }
         }
-        else if (kind is OpKind.Read or OpKind.Write)
+        else if (kind is OpKind.Read or OpKind.Write || r.BufferSelected)
         {
+            // A READV with a provided buffer reads into that one buffer.
             var iov = new Posix.IoVec { Base = (nint)r.Addr, Length = Math.Min(r.Len, MaxRwCount) };
             expected = (long)iov.Length;
             res = Transfer(r.File, &iov, 1, (long)r.Off, (int)r.OpFlags, write);
@@ -749,9 +768,11 @@ internal sealed unsafe partial class EngineRing
             }
         }
 
-        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
+        // A provided buffer is taken first thing in the issue (io_import_rw_buffer); what fails after
+        // that has used it up, and says so in its CQE.
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0 && !r.BufferSelected && !SelectBuffer(ref r))
         {
-            return -Errno.ENOBUFS; // no provided buffers on an engine ring yet
+            return -Errno.ENOBUFS;
         }
 
         // READ_FIXED/WRITE_FIXED import the registered buffer first thing in the issue (unless the

@@ -270,6 +270,7 @@ internal sealed unsafe partial class EngineRing
             OpKind.ReadFixed or OpKind.WriteFixed => PrepareRwFixed(ref r, sqe),
             OpKind.ReadvFixed or OpKind.WritevFixed => PrepareRwvFixed(ref r, sqe),
             OpKind.RecvZc => PrepareRecvZc(),
+            OpKind.ProvideBuffers or OpKind.RemoveBuffers => PrepareBufferCall(ref r, sqe),
             OpKind.Fsync => PrepareFsync(ref r, sqe),
             OpKind.SyncFileRange => PrepareSyncFileRange(ref r, sqe),
             OpKind.Fallocate => PrepareFallocate(sqe),
@@ -859,6 +860,7 @@ internal sealed unsafe partial class EngineRing
         // io-wq arms the poll of a pollable file itself rather than block (io_wq_submit_work).
         if (r.NeedsPoll)
         {
+            RecycleBuffer(ref r);
             ArmAsyncPoll(i);
             return true;
         }

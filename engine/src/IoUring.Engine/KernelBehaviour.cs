@@ -427,6 +427,15 @@ public static class KernelBehaviour
             p => p.SocketCommands,
             (p, v) => p with { SocketCommands = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.LegacyBufferRecycledWhileWaiting),
+            "a READ holding a legacy provided buffer gives it back when it must wait (poll or io-wq) and selects again later; otherwise it keeps it until it completes",
+            "a READ of an empty pipe with IOSQE_BUFFER_SELECT, then a REMOVE_BUFFERS of one: 1 (given back) or 0",
+            "read in the kernels' sources: 6.1 recycles in io_arm_poll_handler and io_queue_async, 6.12 does not; the host's 6.18 keeps it (measured; 6.2 to 6.11 are taken as 6.1)",
+            false,
+            [(KernelRange.Before(6, 12), true)],
+            p => p.LegacyBufferRecycledWhileWaiting,
+            (p, v) => p with { LegacyBufferRecycledWhileWaiting = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",

@@ -259,6 +259,12 @@ public enum FixedBufferStage
 /// no uring_cmd at all, so every command is -EOPNOTSUPP. Probed with SIOCINQ, TX_TIMESTAMP (on a ring
 /// without 32-byte CQEs: -EINVAL where known) and GETSOCKNAME of a UDP socket.
 /// </param>
+/// <param name="LegacyBufferRecycledWhileWaiting">
+/// A READ holding a legacy provided buffer gives it back to its group when it must wait (a poll armed, or
+/// a punt to io-wq) and selects again when it is issued next (6.1; not after part of the transfer was
+/// done); 6.12 on, it keeps the buffer until it completes. Probed with a READ of an empty pipe with
+/// IOSQE_BUFFER_SELECT, then a REMOVE_BUFFERS of one: 1 (given back) or 0.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -317,7 +323,8 @@ public sealed record KernelProfile(
     bool UnlinkRefusesAddr3 = true,
     bool XattrTakesFixedFile = true,
     bool UringCmdMultishot = true,
-    uint SocketCommands = KernelProfile.AllSocketCommands)
+    uint SocketCommands = KernelProfile.AllSocketCommands,
+    bool LegacyBufferRecycledWhileWaiting = false)
 {
     /// <summary>SOCKET_URING_OP_SIOCINQ, SIOCOUTQ, GETSOCKOPT, SETSOCKOPT, TX_TIMESTAMP and GETSOCKNAME.</summary>
     public const uint AllSocketCommands = 6;

@@ -145,6 +145,10 @@ internal struct Request
     /// <summary>READV_FIXED and WRITEV_FIXED: the iovec array as copied at prep, each checked against the registered buffer at issue.</summary>
     public Ring.Posix.IoVec[]? Vectors;
 
+    /// <summary>A READ or READV with IOSQE_BUFFER_SELECT holds a provided buffer: where, how long, its id.</summary>
+    public bool BufferSelected;
+    public (ulong Address, uint Length, ushort Id) Selected;
+
     /// <summary>SENDMSG and RECVMSG: the msghdr and vectors as the kernel copied them (at prep, or at the first issue before 6.10).</summary>
     public NetMessage? Message;
 

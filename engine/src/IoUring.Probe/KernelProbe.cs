@@ -91,6 +91,7 @@ public static class KernelProbe
                     sqe->buf_index = 5;
                 }) != -Errno.EFAULT),
                 SocketCommands = ProbeSocketCommands(live),
+                LegacyBufferRecycledWhileWaiting = ProbeLegacyBufferRecycled(live),
             };
         }
         finally
@@ -763,6 +764,50 @@ public static class KernelProbe
             return true;
         });
         return res;
+    }
+
+    /// <summary>
+    /// One provided buffer in group 1, a READ of an empty pipe that selects from it (and waits), then a
+    /// REMOVE_BUFFERS of one: 1 when the waiting READ gave its buffer back. The ring's end cancels the READ.
+    /// </summary>
+    private static unsafe bool ProbeLegacyBufferRecycled(IRingBackend live)
+    {
+        var (read, write) = Posix.Pipe();
+        var buffer = stackalloc byte[64];
+        var removed = int.MinValue;
+        WithRing(live, 8, ring =>
+        {
+            var sqe = ring.GetSqe();
+            sqe->opcode = (byte)io_uring_op.IORING_OP_PROVIDE_BUFFERS;
+            sqe->fd = 1;
+            sqe->addr = (ulong)buffer;
+            sqe->len = 64;
+            sqe->buf_group = 1;
+            sqe->user_data = 1;
+            sqe = ring.GetSqe();
+            sqe->opcode = (byte)io_uring_op.IORING_OP_READ;
+            sqe->fd = read;
+            sqe->flags = (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT;
+            sqe->buf_group = 1;
+            sqe->user_data = 2;
+            ring.Submit(1);
+            sqe = ring.GetSqe();
+            sqe->opcode = (byte)io_uring_op.IORING_OP_REMOVE_BUFFERS;
+            sqe->fd = 1;
+            sqe->buf_group = 1;
+            sqe->user_data = 3;
+            ring.Submit(2);
+            foreach (var cqe in DrainCqes(ring))
+            {
+                if (cqe.UserData == 3)
+                {
+                    removed = cqe.Res;
+                }
+            }
+        });
+        Posix.Close(read);
+        Posix.Close(write);
+        return removed == 1;
     }
 
     /// <summary>One SQE, filled by <paramref name="fill"/> (user_data 1), on a fresh ring: its CQE's result.</summary>

@@ -286,6 +286,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             io_uring_op.IORING_OP_CLOSE, io_uring_op.IORING_OP_FILES_UPDATE, io_uring_op.IORING_OP_FIXED_FD_INSTALL, io_uring_op.IORING_OP_EPOLL_CTL,
             io_uring_op.IORING_OP_OPENAT, io_uring_op.IORING_OP_OPENAT2, io_uring_op.IORING_OP_STATX, io_uring_op.IORING_OP_MKDIRAT,
             io_uring_op.IORING_OP_UNLINKAT, io_uring_op.IORING_OP_RENAMEAT, io_uring_op.IORING_OP_SYMLINKAT, io_uring_op.IORING_OP_LINKAT,
+            io_uring_op.IORING_OP_PROVIDE_BUFFERS, io_uring_op.IORING_OP_REMOVE_BUFFERS,
         })
         {
             var code = (byte)op;
@@ -408,6 +409,14 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("paths", "RENAMEAT with RENAME_NOREPLACE or RENAME_EXCHANGE", p => Has(p, io_uring_op.IORING_OP_RENAMEAT), p => AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_RENAMEAT) && s.OpFlags is 1 or 2)));
         list.Add(new MatrixFeature("paths", "UNLINKAT of a directory (AT_REMOVEDIR)", p => Has(p, io_uring_op.IORING_OP_UNLINKAT), p => AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_UNLINKAT) && s.OpFlags == 0x200)));
         list.Add(new MatrixFeature("paths", "a symbolic link made (SYMLINKAT) and a hard link (LINKAT)", p => Has(p, io_uring_op.IORING_OP_LINKAT), p => AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_SYMLINKAT)) && AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_LINKAT))));
+        // Provided buffers of the legacy kind.
+        static bool Provides(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_PROVIDE_BUFFERS && s.Buf == BufChoice.Area && s.Length is > 0 and <= 65536 && s.Len != 0 && s.OpFlags == 0;
+        static bool ProvidedThenSelected(RingProgram p) => p.Steps.SelectMany(step => step.Batch).Aggregate(
+            (Groups: new HashSet<ushort>(), Selected: false),
+            (state, s) => (Provides(s) ? [.. state.Groups, s.BufIndex] : state.Groups, state.Selected || (BufferChoices.Selects(s) && state.Groups.Contains(s.BufIndex)))).Selected;
+        list.Add(new MatrixFeature("provided buffers", "a READ or READV taking a provided buffer (IORING_CQE_F_BUFFER)", p => Has(p, io_uring_op.IORING_OP_PROVIDE_BUFFERS), ProvidedThenSelected));
+        list.Add(new MatrixFeature("provided buffers", "IOSQE_BUFFER_SELECT with no buffer in the group (-ENOBUFS)", p => Has(p, io_uring_op.IORING_OP_READ), p => AnySqe(p, BufferChoices.Selects)));
+        list.Add(new MatrixFeature("provided buffers", "REMOVE_BUFFERS of a group PROVIDE_BUFFERS made", p => Has(p, io_uring_op.IORING_OP_REMOVE_BUFFERS), p => AnySqe(p, Provides) && AnySqe(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_REMOVE_BUFFERS && s.BufIndex != 7)));
         list.Add(new MatrixFeature("cancellation", "IORING_REGISTER_SYNC_CANCEL", p => p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL, p => AnyRegister(p, RegisterKind.SyncCancel)));
         list.Add(new MatrixFeature("regions", "IORING_REGISTER_MEM_REGION", p => p.HasMemRegion, p => AnyRegister(p, RegisterKind.MemRegion)));
         list.Add(new MatrixFeature("regions", "registered wait (IORING_ENTER_EXT_ARG_REG)", p => (p.EnterFlags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0, p => p.Steps.Any(s => s.RegWait >= 0)));

@@ -485,6 +485,26 @@ public static partial class CExport
                     Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"descriptor_list(&ws, {slot}, {DescriptorChoices.ListStart(s)})" : BadAddress(s.Buf))};");
                 }
             }
+            else if (BufferChoices.IsBufferCall(s))
+            {
+                // As Runner fills them (see BufferChoices): the count in fd, the group in buf_group.
+                Line(3, $"sqe->fd = {(int)s.Length};");
+                if (s.Opcode == (byte)io_uring_op.IORING_OP_PROVIDE_BUFFERS)
+                {
+                    Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"(unsigned long long)(uintptr_t)(ws.area + {s.BufOffset})" : BadAddress(s.Buf))};");
+                }
+
+                Line(3, $"sqe->len = {s.Len}U;");
+                if (s.Off != 0)
+                {
+                    Line(3, $"sqe->off = {Number(s.Off)};");
+                }
+
+                if (s.OpFlags != 0)
+                {
+                    Line(3, $"sqe->rw_flags = 0x{s.OpFlags:x};");
+                }
+            }
             else if (PathChoices.IsPathCall(s))
             {
                 // As Runner fills them (see PathChoices): names from the workspace's list, open flags
@@ -707,7 +727,7 @@ public static partial class CExport
                     ? $"{op} ({s})"
                     : s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
                     ? $"FSYNC of {fd}"
-                    : FileCallChoices.IsFileCall(s) || DescriptorChoices.IsDescriptorCall(s) || PathChoices.IsPathCall(s)
+                    : FileCallChoices.IsFileCall(s) || DescriptorChoices.IsDescriptorCall(s) || PathChoices.IsPathCall(s) || BufferChoices.IsBufferCall(s)
                     ? $"{op} ({s})"
                     : SocketChoices.IsShutdown(s)
                     ? $"SHUTDOWN of {fd} (how {s.Len})"

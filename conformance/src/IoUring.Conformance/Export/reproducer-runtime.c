@@ -1116,7 +1116,7 @@ static void workspace_paths(struct workspace *ws)
 	ws->dir = opened < 0 ? -1 : fcntl(opened, F_DUPFD_CLOEXEC, 910);
 	close(opened);
 	ws->names = calloc(1, 32 * 9 + 4100);
-	ws->hows = calloc(1, 8 * 32);
+	ws->hows = calloc(1, 9 * 32); /* a slot of zeros after the last: a size past its slot reads zeros */
 	ws->statx = calloc(1, 256);
 	if (ws->dir < 0 || ws->names == NULL || ws->hows == NULL || ws->statx == NULL) {
 		printf("SKIP: cannot create the program's scratch directory (%s)\n", strerror(errno));

@@ -1,0 +1,83 @@
+using FsCheck;
+using FsCheck.Fluent;
+using IoUring.Bindings;
+
+namespace IoUring.Conformance;
+
+/// <summary>
+/// What generated programs do with provided buffers of the legacy kind: PROVIDE_BUFFERS puts buffers of
+/// the buffer area into group 0, 1 or 3, REMOVE_BUFFERS takes them off again (group 7 was never made:
+/// -ENOENT), and a READ or READV of the program's file with IOSQE_BUFFER_SELECT (its buf_index the
+/// group) reads into the group's first buffer. Each draws the fields its prep refuses now and then.
+/// <para>
+/// Fields (<see cref="SqeSpec"/>): Length the count (the SQE's fd), BufIndex the group, Buf and BufOffset
+/// the first buffer, Len each buffer's length, Off the first buffer id, OpFlags the flags word (refused).
+/// </para>
+/// <para>
+/// A selection takes whatever is first in the group when the read is issued, so which buffer a read
+/// gets depends on what else ran first: a read selects inline at submission, in submission order, but
+/// one sent to io-wq (IOSQE_ASYNC, a drain) selects when its worker gets to it, and one that waits for
+/// a pipe selects again when woken (6.1). So only reads of the program's file select, never from
+/// io-wq, and a step holds one buffer call at most (<see cref="ProgramGen.BufferCallsAlone"/>).
+/// </para>
+/// </summary>
+public static class BufferChoices
+{
+    private const byte Provide = (byte)io_uring_op.IORING_OP_PROVIDE_BUFFERS;
+    private const byte Remove = (byte)io_uring_op.IORING_OP_REMOVE_BUFFERS;
+    private const byte BufferSelect = (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT;
+
+    /// <summary>The opcodes this class draws.</summary>
+    public static readonly byte[] Opcodes = [Provide, Remove];
+
+    public static bool IsBufferCall(byte opcode) => opcode is Provide or Remove;
+
+    public static bool IsBufferCall(SqeSpec s) => IsBufferCall(s.Opcode);
+
+    /// <summary>A read that takes a provided buffer: of the program's file, issued inline.</summary>
+    public static bool Selects(SqeSpec s) => (s.Flags & BufferSelect) != 0 && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV;
+
+    /// <summary>A request that changes a group or takes from one.</summary>
+    public static bool UsesGroups(SqeSpec s) => IsBufferCall(s) || Selects(s);
+
+    /// <summary>
+    /// IOSQE_BUFFER_SELECT kept only where the selection cannot race: a READ or READV of the program's
+    /// file, not sent to io-wq by IOSQE_ASYNC or a drain. Elsewhere the flag is dropped (other opcodes
+    /// keep it: their prep refuses it, which is the behaviour compared).
+    /// </summary>
+    public static SqeSpec OnlyWhereItCannotRace(SqeSpec s)
+    {
+        const byte ToIoWq = (byte)(IoUringSqeFlags.IOSQE_ASYNC | IoUringSqeFlags.IOSQE_IO_DRAIN);
+        var read = s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV;
+        return (s.Flags & BufferSelect) != 0 && read && (s.Fd != FdChoice.File || (s.Flags & ToIoWq) != 0)
+            ? s with { Flags = (byte)(s.Flags & ~BufferSelect) }
+            : s;
+    }
+
+    /// <summary>One SQE of a buffer call, its fields drawn by what the opcode makes of them.</summary>
+    public static Gen<SqeSpec> Sqe(byte opcode, Gen<byte> flags) => opcode == Provide
+        ? from f in flags
+          from count in Gen.Frequency((10, Gen.Elements(1UL, 2UL, 4UL)), (1, Gen.Elements(0UL, 70000UL, ulong.MaxValue)))
+          from bgid in Gen.Elements((ushort)0, (ushort)1, (ushort)1, (ushort)3)
+          from buf in Gen.Frequency((12, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Kernel)))
+          from page in Gen.Choose(0, 7)
+          from length in Gen.Frequency((10, Gen.Elements(64u, 700u, 1000u)), (1, Gen.Constant(0u)))
+          from firstId in Gen.Frequency((10, Gen.Elements(0UL, 10UL, 100UL)), (1, Gen.Elements(65535UL, 70000UL)))
+          from refused in Gen.Frequency((12, Gen.Constant(0u)), (1, Gen.Constant(1u)))
+          select new SqeSpec(Provide, f, 0, 0, 0, FdChoice.Negative, buf, page * 4096, length, firstId, refused, 0, bgid, Length: count)
+        : from f in flags
+          from count in Gen.Frequency((10, Gen.Elements(1UL, 2UL, 8UL)), (1, Gen.Elements(0UL, 70000UL)))
+          from bgid in Gen.Elements((ushort)0, (ushort)1, (ushort)3, (ushort)7)
+          from refused in Gen.Frequency((12, Gen.Constant(0u)), (1, Gen.Constant(5u)))
+          select new SqeSpec(Remove, f, 0, 0, 0, FdChoice.Negative, BufChoice.Area, 0, refused, 0, 0, 0, bgid, Length: count);
+
+    /// <summary>
+    /// A buffer call the rules keep from running (<see cref="ProgramGen.BufferCallsAlone"/>): a PROVIDE of
+    /// no buffers (-E2BIG at prep) or a REMOVE from group 7, which no program makes (-ENOENT).
+    /// </summary>
+    public static SqeSpec Harmless(SqeSpec s) => s.Opcode == Provide ? s with { Length = 0 } : s with { BufIndex = 7 };
+
+    public static string Describe(SqeSpec s) => s.Opcode == Provide
+        ? $" count {(long)s.Length} group {s.BufIndex} at {s.Buf}+{s.BufOffset} length {s.Len} first id {s.Off}" + (s.OpFlags != 0 ? $" rw_flags {s.OpFlags}" : string.Empty)
+        : $" count {(long)s.Length} group {s.BufIndex}" + (s.Len != 0 ? $" len {s.Len}" : string.Empty);
+}

@@ -1,0 +1,115 @@
+using System.Runtime.InteropServices;
+using IoUring.Bindings;
+using IoUring.Ring;
+using Xunit;
+
+namespace IoUring.Engine.Tests;
+
+/// <summary>
+/// PROVIDE_BUFFERS, REMOVE_BUFFERS and READ with IOSQE_BUFFER_SELECT from a legacy group. Each expectation
+/// is what the host's 6.18 kernel gave for the same submissions (6.1's recycling as its source reads).
+/// </summary>
+public sealed unsafe class ProvidedBufferTests : IDisposable
+{
+    private const uint Buffer = Constants.IORING_CQE_F_BUFFER;
+    private readonly int memfd = Posix.memfd_create("provided-buffer-tests", 0);
+    private readonly byte* area = (byte*)NativeMemory.AllocZeroed(4096);
+
+    public ProvidedBufferTests()
+    {
+        var data = stackalloc byte[100];
+        for (var i = 0; i < 100; i++)
+        {
+            data[i] = (byte)('a' + (i % 26));
+        }
+
+        var iov = new Posix.IoVec { Base = (nint)data, Length = 100 };
+        Posix.pwritev2(memfd, &iov, 1, 0, 0);
+    }
+
+    [Fact]
+    public void ReadsTakeTheGroupsBuffersInOrderAndSayWhichInTheirCqe()
+    {
+        using var r = TestRing.Create(Snapshots.Newest, 32, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
+        Provide(r, 1, count: 2, at: 0, length: 8, group: 1, firstId: 5);
+        Read(r, memfd, 2, group: 1, length: 0);
+        Read(r, memfd, 3, group: 1, length: 4, offset: 50);
+        Read(r, memfd, 4, group: 1, length: 4);
+        r.Sqe(io_uring_op.IORING_OP_REMOVE_BUFFERS, 5, 5)->buf_group = 1;
+        r.Sqe(io_uring_op.IORING_OP_REMOVE_BUFFERS, 1, 6)->buf_group = 9;
+        r.Submit(6);
+        Assert.Equal(
+            [(1UL, 0, 0u), (2, 8, Buffer | (5 << 16)), (3, 4, Buffer | (6 << 16)), (4, -Errno.ENOBUFS, 0), (5, 0, 0), (6, -Errno.ENOENT, 0)],
+            r.Reap().Select(c => (c.UserData, c.Res, c.Flags)).OrderBy(x => x.UserData).ToList());
+        Assert.Equal("abcdefgh", Text(0, 8));
+        Assert.Equal("yzab", Text(8, 4));
+    }
+
+    [Fact]
+    public void ProvideAndRemoveCheckTheirFieldsAtPrep()
+    {
+        using var r = TestRing.Create(Snapshots.Newest, 32, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
+        Provide(r, 7, count: 0, at: 0, length: 8);
+        Provide(r, 8, count: 1, at: 0, length: 0);
+        Provide(r, 9, count: 2, at: 0, length: 8, firstId: 65535);
+        Provide(r, 10, count: 2, at: 0, length: 8, firstId: 70000);
+        r.Sqe(io_uring_op.IORING_OP_PROVIDE_BUFFERS, 2, 11, addr: 0xffff_8000_0000_0000, len: 8);
+        r.Sqe(io_uring_op.IORING_OP_REMOVE_BUFFERS, 1, 12, addr: 5);
+        Provide(r, 13, count: -1, at: 0, length: 8);
+        r.Submit(7);
+        Assert.Equal(
+            [(7, -Errno.E2BIG), (8, -Errno.EINVAL), (9, -Errno.EINVAL), (10, -Errno.E2BIG), (11, -Errno.EFAULT), (12, -Errno.EINVAL), (13, -Errno.E2BIG)],
+            r.Results().OrderBy(x => x.UserData).ToList());
+    }
+
+    [Fact]
+    public void AReadThatFailsAfterSelectingHasUsedItsBuffer()
+    {
+        using var r = TestRing.Create(Snapshots.Newest, 32, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
+        Provide(r, 21, count: 1, at: 100, length: 16, group: 2, firstId: 7);
+        Read(r, memfd, 22, group: 2, length: 4, rwFlags: 0x100000); // no such RWF_ flag: -EOPNOTSUPP after the selection
+        r.Sqe(io_uring_op.IORING_OP_REMOVE_BUFFERS, 1, 23)->buf_group = 2;
+        r.Submit(3);
+        Assert.Equal(
+            [(21UL, 0, 0u), (22, -Errno.EOPNOTSUPP, Buffer | (7 << 16)), (23, 0, 0)],
+            r.Reap().Select(c => (c.UserData, c.Res, c.Flags)).OrderBy(x => x.UserData).ToList());
+    }
+
+    [Fact]
+    public void AWaitingReadKeepsItsBufferOrOn61GivesItBack()
+    {
+        var xyz = stackalloc byte[3] { (byte)'x', (byte)'y', (byte)'z' };
+        foreach (var recycled in new[] { false, true })
+        {
+            using var r = TestRing.Create(Snapshots.Newest with { LegacyBufferRecycledWhileWaiting = recycled }, 32, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
+            var (read, write) = Posix.Pipe();
+            Provide(r, 31, count: 1, at: 200, length: 16, group: 3, firstId: 9);
+            Read(r, read, 32, group: 3, length: 0);
+            r.Submit(1);
+            r.Sqe(io_uring_op.IORING_OP_REMOVE_BUFFERS, 1, 33)->buf_group = 3;
+            r.Submit(2);
+            var iov = new Posix.IoVec { Base = (nint)xyz, Length = 3 };
+            Posix.pwritev2(write, &iov, 1, -1, 0);
+            r.Submit(3);
+            Assert.Equal(
+                recycled ? [(31UL, 0, 0u), (33, 1, 0), (32, -Errno.ENOBUFS, 0)] : [(31UL, 0, 0u), (33, 0, 0), (32, 3, Buffer | (9 << 16))],
+                r.Reap().Select(c => (c.UserData, c.Res, c.Flags)).ToList());
+            Posix.Close(read);
+            Posix.Close(write);
+        }
+    }
+
+    public void Dispose()
+    {
+        Posix.Close(memfd);
+        NativeMemory.Free(area);
+    }
+
+    private void Provide(TestRing r, ulong userData, int count, int at, uint length, ushort group = 0, ulong firstId = 0) =>
+        r.Sqe(io_uring_op.IORING_OP_PROVIDE_BUFFERS, count, userData, off: firstId, addr: (ulong)(area + at), len: length)->buf_group = group;
+
+    private static void Read(TestRing r, int fd, ulong userData, ushort group, uint length, ulong offset = 0, uint rwFlags = 0) =>
+        r.Sqe(io_uring_op.IORING_OP_READ, fd, userData, off: offset, len: length, opFlags: rwFlags, flags: IoUringSqeFlags.IOSQE_BUFFER_SELECT)->buf_group = group;
+
+    private string Text(int at, int length) => System.Text.Encoding.ASCII.GetString(area + at, length);
+}
