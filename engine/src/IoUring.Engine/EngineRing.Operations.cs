@@ -72,6 +72,9 @@ internal enum Completion : byte
     /// <summary>An error returned by the issue rather than a completion (6.1 posts it at once; see KernelProfile.FailuresPostAtOnce).</summary>
     Failed,
 
+    /// <summary>Completed by the opcode itself through io_req_complete_post: posted at once where failures are (6.1), batched elsewhere.</summary>
+    Posted,
+
     /// <summary>Through a task-work item queued now.</summary>
     TaskWork,
 
@@ -507,6 +510,10 @@ internal sealed unsafe partial class EngineRing
                 return Completion.Async;
             case OpKind.OpenAt or OpKind.OpenAt2 when r.ForceAsync:
                 return Completion.Async;
+            case OpKind.ProvideBuffers or OpKind.RemoveBuffers:
+                // 6.1's io_provide_buffers and io_remove_buffers post their CQE themselves (__io_req_complete).
+                ExecuteNow(ref r);
+                return Completion.Posted;
             case OpKind.Pipe:
                 return ExecutePipe(ref r);
             case OpKind.UringCmd:

@@ -616,7 +616,7 @@ internal sealed unsafe partial class EngineRing
             case Completion.Inline:
                 Complete(i);
                 break;
-            case Completion.Failed:
+            case Completion.Failed or Completion.Posted:
                 CompleteFailed(i);
                 break;
             case Completion.TaskWork:

@@ -149,9 +149,9 @@ public static class KernelBehaviour
             (p, v) => p with { DrainBySequence = v }),
         new KernelBehaviour<bool>(
             nameof(KernelProfile.FailuresPostAtOnce),
-            "a failed request (refused at init, failed async prep, an error returned at issue) and every io-wq completion is posted on its own, ahead of the inline completions batched in the same submission",
+            "a failed request (refused at init, failed async prep, an error returned at issue), every io-wq completion, and PROVIDE_BUFFERS and REMOVE_BUFFERS (which complete themselves) are posted on their own, ahead of the inline completions batched in the same submission",
             "the CQE order of a NOP and an unknown opcode submitted together",
-            "6.1.176 source (io_req_complete_failed, io_req_complete_post); measured under qemu",
+            "6.1.176 source (io_req_complete_failed, io_req_complete_post; kbuf.c's __io_req_complete); measured under qemu (the buffer calls found by the soak)",
             false,
             [(KernelRange.Before(6, 10), true)],
             p => p.FailuresPostAtOnce,

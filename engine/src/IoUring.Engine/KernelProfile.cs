@@ -81,10 +81,11 @@ public enum FixedBufferStage
 /// second bug.
 /// </param>
 /// <param name="FailuresPostAtOnce">
-/// 6.1: a failed request (refused at init, failed async prep, an error returned at issue) and every
-/// io-wq completion is posted on its own (io_req_complete_post), ahead of the inline completions batched
-/// in the same submission; later kernels batch failures (io_req_defer_failed) and complete io-wq work
-/// through task work. Probed by the order of a NOP and an unknown opcode submitted together.
+/// 6.1: a failed request (refused at init, failed async prep, an error returned at issue), every
+/// io-wq completion, and PROVIDE_BUFFERS and REMOVE_BUFFERS (which complete themselves) are posted on
+/// their own (io_req_complete_post), ahead of the inline completions batched in the same submission;
+/// later kernels batch failures (io_req_defer_failed) and these two, and complete io-wq work through task
+/// work. Probed by the order of a NOP and an unknown opcode submitted together.
 /// </param>
 /// <param name="TaskWorkNewestFirst">
 /// 6.1: a run of task work takes the items queued since the last run newest first (the lock-less list
