@@ -22,6 +22,10 @@ internal sealed unsafe partial class EngineRing
 
     private Dictionary<ushort, LinkedList<ProvidedBuffer>>? bufferGroups;
 
+    // 6.1's array of groups 0 to 63, made by the first PROVIDE_BUFFERS of one of them (KernelProfile.BufferGroupArray).
+    private const ushort GroupArrayLength = 64;
+    private bool groupArrayMade;
+
     /// <summary>
     /// io_provide_buffers_prep and io_remove_buffers_prep: the count in fd, the group in buf_group; PROVIDE
     /// the first buffer at addr, each len bytes, ids from off. Request.Len keeps the count (REMOVE too),
@@ -101,6 +105,7 @@ internal sealed unsafe partial class EngineRing
         bufferGroups ??= [];
         if (r.Kind == OpKind.ProvideBuffers)
         {
+            groupArrayMade |= profile.BufferGroupArray && group < GroupArrayLength;
             if (!bufferGroups.TryGetValue(group, out var list))
             {
                 bufferGroups[group] = list = new LinkedList<ProvidedBuffer>();
@@ -122,6 +127,13 @@ internal sealed unsafe partial class EngineRing
 
         if (!bufferGroups.TryGetValue(group, out var from))
         {
+            // A group of 6.1's array exists, empty, once the array is made.
+            if (groupArrayMade && group < GroupArrayLength)
+            {
+                r.Res = 0;
+                return;
+            }
+
             r.Fail(-Errno.ENOENT);
             return;
         }

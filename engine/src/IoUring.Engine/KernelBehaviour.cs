@@ -436,6 +436,15 @@ public static class KernelBehaviour
             p => p.LegacyBufferRecycledWhileWaiting,
             (p, v) => p with { LegacyBufferRecycledWhileWaiting = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.BufferGroupArray),
+            "groups 0 to 63 live in an array made by the first PROVIDE_BUFFERS of one of them: then each exists, and a REMOVE_BUFFERS of one never provided removes 0 (not -ENOENT)",
+            "a PROVIDE_BUFFERS of group 1, then a REMOVE_BUFFERS of group 0: 0, or -ENOENT",
+            "found by the soak on 6.1 (io_buffer_get_list's io_bl array, BGID_ARRAY); 6.12 keeps groups in an xarray only (6.2 to 6.11 are taken as 6.1)",
+            false,
+            [(KernelRange.Before(6, 12), true)],
+            p => p.BufferGroupArray,
+            (p, v) => p with { BufferGroupArray = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",

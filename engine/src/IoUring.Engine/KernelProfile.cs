@@ -266,6 +266,12 @@ public enum FixedBufferStage
 /// done); 6.12 on, it keeps the buffer until it completes. Probed with a READ of an empty pipe with
 /// IOSQE_BUFFER_SELECT, then a REMOVE_BUFFERS of one: 1 (given back) or 0.
 /// </param>
+/// <param name="BufferGroupArray">
+/// 6.1 keeps groups 0 to 63 in an array made by the first PROVIDE_BUFFERS of one of them: from then on
+/// each of them exists, empty, so a REMOVE_BUFFERS of one never provided removes 0 rather than answering
+/// -ENOENT; later kernels keep only the groups made. Probed with a PROVIDE_BUFFERS of group 1 and a
+/// REMOVE_BUFFERS of group 0.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -325,7 +331,8 @@ public sealed record KernelProfile(
     bool XattrTakesFixedFile = true,
     bool UringCmdMultishot = true,
     uint SocketCommands = KernelProfile.AllSocketCommands,
-    bool LegacyBufferRecycledWhileWaiting = false)
+    bool LegacyBufferRecycledWhileWaiting = false,
+    bool BufferGroupArray = false)
 {
     /// <summary>SOCKET_URING_OP_SIOCINQ, SIOCOUTQ, GETSOCKOPT, SETSOCKOPT, TX_TIMESTAMP and GETSOCKNAME.</summary>
     public const uint AllSocketCommands = 6;

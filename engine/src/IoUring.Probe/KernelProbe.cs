@@ -92,6 +92,7 @@ public static class KernelProbe
                 }) != -Errno.EFAULT),
                 SocketCommands = ProbeSocketCommands(live),
                 LegacyBufferRecycledWhileWaiting = ProbeLegacyBufferRecycled(live),
+                BufferGroupArray = ProbeBufferGroupArray(live),
             };
         }
         finally
@@ -808,6 +809,37 @@ public static class KernelProbe
         Posix.Close(read);
         Posix.Close(write);
         return removed == 1;
+    }
+
+    /// <summary>A PROVIDE_BUFFERS of one buffer to group 1, then a REMOVE_BUFFERS of group 0: 0 where groups below 64 all exist.</summary>
+    private static unsafe bool ProbeBufferGroupArray(IRingBackend live)
+    {
+        var buffer = stackalloc byte[64];
+        var removed = int.MinValue;
+        WithRing(live, 4, ring =>
+        {
+            var sqe = ring.GetSqe();
+            sqe->opcode = (byte)io_uring_op.IORING_OP_PROVIDE_BUFFERS;
+            sqe->fd = 1;
+            sqe->addr = (ulong)buffer;
+            sqe->len = 64;
+            sqe->buf_group = 1;
+            sqe->user_data = 1;
+            sqe = ring.GetSqe();
+            sqe->opcode = (byte)io_uring_op.IORING_OP_REMOVE_BUFFERS;
+            sqe->fd = 1;
+            sqe->buf_group = 0;
+            sqe->user_data = 2;
+            ring.Submit(2);
+            foreach (var cqe in DrainCqes(ring))
+            {
+                if (cqe.UserData == 2)
+                {
+                    removed = cqe.Res;
+                }
+            }
+        });
+        return removed == 0;
     }
 
     /// <summary>One SQE, filled by <paramref name="fill"/> (user_data 1), on a fresh ring: its CQE's result.</summary>

@@ -99,6 +99,21 @@ public sealed unsafe class ProvidedBufferTests : IDisposable
         }
     }
 
+    [Fact]
+    public void On61EveryGroupBelow64ExistsOnceOneWasProvided()
+    {
+        foreach (var (array, expected) in new[] { (false, -Errno.ENOENT), (true, 0) })
+        {
+            using var r = TestRing.Create(Snapshots.Newest with { BufferGroupArray = array }, 8, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
+            r.Sqe(io_uring_op.IORING_OP_REMOVE_BUFFERS, 1, 1)->buf_group = 0;
+            Provide(r, 2, count: 1, at: 0, length: 8, group: 1);
+            r.Sqe(io_uring_op.IORING_OP_REMOVE_BUFFERS, 1, 3)->buf_group = 0;
+            r.Sqe(io_uring_op.IORING_OP_REMOVE_BUFFERS, 1, 4)->buf_group = 64;
+            r.Submit(4);
+            Assert.Equal([(1, -Errno.ENOENT), (2, 0), (3, expected), (4, -Errno.ENOENT)], r.Results().OrderBy(x => x.UserData).ToList());
+        }
+    }
+
     public void Dispose()
     {
         Posix.Close(memfd);
