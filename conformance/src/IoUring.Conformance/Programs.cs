@@ -673,6 +673,13 @@ public static class ProgramGen
             yield return Number(p with { Steps = p.Steps.Where((_, k) => k != i).ToArray() });
         }
 
+        // Two neighbouring steps at once: where the CQ's wrap matters (a 32-byte CQE at the ring's end),
+        // the count of CQEs before it must keep its parity, which removing one step at a time cannot do.
+        for (var i = 0; i + 1 < p.Steps.Length; i++)
+        {
+            yield return Number(p with { Steps = p.Steps.Where((_, k) => k != i && k != i + 1).ToArray() });
+        }
+
         for (var i = 0; i < p.Steps.Length; i++)
         {
             var step = p.Steps[i];
