@@ -40,11 +40,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <netinet/in.h>
 #include <time.h>
@@ -308,6 +310,12 @@ struct workspace {
 	unsigned char *stream;
 	struct { void *base; size_t len; } *iovecs;
 	struct msg_slot *msgs;
+	/* The path calls' scratch directory (its path empty when the program has none), names, open_hows and statx buffer. */
+	int dir;
+	char dir_path[64];
+	unsigned char *names;
+	unsigned long long *hows;
+	unsigned char *statx;
 };
 
 static void workspace_create(struct workspace *ws)
@@ -347,6 +355,9 @@ static void workspace_create(struct workspace *ws)
 		ws->area[i] = (unsigned char)(i * 13);
 	for (int i = 0; i < STREAM_BYTES; i++)
 		ws->stream[i] = (unsigned char)(i * 29 + 1);
+	ws->dir = -1;
+	ws->dir_path[0] = '\0';
+	ws->statx = NULL;
 }
 
 /* The checks: each compares what the kernel did with what it should have done, and stops at the first difference. */
@@ -494,6 +505,72 @@ static unsigned long long eventfd_count(int fd)
 	return count;
 }
 
+static int name_order(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The scratch directory's entries in byte order of their names, a subdirectory's after its own entry:
+ * "name:f" and a regular file's size, "name:d", "name:l>" and a link's target. */
+static int list_directory(const char *path, const char *prefix, char *buf, size_t size, int n)
+{
+	char *entries[64];
+	int count = 0;
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return n;
+	for (struct dirent *e; (e = readdir(d)) != NULL && count < 64;)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			entries[count++] = strdup(e->d_name);
+	closedir(d);
+	qsort(entries, (size_t)count, sizeof entries[0], name_order);
+	for (int i = 0; i < count; i++) {
+		char full[512], target[256];
+		struct stat st;
+		snprintf(full, sizeof full, "%s/%s", path, entries[i]);
+		if (lstat(full, &st) != 0) {
+			n += snprintf(buf + n, size - (size_t)n, " %s%s:?", prefix, entries[i]);
+		} else if (S_ISLNK(st.st_mode)) {
+			ssize_t len = readlink(full, target, sizeof target - 1);
+			target[len > 0 ? len : 0] = '\0';
+			n += snprintf(buf + n, size - (size_t)n, " %s%s:l>%s", prefix, entries[i], target);
+		} else if (S_ISDIR(st.st_mode)) {
+			char below[256];
+			n += snprintf(buf + n, size - (size_t)n, " %s%s:d", prefix, entries[i]);
+			snprintf(below, sizeof below, "%s%s/", prefix, entries[i]);
+			n = list_directory(full, below, buf, size, n);
+		} else {
+			n += snprintf(buf + n, size - (size_t)n, " %s%s:f%lld", prefix, entries[i], (long long)st.st_size);
+		}
+		free(entries[i]);
+	}
+	return n;
+}
+
+/* Once the scratch directory holds anything, " dir" and its entries; once STATX wrote its buffer,
+ * " statx" and the type with a regular file's or a link's size and link count (struct statx: mask at 0,
+ * nlink at 16, mode at 28, size at 40). */
+static void paths_digest(struct workspace *ws, char *buf, size_t size, int n)
+{
+	if (ws->dir_path[0] != '\0') {
+		int before = n;
+		n += snprintf(buf + n, size - (size_t)n, " dir");
+		int listed = list_directory(ws->dir_path, "", buf, size, n);
+		if (listed == n)
+			buf[n = before] = '\0';
+		else
+			n = listed;
+	}
+	if (ws->statx != NULL && *(unsigned *)ws->statx != 0) {
+		unsigned type = *(unsigned short *)(ws->statx + 28) & S_IFMT;
+		const char *kind = type == S_IFREG ? "f" : type == S_IFDIR ? "d" : type == S_IFLNK ? "l" : "?";
+		if (type == S_IFREG || type == S_IFLNK)
+			snprintf(buf + n, size - (size_t)n, " statx %s%llu/%u", kind, *(unsigned long long *)(ws->statx + 40), *(unsigned *)(ws->statx + 16));
+		else
+			snprintf(buf + n, size - (size_t)n, " statx %s", kind);
+	}
+}
+
 /* The file's size, a digest of its bytes, its position, and a digest of the buffer area; once the
  * pipe or the eventfd has been used, the bytes in the pipe, the eventfd's count and a digest of their buffer;
  * once a socket holds bytes, how many each holds. */
@@ -521,7 +598,8 @@ static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 	ioctl(ws->sock_a, FIONREAD, &a);
 	ioctl(ws->sock_b, FIONREAD, &b);
 	if (a != 0 || b != 0)
-		snprintf(buf + n, size - (size_t)n, " sockets %d %d", a, b);
+		n += snprintf(buf + n, size - (size_t)n, " sockets %d %d", a, b);
+	paths_digest(ws, buf, size, n);
 }
 
 /* The SQEs of one step: where each went in the SQ, and whether the SQ ran out of room. */
@@ -589,7 +667,7 @@ static void expect_counters(struct ring *r, const char *want)
 
 static void expect_digest(struct workspace *ws, const char *want)
 {
-	char got[160];
+	char got[2048];
 	workspace_digest(ws, got, sizeof got);
 	expect_text("the file and the buffer area (size:digest, position, digest)", got, want);
 }
