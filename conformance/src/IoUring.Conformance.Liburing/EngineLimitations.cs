@@ -29,17 +29,22 @@ public static class EngineLimitations
         "background",
         "the engine runs only inside the program's calls into the ring: a completion that a file's wake-up makes ready (another thread's send to a socket a read waits on) is posted at the ring's next enter or wait; the kernel posts it from task work as soon as the waiting task returns to user space, so a program that spins on the CQ without entering the ring never sees it");
 
+    public static readonly EngineLimitation Workers = new(
+        "workers",
+        "the engine's io-wq is a queue it runs in the submitting thread, not kernel threads: a program that looks for io-wq's workers (threads named iou-wrk-* in /proc/self/task) finds none");
+
     /// <summary>Each listed test and the behaviour its engine failure comes from (read from the test's source and its output on the engine).</summary>
     public static readonly IReadOnlyDictionary<string, EngineLimitation> ByTest = new Dictionary<string, EngineLimitation>(StringComparer.Ordinal)
     {
         ["232c93d07b74"] = Background,
         ["across-fork"] = Fork,
         ["io-cancel"] = Fork,
+        ["io-wq-unused-exit"] = Workers,
         ["defer-taskrun"] = Tasks,
         ["single-issuer"] = Tasks,
         ["reg-wait"] = Time,
         ["timeout-new"] = Time,
     };
 
-    public static IReadOnlyList<EngineLimitation> All { get; } = [Time, Tasks, Fork, Background];
+    public static IReadOnlyList<EngineLimitation> All { get; } = [Time, Tasks, Fork, Background, Workers];
 }

@@ -72,6 +72,31 @@ public static class BufferChoices
           select new SqeSpec(Remove, f, 0, 0, 0, FdChoice.Negative, BufChoice.Area, 0, refused, 0, 0, 0, bgid, Length: count);
 
     /// <summary>
+    /// Two to five steps of one request each: a PROVIDE_BUFFERS of a few buffers to group 0 or 1, then reads
+    /// of the program's file that take from that group (IOSQE_BUFFER_SELECT, buf_index the group, a length
+    /// of 0 or less than a buffer's), now and then a REMOVE_BUFFERS of it, so that the later ones meet a
+    /// group emptied or refilled.
+    /// </summary>
+    public static Gen<Step[]> Scenario =>
+        from bgid in Gen.Elements((ushort)0, (ushort)1)
+        from count in Gen.Elements(1UL, 2UL, 4UL)
+        from page in Gen.Choose(0, 7)
+        from length in Gen.Elements(64u, 700u)
+        from firstId in Gen.Elements(0UL, 10UL)
+        from rest in Gen.Frequency(
+                (6, from opcode in Gen.Elements((byte)io_uring_op.IORING_OP_READ, (byte)io_uring_op.IORING_OP_READ, (byte)io_uring_op.IORING_OP_READV)
+                    from len in Gen.Elements(0u, 100u, 5000u)
+                    from off in Gen.Elements(0UL, 100UL, 8100UL)
+                    select new SqeSpec(opcode, BufferSelect, 0, 0, 0, FdChoice.File, BufChoice.Area, 0, opcode == (byte)io_uring_op.IORING_OP_READV ? 1u : len, off, 0, 0, bgid)),
+                (1, from removed in Gen.Elements(1UL, 8UL) select new SqeSpec(Remove, 0, 0, 0, 0, FdChoice.Negative, BufChoice.Area, 0, 0, 0, 0, 0, bgid, Length: removed)),
+                (1, Gen.Constant(new SqeSpec(Provide, 0, 0, 0, 0, FdChoice.Negative, BufChoice.Area, 4096 * 7, 100, 50, 0, 0, bgid, Length: 2))))
+            .ArrayOf().Select(a => a.Take(4).ToArray())
+        select new[] { new SqeSpec(Provide, 0, 0, 0, 0, FdChoice.Negative, BufChoice.Area, page * 4096, length, firstId, 0, 0, bgid, Length: count) }
+            .Concat(rest)
+            .Select(s => new Step([s], true, 12, -1, null))
+            .ToArray();
+
+    /// <summary>
     /// A buffer call the rules keep from running (<see cref="ProgramGen.BufferCallsAlone"/>): a PROVIDE of
     /// no buffers (-E2BIG at prep) or a REMOVE from group 7, which no program makes (-ENOENT).
     /// </summary>

@@ -170,7 +170,7 @@ public static class PathChoices
     public static Gen<Step[]> Scenario =>
         (from opcode in Gen.Elements(Mkdirat, Openat, Openat, Symlinkat, Linkat, Renameat, Unlinkat, Statx, Statx, Openat2)
          from spec in Sqe(opcode, Gen.Constant((byte)0))
-         from name in Gen.Elements(0, 1, 2, 3, 4)
+         from name in opcode == Statx && (spec.OpFlags & 0x1000) != 0 ? Gen.Elements(5, 5, 0, 2) : Gen.Elements(0, 1, 2, 3, 4) // AT_EMPTY_PATH: mostly the directory itself
          from second in Gen.Elements(0, 1, 2, 3, 4)
          select new Step(
              [spec with

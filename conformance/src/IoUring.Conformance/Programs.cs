@@ -525,7 +525,8 @@ public static class ProgramGen
                from connections in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, ConnectionChoices.Connection.ArrayOf().Select(a => a.Take(2).ToArray())))
                from connectionsFirst in Gen.Elements(true, false)
                from paths in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, PathChoices.Scenario))
-               let body = paths.Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
+               from buffers in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, BufferChoices.Scenario))
+               let body = paths.Concat(buffers).Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
                select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(connectionsFirst ? connections.Concat(body) : body.Concat(connections)).Concat(shutdown).ToArray())));
     }
 
@@ -1073,10 +1074,13 @@ public static class ProgramGen
             var batch = steps[si].Batch;
             drainSeen |= batch.Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0);
             badSeen |= steps[si].BadIndexAt >= 0;
-            // Late work of the step before counts too: an SQE of it may have been left in the SQ (a refused
-            // one before it, a ring not enabled yet) and be submitted with this step's (found by the soak:
-            // an ANY cancellation found a MKDIRAT left from a disabled ring's step still queued for io-wq).
-            var stepLate = batch.Any(Runner.MayCompleteLate) || (si > 0 && steps[si - 1].Batch.Any(Runner.MayCompleteLate));
+            var stepLate = batch.Any(Runner.MayCompleteLate);
+
+            // For a cancellation, late work of the step before counts too: an SQE of it may have been left
+            // in the SQ (a refused one before it, a ring not enabled yet) and be submitted with this step's
+            // (found by the soak: an ANY cancellation found a MKDIRAT left from a disabled ring's step still
+            // queued for io-wq).
+            var cancelLate = stepLate || (si > 0 && steps[si - 1].Batch.Any(Runner.MayCompleteLate));
             var chainLate = false;
             for (var k = 0; k < batch.Length; k++)
             {
@@ -1112,7 +1116,7 @@ public static class ProgramGen
                 }
 
                 // A file key matches io-wq work on that file, which may or may not have started.
-                if (TimeoutChoices.IsCancel(s) && (s.OpFlags & TimeoutChoices.CancelFd) != 0 && stepLate && s.Fd == FdChoice.File)
+                if (TimeoutChoices.IsCancel(s) && (s.OpFlags & TimeoutChoices.CancelFd) != 0 && cancelLate && s.Fd == FdChoice.File)
                 {
                     s = s with { Fd = FdChoice.Closed };
                 }
@@ -1132,7 +1136,7 @@ public static class ProgramGen
                 var pollsOnly = (s.OpFlags & (TimeoutChoices.CancelAny | TimeoutChoices.CancelAll)) == 0 && (s.OpFlags & TimeoutChoices.CancelOp) != 0
                     && s.Len == (uint)io_uring_op.IORING_OP_POLL_ADD && onTime && !flat.Any(f => PollChoices.IsAdd(f.Sqe) && !f.OnTime);
                 if (TimeoutChoices.CancelsBroadly(s) && !pollsOnly
-                    && (!onTime || stepLate || flat.Any(f => TimeoutChoices.IsTimeout(f.Sqe) && (!f.OnTime || (f.Step == si && TimeoutChoices.When(f.Sqe) == TimerFires.Now)))))
+                    && (!onTime || cancelLate || flat.Any(f => TimeoutChoices.IsTimeout(f.Sqe) && (!f.OnTime || (f.Step == si && TimeoutChoices.When(f.Sqe) == TimerFires.Now)))))
                 {
                     s = s with { OpFlags = s.OpFlags & ~(TimeoutChoices.CancelAny | TimeoutChoices.CancelOp | TimeoutChoices.CancelAll), Target = 0 };
                 }
