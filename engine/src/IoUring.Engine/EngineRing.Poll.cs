@@ -449,7 +449,7 @@ internal sealed unsafe partial class EngineRing
             r.Fail(-Errno.ECANCELED);
             if (r.AsyncPoll)
             {
-                CompleteFailed(i);
+                CompleteOnItsOwn(i);
             }
             else
             {

@@ -439,7 +439,7 @@ internal sealed unsafe partial class EngineRing
         if (r.Failed)
         {
             r.SqeFlags = (byte)((r.SqeFlags & ~(byte)IoUringSqeFlags.IOSQE_IO_HARDLINK) | (r.Next >= 0 ? (byte)IoUringSqeFlags.IOSQE_IO_LINK : 0));
-            CompleteFailed(i);
+            CompleteOnItsOwn(i);
             return;
         }
 
@@ -448,7 +448,7 @@ internal sealed unsafe partial class EngineRing
         if (AsyncPrep(ref r) is var error and not 0)
         {
             r.Fail(error);
-            CompleteFailed(i);
+            CompleteOnItsOwn(i);
             return;
         }
 
@@ -617,7 +617,7 @@ internal sealed unsafe partial class EngineRing
                 Complete(i);
                 break;
             case Completion.Failed or Completion.Posted:
-                CompleteFailed(i);
+                CompleteOnItsOwn(i);
                 break;
             case Completion.TaskWork:
                 // Completes later (IOU_ISSUE_SKIP_COMPLETE): its linked timeout is armed meanwhile.
@@ -640,10 +640,10 @@ internal sealed unsafe partial class EngineRing
     private void Complete(int i) => batch.Enqueue(i);
 
     /// <summary>
-    /// A failure: 6.1 posts it at once (io_req_complete_failed, its own commit), later kernels add it
-    /// to the batch like any completion (io_req_defer_failed).
+    /// A failure, or a request that posts its own CQE (io_req_complete_post): 6.1 posts it at once, later
+    /// kernels add it to the batch like any completion (io_req_defer_failed).
     /// </summary>
-    private void CompleteFailed(int i)
+    private void CompleteOnItsOwn(int i)
     {
         if (profile.FailuresPostAtOnce)
         {
@@ -762,7 +762,7 @@ internal sealed unsafe partial class EngineRing
                             break;
                         case WorkKind.Cancel:
                             requests[item.Request].SetFail();
-                            CompleteFailed(item.Request);
+                            CompleteOnItsOwn(item.Request);
                             break;
                         case WorkKind.TimerFired:
                             TimerFired(item.Request);

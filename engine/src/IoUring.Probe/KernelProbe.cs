@@ -748,19 +748,12 @@ public static class KernelProbe
         var res = int.MinValue;
         WithMemfd(memfd =>
         {
-            WithRing(live, 4, ring =>
+            res = ProbeOne(live, sqe =>
             {
-                var sqe = ring.GetSqe();
                 sqe->opcode = (byte)io_uring_op.IORING_OP_FADVISE;
                 sqe->fd = memfd;
                 sqe->off = offset;
                 sqe->addr = addr;
-                sqe->user_data = 1;
-                ring.Submit(1);
-                foreach (var cqe in DrainCqes(ring))
-                {
-                    res = cqe.Res;
-                }
             });
             return true;
         });
@@ -778,33 +771,17 @@ public static class KernelProbe
         var removed = int.MinValue;
         WithRing(live, 8, ring =>
         {
+            ProvideOne(ring.GetSqe(), buffer, group: 1);
             var sqe = ring.GetSqe();
-            sqe->opcode = (byte)io_uring_op.IORING_OP_PROVIDE_BUFFERS;
-            sqe->fd = 1;
-            sqe->addr = (ulong)buffer;
-            sqe->len = 64;
-            sqe->buf_group = 1;
-            sqe->user_data = 1;
-            sqe = ring.GetSqe();
             sqe->opcode = (byte)io_uring_op.IORING_OP_READ;
             sqe->fd = read;
             sqe->flags = (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT;
             sqe->buf_group = 1;
             sqe->user_data = 2;
             ring.Submit(1);
-            sqe = ring.GetSqe();
-            sqe->opcode = (byte)io_uring_op.IORING_OP_REMOVE_BUFFERS;
-            sqe->fd = 1;
-            sqe->buf_group = 1;
-            sqe->user_data = 3;
+            RemoveOne(ring.GetSqe(), group: 1);
             ring.Submit(2);
-            foreach (var cqe in DrainCqes(ring))
-            {
-                if (cqe.UserData == 3)
-                {
-                    removed = cqe.Res;
-                }
-            }
+            removed = ResultOf(ring, RemoveUserData);
         });
         Posix.Close(read);
         Posix.Close(write);
@@ -818,28 +795,49 @@ public static class KernelProbe
         var removed = int.MinValue;
         WithRing(live, 4, ring =>
         {
-            var sqe = ring.GetSqe();
-            sqe->opcode = (byte)io_uring_op.IORING_OP_PROVIDE_BUFFERS;
-            sqe->fd = 1;
-            sqe->addr = (ulong)buffer;
-            sqe->len = 64;
-            sqe->buf_group = 1;
-            sqe->user_data = 1;
-            sqe = ring.GetSqe();
-            sqe->opcode = (byte)io_uring_op.IORING_OP_REMOVE_BUFFERS;
-            sqe->fd = 1;
-            sqe->buf_group = 0;
-            sqe->user_data = 2;
+            ProvideOne(ring.GetSqe(), buffer, group: 1);
+            RemoveOne(ring.GetSqe(), group: 0);
             ring.Submit(2);
-            foreach (var cqe in DrainCqes(ring))
-            {
-                if (cqe.UserData == 2)
-                {
-                    removed = cqe.Res;
-                }
-            }
+            removed = ResultOf(ring, RemoveUserData);
         });
         return removed == 0;
+    }
+
+    private const ulong RemoveUserData = 3;
+
+    /// <summary>A PROVIDE_BUFFERS of one 64-byte buffer to <paramref name="group"/> (user_data 1).</summary>
+    private static unsafe void ProvideOne(io_uring_sqe* sqe, byte* buffer, ushort group)
+    {
+        sqe->opcode = (byte)io_uring_op.IORING_OP_PROVIDE_BUFFERS;
+        sqe->fd = 1;
+        sqe->addr = (ulong)buffer;
+        sqe->len = 64;
+        sqe->buf_group = group;
+        sqe->user_data = 1;
+    }
+
+    /// <summary>A REMOVE_BUFFERS of one buffer of <paramref name="group"/> (user_data <see cref="RemoveUserData"/>).</summary>
+    private static unsafe void RemoveOne(io_uring_sqe* sqe, ushort group)
+    {
+        sqe->opcode = (byte)io_uring_op.IORING_OP_REMOVE_BUFFERS;
+        sqe->fd = 1;
+        sqe->buf_group = group;
+        sqe->user_data = RemoveUserData;
+    }
+
+    /// <summary>The result of the CQE with <paramref name="userData"/> among those in the CQ (int.MinValue when none).</summary>
+    private static int ResultOf(IoUring.Ring.Ring ring, ulong userData)
+    {
+        var res = int.MinValue;
+        foreach (var cqe in DrainCqes(ring))
+        {
+            if (cqe.UserData == userData)
+            {
+                res = cqe.Res;
+            }
+        }
+
+        return res;
     }
 
     /// <summary>One SQE, filled by <paramref name="fill"/> (user_data 1), on a fresh ring: its CQE's result.</summary>

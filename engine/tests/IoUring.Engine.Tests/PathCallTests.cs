@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using System.Text;
 using IoUring.Bindings;
 using IoUring.Ring;
 using Xunit;
@@ -20,7 +18,7 @@ public sealed unsafe class PathCallTests : IDisposable
 
     private readonly string scratch = Directory.CreateTempSubdirectory("path-call-tests").FullName;
     private readonly int dir;
-    private readonly List<nint> names = [];
+    private readonly TestMemory memory = new();
 
     public PathCallTests()
     {
@@ -34,15 +32,15 @@ public sealed unsafe class PathCallTests : IDisposable
         using var r = TestRing.Create(Snapshots.Newest, 16, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
         var longName = new string('a', 4096);
         File.WriteAllText(Path.Combine(scratch, "e"), "x");
-        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 1, addr: Name("f"), len: 0x1a4, opFlags: OCreat | 2);
-        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 2, addr: Name("missing"));
-        r.Sqe(io_uring_op.IORING_OP_OPENAT, 0, 3, addr: Name("f"), flags: IoUringSqeFlags.IOSQE_FIXED_FILE);
-        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 4, addr: Name(string.Empty));
+        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 1, addr: memory.Text("f"), len: 0x1a4, opFlags: OCreat | 2);
+        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 2, addr: memory.Text("missing"));
+        r.Sqe(io_uring_op.IORING_OP_OPENAT, 0, 3, addr: memory.Text("f"), flags: IoUringSqeFlags.IOSQE_FIXED_FILE);
+        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 4, addr: memory.Text(string.Empty));
         r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 5, addr: 0x10);
-        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 6, addr: Name(longName));
-        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 7, addr: Name("e"), opFlags: OCloexec, fileIndex: 1);
-        r.Sqe(io_uring_op.IORING_OP_OPENAT, -1, 8, addr: Name("f"));
-        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 9, addr: Name("e"), fileIndex: 1); // no fixed table
+        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 6, addr: memory.Text(longName));
+        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 7, addr: memory.Text("e"), opFlags: OCloexec, fileIndex: 1);
+        r.Sqe(io_uring_op.IORING_OP_OPENAT, -1, 8, addr: memory.Text("f"));
+        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 9, addr: memory.Text("e"), fileIndex: 1); // no fixed table
         r.Submit(9);
         var results = r.Results().OrderBy(x => x.UserData).ToList();
         Assert.True(results[0].Res >= 0, $"OPENAT with O_CREAT returned {results[0].Res}");
@@ -58,25 +56,23 @@ public sealed unsafe class PathCallTests : IDisposable
     {
         using var r = TestRing.Create(Snapshots.Newest, 16, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
         File.WriteAllText(Path.Combine(scratch, "f"), "x");
-        var how = (ulong*)Marshal.AllocHGlobal(64);
-        names.Add((nint)how);
-        new Span<byte>(how, 64).Clear();
+        var how = (ulong*)memory.Zeroed(64);
         ((byte*)how)[30] = 1;
-        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 1, off: (ulong)how, addr: Name("f"), len: 10);
-        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 2, off: (ulong)how, addr: Name("f"), len: 32); // not zero past the 24 bytes known
-        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 3, off: 0x10, addr: Name("f"), len: 24);
+        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 1, off: (ulong)how, addr: memory.Text("f"), len: 10);
+        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 2, off: (ulong)how, addr: memory.Text("f"), len: 32); // not zero past the 24 bytes known
+        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 3, off: 0x10, addr: memory.Text("f"), len: 24);
         r.Submit(3);
         Assert.Equal([(1, -Errno.EINVAL), (2, -Errno.E2BIG), (3, -Errno.EFAULT)], r.Results().OrderBy(x => x.UserData).ToList());
 
         // Flags and resolve are the call's own to check, at issue: -EINVAL, and RESOLVE_BENEATH's -EXDEV.
         new Span<byte>(how, 64).Clear();
         how[0] = 1UL << 40;
-        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 4, off: (ulong)how, addr: Name("f"), len: 24);
+        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 4, off: (ulong)how, addr: memory.Text("f"), len: 24);
         r.Submit(1);
         how[0] = 0;
         how[2] = 0x08; // RESOLVE_BENEATH
-        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 5, off: (ulong)how, addr: Name("../x"), len: 24);
-        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 6, off: (ulong)how, addr: Name("f"), len: 24);
+        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 5, off: (ulong)how, addr: memory.Text("../x"), len: 24);
+        r.Sqe(io_uring_op.IORING_OP_OPENAT2, dir, 6, off: (ulong)how, addr: memory.Text("f"), len: 24);
         r.Submit(2);
         var results = r.Results().OrderBy(x => x.UserData).ToList();
         Assert.Equal([(4, -Errno.EINVAL), (5, -18 /* EXDEV */)], results[..2]);
@@ -88,15 +84,15 @@ public sealed unsafe class PathCallTests : IDisposable
     public void TheDirectoryCallsErrorIsOnlyTheResultAndTheChainGoesOn()
     {
         using var r = TestRing.Create(Snapshots.Newest, 16, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
-        r.Sqe(io_uring_op.IORING_OP_MKDIRAT, dir, 1, addr: Name("d"), len: 0x1ed);
+        r.Sqe(io_uring_op.IORING_OP_MKDIRAT, dir, 1, addr: memory.Text("d"), len: 0x1ed);
         r.Submit(1);
-        r.Sqe(io_uring_op.IORING_OP_MKDIRAT, dir, 2, addr: Name("d"), len: 0x1ed, flags: IoUringSqeFlags.IOSQE_IO_LINK);
+        r.Sqe(io_uring_op.IORING_OP_MKDIRAT, dir, 2, addr: memory.Text("d"), len: 0x1ed, flags: IoUringSqeFlags.IOSQE_IO_LINK);
         r.Nop(3);
-        r.Sqe(io_uring_op.IORING_OP_UNLINKAT, dir, 4, addr: Name("d"), opFlags: 1); // only AT_REMOVEDIR
-        r.Sqe(io_uring_op.IORING_OP_UNLINKAT, dir, 5, addr: Name("d"));
-        r.Sqe(io_uring_op.IORING_OP_STATX, dir, 6, off: Statx(), addr: Name("nope"), len: 1, flags: IoUringSqeFlags.IOSQE_IO_LINK);
+        r.Sqe(io_uring_op.IORING_OP_UNLINKAT, dir, 4, addr: memory.Text("d"), opFlags: 1); // only AT_REMOVEDIR
+        r.Sqe(io_uring_op.IORING_OP_UNLINKAT, dir, 5, addr: memory.Text("d"));
+        r.Sqe(io_uring_op.IORING_OP_STATX, dir, 6, off: memory.Zeroed(256), addr: memory.Text("nope"), len: 1, flags: IoUringSqeFlags.IOSQE_IO_LINK);
         r.Nop(7);
-        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 8, addr: Name("nope"), flags: IoUringSqeFlags.IOSQE_IO_LINK);
+        r.Sqe(io_uring_op.IORING_OP_OPENAT, dir, 8, addr: memory.Text("nope"), flags: IoUringSqeFlags.IOSQE_IO_LINK);
         r.Nop(9);
         r.Submit(9);
         Assert.Equal(
@@ -110,14 +106,14 @@ public sealed unsafe class PathCallTests : IDisposable
         using var r = TestRing.Create(Snapshots.Newest, 16, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
         File.WriteAllText(Path.Combine(scratch, "f"), "x");
         Directory.CreateDirectory(Path.Combine(scratch, "d"));
-        r.Sqe(io_uring_op.IORING_OP_RENAMEAT, dir, 1, off: Name("g"), addr: Name("f"), len: (uint)dir);
+        r.Sqe(io_uring_op.IORING_OP_RENAMEAT, dir, 1, off: memory.Text("g"), addr: memory.Text("f"), len: (uint)dir);
         r.Submit(1);
-        r.Sqe(io_uring_op.IORING_OP_SYMLINKAT, dir, 2, off: Name("s"), addr: Name("g"));
+        r.Sqe(io_uring_op.IORING_OP_SYMLINKAT, dir, 2, off: memory.Text("s"), addr: memory.Text("g"));
         r.Submit(1);
-        r.Sqe(io_uring_op.IORING_OP_LINKAT, dir, 3, off: Name("h"), addr: Name("g"), len: (uint)dir);
-        r.Sqe(io_uring_op.IORING_OP_LINKAT, dir, 4, off: Name("h2"), addr: Name(string.Empty), len: (uint)dir); // an empty name needs AT_EMPTY_PATH
-        r.Sqe(io_uring_op.IORING_OP_UNLINKAT, dir, 5, addr: Name("d"), opFlags: AtRemovedir);
-        r.Sqe(io_uring_op.IORING_OP_SYMLINKAT, dir, 6, off: Name("s2"), addr: Name("g"), len: 1);
+        r.Sqe(io_uring_op.IORING_OP_LINKAT, dir, 3, off: memory.Text("h"), addr: memory.Text("g"), len: (uint)dir);
+        r.Sqe(io_uring_op.IORING_OP_LINKAT, dir, 4, off: memory.Text("h2"), addr: memory.Text(string.Empty), len: (uint)dir); // an empty name needs AT_EMPTY_PATH
+        r.Sqe(io_uring_op.IORING_OP_UNLINKAT, dir, 5, addr: memory.Text("d"), opFlags: AtRemovedir);
+        r.Sqe(io_uring_op.IORING_OP_SYMLINKAT, dir, 6, off: memory.Text("s2"), addr: memory.Text("g"), len: 1);
         r.Submit(4);
         Assert.Equal([(1, 0), (2, 0), (3, 0), (4, -Errno.ENOENT), (5, 0), (6, -Errno.EINVAL)], r.Results().OrderBy(x => x.UserData).ToList());
         Assert.Equal(["g", "h", "s"], Directory.EnumerateFileSystemEntries(scratch).Select(Path.GetFileName).Order());
@@ -129,11 +125,11 @@ public sealed unsafe class PathCallTests : IDisposable
     {
         using var r = TestRing.Create(Snapshots.Newest, 16, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
         File.WriteAllText(Path.Combine(scratch, "g"), "hello");
-        var buffer = Statx();
-        r.Sqe(io_uring_op.IORING_OP_STATX, dir, 1, off: buffer, addr: Name("g"), len: StatxSize);
-        r.Sqe(io_uring_op.IORING_OP_STATX, dir, 2, off: buffer, addr: Name(string.Empty), len: StatxSize);
-        r.Sqe(io_uring_op.IORING_OP_STATX, dir, 3, off: buffer, addr: Name("g"), len: 0x80000000); // STATX__RESERVED
-        r.Sqe(io_uring_op.IORING_OP_STATX, dir, 4, off: 0x10, addr: Name("g"), len: StatxSize);
+        var buffer = memory.Zeroed(256);
+        r.Sqe(io_uring_op.IORING_OP_STATX, dir, 1, off: buffer, addr: memory.Text("g"), len: StatxSize);
+        r.Sqe(io_uring_op.IORING_OP_STATX, dir, 2, off: buffer, addr: memory.Text(string.Empty), len: StatxSize);
+        r.Sqe(io_uring_op.IORING_OP_STATX, dir, 3, off: buffer, addr: memory.Text("g"), len: 0x80000000); // STATX__RESERVED
+        r.Sqe(io_uring_op.IORING_OP_STATX, dir, 4, off: 0x10, addr: memory.Text("g"), len: StatxSize);
         r.Sqe(io_uring_op.IORING_OP_STATX, dir, 5, off: buffer, addr: 0, len: StatxSize, opFlags: AtEmptyPath);
         r.Submit(5);
         Assert.Equal([(1, 0), (2, -Errno.ENOENT), (3, -Errno.EINVAL), (4, -Errno.EFAULT), (5, -Errno.EFAULT)], r.Results().OrderBy(x => x.UserData).ToList());
@@ -143,29 +139,7 @@ public sealed unsafe class PathCallTests : IDisposable
     public void Dispose()
     {
         Posix.Close(dir);
-        foreach (var name in names)
-        {
-            Marshal.FreeHGlobal(name);
-        }
-
+        memory.Dispose();
         Directory.Delete(scratch, recursive: true);
-    }
-
-    /// <summary>A NUL-terminated copy of <paramref name="name"/> that lives as long as the test.</summary>
-    private ulong Name(string name)
-    {
-        var bytes = Encoding.UTF8.GetBytes(name + "\0");
-        var copy = Marshal.AllocHGlobal(bytes.Length);
-        Marshal.Copy(bytes, 0, copy, bytes.Length);
-        names.Add(copy);
-        return (ulong)copy;
-    }
-
-    /// <summary>A struct statx's 256 bytes.</summary>
-    private ulong Statx()
-    {
-        var buffer = Marshal.AllocHGlobal(256);
-        names.Add(buffer);
-        return (ulong)buffer;
     }
 }

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using System.Text;
 using IoUring.Bindings;
 using IoUring.Ring;
 using Xunit;
@@ -13,7 +11,7 @@ namespace IoUring.Engine.Tests;
 public sealed unsafe class XattrSpliceAndCommandTests : IDisposable
 {
     private readonly int memfd = Posix.memfd_create("xattr-splice-command-tests", 0);
-    private readonly List<nint> strings = [];
+    private readonly TestMemory memory = new();
 
     public XattrSpliceAndCommandTests()
     {
@@ -27,17 +25,17 @@ public sealed unsafe class XattrSpliceAndCommandTests : IDisposable
     {
         using var r = TestRing.Create(Snapshots.Newest, 32, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
         RegisterMemfd(r);
-        r.Sqe(io_uring_op.IORING_OP_FSETXATTR, 0, 1, off: Text("v"), addr: Text("user.x"), len: 1, flags: IoUringSqeFlags.IOSQE_FIXED_FILE);
+        r.Sqe(io_uring_op.IORING_OP_FSETXATTR, 0, 1, off: memory.Text("v"), addr: memory.Text("user.x"), len: 1, flags: IoUringSqeFlags.IOSQE_FIXED_FILE);
         r.Submit(1);
-        r.Sqe(io_uring_op.IORING_OP_FGETXATTR, 0, 2, addr: Text("user.x"), flags: IoUringSqeFlags.IOSQE_FIXED_FILE);
-        r.Sqe(io_uring_op.IORING_OP_FGETXATTR, memfd, 3, addr: Text("user.missing"));
-        r.Sqe(io_uring_op.IORING_OP_FGETXATTR, memfd, 4, addr: Text("bogus"));
-        r.Sqe(io_uring_op.IORING_OP_FGETXATTR, memfd, 5, addr: Text(string.Empty));
-        r.Sqe(io_uring_op.IORING_OP_FGETXATTR, memfd, 6, addr: Text("user.x"), opFlags: 1);
-        r.Sqe(io_uring_op.IORING_OP_FSETXATTR, memfd, 7, off: 0x10, addr: Text("user.y"), len: 3);
-        r.Sqe(io_uring_op.IORING_OP_FSETXATTR, memfd, 8, off: 0x10, addr: Text("user.y"), len: 70000);
-        r.Sqe(io_uring_op.IORING_OP_GETXATTR, -1, 9, addr: Text("user.x"))->addr3 = Text("no-such-file");
-        r.Sqe(io_uring_op.IORING_OP_GETXATTR, 0, 10, addr: Text("user.x"), flags: IoUringSqeFlags.IOSQE_FIXED_FILE)->addr3 = Text("no-such-file");
+        r.Sqe(io_uring_op.IORING_OP_FGETXATTR, 0, 2, addr: memory.Text("user.x"), flags: IoUringSqeFlags.IOSQE_FIXED_FILE);
+        r.Sqe(io_uring_op.IORING_OP_FGETXATTR, memfd, 3, addr: memory.Text("user.missing"));
+        r.Sqe(io_uring_op.IORING_OP_FGETXATTR, memfd, 4, addr: memory.Text("bogus"));
+        r.Sqe(io_uring_op.IORING_OP_FGETXATTR, memfd, 5, addr: memory.Text(string.Empty));
+        r.Sqe(io_uring_op.IORING_OP_FGETXATTR, memfd, 6, addr: memory.Text("user.x"), opFlags: 1);
+        r.Sqe(io_uring_op.IORING_OP_FSETXATTR, memfd, 7, off: 0x10, addr: memory.Text("user.y"), len: 3);
+        r.Sqe(io_uring_op.IORING_OP_FSETXATTR, memfd, 8, off: 0x10, addr: memory.Text("user.y"), len: 70000);
+        r.Sqe(io_uring_op.IORING_OP_GETXATTR, -1, 9, addr: memory.Text("user.x"))->addr3 = memory.Text("no-such-file");
+        r.Sqe(io_uring_op.IORING_OP_GETXATTR, 0, 10, addr: memory.Text("user.x"), flags: IoUringSqeFlags.IOSQE_FIXED_FILE)->addr3 = memory.Text("no-such-file");
         r.Submit(9);
         Assert.Equal(
             [(1, 0), (2, 1), (3, -61 /* ENODATA */), (4, -Errno.EOPNOTSUPP), (5, -Errno.ERANGE), (6, -Errno.EINVAL), (7, -Errno.EFAULT), (8, -Errno.E2BIG), (9, -Errno.ENOENT), (10, -Errno.EBADF)],
@@ -141,10 +139,7 @@ public sealed unsafe class XattrSpliceAndCommandTests : IDisposable
     public void Dispose()
     {
         Posix.Close(memfd);
-        foreach (var s in strings)
-        {
-            Marshal.FreeHGlobal(s);
-        }
+        memory.Dispose();
     }
 
     private static void SpliceSqe(TestRing r, int input, int output, ulong userData, uint length, long offIn = -1, IoUringSqeFlags flags = 0)
@@ -163,14 +158,5 @@ public sealed unsafe class XattrSpliceAndCommandTests : IDisposable
     {
         var table = stackalloc int[1] { memfd };
         Assert.Equal(0, r.Ring.RegisterFiles(table, 1));
-    }
-
-    private ulong Text(string text)
-    {
-        var bytes = Encoding.UTF8.GetBytes(text + "\0");
-        var copy = Marshal.AllocHGlobal(bytes.Length);
-        Marshal.Copy(bytes, 0, copy, bytes.Length);
-        strings.Add(copy);
-        return (ulong)copy;
     }
 }

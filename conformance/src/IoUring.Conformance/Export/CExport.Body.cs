@@ -76,28 +76,18 @@ public static partial class CExport
             }
 
             c.Append("\tstruct ring ring;\n\tstruct workspace ws;\n\tint ret;\n\n\tstart_watchdog();\n\tworkspace_create(&ws);\n");
-            if (ConnectionChoices.UsesConnections(Program))
+            // The parts of the workspace only some programs use: the runtime's section of that name and its workspace_<name>().
+            (bool Used, string Part)[] parts =
+            [
+                (ConnectionChoices.UsesConnections(Program), "connections"),
+                (DescriptorChoices.UsesDescriptors(Program), "descriptors"),
+                (DescriptorChoices.UsesEpoll(Program), "epoll"),
+                (PathChoices.UsesPaths(Program), "paths"),
+            ];
+            foreach (var (used, part) in parts.Where(p => p.Used))
             {
-                Sections.Add("connections");
-                Line(1, "workspace_connections(&ws);");
-            }
-
-            if (DescriptorChoices.UsesDescriptors(Program))
-            {
-                Sections.Add("descriptors");
-                Line(1, "workspace_descriptors(&ws);");
-            }
-
-            if (DescriptorChoices.UsesEpoll(Program))
-            {
-                Sections.Add("epoll");
-                Line(1, "workspace_epoll(&ws);");
-            }
-
-            if (PathChoices.UsesPaths(Program))
-            {
-                Sections.Add("paths");
-                Line(1, "workspace_paths(&ws);");
+                Sections.Add(part);
+                Line(1, $"workspace_{part}(&ws);");
             }
 
             c.Append('\n');
