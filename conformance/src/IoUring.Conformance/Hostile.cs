@@ -114,11 +114,10 @@ public static unsafe class Hostile
         (uint)IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL,
     ];
 
-    // What the engine executes, less the opcodes random bytes make a matter of timing (see NotModelled).
-    private static readonly byte[] ModelledOps = [.. ReferenceEngine.ModelledOpcodes.Where(op => !TimingDependent(op))];
+    private static readonly byte[] ModelledOps = [.. ReferenceEngine.ModelledOpcodes];
 
     /// <summary>
-    /// Cases whose opcodes are half the ones the engine models (timers and cancellations aside), a quarter beyond the largest
+    /// Cases whose opcodes are half the ones the engine models, a quarter beyond the largest
     /// IORING_OP_LAST of the corpus (unknown to every kernel), and a quarter any byte at all.
     /// </summary>
     public static Gen<HostileCase> Case(uint opLast)
@@ -176,18 +175,44 @@ public static unsafe class Hostile
     }
 
     /// <summary>
-    /// The opcodes of the case the kernel executes and the engine does not model, and those whose outcome
-    /// random bytes make a matter of timing: a timer given any time at all may fire while the two runs are
-    /// compared (microseconds to seconds away), and a cancellation with any key may find io-wq work of the
-    /// same case pending or running. The generated programs draw timers that fire at once or never and
-    /// cancellations that cannot race (<see cref="TimeoutChoices"/>, ProgramGen.TimeoutsOnTime): that is
-    /// where those are compared.
+    /// The opcodes of the case the kernel executes and the engine does not model, and a cancellation whose
+    /// outcome random bytes make a matter of timing: one whose flags the kernel takes and that may match
+    /// another request of the case (any, all, by descriptor or opcode, or by a slot's user_data) may find
+    /// that request's io-wq work pending or running. A cancellation that can match nothing answers -EINVAL
+    /// or -ENOENT on both, and is compared. Timers never arm in a hostile case (see Fill), so TIMEOUT,
+    /// LINK_TIMEOUT and TIMEOUT_REMOVE are compared too. The generated programs draw timers that fire at
+    /// once or never and cancellations that cannot race (<see cref="TimeoutChoices"/>,
+    /// ProgramGen.TimeoutsOnTime): that is where those outcomes are compared.
     /// </summary>
     public static byte[] NotModelled(HostileCase c, KernelProfile profile) =>
-        c.Sqes.Select(s => s.Opcode).Where(op => op < 128 && (profile.SupportedOps & (UInt128.One << op)) != 0 && (!ReferenceEngine.Executes(op, profile) || TimingDependent(op))).Distinct().Order().ToArray();
+        c.Sqes.Where(s => s.Opcode < 128 && (profile.SupportedOps & (UInt128.One << s.Opcode)) != 0 && (!ReferenceEngine.Executes(s.Opcode, profile) || CancellationMayRace(s, c)))
+            .Select(s => s.Opcode).Distinct().Order().ToArray();
 
-    private static bool TimingDependent(byte op) => op is (byte)io_uring_op.IORING_OP_TIMEOUT or (byte)io_uring_op.IORING_OP_TIMEOUT_REMOVE
-        or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT or (byte)io_uring_op.IORING_OP_ASYNC_CANCEL;
+    // The IORING_ASYNC_CANCEL_* flags that match more than one key, and every flag a kernel takes.
+    private const uint CancelBroad = (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD
+        | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ANY | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_OP);
+
+    private const uint CancelKnown = CancelBroad | (uint)(IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_FD_FIXED | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_USERDATA);
+
+    private static bool CancellationMayRace(HostileSqe s, HostileCase c)
+    {
+        if (s.Opcode != (byte)io_uring_op.IORING_OP_ASYNC_CANCEL)
+        {
+            return false;
+        }
+
+        var raw = Convert.FromHexString(s.Bytes);
+        var flags = BitConverter.ToUInt32(raw, 28);
+        if ((flags & ~CancelKnown) != 0)
+        {
+            return false;
+        }
+
+        // The key is addr as Fill resolves it: only a small value can be a slot's user_data (1 to 8).
+        var addr = BitConverter.ToUInt64(raw, 16);
+        var key = s.Addr is HostileWord.Raw && addr >= UserSpaceTop ? addr : addr & 0xffff;
+        return (flags & CancelBroad) != 0 || (s.Addr is HostileWord.Raw or HostileWord.Small && key >= 1 && key <= (ulong)c.Sqes.Length);
+    }
 
     /// <summary>
     /// Runs a case on the engine first, then on the live kernel (waiting, up to 2 s, for as many CQEs as
@@ -215,7 +240,7 @@ public static unsafe class Hostile
         var kernel = Run(live, c, ready, notModelled.Length > 0, profile.MixedOverflowWaitSpins, out _);
         if (notModelled.Length > 0)
         {
-            return new HostileResult(index, HostileVerdict.NotModelled, $"opcodes {string.Join(", ", notModelled.Select(Name))} run on the kernel and are not modelled by the engine (or depend on timing with random bytes: timers, cancellation)", null, null);
+            return new HostileResult(index, HostileVerdict.NotModelled, $"opcodes {string.Join(", ", notModelled.Select(Name))} run on the kernel and are not modelled by the engine (or, ASYNC_CANCEL, may race with the case's io-wq work)", null, null);
         }
 
         return kernel.SequenceEqual(engine)
@@ -336,6 +361,14 @@ public static unsafe class Hostile
         for (var w = 7; w < entrySize / 8; w++)
         {
             words[w] = Resolve(HostileWord.Raw, words[w], 0, ws);
+        }
+
+        // A timer never arms: one that fired microseconds to seconds later would make the comparison a race.
+        // Its timespec stays in the area only where prep refuses it (negative seconds or nanoseconds).
+        if (sqe->opcode is (byte)io_uring_op.IORING_OP_TIMEOUT or (byte)io_uring_op.IORING_OP_LINK_TIMEOUT && Safe(s.Addr) is HostileWord.Area
+            && ((long*)(ws.Area + areaOffset))[0] >= 0 && ((long*)(ws.Area + areaOffset))[1] >= 0)
+        {
+            words[2] = Resolve(HostileWord.Small, words[2], areaOffset, ws);
         }
 
         if (!defang && (s.Off is HostileWord.Area || s.Addr is HostileWord.Area || s.Addr3 is HostileWord.Area))

@@ -61,6 +61,7 @@ internal enum OpKind : byte
     RecvZc,
     ProvideBuffers,
     RemoveBuffers,
+    MsgRing,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -184,6 +185,7 @@ internal static class Operations
 
         t[(int)io_uring_op.IORING_OP_URING_CMD] = new(OpKind.UringCmd, false, false, false);
         t[(int)io_uring_op.IORING_OP_URING_CMD128] = new(OpKind.UringCmd, false, false, true);
+        t[(int)io_uring_op.IORING_OP_MSG_RING] = new(OpKind.MsgRing, false, false, false);
         return t;
     }
 }
@@ -518,6 +520,8 @@ internal sealed unsafe partial class EngineRing
                 return ExecutePipe(ref r);
             case OpKind.UringCmd:
                 return ExecuteUringCmd(ref r);
+            case OpKind.MsgRing:
+                return ExecuteMsgRing(ref r);
             case OpKind.Timeout:
                 r.Executed = true;
                 return Completion.Armed;
@@ -611,6 +615,9 @@ internal sealed unsafe partial class EngineRing
                 break;
             case OpKind.UringCmd:
                 ExecuteUringCmd(ref r);
+                break;
+            case OpKind.MsgRing:
+                ExecuteMsgRing(ref r);
                 break;
             case OpKind.ProvideBuffers or OpKind.RemoveBuffers:
                 ExecuteBufferCall(ref r);

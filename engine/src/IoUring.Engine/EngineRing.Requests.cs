@@ -291,6 +291,7 @@ internal sealed unsafe partial class EngineRing
             OpKind.Splice or OpKind.Tee => PrepareSplice(ref r, sqe),
             OpKind.Pipe => PreparePipe(ref r, sqe),
             OpKind.UringCmd => PrepareUringCmd(ref r, sqe),
+            OpKind.MsgRing => PrepareMsgRing(ref r, sqe),
             OpKind.Mmap => PrepareMmap(ref r, sqe),
             OpKind.Timeout => PrepareTimeout(ref r, sqe),
             OpKind.LinkTimeout => PrepareLinkTimeout(ref r, sqe),

@@ -445,6 +445,24 @@ public static class KernelBehaviour
             p => p.BufferGroupArray,
             (p, v) => p with { BufferGroupArray = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.MsgRingSendFdChecksTarget),
+            "MSG_RING's IORING_MSG_SEND_FD refuses a non-zero len (-EINVAL) and a disabled target (-EBADFD); before, it checks neither and installs the file in a disabled ring",
+            "a SEND_FD of len 1 to a disabled ring without a file table: -EINVAL, or -ENXIO",
+            "read in io_uring/msg_ring.c: 6.1 checks neither, 6.12 and 7.2 check both (6.2 to 6.11 are taken as 6.1)",
+            true,
+            [(KernelRange.Before(6, 12), false)],
+            p => p.MsgRingSendFdChecksTarget,
+            (p, v) => p with { MsgRingSendFdChecksTarget = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.MsgRingRefusesBigCqeFlag),
+            "MSG_RING's DATA with FLAGS_PASS refuses IORING_CQE_F_32 (-EINVAL) for a target ring without 32-byte CQEs; before, the flag is passed on as it is",
+            "a DATA message with FLAGS_PASS and IORING_CQE_F_32 to a plain ring: -EINVAL, or 0 (and FLAGS_PASS itself refused: false)",
+            "read in io_uring/msg_ring.c: 7.2 checks it, 6.12 does not; the host's 6.18 passes the flag on (measured; 6.19 to 7.1 are taken as 7.2)",
+            true,
+            [(KernelRange.Before(6, 19), false)],
+            p => p.MsgRingRefusesBigCqeFlag,
+            (p, v) => p with { MsgRingRefusesBigCqeFlag = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",
@@ -518,6 +536,7 @@ public static class KernelBehaviour
             // TIMEOUT_REMOVE takes.
             TimeoutFlags = Or("IORING_TIMEOUT_") & ~(uint)(Bindings.IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE | Bindings.IoUringTimeoutFlags.IORING_LINK_TIMEOUT_UPDATE),
             CancelFlags = Or("IORING_ASYNC_CANCEL_"),
+            MsgRingFlags = Or("IORING_MSG_RING_"),
             SyncCancelTakesOpcode = snapshot.Records.FirstOrDefault(r => r.Name == "io_uring_sync_cancel_reg") is { } syncCancel && syncCancel.Fields.Any(f => f.Name == "opcode"),
         };
 

@@ -145,6 +145,11 @@ public enum FixedBufferStage
 /// The IORING_ASYNC_CANCEL_* bits IORING_OP_ASYNC_CANCEL accepts (ALL, FD, ANY, FD_FIXED, USERDATA and
 /// OP in every kernel of the corpus); any other bit is -EINVAL. From the header, or asked bit by bit.
 /// </param>
+/// <param name="MsgRingFlags">
+/// The IORING_MSG_RING_* bits MSG_RING accepts at prep: CQE_SKIP, and FLAGS_PASS where the kernel has it
+/// (not 6.1); any other bit is -EINVAL. From the header, or asked bit by bit (a MSG_RING of fd -1: -EINVAL
+/// at prep, or -EBADF at issue).
+/// </param>
 /// <param name="TimeoutCancelByUserDataOnly">
 /// 6.1: a cancellation (ASYNC_CANCEL, a linked timeout's) finds an armed timeout by its user_data alone,
 /// or any timeout with ANY, whatever other key it names; later kernels match timeouts by the whole key,
@@ -272,6 +277,16 @@ public enum FixedBufferStage
 /// -ENOENT; later kernels keep only the groups made. Probed with a PROVIDE_BUFFERS of group 1 and a
 /// REMOVE_BUFFERS of group 0.
 /// </param>
+/// <param name="MsgRingSendFdChecksTarget">
+/// MSG_RING's IORING_MSG_SEND_FD refuses a non-zero len (-EINVAL) and a disabled target (-EBADFD); 6.1
+/// checks neither, and installs the file in a ring created IORING_SETUP_R_DISABLED. Probed with a SEND_FD
+/// of len 1 to a disabled ring without a file table: -EINVAL, or -ENXIO (the table is missing).
+/// </param>
+/// <param name="MsgRingRefusesBigCqeFlag">
+/// MSG_RING's DATA with IORING_MSG_RING_FLAGS_PASS refuses IORING_CQE_F_32 (-EINVAL) for a target ring that
+/// has neither CQE32 nor CQE_MIXED (7.2, 7.3-rc); the host's 6.18 passes the flag on as it is. Probed with
+/// such a message to a plain ring: -EINVAL, or 0.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -309,6 +324,7 @@ public sealed record KernelProfile(
     bool CompatProcess = false,
     uint TimeoutFlags = KernelProfile.CommonTimeoutFlags,
     uint CancelFlags = KernelProfile.CommonCancelFlags,
+    uint MsgRingFlags = KernelProfile.AllMsgRingFlags,
     bool TimeoutCancelByUserDataOnly = false,
     MultishotCqFull MultishotCqFull = MultishotCqFull.StopsWhenFull,
     bool PollRemoveCompletesInline = false,
@@ -332,8 +348,13 @@ public sealed record KernelProfile(
     bool UringCmdMultishot = true,
     uint SocketCommands = KernelProfile.AllSocketCommands,
     bool LegacyBufferRecycledWhileWaiting = false,
-    bool BufferGroupArray = false)
+    bool BufferGroupArray = false,
+    bool MsgRingSendFdChecksTarget = true,
+    bool MsgRingRefusesBigCqeFlag = true)
 {
+    /// <summary>IORING_MSG_RING_CQE_SKIP and IORING_MSG_RING_FLAGS_PASS.</summary>
+    public const uint AllMsgRingFlags = Constants.IORING_MSG_RING_CQE_SKIP | Constants.IORING_MSG_RING_FLAGS_PASS;
+
     /// <summary>SOCKET_URING_OP_SIOCINQ, SIOCOUTQ, GETSOCKOPT, SETSOCKOPT, TX_TIMESTAMP and GETSOCKNAME.</summary>
     public const uint AllSocketCommands = 6;
 

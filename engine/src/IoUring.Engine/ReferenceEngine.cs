@@ -510,6 +510,9 @@ public sealed unsafe class ReferenceEngine : IRingBackend
         return 0;
     }
 
+    /// <summary>The engine ring whose descriptor <paramref name="fd"/> is, if any (a MSG_RING's target).</summary>
+    internal EngineRing? RingAt(int fd) => rings.TryGetValue(fd, out var ring) ? ring : null;
+
     private void Forget(int fd)
     {
         rings.Remove(fd);

@@ -40,6 +40,12 @@ public static class KernelProbe
             var hasMemRegion = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION, (void*)0x1000, 1) != -Errno.EINVAL;
             var taskWork = ProbeTaskWork(live);
             var buffersCopiedByIoUring = ProbeBufferIovecsCopiedByIoUring(live, fd);
+            var msgRingFlags = AcceptedBits(bit => OneSqe(live, null, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_MSG_RING;
+                sqe->fd = -1;
+                sqe->msg_ring_flags = bit;
+            }));
             return new KernelProfile($"live {kernel} (probed)", setup, features.KnownSetupFlags, features.Features, features.OpcodeCount, features.SqeFlags, nopFlags, features.EnterFlags, features.RegisterOpcodeCount, features.HasQuery, RingHeaderOf(plain), features.SupportedOpcodes, features.QueryOpcodeCount, features.QuerySize, (setup & (uint)IoUringSetupFlags.IORING_SETUP_CQE_MIXED) != 0 && ProbeMixedOverflowLoss(live), lookupPostsZero)
             {
                 RwImport = ProbeRwImport(live),
@@ -59,6 +65,7 @@ public static class KernelProbe
                 BufferIovecsCopiedByIoUring = buffersCopiedByIoUring,
                 TimeoutFlags = ProbeTimeoutFlags(live),
                 CancelFlags = ProbeCancelFlags(live),
+                MsgRingFlags = msgRingFlags,
                 TimeoutCancelByUserDataOnly = ProbeTimeoutCancelByUserDataOnly(live),
                 MultishotCqFull = ProbeMultishotCqFull(live),
                 PollRemoveCompletesInline = ProbePollRemoveCompletesInline(live),
@@ -93,6 +100,8 @@ public static class KernelProbe
                 SocketCommands = ProbeSocketCommands(live),
                 LegacyBufferRecycledWhileWaiting = ProbeLegacyBufferRecycled(live),
                 BufferGroupArray = ProbeBufferGroupArray(live),
+                MsgRingSendFdChecksTarget = ProbeMsgRingSendFdChecksTarget(live),
+                MsgRingRefusesBigCqeFlag = (msgRingFlags & Constants.IORING_MSG_RING_FLAGS_PASS) != 0 && ProbeMessageToPlainRing(live, Constants.IORING_MSG_RING_FLAGS_PASS, Constants.IORING_CQE_F_32) == -Errno.EINVAL,
             };
         }
         finally
@@ -801,6 +810,55 @@ public static class KernelProbe
             removed = ResultOf(ring, RemoveUserData);
         });
         return removed == 0;
+    }
+
+    /// <summary>
+    /// A MSG_RING SEND_FD of len 1, from a ring with a memfd in slot 0 to a ring created disabled and
+    /// without a file table: -EINVAL where len is checked (the target then is not looked at), -ENXIO where
+    /// neither is and the install finds no table.
+    /// </summary>
+    private static unsafe bool ProbeMsgRingSendFdChecksTarget(IRingBackend live) => WithMemfd(memfd =>
+    {
+        if (IoUring.Ring.Ring.Create(live, 4, new io_uring_params { flags = (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED }, out var target) < 0)
+        {
+            return true;
+        }
+
+        using (target)
+        {
+            return OneSqe(live, ring =>
+            {
+                var fds = stackalloc int[1] { memfd };
+                return ring.RegisterFiles(fds, 1);
+            }, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_MSG_RING;
+                sqe->fd = target!.Fd;
+                sqe->addr = (ulong)io_uring_msg_ring_flags.IORING_MSG_SEND_FD;
+                sqe->len = 1;
+                sqe->file_index = 1;
+            }) == -Errno.EINVAL;
+        }
+    });
+
+    /// <summary>A MSG_RING DATA message with <paramref name="flags"/> and file_index <paramref name="fileIndex"/> to a plain ring of four entries: the message's result.</summary>
+    private static unsafe int ProbeMessageToPlainRing(IRingBackend live, uint flags, uint fileIndex)
+    {
+        if (IoUring.Ring.Ring.Create(live, 4, default, out var target) < 0)
+        {
+            return int.MinValue;
+        }
+
+        using (target)
+        {
+            return OneSqe(live, null, sqe =>
+            {
+                sqe->opcode = (byte)io_uring_op.IORING_OP_MSG_RING;
+                sqe->fd = target!.Fd;
+                sqe->msg_ring_flags = flags;
+                sqe->file_index = fileIndex;
+            });
+        }
     }
 
     private const ulong RemoveUserData = 3;

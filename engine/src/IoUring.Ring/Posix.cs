@@ -378,11 +378,16 @@ public static unsafe partial class Posix
     }
 
     /// <summary>Whether the descriptor is an eventfd (its /proc/self/fd link names the anonymous inode).</summary>
-    public static bool IsEventfd(int fd)
+    public static bool IsEventfd(int fd) => IsAnonymousInode(fd, "anon_inode:[eventfd]");
+
+    /// <summary>Whether the descriptor is an io_uring instance of the kernel's.</summary>
+    public static bool IsIoUring(int fd) => IsAnonymousInode(fd, "anon_inode:[io_uring]");
+
+    private static bool IsAnonymousInode(int fd, string name)
     {
         try
         {
-            return fd >= 0 && File.ResolveLinkTarget($"/proc/self/fd/{fd}", false)?.Name == "anon_inode:[eventfd]";
+            return fd >= 0 && File.ResolveLinkTarget($"/proc/self/fd/{fd}", false)?.Name == name;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -33,6 +33,14 @@ internal sealed unsafe class TestRing : IDisposable
         return new TestRing(engine, ring!);
     }
 
+    /// <summary>A second ring on the same engine (a MSG_RING's target).</summary>
+    public TestRing Beside(uint entries, IoUringSetupFlags flags = 0)
+    {
+        var rc = IoUring.Ring.Ring.Create(Engine, entries, new io_uring_params { flags = (uint)flags }, out var ring);
+        Assert.True(rc == 0, $"io_uring_setup({entries}, flags 0x{(uint)flags:x}) beside the first ring returned {rc}");
+        return new TestRing(Engine, ring!);
+    }
+
     /// <summary>Queues a NOP; a non-zero <paramref name="inject"/> makes it complete with that result (IORING_NOP_INJECT_RESULT).</summary>
     public void Nop(ulong userData, IoUringSqeFlags sqeFlags = 0, int inject = 0, IoUringNopFlags nopFlags = 0)
     {
