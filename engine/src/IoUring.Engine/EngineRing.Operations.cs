@@ -62,6 +62,8 @@ internal enum OpKind : byte
     ProvideBuffers,
     RemoveBuffers,
     MsgRing,
+    Waitid,
+    EpollWait,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -186,6 +188,8 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_URING_CMD] = new(OpKind.UringCmd, false, false, false);
         t[(int)io_uring_op.IORING_OP_URING_CMD128] = new(OpKind.UringCmd, false, false, true);
         t[(int)io_uring_op.IORING_OP_MSG_RING] = new(OpKind.MsgRing, false, false, false);
+        t[(int)io_uring_op.IORING_OP_WAITID] = new(OpKind.Waitid, false, false, false);
+        t[(int)io_uring_op.IORING_OP_EPOLL_WAIT] = new(OpKind.EpollWait, false, false, false);
         return t;
     }
 }
@@ -522,6 +526,15 @@ internal sealed unsafe partial class EngineRing
                 return ExecuteUringCmd(ref r);
             case OpKind.MsgRing:
                 return ExecuteMsgRing(ref r);
+            case OpKind.EpollWait:
+                ExecuteNow(ref r);
+                if (r.NeedsPoll)
+                {
+                    ArmAsyncPoll(i);
+                    return Completion.Polled;
+                }
+
+                return Completion.Inline;
             case OpKind.Timeout:
                 r.Executed = true;
                 return Completion.Armed;
@@ -618,6 +631,12 @@ internal sealed unsafe partial class EngineRing
                 break;
             case OpKind.MsgRing:
                 ExecuteMsgRing(ref r);
+                break;
+            case OpKind.Waitid:
+                ExecuteWaitid(ref r);
+                break;
+            case OpKind.EpollWait:
+                ExecuteEpollWait(ref r);
                 break;
             case OpKind.ProvideBuffers or OpKind.RemoveBuffers:
                 ExecuteBufferCall(ref r);

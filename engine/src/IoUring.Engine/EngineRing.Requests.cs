@@ -292,6 +292,8 @@ internal sealed unsafe partial class EngineRing
             OpKind.Pipe => PreparePipe(ref r, sqe),
             OpKind.UringCmd => PrepareUringCmd(ref r, sqe),
             OpKind.MsgRing => PrepareMsgRing(ref r, sqe),
+            OpKind.Waitid => PrepareWaitid(ref r, sqe),
+            OpKind.EpollWait => PrepareEpollWait(sqe),
             OpKind.Mmap => PrepareMmap(ref r, sqe),
             OpKind.Timeout => PrepareTimeout(ref r, sqe),
             OpKind.LinkTimeout => PrepareLinkTimeout(ref r, sqe),

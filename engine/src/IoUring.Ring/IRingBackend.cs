@@ -59,4 +59,5 @@ public static class Errno
     public const int EINPROGRESS = 115;
     public const int EFBIG = 27;
     public const int ENAMETOOLONG = 36;
+    public const int ECHILD = 10;
 }

@@ -451,6 +451,15 @@ public static unsafe partial class Posix
         return Math.Max(n, 0);
     }
 
+    /// <summary>epoll_wait(2) of at most <paramref name="max"/> events into user memory at <paramref name="events"/>, without waiting: the count, or -errno.</summary>
+    public static int EpollWaitNow(int epfd, ulong events, int max) => (int)Result(epoll_wait(epfd, (byte*)events, max, 0));
+
+    /// <summary>waitid(2) into <paramref name="info"/> (a siginfo_t of 128 bytes): 0, or -errno.</summary>
+    public static int Waitid(int idType, int id, byte* info, int options) => (int)Result(waitid(idType, id, info, options));
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int waitid(int idType, int id, byte* info, int options);
+
     // struct epoll_event is packed on x86_64 (12 bytes) and naturally aligned elsewhere (16).
     private static int EpollEventSize => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
 
