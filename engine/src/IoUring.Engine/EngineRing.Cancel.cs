@@ -7,7 +7,7 @@ namespace IoUring.Engine;
 /// IORING_OP_ASYNC_CANCEL, as the kernel's cancel.c has it, over what the engine can hold in flight:
 /// armed polls and armed timeouts. The kernel looks in turn at io-wq's pending work, armed polls,
 /// waitids, futexes and (unless the key is a file) the timeout list; the engine runs io-wq work before
-/// the enter returns and has no waitids or futexes, so polls and timeouts are what a cancellation can find. Held drained requests
+/// the enter returns and arms no waitids, so polls, futex waits and timeouts are what a cancellation can find. Held drained requests
 /// wait in the defer list, which cancellation does not search (only the ring's exit does).
 /// </summary>
 internal sealed unsafe partial class EngineRing
@@ -175,7 +175,7 @@ internal sealed unsafe partial class EngineRing
 
     /// <summary>
     /// io_try_cancel: io-wq first (0 only for work not yet started; a running match falls through), then
-    /// armed polls, waitids and futexes (the engine has no waitids or futexes), then, unless the key is a file, the timeouts.
+    /// armed polls, waitids (the engine arms none) and futexes, then, unless the key is a file, the timeouts.
     /// </summary>
     private int TryCancel(ref Request r, uint seq)
     {
@@ -187,6 +187,12 @@ internal sealed unsafe partial class EngineRing
         if (CancelOnePoll(ref r, seq))
         {
             return 0;
+        }
+
+        // A futex cancellation answers how many it took (1, not 0, for one).
+        if (CancelFutexes(ref r, seq) is > 0 and var futexes)
+        {
+            return futexes;
         }
 
         return (r.OpFlags & CancelFd) == 0 && CancelOneTimeout(ref r, seq) ? 0 : -Errno.ENOENT;

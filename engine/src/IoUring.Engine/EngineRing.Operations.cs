@@ -64,6 +64,9 @@ internal enum OpKind : byte
     MsgRing,
     Waitid,
     EpollWait,
+    FutexWait,
+    FutexWake,
+    FutexWaitv,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -190,6 +193,9 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_MSG_RING] = new(OpKind.MsgRing, false, false, false);
         t[(int)io_uring_op.IORING_OP_WAITID] = new(OpKind.Waitid, false, false, false);
         t[(int)io_uring_op.IORING_OP_EPOLL_WAIT] = new(OpKind.EpollWait, false, false, false);
+        t[(int)io_uring_op.IORING_OP_FUTEX_WAIT] = new(OpKind.FutexWait, false, false, false);
+        t[(int)io_uring_op.IORING_OP_FUTEX_WAKE] = new(OpKind.FutexWake, false, false, false);
+        t[(int)io_uring_op.IORING_OP_FUTEX_WAITV] = new(OpKind.FutexWaitv, false, false, false);
         return t;
     }
 }
@@ -526,6 +532,9 @@ internal sealed unsafe partial class EngineRing
                 return ExecuteUringCmd(ref r);
             case OpKind.MsgRing:
                 return ExecuteMsgRing(ref r);
+            case OpKind.FutexWait or OpKind.FutexWaitv:
+                // Armed: completes from task work when woken or cancelled.
+                return ExecuteFutexWait(i) ? Completion.Polled : Completion.Inline;
             case OpKind.EpollWait:
                 ExecuteNow(ref r);
                 if (r.NeedsPoll)
@@ -637,6 +646,9 @@ internal sealed unsafe partial class EngineRing
                 break;
             case OpKind.EpollWait:
                 ExecuteEpollWait(ref r);
+                break;
+            case OpKind.FutexWake:
+                ExecuteFutexWake(ref r);
                 break;
             case OpKind.ProvideBuffers or OpKind.RemoveBuffers:
                 ExecuteBufferCall(ref r);

@@ -294,6 +294,8 @@ internal sealed unsafe partial class EngineRing
             OpKind.MsgRing => PrepareMsgRing(ref r, sqe),
             OpKind.Waitid => PrepareWaitid(ref r, sqe),
             OpKind.EpollWait => PrepareEpollWait(sqe),
+            OpKind.FutexWait or OpKind.FutexWake => PrepareFutex(ref r, sqe),
+            OpKind.FutexWaitv => PrepareFutexWaitv(ref r, sqe),
             OpKind.Mmap => PrepareMmap(ref r, sqe),
             OpKind.Timeout => PrepareTimeout(ref r, sqe),
             OpKind.LinkTimeout => PrepareLinkTimeout(ref r, sqe),
@@ -854,6 +856,11 @@ internal sealed unsafe partial class EngineRing
         if (r.Kind == OpKind.Accept && (r.Ioprio & AcceptMultishot) != 0)
         {
             return ArmMultishotFromIoWq(i);
+        }
+
+        if (r.Kind is OpKind.FutexWait or OpKind.FutexWaitv)
+        {
+            return ExecuteFutexWait(i);
         }
 
         runningInIoWq = true;

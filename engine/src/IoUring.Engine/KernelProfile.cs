@@ -287,6 +287,16 @@ public enum FixedBufferStage
 /// has neither CQE32 nor CQE_MIXED (7.2, 7.3-rc); the host's 6.18 passes the flag on as it is. Probed with
 /// such a message to a plain ring: -EINVAL, or 0.
 /// </param>
+/// <param name="Futex2Flags">
+/// The futex2 flags FUTEX_WAIT, FUTEX_WAKE and FUTEX_WAITV take (in the SQE's fd, or each futex_waitv):
+/// the size bits and FUTEX2_PRIVATE (6.12), and FUTEX2_NUMA and FUTEX2_MPOL from 6.16. Probed with a
+/// FUTEX_WAKE of none with each of the two: -EINVAL where unknown.
+/// </param>
+/// <param name="FutexCancelByUserDataOnly">
+/// 6.12 finds an armed futex wait for a cancellation by its user_data, or any with ANY, and looks at no
+/// opcode key; later kernels match it as any request. Probed with an ASYNC_CANCEL of an armed FUTEX_WAIT
+/// by its opcode and another user_data: -ENOENT, or 1.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -350,8 +360,13 @@ public sealed record KernelProfile(
     bool LegacyBufferRecycledWhileWaiting = false,
     bool BufferGroupArray = false,
     bool MsgRingSendFdChecksTarget = true,
-    bool MsgRingRefusesBigCqeFlag = true)
+    bool MsgRingRefusesBigCqeFlag = true,
+    uint Futex2Flags = KernelProfile.AllFutex2Flags,
+    bool FutexCancelByUserDataOnly = false)
 {
+    /// <summary>FUTEX2_SIZE_U8 to U64, FUTEX2_NUMA, FUTEX2_MPOL and FUTEX2_PRIVATE.</summary>
+    public const uint AllFutex2Flags = 0x8f;
+
     /// <summary>IORING_MSG_RING_CQE_SKIP and IORING_MSG_RING_FLAGS_PASS.</summary>
     public const uint AllMsgRingFlags = Constants.IORING_MSG_RING_CQE_SKIP | Constants.IORING_MSG_RING_FLAGS_PASS;
 

@@ -101,6 +101,8 @@ public static class KernelProbe
                 LegacyBufferRecycledWhileWaiting = ProbeLegacyBufferRecycled(live),
                 BufferGroupArray = ProbeBufferGroupArray(live),
                 MsgRingSendFdChecksTarget = ProbeMsgRingSendFdChecksTarget(live),
+                Futex2Flags = 0x83 | (ProbeFutexWake(live, 0x06) != -Errno.EINVAL ? 0x04u : 0) | (ProbeFutexWake(live, 0x0a) != -Errno.EINVAL ? 0x08u : 0),
+                FutexCancelByUserDataOnly = ProbeFutexCancelByUserDataOnly(live),
                 MsgRingRefusesBigCqeFlag = (msgRingFlags & Constants.IORING_MSG_RING_FLAGS_PASS) != 0 && ProbeMessageToPlainRing(live, Constants.IORING_MSG_RING_FLAGS_PASS, Constants.IORING_CQE_F_32) == -Errno.EINVAL,
             };
         }
@@ -859,6 +861,55 @@ public static class KernelProbe
                 sqe->file_index = fileIndex;
             });
         }
+    }
+
+    /// <summary>
+    /// A FUTEX_WAKE of none (a count of 0) with <paramref name="flags"/> on an 8-byte aligned word whose
+    /// NUMA node word after it is 0: 0 where the flags are known (the key is taken, nothing is woken),
+    /// -EINVAL where they are not.
+    /// </summary>
+    private static unsafe int ProbeFutexWake(IRingBackend live, uint flags)
+    {
+        var words = stackalloc ulong[1] { 0 };
+        return OneSqe(live, null, sqe =>
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_FUTEX_WAKE;
+            sqe->fd = (int)flags;
+            sqe->addr = (ulong)words;
+            sqe->addr3 = 1;
+        });
+    }
+
+    /// <summary>
+    /// A FUTEX_WAIT (user_data 5) armed on a word that holds its value, then an ASYNC_CANCEL keyed by its
+    /// opcode with user_data 99: -ENOENT where the futex list is searched by user_data alone, 1 where the
+    /// generic matcher takes the opcode key. The ring's exit cancels the wait if it is still armed.
+    /// </summary>
+    private static unsafe bool ProbeFutexCancelByUserDataOnly(IRingBackend live)
+    {
+        var word = stackalloc uint[1] { 7 };
+        var res = int.MinValue;
+        WithRing(live, 4, ring =>
+        {
+            var wait = ring.GetSqe();
+            wait->opcode = (byte)io_uring_op.IORING_OP_FUTEX_WAIT;
+            wait->fd = 0x82;
+            wait->addr = (ulong)word;
+            wait->off = 7;
+            wait->addr3 = uint.MaxValue;
+            wait->user_data = 5;
+            var cancel = ring.GetSqe();
+            cancel->opcode = (byte)io_uring_op.IORING_OP_ASYNC_CANCEL;
+            cancel->addr = 99;
+            cancel->cancel_flags = (uint)IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_OP;
+            cancel->len = (uint)io_uring_op.IORING_OP_FUTEX_WAIT;
+            cancel->user_data = 6;
+
+            // One CQE at least: the wait's own comes only where the cancellation took it.
+            ring.Submit(1);
+            res = ResultOf(ring, 6);
+        });
+        return res != 1;
     }
 
     private const ulong RemoveUserData = 3;
