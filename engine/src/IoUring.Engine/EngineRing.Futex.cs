@@ -237,7 +237,7 @@ internal sealed unsafe partial class EngineRing
         }
 
         uint word;
-        return !Posix.InUserSpace(address, 4) || ((flags & Futex2Private) == 0 && Posix.CopyFromUser(&word, address, 4) != 0) ? -Errno.EFAULT : null;
+        return address > UserSpaceEnd - 4 || ((flags & Futex2Private) == 0 && Posix.CopyFromUser(&word, address, 4) != 0) ? -Errno.EFAULT : null;
     }
 
     /// <summary>futex_wait_setup's read of the word: -EFAULT, -EAGAIN when it holds another value, else 0.</summary>

@@ -67,6 +67,7 @@ internal enum OpKind : byte
     FutexWait,
     FutexWake,
     FutexWaitv,
+    ReadMultishot,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -196,6 +197,7 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_FUTEX_WAIT] = new(OpKind.FutexWait, false, false, false);
         t[(int)io_uring_op.IORING_OP_FUTEX_WAKE] = new(OpKind.FutexWake, false, false, false);
         t[(int)io_uring_op.IORING_OP_FUTEX_WAITV] = new(OpKind.FutexWaitv, false, false, false);
+        t[(int)io_uring_op.IORING_OP_READ_MULTISHOT] = new(OpKind.ReadMultishot, false, true, false);
         return t;
     }
 }
@@ -532,6 +534,8 @@ internal sealed unsafe partial class EngineRing
                 return ExecuteUringCmd(ref r);
             case OpKind.MsgRing:
                 return ExecuteMsgRing(ref r);
+            case OpKind.ReadMultishot:
+                return ExecuteReadMultishot(i);
             case OpKind.FutexWait or OpKind.FutexWaitv:
                 // Armed: completes from task work when woken or cancelled.
                 return ExecuteFutexWait(i) ? Completion.Polled : Completion.Inline;

@@ -197,7 +197,7 @@ internal sealed unsafe partial class EngineRing
     private void ArmAsyncPoll(int i)
     {
         ref var r = ref requests[i];
-        var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed or OpKind.ReadvFixed or OpKind.Recv or OpKind.RecvMsg or OpKind.Accept or OpKind.EpollWait;
+        var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed or OpKind.ReadvFixed or OpKind.Recv or OpKind.RecvMsg or OpKind.Accept or OpKind.EpollWait or OpKind.ReadMultishot;
         r.PollEvents = PollPri | PollErr | EpollEt | EpollOneshot | (read ? PollIn | PollRdNorm : PollOut | PollWrNorm) | PollUnmask;
         r.AsyncPoll = true;
         r.Polled = true;

@@ -179,7 +179,16 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private void RecycleBuffer(ref Request r)
     {
-        if (!r.BufferSelected || !profile.LegacyBufferRecycledWhileWaiting)
+        if (profile.LegacyBufferRecycledWhileWaiting)
+        {
+            GiveBufferBack(ref r);
+        }
+    }
+
+    /// <summary>The request's selected buffer back at the front of its group, its CQE no longer naming it.</summary>
+    private void GiveBufferBack(ref Request r)
+    {
+        if (!r.BufferSelected)
         {
             return;
         }

@@ -296,6 +296,7 @@ internal sealed unsafe partial class EngineRing
             OpKind.EpollWait => PrepareEpollWait(sqe),
             OpKind.FutexWait or OpKind.FutexWake => PrepareFutex(ref r, sqe),
             OpKind.FutexWaitv => PrepareFutexWaitv(ref r, sqe),
+            OpKind.ReadMultishot => PrepareReadMultishot(ref r, sqe),
             OpKind.Mmap => PrepareMmap(ref r, sqe),
             OpKind.Timeout => PrepareTimeout(ref r, sqe),
             OpKind.LinkTimeout => PrepareLinkTimeout(ref r, sqe),
@@ -861,6 +862,11 @@ internal sealed unsafe partial class EngineRing
         if (r.Kind is OpKind.FutexWait or OpKind.FutexWaitv)
         {
             return ExecuteFutexWait(i);
+        }
+
+        if (r.Kind == OpKind.ReadMultishot)
+        {
+            return ExecuteReadMultishot(i) == Completion.Polled;
         }
 
         runningInIoWq = true;

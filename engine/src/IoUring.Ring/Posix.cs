@@ -451,16 +451,6 @@ public static unsafe partial class Posix
         return Math.Max(n, 0);
     }
 
-    /// <summary>
-    /// access_ok: [address, address + length) lies below the top of user space (TASK_SIZE_MAX: 47 bits
-    /// less a page on x86_64, 48 bits on arm64), whether or not anything maps it.
-    /// </summary>
-    public static bool InUserSpace(ulong address, ulong length)
-    {
-        var top = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 0x0000_7fff_ffff_f000ul : 1ul << 48;
-        return address <= top && length <= top - address;
-    }
-
     /// <summary>epoll_wait(2) of at most <paramref name="max"/> events into user memory at <paramref name="events"/>, without waiting: the count, or -errno.</summary>
     public static int EpollWaitNow(int epfd, ulong events, int max) => (int)Result(epoll_wait(epfd, (byte*)events, max, 0));
 

@@ -6,7 +6,7 @@ using Xunit;
 namespace IoUring.Engine.Tests;
 
 /// <summary>
-/// PROVIDE_BUFFERS, REMOVE_BUFFERS and READ with IOSQE_BUFFER_SELECT from a legacy group. Each expectation
+/// PROVIDE_BUFFERS, REMOVE_BUFFERS, and READ and READ_MULTISHOT with IOSQE_BUFFER_SELECT from a legacy group. Each expectation
 /// is what the host's 6.18 kernel gave for the same submissions (6.1's recycling as its source reads).
 /// </summary>
 public sealed unsafe class ProvidedBufferTests : IDisposable
@@ -118,6 +118,66 @@ public sealed unsafe class ProvidedBufferTests : IDisposable
     {
         Posix.Close(memfd);
         NativeMemory.Free(area);
+    }
+
+    [Fact]
+    public void ReadMultishotPostsEachReadOfAPipeUntilItsEnd()
+    {
+        using var r = TestRing.Create(Snapshots.Newest, 32, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
+        var (read, write) = Posix.Pipe();
+        Provide(r, 1, count: 4, at: 0, length: 16, group: 3, firstId: 10);
+        ReadMultishot(r, 2, memfd, group: 3);
+        ReadMultishot(r, 3, read, group: 3)->flags = 0;
+        ReadMultishot(r, 4, read, group: 3)->addr = (ulong)area;
+        ReadMultishot(r, 5, read, group: 3)->len = 4;
+        ReadMultishot(r, 6, -1, group: 3);
+        ReadMultishot(r, 7, read, group: 9);
+        r.Submit();
+        Assert.Equal(
+            [(1UL, 0, 0u), (2, -Errno.EBADFD, 0), (3, -Errno.EINVAL, 0), (4, -Errno.EINVAL, 0), (5, -Errno.EINVAL, 0), (6, -Errno.EBADF, 0), (7, -Errno.ENOBUFS, 0)],
+            r.Reap().Select(c => (c.UserData, c.Res, c.Flags)).ToList());
+
+        // Each read a CQE with IORING_CQE_F_MORE and its buffer; a read that leaves data reads again at once.
+        ReadMultishot(r, 8, read, group: 3);
+        r.Submit();
+        const uint More = Constants.IORING_CQE_F_MORE;
+        foreach (var (text, expected) in new (string, (ulong, int, uint)[])[]
+        {
+            ("hello", [(8, 5, More | Buffer | (10 << 16))]),
+            ("0123456789abcdefXYZ", [(8, 16, More | Buffer | (11 << 16)), (8, 3, More | Buffer | (12 << 16))]),
+            ("more", [(8, 4, More | Buffer | (13 << 16))]),
+        })
+        {
+            WriteText(write, text);
+            r.Submit();
+            Assert.Equal(expected, r.Reap().Select(c => (c.UserData, c.Res, c.Flags)).ToList());
+        }
+
+        // The group is empty, but no read is tried until the pipe is ready; at its end the buffer goes back.
+        Provide(r, 9, count: 2, at: 64, length: 16, group: 3, firstId: 20);
+        r.Submit();
+        Posix.Close(write);
+        r.Submit(1);
+        Assert.Equal([(9UL, 0, 0u), (8, 0, 0)], r.Reap().Select(c => (c.UserData, c.Res, c.Flags)).ToList());
+        Assert.Equal("hello0123456789abcdefXYZmore", Text(0, 5) + Text(16, 16) + Text(32, 3) + Text(48, 4));
+        Posix.Close(read);
+    }
+
+    private static io_uring_sqe* ReadMultishot(TestRing r, ulong userData, int fd, ushort group)
+    {
+        var sqe = r.Sqe(io_uring_op.IORING_OP_READ_MULTISHOT, fd, userData, flags: IoUringSqeFlags.IOSQE_BUFFER_SELECT);
+        sqe->buf_group = group;
+        return sqe;
+    }
+
+    private static void WriteText(int fd, string text)
+    {
+        var bytes = System.Text.Encoding.ASCII.GetBytes(text);
+        fixed (byte* b = bytes)
+        {
+            var iov = new Posix.IoVec { Base = (nint)b, Length = (nuint)bytes.Length };
+            Posix.pwritev2(fd, &iov, 1, -1, 0);
+        }
     }
 
     private void Provide(TestRing r, ulong userData, int count, int at, uint length, ushort group = 0, ulong firstId = 0) =>
