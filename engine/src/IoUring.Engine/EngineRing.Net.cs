@@ -151,7 +151,7 @@ internal sealed unsafe partial class EngineRing
         }
 
         nameLength = Math.Min(nameLength, SockaddrStorageSize);
-        if (r.Kind == OpKind.SendMsg && m.Name != 0 && nameLength != 0 && AddressIn((ulong)m.Name, nameLength) is var address and not 0)
+        if (r.Kind is OpKind.SendMsg or OpKind.SendMsgZc && m.Name != 0 && nameLength != 0 && AddressIn((ulong)m.Name, nameLength) is var address and not 0)
         {
             return address;
         }
@@ -198,8 +198,8 @@ internal sealed unsafe partial class EngineRing
     /// <summary>6.1's prep for async execution of a socket transfer: a message's msghdr, a SEND's address.</summary>
     private int AsyncPrepNet(ref Request r) => r.Kind switch
     {
-        OpKind.SendMsg or OpKind.RecvMsg => r.Message is null ? ReadMsgHdr(ref r) : 0,
-        OpKind.Send when r.Off != 0 => AddressIn(r.Off, r.AddrLen),
+        OpKind.SendMsg or OpKind.RecvMsg or OpKind.SendMsgZc => r.Message is null ? ReadMsgHdr(ref r) : 0,
+        OpKind.Send or OpKind.SendZc when r.Off != 0 => AddressIn(r.Off, r.AddrLen),
         _ => 0,
     };
 

@@ -68,6 +68,8 @@ internal enum OpKind : byte
     FutexWake,
     FutexWaitv,
     ReadMultishot,
+    SendZc,
+    SendMsgZc,
 }
 
 /// <summary>How a request's completion reaches the CQ.</summary>
@@ -198,6 +200,8 @@ internal static class Operations
         t[(int)io_uring_op.IORING_OP_FUTEX_WAKE] = new(OpKind.FutexWake, false, false, false);
         t[(int)io_uring_op.IORING_OP_FUTEX_WAITV] = new(OpKind.FutexWaitv, false, false, false);
         t[(int)io_uring_op.IORING_OP_READ_MULTISHOT] = new(OpKind.ReadMultishot, false, true, false);
+        t[(int)io_uring_op.IORING_OP_SEND_ZC] = new(OpKind.SendZc, true, false, false);
+        t[(int)io_uring_op.IORING_OP_SENDMSG_ZC] = new(OpKind.SendMsgZc, true, false, false);
         return t;
     }
 }
@@ -355,7 +359,7 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private int AsyncPrep(ref Request r)
     {
-        if (IsNet(r.Kind))
+        if (IsNet(r.Kind) || r.Kind is OpKind.SendZc or OpKind.SendMsgZc)
         {
             return profile.NetImport == RwImportStage.Issue ? AsyncPrepNet(ref r) : 0;
         }
@@ -536,6 +540,8 @@ internal sealed unsafe partial class EngineRing
                 return ExecuteMsgRing(ref r);
             case OpKind.ReadMultishot:
                 return ExecuteReadMultishot(i);
+            case OpKind.SendZc or OpKind.SendMsgZc:
+                return ExecuteSendZc(ref r);
             case OpKind.FutexWait or OpKind.FutexWaitv:
                 // Armed: completes from task work when woken or cancelled.
                 return ExecuteFutexWait(i) ? Completion.Polled : Completion.Inline;
@@ -653,6 +659,9 @@ internal sealed unsafe partial class EngineRing
                 break;
             case OpKind.FutexWake:
                 ExecuteFutexWake(ref r);
+                break;
+            case OpKind.SendZc or OpKind.SendMsgZc:
+                ExecuteSendZc(ref r);
                 break;
             case OpKind.ProvideBuffers or OpKind.RemoveBuffers:
                 ExecuteBufferCall(ref r);

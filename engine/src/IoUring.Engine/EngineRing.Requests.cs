@@ -65,16 +65,21 @@ internal sealed unsafe partial class EngineRing
     {
         if (freeCount == 0)
         {
-            var old = requests.Length;
-            Array.Resize(ref requests, old * 2);
-            Array.Resize(ref freeSlots, old * 2);
-            for (var k = old * 2 - 1; k >= old; k--)
-            {
-                freeSlots[freeCount++] = k;
-            }
+            Grow();
         }
 
         return freeSlots[--freeCount];
+    }
+
+    private void Grow()
+    {
+        var old = requests.Length;
+        Array.Resize(ref requests, old * 2);
+        Array.Resize(ref freeSlots, old * 2);
+        for (var k = old * 2 - 1; k >= old; k--)
+        {
+            freeSlots[freeCount++] = k;
+        }
     }
 
     private void Free(int i)
@@ -128,6 +133,13 @@ internal sealed unsafe partial class EngineRing
     /// <summary>Reads one SQE into a pooled request and validates it (the kernel's io_init_req and the op's prep).</summary>
     private int Prepare(io_uring_sqe* sqe, uint index, ref uint slotsLeft, ref uint head)
     {
+        // A zero-copy send takes a second slot for its notification in its prep, while this one is held
+        // by reference: the pool must not move under it.
+        if (freeCount < 2)
+        {
+            Grow();
+        }
+
         var i = Alloc();
         ref var r = ref requests[i];
         r = default;
@@ -297,6 +309,7 @@ internal sealed unsafe partial class EngineRing
             OpKind.FutexWait or OpKind.FutexWake => PrepareFutex(ref r, sqe),
             OpKind.FutexWaitv => PrepareFutexWaitv(ref r, sqe),
             OpKind.ReadMultishot => PrepareReadMultishot(ref r, sqe),
+            OpKind.SendZc or OpKind.SendMsgZc => PrepareSendZc(ref r, sqe),
             OpKind.Mmap => PrepareMmap(ref r, sqe),
             OpKind.Timeout => PrepareTimeout(ref r, sqe),
             OpKind.LinkTimeout => PrepareLinkTimeout(ref r, sqe),
@@ -742,6 +755,7 @@ internal sealed unsafe partial class EngineRing
             }
         }
 
+        FlushNotification(ref r);
         Free(i);
     }
 
@@ -784,6 +798,10 @@ internal sealed unsafe partial class EngineRing
                             {
                                 ref var member = ref requests[m];
                                 member.Res = member.Failed ? member.Res : -Errno.ECANCELED;
+
+                                // io_req_set_res(link, res, 0): no flags (a zero-copy send's F_MORE
+                                // neither, though its notification still follows).
+                                member.CqeFlags = 0;
                                 member.Big = false;
                                 member.SkipCqe = item.IgnoreCqes;
                                 Complete(m);

@@ -481,6 +481,33 @@ public static class KernelBehaviour
             p => p.FutexCancelByUserDataOnly,
             (p, v) => p with { FutexCancelByUserDataOnly = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.ZeroCopyFlagsBeforeNotification),
+            "a zero-copy send's unknown flags are refused before its notification is taken (one CQE); later, after it (IORING_CQE_F_MORE, then the notification)",
+            "a SEND_ZC of fd -1 with an unknown flag: whether a notification CQE follows the -EINVAL",
+            "read in io_uring/net.c: 6.1 checks the flags first, 6.12 after io_alloc_notif (6.2 to 6.11 are taken as 6.1)",
+            false,
+            [(KernelRange.Before(6, 12), true)],
+            p => p.ZeroCopyFlagsBeforeNotification,
+            (p, v) => p with { ZeroCopyFlagsBeforeNotification = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.ZeroCopyNotificationUserData),
+            "a zero-copy send's addr3, when set, is its notification's user_data; before, a non-zero addr3 is -EINVAL",
+            "a SEND_ZC of fd -1 with addr3 5: -EINVAL, or -EBADF",
+            "read in io_uring/net.c: 6.12 refuses addr3, 7.2 takes it; the host's 6.18 refuses it (measured; 6.19 to 7.1 are taken as 7.2)",
+            true,
+            [(KernelRange.Before(6, 19), false)],
+            p => p.ZeroCopyNotificationUserData,
+            (p, v) => p with { ZeroCopyNotificationUserData = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.ZeroCopyMsgTakesFixedBuffer),
+            "SENDMSG_ZC takes IORING_RECVSEND_FIXED_BUF (its iovecs inside a registered buffer); before, it is -EINVAL at prep",
+            "a SENDMSG_ZC of fd -1 with IORING_RECVSEND_FIXED_BUF: -EINVAL, or -EBADF",
+            "read in io_uring/net.c: 6.12 refuses it, 7.2 takes it; the host's 6.18 takes it (measured; 6.13 to 6.17 are taken as 6.18)",
+            true,
+            [(KernelRange.Before(6, 13), false)],
+            p => p.ZeroCopyMsgTakesFixedBuffer,
+            (p, v) => p with { ZeroCopyMsgTakesFixedBuffer = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",
@@ -555,6 +582,7 @@ public static class KernelBehaviour
             TimeoutFlags = Or("IORING_TIMEOUT_") & ~(uint)(Bindings.IoUringTimeoutFlags.IORING_TIMEOUT_UPDATE | Bindings.IoUringTimeoutFlags.IORING_LINK_TIMEOUT_UPDATE),
             CancelFlags = Or("IORING_ASYNC_CANCEL_"),
             MsgRingFlags = Or("IORING_MSG_RING_"),
+            SendZcFlags = Value("IORING_RECVSEND_POLL_FIRST") | Value("IORING_RECVSEND_FIXED_BUF") | Value("IORING_SEND_ZC_REPORT_USAGE") | Value("IORING_SEND_VECTORIZED"),
             SyncCancelTakesOpcode = snapshot.Records.FirstOrDefault(r => r.Name == "io_uring_sync_cancel_reg") is { } syncCancel && syncCancel.Fields.Any(f => f.Name == "opcode"),
         };
 

@@ -297,6 +297,24 @@ public enum FixedBufferStage
 /// opcode key; later kernels match it as any request. Probed with an ASYNC_CANCEL of an armed FUTEX_WAIT
 /// by its opcode and another user_data: -ENOENT, or 1.
 /// </param>
+/// <param name="SendZcFlags">
+/// The IORING_RECVSEND_* and IORING_SEND_* bits SEND_ZC and SENDMSG_ZC take in ioprio: POLL_FIRST,
+/// FIXED_BUF and ZC_REPORT_USAGE, and IORING_SEND_VECTORIZED where the header defines it (7.2 on). From
+/// the header, or asked bit by bit (a SEND_ZC of fd -1: -EINVAL, or -EBADF).
+/// </param>
+/// <param name="ZeroCopyFlagsBeforeNotification">
+/// 6.1 checks a zero-copy send's flags before it takes the notification, so unknown flags post one CQE;
+/// later kernels check them after, and the refusal carries IORING_CQE_F_MORE and a notification follows.
+/// Probed with a SEND_ZC of an unknown flag: whether a notification follows.
+/// </param>
+/// <param name="ZeroCopyNotificationUserData">
+/// A zero-copy send's addr3, when set, is its notification's user_data (7.2 and 7.3-rc); before (the
+/// host's 6.18 too), a non-zero addr3 is -EINVAL. Probed with a SEND_ZC of fd -1 with addr3 5: -EINVAL, or -EBADF.
+/// </param>
+/// <param name="ZeroCopyMsgTakesFixedBuffer">
+/// SENDMSG_ZC takes IORING_RECVSEND_FIXED_BUF, its iovecs then inside a registered buffer (the host's 6.18
+/// on); before (6.1, 6.12), it is -EINVAL at prep. Probed with a SENDMSG_ZC of fd -1 with the flag: -EINVAL, or -EBADF.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -362,8 +380,15 @@ public sealed record KernelProfile(
     bool MsgRingSendFdChecksTarget = true,
     bool MsgRingRefusesBigCqeFlag = true,
     uint Futex2Flags = KernelProfile.AllFutex2Flags,
-    bool FutexCancelByUserDataOnly = false)
+    bool FutexCancelByUserDataOnly = false,
+    uint SendZcFlags = KernelProfile.AllSendZcFlags,
+    bool ZeroCopyFlagsBeforeNotification = false,
+    bool ZeroCopyNotificationUserData = true,
+    bool ZeroCopyMsgTakesFixedBuffer = true)
 {
+    /// <summary>IORING_RECVSEND_POLL_FIRST, IORING_RECVSEND_FIXED_BUF, IORING_SEND_ZC_REPORT_USAGE and IORING_SEND_VECTORIZED.</summary>
+    public const uint AllSendZcFlags = Constants.IORING_RECVSEND_POLL_FIRST | Constants.IORING_RECVSEND_FIXED_BUF | Constants.IORING_SEND_ZC_REPORT_USAGE | Constants.IORING_SEND_VECTORIZED;
+
     /// <summary>FUTEX2_SIZE_U8 to U64, FUTEX2_NUMA, FUTEX2_MPOL and FUTEX2_PRIVATE.</summary>
     public const uint AllFutex2Flags = 0x8f;
 

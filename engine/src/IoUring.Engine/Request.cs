@@ -152,6 +152,9 @@ internal struct Request
     /// <summary>SENDMSG and RECVMSG: the msghdr and vectors as the kernel copied them (at prep, or at the first issue before 6.10).</summary>
     public NetMessage? Message;
 
+    /// <summary>A zero-copy send's notification: its request slot plus one (0: none), completed from task work once this request is freed.</summary>
+    public int Notification;
+
     /// <summary>The next member of its chain, or -1.</summary>
     public int Next;
 

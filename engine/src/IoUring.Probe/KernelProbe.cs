@@ -101,6 +101,14 @@ public static class KernelProbe
                 LegacyBufferRecycledWhileWaiting = ProbeLegacyBufferRecycled(live),
                 BufferGroupArray = ProbeBufferGroupArray(live),
                 MsgRingSendFdChecksTarget = ProbeMsgRingSendFdChecksTarget(live),
+                SendZcFlags = AcceptedBits(bit => OneSqe(live, null, sqe => ZeroCopySend(sqe, io_uring_op.IORING_OP_SEND_ZC, (ushort)bit))),
+                ZeroCopyFlagsBeforeNotification = !ProbeZeroCopyNotifies(live),
+                ZeroCopyNotificationUserData = OneSqe(live, null, sqe =>
+                {
+                    ZeroCopySend(sqe, io_uring_op.IORING_OP_SEND_ZC, 0);
+                    sqe->addr3 = 5;
+                }) != -Errno.EINVAL,
+                ZeroCopyMsgTakesFixedBuffer = ProbeZeroCopyMsgTakesFixedBuffer(live),
                 Futex2Flags = 0x83 | (ProbeFutexWake(live, 0x06) != -Errno.EINVAL ? 0x04u : 0) | (ProbeFutexWake(live, 0x0a) != -Errno.EINVAL ? 0x08u : 0),
                 FutexCancelByUserDataOnly = ProbeFutexCancelByUserDataOnly(live),
                 MsgRingRefusesBigCqeFlag = (msgRingFlags & Constants.IORING_MSG_RING_FLAGS_PASS) != 0 && ProbeMessageToPlainRing(live, Constants.IORING_MSG_RING_FLAGS_PASS, Constants.IORING_CQE_F_32) == -Errno.EINVAL,
@@ -910,6 +918,43 @@ public static class KernelProbe
             res = ResultOf(ring, 6);
         });
         return res != 1;
+    }
+
+    /// <summary>A SEND_ZC or SENDMSG_ZC of fd -1 with <paramref name="flags"/> in ioprio (its file is looked up at issue: -EBADF).</summary>
+    private static unsafe void ZeroCopySend(io_uring_sqe* sqe, io_uring_op op, ushort flags)
+    {
+        sqe->opcode = (byte)op;
+        sqe->fd = -1;
+        sqe->ioprio = flags;
+    }
+
+    /// <summary>A SEND_ZC with an unknown flag (0x40): whether a notification CQE follows its -EINVAL (the flags are checked after the notification is taken).</summary>
+    private static unsafe bool ProbeZeroCopyNotifies(IRingBackend live)
+    {
+        var notified = false;
+        WithRing(live, 4, ring =>
+        {
+            var sqe = ring.GetSqe();
+            ZeroCopySend(sqe, io_uring_op.IORING_OP_SEND_ZC, 0x40);
+            sqe->user_data = 1;
+            ring.Submit(1);
+            notified = DrainCqes(ring).Any(c => (c.Flags & Constants.IORING_CQE_F_NOTIF) != 0);
+        });
+        return notified;
+    }
+
+    /// <summary>
+    /// A SENDMSG_ZC of fd -1 with IORING_RECVSEND_FIXED_BUF and buffer 0 registered (so a kernel that
+    /// checks the index at prep passes it): -EINVAL where the flag is refused for a message, -EBADF where it is taken.
+    /// </summary>
+    private static unsafe bool ProbeZeroCopyMsgTakesFixedBuffer(IRingBackend live)
+    {
+        var page = stackalloc byte[64];
+        return OneSqe(live, ring =>
+        {
+            var iov = new Posix.IoVec { Base = (nint)page, Length = 64 };
+            return live.Register(ring.Fd, (uint)io_uring_register_op.IORING_REGISTER_BUFFERS, &iov, 1);
+        }, sqe => ZeroCopySend(sqe, io_uring_op.IORING_OP_SENDMSG_ZC, (ushort)Constants.IORING_RECVSEND_FIXED_BUF)) != -Errno.EINVAL;
     }
 
     private const ulong RemoveUserData = 3;
