@@ -51,6 +51,9 @@ public enum FdChoice
 
     /// <summary>The program's scratch directory (empty at the start), where the path calls work.</summary>
     Directory,
+
+    /// <summary>The program's own ring (a MSG_RING's target); through the fixed table, slot 5.</summary>
+    Ring,
 }
 
 /// <summary>The descriptors of a program's files, as <see cref="Runner.Descriptor"/> hands them out.</summary>
@@ -137,6 +140,10 @@ public sealed record SqeSpec(
         else if (BufferChoices.IsBufferCall(this))
         {
             text += BufferChoices.Describe(this);
+        }
+        else if (MessageAndWaitChoices.IsCall(this))
+        {
+            text += MessageAndWaitChoices.Describe(this);
         }
         else if (TimeoutChoices.IsCancel(this))
         {
@@ -359,6 +366,7 @@ public static class ProgramGen
             (2, Gen.Elements(DescriptorChoices.Opcodes)),
             (3, Gen.Elements(PathChoices.Opcodes)),
             (2, Gen.Elements(BufferChoices.Opcodes)),
+            (3, Gen.Elements(MessageAndWaitChoices.Opcodes)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
@@ -367,6 +375,7 @@ public static class ProgramGen
                    : DescriptorChoices.IsDescriptorCall(opcode) ? DescriptorChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : PathChoices.IsPathCall(opcode) ? PathChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : BufferChoices.IsBufferCall(opcode) ? BufferChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
+                   : MessageAndWaitChoices.IsCall(opcode) ? MessageAndWaitChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices))
                    : Sqe(opcode)
                select spec;
     }
@@ -805,10 +814,11 @@ public static class ProgramGen
     /// keeps one nondeterminism of the kernels out of the traces: <see cref="OneTransferChain"/>,
     /// <see cref="NoDrainRacingIoWq"/>, <see cref="NoBigCqesWhereAsync"/>, <see cref="ReadinessOnTime"/>,
     /// <see cref="TimeoutsOnTime"/>, <see cref="NoSyncCancelRacingIoWq"/>, <see cref="FileChangesAlone"/>,
-    /// <see cref="TableChangesAlone"/>, <see cref="PathCallsAlone"/>, <see cref="BufferCallsAlone"/>.
+    /// <see cref="TableChangesAlone"/>, <see cref="PathCallsAlone"/>, <see cref="BufferCallsAlone"/>,
+    /// <see cref="FutexCallsAlone"/>.
     /// </summary>
     public static RingProgram Normalize(RingProgram p) =>
-        ResolveNames(BufferCallsAlone(PathCallsAlone(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() })))))))));
+        ResolveNames(FutexCallsAlone(BufferCallsAlone(PathCallsAlone(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() }))))))))));
 
     /// <summary>
     /// A CLOSE of a fixed slot or a FILES_UPDATE changes the table inline, while a request that looks a
@@ -858,6 +868,21 @@ public static class ProgramGen
         p with { Steps = p.Steps.Select(step => step with { Batch = step.Batch.Select(BufferChoices.OnlyWhereItCannotRace).ToArray() }).ToArray() },
         BufferChoices.UsesGroups,
         s => BufferChoices.IsBufferCall(s) ? BufferChoices.Harmless(s) : s with { Flags = (byte)(s.Flags & ~(byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) });
+
+    /// <summary>
+    /// A futex wait is armed when it is issued and a wake takes the waits armed by then, so the two must
+    /// not run beside each other: a step keeps one futex call (unless the step before kept one that could
+    /// have been left in the SQ), and the others are made harmless (<see cref="MessageAndWaitChoices.Harmless"/>).
+    /// In a program with an IO_DRAIN or a spoiled SQ index every request may be issued from io-wq, where
+    /// a wait arms when its worker runs: all of them are made harmless.
+    /// </summary>
+    public static RingProgram FutexCallsAlone(RingProgram p)
+    {
+        var mayGoToIoWq = p.Steps.Any(step => step.BadIndexAt >= 0 || step.Batch.Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0));
+        return mayGoToIoWq
+            ? p with { Steps = p.Steps.Select(step => step with { Batch = step.Batch.Select(s => MessageAndWaitChoices.IsFutexCall(s) ? MessageAndWaitChoices.Harmless(s) : s).ToArray() }).ToArray() }
+            : OnePerStep(p, MessageAndWaitChoices.IsFutexCall, MessageAndWaitChoices.Harmless);
+    }
 
     /// <summary>
     /// Keeps the first SQE of each step that <paramref name="racy"/> picks, unless the step before kept

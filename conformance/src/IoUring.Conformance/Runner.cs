@@ -133,7 +133,7 @@ public static unsafe class Runner
                     }
 
                     positions.Add(firstSlot + before);
-                    Fill(sqe, s, ws, queued);
+                    Fill(sqe, s, ws, queued, ring.Fd);
                     pending.Add(s);
                     last = sqe;
                     queued++;
@@ -265,7 +265,7 @@ public static unsafe class Runner
 
     public static int StreamOffset(SqeSpec s) => s.BufOffset % (Workspace.StreamBytes / 2);
 
-    private static void Fill(io_uring_sqe* sqe, SqeSpec s, Workspace ws, int slot)
+    private static void Fill(io_uring_sqe* sqe, SqeSpec s, Workspace ws, int slot, int ringFd)
     {
         sqe->opcode = s.Opcode;
         sqe->flags = s.Flags;
@@ -338,6 +338,12 @@ public static unsafe class Runner
             sqe->len = s.Len;
             sqe->off = s.Off;
             sqe->rw_flags = s.OpFlags;
+            return;
+        }
+
+        if (MessageAndWaitChoices.IsCall(s))
+        {
+            FillMessageOrWait(sqe, s, ws, slot, ringFd);
             return;
         }
 
@@ -486,6 +492,55 @@ public static unsafe class Runner
         [.. program.Steps.SelectMany(step => step.Batch).Where(s => ConnectionChoices.CreatesDescriptor(s) || DescriptorChoices.CreatesDescriptor(s) || PathChoices.CreatesDescriptor(s)).Select(s => s.UserData)];
 
     /// <summary>The address a bad buffer choice stands for.</summary>
+    /// <summary>
+    /// MSG_RING: the target (the ring itself) in fd, the command in addr, the CQE's user_data in off and
+    /// res in len, its flags, the CQE flags it passes in file_index. FUTEX_WAIT and FUTEX_WAKE: the futex2
+    /// flags in fd, the word (of the workspace's futex memory) in addr, the value or count in off, the mask
+    /// in addr3; FUTEX_WAITV: a futex_waitv array in addr, its count in len. WAITID: the idtype in len, the
+    /// id in fd, the options in file_index, the siginfo (the workspace's) in addr2. SEND_ZC: the stream
+    /// buffer; SENDMSG_ZC: a msghdr of the workspace's; the notification's user_data in addr3.
+    /// </summary>
+    private static void FillMessageOrWait(io_uring_sqe* sqe, SqeSpec s, Workspace ws, int slot, int ringFd)
+    {
+        var fixedFile = (s.Flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0;
+        switch ((io_uring_op)s.Opcode)
+        {
+            case io_uring_op.IORING_OP_MSG_RING:
+                sqe->fd = s.Fd == FdChoice.Ring && !fixedFile ? ringFd : Descriptor(s, ws.Fds);
+                sqe->addr = s.Length;
+                sqe->off = s.Off;
+                sqe->len = s.Len;
+                sqe->msg_ring_flags = s.OpFlags;
+                sqe->file_index = s.FileIndex;
+                break;
+            case io_uring_op.IORING_OP_FUTEX_WAIT or io_uring_op.IORING_OP_FUTEX_WAKE:
+                sqe->fd = (int)s.OpFlags;
+                sqe->addr = s.Buf == BufChoice.Area ? (ulong)(ws.Futex + s.BufOffset) : Address(s.Buf);
+                sqe->off = s.Off;
+                sqe->addr3 = s.Length;
+                sqe->len = s.Len;
+                break;
+            case io_uring_op.IORING_OP_FUTEX_WAITV:
+                sqe->fd = 0;
+                sqe->addr = s.Buf == BufChoice.Area ? ws.FutexWaitvArray(s.BufOffset) : Address(s.Buf);
+                sqe->len = s.Len;
+                break;
+            case io_uring_op.IORING_OP_WAITID:
+                sqe->fd = s.Fd == FdChoice.File ? Descriptor(s, ws.Fds) : s.Domain;
+                sqe->len = s.Len;
+                sqe->file_index = s.FileIndex;
+                sqe->off = s.Buf == BufChoice.Area ? ws.Siginfo : Address(s.Buf);
+                break;
+            default:
+                sqe->addr = s.Buf != BufChoice.Area ? Address(s.Buf)
+                    : s.Opcode == (byte)io_uring_op.IORING_OP_SENDMSG_ZC ? ws.MsgHdr(slot, 0, 1)
+                    : (ulong)ws.Stream;
+                sqe->len = s.Opcode == (byte)io_uring_op.IORING_OP_SENDMSG_ZC ? 1 : s.Len;
+                sqe->addr3 = s.Length;
+                break;
+        }
+    }
+
     private static ulong Address(BufChoice buf) => buf switch
     {
         BufChoice.Null => 0,

@@ -102,6 +102,8 @@ public sealed unsafe partial class Workspace : IDisposable
         Stream = (byte*)NativeMemory.AlignedAlloc(StreamBytes, 4096);
         StreamPattern.CopyTo(new Span<byte>(Stream, StreamBytes));
         Iovecs = (nint*)NativeMemory.AlignedAlloc((nuint)(IovecSlots * 2 * sizeof(nint)), 64);
+        Futex = (byte*)NativeMemory.AlignedAlloc(FutexBytes, 64);
+        FillFutex(Futex);
 
         // The path calls' scratch directory, its descriptor numbered from DirectoryFloor up (as the
         // spare's, so it takes no number a program's new descriptors would), and their names, open_hows
@@ -194,6 +196,48 @@ public sealed unsafe partial class Workspace : IDisposable
 
     /// <summary>The open_how <see cref="PathChoices.Hows"/>[<paramref name="index"/>], its open flags the process's own numbers.</summary>
     public ulong How(int index) => (ulong)(Hows + (index * PathChoices.HowBytes / 8));
+
+    /// <summary>
+    /// The futex calls' memory: two 32-bit words, 7 at offset 0 and 8 at offset 4, which nothing else
+    /// writes (a read into the area from io-wq could change a word while a wait reads it), then three
+    /// arrays of struct futex_waitv (<see cref="FutexWaitvArray"/>).
+    /// </summary>
+    public byte* Futex { get; }
+
+    public const int FutexBytes = 256;
+
+    /// <summary>
+    /// The futex_waitv array <paramref name="index"/>: 0 waits for both words as they are, 1 for the first
+    /// as it is and the second as 9 (-EAGAIN), 2 has a reserved word that is not 0 (-EINVAL); each
+    /// private, 24 bytes an entry (val, uaddr, flags, reserved).
+    /// </summary>
+    public ulong FutexWaitvArray(int index) => (ulong)(Futex + 64 + (index * 48));
+
+    /// <summary>The siginfo WAITID writes (28 bytes of 0xaa between the futex words and the arrays until it does).</summary>
+    public ulong Siginfo => (ulong)(Futex + SiginfoOffset);
+
+    private const int SiginfoOffset = 16;
+    private const int SiginfoBytes = 28;
+
+    private static void FillFutex(byte* futex)
+    {
+        new Span<byte>(futex, FutexBytes).Clear();
+        new Span<byte>(futex + SiginfoOffset, SiginfoBytes).Fill(0xaa);
+        ((uint*)futex)[0] = 7;
+        ((uint*)futex)[1] = 8;
+        (ulong Value, int Word, uint Reserved)[][] arrays = [[(7, 0, 0), (8, 4, 0)], [(7, 0, 0), (9, 4, 0)], [(7, 0, 1), (8, 4, 0)]];
+        for (var a = 0; a < arrays.Length; a++)
+        {
+            for (var k = 0; k < arrays[a].Length; k++)
+            {
+                var entry = futex + 64 + (a * 48) + (k * 24);
+                *(ulong*)entry = arrays[a][k].Value;
+                *(ulong*)(entry + 8) = (ulong)(futex + arrays[a][k].Word);
+                *(uint*)(entry + 16) = 0x82; // FUTEX2_SIZE_U32 | FUTEX2_PRIVATE
+                *(uint*)(entry + 20) = arrays[a][k].Reserved;
+            }
+        }
+    }
 
     /// <summary>The program's epoll instance, empty at the start; EPOLL_CTL changes its interest list.</summary>
     public int Epoll { get; }
@@ -313,7 +357,14 @@ public sealed unsafe partial class Workspace : IDisposable
         var a = IoUring.Ring.Posix.Queued(SocketA);
         var b = IoUring.Ring.Posix.Queued(SocketB);
         text = a != 0 || b != 0 ? $"{text} sockets {a} {b}" : text;
-        return text + PathsDigest();
+        return text + PathsDigest() + SiginfoDigest();
+    }
+
+    /// <summary>Once WAITID has written its siginfo: " siginfo" and its 28 bytes in hex (as the process lays them out).</summary>
+    private string SiginfoDigest()
+    {
+        var siginfo = new ReadOnlySpan<byte>(Futex + SiginfoOffset, SiginfoBytes);
+        return siginfo.ContainsAnyExcept((byte)0xaa) ? $" siginfo {Convert.ToHexStringLower(siginfo)}" : string.Empty;
     }
 
     /// <summary>
@@ -417,6 +468,7 @@ public sealed unsafe partial class Workspace : IDisposable
         NativeMemory.AlignedFree(Area);
         NativeMemory.AlignedFree(Stream);
         NativeMemory.AlignedFree(Iovecs);
+        NativeMemory.AlignedFree(Futex);
         NativeMemory.AlignedFree(Times);
         close(Directory);
         NativeMemory.AlignedFree(Names);

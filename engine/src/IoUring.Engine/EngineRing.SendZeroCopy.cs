@@ -157,6 +157,11 @@ internal sealed unsafe partial class EngineRing
             return Returned(ref r, -Errno.EBADF);
         }
 
+        if (r.Kind == OpKind.SendMsgZc && (r.Ioprio & RecvSendFixedBuf) != 0 && profile.ZeroCopyMsgImportsFixedBufferFirst && !VectorsInFixedBuffer(ref r))
+        {
+            return Returned(ref r, -Errno.EFAULT);
+        }
+
         if (!Posix.IsSocket(r.File))
         {
             return Returned(ref r, -Errno.ENOTSOCK);
@@ -176,6 +181,25 @@ internal sealed unsafe partial class EngineRing
 
         engine.ReportUnmodelled($"{(io_uring_op)r.Opcode} on a TCP or UDP socket (its notification waits for the network)");
         return Returned(ref r, -Errno.EOPNOTSUPP);
+    }
+
+    /// <summary>io_import_reg_vec: every vector of the message inside the registered buffer buf_index.</summary>
+    private bool VectorsInFixedBuffer(ref Request r)
+    {
+        if (!FixedBuffer(r.BufIndex, out var start, out var length))
+        {
+            return false;
+        }
+
+        foreach (var v in r.Message?.Vectors ?? [])
+        {
+            if ((ulong)v.Base < start || (ulong)v.Base + (ulong)v.Length > start + length)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The request's notification, if it has one, posts its CQE from task work (io_notif_flush as the request is freed).</summary>

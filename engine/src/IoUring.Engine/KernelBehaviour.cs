@@ -508,6 +508,15 @@ public static class KernelBehaviour
             p => p.ZeroCopyMsgTakesFixedBuffer,
             (p, v) => p with { ZeroCopyMsgTakesFixedBuffer = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.ZeroCopyMsgImportsFixedBufferFirst),
+            "SENDMSG_ZC with a registered buffer imports its vectors before it looks at the socket (-EFAULT on a memfd with no buffers); otherwise the socket comes first (-ENOTSOCK)",
+            "a SENDMSG_ZC of a memfd with IORING_RECVSEND_FIXED_BUF and no buffers registered: -EFAULT, or another error",
+            "measured on the host's 6.18 (found by the soak); 7.2's io_sendmsg_zc looks at the socket first, and 6.1 and 6.12 refuse the flag at prep (6.13 to 6.17 are taken as 6.18)",
+            false,
+            [(KernelRange.Before(6, 13), false), (KernelRange.Before(6, 19), true)],
+            p => p.ZeroCopyMsgImportsFixedBufferFirst,
+            (p, v) => p with { ZeroCopyMsgImportsFixedBufferFirst = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",

@@ -315,6 +315,12 @@ public enum FixedBufferStage
 /// SENDMSG_ZC takes IORING_RECVSEND_FIXED_BUF, its iovecs then inside a registered buffer (the host's 6.18
 /// on); before (6.1, 6.12), it is -EINVAL at prep. Probed with a SENDMSG_ZC of fd -1 with the flag: -EINVAL, or -EBADF.
 /// </param>
+/// <param name="ZeroCopyMsgImportsFixedBufferFirst">
+/// The host's 6.18 imports a SENDMSG_ZC's vectors from its registered buffer before it looks at the
+/// socket, so a message outside the registered buffers is -EFAULT even on a descriptor that is no socket;
+/// 7.2 looks at the socket first (-ENOTSOCK). Probed with a SENDMSG_ZC of a memfd with
+/// IORING_RECVSEND_FIXED_BUF and no buffers registered: -EFAULT, or another error.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -384,7 +390,8 @@ public sealed record KernelProfile(
     uint SendZcFlags = KernelProfile.AllSendZcFlags,
     bool ZeroCopyFlagsBeforeNotification = false,
     bool ZeroCopyNotificationUserData = true,
-    bool ZeroCopyMsgTakesFixedBuffer = true)
+    bool ZeroCopyMsgTakesFixedBuffer = true,
+    bool ZeroCopyMsgImportsFixedBufferFirst = false)
 {
     /// <summary>IORING_RECVSEND_POLL_FIRST, IORING_RECVSEND_FIXED_BUF, IORING_SEND_ZC_REPORT_USAGE and IORING_SEND_VECTORIZED.</summary>
     public const uint AllSendZcFlags = Constants.IORING_RECVSEND_POLL_FIRST | Constants.IORING_RECVSEND_FIXED_BUF | Constants.IORING_SEND_ZC_REPORT_USAGE | Constants.IORING_SEND_VECTORIZED;

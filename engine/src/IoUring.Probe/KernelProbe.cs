@@ -109,6 +109,7 @@ public static class KernelProbe
                     sqe->addr3 = 5;
                 }) != -Errno.EINVAL,
                 ZeroCopyMsgTakesFixedBuffer = ProbeZeroCopyMsgTakesFixedBuffer(live),
+                ZeroCopyMsgImportsFixedBufferFirst = ProbeZeroCopyMsgImportsFixedBufferFirst(live),
                 Futex2Flags = 0x83 | (ProbeFutexWake(live, 0x06) != -Errno.EINVAL ? 0x04u : 0) | (ProbeFutexWake(live, 0x0a) != -Errno.EINVAL ? 0x08u : 0),
                 FutexCancelByUserDataOnly = ProbeFutexCancelByUserDataOnly(live),
                 MsgRingRefusesBigCqeFlag = (msgRingFlags & Constants.IORING_MSG_RING_FLAGS_PASS) != 0 && ProbeMessageToPlainRing(live, Constants.IORING_MSG_RING_FLAGS_PASS, Constants.IORING_CQE_F_32) == -Errno.EINVAL,
@@ -956,6 +957,25 @@ public static class KernelProbe
             return live.Register(ring.Fd, (uint)io_uring_register_op.IORING_REGISTER_BUFFERS, &iov, 1);
         }, sqe => ZeroCopySend(sqe, io_uring_op.IORING_OP_SENDMSG_ZC, (ushort)Constants.IORING_RECVSEND_FIXED_BUF)) != -Errno.EINVAL;
     }
+
+    /// <summary>
+    /// A SENDMSG_ZC of a memfd with IORING_RECVSEND_FIXED_BUF and no buffers registered, its msghdr one
+    /// vector: -EFAULT where the vectors are imported before the socket is looked at.
+    /// </summary>
+    private static unsafe bool ProbeZeroCopyMsgImportsFixedBufferFirst(IRingBackend live) => WithMemfd(memfd =>
+    {
+        var page = stackalloc byte[64];
+        var iov = new Posix.IoVec { Base = (nint)page, Length = 64 };
+        var msg = new Posix.MsgHdr { Iov = (nint)(&iov), IovLength = 1 };
+        var address = (ulong)(&msg);
+        return OneSqe(live, null, sqe =>
+        {
+            ZeroCopySend(sqe, io_uring_op.IORING_OP_SENDMSG_ZC, (ushort)Constants.IORING_RECVSEND_FIXED_BUF);
+            sqe->fd = memfd;
+            sqe->addr = address;
+            sqe->len = 1;
+        }) == -Errno.EFAULT;
+    });
 
     private const ulong RemoveUserData = 3;
 

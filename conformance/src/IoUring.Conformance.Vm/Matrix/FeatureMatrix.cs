@@ -287,6 +287,8 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             io_uring_op.IORING_OP_OPENAT, io_uring_op.IORING_OP_OPENAT2, io_uring_op.IORING_OP_STATX, io_uring_op.IORING_OP_MKDIRAT,
             io_uring_op.IORING_OP_UNLINKAT, io_uring_op.IORING_OP_RENAMEAT, io_uring_op.IORING_OP_SYMLINKAT, io_uring_op.IORING_OP_LINKAT,
             io_uring_op.IORING_OP_PROVIDE_BUFFERS, io_uring_op.IORING_OP_REMOVE_BUFFERS,
+            io_uring_op.IORING_OP_MSG_RING, io_uring_op.IORING_OP_FUTEX_WAIT, io_uring_op.IORING_OP_FUTEX_WAKE, io_uring_op.IORING_OP_FUTEX_WAITV,
+            io_uring_op.IORING_OP_WAITID, io_uring_op.IORING_OP_SEND_ZC, io_uring_op.IORING_OP_SENDMSG_ZC,
         })
         {
             var code = (byte)op;
@@ -417,6 +419,23 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("provided buffers", "a READ or READV taking a provided buffer (IORING_CQE_F_BUFFER)", p => Has(p, io_uring_op.IORING_OP_PROVIDE_BUFFERS), ProvidedThenSelected));
         list.Add(new MatrixFeature("provided buffers", "IOSQE_BUFFER_SELECT with no buffer in the group (-ENOBUFS)", p => Has(p, io_uring_op.IORING_OP_READ), p => AnySqe(p, BufferChoices.Selects)));
         list.Add(new MatrixFeature("provided buffers", "REMOVE_BUFFERS of a group PROVIDE_BUFFERS made", p => Has(p, io_uring_op.IORING_OP_REMOVE_BUFFERS), p => AnySqe(p, Provides) && AnySqe(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_REMOVE_BUFFERS && s.BufIndex != 7)));
+        // Messages and waits.
+        const byte FixedFile = (byte)IoUringSqeFlags.IOSQE_FIXED_FILE;
+        static bool WaitHolds(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_FUTEX_WAIT && s.Buf == BufChoice.Area && s.Len == 0 && s.Length != 0
+            && (s.BufOffset, s.Off) is (0, 7) or (4, 8) && s.OpFlags is 0x82 or 0x02;
+        static bool WakeOf(SqeSpec wake, SqeSpec wait) => wake.Opcode == (byte)io_uring_op.IORING_OP_FUTEX_WAKE && wake.Buf == BufChoice.Area && wake.Len == 0
+            && wake.BufOffset == wait.BufOffset && wake.OpFlags == wait.OpFlags && wake.Off != 0 && (wake.Length & wait.Length) != 0;
+        static bool WaitThenWake(RingProgram p) => p.Steps.Select((step, k) => (step, k)).Any(x => x.step.Batch.Any(wait => WaitHolds(wait)
+            && p.Steps.Skip(x.k + 1).Any(later => later.Batch.Any(wake => WakeOf(wake, wait)))));
+        list.Add(new MatrixFeature("messages and waits", "MSG_RING DATA to the ring itself (its CQE posted at once)", p => Has(p, io_uring_op.IORING_OP_MSG_RING),
+            p => AnySqe(p, s => MessageAndWaitChoices.IsMessage(s) && s.Fd == FdChoice.Ring && (s.Flags & FixedFile) == 0 && s.Length == 0 && s.OpFlags is 0 or Constants.IORING_MSG_RING_FLAGS_PASS)));
+        list.Add(new MatrixFeature("messages and waits", "FUTEX_WAIT armed, then woken by a later FUTEX_WAKE", p => Has(p, io_uring_op.IORING_OP_FUTEX_WAIT), WaitThenWake));
+        list.Add(new MatrixFeature("messages and waits", "FUTEX_WAITV of words that hold (armed)", p => Has(p, io_uring_op.IORING_OP_FUTEX_WAITV),
+            p => AnySqe(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_FUTEX_WAITV && s.Buf == BufChoice.Area && s.BufOffset == 0 && s.Len != 0)));
+        list.Add(new MatrixFeature("messages and waits", "WAITID of a process that is no child (-ECHILD, siginfo written)", p => Has(p, io_uring_op.IORING_OP_WAITID),
+            p => AnySqe(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_WAITID && s.Len == 1 && s.Domain == 1 && s.FileIndex is 4 or 5 && s.Buf == BufChoice.Area)));
+        list.Add(new MatrixFeature("messages and waits", "SEND_ZC or SENDMSG_ZC and its notification (IORING_CQE_F_NOTIF)", p => Has(p, io_uring_op.IORING_OP_SEND_ZC),
+            p => AnySqe(p, s => MessageAndWaitChoices.IsZeroCopySend(s) && s.Fd is FdChoice.File or FdChoice.SocketA && (s.Flags & FixedFile) == 0 && s.Ioprio is 0 or (ushort)Constants.IORING_SEND_ZC_REPORT_USAGE)));
         list.Add(new MatrixFeature("cancellation", "IORING_REGISTER_SYNC_CANCEL", p => p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL, p => AnyRegister(p, RegisterKind.SyncCancel)));
         list.Add(new MatrixFeature("regions", "IORING_REGISTER_MEM_REGION", p => p.HasMemRegion, p => AnyRegister(p, RegisterKind.MemRegion)));
         list.Add(new MatrixFeature("regions", "registered wait (IORING_ENTER_EXT_ARG_REG)", p => (p.EnterFlags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0, p => p.Steps.Any(s => s.RegWait >= 0)));

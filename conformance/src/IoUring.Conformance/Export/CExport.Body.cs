@@ -83,6 +83,7 @@ public static partial class CExport
                 (DescriptorChoices.UsesDescriptors(Program), "descriptors"),
                 (DescriptorChoices.UsesEpoll(Program), "epoll"),
                 (PathChoices.UsesPaths(Program), "paths"),
+                (MessageAndWaitChoices.UsesFutexMemory(Program), "futex"),
             ];
             foreach (var (used, part) in parts.Where(p => p.Used))
             {
@@ -545,6 +546,10 @@ public static partial class CExport
                     Line(3, $"sqe->len = (unsigned)({CDescriptor(s with { Fd = (FdChoice)s.Len, Flags = 0 })});");
                 }
             }
+            else if (MessageAndWaitChoices.IsCall(s))
+            {
+                FillMessageOrWait(s, fd, slot);
+            }
             else if (FileCallChoices.IsFileCall(s))
             {
                 // As Runner fills them: MADVISE's address (the area's, or a bad one) in addr and its
@@ -592,6 +597,60 @@ public static partial class CExport
             }
 
             Line(2, "}");
+        }
+
+        /// <summary>As Runner fills them (see MessageAndWaitChoices): the ring itself, the workspace's futex words, waitv arrays and siginfo.</summary>
+        private void FillMessageOrWait(SqeSpec s, string fd, int slot)
+        {
+            var fixedFile = (s.Flags & (byte)IoUringSqeFlags.IOSQE_FIXED_FILE) != 0;
+            switch ((io_uring_op)s.Opcode)
+            {
+                case io_uring_op.IORING_OP_MSG_RING:
+                    Line(3, $"sqe->fd = {(s.Fd == FdChoice.Ring && !fixedFile ? "ring.fd" : fd)};");
+                    Line(3, $"sqe->addr = {s.Length};");
+                    Line(3, $"sqe->off = {Number(s.Off)};");
+                    Line(3, $"sqe->len = {s.Len}U;");
+                    Line(3, $"sqe->msg_ring_flags = 0x{s.OpFlags:x};");
+                    Line(3, $"sqe->file_index = 0x{s.FileIndex:x};");
+                    break;
+                case io_uring_op.IORING_OP_FUTEX_WAIT or io_uring_op.IORING_OP_FUTEX_WAKE:
+                    Sections.Add("futex");
+                    Line(3, $"sqe->fd = 0x{s.OpFlags:x};");
+                    Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"(unsigned long long)(uintptr_t)(ws.futex + {s.BufOffset})" : BadAddress(s.Buf))};");
+                    Line(3, $"sqe->off = {Number(s.Off)};");
+                    Line(3, $"sqe->addr3 = {Number(s.Length)};");
+                    Line(3, $"sqe->len = {s.Len}U;");
+                    break;
+                case io_uring_op.IORING_OP_FUTEX_WAITV:
+                    Sections.Add("futex");
+                    Line(3, "sqe->fd = 0;");
+                    Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"futex_waitv_array(&ws, {s.BufOffset})" : BadAddress(s.Buf))};");
+                    Line(3, $"sqe->len = {s.Len}U;");
+                    break;
+                case io_uring_op.IORING_OP_WAITID:
+                    Sections.Add("futex");
+                    Line(3, $"sqe->fd = {(s.Fd == FdChoice.File ? fd : s.Domain.ToString(CultureInfo.InvariantCulture))};");
+                    Line(3, $"sqe->len = {s.Len}U;");
+                    Line(3, $"sqe->file_index = 0x{s.FileIndex:x};");
+                    Line(3, $"sqe->addr2 = {(s.Buf == BufChoice.Area ? "(unsigned long long)(uintptr_t)(ws.futex + FUTEX_SIGINFO)" : BadAddress(s.Buf))};");
+                    break;
+                default:
+                    var message = s.Opcode == (byte)io_uring_op.IORING_OP_SENDMSG_ZC;
+                    if (message && s.Buf == BufChoice.Area)
+                    {
+                        Sections.Add("msghdr");
+                    }
+
+                    Line(3, $"sqe->fd = {fd};");
+                    Line(3, $"sqe->addr = {(s.Buf != BufChoice.Area ? BadAddress(s.Buf) : message ? $"msghdr_of(&ws, {slot}, 0, 1)" : "(unsigned long long)(uintptr_t)ws.stream")};");
+                    Line(3, $"sqe->len = {(message ? 1 : s.Len)}U;");
+                    if (s.Length != 0)
+                    {
+                        Line(3, $"sqe->addr3 = {Number(s.Length)};");
+                    }
+
+                    break;
+            }
         }
 
         /// <summary>Open flags drawn as x86_64 numbers, by their names (which the C library numbers for its architecture).</summary>
@@ -717,7 +776,7 @@ public static partial class CExport
                     ? $"{op} ({s})"
                     : s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
                     ? $"FSYNC of {fd}"
-                    : FileCallChoices.IsFileCall(s) || DescriptorChoices.IsDescriptorCall(s) || PathChoices.IsPathCall(s) || BufferChoices.IsBufferCall(s)
+                    : FileCallChoices.IsFileCall(s) || DescriptorChoices.IsDescriptorCall(s) || PathChoices.IsPathCall(s) || BufferChoices.IsBufferCall(s) || MessageAndWaitChoices.IsCall(s)
                     ? $"{op} ({s})"
                     : SocketChoices.IsShutdown(s)
                     ? $"SHUTDOWN of {fd} (how {s.Len})"

@@ -280,6 +280,8 @@ struct workspace {
 	unsigned char *names;
 	unsigned long long *hows;
 	unsigned char *statx;
+	/* The futex calls' words (7 and 8), WAITID's siginfo and the futex_waitv arrays (NULL when unused). */
+	unsigned char *futex;
 };
 
 static void workspace_create(struct workspace *ws)
@@ -322,6 +324,7 @@ static void workspace_create(struct workspace *ws)
 	ws->dir = -1;
 	ws->dir_path[0] = '\0';
 	ws->statx = NULL;
+	ws->futex = NULL;
 }
 
 /* The checks: each compares what the kernel did with what it should have done, and stops at the first difference. */
@@ -584,6 +587,19 @@ static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 	if (a != 0 || b != 0)
 		n += snprintf(buf + n, size - (size_t)n, " sockets %d %d", a, b);
 	paths_digest(ws, buf, size, n);
+
+	/* Once WAITID wrote its siginfo (28 bytes of 0xaa at offset 16 of the futex memory until then): its bytes in hex. */
+	if (ws->futex != NULL) {
+		int written = 0;
+		for (int i = 16; i < 44; i++)
+			written |= ws->futex[i] != 0xaa;
+		if (written) {
+			n = (int)strlen(buf);
+			n += snprintf(buf + n, size - (size_t)n, " siginfo ");
+			for (int i = 16; i < 44; i++)
+				n += snprintf(buf + n, size - (size_t)n, "%02x", ws->futex[i]);
+		}
+	}
 }
 
 /* The SQEs of one step: where each went in the SQ, and whether the SQ ran out of room. */
@@ -1169,6 +1185,41 @@ static void workspace_epoll(struct workspace *ws)
 	ws->epoll_events[0].data.u64 = 1;
 	ws->epoll_events[1].events = EPOLLIN | EPOLLEXCLUSIVE;
 	ws->epoll_events[1].data.u64 = 2;
+}
+
+/*@ section futex @*/
+/* The futex calls' memory, as the C# workspace lays it out: the words 7 and 8 at 0 and 4, WAITID's siginfo
+ * at 16 (0xaa until written), and three arrays of struct futex_waitv from 64, 48 bytes apart: both words
+ * as they are; the first as it is and the second as 9; one whose reserved word is 1. Every entry private. */
+#define FUTEX_SIGINFO 16
+
+static void workspace_futex(struct workspace *ws)
+{
+	static const struct { unsigned long long value; int word; unsigned reserved; } arrays[3][2] = {
+		{ { 7, 0, 0 }, { 8, 4, 0 } }, { { 7, 0, 0 }, { 9, 4, 0 } }, { { 7, 0, 1 }, { 8, 4, 0 } },
+	};
+	ws->futex = aligned_alloc(64, 256);
+	if (ws->futex == NULL) {
+		printf("SKIP: out of memory\n");
+		exit(SKIP);
+	}
+	memset(ws->futex, 0, 256);
+	memset(ws->futex + FUTEX_SIGINFO, 0xaa, 28);
+	((unsigned *)ws->futex)[0] = 7;
+	((unsigned *)ws->futex)[1] = 8;
+	for (int a = 0; a < 3; a++)
+		for (int k = 0; k < 2; k++) {
+			unsigned char *entry = ws->futex + 64 + a * 48 + k * 24;
+			*(unsigned long long *)entry = arrays[a][k].value;
+			*(unsigned long long *)(entry + 8) = (unsigned long long)(uintptr_t)(ws->futex + arrays[a][k].word);
+			*(unsigned *)(entry + 16) = 0x82; /* FUTEX2_SIZE_U32 | FUTEX2_PRIVATE */
+			*(unsigned *)(entry + 20) = arrays[a][k].reserved;
+		}
+}
+
+static unsigned long long futex_waitv_array(struct workspace *ws, int index)
+{
+	return (unsigned long long)(uintptr_t)(ws->futex + 64 + index * 48);
 }
 
 /*@ section epoll-event @*/
