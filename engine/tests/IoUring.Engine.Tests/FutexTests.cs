@@ -66,7 +66,8 @@ public sealed unsafe class FutexTests : IDisposable
         Futex(r, io_uring_op.IORING_OP_FUTEX_WAKE, 53, Private, (ulong)words, 0x8000_0000, AnyMask);
         r.AsyncCancel(54, 0, IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ALL | IoUringAsyncCancelFlags.IORING_ASYNC_CANCEL_ANY);
         r.Submit();
-                // ALL takes every match in one pass, which counts once; the newest wait is taken first.
+
+        // ALL takes every match in one pass, which counts once; the newest wait is taken first.
         Assert.Equal([(52, 0), (53, 1), (54, 1), (22, 0), (51, -Errno.ECANCELED), (50, -Errno.ECANCELED)], r.Results());
     }
 
