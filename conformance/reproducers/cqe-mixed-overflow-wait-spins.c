@@ -316,6 +316,8 @@ struct workspace {
 	unsigned char *names;
 	unsigned long long *hows;
 	unsigned char *statx;
+	/* The futex calls' words (7 and 8), WAITID's siginfo and the futex_waitv arrays (NULL when unused). */
+	unsigned char *futex;
 };
 
 static void workspace_create(struct workspace *ws)
@@ -358,6 +360,7 @@ static void workspace_create(struct workspace *ws)
 	ws->dir = -1;
 	ws->dir_path[0] = '\0';
 	ws->statx = NULL;
+	ws->futex = NULL;
 }
 
 /* The checks: each compares what the kernel did with what it should have done, and stops at the first difference. */
@@ -600,6 +603,19 @@ static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 	if (a != 0 || b != 0)
 		n += snprintf(buf + n, size - (size_t)n, " sockets %d %d", a, b);
 	paths_digest(ws, buf, size, n);
+
+	/* Once WAITID wrote its siginfo (28 bytes of 0xaa at offset 16 of the futex memory until then): its bytes in hex. */
+	if (ws->futex != NULL) {
+		int written = 0;
+		for (int i = 16; i < 44; i++)
+			written |= ws->futex[i] != 0xaa;
+		if (written) {
+			n = (int)strlen(buf);
+			n += snprintf(buf + n, size - (size_t)n, " siginfo ");
+			for (int i = 16; i < 44; i++)
+				n += snprintf(buf + n, size - (size_t)n, "%02x", ws->futex[i]);
+		}
+	}
 }
 
 /* The SQEs of one step: where each went in the SQ, and whether the SQ ran out of room. */
