@@ -40,6 +40,7 @@ public static class KernelProbe
             var hasMemRegion = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION, (void*)0x1000, 1) != -Errno.EINVAL;
             var taskWork = ProbeTaskWork(live);
             var buffersCopiedByIoUring = ProbeBufferIovecsCopiedByIoUring(live, fd);
+            var zeroCopyMsgTakesFixedBuffer = ProbeZeroCopyMsgTakesFixedBuffer(live);
             var msgRingFlags = AcceptedBits(bit => OneSqe(live, null, sqe =>
             {
                 sqe->opcode = (byte)io_uring_op.IORING_OP_MSG_RING;
@@ -108,8 +109,10 @@ public static class KernelProbe
                     ZeroCopySend(sqe, io_uring_op.IORING_OP_SEND_ZC, 0);
                     sqe->addr3 = 5;
                 }) != -Errno.EINVAL,
-                ZeroCopyMsgTakesFixedBuffer = ProbeZeroCopyMsgTakesFixedBuffer(live),
-                ZeroCopyMsgImportsFixedBufferFirst = ProbeZeroCopyMsgImportsFixedBufferFirst(live),
+                ZeroCopyMsgTakesFixedBuffer = zeroCopyMsgTakesFixedBuffer,
+
+                // Where the flag is refused, a buffer index past the table is -EFAULT at prep instead.
+                ZeroCopyMsgImportsFixedBufferFirst = zeroCopyMsgTakesFixedBuffer && ProbeZeroCopyMsgImportsFixedBufferFirst(live),
                 Futex2Flags = 0x83 | (ProbeFutexWake(live, 0x06) != -Errno.EINVAL ? 0x04u : 0) | (ProbeFutexWake(live, 0x0a) != -Errno.EINVAL ? 0x08u : 0),
                 FutexCancelByUserDataOnly = ProbeFutexCancelByUserDataOnly(live),
                 MsgRingRefusesBigCqeFlag = (msgRingFlags & Constants.IORING_MSG_RING_FLAGS_PASS) != 0 && ProbeMessageToPlainRing(live, Constants.IORING_MSG_RING_FLAGS_PASS, Constants.IORING_CQE_F_32) == -Errno.EINVAL,
