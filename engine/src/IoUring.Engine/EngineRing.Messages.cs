@@ -174,12 +174,44 @@ internal sealed unsafe partial class EngineRing
         return true;
     }
 
-    /// <summary>io_post_aux_cqe on this ring: posted now (or to the overflow list), ahead of any batch, and counted as extra for drains.</summary>
+    /// <summary>
+    /// io_post_aux_cqe on this ring: posted now (or to the overflow list), ahead of any batch, and counted
+    /// as extra for drains; a thread waiting on this ring is woken.
+    /// </summary>
     private void PostMessage(in PendingCqe cqe)
     {
         cqExtra++;
         Post(cqe);
         Volatile.Write(ref U32(header.CqTail), cqTail);
         Committed();
+        if (messageWake >= 0)
+        {
+            var one = 1ul;
+            var iov = new Posix.IoVec { Base = (nint)(&one), Length = 8 };
+            Posix.pwritev2(messageWake, &iov, 1, -1, 0);
+        }
+    }
+
+    // An eventfd a wait on this ring sleeps on while another ring of the engine may message it (made by
+    // the first such wait, under the engine's lock, so a message posted before it is seen by the wait's
+    // own check of the CQ).
+    private int messageWake = -1;
+
+    /// <summary>
+    /// Sleeps, outside the engine's lock, until another ring's MSG_RING posts here or <paramref name="timeoutMs"/>
+    /// passes (another thread's submission is the only other thing that could end such a wait).
+    /// </summary>
+    public void WaitForMessage(int timeoutMs)
+    {
+        if (messageWake < 0)
+        {
+            messageWake = Posix.Eventfd();
+        }
+
+        var wake = messageWake;
+        engine.Block(() => Posix.WaitReadable(wake, timeoutMs));
+        var count = 0ul;
+        var iov = new Posix.IoVec { Base = (nint)(&count), Length = 8 };
+        Posix.preadv2(wake, &iov, 1, -1, 0x8); // RWF_NOWAIT: taken if it was written
     }
 }

@@ -640,5 +640,10 @@ internal sealed unsafe partial class EngineRing
 
         buffers = null;
         FreeRegion();
+        if (messageWake >= 0)
+        {
+            Posix.Close(messageWake);
+            messageWake = -1;
+        }
     }
 }

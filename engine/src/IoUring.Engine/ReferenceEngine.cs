@@ -348,7 +348,28 @@ public sealed unsafe class ReferenceEngine : IRingBackend
 
             if (until == long.MaxValue)
             {
-                break;
+                // With other rings in the engine, another thread may message this one (MSG_RING): the
+                // wait sleeps on that for a bounded time, as a wait on polls does.
+                if (rings.Count < 2)
+                {
+                    break;
+                }
+
+                pollsGiveUp ??= now + (UnboundedPollWaitMs * 1_000_000L);
+                ring.WaitForMessage((int)Math.Clamp((pollsGiveUp.Value - now + 999_999) / 1_000_000, 0, int.MaxValue));
+                if (ring.Closed)
+                {
+                    return -Errno.EBADF;
+                }
+
+                ring.RunTimers();
+                ring.FlushOverflow();
+                if (Posix.ClockNs(Posix.ClockMonotonic) >= pollsGiveUp.Value)
+                {
+                    break;
+                }
+
+                continue;
             }
 
             Posix.SleepUntil(Posix.ClockMonotonic, until);

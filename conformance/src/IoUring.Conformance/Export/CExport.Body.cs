@@ -614,7 +614,6 @@ public static partial class CExport
                     Line(3, $"sqe->file_index = 0x{s.FileIndex:x};");
                     break;
                 case io_uring_op.IORING_OP_FUTEX_WAIT or io_uring_op.IORING_OP_FUTEX_WAKE:
-                    Sections.Add("futex");
                     Line(3, $"sqe->fd = 0x{s.OpFlags:x};");
                     Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"(unsigned long long)(uintptr_t)(ws.futex + {s.BufOffset})" : BadAddress(s.Buf))};");
                     Line(3, $"sqe->off = {Number(s.Off)};");
@@ -622,13 +621,16 @@ public static partial class CExport
                     Line(3, $"sqe->len = {s.Len}U;");
                     break;
                 case io_uring_op.IORING_OP_FUTEX_WAITV:
-                    Sections.Add("futex");
+                    if (s.Buf == BufChoice.Area)
+                    {
+                        Sections.Add("futex-waitv");
+                    }
+
                     Line(3, "sqe->fd = 0;");
                     Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"futex_waitv_array(&ws, {s.BufOffset})" : BadAddress(s.Buf))};");
                     Line(3, $"sqe->len = {s.Len}U;");
                     break;
                 case io_uring_op.IORING_OP_WAITID:
-                    Sections.Add("futex");
                     Line(3, $"sqe->fd = {(s.Fd == FdChoice.File ? fd : s.Domain.ToString(CultureInfo.InvariantCulture))};");
                     Line(3, $"sqe->len = {s.Len}U;");
                     Line(3, $"sqe->file_index = 0x{s.FileIndex:x};");

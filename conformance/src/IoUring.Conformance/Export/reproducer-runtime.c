@@ -1217,6 +1217,7 @@ static void workspace_futex(struct workspace *ws)
 		}
 }
 
+/*@ section futex-waitv @*/
 static unsigned long long futex_waitv_array(struct workspace *ws, int index)
 {
 	return (unsigned long long)(uintptr_t)(ws->futex + 64 + index * 48);
