@@ -55,6 +55,26 @@ public static class MessageAndWaitChoices
     public static bool UsesFutexMemory(RingProgram p) =>
         p.Steps.SelectMany(step => step.Batch).Any(s => s.Opcode is FutexWait or FutexWake or FutexWaitv or Waitid && s.Buf == BufChoice.Area);
 
+    /// <summary>
+    /// A scenario of futex steps, one call each, that random draws make too rare to show: waits on the
+    /// workspace's words as they are (FUTEX_WAIT of the first, FUTEX_WAITV of both), then wakes that take
+    /// them (the first word once or all of it, the second word), each step's CQEs reaped before the next.
+    /// </summary>
+    public static Gen<Step[]> FutexScenario =>
+        from waits in Gen.Elements(
+            new[] { FutexStep(FutexWait, 0, 7) },
+            new[] { FutexStep(FutexWaitv, 0, 0) },
+            new[] { FutexStep(FutexWait, 0, 7), FutexStep(FutexWaitv, 0, 0) },
+            new[] { FutexStep(FutexWait, 4, 8), FutexStep(FutexWait, 0, 7) })
+        from wakes in Gen.Elements(
+            new[] { FutexStep(FutexWake, 0, 1) },
+            new[] { FutexStep(FutexWake, 0, 0x7fff_ffff) },
+            new[] { FutexStep(FutexWake, 4, 1), FutexStep(FutexWake, 0, 1) })
+        select waits.Concat(wakes).ToArray();
+
+    private static Step FutexStep(byte opcode, int word, ulong value) =>
+        new([new SqeSpec(opcode, 0, 0, 0, 0, FdChoice.None, BufChoice.Area, word, opcode == FutexWaitv ? 2u : 0u, value, opcode == FutexWaitv ? 0u : 0x82u, 0, Length: opcode == FutexWaitv ? 0 : 0xffff_ffff)], true, 12, -1, null);
+
     /// <summary>A futex call made harmless: at address 0, where a wait faults reading its word and a wake finds none.</summary>
     public static SqeSpec Harmless(SqeSpec s) => s with { Buf = BufChoice.Null };
 

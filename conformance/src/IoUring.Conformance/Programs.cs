@@ -535,7 +535,8 @@ public static class ProgramGen
                from connectionsFirst in Gen.Elements(true, false)
                from paths in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, PathChoices.Scenario))
                from buffers in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, BufferChoices.Scenario))
-               let body = paths.Concat(buffers).Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
+               from futexes in Gen.Frequency((5, Gen.Constant(Array.Empty<Step>())), (1, MessageAndWaitChoices.FutexScenario))
+               let body = paths.Concat(buffers).Concat(futexes).Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
                select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(connectionsFirst ? connections.Concat(body) : body.Concat(connections)).Concat(shutdown).ToArray())));
     }
 
@@ -873,15 +874,16 @@ public static class ProgramGen
     /// A futex wait is armed when it is issued and a wake takes the waits armed by then, so the two must
     /// not run beside each other: a step keeps one futex call (unless the step before kept one that could
     /// have been left in the SQ), and the others are made harmless (<see cref="MessageAndWaitChoices.Harmless"/>).
-    /// In a program with an IO_DRAIN or a spoiled SQ index every request may be issued from io-wq, where
-    /// a wait arms when its worker runs: all of them are made harmless.
+    /// From the first step with an IO_DRAIN or a spoiled SQ index on, any request may be issued from
+    /// io-wq, where a wait arms when its worker runs: those are all made harmless.
     /// </summary>
     public static RingProgram FutexCallsAlone(RingProgram p)
     {
-        var mayGoToIoWq = p.Steps.Any(step => step.BadIndexAt >= 0 || step.Batch.Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0));
-        return mayGoToIoWq
-            ? p with { Steps = p.Steps.Select(step => step with { Batch = step.Batch.Select(s => MessageAndWaitChoices.IsFutexCall(s) ? MessageAndWaitChoices.Harmless(s) : s).ToArray() }).ToArray() }
-            : OnePerStep(p, MessageAndWaitChoices.IsFutexCall, MessageAndWaitChoices.Harmless);
+        var first = Array.FindIndex(p.Steps, step => step.BadIndexAt >= 0 || step.Batch.Any(s => (s.Flags & (byte)IoUringSqeFlags.IOSQE_IO_DRAIN) != 0));
+        var steps = p.Steps.Select((step, k) => first >= 0 && k >= first
+            ? step with { Batch = step.Batch.Select(s => MessageAndWaitChoices.IsFutexCall(s) ? MessageAndWaitChoices.Harmless(s) : s).ToArray() }
+            : step).ToArray();
+        return OnePerStep(p with { Steps = steps }, MessageAndWaitChoices.IsFutexCall, MessageAndWaitChoices.Harmless);
     }
 
     /// <summary>
