@@ -43,6 +43,9 @@ public static unsafe class Runner
 {
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(2);
 
+    /// <summary>In a settle point's ready count (<see cref="RunResult.Ready"/>): completions were waiting in the overflow list too.</summary>
+    public const uint OverflowWaiting = 0x8000_0000;
+
     public static RunResult Run(IRingBackend backend, RingProgram program, RunOptions? options = null)
     {
         options ??= RunOptions.None;
@@ -71,20 +74,32 @@ public static unsafe class Runner
             var creators = DescriptorCreators(program);
 
             // Waits until as many CQ slots are ready as the engine had at this point, then reaps them
-            // all, sorted; a wait that times out is recorded.
+            // all, sorted; a wait that times out is recorded. Where the engine had completions in the
+            // overflow list too (a full CQ), it also waits for the kernel's overflow flag: an io-wq
+            // completion that overflows fills no slot, and would otherwise come after the step.
             SettledCqes Settle(int phase)
             {
                 int? timeout = null;
-                if (ready is not null && phase < ready.Count && ring.CqTail - ring.CqHead < ready[phase])
+                var want = ready is not null && phase < ready.Count ? ready[phase] & ~OverflowWaiting : 0;
+                if (ring.CqTail - ring.CqHead < want)
                 {
-                    var waited = Wait(backend, ring, ready[phase], options);
-                    if (waited < 0 && ring.CqTail - ring.CqHead < ready[phase])
+                    var waited = Wait(backend, ring, want, options);
+                    if (waited < 0 && ring.CqTail - ring.CqHead < want)
                     {
                         timeout = waited;
                     }
                 }
 
-                readyCounts[phase] = ring.CqTail - ring.CqHead;
+                if (ready is not null && phase < ready.Count && (ready[phase] & OverflowWaiting) != 0)
+                {
+                    var until = DateTime.UtcNow + SettleTimeout;
+                    while ((ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW) == 0 && DateTime.UtcNow < until)
+                    {
+                        Thread.Sleep(1);
+                    }
+                }
+
+                readyCounts[phase] = (ring.CqTail - ring.CqHead) | ((ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW) != 0 ? OverflowWaiting : 0);
                 var cqes = Reap(ring, cqe32, uint.MaxValue, creators);
                 cqes.Sort(CqeTrace.CompareText);
                 return new SettledCqes(cqes.ToArray(), timeout);

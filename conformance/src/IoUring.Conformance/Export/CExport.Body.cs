@@ -253,7 +253,7 @@ public static partial class CExport
             Line(1, "}");
         }
 
-        private string Ready(int phase) => phase < r.Ready.Count ? r.Ready[phase].ToString(CultureInfo.InvariantCulture) : "0";
+        private string Ready(int phase) => phase < r.Ready.Count ? (r.Ready[phase] & ~Runner.OverflowWaiting).ToString(CultureInfo.InvariantCulture) : "0";
 
         private static string Counters(StepTrace t) =>
             string.Create(CultureInfo.InvariantCulture, $"sq {t.SqHead}/{t.SqTail} cq {t.CqHead}/{t.CqTail} sqflags 0x{t.SqFlags:x} overflow {t.Overflow} dropped {t.Dropped}");
