@@ -182,50 +182,63 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>
-    /// Wakes request <paramref name="i"/>'s waits on the word while the count allows: one for
-    /// FUTEX_WAIT (whose mask must meet the wake's); for FUTEX_WAITV each of its words there, each counted,
-    /// its result the highest index woken. True when it was woken.
+    /// Wakes request <paramref name="i"/>'s waits on the word while the count allows. A FUTEX_WAIT (whose
+    /// mask must meet the wake's) leaves the queue and completes from task work with 0. A FUTEX_WAITV's
+    /// words each count: the first claims it and queues its completion, and every word woken leaves its
+    /// queue, while its other words stay queued (and counted by later wakes) until that completion runs.
+    /// True when the request leaves the list now (a FUTEX_WAIT).
     /// </summary>
     private bool WakeFutex(int i, ulong address, bool shared, uint mask, int count, ref int woken)
     {
         ref var w = ref requests[i];
-        var index = -1;
         if (w.Kind == OpKind.FutexWait)
         {
-            if (w.Addr == address && ((w.OpFlags & Futex2Private) == 0) == shared && ((uint)w.Addr3 & mask) != 0)
+            if (w.Addr != address || ((w.OpFlags & Futex2Private) == 0) != shared || ((uint)w.Addr3 & mask) == 0)
             {
-                woken++;
-                index = 0;
+                return false;
             }
+
+            woken++;
+            w.Res = 0;
+            work.Enqueue(new Work(WorkKind.Complete, i, false));
+            return true;
         }
-        else
+
+        fixed (byte* words = w.Value)
         {
-            fixed (byte* words = w.Value)
+            for (var k = 0; k < w.Len; k++)
             {
-                for (var k = 0; k < w.Len; k++)
+                var word = words + (k * FutexWaitvBytes);
+                if ((w.FutexWoken & (UInt128.One << k)) != 0 || *(ulong*)(word + 8) != address || ((*(uint*)(word + 16) & Futex2Private) == 0) != shared)
                 {
-                    var word = words + (k * FutexWaitvBytes);
-                    if (*(ulong*)(word + 8) == address && ((*(uint*)(word + 16) & Futex2Private) == 0) == shared)
-                    {
-                        woken++;
-                        index = k;
-                        if (woken >= count)
-                        {
-                            break;
-                        }
-                    }
+                    continue;
+                }
+
+                woken++;
+                w.FutexWoken |= UInt128.One << k;
+                if (!w.FutexClaimed)
+                {
+                    w.FutexClaimed = true;
+                    work.Enqueue(new Work(WorkKind.FutexWoken, i, false));
+                }
+
+                if (woken >= count)
+                {
+                    break;
                 }
             }
         }
 
-        if (index < 0)
-        {
-            return false;
-        }
+        return false;
+    }
 
-        w.Res = index;
-        work.Enqueue(new Work(WorkKind.Complete, i, false));
-        return true;
+    /// <summary>io_futexv_complete: the FUTEX_WAITV's words leave their queues; its result is the highest index a wake took.</summary>
+    private void FutexWaitvWoken(int i)
+    {
+        futexWaits.Remove(i);
+        ref var w = ref requests[i];
+        w.Res = 127 - (int)UInt128.LeadingZeroCount(w.FutexWoken);
+        Complete(i);
     }
 
     /// <summary>get_futex_key: aligned to its 4 bytes (-EINVAL), in user space (-EFAULT), and for a shared word mapped (-EFAULT).</summary>
@@ -277,6 +290,13 @@ internal sealed unsafe partial class EngineRing
         for (var k = futexWaits.Count - 1; k >= 0; k--)
         {
             var i = futexWaits[k];
+
+            // A claimed FUTEX_WAITV completes as woken: the cancellation cannot claim it.
+            if (requests[i].FutexClaimed)
+            {
+                continue;
+            }
+
             var matches = profile.FutexCancelByUserDataOnly
                 ? (flags & CancelAny) != 0 || requests[i].UserData == cancel.Addr
                 : CancelMatches(ref cancel, ref requests[i], seq, fileMatches: false);

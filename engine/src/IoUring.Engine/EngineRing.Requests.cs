@@ -793,6 +793,9 @@ internal sealed unsafe partial class EngineRing
                         case WorkKind.PollFired:
                             PollFired(item.Request);
                             break;
+                        case WorkKind.FutexWoken:
+                            FutexWaitvWoken(item.Request);
+                            break;
                         case WorkKind.FailLinks:
                             for (var m = item.Request; m >= 0; m = requests[m].Next)
                             {

@@ -152,6 +152,14 @@ internal struct Request
     /// <summary>SENDMSG and RECVMSG: the msghdr and vectors as the kernel copied them (at prep, or at the first issue before 6.10).</summary>
     public NetMessage? Message;
 
+    /// <summary>
+    /// An armed FUTEX_WAITV: claimed by the first wake of one of its words (its completion queued as task
+    /// work), and which words a wake has taken off their wait queues since (the others stay queued until
+    /// the completion runs, and a later wake of theirs still counts them).
+    /// </summary>
+    public bool FutexClaimed;
+    public UInt128 FutexWoken;
+
     /// <summary>A zero-copy send's notification: its request slot plus one (0: none), completed from task work once this request is freed.</summary>
     public int Notification;
 
@@ -206,6 +214,9 @@ internal enum WorkKind : byte
 
     /// <summary>A poll's file woke it, or it was cancelled (io_poll_task_func, io_apoll_task_func).</summary>
     PollFired,
+
+    /// <summary>A FUTEX_WAITV a wake claimed: its words leave their queues, it completes with the highest index woken (io_futexv_complete).</summary>
+    FutexWoken,
 }
 
 internal readonly record struct Work(WorkKind Kind, int Request, bool IgnoreCqes);

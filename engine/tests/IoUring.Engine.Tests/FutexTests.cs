@@ -90,6 +90,20 @@ public sealed unsafe class FutexTests : IDisposable
     }
 
     [Fact]
+    public void AWaitvsOtherWordsStayQueuedUntilItsCompletionRuns()
+    {
+        // One submission: the first wake claims the FUTEX_WAITV through its second word, the next finds
+        // its first word still queued and counts it; its result stays the highest index woken.
+        using var r = TestRing.Create(Snapshots.Newest, 16, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
+        var both = Waitv(0, (7, 0), (8, 1));
+        Futex(r, io_uring_op.IORING_OP_FUTEX_WAITV, 1, 0, both, 0, 0)->len = 2;
+        Futex(r, io_uring_op.IORING_OP_FUTEX_WAKE, 101, Private, (ulong)(words + 1), 1, AnyMask);
+        Futex(r, io_uring_op.IORING_OP_FUTEX_WAKE, 201, Private, (ulong)words, 1, AnyMask);
+        r.Submit();
+        Assert.Equal([(101, 1), (201, 1), (1, 1)], r.Results());
+    }
+
+    [Fact]
     public void ACancellationTakesTheNewestWaitFirstAndAnswersHowMany()
     {
         using var r = TestRing.Create(Snapshots.Newest, 64, IoUringSetupFlags.IORING_SETUP_SUBMIT_ALL);
