@@ -93,8 +93,9 @@ public sealed record HostileResult(int Index, HostileVerdict Verdict, string? Wh
 /// user-space address is either the buffer area or folded below 64 KiB (mmap_min_addr: never mapped),
 /// because a write to the runtime's heap would take the agent down rather than tell us anything; a
 /// length next to an area address is cut to half the area, which is the slack past any area offset.
-/// Opcodes the kernel executes and the engine does not model (openat, close, socket, futex, ...) still
-/// run on both, with only unusable descriptors and addresses, and count as not compared.
+/// A case holding an opcode the kernel executes and the engine does not model (none of the corpus's
+/// kernels has one now), or a cancellation that may race (<see cref="NotModelled"/>), still runs on both,
+/// with only unusable descriptors and addresses, and counts as not compared.
 /// </para>
 /// </summary>
 public static unsafe class Hostile
