@@ -66,7 +66,16 @@ public sealed record AgentBuild(string Directory)
     {
         arch ??= VmArchitecture.X86_64;
         string[] cross = arch.IsHost ? [] : [$"-p:CppCompilerAndLinker={arch.Gcc}", $"-p:ObjCopyName={arch.Triple}-objcopy"];
-        var (rc, output) = Tools.Run("dotnet", ["publish", SupervisedHost.AgentProject(repoRoot), "-c", configuration, "-r", arch.RuntimeIdentifier, "-p:NativeAgent=true", .. cross, "-o", outputDir, "-nologo", "-v", "quiet"], TimeSpan.FromMinutes(10));
+
+        // One publish at a time: each restores the project for its own runtime into the one assets file,
+        // and a publish for x86_64 beside one for arm64 finds the other's there (NETSDK1047).
+        (int, string) published;
+        lock (PublishLock)
+        {
+            published = Tools.Run("dotnet", ["publish", SupervisedHost.AgentProject(repoRoot), "-c", configuration, "-r", arch.RuntimeIdentifier, "-p:NativeAgent=true", .. cross, "-o", outputDir, "-nologo", "-v", "quiet"], TimeSpan.FromMinutes(10));
+        }
+
+        var (rc, output) = published;
         var build = new AgentBuild(outputDir);
         return rc == 0 && build.IsNative
             ? build
@@ -104,6 +113,8 @@ public sealed record AgentBuild(string Directory)
         var configuration = Configuration;
         return PublishNative(repoRoot, Path.Combine(SupervisedHost.AgentProject(repoRoot), "bin", configuration, $"native-{arch.RuntimeIdentifier}"), configuration, arch);
     }
+
+    private static readonly Lock PublishLock = new();
 
     private static string Configuration =>
         typeof(AgentBuild).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "AgentConfiguration")?.Value ?? "Debug";
