@@ -22,6 +22,9 @@ internal sealed unsafe partial class EngineRing
     private const int MsgWaitall = 0x100;
     private const int MsgNosignal = 0x4000;
 
+    // MULTISHOT_MAX_RETRY: receives a multishot RECV posts in a row before it is requeued.
+    private const int MultishotMaxRetry = 32;
+
     private const int SockStream = 1;
     private const int SockSeqpacket = 5;
     private const int SockaddrStorageSize = 128;
@@ -34,13 +37,12 @@ internal sealed unsafe partial class EngineRing
     private int PrepareNet(ref Request r, io_uring_sqe* sqe)
     {
         var receive = IsNetReceive(r.Kind);
-        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
-        {
-            engine.ReportUnmodelled($"provided buffers for {(io_uring_op)r.Opcode}");
-        }
+        var multishot = receive && (r.Ioprio & RecvMultishot) != 0;
 
-        // A receive, and a SENDMSG, has no address in addr2 and no file slot.
-        if ((receive || r.Kind == OpKind.SendMsg) && (sqe->addr2 != 0 || sqe->file_index != 0))
+        // A receive, and a SENDMSG, has no address in addr2 and no file slot (where a multishot RECV
+        // takes a limit on its bytes, sqe->optlen, in the same word).
+        var totalLimit = multishot && r.Kind == OpKind.Recv && profile.RecvMultishotLength;
+        if ((receive || r.Kind == OpKind.SendMsg) && (sqe->addr2 != 0 || (sqe->file_index != 0 && !totalLimit)))
         {
             return -Errno.EINVAL;
         }
@@ -56,13 +58,27 @@ internal sealed unsafe partial class EngineRing
             return -Errno.EINVAL;
         }
 
-        // Multishot receives need provided buffers (the next issue's work); a bundle is refused on the
-        // message variants and, for a send, without them. A RECV bundle without them is taken, and the
-        // engine does not follow where it goes.
-        if ((r.Ioprio & RecvMultishot) != 0)
+        // A multishot receive takes provided buffers and never MSG_WAITALL; a RECV's length is a cap on
+        // each receive where the kernel takes one (KernelProfile.RecvMultishotLength), else refused.
+        if (multishot)
         {
-            return -Errno.EINVAL;
+            if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) == 0 || ((int)r.OpFlags & MsgWaitall) != 0)
+            {
+                return -Errno.EINVAL;
+            }
+
+            if (r.Kind == OpKind.Recv && r.Len != 0 && !profile.RecvMultishotLength)
+            {
+                return -Errno.EINVAL;
+            }
+
+            r.MultishotLength = r.Kind == OpKind.Recv ? r.Len : 0;
+            r.MultishotTotal = totalLimit ? sqe->file_index : 0;
+            r.MultishotLoops = 0;
         }
+
+        // A bundle is refused on the message variants and, for a send, without provided buffers. A RECV
+        // bundle is taken, and the engine does not follow where it goes.
 
         if ((r.Ioprio & RecvSendBundle) != 0)
         {
@@ -94,9 +110,10 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private int ImportNet(ref Request r)
     {
+        // A provided buffer is selected at issue; a RECVMSG still has its msghdr copied.
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
         {
-            return 0;
+            return r.Kind == OpKind.RecvMsg && r.Message is null ? ReadMsgHdr(ref r) : 0;
         }
 
         if (r.Kind is OpKind.Send or OpKind.Recv)
@@ -154,6 +171,27 @@ internal sealed unsafe partial class EngineRing
         if (r.Kind is OpKind.SendMsg or OpKind.SendMsgZc && m.Name != 0 && nameLength != 0 && AddressIn((ulong)m.Name, nameLength) is var address and not 0)
         {
             return address;
+        }
+
+        // With a provided buffer a RECVMSG's vectors only say how much it asks for: none (0: the
+        // buffer's length) or one (its length); more is -EINVAL.
+        if (r.Kind == OpKind.RecvMsg && (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
+        {
+            if (m.IovLength > 1)
+            {
+                return -Errno.EINVAL;
+            }
+
+            Posix.IoVec asked = default;
+            if (m.IovLength == 1 && Posix.CopyFromUser(&asked, (ulong)m.Iov, (nuint)sizeof(Posix.IoVec)) != 0)
+            {
+                return -Errno.EFAULT;
+            }
+
+            r.Len = (uint)asked.Length;
+            m.NameLength = nameLength;
+            r.Message = new NetMessage(m, []);
+            return 0;
         }
 
         if ((ulong)m.IovLength > UioMaxIov)
@@ -260,6 +298,11 @@ internal sealed unsafe partial class EngineRing
             return Returned(ref r, import);
         }
 
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0 && receive)
+        {
+            return ReceiveIntoProvidedBuffer(ref r);
+        }
+
         // The kernel's iterator over the vectors: a copy, advanced past what earlier issues moved.
         var vectorCount = r.Message is { } message ? Math.Max(message.Vectors.Length, 1) : 1;
         var iovs = stackalloc Posix.IoVec[vectorCount];
@@ -334,6 +377,113 @@ internal sealed unsafe partial class EngineRing
         }
 
         return Completion.Inline;
+    }
+
+    /// <summary>
+    /// A RECV or RECVMSG with IOSQE_BUFFER_SELECT: a buffer of its group (none: -ENOBUFS), a receive into
+    /// it without waiting, and then: data commits the buffer (IORING_CQE_F_BUFFER and its id); the end of
+    /// the stream, an error, or a receive that must wait leaves it in its group. A multishot receive
+    /// posts each receive with IORING_CQE_F_MORE and goes on until the socket has nothing more (then it
+    /// waits), an error or the end of the stream (its final CQE), no buffer (-ENOBUFS), a CQE that
+    /// cannot be posted (that receive's data in the final CQE), or 7.x's byte limit.
+    /// </summary>
+    private Completion ReceiveIntoProvidedBuffer(ref Request r)
+    {
+        var multishot = (r.Ioprio & RecvMultishot) != 0;
+        if (multishot && r.Kind == OpKind.RecvMsg)
+        {
+            engine.ReportUnmodelled("a multishot RECVMSG (its io_uring_recvmsg_out in each buffer)");
+        }
+
+        var flags = (int)r.OpFlags;
+        while (true)
+        {
+            if (!r.BufferSelected && !SelectBuffer(ref r))
+            {
+                return Returned(ref r, -Errno.ENOBUFS);
+            }
+
+            // A RECVMSG keeps its msghdr's address in addr: the buffer is the selected one.
+            var iov = new Posix.IoVec { Base = (nint)r.Selected.Address, Length = Math.Min(r.Len, MaxRwCount) };
+            var msg = r.Message is { } message ? message.Header : default;
+            msg.Iov = (nint)(&iov);
+            msg.IovLength = 1;
+            msg.Flags = 0;
+            var res = Posix.Result(Posix.RecvMsg(r.File, &msg, flags | MsgDontwait));
+            if (r.Kind == OpKind.RecvMsg && res >= 0)
+            {
+                WriteBackMsgHdr(r.Addr, r.Message!.Header.Name != 0, &msg);
+            }
+
+            // A receive that must wait, or finds the end of the stream or an error, gives its buffer back
+            // (io_kbuf_recycle, legacy groups too).
+            if (res == -Errno.EAGAIN)
+            {
+                GiveBufferBack(ref r);
+                return WouldWait(ref r);
+            }
+
+            if (res > 0 && res < (long)iov.Length && (flags & MsgWaitall) != 0 && Posix.SocketType(r.File) is SockStream or SockSeqpacket)
+            {
+                engine.ReportUnmodelled("MSG_WAITALL into a provided buffer (the kernel keeps part of it for the rest)");
+            }
+
+            r.Res = (int)res;
+            r.CqeFlags &= ~Constants.IORING_CQE_F_SOCK_NONEMPTY;
+            if (res >= 0 && QueuedAfterReceive(r.File))
+            {
+                r.CqeFlags |= Constants.IORING_CQE_F_SOCK_NONEMPTY;
+            }
+
+            if (res < 0 || ((flags & MsgWaitall) != 0 && (msg.Flags & (MsgTrunc | MsgCtrunc)) != 0))
+            {
+                r.SetFail();
+            }
+
+            if (res <= 0)
+            {
+                GiveBufferBack(ref r);
+                return Completion.Inline;
+            }
+
+            // MSG_TRUNC may report more than the buffer took: only what it took is used up.
+            PutRingBuffer(ref r, (int)Math.Min(res, (long)iov.Length));
+            if (!multishot)
+            {
+                return Completion.Inline;
+            }
+
+            var last = false;
+            if (r.MultishotTotal != 0)
+            {
+                r.MultishotTotal = (uint)Math.Max(0L, r.MultishotTotal - res);
+                last = r.MultishotTotal == 0;
+            }
+
+            if (last || !PostMultishot(r.UserData, r.Res, r.CqeFlags | Constants.IORING_CQE_F_MORE))
+            {
+                // This receive's CQE is the final one.
+                return Completion.Inline;
+            }
+
+            // Posted: the next receive takes a new buffer and asks for the multishot length again (6.1
+            // keeps what the last buffer cut it to).
+            r.BufferSelected = false;
+            r.FromRing = false;
+            r.CqeFlags = 0;
+            if (!profile.RecvMultishotKeepsLength)
+            {
+                r.Len = r.MultishotLength;
+            }
+
+            // After MULTISHOT_MAX_RETRY receives in a row, later kernels than 6.1 requeue it behind
+            // other task work (the engine waits for the socket's readiness, which is there).
+            if (++r.MultishotLoops > MultishotMaxRetry)
+            {
+                r.MultishotLoops = 0;
+                return WaitForReadiness(ref r);
+            }
+        }
     }
 
     /// <summary>A transfer that would wait: with MSG_DONTWAIT -EAGAIN is its result; otherwise it waits (<see cref="WaitForReadiness"/>).</summary>

@@ -600,6 +600,8 @@ internal sealed unsafe partial class EngineRing
                     return Completion.Polled;
                 }
 
+                FinishRingBuffer(ref r);
+
                 // A short read of a regular file is retried in blocking mode from io-wq unless the
                 // request said RWF_NOWAIT (need_complete_io), so its completion comes late.
                 // An error from the transfer is returned by the issue (6.1's io_read returns it); a short

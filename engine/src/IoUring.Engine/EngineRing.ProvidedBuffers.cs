@@ -11,7 +11,9 @@ namespace IoUring.Engine;
 /// later selection. A request that must wait (for readiness, or for io-wq) keeps its buffer, or on 6.1
 /// puts it back at the front (<see cref="KernelProfile.LegacyBufferRecycledWhileWaiting"/>); one that
 /// completes, even with an error or cancelled, has used it up, and its CQE says which
-/// (IORING_CQE_F_BUFFER and the buffer id from bit 16). An empty or missing group is -ENOBUFS.
+/// (IORING_CQE_F_BUFFER and the buffer id from bit 16). An empty or missing group is -ENOBUFS. A group
+/// that is a buffer ring selects from its ring instead (EngineRing.BufferRings.cs), and refuses
+/// PROVIDE_BUFFERS and REMOVE_BUFFERS (-EINVAL).
 /// </summary>
 internal sealed unsafe partial class EngineRing
 {
@@ -103,6 +105,14 @@ internal sealed unsafe partial class EngineRing
     {
         var group = r.BufIndex;
         bufferGroups ??= [];
+
+        // A group that is a buffer ring takes no legacy buffers and gives none up.
+        if (bufferRings?.ContainsKey(group) == true)
+        {
+            r.Fail(-Errno.EINVAL);
+            return;
+        }
+
         if (r.Kind == OpKind.ProvideBuffers)
         {
             groupArrayMade |= profile.BufferGroupArray && group < GroupArrayLength;
@@ -154,6 +164,11 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private bool SelectBuffer(ref Request r)
     {
+        if (bufferRings != null && bufferRings.TryGetValue(r.BufIndex, out var ring))
+        {
+            return SelectFromRing(ref r, ring);
+        }
+
         if (bufferGroups == null || !bufferGroups.TryGetValue(r.BufIndex, out var list) || list.First is not { } first)
         {
             return false;
@@ -168,7 +183,11 @@ internal sealed unsafe partial class EngineRing
             r.Len = buffer.Length;
         }
 
-        r.Addr = buffer.Address;
+        // A RECVMSG's addr stays its msghdr's.
+        if (r.Kind != OpKind.RecvMsg)
+        {
+            r.Addr = buffer.Address;
+        }
         r.CqeFlags |= Constants.IORING_CQE_F_BUFFER | ((uint)buffer.Id << (int)Constants.IORING_CQE_BUFFER_SHIFT);
         return true;
     }
@@ -179,7 +198,11 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private void RecycleBuffer(ref Request r)
     {
-        if (profile.LegacyBufferRecycledWhileWaiting)
+        if (r.FromRing)
+        {
+            RecycleRingBuffer(ref r);
+        }
+        else if (profile.LegacyBufferRecycledWhileWaiting)
         {
             GiveBufferBack(ref r);
         }
@@ -188,7 +211,7 @@ internal sealed unsafe partial class EngineRing
     /// <summary>The request's selected buffer back at the front of its group, its CQE no longer naming it.</summary>
     private void GiveBufferBack(ref Request r)
     {
-        if (!r.BufferSelected)
+        if (!r.BufferSelected || (r.FromRing && RecycleRingBuffer(ref r)))
         {
             return;
         }

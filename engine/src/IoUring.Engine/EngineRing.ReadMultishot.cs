@@ -62,6 +62,7 @@ internal sealed unsafe partial class EngineRing
 
         // A short read is no failure here: each read takes what there is.
         r.Failed = false;
+        FinishRingBuffer(ref r);
         if (!PostMultishot(r.UserData, r.Res, r.CqeFlags))
         {
             // The CQ has no room: this read's data goes in the final CQE, with its buffer.
@@ -71,6 +72,7 @@ internal sealed unsafe partial class EngineRing
         // Posted: the buffer is used up; the next read takes another, now if the file is still ready.
         r.CqeFlags = 0;
         r.BufferSelected = false;
+        r.FromRing = false;
         r.Res = 0;
         ArmAsyncPoll(i);
         return Completion.Polled;

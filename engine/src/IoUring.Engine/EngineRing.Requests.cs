@@ -902,6 +902,7 @@ internal sealed unsafe partial class EngineRing
             return true;
         }
 
+        FinishRingBuffer(ref r);
         return false;
     }
 

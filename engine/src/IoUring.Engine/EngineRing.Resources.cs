@@ -20,6 +20,9 @@ internal sealed unsafe partial class EngineRing
     // The kernel's IORING_MAP_OFF_PARAM_REGION: where a kernel-allocated region is mmap'ed.
     public const ulong ParamRegionOffset = 0x20000000;
 
+    /// <summary>IORING_OFF_MMAP_MASK: the bits of an mmap offset that say what is mapped (a buffer ring's group is below them).</summary>
+    public const ulong MmapOffsetMask = 0xf8000000;
+
     private int[]? fixedFiles;
 
     // Where the search for a free slot starts (the kernel's alloc_hint): the table's start after it is
@@ -82,8 +85,11 @@ internal sealed unsafe partial class EngineRing
             (uint)io_uring_register_op.IORING_REGISTER_ENABLE_RINGS => arg != null || nrArgs != 0 ? -Errno.EINVAL : EnableRings(),
             (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION => arg == null || nrArgs != 1 ? -Errno.EINVAL : RegisterMemRegion((ulong)arg),
             (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL => SyncCancel(arg, nrArgs),
+            (uint)io_uring_register_op.IORING_REGISTER_PBUF_RING => RegisterBufferRing((ulong)arg, nrArgs),
+            (uint)io_uring_register_op.IORING_UNREGISTER_PBUF_RING => UnregisterBufferRing((ulong)arg, nrArgs),
+            (uint)io_uring_register_op.IORING_REGISTER_PBUF_STATUS => BufferRingStatus((ulong)arg, nrArgs),
 
-            // Known opcodes the engine does not model yet (eventfd, personality, pbuf rings, ...): refused, not faked.
+            // Known opcodes the engine does not model yet (eventfd, personality, ...): refused, not faked.
             _ when profile.RegisterOpLast == 0 || opcode < profile.RegisterOpLast => UnmodelledRegister(opcode),
             _ => -Errno.EINVAL,
         };
@@ -639,6 +645,7 @@ internal sealed unsafe partial class EngineRing
         }
 
         buffers = null;
+        ReleaseBufferRings();
         FreeRegion();
         if (messageWake >= 0)
         {

@@ -517,6 +517,33 @@ public static class KernelBehaviour
             p => p.ZeroCopyMsgImportsFixedBufferFirst,
             (p, v) => p with { ZeroCopyMsgImportsFixedBufferFirst = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.BufferRingChecksAddressFirst),
+            "IORING_REGISTER_PBUF_RING checks the ring's address before its entry count and the group, and refuses an address with IOU_PBUF_RING_MMAP; later kernels make the ring a memory region after those checks and ignore an MMAP ring's address",
+            "a ring of 3 entries at address 0: -EFAULT, or -EINVAL",
+            "read in io_uring/kbuf.c: 6.1 and 6.12 check the address first, 7.2 registers a region (the region code for buffer rings came with 6.14, merge log); the host's 6.18 probed",
+            false,
+            [(KernelRange.Before(6, 14), true)],
+            p => p.BufferRingChecksAddressFirst,
+            (p, v) => p with { BufferRingChecksAddressFirst = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.RecvMultishotLength),
+            "a multishot RECV takes sqe->len as a cap on each receive and sqe->optlen as a limit on all its bytes; before, a length is -EINVAL",
+            "a multishot RECV of a memfd with IOSQE_BUFFER_SELECT and len 1: -EINVAL, or -ENOTSOCK",
+            "read in io_uring/net.c: 7.2 has mshot_len, 6.12 refuses a length (the cap came with 6.15, merge log); the host's 6.18 probed",
+            true,
+            [(KernelRange.Before(6, 15), false)],
+            p => p.RecvMultishotLength,
+            (p, v) => p with { RecvMultishotLength = v }),
+        new KernelBehaviour<bool>(
+            nameof(KernelProfile.RecvMultishotKeepsLength),
+            "a multishot RECV never resets the length it asks for after a CQE, so each receive takes at most the smallest buffer selected so far",
+            "buffers of 8 and 64 bytes, 20 bytes queued, a multishot RECV: its second CQE 8 bytes, or 12",
+            "read in io_uring/net.c: 6.1's io_recv reads the length once and keeps what each selection cut it to; 6.12 resets it after each CQE (kernels between are taken as 6.12)",
+            false,
+            [(KernelRange.Before(6, 12), true)],
+            p => p.RecvMultishotKeepsLength,
+            (p, v) => p with { RecvMultishotKeepsLength = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",
@@ -592,6 +619,8 @@ public static class KernelBehaviour
             CancelFlags = Or("IORING_ASYNC_CANCEL_"),
             MsgRingFlags = Or("IORING_MSG_RING_"),
             SendZcFlags = Value("IORING_RECVSEND_POLL_FIRST") | Value("IORING_RECVSEND_FIXED_BUF") | Value("IORING_SEND_ZC_REPORT_USAGE") | Value("IORING_SEND_VECTORIZED"),
+            BufferRingFlags = Value("IOU_PBUF_RING_MMAP") | Value("IOU_PBUF_RING_INC"),
+            BufferRingMinLeft = snapshot.Records.FirstOrDefault(r => r.Name == "io_uring_buf_reg") is { } bufReg && bufReg.Fields.Any(f => f.Name == "min_left"),
             SyncCancelTakesOpcode = snapshot.Records.FirstOrDefault(r => r.Name == "io_uring_sync_cancel_reg") is { } syncCancel && syncCancel.Fields.Any(f => f.Name == "opcode"),
         };
 

@@ -321,6 +321,31 @@ public enum FixedBufferStage
 /// 7.2 looks at the socket first (-ENOTSOCK). Probed with a SENDMSG_ZC of a memfd with
 /// IORING_RECVSEND_FIXED_BUF and no buffers registered: -EFAULT, or another error.
 /// </param>
+/// <param name="BufferRingFlags">
+/// The IOU_PBUF_RING_* flags IORING_REGISTER_PBUF_RING takes: MMAP and INC where the header defines them
+/// (6.12 on; 6.1's struct has a pad there that must be 0). From the header, or asked bit by bit (a ring
+/// of one entry registered with IOU_PBUF_RING_MMAP and the bit: 0, or -EINVAL).
+/// </param>
+/// <param name="BufferRingMinLeft">
+/// io_uring_buf_reg has min_left: an incremental ring retires a buffer once fewer than that many bytes are
+/// left of it. From the header (the field), or asked (an incremental ring registered with min_left 1: 0, or -EINVAL).
+/// </param>
+/// <param name="BufferRingChecksAddressFirst">
+/// IORING_REGISTER_PBUF_RING checks the ring's address before its entry count and whether the group
+/// exists (6.1, 6.12), and refuses an address with IOU_PBUF_RING_MMAP; later kernels register the ring
+/// as a memory region, after those checks, and ignore the address of an MMAP ring. Probed with a ring
+/// of 3 entries at address 0: -EFAULT, or -EINVAL.
+/// </param>
+/// <param name="RecvMultishotLength">
+/// A multishot RECV takes sqe->len as a cap on each receive and sqe->optlen as a limit on the bytes of
+/// all its CQEs; before, a length is -EINVAL. Probed with a multishot RECV of a memfd with len 1:
+/// -EINVAL, or -ENOTSOCK.
+/// </param>
+/// <param name="RecvMultishotKeepsLength">
+/// 6.1's multishot RECV never resets the length it asks for after a CQE, so each receive takes at most
+/// the smallest buffer selected so far; later kernels ask for the whole next buffer. Probed with two
+/// buffers of 8 and 64 bytes and 20 bytes queued: the second CQE's 8 bytes, or 12.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -391,10 +416,18 @@ public sealed record KernelProfile(
     bool ZeroCopyFlagsBeforeNotification = false,
     bool ZeroCopyNotificationUserData = true,
     bool ZeroCopyMsgTakesFixedBuffer = true,
-    bool ZeroCopyMsgImportsFixedBufferFirst = false)
+    bool ZeroCopyMsgImportsFixedBufferFirst = false,
+    uint BufferRingFlags = KernelProfile.AllBufferRingFlags,
+    bool BufferRingMinLeft = true,
+    bool BufferRingChecksAddressFirst = false,
+    bool RecvMultishotLength = true,
+    bool RecvMultishotKeepsLength = false)
 {
     /// <summary>IORING_RECVSEND_POLL_FIRST, IORING_RECVSEND_FIXED_BUF, IORING_SEND_ZC_REPORT_USAGE and IORING_SEND_VECTORIZED.</summary>
     public const uint AllSendZcFlags = Constants.IORING_RECVSEND_POLL_FIRST | Constants.IORING_RECVSEND_FIXED_BUF | Constants.IORING_SEND_ZC_REPORT_USAGE | Constants.IORING_SEND_VECTORIZED;
+
+    /// <summary>IOU_PBUF_RING_MMAP and IOU_PBUF_RING_INC.</summary>
+    public const uint AllBufferRingFlags = (uint)(io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_MMAP | io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_INC);
 
     /// <summary>FUTEX2_SIZE_U8 to U64, FUTEX2_NUMA, FUTEX2_MPOL and FUTEX2_PRIVATE.</summary>
     public const uint AllFutex2Flags = 0x8f;

@@ -507,6 +507,11 @@ public sealed unsafe class ReferenceEngine : IRingBackend
             Constants.IORING_OFF_SQ_RING or Constants.IORING_OFF_CQ_RING when length <= ring.RingsSize => (nint)ring.Rings,
             Constants.IORING_OFF_SQES when length <= ring.SqesSize => (nint)ring.Sqes,
             EngineRing.ParamRegionOffset when ring.Region != null && length <= ring.RegionSize => (nint)ring.Region,
+
+            // A buffer ring of IOU_PBUF_RING_MMAP: the group in the bits from IORING_OFF_PBUF_SHIFT.
+            _ when (offset & EngineRing.MmapOffsetMask) == Constants.IORING_OFF_PBUF_RING
+                && ring.BufferRingPages((ushort)((offset & ~EngineRing.MmapOffsetMask) >> Constants.IORING_OFF_PBUF_SHIFT)) is { } pages
+                && length <= pages.Size => pages.Memory,
             _ => -Errno.EINVAL,
         };
     }

@@ -145,9 +145,26 @@ internal struct Request
     /// <summary>READV_FIXED and WRITEV_FIXED: the iovec array as copied at prep, each checked against the registered buffer at issue.</summary>
     public Ring.Posix.IoVec[]? Vectors;
 
-    /// <summary>A READ or READV with IOSQE_BUFFER_SELECT holds a provided buffer: where, how long, its id.</summary>
+    /// <summary>A request with IOSQE_BUFFER_SELECT holds a provided buffer: where, how long, its id.</summary>
     public bool BufferSelected;
     public (ulong Address, uint Length, ushort Id) Selected;
+
+    /// <summary>
+    /// The buffer came from a buffer ring (not a legacy group), and whether the ring's head has moved past
+    /// it yet: at selection from io-wq or for a file without a poll method, otherwise when the request
+    /// completes (a request that waits leaves it in the ring).
+    /// </summary>
+    public bool FromRing;
+    public bool BufferCommitted;
+
+    /// <summary>
+    /// A multishot RECV or RECVMSG: the length each receive asks for after a CQE is posted (sqe->len where
+    /// the kernel takes it as a cap, else 0: the buffer's), what is left of 7.x's total limit (sqe->optlen,
+    /// 0: none), and the CQEs posted in a row without a requeue (MULTISHOT_MAX_RETRY).
+    /// </summary>
+    public uint MultishotLength;
+    public uint MultishotTotal;
+    public int MultishotLoops;
 
     /// <summary>SENDMSG and RECVMSG: the msghdr and vectors as the kernel copied them (at prep, or at the first issue before 6.10).</summary>
     public NetMessage? Message;

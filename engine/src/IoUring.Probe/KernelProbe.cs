@@ -115,6 +115,19 @@ public static class KernelProbe
                 ZeroCopyMsgImportsFixedBufferFirst = zeroCopyMsgTakesFixedBuffer && ProbeZeroCopyMsgImportsFixedBufferFirst(live),
                 Futex2Flags = 0x83 | (ProbeFutexWake(live, 0x06) != -Errno.EINVAL ? 0x04u : 0) | (ProbeFutexWake(live, 0x0a) != -Errno.EINVAL ? 0x08u : 0),
                 FutexCancelByUserDataOnly = ProbeFutexCancelByUserDataOnly(live),
+                BufferRingFlags = AcceptedBits(bit => ProbeRegisterBufferRing(live, 0, 1, (ushort)(bit | (uint)io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_MMAP), 0)),
+                BufferRingMinLeft = ProbeRegisterBufferRing(live, 0, 1, (ushort)(io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_MMAP | io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_INC), 1) == 0,
+                BufferRingChecksAddressFirst = ProbeRegisterBufferRing(live, 0, 3, 0, 0) == -Errno.EFAULT,
+                RecvMultishotLength = WithMemfd(memfd => ProbeOne(live, sqe =>
+                {
+                    sqe->opcode = (byte)io_uring_op.IORING_OP_RECV;
+                    sqe->fd = memfd;
+                    sqe->flags = (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT;
+                    sqe->ioprio = (ushort)Constants.IORING_RECV_MULTISHOT;
+                    sqe->len = 1;
+                    sqe->buf_group = 1;
+                }) != -Errno.EINVAL),
+                RecvMultishotKeepsLength = ProbeRecvMultishotKeepsLength(live),
                 MsgRingRefusesBigCqeFlag = (msgRingFlags & Constants.IORING_MSG_RING_FLAGS_PASS) != 0 && ProbeMessageToPlainRing(live, Constants.IORING_MSG_RING_FLAGS_PASS, Constants.IORING_CQE_F_32) == -Errno.EINVAL,
             };
         }
@@ -1235,6 +1248,72 @@ public static class KernelProbe
             [not 0, not 0] => UnixStreamInq.Always,
             _ => UnixStreamInq.Never,
         };
+    });
+
+    /// <summary>
+    /// IORING_REGISTER_PBUF_RING of group 1 on a fresh ring, its io_uring_buf_reg written byte by byte (6.1's
+    /// has a pad where later ones have the flags, and no min_left): the result.
+    /// </summary>
+    private static unsafe int ProbeRegisterBufferRing(IRingBackend live, ulong address, uint entries, ushort flags, uint minLeft, IoUring.Ring.Ring? on = null)
+    {
+        var reg = stackalloc byte[40];
+        new Span<byte>(reg, 40).Clear();
+        *(ulong*)reg = address;
+        *(uint*)(reg + 8) = entries;
+        *(ushort*)(reg + 12) = 1;
+        *(ushort*)(reg + 14) = flags;
+        *(uint*)(reg + 16) = minLeft;
+        if (on is not null)
+        {
+            return live.Register(on.Fd, (uint)io_uring_register_op.IORING_REGISTER_PBUF_RING, reg, 1);
+        }
+
+        var res = int.MinValue;
+        WithRing(live, 4, ring => res = live.Register(ring.Fd, (uint)io_uring_register_op.IORING_REGISTER_PBUF_RING, reg, 1));
+        return res;
+    }
+
+    /// <summary>
+    /// A multishot RECV from a buffer ring of an 8-byte and a 64-byte buffer, 20 bytes queued: the second
+    /// CQE's 8 bytes where the length the first buffer cut the request to is kept, 12 where it is not.
+    /// </summary>
+    private static unsafe bool ProbeRecvMultishotKeepsLength(IRingBackend live) => WithSocketPair((a, b) =>
+    {
+        var pages = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(8192, 4096);
+        try
+        {
+            new Span<byte>(pages, 8192).Clear();
+            var entries = (io_uring_buf*)pages;
+            entries[0] = new io_uring_buf { addr = (ulong)(pages + 4096), len = 8, bid = 0 };
+            entries[1] = new io_uring_buf { addr = (ulong)(pages + 4160), len = 64, bid = 1 };
+            *(ushort*)(pages + 14) = 2;
+            var iov = new Posix.IoVec { Base = (nint)(pages + 6000), Length = 20 };
+            var msg = new Posix.MsgHdr { Iov = (nint)(&iov), IovLength = 1 };
+            Posix.SendMsg(a, &msg, 0);
+            var second = 0;
+            WithRing(live, 8, ring =>
+            {
+                if (ProbeRegisterBufferRing(live, (ulong)pages, 2, 0, 0, ring) != 0)
+                {
+                    return;
+                }
+
+                var sqe = ring.GetSqe();
+                sqe->opcode = (byte)io_uring_op.IORING_OP_RECV;
+                sqe->fd = b;
+                sqe->flags = (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT;
+                sqe->ioprio = (ushort)Constants.IORING_RECV_MULTISHOT;
+                sqe->buf_group = 1;
+                sqe->user_data = 1;
+                ring.Submit(1, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+                second = DrainCqes(ring).Skip(1).FirstOrDefault().Res;
+            });
+            return second == 8;
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(pages);
+        }
     });
 
     private static void WithRing(IRingBackend live, uint entries, Action<IoUring.Ring.Ring> body)

@@ -39,6 +39,7 @@ public static class Errno
     public const int ENOMEM = 12;
     public const int EFAULT = 14;
     public const int EBUSY = 16;
+    public const int EEXIST = 17;
     public const int EINVAL = 22;
     public const int ENXIO = 6;
     public const int E2BIG = 7;
