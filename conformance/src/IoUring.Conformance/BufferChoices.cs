@@ -34,23 +34,44 @@ public static class BufferChoices
 
     public static bool IsBufferCall(SqeSpec s) => IsBufferCall(s.Opcode);
 
-    /// <summary>A read that takes a provided buffer: of the program's file, issued inline.</summary>
-    public static bool Selects(SqeSpec s) => (s.Flags & BufferSelect) != 0 && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV;
+    /// <summary>A read or receive that takes a provided buffer: of the program's file or socket pair, issued inline.</summary>
+    public static bool Selects(SqeSpec s) => (s.Flags & BufferSelect) != 0 && (IsRead(s) || IsReceive(s));
+
+    private static bool IsRead(SqeSpec s) => s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV;
+
+    private static bool IsReceive(SqeSpec s) => s.Opcode is (byte)io_uring_op.IORING_OP_RECV or (byte)io_uring_op.IORING_OP_RECVMSG;
 
     /// <summary>A request that changes a group or takes from one.</summary>
     public static bool UsesGroups(SqeSpec s) => IsBufferCall(s) || Selects(s);
 
     /// <summary>
     /// IOSQE_BUFFER_SELECT kept only where the selection cannot race: a READ or READV of the program's
-    /// file, not sent to io-wq by IOSQE_ASYNC or a drain. Elsewhere the flag is dropped (other opcodes
-    /// keep it: their prep refuses it, which is the behaviour compared).
+    /// file, a RECV or RECVMSG of its socket pair, not sent to io-wq by IOSQE_ASYNC or a drain. Elsewhere
+    /// the flag is dropped (other opcodes keep it: their prep refuses it, which is the behaviour
+    /// compared). A receive that keeps it never asks for MSG_WAITALL (the kernel keeps part of a buffer
+    /// for the rest, which the engine does not model), and a RECVMSG is never multishot (its
+    /// io_uring_recvmsg_out layout is not modelled either).
     /// </summary>
     public static SqeSpec OnlyWhereItCannotRace(SqeSpec s)
     {
         const byte ToIoWq = (byte)(IoUringSqeFlags.IOSQE_ASYNC | IoUringSqeFlags.IOSQE_IO_DRAIN);
-        var read = s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV;
-        return (s.Flags & BufferSelect) != 0 && read && (s.Fd != FdChoice.File || (s.Flags & ToIoWq) != 0)
-            ? s with { Flags = (byte)(s.Flags & ~BufferSelect) }
+        if ((s.Flags & BufferSelect) == 0 || !(IsRead(s) || IsReceive(s)))
+        {
+            return s;
+        }
+
+        var inline = (s.Flags & ToIoWq) == 0;
+        if (IsRead(s) ? !(inline && s.Fd == FdChoice.File) : !(inline && SocketChoices.IsSocket(s.Fd)))
+        {
+            return s with { Flags = (byte)(s.Flags & ~BufferSelect) };
+        }
+
+        return IsReceive(s)
+            ? s with
+            {
+                OpFlags = s.OpFlags & ~SocketChoices.WaitAll,
+                Ioprio = s.Opcode == (byte)io_uring_op.IORING_OP_RECVMSG ? (ushort)(s.Ioprio & ~SocketChoices.Multishot) : s.Ioprio,
+            }
             : s;
     }
 
@@ -95,6 +116,75 @@ public static class BufferChoices
             .Concat(rest)
             .Select(s => new Step([s], true, 12, -1, null))
             .ToArray();
+
+    /// <summary>
+    /// A buffer ring and what takes from it: a step that registers a ring for group 1 or 2 (its entries
+    /// the workspace's, or IOU_PBUF_RING_MMAP's pages, plain or incremental), then steps of one request
+    /// or register call each: READs of the program's file, RECVs of socket B (single or multishot) with
+    /// the SENDs on socket A that feed them, PBUF_STATUS, and now and then UNREGISTER_PBUF_RING.
+    /// </summary>
+    public static Gen<Step[]> RingScenario =>
+        from bgid in Gen.Elements((ushort)1, (ushort)2)
+        from shape in Gen.Frequency((4, Gen.Constant(RingShape.Plain)), (2, Gen.Constant(RingShape.Incremental)), (1, Gen.Constant(RingShape.Mapped)), (1, Gen.Constant(RingShape.IncrementalMinLeft)))
+        from entries in Gen.Elements(1u, 2u, 4u, 8u)
+        from rest in Gen.Frequency(
+                (4, from len in Gen.Elements(0u, 4u, 100u, 5000u)
+                    from off in Gen.Elements(0UL, 100UL, 8100UL)
+                    select Sqe(new SqeSpec((byte)io_uring_op.IORING_OP_READ, BufferSelect, 0, 0, 0, FdChoice.File, BufChoice.Area, 0, len, off, 0, 0, bgid))),
+                (3, from len in Gen.Elements(1u, 30u, 100u, 700u)
+                    select Sqe(SocketChoices.Send(FdChoice.SocketA, len, 0))),
+                (3, from multishot in Gen.Elements(false, false, true)
+                    from len in Gen.Elements(0u, 0u, 0u, 8u, 50u)
+                    from message in Gen.Elements(false, false, false, true)
+                    select Sqe(message
+                        ? new SqeSpec((byte)io_uring_op.IORING_OP_RECVMSG, BufferSelect, 0, 0, 0, FdChoice.SocketB, BufChoice.Area, 0, len == 0 ? 0u : 1u, 0, 0, 0, bgid)
+                        : SocketChoices.Receive(FdChoice.SocketB, len, 0) with { Flags = BufferSelect, Ioprio = multishot ? SocketChoices.Multishot : (ushort)0, BufIndex = bgid })),
+                (1, Gen.Constant(Register(new RegisterSpec(RegisterKind.BufferRingStatus, 1, bgid, false)))),
+                (1, Gen.Frequency((3, Gen.Constant(bgid)), (1, Gen.Constant((ushort)3))).Select(g => Register(new RegisterSpec(RegisterKind.UnregisterBufferRing, 1, g, false)))))
+            .ArrayOf().Select(a => a.Take(6).ToArray())
+        select new[] { Register(new RegisterSpec(RegisterKind.BufferRing, entries, RingVariant(shape, bgid), false)) }.Concat(rest).ToArray();
+
+    /// <summary>The shapes of a buffer ring's registration (RegisterSpec.Variant's low byte; the group is its second).</summary>
+    public enum RingShape : uint
+    {
+        /// <summary>Entries in the workspace's pages (its first for every group but 2, which has its second).</summary>
+        Plain,
+
+        /// <summary>IOU_PBUF_RING_MMAP: the kernel's pages, mapped and filled after the registration.</summary>
+        Mapped,
+
+        /// <summary>IOU_PBUF_RING_INC.</summary>
+        Incremental,
+
+        /// <summary>IOU_PBUF_RING_INC with min_left 4 (the header's field, or 6.1's reserved word).</summary>
+        IncrementalMinLeft,
+
+        /// <summary>An address 8 bytes into the page (-EINVAL).</summary>
+        Misaligned,
+
+        /// <summary>Address 0 without MMAP (-EFAULT).</summary>
+        NoAddress,
+
+        /// <summary>IOU_PBUF_RING_MMAP with an address too (refused where the address is checked first, ignored after).</summary>
+        MappedWithAddress,
+
+        /// <summary>A flag no kernel has (0x4).</summary>
+        UnknownFlag,
+
+        /// <summary>min_left 1 without IOU_PBUF_RING_INC.</summary>
+        MinLeftAlone,
+    }
+
+    /// <summary>Whether the program registers a buffer ring (the workspace's ring pages are then used).</summary>
+    public static bool UsesBufferRings(RingProgram p) => p.Steps.Any(step => step.Register is { Kind: RegisterKind.BufferRing });
+
+    public static uint RingVariant(RingShape shape, ushort group) => (uint)shape | ((uint)group << 8);
+
+    public static (RingShape Shape, ushort Group) FromVariant(uint variant) => ((RingShape)(variant & 0xff), (ushort)(variant >> 8));
+
+    private static Step Sqe(SqeSpec s) => new([s], true, 12, -1, null);
+
+    private static Step Register(RegisterSpec reg) => new([], true, 0, -1, reg);
 
     /// <summary>
     /// A buffer call the rules keep from running (<see cref="ProgramGen.BufferCallsAlone"/>): a PROVIDE of

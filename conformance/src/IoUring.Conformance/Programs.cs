@@ -179,6 +179,9 @@ public enum RegisterKind
     EnableRings,
     MemRegion,
     SyncCancel,
+    BufferRing,
+    UnregisterBufferRing,
+    BufferRingStatus,
 }
 
 /// <summary>One io_uring_restriction entry: its opcode and the byte it carries (register op, SQE op or flags).</summary>
@@ -502,7 +505,14 @@ public static class ProgramGen
             (3, from entries in restriction.ArrayOf().Select(a => a.Take(5).ToArray()) select new RegisterSpec(RegisterKind.Restrictions, (uint)entries.Length, 0, false, entries)),
             (3, Gen.Elements(false, false, true).Select(d => new RegisterSpec(RegisterKind.EnableRings, 0, 0, d))),
             (3, from variant in Gen.Choose(0, 8) select new RegisterSpec(RegisterKind.MemRegion, 1, (uint)variant, false)),
-            (3, from count in Gen.Elements(1u, 1u, 1u, 1u, 0u, 2u) from variant in Gen.Choose(0, Runner.SyncCancelKeys - 1) from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(RegisterKind.SyncCancel, count, (uint)variant, dirty)));
+            (3, from count in Gen.Elements(1u, 1u, 1u, 1u, 0u, 2u) from variant in Gen.Choose(0, Runner.SyncCancelKeys - 1) from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(RegisterKind.SyncCancel, count, (uint)variant, dirty)),
+            (3, from entries in Gen.Elements(1u, 2u, 4u, 8u, 8u, 3u, 0u, 65536u)
+                from shape in Gen.Elements(Enum.GetValues<BufferChoices.RingShape>())
+                from bgid in Gen.Elements((ushort)0, (ushort)1, (ushort)2, (ushort)3)
+                from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true)))
+                select new RegisterSpec(RegisterKind.BufferRing, entries, BufferChoices.RingVariant(shape, bgid), dirty)),
+            (1, from count in Gen.Elements(1u, 1u, 1u, 0u) from bgid in Gen.Elements(0u, 1u, 2u, 3u) from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(RegisterKind.UnregisterBufferRing, count, bgid, dirty)),
+            (1, from count in Gen.Elements(1u, 1u, 1u, 2u) from bgid in Gen.Elements(0u, 1u, 2u, 3u) from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(RegisterKind.BufferRingStatus, count, bgid, dirty)));
         var step = from batch in Sqe(opLast).ArrayOf().Select(a => a.Take(8).ToArray())
                    from getEvents in Gen.Frequency((3, Gen.Constant(true)), (1, Gen.Constant(false)))
                    from reap in Gen.Choose(0, 12)
@@ -535,8 +545,9 @@ public static class ProgramGen
                from connectionsFirst in Gen.Elements(true, false)
                from paths in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, PathChoices.Scenario))
                from buffers in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, BufferChoices.Scenario))
+               from rings in Gen.Frequency((4, Gen.Constant(Array.Empty<Step>())), (1, BufferChoices.RingScenario))
                from futexes in Gen.Frequency((5, Gen.Constant(Array.Empty<Step>())), (1, MessageAndWaitChoices.FutexScenario))
-               let body = paths.Concat(buffers).Concat(futexes).Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
+               let body = paths.Concat(buffers).Concat(rings).Concat(futexes).Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
                select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(connectionsFirst ? connections.Concat(body) : body.Concat(connections)).Concat(shutdown).ToArray())));
     }
 

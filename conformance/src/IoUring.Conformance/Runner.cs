@@ -657,6 +657,9 @@ public static unsafe class Runner
         RegisterKind.Restrictions => Restrictions(ring, reg),
         RegisterKind.EnableRings => $"enable-rings {Call(ring, IoUringRegister.IORING_REGISTER_ENABLE_RINGS, null, reg.Dirty ? 1u : 0)}",
         RegisterKind.SyncCancel => SyncCancel(ring, ws, reg),
+        RegisterKind.BufferRing => BufferRing(backend, ring, ws, reg),
+        RegisterKind.UnregisterBufferRing => UnregisterBufferRing(ring, reg),
+        RegisterKind.BufferRingStatus => BufferRingStatus(ring, reg),
         _ => MemRegion(backend, ring, ws, reg),
     };
 
@@ -699,6 +702,8 @@ public static unsafe class Runner
     private static bool Overflowing(IoUring.Ring.Ring ring) => (ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW) != 0;
 
     private static int Call(IoUring.Ring.Ring ring, IoUringRegister op, void* arg, uint nrArgs) => ring.Backend.Register(ring.Fd, (uint)op, arg, nrArgs);
+
+    private static int Call(IoUring.Ring.Ring ring, uint op, void* arg, uint nrArgs) => ring.Backend.Register(ring.Fd, op, arg, nrArgs);
 
     private static string Files(IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)
     {
@@ -800,6 +805,110 @@ public static unsafe class Runner
         }
 
         return $"buffers {Call(ring, IoUringRegister.IORING_REGISTER_BUFFERS, iovs, reg.Count)}";
+    }
+
+    // IORING_REGISTER_PBUF_RING, IORING_UNREGISTER_PBUF_RING and IORING_REGISTER_PBUF_STATUS by number: 6.1's header has no PBUF_STATUS.
+    private const uint RegisterBufferRingOp = 22;
+    private const uint UnregisterBufferRingOp = 23;
+    private const uint BufferRingStatusOp = 26;
+
+    /// <summary>The lengths of the buffers a ring is filled with (1 KiB apart in the area), and the id of the first (each next one more).</summary>
+    public static readonly uint[] RingBufferLengths = [64, 16, 200, 1000];
+
+    public const ushort RingFirstBufferId = 40;
+
+    /// <summary>
+    /// IORING_REGISTER_PBUF_RING (count: ring_entries; the shape and group from the variant, see
+    /// <see cref="BufferChoices.RingShape"/>; dirty: a reserved byte set), its io_uring_buf_reg written
+    /// byte by byte (6.1's has a pad for the flags and no min_left). Before the call the workspace's page
+    /// gets up to four entries and its tail; an MMAP ring the kernel took is mapped, given the same, and unmapped.
+    /// </summary>
+    private static string BufferRing(IRingBackend backend, IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)
+    {
+        var (shape, group) = BufferChoices.FromVariant(reg.Variant);
+        var page = ws.BufferRingPage(group);
+        var mapped = shape is BufferChoices.RingShape.Mapped or BufferChoices.RingShape.MappedWithAddress;
+        if (!mapped)
+        {
+            FillBufferRing(page, ws, reg.Count);
+        }
+
+        var arg = stackalloc byte[40];
+        new Span<byte>(arg, 40).Clear();
+        *(ulong*)arg = shape switch
+        {
+            BufferChoices.RingShape.Mapped or BufferChoices.RingShape.NoAddress => 0,
+            BufferChoices.RingShape.Misaligned => (ulong)(page + 8),
+            _ => (ulong)page,
+        };
+        *(uint*)(arg + 8) = reg.Count;
+        *(ushort*)(arg + 12) = group;
+        *(ushort*)(arg + 14) = shape switch
+        {
+            BufferChoices.RingShape.Mapped or BufferChoices.RingShape.MappedWithAddress => (ushort)io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_MMAP,
+            BufferChoices.RingShape.Incremental or BufferChoices.RingShape.IncrementalMinLeft => (ushort)io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_INC,
+            BufferChoices.RingShape.UnknownFlag => 4,
+            _ => 0,
+        };
+        *(uint*)(arg + 16) = shape switch { BufferChoices.RingShape.IncrementalMinLeft => 4u, BufferChoices.RingShape.MinLeftAlone => 1u, _ => 0u };
+        if (reg.Dirty)
+        {
+            arg[24] = 1;
+        }
+
+        var rc = backend.Register(ring.Fd, RegisterBufferRingOp, arg, 1);
+        var text = $"buffer-ring {rc}";
+        if (rc == 0 && mapped)
+        {
+            var offset = IoUring.Bindings.Constants.IORING_OFF_PBUF_RING | ((ulong)group << (int)IoUring.Bindings.Constants.IORING_OFF_PBUF_SHIFT);
+            var map = backend.Map(ring.Fd, offset, 4096);
+            if (map < 0)
+            {
+                return text + $" map {map}";
+            }
+
+            FillBufferRing((byte*)map, ws, reg.Count);
+            backend.Unmap(map, 4096);
+            text += " map ok";
+        }
+
+        return text;
+    }
+
+    /// <summary>Up to four entries (fewer for a smaller ring), each a buffer of the area, and the tail after them.</summary>
+    private static void FillBufferRing(byte* page, Workspace ws, uint entries)
+    {
+        var count = (int)Math.Min(Math.Max(entries, 1u), (uint)RingBufferLengths.Length);
+        for (var k = 0; k < count; k++)
+        {
+            var entry = page + (k * 16);
+            *(ulong*)entry = (ulong)(ws.Area + Workspace.RingBufferOffset + (k * 1024));
+            *(uint*)(entry + 8) = RingBufferLengths[k];
+            *(ushort*)(entry + 12) = (ushort)(RingFirstBufferId + k);
+        }
+
+        Volatile.Write(ref *(ushort*)(page + 14), (ushort)count);
+    }
+
+    /// <summary>IORING_UNREGISTER_PBUF_RING of the variant's group, nr_args the count; dirty: the flags set.</summary>
+    private static string UnregisterBufferRing(IoUring.Ring.Ring ring, RegisterSpec reg)
+    {
+        var arg = stackalloc byte[40];
+        new Span<byte>(arg, 40).Clear();
+        *(ushort*)(arg + 12) = (ushort)reg.Variant;
+        arg[14] = reg.Dirty ? (byte)1 : (byte)0;
+        return $"unregister-buffer-ring {Call(ring, UnregisterBufferRingOp, arg, reg.Count)}";
+    }
+
+    /// <summary>IORING_REGISTER_PBUF_STATUS of the variant's group, nr_args the count; dirty: a reserved word set. The head it reports.</summary>
+    private static string BufferRingStatus(IoUring.Ring.Ring ring, RegisterSpec reg)
+    {
+        var arg = stackalloc uint[10];
+        new Span<uint>(arg, 10).Clear();
+        arg[0] = reg.Variant;
+        arg[9] = reg.Dirty ? 1u : 0u;
+        var rc = Call(ring, BufferRingStatusOp, arg, reg.Count);
+        return rc == 0 ? $"buffer-ring-status 0 head {arg[1]}" : $"buffer-ring-status {rc}";
     }
 
     private static string Restrictions(IoUring.Ring.Ring ring, RegisterSpec reg)

@@ -104,6 +104,8 @@ public sealed unsafe partial class Workspace : IDisposable
         Iovecs = (nint*)NativeMemory.AlignedAlloc((nuint)(IovecSlots * 2 * sizeof(nint)), 64);
         Futex = (byte*)NativeMemory.AlignedAlloc(FutexBytes, 64);
         FillFutex(Futex);
+        BufferRings = (byte*)NativeMemory.AlignedAlloc(BufferRingBytes, 4096);
+        new Span<byte>(BufferRings, BufferRingBytes).Clear();
 
         // The path calls' scratch directory, its descriptor numbered from DirectoryFloor up (as the
         // spare's, so it takes no number a program's new descriptors would), and their names, open_hows
@@ -215,6 +217,19 @@ public sealed unsafe partial class Workspace : IDisposable
 
     /// <summary>The siginfo WAITID writes (28 bytes of 0xaa between the futex words and the arrays until it does).</summary>
     public ulong Siginfo => (ulong)(Futex + SiginfoOffset);
+
+    /// <summary>
+    /// The buffer rings' entries: two pages, zero until a ring is registered over them (group 2's the
+    /// second, every other group's the first). The buffers they name are at <see cref="RingBufferOffset"/> of the area.
+    /// </summary>
+    public byte* BufferRings { get; }
+
+    public const int BufferRingBytes = 8192;
+
+    /// <summary>Where in the area the buffers a ring's entries name are: the last 8 KiB, 1 KiB each.</summary>
+    public const int RingBufferOffset = AreaBytes - 8192;
+
+    public byte* BufferRingPage(ushort group) => BufferRings + (group == 2 ? 4096 : 0);
 
     private const int SiginfoOffset = 16;
     private const int SiginfoBytes = 28;
@@ -357,7 +372,33 @@ public sealed unsafe partial class Workspace : IDisposable
         var a = IoUring.Ring.Posix.Queued(SocketA);
         var b = IoUring.Ring.Posix.Queued(SocketB);
         text = a != 0 || b != 0 ? $"{text} sockets {a} {b}" : text;
-        return text + PathsDigest() + SiginfoDigest();
+        return text + PathsDigest() + SiginfoDigest() + BufferRingsDigest();
+    }
+
+    /// <summary>
+    /// Once a buffer ring was registered over the workspace's pages: " rings" and a digest of them (an
+    /// incremental ring's entries change), each entry's address as its offset from the area (the area
+    /// is elsewhere in each process).
+    /// </summary>
+    private string BufferRingsDigest()
+    {
+        var rings = new ReadOnlySpan<byte>(BufferRings, BufferRingBytes);
+        if (!rings.ContainsAnyExcept((byte)0))
+        {
+            return string.Empty;
+        }
+
+        var copy = rings.ToArray();
+        fixed (byte* p = copy)
+        {
+            for (var k = 0; k < BufferRingBytes; k += 16)
+            {
+                var address = (ulong*)(p + k);
+                *address = *address == 0 ? 0 : *address - (ulong)Area;
+            }
+        }
+
+        return $" rings {Hash(copy):x16}";
     }
 
     /// <summary>Once WAITID has written its siginfo: " siginfo" and its 28 bytes in hex (as the process lays them out).</summary>
@@ -469,6 +510,7 @@ public sealed unsafe partial class Workspace : IDisposable
         NativeMemory.AlignedFree(Stream);
         NativeMemory.AlignedFree(Iovecs);
         NativeMemory.AlignedFree(Futex);
+        NativeMemory.AlignedFree(BufferRings);
         NativeMemory.AlignedFree(Times);
         close(Directory);
         NativeMemory.AlignedFree(Names);

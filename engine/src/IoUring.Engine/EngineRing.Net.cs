@@ -189,6 +189,7 @@ internal sealed unsafe partial class EngineRing
             }
 
             r.Len = (uint)asked.Length;
+            r.MultishotLength = r.Len;
             m.NameLength = nameLength;
             r.Message = new NetMessage(m, []);
             return 0;
@@ -398,6 +399,12 @@ internal sealed unsafe partial class EngineRing
         var flags = (int)r.OpFlags;
         while (true)
         {
+            // A RECV keeps the length each selection cut it to (sr->len); a RECVMSG asks anew each time.
+            if (r.Kind == OpKind.RecvMsg && !r.BufferSelected)
+            {
+                r.Len = r.MultishotLength;
+            }
+
             if (!r.BufferSelected && !SelectBuffer(ref r))
             {
                 return Returned(ref r, -Errno.ENOBUFS);
@@ -468,6 +475,7 @@ internal sealed unsafe partial class EngineRing
 
             // Posted: the next receive takes a new buffer and asks for the multishot length again (6.1
             // keeps what the last buffer cut it to).
+            var posted = r.CqeFlags;
             r.BufferSelected = false;
             r.FromRing = false;
             r.CqeFlags = 0;
@@ -476,12 +484,18 @@ internal sealed unsafe partial class EngineRing
                 r.Len = r.MultishotLength;
             }
 
-            // After MULTISHOT_MAX_RETRY receives in a row, later kernels than 6.1 requeue it behind
-            // other task work (the engine waits for the socket's readiness, which is there).
-            if (++r.MultishotLoops > MultishotMaxRetry)
+            // 6.1 receives again at once (KernelProfile.RecvMultishotRetriesAlways); later kernels only
+            // while the socket says it holds more, or cannot say, and after MULTISHOT_MAX_RETRY receives
+            // in a row requeue it behind other task work (the engine waits for the socket's readiness,
+            // which is there). Otherwise it waits for more data, and an empty ring is not noticed until then.
+            if (!profile.RecvMultishotRetriesAlways)
             {
-                r.MultishotLoops = 0;
-                return WaitForReadiness(ref r);
+                var more = (posted & Constants.IORING_CQE_F_SOCK_NONEMPTY) != 0 || !ReportsQueued(r.File);
+                if (!more || ++r.MultishotLoops > MultishotMaxRetry)
+                {
+                    r.MultishotLoops = more ? 0 : r.MultishotLoops;
+                    return WaitForReadiness(ref r);
+                }
             }
         }
     }
@@ -561,6 +575,11 @@ internal sealed unsafe partial class EngineRing
     /// IORING_CQE_F_SOCK_NONEMPTY: the receive left data queued, as the socket reports it (msg_inq). An
     /// AF_UNIX stream socket reports it only on kernels that have that (<see cref="KernelProfile.UnixStreamInq"/>).
     /// </summary>
+    /// <summary>Whether a receive learns how much the socket still holds (msg_inq): TCP, and an AF_UNIX stream where <see cref="KernelProfile.UnixStreamInq"/> says so.</summary>
+    private bool ReportsQueued(int fd) =>
+        (Posix.SocketOption(fd, SoDomain) is AfInet or AfInet6 && Posix.SocketOption(fd, SoProtocol) == IpprotoTcp)
+        || (Posix.SocketType(fd) == SockStream && Posix.SocketOption(fd, SoDomain) == AfUnix && profile.UnixStreamInq == UnixStreamInq.WhenQueued);
+
     private bool QueuedAfterReceive(int fd) => Posix.SocketType(fd) == SockStream && profile.UnixStreamInq switch
     {
         UnixStreamInq.WhenQueued => Posix.Queued(fd) > 0,

@@ -197,13 +197,27 @@ internal sealed unsafe partial class EngineRing
     private void ArmAsyncPoll(int i)
     {
         ref var r = ref requests[i];
+
+        // A multishot receive whose entry is still armed waits on it; readiness it already has (it
+        // stopped after MULTISHOT_MAX_RETRY receives) runs it again from task work, as a requeue does.
+        if (r.PollArmed && IsMultishotReceive(ref r))
+        {
+            r.AsyncPoll = true;
+            if ((Posix.PollNow(r.File) & r.PollEvents) != 0)
+            {
+                FirePoll(i, AnyEvents);
+            }
+
+            return;
+        }
+
         var read = r.Kind is OpKind.Read or OpKind.ReadV or OpKind.ReadFixed or OpKind.ReadvFixed or OpKind.Recv or OpKind.RecvMsg or OpKind.Accept or OpKind.EpollWait or OpKind.ReadMultishot;
         r.PollEvents = PollPri | PollErr | EpollEt | EpollOneshot | (read ? PollIn | PollRdNorm : PollOut | PollWrNorm) | PollUnmask;
         r.AsyncPoll = true;
         r.Polled = true;
 
         // A multishot ACCEPT keeps its place in the listener's wait queue; anything else joins at its end.
-        var multishot = IsExclusive(ref r) && (r.Ioprio & AcceptMultishot) != 0;
+        var multishot = (IsExclusive(ref r) && (r.Ioprio & AcceptMultishot) != 0) || IsMultishotReceive(ref r);
         if (!(multishot && r.WaitQueuedAt != 0))
         {
             r.WaitQueuedAt = pollSerial + 1;
@@ -364,6 +378,8 @@ internal sealed unsafe partial class EngineRing
         while (n == cookies.Length);
     }
 
+    private static bool IsMultishotReceive(ref Request r) => IsNetReceive(r.Kind) && (r.Ioprio & RecvMultishot) != 0;
+
     /// <summary>An ACCEPT waiting for its listener: its wait-queue entry is exclusive (EPOLLEXCLUSIVE), so a wake-up reaches one of them.</summary>
     private static bool IsExclusive(ref Request r) => r.AsyncPoll && r.Kind == OpKind.Accept;
 
@@ -467,9 +483,21 @@ internal sealed unsafe partial class EngineRing
 
         if (r.AsyncPoll)
         {
-            DisarmPoll(i);
+            // A multishot receive's entry stays on the socket's wait queue, where it was, until the
+            // request ends (so it keeps its turn among the socket's waiters).
+            var keep = IsMultishotReceive(ref r);
+            if (!keep)
+            {
+                DisarmPoll(i);
+            }
+
             r.AsyncPoll = false;
             Issue(i);
+            if (keep && !requests[i].AsyncPoll)
+            {
+                DisarmPoll(i);
+            }
+
             return;
         }
 
@@ -489,6 +517,11 @@ internal sealed unsafe partial class EngineRing
     private bool PostMultishot(ulong userData, int res, uint flags = 0, MultishotCqFull? rule = null)
     {
         cqExtra++;
+
+        // Completions already batched are flushed first, so CQEs keep their order (io_req_post_cqe;
+        // measured on the host: a NOP completed through task work just before posts first), and the
+        // room is what they leave (found by the soak: a multishot RECV woken after a RECV's task work).
+        FlushCompletions();
         var full = cqTail - Volatile.Read(ref U32(header.CqHead)) >= cqEntries;
         var stops = (rule ?? profile.MultishotCqFull) switch
         {
@@ -501,9 +534,6 @@ internal sealed unsafe partial class EngineRing
             return false;
         }
 
-        // Completions already batched are flushed first, so CQEs keep their order (io_req_post_cqe;
-        // measured on the host: a NOP completed through task work just before posts first).
-        FlushCompletions();
         Post(new PendingCqe(userData, res, Constants.IORING_CQE_F_MORE | flags, false, 0, 0));
         Volatile.Write(ref U32(header.CqTail), cqTail);
         return true;

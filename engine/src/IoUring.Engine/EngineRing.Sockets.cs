@@ -25,6 +25,7 @@ internal sealed unsafe partial class EngineRing
     private const int SoError = 4;
     private const int SoProtocol = 38;
     private const int SoDomain = 39;
+    private const int AfUnix = 1;
     private const int AfInet = 2;
     private const int AfInet6 = 10;
     private const int IpprotoTcp = 6;

@@ -544,6 +544,15 @@ public static class KernelBehaviour
             p => p.RecvMultishotKeepsLength,
             (p, v) => p with { RecvMultishotKeepsLength = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.RecvMultishotRetriesAlways),
+            "a multishot RECV receives again at once after each CQE, whatever the socket says it holds; later kernels only while it holds more or cannot say (32 times in a row at most), else they wait",
+            "one buffer, 8 bytes queued on an AF_UNIX pair, a multishot RECV: -ENOBUFS after its first CQE where the socket reports what it holds",
+            "read in io_uring/net.c: 6.1's io_recv goes back to retry_multishot unconditionally; 6.12's io_recv_finish looks at msg_inq (the check came with 6.8, merge log)",
+            false,
+            [(KernelRange.Before(6, 8), true)],
+            p => p.RecvMultishotRetriesAlways,
+            (p, v) => p with { RecvMultishotRetriesAlways = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",

@@ -346,6 +346,13 @@ public enum FixedBufferStage
 /// the smallest buffer selected so far; later kernels ask for the whole next buffer. Probed with two
 /// buffers of 8 and 64 bytes and 20 bytes queued: the second CQE's 8 bytes, or 12.
 /// </param>
+/// <param name="RecvMultishotRetriesAlways">
+/// 6.1's multishot RECV receives again at once after each CQE, until the socket has nothing (then it
+/// waits), the ring is empty (-ENOBUFS) or the CQ is full; later kernels receive again only while the
+/// socket says it holds more, or cannot say (MULTISHOT_MAX_RETRY times in a row at most), and otherwise
+/// wait, so an empty ring ends the request only when more data comes. Probed on an AF_UNIX pair with one
+/// buffer and 8 bytes queued: whether -ENOBUFS follows the first CQE where the socket reports what it holds.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -421,7 +428,8 @@ public sealed record KernelProfile(
     bool BufferRingMinLeft = true,
     bool BufferRingChecksAddressFirst = false,
     bool RecvMultishotLength = true,
-    bool RecvMultishotKeepsLength = false)
+    bool RecvMultishotKeepsLength = false,
+    bool RecvMultishotRetriesAlways = false)
 {
     /// <summary>IORING_RECVSEND_POLL_FIRST, IORING_RECVSEND_FIXED_BUF, IORING_SEND_ZC_REPORT_USAGE and IORING_SEND_VECTORIZED.</summary>
     public const uint AllSendZcFlags = Constants.IORING_RECVSEND_POLL_FIRST | Constants.IORING_RECVSEND_FIXED_BUF | Constants.IORING_SEND_ZC_REPORT_USAGE | Constants.IORING_SEND_VECTORIZED;

@@ -40,6 +40,7 @@ public static class KernelProbe
             var hasMemRegion = live.Register(fd, (uint)io_uring_register_op.IORING_REGISTER_MEM_REGION, (void*)0x1000, 1) != -Errno.EINVAL;
             var taskWork = ProbeTaskWork(live);
             var buffersCopiedByIoUring = ProbeBufferIovecsCopiedByIoUring(live, fd);
+            var unixStreamInq = ProbeUnixStreamInq(live);
             var zeroCopyMsgTakesFixedBuffer = ProbeZeroCopyMsgTakesFixedBuffer(live);
             var msgRingFlags = AcceptedBits(bit => OneSqe(live, null, sqe =>
             {
@@ -73,7 +74,7 @@ public static class KernelProbe
                 PollUpdateLosesInlineCompletion = ProbePollUpdateLosesInlineCompletion(live),
                 PipeNowait = ProbePipeNowait(live),
                 NetImport = ProbeNetImport(live),
-                UnixStreamInq = ProbeUnixStreamInq(live),
+                UnixStreamInq = unixStreamInq,
                 MsgTooManyVectorsIsEmsgsize = ProbeMsgTooManyVectors(live),
                 RecvChecksSocketFirst = WithMemfd(fd => ProbeChecksSocketFirst(live, fd, io_uring_op.IORING_OP_RECV)),
                 SendChecksSocketFirst = WithMemfd(fd => ProbeChecksSocketFirst(live, fd, io_uring_op.IORING_OP_SEND)),
@@ -128,6 +129,7 @@ public static class KernelProbe
                     sqe->buf_group = 1;
                 }) != -Errno.EINVAL),
                 RecvMultishotKeepsLength = ProbeRecvMultishotKeepsLength(live),
+                RecvMultishotRetriesAlways = unixStreamInq != UnixStreamInq.Never && ProbeRecvMultishotRetries(live),
                 MsgRingRefusesBigCqeFlag = (msgRingFlags & Constants.IORING_MSG_RING_FLAGS_PASS) != 0 && ProbeMessageToPlainRing(live, Constants.IORING_MSG_RING_FLAGS_PASS, Constants.IORING_CQE_F_32) == -Errno.EINVAL,
             };
         }
@@ -1274,23 +1276,38 @@ public static class KernelProbe
     }
 
     /// <summary>
+    /// A multishot RECV from a buffer ring of one buffer, 8 bytes queued: whether -ENOBUFS follows its
+    /// first CQE at once (it receives again though the socket said it was empty).
+    /// </summary>
+    private static unsafe bool ProbeRecvMultishotRetries(IRingBackend live) => MultishotReceiveCqes(live, [16], 8).Any(c => c.Res == -Errno.ENOBUFS);
+
+    /// <summary>
     /// A multishot RECV from a buffer ring of an 8-byte and a 64-byte buffer, 20 bytes queued: the second
     /// CQE's 8 bytes where the length the first buffer cut the request to is kept, 12 where it is not.
     /// </summary>
-    private static unsafe bool ProbeRecvMultishotKeepsLength(IRingBackend live) => WithSocketPair((a, b) =>
+    private static unsafe bool ProbeRecvMultishotKeepsLength(IRingBackend live) => MultishotReceiveCqes(live, [8, 64], 20).Skip(1).FirstOrDefault().Res == 8;
+
+    /// <summary>
+    /// The CQEs of a multishot RECV on an AF_UNIX pair with <paramref name="queued"/> bytes sent first, its
+    /// group a buffer ring of one buffer per length (its tail after them).
+    /// </summary>
+    private static unsafe List<(ulong UserData, int Res, uint Flags)> MultishotReceiveCqes(IRingBackend live, uint[] lengths, int queued) => WithSocketPair((a, b) =>
     {
         var pages = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(8192, 4096);
         try
         {
             new Span<byte>(pages, 8192).Clear();
             var entries = (io_uring_buf*)pages;
-            entries[0] = new io_uring_buf { addr = (ulong)(pages + 4096), len = 8, bid = 0 };
-            entries[1] = new io_uring_buf { addr = (ulong)(pages + 4160), len = 64, bid = 1 };
-            *(ushort*)(pages + 14) = 2;
-            var iov = new Posix.IoVec { Base = (nint)(pages + 6000), Length = 20 };
+            for (var k = 0; k < lengths.Length; k++)
+            {
+                entries[k] = new io_uring_buf { addr = (ulong)(pages + 4096 + (k * 512)), len = lengths[k], bid = (ushort)k };
+            }
+
+            *(ushort*)(pages + 14) = (ushort)lengths.Length;
+            var iov = new Posix.IoVec { Base = (nint)(pages + 6000), Length = (nuint)queued };
             var msg = new Posix.MsgHdr { Iov = (nint)(&iov), IovLength = 1 };
             Posix.SendMsg(a, &msg, 0);
-            var second = 0;
+            var cqes = new List<(ulong UserData, int Res, uint Flags)>();
             WithRing(live, 8, ring =>
             {
                 if (ProbeRegisterBufferRing(live, (ulong)pages, 2, 0, 0, ring) != 0)
@@ -1306,9 +1323,9 @@ public static class KernelProbe
                 sqe->buf_group = 1;
                 sqe->user_data = 1;
                 ring.Submit(1, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
-                second = DrainCqes(ring).Skip(1).FirstOrDefault().Res;
+                cqes = DrainCqes(ring);
             });
-            return second == 8;
+            return cqes;
         }
         finally
         {

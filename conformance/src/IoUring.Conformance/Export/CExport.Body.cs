@@ -84,6 +84,7 @@ public static partial class CExport
                 (DescriptorChoices.UsesEpoll(Program), "epoll"),
                 (PathChoices.UsesPaths(Program), "paths"),
                 (MessageAndWaitChoices.UsesFutexMemory(Program), "futex"),
+                (BufferChoices.UsesBufferRings(Program), "buffer-rings"),
             ];
             foreach (var (used, part) in parts.Where(p => p.Used))
             {
@@ -293,6 +294,9 @@ public static partial class CExport
                 RegisterKind.Restrictions => ("restrictions", $"register_restrictions(&ring, {(reg.Restrictions is { Length: > 0 } ? "restrictions" : "NULL")}, {reg.Restrictions?.Length ?? 0}, text, sizeof text)", "IORING_REGISTER_RESTRICTIONS"),
                 RegisterKind.EnableRings => ("enable-rings", $"enable_rings(&ring, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_ENABLE_RINGS"),
                 RegisterKind.SyncCancel => ("sync-cancel", SyncCancelCall(reg), "IORING_REGISTER_SYNC_CANCEL"),
+                RegisterKind.BufferRing => ("buffer-ring", $"register_buffer_ring(&ring, &ws, {reg.Count}, {(uint)BufferChoices.FromVariant(reg.Variant).Shape}, {BufferChoices.FromVariant(reg.Variant).Group}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_PBUF_RING"),
+                RegisterKind.UnregisterBufferRing => ("unregister-buffer-ring", $"unregister_buffer_ring(&ring, {reg.Variant}, {reg.Count}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_UNREGISTER_PBUF_RING"),
+                RegisterKind.BufferRingStatus => ("buffer-ring-status", $"buffer_ring_status(&ring, {reg.Variant}, {reg.Count}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_PBUF_STATUS"),
                 _ => ("mem-region", $"register_mem_region(&ring, &ws, {reg.Variant}, text, sizeof text)", "IORING_REGISTER_MEM_REGION"),
             };
             Sections.Add(section);

@@ -282,6 +282,8 @@ struct workspace {
 	unsigned char *statx;
 	/* The futex calls' words (7 and 8), WAITID's siginfo and the futex_waitv arrays (NULL when unused). */
 	unsigned char *futex;
+	/* The buffer rings' entries: two pages, group 2's the second (NULL when unused). */
+	unsigned char *buffer_rings;
 };
 
 static void workspace_create(struct workspace *ws)
@@ -325,6 +327,7 @@ static void workspace_create(struct workspace *ws)
 	ws->dir_path[0] = '\0';
 	ws->statx = NULL;
 	ws->futex = NULL;
+	ws->buffer_rings = NULL;
 }
 
 /* The checks: each compares what the kernel did with what it should have done, and stops at the first difference. */
@@ -598,6 +601,32 @@ static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 			n += snprintf(buf + n, size - (size_t)n, " siginfo ");
 			for (int i = 16; i < 44; i++)
 				n += snprintf(buf + n, size - (size_t)n, "%02x", ws->futex[i]);
+		}
+	}
+
+	/* Once a buffer ring was registered over the workspace's pages: a digest of them, each entry's
+	 * address as its offset from the area (as a 64-bit word, whatever the process's pointers). */
+	if (ws->buffer_rings != NULL) {
+		int used = 0;
+		for (int i = 0; i < 8192; i++)
+			used |= ws->buffer_rings[i] != 0;
+		if (used) {
+			unsigned char *copy = malloc(8192);
+			if (copy == NULL) {
+				printf("SKIP: out of memory\n");
+				exit(SKIP);
+			}
+			memcpy(copy, ws->buffer_rings, 8192);
+			for (int k = 0; k < 8192; k += 16) {
+				unsigned long long address;
+				memcpy(&address, copy + k, 8);
+				if (address != 0)
+					address -= (unsigned long long)(uintptr_t)ws->area;
+				memcpy(copy + k, &address, 8);
+			}
+			n = (int)strlen(buf);
+			snprintf(buf + n, size - (size_t)n, " rings %016llx", digest_bytes(copy, 8192));
+			free(copy);
 		}
 	}
 }
@@ -1002,6 +1031,110 @@ static void register_mem_region(struct ring *r, struct workspace *ws, int varian
 	map[0] = 0x5a;
 	snprintf(text + used, size - (size_t)used, " map ok zeroed %s wrote %d", zeroed ? "True" : "False", map[0]);
 	munmap(map, rd.size);
+}
+
+/*@ section buffer-rings @*/
+/* The buffer rings' pages, as the C# workspace has them: two, zeroed; the buffers their entries name are
+ * 1 KiB apart from the area's last 8 KiB: 64, 16, 200 and 1000 bytes, ids from 40. */
+#define RING_BUFFER_OFFSET (AREA_BYTES - 8192)
+
+static void workspace_buffer_rings(struct workspace *ws)
+{
+	ws->buffer_rings = aligned_alloc(4096, 8192);
+	if (ws->buffer_rings == NULL) {
+		printf("SKIP: out of memory\n");
+		exit(SKIP);
+	}
+	memset(ws->buffer_rings, 0, 8192);
+}
+
+static unsigned char *buffer_ring_page(struct workspace *ws, unsigned group)
+{
+	return ws->buffer_rings + (group == 2 ? 4096 : 0);
+}
+
+/* Up to four entries (fewer for a smaller ring), then the tail after them. */
+static void fill_buffer_ring(unsigned char *page, struct workspace *ws, unsigned entries)
+{
+	static const unsigned lengths[4] = { 64, 16, 200, 1000 };
+	unsigned count = entries < 1 ? 1 : entries > 4 ? 4 : entries;
+	for (unsigned k = 0; k < count; k++) {
+		unsigned long long address = (unsigned long long)(uintptr_t)(ws->area + RING_BUFFER_OFFSET + k * 1024);
+		unsigned short id = (unsigned short)(40 + k);
+		memcpy(page + k * 16, &address, 8);
+		memcpy(page + k * 16 + 8, &lengths[k], 4);
+		memcpy(page + k * 16 + 12, &id, 2);
+	}
+	__atomic_store_n((unsigned short *)(page + 14), (unsigned short)count, __ATOMIC_RELEASE);
+}
+
+/*@ section buffer-ring @*/
+/*
+ * IORING_REGISTER_PBUF_RING (22) of ring_entries entries for a group, its io_uring_buf_reg written by
+ * offset (6.1's has a pad for the flags and no min_left). Shape 0: the workspace's page; 1: IOU_PBUF_RING_MMAP
+ * (mapped at IORING_OFF_PBUF_RING | group << 16 and filled once taken); 2: IOU_PBUF_RING_INC; 3: INC with
+ * min_left 4; 4: an address 8 bytes into the page; 5: address 0; 6: MMAP with an address; 7: flag 0x4;
+ * 8: min_left 1 alone. Dirty sets a reserved byte.
+ */
+static void register_buffer_ring(struct ring *r, struct workspace *ws, unsigned entries, unsigned shape, unsigned group, int dirty, char *text, size_t size)
+{
+	unsigned char *page = buffer_ring_page(ws, group);
+	int mapped = shape == 1 || shape == 6;
+	if (!mapped)
+		fill_buffer_ring(page, ws, entries);
+	unsigned char arg[40];
+	memset(arg, 0, sizeof arg);
+	unsigned long long address = shape == 1 || shape == 5 ? 0 : (unsigned long long)(uintptr_t)(shape == 4 ? page + 8 : page);
+	unsigned short bgid = (unsigned short)group;
+	unsigned short flags = mapped ? 1 : shape == 2 || shape == 3 ? 2 : shape == 7 ? 4 : 0;
+	unsigned min_left = shape == 3 ? 4 : shape == 8 ? 1 : 0;
+	memcpy(arg, &address, 8);
+	memcpy(arg + 8, &entries, 4);
+	memcpy(arg + 12, &bgid, 2);
+	memcpy(arg + 14, &flags, 2);
+	memcpy(arg + 16, &min_left, 4);
+	if (dirty)
+		arg[24] = 1;
+	int ret = io_uring_register(r->fd, 22, arg, 1);
+	int used = snprintf(text, size, "buffer-ring %d", ret);
+	if (ret != 0 || !mapped)
+		return;
+	/* mmap64: the offset has bit 31 set, which a 32-bit process's off_t cannot hold. */
+	unsigned char *map = mmap64(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, (off64_t)(0x80000000ULL | ((unsigned long long)group << 16)));
+	if (map == MAP_FAILED) {
+		snprintf(text + used, size - (size_t)used, " map %d", -errno);
+		return;
+	}
+	fill_buffer_ring(map, ws, entries);
+	munmap(map, 4096);
+	snprintf(text + used, size - (size_t)used, " map ok");
+}
+
+/*@ section unregister-buffer-ring @*/
+/* IORING_UNREGISTER_PBUF_RING (23) of a group; dirty sets the flags. */
+static void unregister_buffer_ring(struct ring *r, unsigned group, unsigned count, int dirty, char *text, size_t size)
+{
+	unsigned char arg[40];
+	memset(arg, 0, sizeof arg);
+	unsigned short bgid = (unsigned short)group;
+	memcpy(arg + 12, &bgid, 2);
+	arg[14] = dirty ? 1 : 0;
+	snprintf(text, size, "unregister-buffer-ring %d", io_uring_register(r->fd, 23, arg, count));
+}
+
+/*@ section buffer-ring-status @*/
+/* IORING_REGISTER_PBUF_STATUS (26) of a group: the head it reports; dirty sets a reserved word. */
+static void buffer_ring_status(struct ring *r, unsigned group, unsigned count, int dirty, char *text, size_t size)
+{
+	unsigned arg[10];
+	memset(arg, 0, sizeof arg);
+	arg[0] = group;
+	arg[9] = dirty ? 1 : 0;
+	int ret = io_uring_register(r->fd, 26, arg, count);
+	if (ret == 0)
+		snprintf(text, size, "buffer-ring-status 0 head %u", arg[1]);
+	else
+		snprintf(text, size, "buffer-ring-status %d", ret);
 }
 
 /*@ section registered-wait @*/
