@@ -48,13 +48,20 @@ public static class BufferChoices
     /// IOSQE_BUFFER_SELECT kept only where the selection cannot race: a READ or READV of the program's
     /// file, a RECV or RECVMSG of its socket pair, not sent to io-wq by IOSQE_ASYNC or a drain. Elsewhere
     /// the flag is dropped (other opcodes keep it: their prep refuses it, which is the behaviour
-    /// compared). A receive that keeps it never asks for MSG_WAITALL (the kernel keeps part of a buffer
+    /// compared). A buffer call never goes to io-wq by IOSQE_ASYNC. A receive that keeps it never asks for MSG_WAITALL (the kernel keeps part of a buffer
     /// for the rest, which the engine does not model), and a RECVMSG is never multishot (its
     /// io_uring_recvmsg_out layout is not modelled either).
     /// </summary>
     public static SqeSpec OnlyWhereItCannotRace(SqeSpec s)
     {
         const byte ToIoWq = (byte)(IoUringSqeFlags.IOSQE_ASYNC | IoUringSqeFlags.IOSQE_IO_DRAIN);
+
+        // A buffer call in io-wq would change a group while a receive woken meanwhile selects from it.
+        if (IsBufferCall(s))
+        {
+            return s with { Flags = (byte)(s.Flags & ~(byte)IoUringSqeFlags.IOSQE_ASYNC) };
+        }
+
         if ((s.Flags & BufferSelect) == 0 || !(IsRead(s) || IsReceive(s)))
         {
             return s;

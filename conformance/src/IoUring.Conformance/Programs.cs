@@ -906,12 +906,18 @@ public static class ProgramGen
     {
         var steps = p.Steps.ToArray();
         var keptBefore = false;
+
+        // A ring created disabled refuses every submission until ENABLE_RINGS: what its steps queue
+        // before that is submitted together, by the step that enables it.
+        var disabled = (p.SetupFlags & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0;
         for (var i = 0; i < steps.Length; i++)
         {
+            var pendingBefore = keptBefore && disabled;
+            disabled &= steps[i].Register is not { Kind: RegisterKind.EnableRings, Dirty: false };
             var kept = keptBefore ? null : steps[i].Batch.FirstOrDefault(racy);
 
             // One first in its step (no spoiled SQ index) is always submitted by that step's enter.
-            keptBefore = kept is not null && !(ReferenceEquals(kept, steps[i].Batch[0]) && steps[i].BadIndexAt < 0);
+            keptBefore = (pendingBefore && disabled) || (kept is not null && (disabled || !(ReferenceEquals(kept, steps[i].Batch[0]) && steps[i].BadIndexAt < 0)));
             if (steps[i].Batch.Any(s => racy(s) && !ReferenceEquals(s, kept)))
             {
                 steps[i] = steps[i] with { Batch = [.. steps[i].Batch.Select(s => ReferenceEquals(s, kept) || !racy(s) ? s : tame(s))] };
