@@ -475,8 +475,11 @@ internal sealed unsafe partial class EngineRing
             return;
         }
 
+        // Woken, but the file has nothing now (another waiter took it): a multishot poll waits on; a
+        // request's one-shot internal poll is issued again all the same (IOU_POLL_REISSUE), which selects
+        // a provided buffer before it finds it must wait (found by the soak: -ENOBUFS from an empty ring).
         var mask = r.PollWakeMask != 0 ? r.PollWakeMask : Posix.PollNow(r.File) & r.PollEvents;
-        if (mask == 0)
+        if (mask == 0 && !(r.AsyncPoll && !IsMultishotReceive(ref r)))
         {
             return;
         }
