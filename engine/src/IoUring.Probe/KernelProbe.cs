@@ -129,7 +129,7 @@ public static class KernelProbe
                     sqe->buf_group = 1;
                 }) != -Errno.EINVAL),
                 RecvMultishotKeepsLength = ProbeRecvMultishotKeepsLength(live),
-                RecvMultishotRetriesAlways = unixStreamInq != UnixStreamInq.Never && ProbeRecvMultishotRetries(live),
+                RecvMultishotRetriesAlways = ProbeRecvMultishotRetries(live),
                 MsgRingRefusesBigCqeFlag = (msgRingFlags & Constants.IORING_MSG_RING_FLAGS_PASS) != 0 && ProbeMessageToPlainRing(live, Constants.IORING_MSG_RING_FLAGS_PASS, Constants.IORING_CQE_F_32) == -Errno.EINVAL,
             };
         }
@@ -1276,22 +1276,47 @@ public static class KernelProbe
     }
 
     /// <summary>
-    /// A multishot RECV from a buffer ring of one buffer, 8 bytes queued: whether -ENOBUFS follows its
-    /// first CQE at once (it receives again though the socket said it was empty).
+    /// A multishot RECV on a TCP connection (which reports what it still holds) from a buffer ring of one
+    /// buffer, 8 bytes queued: whether -ENOBUFS follows its first CQE at once (it received again though
+    /// the socket said it was empty).
     /// </summary>
-    private static unsafe bool ProbeRecvMultishotRetries(IRingBackend live) => MultishotReceiveCqes(live, [16], 8).Any(c => c.Res == -Errno.ENOBUFS);
+    private static unsafe bool ProbeRecvMultishotRetries(IRingBackend live) => WithTcpPair((a, b) => MultishotReceiveCqes(live, a, b, [16], 8)).Any(c => c.Res == -Errno.ENOBUFS);
+
+    /// <summary>A connected pair of TCP sockets on 127.0.0.1 (empty when the loopback interface is down).</summary>
+    private static unsafe T WithTcpPair<T>(Func<int, int, T> probe)
+    {
+        var address = stackalloc byte[16];
+        var listener = Posix.LoopbackSocket(1, address);
+        var client = Posix.Socket(2, 1 | 0x80000, 0);
+        var accepted = -1;
+        try
+        {
+            if (listener >= 0 && client >= 0 && Posix.Connect(client, address, 16) == 0)
+            {
+                accepted = Posix.Accept4(listener, 0, 0, 0x80000);
+            }
+
+            return probe(client, accepted);
+        }
+        finally
+        {
+            Posix.Close(accepted);
+            Posix.Close(client);
+            Posix.Close(listener);
+        }
+    }
 
     /// <summary>
     /// A multishot RECV from a buffer ring of an 8-byte and a 64-byte buffer, 20 bytes queued: the second
     /// CQE's 8 bytes where the length the first buffer cut the request to is kept, 12 where it is not.
     /// </summary>
-    private static unsafe bool ProbeRecvMultishotKeepsLength(IRingBackend live) => MultishotReceiveCqes(live, [8, 64], 20).Skip(1).FirstOrDefault().Res == 8;
+    private static unsafe bool ProbeRecvMultishotKeepsLength(IRingBackend live) => WithSocketPair((a, b) => MultishotReceiveCqes(live, a, b, [8, 64], 20)).Skip(1).FirstOrDefault().Res == 8;
 
     /// <summary>
-    /// The CQEs of a multishot RECV on an AF_UNIX pair with <paramref name="queued"/> bytes sent first, its
-    /// group a buffer ring of one buffer per length (its tail after them).
+    /// The CQEs of a multishot RECV on <paramref name="b"/> with <paramref name="queued"/> bytes sent on
+    /// <paramref name="a"/> first, its group a buffer ring of one buffer per length (its tail after them).
     /// </summary>
-    private static unsafe List<(ulong UserData, int Res, uint Flags)> MultishotReceiveCqes(IRingBackend live, uint[] lengths, int queued) => WithSocketPair((a, b) =>
+    private static unsafe List<(ulong UserData, int Res, uint Flags)> MultishotReceiveCqes(IRingBackend live, int a, int b, uint[] lengths, int queued)
     {
         var pages = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(8192, 4096);
         try
@@ -1331,7 +1356,7 @@ public static class KernelProbe
         {
             System.Runtime.InteropServices.NativeMemory.AlignedFree(pages);
         }
-    });
+    }
 
     private static void WithRing(IRingBackend live, uint entries, Action<IoUring.Ring.Ring> body)
     {
