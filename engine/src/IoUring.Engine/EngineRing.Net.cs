@@ -391,11 +391,6 @@ internal sealed unsafe partial class EngineRing
     private Completion ReceiveIntoProvidedBuffer(ref Request r)
     {
         var multishot = (r.Ioprio & RecvMultishot) != 0;
-        if (multishot && r.Kind == OpKind.RecvMsg)
-        {
-            engine.ReportUnmodelled("a multishot RECVMSG (its io_uring_recvmsg_out in each buffer)");
-        }
-
         var flags = (int)r.OpFlags;
         while (true)
         {
@@ -408,6 +403,11 @@ internal sealed unsafe partial class EngineRing
             if (!r.BufferSelected && !SelectBuffer(ref r))
             {
                 return Returned(ref r, -Errno.ENOBUFS);
+            }
+
+            if (multishot && r.Kind == OpKind.RecvMsg)
+            {
+                engine.ReportUnmodelled("a multishot RECVMSG (its io_uring_recvmsg_out in each buffer)");
             }
 
             // A RECVMSG keeps its msghdr's address in addr: the buffer is the selected one.

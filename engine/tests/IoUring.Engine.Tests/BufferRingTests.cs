@@ -91,7 +91,7 @@ public sealed unsafe class BufferRingTests : IDisposable
 
         var (a, b) = Posix.SocketPair(1);
         Receive(r, b, 5, group: 1);
-        r.Submit(1);
+        r.Submit();
         Assert.Empty(r.Reap());
         Assert.Equal(1, Status(r, 1));
         Write(a, "0123456789");
@@ -110,6 +110,39 @@ public sealed unsafe class BufferRingTests : IDisposable
             r.Reap());
         Assert.Equal(4, Status(r, 1));
         Assert.Equal("abcd....|01234567|89ABCDEF|GHIJKLMN", $"{Text(0, 8)}|{Text(100, 8)}|{Text(200, 8)}|{Text(300, 8)}");
+        Posix.Close(a);
+        Posix.Close(b);
+    }
+
+    [Fact]
+    public void ReceivesWaitingOnOneSocketTakeTurnsNewestFirstAndAnEmptyRingEndsEachWhenItsTurnComes()
+    {
+        using var r = TestRing.Create(Snapshots.Newest, 8);
+        Assert.Equal(0, Register(r, (ulong)ring, 4, 1));
+        for (var i = 0; i < 3; i++)
+        {
+            Add(ring, i, 3, 100 * i, 8, (ushort)i);
+        }
+
+        Publish(ring, 3);
+        var (a, b) = Posix.SocketPair(1);
+        Receive(r, b, 1, group: 1)->ioprio = (ushort)Constants.IORING_RECV_MULTISHOT;
+        r.Submit();
+        Receive(r, b, 2, group: 1)->ioprio = (ushort)Constants.IORING_RECV_MULTISHOT;
+        r.Submit();
+        Receive(r, b, 3, group: 1);
+        r.Submit();
+        var seen = new List<string>();
+        foreach (var text in new[] { "abcde", "fghij", "klmno", "pqrst" })
+        {
+            Write(a, text);
+            r.Submit(0);
+            seen.Add(string.Join(" ", r.Reap()));
+        }
+
+        // Each write wakes every waiter; the last armed runs first, and a woken receive selects before
+        // it finds the socket empty again.
+        Assert.Equal(["(3, 5, 0x1)", "(2, 5, 0x10003)", "(2, 5, 0x20003) (1, -105, 0x0)", "(2, -105, 0x0)"], seen);
         Posix.Close(a);
         Posix.Close(b);
     }

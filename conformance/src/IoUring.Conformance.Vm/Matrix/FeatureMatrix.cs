@@ -419,6 +419,26 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("provided buffers", "a READ or READV taking a provided buffer (IORING_CQE_F_BUFFER)", p => Has(p, io_uring_op.IORING_OP_PROVIDE_BUFFERS), ProvidedThenSelected));
         list.Add(new MatrixFeature("provided buffers", "IOSQE_BUFFER_SELECT with no buffer in the group (-ENOBUFS)", p => Has(p, io_uring_op.IORING_OP_READ), p => AnySqe(p, BufferChoices.Selects)));
         list.Add(new MatrixFeature("provided buffers", "REMOVE_BUFFERS of a group PROVIDE_BUFFERS made", p => Has(p, io_uring_op.IORING_OP_REMOVE_BUFFERS), p => AnySqe(p, Provides) && AnySqe(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_REMOVE_BUFFERS && s.BufIndex != 7)));
+        // Buffer rings, and receives taking provided buffers.
+        static bool RingUsed(RingProgram p, Func<BufferChoices.RingShape, bool> shape, Func<SqeSpec, bool> selecting) => p.Steps.Select((step, k) => (step, k)).Any(x =>
+            x.step.Register is { Kind: RegisterKind.BufferRing, Dirty: false } reg && reg.Count is > 0 and <= 8 && (reg.Count & (reg.Count - 1)) == 0
+            && BufferChoices.FromVariant(reg.Variant) is var (ringShape, group) && shape(ringShape)
+            && p.Steps.Skip(x.k).Any(later => later.Batch.Any(s => selecting(s) && s.BufIndex == group)));
+        static bool Reading(SqeSpec s) => BufferChoices.Selects(s) && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV;
+        static bool Receiving(SqeSpec s) => BufferChoices.Selects(s) && SocketChoices.IsTransfer(s) && !SocketChoices.IsSend(s);
+        static bool MultishotReceive(SqeSpec s) => Receiving(s) && (s.Ioprio & SocketChoices.Multishot) != 0;
+        var rings = (Func<KernelProfile, bool>)(p => p.RegisterOpLast == 0 || p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_PBUF_RING);
+        list.Add(new MatrixFeature("buffer rings", "IORING_REGISTER_PBUF_RING over the program's pages, a READ taking its buffers", rings, p => RingUsed(p, shape => shape == BufferChoices.RingShape.Plain, Reading)));
+        list.Add(new MatrixFeature("buffer rings", "a RECV or RECVMSG taking a buffer ring's buffer", rings, p => RingUsed(p, shape => shape == BufferChoices.RingShape.Plain, Receiving)));
+        list.Add(new MatrixFeature("buffer rings", "multishot RECV (IORING_RECV_MULTISHOT) from a buffer ring", rings, p => RingUsed(p, _ => true, MultishotReceive)));
+        list.Add(new MatrixFeature("buffer rings", "an MMAP ring (IOU_PBUF_RING_MMAP), mapped and filled", p => (p.BufferRingFlags & (uint)io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_MMAP) != 0, p => RingUsed(p, shape => shape == BufferChoices.RingShape.Mapped, BufferChoices.Selects)));
+        list.Add(new MatrixFeature("buffer rings", "an incremental ring (IOU_PBUF_RING_INC, IORING_CQE_F_BUF_MORE)", p => (p.BufferRingFlags & (uint)io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_INC) != 0, p => RingUsed(p, shape => shape is BufferChoices.RingShape.Incremental or BufferChoices.RingShape.IncrementalMinLeft, BufferChoices.Selects)));
+        list.Add(new MatrixFeature("buffer rings", "IORING_REGISTER_PBUF_STATUS", p => p.RegisterOpLast == 0 || p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_PBUF_STATUS, p => AnyRegister(p, RegisterKind.BufferRingStatus)));
+        list.Add(new MatrixFeature("buffer rings", "IORING_UNREGISTER_PBUF_RING", rings, p => AnyRegister(p, RegisterKind.UnregisterBufferRing)));
+        list.Add(new MatrixFeature("provided buffers", "a RECV taking a legacy group's buffer", p => Has(p, io_uring_op.IORING_OP_PROVIDE_BUFFERS),
+            p => p.Steps.SelectMany(step => step.Batch).Aggregate((Groups: new HashSet<ushort>(), Selected: false),
+                (state, s) => (Provides(s) ? [.. state.Groups, s.BufIndex] : state.Groups, state.Selected || (Receiving(s) && state.Groups.Contains(s.BufIndex)))).Selected));
+
         // Messages and waits.
         const byte FixedFile = (byte)IoUringSqeFlags.IOSQE_FIXED_FILE;
         static bool WaitHolds(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_FUTEX_WAIT && s.Buf == BufChoice.Area && s.Len == 0 && s.Length != 0
