@@ -318,6 +318,8 @@ struct workspace {
 	unsigned char *statx;
 	/* The futex calls' words (7 and 8), WAITID's siginfo and the futex_waitv arrays (NULL when unused). */
 	unsigned char *futex;
+	/* The buffer rings' entries: two pages, group 2's the second (NULL when unused). */
+	unsigned char *buffer_rings;
 };
 
 static void workspace_create(struct workspace *ws)
@@ -361,6 +363,7 @@ static void workspace_create(struct workspace *ws)
 	ws->dir_path[0] = '\0';
 	ws->statx = NULL;
 	ws->futex = NULL;
+	ws->buffer_rings = NULL;
 }
 
 /* The checks: each compares what the kernel did with what it should have done, and stops at the first difference. */
@@ -614,6 +617,32 @@ static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 			n += snprintf(buf + n, size - (size_t)n, " siginfo ");
 			for (int i = 16; i < 44; i++)
 				n += snprintf(buf + n, size - (size_t)n, "%02x", ws->futex[i]);
+		}
+	}
+
+	/* Once a buffer ring was registered over the workspace's pages: a digest of them, each entry's
+	 * address as its offset from the area (as a 64-bit word, whatever the process's pointers). */
+	if (ws->buffer_rings != NULL) {
+		int used = 0;
+		for (int i = 0; i < 8192; i++)
+			used |= ws->buffer_rings[i] != 0;
+		if (used) {
+			unsigned char *copy = malloc(8192);
+			if (copy == NULL) {
+				printf("SKIP: out of memory\n");
+				exit(SKIP);
+			}
+			memcpy(copy, ws->buffer_rings, 8192);
+			for (int k = 0; k < 8192; k += 16) {
+				unsigned long long address;
+				memcpy(&address, copy + k, 8);
+				if (address != 0)
+					address -= (unsigned long long)(uintptr_t)ws->area;
+				memcpy(copy + k, &address, 8);
+			}
+			n = (int)strlen(buf);
+			snprintf(buf + n, size - (size_t)n, " rings %016llx", digest_bytes(copy, 8192));
+			free(copy);
 		}
 	}
 }

@@ -84,7 +84,7 @@ public static partial class CExport
                 (DescriptorChoices.UsesEpoll(Program), "epoll"),
                 (PathChoices.UsesPaths(Program), "paths"),
                 (MessageAndWaitChoices.UsesFutexMemory(Program), "futex"),
-                (BufferChoices.UsesBufferRings(Program), "buffer-rings"),
+                (BufferChoices.UsesBufferRings(Program), "buffer_rings"),
             ];
             foreach (var (used, part) in parts.Where(p => p.Used))
             {

@@ -1033,11 +1033,8 @@ static void register_mem_region(struct ring *r, struct workspace *ws, int varian
 	munmap(map, rd.size);
 }
 
-/*@ section buffer-rings @*/
-/* The buffer rings' pages, as the C# workspace has them: two, zeroed; the buffers their entries name are
- * 1 KiB apart from the area's last 8 KiB: 64, 16, 200 and 1000 bytes, ids from 40. */
-#define RING_BUFFER_OFFSET (AREA_BYTES - 8192)
-
+/*@ section buffer_rings @*/
+/* The buffer rings' pages, as the C# workspace has them: two, zeroed. */
 static void workspace_buffer_rings(struct workspace *ws)
 {
 	ws->buffer_rings = aligned_alloc(4096, 8192);
@@ -1047,6 +1044,11 @@ static void workspace_buffer_rings(struct workspace *ws)
 	}
 	memset(ws->buffer_rings, 0, 8192);
 }
+
+/*@ section buffer-ring @*/
+/* The buffers a ring's entries name are 1 KiB apart from the area's last 8 KiB: 64, 16, 200 and 1000
+ * bytes, ids from 40; group 2's entries are in the second page, every other group's in the first. */
+#define RING_BUFFER_OFFSET (AREA_BYTES - 8192)
 
 static unsigned char *buffer_ring_page(struct workspace *ws, unsigned group)
 {
@@ -1068,7 +1070,6 @@ static void fill_buffer_ring(unsigned char *page, struct workspace *ws, unsigned
 	__atomic_store_n((unsigned short *)(page + 14), (unsigned short)count, __ATOMIC_RELEASE);
 }
 
-/*@ section buffer-ring @*/
 /*
  * IORING_REGISTER_PBUF_RING (22) of ring_entries entries for a group, its io_uring_buf_reg written by
  * offset (6.1's has a pad for the flags and no min_left). Shape 0: the workspace's page; 1: IOU_PBUF_RING_MMAP
