@@ -80,6 +80,13 @@ internal sealed unsafe partial class EngineRing
         // A bundle is refused on the message variants and, for a send, without provided buffers. A RECV
         // bundle is taken, and the engine does not follow where it goes.
 
+        // A SEND that takes provided buffers (6.12 on) sends from them and commits them at selection;
+        // the engine does not follow it yet.
+        if (r.Kind == OpKind.Send && (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
+        {
+            engine.ReportUnmodelled("a SEND from provided buffers");
+        }
+
         if ((r.Ioprio & RecvSendBundle) != 0)
         {
             if (r.Kind != OpKind.Recv)
