@@ -594,7 +594,6 @@ internal sealed unsafe partial class EngineRing
         _ => false,
     };
 
-    /// <summary>io_shutdown_prep: nothing but the descriptor and how (in len); always run from io-wq.</summary>
     /// <summary>
     /// io_recvzc_prep: RECV_ZC receives into a zero-copy receive queue registered with
     /// IORING_REGISTER_ZCRX_IFQ, which needs a network card's queue; the engine registers none (the
@@ -603,6 +602,7 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private static int PrepareRecvZc() => -Errno.EINVAL;
 
+    /// <summary>io_shutdown_prep: nothing but the descriptor and how (in len); always run from io-wq.</summary>
     private static int PrepareShutdown(ref Request r, io_uring_sqe* sqe)
     {
         if (sqe->off != 0 || sqe->addr != 0 || sqe->rw_flags != 0 || sqe->buf_index != 0 || sqe->splice_fd_in != 0)

@@ -48,7 +48,9 @@ public static class TerminalProgress
             return await work(steps.WriteLine);
         }
 
-        return await Err.Status().Spinner(Spinner.Known.Dots).StartAsync(Markup.Escape(title), async ctx =>
+        // The first frame already carries the time, so a line drawn before the timer's first tick (work
+        // that ends within a frame or two) still says how long it took.
+        return await Err.Status().Spinner(Spinner.Known.Dots).StartAsync($"{Markup.Escape(title)} [grey](0:00)[/]", async ctx =>
         {
             var spinner = new SpinnerText(ctx, title);
             using var timer = new Timer(_ => spinner.Refresh(), null, 0, 1000);
