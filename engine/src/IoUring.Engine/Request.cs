@@ -158,9 +158,10 @@ internal struct Request
     public bool BufferCommitted;
 
     /// <summary>
-    /// A multishot RECV or RECVMSG: the length each receive asks for after a CQE is posted (sqe->len where
-    /// the kernel takes it as a cap, else 0: the buffer's), what is left of 7.x's total limit (sqe->optlen,
-    /// 0: none), and the CQEs posted in a row without a requeue (MULTISHOT_MAX_RETRY).
+    /// A receive into provided buffers: the length each selection asks for (a multishot RECV's after a
+    /// CQE is posted: sqe->len where the kernel takes it as a cap, else 0, the buffer's; a RECVMSG's at
+    /// every selection: its one vector's length), what is left of a multishot RECV's total limit
+    /// (sqe->optlen, 0: none), and the CQEs it posted in a row without a requeue (MULTISHOT_MAX_RETRY).
     /// </summary>
     public uint MultishotLength;
     public uint MultishotTotal;
