@@ -235,28 +235,15 @@ internal sealed unsafe partial class EngineRing
             return false;
         }
 
-        var entry = ring.Address + ((ulong)(ring.Head & ring.Mask) * BufferRingEntryBytes);
         io_uring_buf buffer;
-        if (Posix.CopyFromUser(&buffer, entry, (nuint)sizeof(io_uring_buf)) != 0)
+        if (Posix.CopyFromUser(&buffer, HeadEntry(ring), (nuint)sizeof(io_uring_buf)) != 0)
         {
             return false;
         }
 
-        if (r.Len == 0 || r.Len > buffer.len)
-        {
-            r.Len = buffer.len;
-        }
-
-        if (r.Kind != OpKind.RecvMsg)
-        {
-            r.Addr = buffer.addr;
-        }
-
-        r.Selected = (buffer.addr, r.Len, buffer.bid);
-        r.BufferSelected = true;
+        TakeBuffer(ref r, buffer.addr, buffer.len, buffer.bid);
         r.FromRing = true;
         r.BufferCommitted = false;
-        r.CqeFlags |= Constants.IORING_CQE_F_BUFFER | ((uint)buffer.bid << (int)Constants.IORING_CQE_BUFFER_SHIFT);
         if (runningInIoWq || r.File < 0 || !Posix.CanPoll(r.File))
         {
             CommitRingBuffer(ref r, ring, r.Len);
@@ -264,6 +251,9 @@ internal sealed unsafe partial class EngineRing
 
         return true;
     }
+
+    /// <summary>Where the entry at the ring's head is (the head masked: it runs on past the ring's size).</summary>
+    private static ulong HeadEntry(BufferRing ring) => ring.Address + ((ulong)(ring.Head & ring.Mask) * BufferRingEntryBytes);
 
     /// <summary>
     /// io_kbuf_commit: the head moves past the request's buffer; on an incremental ring only past what
@@ -295,7 +285,7 @@ internal sealed unsafe partial class EngineRing
 
         while (used > 0)
         {
-            var entry = ring.Address + ((ulong)(ring.Head & ring.Mask) * BufferRingEntryBytes);
+            var entry = HeadEntry(ring);
             io_uring_buf buffer;
             if (Posix.CopyFromUser(&buffer, entry, (nuint)sizeof(io_uring_buf)) != 0)
             {
@@ -357,17 +347,12 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>io_kbuf_recycle_ring: a ring buffer not yet committed stays at the head for the next selection; a committed one is the request's.</summary>
-    private static bool RecycleRingBuffer(ref Request r)
+    private static void RecycleRingBuffer(ref Request r)
     {
-        if (r.BufferCommitted)
+        if (!r.BufferCommitted)
         {
-            return true;
+            ForgetBuffer(ref r);
         }
-
-        r.BufferSelected = false;
-        r.FromRing = false;
-        r.CqeFlags &= ~(Constants.IORING_CQE_F_BUFFER | (0xffffu << (int)Constants.IORING_CQE_BUFFER_SHIFT));
-        return true;
     }
 
     private void ReleaseBufferRings()

@@ -474,7 +474,8 @@ internal sealed unsafe partial class EngineRing
                 last = r.MultishotTotal == 0;
             }
 
-            if (last || !PostMultishot(r.UserData, r.Res, r.CqeFlags | Constants.IORING_CQE_F_MORE))
+            var posted = r.CqeFlags;
+            if (last || !PostWithBuffer(ref r))
             {
                 // This receive's CQE is the final one.
                 return Completion.Inline;
@@ -482,10 +483,6 @@ internal sealed unsafe partial class EngineRing
 
             // Posted: the next receive takes a new buffer and asks for the multishot length again (6.1
             // keeps what the last buffer cut it to).
-            var posted = r.CqeFlags;
-            r.BufferSelected = false;
-            r.FromRing = false;
-            r.CqeFlags = 0;
             if (!profile.RecvMultishotKeepsLength)
             {
                 r.Len = r.MultishotLength;

@@ -176,20 +176,59 @@ internal sealed unsafe partial class EngineRing
 
         list.RemoveFirst();
         var buffer = first.Value;
+        TakeBuffer(ref r, buffer.Address, buffer.Length, buffer.Id);
+
+        // The whole buffer, to go back to the group as it was.
         r.Selected = (buffer.Address, buffer.Length, buffer.Id);
-        r.BufferSelected = true;
-        if (r.Len == 0 || r.Len > buffer.Length)
+        return true;
+    }
+
+    /// <summary>
+    /// What every selection does, from a legacy group or a ring: the request's length becomes the smaller
+    /// of its own and the buffer's (the buffer's for 0), its addr the buffer (a RECVMSG's stays its
+    /// msghdr's), and its CQE names the buffer.
+    /// </summary>
+    private static void TakeBuffer(ref Request r, ulong address, uint length, ushort id)
+    {
+        if (r.Len == 0 || r.Len > length)
         {
-            r.Len = buffer.Length;
+            r.Len = length;
         }
 
-        // A RECVMSG's addr stays its msghdr's.
         if (r.Kind != OpKind.RecvMsg)
         {
-            r.Addr = buffer.Address;
+            r.Addr = address;
         }
-        r.CqeFlags |= Constants.IORING_CQE_F_BUFFER | ((uint)buffer.Id << (int)Constants.IORING_CQE_BUFFER_SHIFT);
+
+        r.Selected = (address, r.Len, id);
+        r.BufferSelected = true;
+        r.CqeFlags |= Constants.IORING_CQE_F_BUFFER | ((uint)id << (int)Constants.IORING_CQE_BUFFER_SHIFT);
+    }
+
+    /// <summary>
+    /// A multishot request's CQE (IORING_CQE_F_MORE) for the buffer it used, posted now; once posted the
+    /// request holds no buffer and its next CQE starts without flags. False when the CQ takes no more
+    /// (<see cref="PostMultishot"/>): this CQE is then the request's final one, buffer and all.
+    /// </summary>
+    private bool PostWithBuffer(ref Request r)
+    {
+        if (!PostMultishot(r.UserData, r.Res, r.CqeFlags))
+        {
+            return false;
+        }
+
+        r.CqeFlags = 0;
+        r.BufferSelected = false;
+        r.FromRing = false;
         return true;
+    }
+
+    /// <summary>The request no longer holds a buffer, and its CQE no longer names one.</summary>
+    private static void ForgetBuffer(ref Request r)
+    {
+        r.BufferSelected = false;
+        r.FromRing = false;
+        r.CqeFlags &= ~(Constants.IORING_CQE_F_BUFFER | (0xffffu << (int)Constants.IORING_CQE_BUFFER_SHIFT));
     }
 
     /// <summary>
@@ -211,13 +250,18 @@ internal sealed unsafe partial class EngineRing
     /// <summary>The request's selected buffer back at the front of its group, its CQE no longer naming it.</summary>
     private void GiveBufferBack(ref Request r)
     {
-        if (!r.BufferSelected || (r.FromRing && RecycleRingBuffer(ref r)))
+        if (!r.BufferSelected)
         {
             return;
         }
 
-        r.BufferSelected = false;
-        r.CqeFlags &= ~(Constants.IORING_CQE_F_BUFFER | (0xffffu << (int)Constants.IORING_CQE_BUFFER_SHIFT));
+        if (r.FromRing)
+        {
+            RecycleRingBuffer(ref r);
+            return;
+        }
+
+        ForgetBuffer(ref r);
         if (bufferGroups != null && bufferGroups.TryGetValue(r.BufIndex, out var list))
         {
             list.AddFirst(new ProvidedBuffer(r.Selected.Address, r.Selected.Length, r.Selected.Id));

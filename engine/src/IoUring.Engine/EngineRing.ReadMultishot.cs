@@ -63,16 +63,13 @@ internal sealed unsafe partial class EngineRing
         // A short read is no failure here: each read takes what there is.
         r.Failed = false;
         FinishRingBuffer(ref r);
-        if (!PostMultishot(r.UserData, r.Res, r.CqeFlags))
+        if (!PostWithBuffer(ref r))
         {
             // The CQ has no room: this read's data goes in the final CQE, with its buffer.
             return Completion.Inline;
         }
 
-        // Posted: the buffer is used up; the next read takes another, now if the file is still ready.
-        r.CqeFlags = 0;
-        r.BufferSelected = false;
-        r.FromRing = false;
+        // Posted: the next read takes another buffer, now if the file is still ready.
         r.Res = 0;
         ArmAsyncPoll(i);
         return Completion.Polled;
