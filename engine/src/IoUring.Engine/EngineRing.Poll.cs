@@ -321,6 +321,20 @@ internal sealed unsafe partial class EngineRing
             return;
         }
 
+        // A ring's eventfd signal wakes with EPOLL_URING_WAKE: a multishot POLL_ADD it wakes turns one-shot
+        // (io_poll_wake), or each of its CQEs would signal and wake it again. Another multishot request
+        // reading the eventfd is not modelled: its wake-up is dropped, which ends the loop the same way.
+        if (uringWake && Posix.IsEventfd(r.File) && (r.PollEvents & EpollOneshot) == 0)
+        {
+            if (r.Kind != OpKind.PollAdd)
+            {
+                engine.ReportUnmodelled("a multishot request on an eventfd woken by a ring's signal (EPOLL_URING_WAKE)");
+                return;
+            }
+
+            r.PollEvents |= EpollOneshot;
+        }
+
         r.PollFiring = true;
         r.PollWakeMask = r.PollCancelled || !r.PollArmed ? 0 : Posix.PollNow(r.File) & r.PollEvents & carried;
         work.Enqueue(new Work(WorkKind.PollFired, i, false));
@@ -539,6 +553,10 @@ internal sealed unsafe partial class EngineRing
 
         Post(new PendingCqe(userData, res, Constants.IORING_CQE_F_MORE | flags, false, 0, 0));
         Volatile.Write(ref U32(header.CqTail), cqTail);
+
+        // 6.1 commits each such CQE (io_post_aux_cqe); later kernels at the flush that follows, which
+        // the engine skips when its batch is empty: either way the eventfd hears of it now.
+        SignalEventfd(runningInIoWq);
         return true;
     }
 

@@ -595,18 +595,19 @@ internal sealed unsafe partial class EngineRing
     /// work; the first that still waits stops it. A tail that went past a sequence never comes back to
     /// it, so that request and everything behind it wait until the ring is closed (a kernel bug, 6.12).
     /// </summary>
-    private void Committed()
+    /// <param name="fromWorker">The commit is io-wq's (for an eventfd registered with _ASYNC, <see cref="SignalEventfd"/>).</param>
+    private void Committed(bool fromWorker = false)
     {
         FlushTimeouts();
-        if (!profile.DrainBySequence || !drainActive)
+        if (profile.DrainBySequence && drainActive)
         {
-            return;
+            while (deferList.Count > 0 && !NeedsDefer(deferList.Peek().Request, deferList.Peek().Seq))
+            {
+                work.Enqueue(new Work(WorkKind.Issue, deferList.Dequeue().Request, false));
+            }
         }
 
-        while (deferList.Count > 0 && !NeedsDefer(deferList.Peek().Request, deferList.Peek().Seq))
-        {
-            work.Enqueue(new Work(WorkKind.Issue, deferList.Dequeue().Request, false));
-        }
+        SignalEventfd(fromWorker);
     }
 
     /// <summary>
@@ -675,7 +676,8 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>io_req_complete_post: one request's CQE posted on its own, its link handled, and the CQ committed.</summary>
-    private void PostNow(int i)
+    /// <param name="fromWorker">io-wq posts it (<see cref="Committed"/>).</param>
+    private void PostNow(int i, bool fromWorker = false)
     {
         ref var r = ref requests[i];
         if (!r.SkipCqe)
@@ -684,7 +686,7 @@ internal sealed unsafe partial class EngineRing
         }
 
         QueueNext(i);
-        Committed();
+        Committed(fromWorker);
     }
 
     /// <summary>
@@ -726,7 +728,9 @@ internal sealed unsafe partial class EngineRing
 
         Volatile.Write(ref U32(header.CqTail), cqTail);
 
-        Committed();
+        var fromWorker = workerCompletionsInBatch;
+        workerCompletionsInBatch = false;
+        Committed(fromWorker);
         while (batch.Count > 0)
         {
             QueueNext(batch.Dequeue());
@@ -778,6 +782,10 @@ internal sealed unsafe partial class EngineRing
                             TaskSubmit(item.Request);
                             break;
                         case WorkKind.Complete:
+                            Complete(item.Request);
+                            break;
+                        case WorkKind.WorkerCompleted:
+                            workerCompletionsInBatch = true;
                             Complete(item.Request);
                             break;
                         case WorkKind.Cancel:
@@ -848,11 +856,11 @@ internal sealed unsafe partial class EngineRing
 
                 if (profile.DrainBySequence)
                 {
-                    PostNow(i);
+                    PostNow(i, fromWorker: true);
                 }
                 else
                 {
-                    work.Enqueue(new Work(WorkKind.Complete, i, false));
+                    work.Enqueue(new Work(WorkKind.WorkerCompleted, i, false));
                 }
             }
         }

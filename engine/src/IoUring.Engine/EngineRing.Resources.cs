@@ -88,8 +88,11 @@ internal sealed unsafe partial class EngineRing
             (uint)io_uring_register_op.IORING_REGISTER_PBUF_RING => RegisterBufferRing((ulong)arg, nrArgs),
             (uint)io_uring_register_op.IORING_UNREGISTER_PBUF_RING => UnregisterBufferRing((ulong)arg, nrArgs),
             (uint)io_uring_register_op.IORING_REGISTER_PBUF_STATUS => BufferRingStatus((ulong)arg, nrArgs),
+            (uint)io_uring_register_op.IORING_REGISTER_EVENTFD => RegisterEventfd(arg, nrArgs, asyncOnly: false),
+            (uint)io_uring_register_op.IORING_REGISTER_EVENTFD_ASYNC => RegisterEventfd(arg, nrArgs, asyncOnly: true),
+            (uint)io_uring_register_op.IORING_UNREGISTER_EVENTFD => UnregisterEventfd(arg, nrArgs),
 
-            // Known opcodes the engine does not model yet (eventfd, personality, ...): refused, not faked.
+            // Known opcodes the engine does not model yet (personality, ...): refused, not faked.
             _ when profile.RegisterOpLast == 0 || opcode < profile.RegisterOpLast => UnmodelledRegister(opcode),
             _ => -Errno.EINVAL,
         };
@@ -646,6 +649,7 @@ internal sealed unsafe partial class EngineRing
 
         buffers = null;
         ReleaseBufferRings();
+        ReleaseEventfd();
         FreeRegion();
         if (messageWake >= 0)
         {

@@ -553,6 +553,15 @@ public static class KernelBehaviour
             p => p.RecvMultishotRetriesAlways,
             (p, v) => p with { RecvMultishotRetriesAlways = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.EventfdSkipKeepsTail),
+            "a commit that signals no registered eventfd (IORING_CQ_EVENTFD_DISABLED, or _ASYNC outside io-wq) leaves the tail the next signal measures from, so a later commit without a new CQE signals; 6.1 and 6.12 move it anyway",
+            "an eventfd registered, a NOP posted while disabled, then, enabled, a NOP with IOSQE_CQE_SKIP_SUCCESS: the eventfd's count (1, or 0)",
+            "read in io_uring/eventfd.c: 6.12's io_eventfd_flush_signal records the tail before io_eventfd_signal looks at the flag; 7.2's io_eventfd_signal checks the flag and io_eventfd_trigger first (the eventfd clean-up series merged for 6.13)",
+            true,
+            [(KernelRange.Before(6, 13), false)],
+            p => p.EventfdSkipKeepsTail,
+            (p, v) => p with { EventfdSkipKeepsTail = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.NopLookupFailurePostsZero),
             "a NOP whose IORING_NOP_FILE or FIXED_BUFFER lookup fails breaks its links but posts 0, not the errno (kernels before the 2026 fix of that error path)",
             "a NOP with IORING_NOP_FILE on fd -1",

@@ -353,6 +353,12 @@ public enum FixedBufferStage
 /// wait, so an empty ring ends the request only when more data comes. Probed on an AF_UNIX pair with one
 /// buffer and 8 bytes queued: whether -ENOBUFS follows the first CQE where the socket reports what it holds.
 /// </param>
+/// <param name="EventfdSkipKeepsTail">
+/// A commit that signals no registered eventfd (IORING_CQ_EVENTFD_DISABLED set, or an eventfd
+/// registered with _ASYNC outside io-wq) leaves the CQ tail the next signal measures from where it was,
+/// so a later commit without a new CQE still signals; 6.1 and 6.12 move it even then. Probed with a NOP
+/// posted while disabled, then, enabled, a NOP with IOSQE_CQE_SKIP_SUCCESS: a count of 1, or 0.
+/// </param>
 /// <param name="QueryAnswers">Per query opcode, what the kernel answered a 256-byte request with: "result:hex" (index 0, the opcode table, is computed from the profile instead).</param>
 public sealed record KernelProfile(
     string Name,
@@ -429,7 +435,8 @@ public sealed record KernelProfile(
     bool BufferRingChecksAddressFirst = false,
     bool RecvMultishotLength = true,
     bool RecvMultishotKeepsLength = false,
-    bool RecvMultishotRetriesAlways = false)
+    bool RecvMultishotRetriesAlways = false,
+    bool EventfdSkipKeepsTail = true)
 {
     /// <summary>IORING_RECVSEND_POLL_FIRST, IORING_RECVSEND_FIXED_BUF, IORING_SEND_ZC_REPORT_USAGE and IORING_SEND_VECTORIZED.</summary>
     public const uint AllSendZcFlags = Constants.IORING_RECVSEND_POLL_FIRST | Constants.IORING_RECVSEND_FIXED_BUF | Constants.IORING_SEND_ZC_REPORT_USAGE | Constants.IORING_SEND_VECTORIZED;

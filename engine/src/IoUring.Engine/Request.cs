@@ -218,6 +218,9 @@ internal enum WorkKind : byte
     /// <summary>Complete a request executed earlier (a NOP with IORING_NOP_TW: io_req_task_complete).</summary>
     Complete,
 
+    /// <summary>Complete a request io-wq finished: as <see cref="Complete"/>, but the flush that posts it counts as io-wq's for an eventfd registered with _ASYNC.</summary>
+    WorkerCompleted,
+
     /// <summary>Complete every remaining member of a broken chain, in one pass (io_req_tw_fail_links).</summary>
     FailLinks,
 

@@ -130,6 +130,7 @@ public static class KernelProbe
                 }) != -Errno.EINVAL),
                 RecvMultishotKeepsLength = ProbeRecvMultishotKeepsLength(live),
                 RecvMultishotRetriesAlways = ProbeRecvMultishotRetries(live),
+                EventfdSkipKeepsTail = ProbeEventfdSkipKeepsTail(live),
                 MsgRingRefusesBigCqeFlag = (msgRingFlags & Constants.IORING_MSG_RING_FLAGS_PASS) != 0 && ProbeMessageToPlainRing(live, Constants.IORING_MSG_RING_FLAGS_PASS, Constants.IORING_CQE_F_32) == -Errno.EINVAL,
             };
         }
@@ -1281,6 +1282,43 @@ public static class KernelProbe
     /// the socket said it was empty).
     /// </summary>
     private static unsafe bool ProbeRecvMultishotRetries(IRingBackend live) => WithTcpPair((a, b) => MultishotReceiveCqes(live, a, b, [16], 8)).Any(c => c.Res == -Errno.ENOBUFS);
+
+    /// <summary>
+    /// An eventfd registered with a ring; a NOP posted while IORING_CQ_EVENTFD_DISABLED is set, then, the
+    /// flag cleared, a NOP with IOSQE_CQE_SKIP_SUCCESS, whose commit posts nothing: whether that commit
+    /// signalled (the skipped commit left the measured tail behind).
+    /// </summary>
+    private static unsafe bool ProbeEventfdSkipKeepsTail(IRingBackend live)
+    {
+        var counter = Posix.Eventfd();
+        try
+        {
+            var signalled = false;
+            WithRing(live, 4, ring =>
+            {
+                var fd = counter;
+                if (live.Register(ring.Fd, (uint)io_uring_register_op.IORING_REGISTER_EVENTFD, &fd, 1) != 0)
+                {
+                    return;
+                }
+
+                ring.CqFlags |= Constants.IORING_CQ_EVENTFD_DISABLED;
+                Prep.Nop(ring.GetSqe(), 1);
+                ring.Submit();
+                ring.CqFlags &= ~Constants.IORING_CQ_EVENTFD_DISABLED;
+                var sqe = ring.GetSqe();
+                Prep.Nop(sqe, 2);
+                sqe->flags = (byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS;
+                ring.Submit();
+                signalled = (Posix.PollNow(counter) & 0x001) != 0; // POLLIN: a count above 0
+            });
+            return signalled;
+        }
+        finally
+        {
+            Posix.Close(counter);
+        }
+    }
 
     /// <summary>A connected pair of TCP sockets on 127.0.0.1 (empty when the loopback interface is down).</summary>
     private static unsafe T WithTcpPair<T>(Func<int, int, T> probe)

@@ -149,6 +149,13 @@ public sealed unsafe partial class Ring : IDisposable
 
     public uint CqOverflow => Volatile.Read(ref *CqField(p.cq_off.overflow));
 
+    /// <summary>The CQ ring's flags word, the one the application writes (IORING_CQ_EVENTFD_DISABLED).</summary>
+    public uint CqFlags
+    {
+        get => Volatile.Read(ref *CqField(p.cq_off.flags));
+        set => Volatile.Write(ref *CqField(p.cq_off.flags), value);
+    }
+
     /// <summary>SQEs taken with <see cref="GetSqe"/> but not yet handed to the backend.</summary>
     public uint Pending => sqeTail - sqeHead;
 
