@@ -51,6 +51,10 @@ public static class MessageAndWaitChoices
 
     public static bool IsZeroCopySend(SqeSpec s) => s.Opcode is SendZc or SendMsgZc;
 
+    /// <summary>Whether the program registers the workspace's notification eventfd, or touches the flag that silences it: the C export creates the eventfd.</summary>
+    public static bool UsesNotifier(RingProgram p) =>
+        p.Steps.Any(s => s.Register?.Kind is RegisterKind.Eventfd or RegisterKind.UnregisterEventfd or RegisterKind.EventfdDisabled);
+
     /// <summary>The program uses the workspace's futex memory (its words, waitv arrays or siginfo): the C export creates it.</summary>
     public static bool UsesFutexMemory(RingProgram p) =>
         p.Steps.SelectMany(step => step.Batch).Any(s => s.Opcode is FutexWait or FutexWake or FutexWaitv or Waitid && s.Buf == BufChoice.Area);

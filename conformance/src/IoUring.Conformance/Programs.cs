@@ -182,6 +182,11 @@ public enum RegisterKind
     BufferRing,
     UnregisterBufferRing,
     BufferRingStatus,
+    Eventfd,
+    UnregisterEventfd,
+
+    /// <summary>Not a register call: IORING_CQ_EVENTFD_DISABLED set (variant 1) or cleared (0) in the CQ ring's flags.</summary>
+    EventfdDisabled,
 }
 
 /// <summary>One io_uring_restriction entry: its opcode and the byte it carries (register op, SQE op or flags).</summary>
@@ -512,7 +517,10 @@ public static class ProgramGen
                 from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true)))
                 select new RegisterSpec(RegisterKind.BufferRing, entries, BufferChoices.RingVariant(shape, bgid), dirty)),
             (1, from count in Gen.Elements(1u, 1u, 1u, 0u) from bgid in Gen.Elements(0u, 1u, 2u, 3u) from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(RegisterKind.UnregisterBufferRing, count, bgid, dirty)),
-            (1, from count in Gen.Elements(1u, 1u, 1u, 2u) from bgid in Gen.Elements(0u, 1u, 2u, 3u) from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(RegisterKind.BufferRingStatus, count, bgid, dirty)));
+            (1, from count in Gen.Elements(1u, 1u, 1u, 2u) from bgid in Gen.Elements(0u, 1u, 2u, 3u) from dirty in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true))) select new RegisterSpec(RegisterKind.BufferRingStatus, count, bgid, dirty)),
+            (3, from count in Gen.Elements(1u, 1u, 1u, 1u, 1u, 2u) from variant in Gen.Elements(Runner.EventfdVariants) select new RegisterSpec(RegisterKind.Eventfd, count, variant, false)),
+            (1, from count in Gen.Elements(0u, 0u, 0u, 1u) from dirty in Gen.Elements(false, false, false, true) select new RegisterSpec(RegisterKind.UnregisterEventfd, count, 0, dirty)),
+            (2, from set in Gen.Elements(0u, 1u, 1u) select new RegisterSpec(RegisterKind.EventfdDisabled, 0, set, false)));
         var step = from batch in Sqe(opLast).ArrayOf().Select(a => a.Take(8).ToArray())
                    from getEvents in Gen.Frequency((3, Gen.Constant(true)), (1, Gen.Constant(false)))
                    from reap in Gen.Choose(0, 12)

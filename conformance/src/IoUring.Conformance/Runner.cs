@@ -46,6 +46,12 @@ public static unsafe class Runner
     /// <summary>In a settle point's ready count (<see cref="RunResult.Ready"/>): completions were waiting in the overflow list too.</summary>
     public const uint OverflowWaiting = 0x8000_0000;
 
+    /// <summary>In a settle point's ready count: the ring had signalled the program's notification eventfd (<see cref="Workspace.Notifier"/>).</summary>
+    public const uint Notified = 0x4000_0000;
+
+    /// <summary>The slot count of a settle point's ready count, without its flags.</summary>
+    public static uint ReadySlots(uint ready) => ready & ~(OverflowWaiting | Notified);
+
     public static RunResult Run(IRingBackend backend, RingProgram program, RunOptions? options = null)
     {
         options ??= RunOptions.None;
@@ -80,7 +86,7 @@ public static unsafe class Runner
             SettledCqes Settle(int phase)
             {
                 int? timeout = null;
-                var want = ready is not null && phase < ready.Count ? ready[phase] & ~OverflowWaiting : 0;
+                var want = ready is not null && phase < ready.Count ? ReadySlots(ready[phase]) : 0;
                 if (ring.CqTail - ring.CqHead < want)
                 {
                     var waited = Wait(backend, ring, want, options);
@@ -99,7 +105,13 @@ public static unsafe class Runner
                     }
                 }
 
-                readyCounts[phase] = (ring.CqTail - ring.CqHead) | ((ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW) != 0 ? OverflowWaiting : 0);
+                // A signal of the notification eventfd from io-wq comes just after the CQE it is for.
+                if (ready is not null && phase < ready.Count && (ready[phase] & Notified) != 0)
+                {
+                    ws.WaitNotified(SettleTimeout);
+                }
+
+                readyCounts[phase] = (ring.CqTail - ring.CqHead) | ((ring.SqFlags & (uint)IoUringSqRingFlags.IORING_SQ_CQ_OVERFLOW) != 0 ? OverflowWaiting : 0) | (ws.Notified ? Notified : 0);
                 var cqes = Reap(ring, cqe32, uint.MaxValue, creators);
                 cqes.Sort(CqeTrace.CompareText);
                 return new SettledCqes(cqes.ToArray(), timeout);
@@ -660,6 +672,9 @@ public static unsafe class Runner
         RegisterKind.BufferRing => BufferRing(backend, ring, ws, reg),
         RegisterKind.UnregisterBufferRing => UnregisterBufferRing(ring, reg),
         RegisterKind.BufferRingStatus => BufferRingStatus(ring, reg),
+        RegisterKind.Eventfd => Eventfd(ring, ws, reg),
+        RegisterKind.UnregisterEventfd => $"unregister-eventfd {Call(ring, IoUringRegister.IORING_UNREGISTER_EVENTFD, reg.Dirty ? ws.Area : null, reg.Count)}",
+        RegisterKind.EventfdDisabled => EventfdDisabled(ring, reg),
         _ => MemRegion(backend, ring, ws, reg),
     };
 
@@ -909,6 +924,28 @@ public static unsafe class Runner
         arg[9] = reg.Dirty ? 1u : 0u;
         var rc = Call(ring, BufferRingStatusOp, arg, reg.Count);
         return rc == 0 ? $"buffer-ring-status 0 head {arg[1]}" : $"buffer-ring-status {rc}";
+    }
+
+    /// <summary>The variants of <see cref="Eventfd"/>, the two that register the notifier drawn most.</summary>
+    public static readonly uint[] EventfdVariants = [0, 0, 0, 1, 1, 2, 3, 4, 5];
+
+    /// <summary>
+    /// IORING_REGISTER_EVENTFD (variant 1: _ASYNC) of the workspace's notifier; 2: the descriptor at an
+    /// unmapped address; 3: a closed descriptor; 4: the program's file, no eventfd; 5: the ring's own
+    /// descriptor. nr_args is the count.
+    /// </summary>
+    private static string Eventfd(IoUring.Ring.Ring ring, Workspace ws, RegisterSpec reg)
+    {
+        var fd = reg.Variant switch { 3 => Workspace.ClosedFd, 4 => ws.Fd, 5 => ring.Fd, _ => ws.Notifier };
+        var op = reg.Variant == 1 ? IoUringRegister.IORING_REGISTER_EVENTFD_ASYNC : IoUringRegister.IORING_REGISTER_EVENTFD;
+        return $"eventfd {Call(ring, op, reg.Variant == 2 ? (void*)Workspace.UnmappedAddress : &fd, reg.Count)}";
+    }
+
+    /// <summary>IORING_CQ_EVENTFD_DISABLED set (variant 1) or cleared in the CQ ring's flags, which the application owns; the flags after.</summary>
+    private static string EventfdDisabled(IoUring.Ring.Ring ring, RegisterSpec reg)
+    {
+        ring.CqFlags = reg.Variant == 1 ? ring.CqFlags | Constants.IORING_CQ_EVENTFD_DISABLED : ring.CqFlags & ~Constants.IORING_CQ_EVENTFD_DISABLED;
+        return $"cq-flags 0x{ring.CqFlags:x}";
     }
 
     private static string Restrictions(IoUring.Ring.Ring ring, RegisterSpec reg)

@@ -90,10 +90,13 @@ public sealed unsafe partial class Workspace : IDisposable
         IoUring.Ring.Posix.WriteEvent(EpollEvents, 0x1, 1); // EPOLLIN
         IoUring.Ring.Posix.WriteEvent(EpollEvents + 16, 0x1 | (1u << 28), 2); // EPOLLIN | EPOLLEXCLUSIVE
         Spare = fcntl(Fd, 1030, SpareFloor); // F_DUPFD_CLOEXEC
+        var notifier = eventfd(0, 0x80000 | 0x800); // EFD_CLOEXEC | EFD_NONBLOCK
+        Notifier = notifier < 0 ? -1 : fcntl(notifier, 1030, NotifierFloor);
+        close(notifier);
         Descriptors = (int*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * 4 * sizeof(int)), 64);
-        if (Spare < 0 || Epoll < 0)
+        if (Spare < 0 || Epoll < 0 || Notifier < 0)
         {
-            throw new InvalidOperationException($"duplicating the workspace file from {SpareFloor} up, or creating its epoll instance, failed (errno {Marshal.GetLastPInvokeError()})");
+            throw new InvalidOperationException($"duplicating the workspace file from {SpareFloor} up, or creating its epoll instance or its notification eventfd, failed (errno {Marshal.GetLastPInvokeError()})");
         }
 
         Msgs = (byte*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * MsgSlotBytes), 64);
@@ -271,6 +274,28 @@ public sealed unsafe partial class Workspace : IDisposable
 
     public const int SpareFloor = 900;
 
+    /// <summary>
+    /// The eventfd a program registers with its ring (IORING_REGISTER_EVENTFD): no request reads, writes or
+    /// polls it, so only the ring's signals move its count. Non-blocking, numbered from
+    /// <see cref="NotifierFloor"/> up as the spare is.
+    /// </summary>
+    public int Notifier { get; }
+
+    public const int NotifierFloor = 920;
+
+    /// <summary>Whether the ring signalled the notification eventfd since the digest last read it.</summary>
+    public bool Notified => (IoUring.Ring.Posix.PollNow(Notifier) & 0x001) != 0; // POLLIN
+
+    /// <summary>
+    /// Waits (up to <paramref name="timeout"/>) for the ring's signal, then a millisecond more: io-wq's
+    /// workers signal just after they post, so a step whose CQEs are all in may still have one coming.
+    /// </summary>
+    public void WaitNotified(TimeSpan timeout)
+    {
+        IoUring.Ring.Posix.WaitReadable(Notifier, (int)timeout.TotalMilliseconds);
+        Thread.Sleep(1);
+    }
+
     /// <summary>Per SQE slot, the four descriptors a FILES_UPDATE reads (<see cref="DescriptorList"/>).</summary>
     private int* Descriptors { get; }
 
@@ -372,7 +397,20 @@ public sealed unsafe partial class Workspace : IDisposable
         var a = IoUring.Ring.Posix.Queued(SocketA);
         var b = IoUring.Ring.Posix.Queued(SocketB);
         text = a != 0 || b != 0 ? $"{text} sockets {a} {b}" : text;
-        return text + PathsDigest() + SiginfoDigest() + BufferRingsDigest();
+        return text + PathsDigest() + SiginfoDigest() + BufferRingsDigest() + NotifierDigest();
+    }
+
+    /// <summary>Once the ring signalled the notification eventfd since the last digest: " notified", and the count is read back to 0 (how many signals a step gives is the kernel's batching, not a contract).</summary>
+    private string NotifierDigest()
+    {
+        if (!Notified)
+        {
+            return string.Empty;
+        }
+
+        ulong count;
+        read(Notifier, &count, 8);
+        return " notified";
     }
 
     /// <summary>
@@ -501,6 +539,7 @@ public sealed unsafe partial class Workspace : IDisposable
         close(Listener);
         close(Udp);
         close(Spare);
+        close(Notifier);
         close(Epoll);
         NativeMemory.AlignedFree(Descriptors);
         NativeMemory.AlignedFree(EpollEvents);
@@ -537,6 +576,9 @@ public sealed unsafe partial class Workspace : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint pread(int fd, byte* buffer, nuint count, long offset);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint read(int fd, void* buffer, nuint count);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial long lseek(int fd, long offset, int whence);

@@ -73,14 +73,12 @@ internal sealed unsafe partial class EngineRing
         r.Executed = true;
         if (!FileOf(ref r))
         {
-            r.Fail(-Errno.EBADF);
-            return Completion.Failed;
+            return Returned(ref r, -Errno.EBADF);
         }
 
         if (!Posix.IsSocket(r.File) || profile.SocketCommands == 0)
         {
-            r.Fail(-Errno.EOPNOTSUPP);
-            return Completion.Failed;
+            return Returned(ref r, -Errno.EOPNOTSUPP);
         }
 
         r.Res = SocketCommand(ref r);

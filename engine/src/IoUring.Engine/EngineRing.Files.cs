@@ -101,8 +101,7 @@ internal sealed unsafe partial class EngineRing
         if (!FileOf(ref r))
         {
             r.Executed = true;
-            r.Fail(-Errno.EBADF);
-            return Completion.Failed;
+            return Returned(ref r, -Errno.EBADF);
         }
 
         ExecuteNow(ref r);

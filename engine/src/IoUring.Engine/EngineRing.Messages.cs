@@ -49,8 +49,7 @@ internal sealed unsafe partial class EngineRing
         {
             if (!FileOf(ref r))
             {
-                r.Fail(-Errno.EBADF);
-                return Completion.Failed;
+                return Returned(ref r, -Errno.EBADF);
             }
 
             if (!fixedFile && Posix.IsIoUring(r.File))

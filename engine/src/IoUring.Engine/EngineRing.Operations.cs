@@ -570,10 +570,8 @@ internal sealed unsafe partial class EngineRing
                 var check = CheckRw(ref r);
                 if (check != 0)
                 {
-                    r.Res = check;
-                    r.SetFail();
                     r.Executed = true;
-                    return Completion.Failed;
+                    return Returned(ref r, check);
                 }
 
                 // A request the kernel cannot do without blocking is not tried inline: -EAGAIN sends it

@@ -161,8 +161,7 @@ internal sealed unsafe partial class EngineRing
         r.Executed = true;
         if (!FileOf(ref r))
         {
-            r.Fail(-Errno.EBADF);
-            return Completion.Failed;
+            return Returned(ref r, -Errno.EBADF);
         }
 
         var mask = Posix.PollNow(r.File) & r.PollEvents;
@@ -174,8 +173,7 @@ internal sealed unsafe partial class EngineRing
                 return Completion.Inline;
             }
 
-            r.Fail(-Errno.EINVAL);
-            return Completion.Failed;
+            return Returned(ref r, -Errno.EINVAL);
         }
 
         if (mask != 0 && (r.PollEvents & EpollOneshot) != 0)

@@ -32,14 +32,12 @@ internal sealed unsafe partial class EngineRing
         r.Executed = true;
         if (!FileOf(ref r))
         {
-            r.Fail(-Errno.EBADF);
-            return Completion.Failed;
+            return Returned(ref r, -Errno.EBADF);
         }
 
         if (!Posix.CanPoll(r.File))
         {
-            r.Fail(-Errno.EBADFD);
-            return Completion.Failed;
+            return Returned(ref r, -Errno.EBADFD);
         }
 
         r.Addr = 0;

@@ -659,6 +659,14 @@ internal sealed unsafe partial class EngineRing
 
     private void Complete(int i) => batch.Enqueue(i);
 
+    /// <summary>An issue that returns its error (a failed file lookup, a file of the wrong kind): the request fails as a returned error does.</summary>
+    private static Completion Returned(ref Request r, int error)
+    {
+        r.Fail(error);
+        r.ReturnedError = true;
+        return Completion.Failed;
+    }
+
     /// <summary>
     /// A failure, or a request that posts its own CQE (io_req_complete_post): 6.1 posts it at once, later
     /// kernels add it to the batch like any completion (io_req_defer_failed).
@@ -854,13 +862,15 @@ internal sealed unsafe partial class EngineRing
                     continue;
                 }
 
+                // A returned error is failed from task work (io_req_task_queue_fail), not posted by the worker.
+                var fromWorker = !r.ReturnedError;
                 if (profile.DrainBySequence)
                 {
-                    PostNow(i, fromWorker: true);
+                    PostNow(i, fromWorker);
                 }
                 else
                 {
-                    work.Enqueue(new Work(WorkKind.WorkerCompleted, i, false));
+                    work.Enqueue(new Work(fromWorker ? WorkKind.WorkerCompleted : WorkKind.Complete, i, false));
                 }
             }
         }

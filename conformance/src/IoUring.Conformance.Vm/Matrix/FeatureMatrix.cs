@@ -456,6 +456,11 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             p => AnySqe(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_WAITID && s.Len == 1 && s.Domain == 1 && s.FileIndex is 4 or 5 && s.Buf == BufChoice.Area)));
         list.Add(new MatrixFeature("messages and waits", "SEND_ZC or SENDMSG_ZC and its notification (IORING_CQE_F_NOTIF)", p => Has(p, io_uring_op.IORING_OP_SEND_ZC),
             p => AnySqe(p, s => MessageAndWaitChoices.IsZeroCopySend(s) && s.Fd is FdChoice.File or FdChoice.SocketA && (s.Flags & FixedFile) == 0 && s.Ioprio is 0 or (ushort)Constants.IORING_SEND_ZC_REPORT_USAGE)));
+        bool Notifies(RingProgram p, uint variant) => p.Steps.Any(s => s.Register is { Kind: RegisterKind.Eventfd, Count: 1 } reg && reg.Variant == variant);
+        list.Add(new MatrixFeature("eventfd", "IORING_REGISTER_EVENTFD: a signal for each commit with new CQEs", _ => true, p => Notifies(p, 0)));
+        list.Add(new MatrixFeature("eventfd", "IORING_REGISTER_EVENTFD_ASYNC: signals from io-wq only", _ => true, p => Notifies(p, 1)));
+        list.Add(new MatrixFeature("eventfd", "IORING_UNREGISTER_EVENTFD", _ => true, p => AnyRegister(p, RegisterKind.UnregisterEventfd)));
+        list.Add(new MatrixFeature("eventfd", "IORING_CQ_EVENTFD_DISABLED", _ => true, p => AnyRegister(p, RegisterKind.EventfdDisabled) && (Notifies(p, 0) || Notifies(p, 1))));
         list.Add(new MatrixFeature("cancellation", "IORING_REGISTER_SYNC_CANCEL", p => p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_SYNC_CANCEL, p => AnyRegister(p, RegisterKind.SyncCancel)));
         list.Add(new MatrixFeature("regions", "IORING_REGISTER_MEM_REGION", p => p.HasMemRegion, p => AnyRegister(p, RegisterKind.MemRegion)));
         list.Add(new MatrixFeature("regions", "registered wait (IORING_ENTER_EXT_ARG_REG)", p => (p.EnterFlags & (uint)IoUringEnterFlags.IORING_ENTER_EXT_ARG_REG) != 0, p => p.Steps.Any(s => s.RegWait >= 0)));

@@ -85,6 +85,7 @@ public static partial class CExport
                 (PathChoices.UsesPaths(Program), "paths"),
                 (MessageAndWaitChoices.UsesFutexMemory(Program), "futex"),
                 (BufferChoices.UsesBufferRings(Program), "buffer_rings"),
+                (MessageAndWaitChoices.UsesNotifier(Program), "notifier"),
             ];
             foreach (var (used, part) in parts.Where(p => p.Used))
             {
@@ -254,7 +255,7 @@ public static partial class CExport
             Line(1, "}");
         }
 
-        private string Ready(int phase) => phase < r.Ready.Count ? (r.Ready[phase] & ~Runner.OverflowWaiting).ToString(CultureInfo.InvariantCulture) : "0";
+        private string Ready(int phase) => phase < r.Ready.Count ? Runner.ReadySlots(r.Ready[phase]).ToString(CultureInfo.InvariantCulture) : "0";
 
         private static string Counters(StepTrace t) =>
             string.Create(CultureInfo.InvariantCulture, $"sq {t.SqHead}/{t.SqTail} cq {t.CqHead}/{t.CqTail} sqflags 0x{t.SqFlags:x} overflow {t.Overflow} dropped {t.Dropped}");
@@ -297,6 +298,9 @@ public static partial class CExport
                 RegisterKind.BufferRing => ("buffer-ring", $"register_buffer_ring(&ring, &ws, {reg.Count}, {(uint)BufferChoices.FromVariant(reg.Variant).Shape}, {BufferChoices.FromVariant(reg.Variant).Group}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_PBUF_RING"),
                 RegisterKind.UnregisterBufferRing => ("unregister-buffer-ring", $"unregister_buffer_ring(&ring, {reg.Variant}, {reg.Count}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_UNREGISTER_PBUF_RING"),
                 RegisterKind.BufferRingStatus => ("buffer-ring-status", $"buffer_ring_status(&ring, {reg.Variant}, {reg.Count}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_REGISTER_PBUF_STATUS"),
+                RegisterKind.Eventfd => ("eventfd", $"register_eventfd(&ring, &ws, {reg.Count}, {reg.Variant}, text, sizeof text)", reg.Variant == 1 ? "IORING_REGISTER_EVENTFD_ASYNC" : "IORING_REGISTER_EVENTFD"),
+                RegisterKind.UnregisterEventfd => ("unregister-eventfd", $"unregister_eventfd(&ring, &ws, {reg.Count}, {Bool(reg.Dirty)}, text, sizeof text)", "IORING_UNREGISTER_EVENTFD"),
+                RegisterKind.EventfdDisabled => ("eventfd-disabled", $"eventfd_disabled(&ring, {reg.Variant}, text, sizeof text)", "IORING_CQ_EVENTFD_DISABLED"),
                 _ => ("mem-region", $"register_mem_region(&ring, &ws, {reg.Variant}, text, sizeof text)", "IORING_REGISTER_MEM_REGION"),
             };
             Sections.Add(section);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -284,6 +285,8 @@ struct workspace {
 	unsigned char *futex;
 	/* The buffer rings' entries: two pages, group 2's the second (NULL when unused). */
 	unsigned char *buffer_rings;
+	/* The eventfd the program registers with its ring (-1 when unused). */
+	int notifier;
 };
 
 static void workspace_create(struct workspace *ws)
@@ -328,6 +331,7 @@ static void workspace_create(struct workspace *ws)
 	ws->statx = NULL;
 	ws->futex = NULL;
 	ws->buffer_rings = NULL;
+	ws->notifier = -1;
 }
 
 /* The checks: each compares what the kernel did with what it should have done, and stops at the first difference. */
@@ -629,6 +633,15 @@ static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 			free(copy);
 		}
 	}
+	/* Once the ring signalled the notification eventfd since the last digest: " notified", and the count read back to 0. */
+	if (ws->notifier >= 0) {
+		struct pollfd p = { .fd = ws->notifier, .events = POLLIN };
+		unsigned long long count;
+		if (poll(&p, 1, 0) > 0 && read(ws->notifier, &count, sizeof count) == (ssize_t)sizeof count) {
+			n = (int)strlen(buf);
+			snprintf(buf + n, size - (size_t)n, " notified");
+		}
+	}
 }
 
 /* The SQEs of one step: where each went in the SQ, and whether the SQ ran out of room. */
@@ -696,6 +709,12 @@ static void expect_counters(struct ring *r, const char *want)
 
 static void expect_digest(struct workspace *ws, const char *want)
 {
+	/* io-wq's workers signal the notification eventfd just after they post: give the signal its time. */
+	if (ws->notifier >= 0 && strstr(want, " notified") != NULL) {
+		struct pollfd p = { .fd = ws->notifier, .events = POLLIN };
+		poll(&p, 1, SETTLE_TIMEOUT_MS);
+		usleep(1000);
+	}
 	char got[2048];
 	workspace_digest(ws, got, sizeof got);
 	expect_text("the file and the buffer area (size:digest, position, digest)", got, want);
@@ -1136,6 +1155,45 @@ static void buffer_ring_status(struct ring *r, unsigned group, unsigned count, i
 		snprintf(text, size, "buffer-ring-status 0 head %u", arg[1]);
 	else
 		snprintf(text, size, "buffer-ring-status %d", ret);
+}
+
+/*@ section notifier @*/
+/* The eventfd the program registers with its ring: non-blocking, numbered from 920 up as the C# workspace's. */
+static void workspace_notifier(struct workspace *ws)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ws->notifier = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 920);
+	close(fd);
+	if (ws->notifier < 0) {
+		printf("SKIP: cannot create the program's notification eventfd (%s)\n", strerror(errno));
+		exit(SKIP);
+	}
+}
+
+/*@ section eventfd @*/
+/* IORING_REGISTER_EVENTFD (variant 1: _ASYNC) of the notifier; 2: the descriptor at an unmapped address;
+ * 3: a closed descriptor; 4: the program's file, no eventfd; 5: the ring's own descriptor. */
+static void register_eventfd(struct ring *r, struct workspace *ws, unsigned count, int variant, char *text, size_t size)
+{
+	int fd = variant == 3 ? CLOSED_FD : variant == 4 ? ws->fd : variant == 5 ? r->fd : ws->notifier;
+	void *arg = variant == 2 ? (void *)(uintptr_t)UNMAPPED_ADDRESS : &fd;
+	snprintf(text, size, "eventfd %d", io_uring_register(r->fd, variant == 1 ? IORING_REGISTER_EVENTFD_ASYNC : IORING_REGISTER_EVENTFD, arg, count));
+}
+
+/*@ section unregister-eventfd @*/
+/* IORING_UNREGISTER_EVENTFD; dirty passes an argument. */
+static void unregister_eventfd(struct ring *r, struct workspace *ws, unsigned count, int dirty, char *text, size_t size)
+{
+	snprintf(text, size, "unregister-eventfd %d", io_uring_register(r->fd, IORING_UNREGISTER_EVENTFD, dirty ? ws->area : NULL, count));
+}
+
+/*@ section eventfd-disabled @*/
+/* IORING_CQ_EVENTFD_DISABLED set or cleared in the CQ ring's flags, which the application owns; the flags after. */
+static void eventfd_disabled(struct ring *r, int set, char *text, size_t size)
+{
+	unsigned *flags = (unsigned *)(r->cq_ring + r->p.cq_off.flags);
+	store_release(flags, set ? load_acquire(flags) | IORING_CQ_EVENTFD_DISABLED : load_acquire(flags) & ~IORING_CQ_EVENTFD_DISABLED);
+	snprintf(text, size, "cq-flags 0x%x", load_acquire(flags));
 }
 
 /*@ section registered-wait @*/
