@@ -838,7 +838,31 @@ public static class ProgramGen
     /// <see cref="FutexCallsAlone"/>.
     /// </summary>
     public static RingProgram Normalize(RingProgram p) =>
-        ResolveNames(FutexCallsAlone(BufferCallsAlone(PathCallsAlone(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() }))))))))));
+        AsyncEventfdHearsNops(ResolveNames(FutexCallsAlone(BufferCallsAlone(PathCallsAlone(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() })))))))))));
+
+    /// <summary>
+    /// An eventfd registered with _ASYNC hears only completions io-wq's worker posts itself. Which failures
+    /// those are depends on the opcode, the error and the kernel (a result the issue set is posted by the
+    /// worker, an error it returned is failed from task work), so in a program that registers one only
+    /// NOPs go to io-wq (with IOSQE_ASYNC they always succeed there): every other request that may
+    /// complete from io-wq becomes a NOP with its user_data and link flags, nothing drains, and no SQ
+    /// index is spoiled (which would punt an open chain).
+    /// </summary>
+    public static RingProgram AsyncEventfdHearsNops(RingProgram p)
+    {
+        if (!p.Steps.Any(step => step.Register is { Kind: RegisterKind.Eventfd, Variant: 1 }))
+        {
+            return p;
+        }
+
+        const byte Drain = (byte)IoUringSqeFlags.IOSQE_IO_DRAIN;
+        const byte Kept = (byte)(IoUringSqeFlags.IOSQE_IO_LINK | IoUringSqeFlags.IOSQE_IO_HARDLINK | IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS | IoUringSqeFlags.IOSQE_ASYNC);
+        static SqeSpec Inline(SqeSpec s) =>
+            Runner.FilledAsNop(s) ? s with { Flags = (byte)(s.Flags & ~Drain) }
+            : Runner.MayCompleteLate(s) || (s.Flags & Drain) != 0 ? s with { Opcode = (byte)io_uring_op.IORING_OP_NOP, Flags = (byte)(s.Flags & Kept), NopFlags = 0, Inject = 0 }
+            : s;
+        return p with { Steps = p.Steps.Select(step => step with { BadIndexAt = -1, Batch = step.Batch.Select(Inline).ToArray() }).ToArray() };
+    }
 
     /// <summary>
     /// A CLOSE of a fixed slot or a FILES_UPDATE changes the table inline, while a request that looks a

@@ -73,12 +73,14 @@ internal sealed unsafe partial class EngineRing
         r.Executed = true;
         if (!FileOf(ref r))
         {
-            return Returned(ref r, -Errno.EBADF);
+            r.Fail(-Errno.EBADF);
+            return Completion.Failed;
         }
 
         if (!Posix.IsSocket(r.File) || profile.SocketCommands == 0)
         {
-            return Returned(ref r, -Errno.EOPNOTSUPP);
+            r.Fail(-Errno.EOPNOTSUPP);
+            return Completion.Failed;
         }
 
         r.Res = SocketCommand(ref r);

@@ -211,7 +211,8 @@ internal sealed unsafe partial class EngineRing
         if (r.Kind == OpKind.FixedFdInstall && !FileOf(ref r))
         {
             r.Executed = true;
-            return Returned(ref r, -Errno.EBADF);
+            r.Fail(-Errno.EBADF);
+            return Completion.Failed;
         }
 
         ExecuteNow(ref r);
@@ -246,13 +247,15 @@ internal sealed unsafe partial class EngineRing
         var flags = (int)r.OpFlags | (r.FileSlot != 0 ? 0x80000 : 0); // the engine's own ends until they are in the table
         if (Posix.pipe2(ends, flags) != 0)
         {
-            return Returned(ref r, (int)Posix.Result(-1));
+            r.Fail((int)Posix.Result(-1));
+            return Completion.Failed;
         }
 
         r.Res = r.FileSlot == 0 ? PipeDescriptors(r.Addr, ends) : PipeFixed(ref r, ends);
         if (r.Res < 0)
         {
-            return Returned(ref r, r.Res);
+            r.SetFail();
+            return Completion.Failed;
         }
 
         return Completion.Inline;

@@ -101,7 +101,8 @@ internal sealed unsafe partial class EngineRing
         if (!FileOf(ref r))
         {
             r.Executed = true;
-            return Returned(ref r, -Errno.EBADF);
+            r.Fail(-Errno.EBADF);
+            return Completion.Failed;
         }
 
         ExecuteNow(ref r);

@@ -49,7 +49,8 @@ internal sealed unsafe partial class EngineRing
         {
             if (!FileOf(ref r))
             {
-                return Returned(ref r, -Errno.EBADF);
+                r.Fail(-Errno.EBADF);
+                return Completion.Failed;
             }
 
             if (!fixedFile && Posix.IsIoUring(r.File))

@@ -531,6 +531,12 @@ internal sealed unsafe partial class EngineRing
         return Completion.Polled;
     }
 
+    private static Completion Returned(ref Request r, int error)
+    {
+        r.Fail(error);
+        return Completion.Failed;
+    }
+
     /// <summary>Skips <paramref name="done"/> bytes of the vectors; the bytes left, and the first vector with any.</summary>
     private static ulong SkipDone(Posix.IoVec* iovs, int count, int done, out int first)
     {

@@ -570,8 +570,10 @@ internal sealed unsafe partial class EngineRing
                 var check = CheckRw(ref r);
                 if (check != 0)
                 {
+                    r.Res = check;
+                    r.SetFail();
                     r.Executed = true;
-                    return Returned(ref r, check);
+                    return Completion.Failed;
                 }
 
                 // A request the kernel cannot do without blocking is not tried inline: -EAGAIN sends it

@@ -161,7 +161,8 @@ internal sealed unsafe partial class EngineRing
         r.Executed = true;
         if (!FileOf(ref r))
         {
-            return Returned(ref r, -Errno.EBADF);
+            r.Fail(-Errno.EBADF);
+            return Completion.Failed;
         }
 
         var mask = Posix.PollNow(r.File) & r.PollEvents;
@@ -173,7 +174,8 @@ internal sealed unsafe partial class EngineRing
                 return Completion.Inline;
             }
 
-            return Returned(ref r, -Errno.EINVAL);
+            r.Fail(-Errno.EINVAL);
+            return Completion.Failed;
         }
 
         if (mask != 0 && (r.PollEvents & EpollOneshot) != 0)

@@ -32,12 +32,14 @@ internal sealed unsafe partial class EngineRing
         r.Executed = true;
         if (!FileOf(ref r))
         {
-            return Returned(ref r, -Errno.EBADF);
+            r.Fail(-Errno.EBADF);
+            return Completion.Failed;
         }
 
         if (!Posix.CanPoll(r.File))
         {
-            return Returned(ref r, -Errno.EBADFD);
+            r.Fail(-Errno.EBADFD);
+            return Completion.Failed;
         }
 
         r.Addr = 0;

@@ -659,14 +659,6 @@ internal sealed unsafe partial class EngineRing
 
     private void Complete(int i) => batch.Enqueue(i);
 
-    /// <summary>An issue that returns its error (a failed file lookup, a file of the wrong kind): the request fails as a returned error does.</summary>
-    private static Completion Returned(ref Request r, int error)
-    {
-        r.Fail(error);
-        r.ReturnedError = true;
-        return Completion.Failed;
-    }
-
     /// <summary>
     /// A failure, or a request that posts its own CQE (io_req_complete_post): 6.1 posts it at once, later
     /// kernels add it to the batch like any completion (io_req_defer_failed).
@@ -862,8 +854,16 @@ internal sealed unsafe partial class EngineRing
                     continue;
                 }
 
-                // A returned error is failed from task work (io_req_task_queue_fail), not posted by the worker.
-                var fromWorker = !r.ReturnedError;
+                // Whether io-wq posts a failure itself (a result the issue set) or fails the request from task
+                // work (an error the issue returned, io_req_task_queue_fail) depends on the opcode, the error
+                // and the kernel (a NOP sets its result); only an eventfd registered with _ASYNC can tell the two apart.
+                if (r.Failed && r.Kind != OpKind.Nop && notifyFd >= 0 && notifyAsyncOnly)
+                {
+                    engine.ReportUnmodelled("a request failing in io-wq, on a ring whose eventfd hears io-wq only (posted by the worker or failed from task work)");
+                }
+
+                // A NOP with IORING_NOP_TW completes through task work wherever it was issued.
+                var fromWorker = !(r.Kind == OpKind.Nop && (r.OpFlags & (uint)IoUringNopFlags.IORING_NOP_TW) != 0);
                 if (profile.DrainBySequence)
                 {
                     PostNow(i, fromWorker);

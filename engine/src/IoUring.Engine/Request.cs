@@ -31,10 +31,6 @@ internal struct Request
     /// <summary>REQ_F_FAIL: breaks an IO_LINK chain; the CQE is posted even with CQE_SKIP_SUCCESS.</summary>
     public bool Failed;
 
-    // The issue returned its error rather than completing with it (io-wq then fails the request from
-    // task work, io_req_task_queue_fail, instead of posting it from the worker).
-    public bool ReturnedError;
-
     /// <summary>REQ_F_CQE_SKIP: no CQE on success.</summary>
     public bool SkipCqe;
 
