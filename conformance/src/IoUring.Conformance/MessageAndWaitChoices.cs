@@ -76,6 +76,34 @@ public static class MessageAndWaitChoices
             new[] { FutexStep(FutexWake, 4, 1), FutexStep(FutexWake, 0, 1) })
         select waits.Concat(wakes).ToArray();
 
+    /// <summary>
+    /// A scenario of the notification eventfd that random draws make too rare to show: registered (plain
+    /// or with _ASYNC), then NOP steps whose digests say whether the ring signalled it. Inline NOPs, a NOP
+    /// in io-wq (IOSQE_ASYNC), a commit that posts nothing (IOSQE_CQE_SKIP_SUCCESS), the steps with
+    /// IORING_CQ_EVENTFD_DISABLED set and after it is cleared (where the kernels differ,
+    /// KernelProfile.EventfdSkipKeepsTail), and the eventfd unregistered.
+    /// </summary>
+    public static Gen<Step[]> EventfdScenario =>
+        from variant in Gen.Elements(0u, 0u, 1u)
+        from middle in Gen.Elements(
+            new[] { NopStep(0), NopStep(Async) },
+            new[] { NopStep(Async), NopStep(Skip) },
+            new[] { Flag(1, NopStep(0)), Flag(0, NopStep(Skip)), NopStep(0) },
+            new[] { Flag(1, NopStep(Async)), Flag(0, NopStep(Skip)), NopStep(Async) })
+        from unregister in Gen.Elements(false, true)
+        select new[] { NopStep(0) with { Register = new RegisterSpec(RegisterKind.Eventfd, 1, variant, false) } }
+            .Concat(middle)
+            .Concat(unregister ? [NopStep(0) with { Register = new RegisterSpec(RegisterKind.UnregisterEventfd, 0, 0, false) }] : Array.Empty<Step>())
+            .ToArray();
+
+    private const byte Async = (byte)IoUringSqeFlags.IOSQE_ASYNC;
+    private const byte Skip = (byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS;
+
+    private static Step NopStep(byte flags) => new([new SqeSpec((byte)io_uring_op.IORING_OP_NOP, flags, 0, 0, 0, FdChoice.Negative, BufChoice.Null, 0, 0, 0, 0, 0)], true, 12, -1, null);
+
+    /// <summary>The step, after IORING_CQ_EVENTFD_DISABLED is set (1) or cleared (0).</summary>
+    private static Step Flag(uint set, Step step) => step with { Register = new RegisterSpec(RegisterKind.EventfdDisabled, 0, set, false) };
+
     private static Step FutexStep(byte opcode, int word, ulong value) =>
         new([new SqeSpec(opcode, 0, 0, 0, 0, FdChoice.None, BufChoice.Area, word, opcode == FutexWaitv ? 2u : 0u, value, opcode == FutexWaitv ? 0u : 0x82u, 0, Length: opcode == FutexWaitv ? 0 : 0xffff_ffff)], true, 12, -1, null);
 

@@ -555,7 +555,8 @@ public static class ProgramGen
                from buffers in Gen.Frequency((3, Gen.Constant(Array.Empty<Step>())), (1, BufferChoices.Scenario))
                from rings in Gen.Frequency((4, Gen.Constant(Array.Empty<Step>())), (1, BufferChoices.RingScenario))
                from futexes in Gen.Frequency((5, Gen.Constant(Array.Empty<Step>())), (1, MessageAndWaitChoices.FutexScenario))
-               let body = paths.Concat(buffers).Concat(rings).Concat(futexes).Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
+               from eventfds in Gen.Frequency((7, Gen.Constant(Array.Empty<Step>())), (1, MessageAndWaitChoices.EventfdScenario))
+               let body = paths.Concat(buffers).Concat(rings).Concat(futexes).Concat(eventfds).Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
                select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(connectionsFirst ? connections.Concat(body) : body.Concat(connections)).Concat(shutdown).ToArray())));
     }
 

@@ -34,6 +34,19 @@ internal sealed unsafe partial class EngineRing
     // The eventfd signal's own wake-ups are being read (EPOLL_URING_WAKE, see FirePoll).
     private bool uringWake;
 
+    // A multishot CQE was posted since the last commit: the flush that ends the task work (or the
+    // submission) commits it even with an empty batch (the kernel's cq_flush).
+    private bool postedSinceCommit;
+
+    /// <summary>The commit that follows CQEs posted on their own (multishot CQEs), when no batch was flushed after them.</summary>
+    private void CommitPosted()
+    {
+        if (postedSinceCommit)
+        {
+            SignalEventfd(runningInIoWq);
+        }
+    }
+
     /// <summary>io_eventfd_register: -EBUSY with one registered, -EFAULT for an unreadable descriptor, -EBADF for no file, -EINVAL for a file that is not an eventfd.</summary>
     private int RegisterEventfd(void* arg, uint nrArgs, bool asyncOnly)
     {
@@ -108,6 +121,7 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private void SignalEventfd(bool fromWorker)
     {
+        postedSinceCommit = false;
         if (notifyFd < 0)
         {
             return;

@@ -553,10 +553,7 @@ internal sealed unsafe partial class EngineRing
 
         Post(new PendingCqe(userData, res, Constants.IORING_CQE_F_MORE | flags, false, 0, 0));
         Volatile.Write(ref U32(header.CqTail), cqTail);
-
-        // 6.1 commits each such CQE (io_post_aux_cqe); later kernels at the flush that follows, which
-        // the engine skips when its batch is empty: either way the eventfd hears of it now.
-        SignalEventfd(runningInIoWq);
+        postedSinceCommit = true;
         return true;
     }
 

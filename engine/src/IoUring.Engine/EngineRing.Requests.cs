@@ -421,6 +421,7 @@ internal sealed unsafe partial class EngineRing
         }
 
         FlushCompletions();
+        CommitPosted();
 
         // A DEFER_TASKRUN ring runs its task work only when the task waits for completions; the engine
         // runs it here, which changes what a later wait sees (wake-ups it would have merged). Named, so a
@@ -833,6 +834,7 @@ internal sealed unsafe partial class EngineRing
                 if (!profile.TaskWorkNewestFirst || work.Count == 0)
                 {
                     FlushCompletions();
+                    CommitPosted();
                 }
             }
 
