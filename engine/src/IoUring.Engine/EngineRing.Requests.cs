@@ -542,6 +542,9 @@ internal sealed unsafe partial class EngineRing
         }
     }
 
+    /// <summary>Whether io-wq's worker posts the request's CQE itself: not a NOP with IORING_NOP_TW, which completes through task work wherever it was issued.</summary>
+    private static bool PostedByWorker(ref Request r) => !(r.Kind == OpKind.Nop && (r.OpFlags & (uint)IoUringNopFlags.IORING_NOP_TW) != 0);
+
     private void Punt(int i)
     {
         // io_queue_async: the request goes to io-wq and its linked timeout is armed.
@@ -555,7 +558,7 @@ internal sealed unsafe partial class EngineRing
                 return;
             }
 
-            PostNow(i);
+            PostNow(i, PostedByWorker(ref r));
             return;
         }
 
@@ -864,8 +867,7 @@ internal sealed unsafe partial class EngineRing
                     engine.ReportUnmodelled("a request failing in io-wq, on a ring whose eventfd hears io-wq only (posted by the worker or failed from task work)");
                 }
 
-                // A NOP with IORING_NOP_TW completes through task work wherever it was issued.
-                var fromWorker = !(r.Kind == OpKind.Nop && (r.OpFlags & (uint)IoUringNopFlags.IORING_NOP_TW) != 0);
+                var fromWorker = PostedByWorker(ref r);
                 if (profile.DrainBySequence)
                 {
                     PostNow(i, fromWorker);
