@@ -284,7 +284,7 @@ public sealed unsafe partial class Workspace : IDisposable
     public const int NotifierFloor = 920;
 
     /// <summary>Whether the ring signalled the notification eventfd since the digest last read it.</summary>
-    public bool Notified => (IoUring.Ring.Posix.PollNow(Notifier) & 0x001) != 0; // POLLIN
+    public bool Notified => IoUring.Ring.Posix.IsReadable(Notifier);
 
     /// <summary>
     /// Waits (up to <paramref name="timeout"/>) for the ring's signal, then a millisecond more: io-wq's

@@ -1310,7 +1310,7 @@ public static class KernelProbe
                 Prep.Nop(sqe, 2);
                 sqe->flags = (byte)IoUringSqeFlags.IOSQE_CQE_SKIP_SUCCESS;
                 ring.Submit();
-                signalled = (Posix.PollNow(counter) & 0x001) != 0; // POLLIN: a count above 0
+                signalled = Posix.IsReadable(counter);
             });
             return signalled;
         }

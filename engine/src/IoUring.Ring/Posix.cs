@@ -348,6 +348,9 @@ public static unsafe partial class Posix
         return poll(p, 1, 0) > 0 ? (uint)(ushort)(p[1] >> 16) : 0;
     }
 
+    /// <summary>Whether the descriptor is readable now (POLLIN): for an eventfd, a count above 0.</summary>
+    public static bool IsReadable(int fd) => (PollNow(fd) & 0x001) != 0;
+
     /// <summary>Waits up to <paramref name="timeoutMs"/> for the descriptor to be readable (an epoll set: to hold events), without reading it.</summary>
     public static void WaitReadable(int fd, int timeoutMs)
     {

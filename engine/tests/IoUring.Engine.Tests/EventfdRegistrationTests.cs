@@ -148,7 +148,7 @@ public sealed unsafe class EventfdRegistrationTests : IDisposable
     /// <summary>The eventfd's count, read (and so reset to 0); 0 when nothing was added.</summary>
     private ulong Take()
     {
-        if ((Posix.PollNow(eventfd) & 0x001) == 0) // POLLIN
+        if (!Posix.IsReadable(eventfd))
         {
             return 0;
         }
