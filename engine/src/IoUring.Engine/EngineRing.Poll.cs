@@ -538,7 +538,12 @@ internal sealed unsafe partial class EngineRing
         // Completions already batched are flushed first, so CQEs keep their order (io_req_post_cqe;
         // measured on the host: a NOP completed through task work just before posts first), and the
         // room is what they leave (found by the soak: a multishot RECV woken after a RECV's task work).
-        FlushCompletions();
+        // Older kernels write this CQE at once and the batch follows (KernelProfile.MultishotCqeJumpsBatch).
+        if (!profile.MultishotCqeJumpsBatch)
+        {
+            FlushCompletions();
+        }
+
         var full = cqTail - Volatile.Read(ref U32(header.CqHead)) >= cqEntries;
         var stops = (rule ?? profile.MultishotCqFull) switch
         {

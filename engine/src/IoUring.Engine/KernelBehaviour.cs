@@ -256,6 +256,15 @@ public static class KernelBehaviour
             p => p.MultishotCqFull,
             (p, v) => p with { MultishotCqFull = v }),
         new KernelBehaviour<bool>(
+            nameof(KernelProfile.MultishotCqeJumpsBatch),
+            "a multishot CQE with IORING_CQE_F_MORE goes into the CQ at once, ahead of completions the same task work has batched and into the room they have not yet taken; later kernels flush the batch first",
+            "a one-shot and a multishot POLL_ADD on one eventfd, one write, armed so that the one-shot's task work runs first: which CQE comes first",
+            "6.1.176 source (io_post_aux_cqe fills the CQE under the completion lock, the batch waits for the end of the task work); 6.12's io_req_post_cqe flushes the batch first; the boundary is the removal of the deferred aux CQE cache, merged for 6.10 as I recall it; found by the soak on 6.1 (a multishot RECV took the room a plain RECV's batched CQE was to fill)",
+            false,
+            [(KernelRange.Before(6, 10), true)],
+            p => p.MultishotCqeJumpsBatch,
+            (p, v) => p with { MultishotCqeJumpsBatch = v }),
+        new KernelBehaviour<bool>(
             nameof(KernelProfile.PollRemoveCompletesInline),
             "the POLL_ADD a POLL_REMOVE cancels posts its -ECANCELED in the removal's batch, before the removal's own CQE; later kernels post it from task work, after",
             "a POLL_ADD on an empty pipe, then a POLL_REMOVE of it: the order of the two CQEs",

@@ -353,6 +353,12 @@ public enum FixedBufferStage
 /// wait, so an empty ring ends the request only when more data comes. Probed on an AF_UNIX pair with one
 /// buffer and 8 bytes queued: whether -ENOBUFS follows the first CQE where the socket reports what it holds.
 /// </param>
+/// <param name="MultishotCqeJumpsBatch">
+/// A multishot request's CQE with IORING_CQE_F_MORE is written to the CQ at once, ahead of the
+/// completions the same run of task work (or submission) has batched so far, and finds the room they
+/// have not taken yet; later kernels flush the batch first. Probed with a one-shot and a multishot
+/// POLL_ADD on one eventfd, armed so the one-shot's task work runs first: which CQE comes first.
+/// </param>
 /// <param name="EventfdSkipKeepsTail">
 /// A commit that signals no registered eventfd (IORING_CQ_EVENTFD_DISABLED set, or an eventfd
 /// registered with _ASYNC outside io-wq) leaves the CQ tail the next signal measures from where it was,
@@ -436,7 +442,8 @@ public sealed record KernelProfile(
     bool RecvMultishotLength = true,
     bool RecvMultishotKeepsLength = false,
     bool RecvMultishotRetriesAlways = false,
-    bool EventfdSkipKeepsTail = true)
+    bool EventfdSkipKeepsTail = true,
+    bool MultishotCqeJumpsBatch = false)
 {
     /// <summary>IORING_RECVSEND_POLL_FIRST, IORING_RECVSEND_FIXED_BUF, IORING_SEND_ZC_REPORT_USAGE and IORING_SEND_VECTORIZED.</summary>
     public const uint AllSendZcFlags = Constants.IORING_RECVSEND_POLL_FIRST | Constants.IORING_RECVSEND_FIXED_BUF | Constants.IORING_SEND_ZC_REPORT_USAGE | Constants.IORING_SEND_VECTORIZED;

@@ -70,6 +70,7 @@ public static class KernelProbe
                 MsgRingFlags = msgRingFlags,
                 TimeoutCancelByUserDataOnly = ProbeTimeoutCancelByUserDataOnly(live),
                 MultishotCqFull = ProbeMultishotCqFull(live),
+                MultishotCqeJumpsBatch = ProbeMultishotCqeJumpsBatch(live, taskWork.Lifo),
                 PollRemoveCompletesInline = ProbePollRemoveCompletesInline(live),
                 PollUpdateLosesInlineCompletion = ProbePollUpdateLosesInlineCompletion(live),
                 PipeNowait = ProbePipeNowait(live),
@@ -641,6 +642,42 @@ public static class KernelProbe
                 3 => MultishotCqFull.StopsAfterOverflow,
                 _ => MultishotCqFull.Overflows,
             };
+        }
+        finally
+        {
+            Posix.Close(counter);
+        }
+    }
+
+    /// <summary>
+    /// A one-shot POLL_ADD (user_data 1) and a multishot one (2) on one eventfd, both woken by one write.
+    /// They are armed so that the one-shot's task work runs first whichever order this kernel runs task
+    /// work in (<paramref name="newestFirst"/>): its completion is batched when the multishot poll posts.
+    /// The multishot CQE first means it went ahead of the batch.
+    /// </summary>
+    private static unsafe bool ProbeMultishotCqeJumpsBatch(IRingBackend live, bool newestFirst)
+    {
+        var counter = Posix.Eventfd();
+        try
+        {
+            var order = new List<ulong>();
+            WithRing(live, 4, ring =>
+            {
+                // A wake-up walks the wait queue from the entry armed last; task work then runs in that
+                // order, or (newest first) the other way round.
+                foreach (var multishot in newestFirst ? [false, true] : new[] { true, false })
+                {
+                    Prep.PollAdd(ring.GetSqe(), counter, 0x001, multishot ? 2UL : 1UL, multishot);
+                    ring.Submit();
+                }
+
+                var one = 1UL;
+                var iov = new Posix.IoVec { Base = (nint)(&one), Length = 8 };
+                Posix.pwritev2(counter, &iov, 1, -1, 0);
+                ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+                order.AddRange(DrainCqes(ring).Select(c => c.UserData));
+            });
+            return order.Count > 0 && order[0] == 2;
         }
         finally
         {

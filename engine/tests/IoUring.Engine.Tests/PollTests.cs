@@ -164,6 +164,34 @@ public sealed unsafe class PollTests : IDisposable
         Assert.Equal([new(1, 1, More), new(1, 1, More), new(1, 1, 0)], cqes);
     }
 
+    /// <summary>
+    /// A one-shot poll's task work runs first and batches its completion; the multishot poll woken by the
+    /// same write then posts. 6.1 writes the multishot CQE at once, ahead of the batch; 6.12 flushes the
+    /// batch first (each kernel's answer under qemu, as the probe asks it).
+    /// </summary>
+    [Theory]
+    [InlineData("6.1", new ulong[] { 2, 1 })]
+    [InlineData("6.12", new ulong[] { 1, 2 })]
+    public void AMultishotCqeGoesAheadOfTheBatchOnlyWhereTheKernelWritesItAtOnce(string kernel, ulong[] order)
+    {
+        var profile = Snapshots.Profile(kernel);
+        Assert.Equal(kernel == "6.1", profile.MultishotCqeJumpsBatch);
+        using var r = TestRing.Create(profile, 8);
+
+        // The entry armed last is woken first; arm them so the one-shot's task work runs first.
+        foreach (var multishot in profile.TaskWorkNewestFirst ? [false, true] : new[] { true, false })
+        {
+            Prep.PollAdd(r.Ring.GetSqe(), eventFd, PollIn, multishot ? 2ul : 1ul, multishot);
+            r.Submit();
+        }
+
+        var one = 1ul;
+        var iov = new Posix.IoVec { Base = (nint)(&one), Length = 8 };
+        Posix.pwritev2(eventFd, &iov, 1, -1, 0);
+        r.Ring.Submit(0, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
+        Assert.Equal(order, r.Reap().Select(c => c.UserData));
+    }
+
     private void WriteByte()
     {
         var iov = new Posix.IoVec { Base = (nint)buffer, Length = 1 };
