@@ -894,12 +894,15 @@ public static class ProgramGen
     /// scheduler leaves it, and so would one of a step and one of the step after it (an SQE left in the
     /// SQ behind a refused one is submitted with the next step). So a step keeps its first path call
     /// unless the step before it kept one that could be left behind (one not first in its step), and points the others at a closed directory descriptor,
-    /// which fails them (-EBADF) once their prep has checked everything else, without looking at the directory.
+    /// which fails them (-EBADF) once their prep has checked everything else, without looking at the
+    /// directory; an attribute call gets a NULL name instead, which its prep refuses (-EFAULT).
     /// </summary>
     public static RingProgram PathCallsAlone(RingProgram p) => OnePerStep(
         p,
         PathChoices.IsPathCall,
-        s => PathChoices.HasSecondDirectory(s) ? s with { Fd = FdChoice.Closed, Len = (uint)FdChoice.Closed } : s with { Fd = FdChoice.Closed });
+        s => PathChoices.IsXattr(s) ? s with { Buf = BufChoice.Null }
+            : PathChoices.HasSecondDirectory(s) ? s with { Fd = FdChoice.Closed, Len = (uint)FdChoice.Closed }
+            : s with { Fd = FdChoice.Closed });
 
     /// <summary>
     /// A READ that selects a provided buffer takes whatever is first in its group when it is issued, and

@@ -457,6 +457,18 @@ public static unsafe class Runner
     /// <summary>A path call as <see cref="PathChoices"/> lays its fields out; open flags in the process's own numbers.</summary>
     private static void FillPathCall(io_uring_sqe* sqe, SqeSpec s, Workspace ws)
     {
+        // The attribute calls: the name at addr, the value at addr2, its size in len, the flags in
+        // xattr_flags, GETXATTR's and SETXATTR's path at addr3.
+        if (PathChoices.IsXattr(s))
+        {
+            sqe->addr = s.Buf == BufChoice.Area ? ws.XattrName(s.BufOffset) : Address(s.Buf);
+            sqe->addr2 = (BufChoice)s.Off == BufChoice.Area ? (ulong)(ws.Area + s.Domain) : Address((BufChoice)s.Off);
+            sqe->len = s.Len;
+            sqe->xattr_flags = s.OpFlags;
+            sqe->addr3 = PathChoices.XattrByPath(s) ? ws.XattrPath((int)s.Length) : 0;
+            return;
+        }
+
         sqe->addr = s.Buf == BufChoice.Area ? ws.Name(s.BufOffset) : Address(s.Buf);
         sqe->len = s.Len;
         sqe->rw_flags = s.OpFlags;

@@ -129,6 +129,14 @@ public sealed unsafe partial class Workspace : IDisposable
             System.Text.Encoding.ASCII.GetBytes(PathChoices.Names[i], new Span<byte>(Names + NameOffset(i), NamesBytes - NameOffset(i)));
         }
 
+        XattrStrings = (byte*)NativeMemory.AlignedAlloc(XattrStringsBytes, 64);
+        new Span<byte>(XattrStrings, XattrStringsBytes).Clear();
+        var paths = Enumerable.Range(0, PathChoices.XattrPaths.Length).Select(k => PathChoices.XattrPath(k, Directory));
+        foreach (var (text, k) in PathChoices.XattrNames.Take(PathChoices.XattrNamesOwn).Concat(paths).Select((text, k) => (text, k)))
+        {
+            System.Text.Encoding.ASCII.GetBytes(text, new Span<byte>(XattrStrings + (32 * k), 31));
+        }
+
         // One slot of zeros after the last: an OPENAT2 of the last with a size past its slot reads zeros.
         Hows = (ulong*)NativeMemory.AlignedAlloc((nuint)((PathChoices.Hows.Length + 1) * PathChoices.HowBytes), 64);
         new Span<byte>(Hows, (PathChoices.Hows.Length + 1) * PathChoices.HowBytes).Clear();
@@ -198,6 +206,22 @@ public sealed unsafe partial class Workspace : IDisposable
 
     /// <summary>The NUL-terminated name <see cref="PathChoices.Names"/>[<paramref name="index"/>].</summary>
     public ulong Name(int index) => (ulong)(Names + NameOffset(index));
+
+    /// <summary>The attribute name <see cref="PathChoices.XattrNames"/>[<paramref name="index"/>] (the empty and long ones are <see cref="Name"/>'s).</summary>
+    public ulong XattrName(int index) => index switch
+    {
+        < PathChoices.XattrNamesOwn => (ulong)(XattrStrings + (32 * index)),
+        PathChoices.XattrNamesOwn => Name(Array.IndexOf(PathChoices.Names, string.Empty)),
+        _ => Name(PathChoices.LongName),
+    };
+
+    /// <summary>The path <see cref="PathChoices.XattrPaths"/>[<paramref name="index"/>].</summary>
+    public ulong XattrPath(int index) => (ulong)(XattrStrings + (32 * (PathChoices.XattrNamesOwn + index)));
+
+    // The attribute names of the workspace's own, then the paths, 32 bytes each.
+    private const int XattrStringsBytes = 32 * 8;
+
+    private byte* XattrStrings { get; }
 
     /// <summary>The open_how <see cref="PathChoices.Hows"/>[<paramref name="index"/>], its open flags the process's own numbers.</summary>
     public ulong How(int index) => (ulong)(Hows + (index * PathChoices.HowBytes / 8));
@@ -554,6 +578,7 @@ public sealed unsafe partial class Workspace : IDisposable
         close(Directory);
         NativeMemory.AlignedFree(Names);
         NativeMemory.AlignedFree(Hows);
+        NativeMemory.AlignedFree(XattrStrings);
         NativeMemory.AlignedFree(StatxBuffer);
         try
         {

@@ -504,6 +504,29 @@ public static partial class CExport
                     Line(3, $"sqe->rw_flags = 0x{s.OpFlags:x};");
                 }
             }
+            else if (PathChoices.IsXattr(s))
+            {
+                // As Runner fills them (see PathChoices): the name at addr, the value in the area at addr2,
+                // its size in len, the flags in xattr_flags, the path at addr3.
+                Line(3, $"sqe->fd = {fd};");
+                if (s.Buf == BufChoice.Area)
+                {
+                    Sections.Add(s.BufOffset < PathChoices.XattrNamesOwn ? "xattr-name" : "path-name");
+                }
+
+                var name = s.BufOffset < PathChoices.XattrNamesOwn ? $"xattr_name({s.BufOffset})"
+                    : $"path_name(&ws, {(s.BufOffset == PathChoices.XattrNamesOwn ? Array.IndexOf(PathChoices.Names, string.Empty) : PathChoices.LongName)})";
+                Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? name : BadAddress(s.Buf))};");
+                var value = (BufChoice)s.Off;
+                Line(3, $"sqe->addr2 = {(value == BufChoice.Area ? $"(unsigned long long)(uintptr_t)(ws.area + {s.Domain})" : BadAddress(value))};");
+                Line(3, $"sqe->len = {s.Len}U;");
+                Line(3, $"sqe->rw_flags = 0x{s.OpFlags:x}; /* xattr_flags */");
+                if (PathChoices.XattrByPath(s))
+                {
+                    Sections.Add("xattr-path");
+                    Line(3, $"sqe->addr3 = xattr_path(&ws, {s.Length});");
+                }
+            }
             else if (PathChoices.IsPathCall(s))
             {
                 // As Runner fills them (see PathChoices): names from the workspace's list, open flags

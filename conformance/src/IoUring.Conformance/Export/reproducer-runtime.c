@@ -1356,6 +1356,24 @@ static unsigned long long path_name(struct workspace *ws, int index)
 	return (unsigned long long)(uintptr_t)(ws->names + (index == 6 ? 32 * 9 : 32 * index));
 }
 
+/*@ section xattr-name @*/
+/* The attribute calls' names: trusted.* ones, and one in no namespace. */
+static unsigned long long xattr_name(int index)
+{
+	static const char *const names[] = { "trusted.a", "trusted.b", "nonamespace.a" };
+	return (unsigned long long)(uintptr_t)names[index];
+}
+
+/*@ section xattr-path @*/
+/* GETXATTR's and SETXATTR's paths into the scratch directory, through /proc/self/fd and its descriptor. */
+static unsigned long long xattr_path(struct workspace *ws, int index)
+{
+	static const char *const names[] = { "/a", "/d", "/s", "/missing/a", "" };
+	static char paths[5][48];
+	snprintf(paths[index], sizeof paths[index], "/proc/self/fd/%d%s", ws->dir, names[index]);
+	return (unsigned long long)(uintptr_t)paths[index];
+}
+
 /*@ section path-how @*/
 static unsigned long long path_how(struct workspace *ws, unsigned long long index)
 {
