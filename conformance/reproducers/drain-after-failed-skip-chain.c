@@ -315,6 +315,9 @@ struct workspace {
 	unsigned char *buffer_rings;
 	/* The eventfd the program registers with its ring (-1 when unused). */
 	int notifier;
+	/* The pipes only SPLICE and TEE touch, read end first (-1 when unused). */
+	int splice_pipe[2];
+	int tee_pipe[2];
 };
 
 static void workspace_create(struct workspace *ws)
@@ -360,6 +363,7 @@ static void workspace_create(struct workspace *ws)
 	ws->futex = NULL;
 	ws->buffer_rings = NULL;
 	ws->notifier = -1;
+	ws->splice_pipe[0] = ws->splice_pipe[1] = ws->tee_pipe[0] = ws->tee_pipe[1] = -1;
 }
 
 /* The checks: each compares what the kernel did with what it should have done, and stops at the first difference. */
@@ -601,6 +605,13 @@ static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 	ioctl(ws->sock_b, FIONREAD, &b);
 	if (a != 0 || b != 0)
 		n += snprintf(buf + n, size - (size_t)n, " sockets %d %d", a, b);
+	int spliced = 0, teed = 0;
+	if (ws->splice_pipe[0] >= 0) {
+		ioctl(ws->splice_pipe[0], FIONREAD, &spliced);
+		ioctl(ws->tee_pipe[0], FIONREAD, &teed);
+	}
+	if (spliced != 0 || teed != 0)
+		n += snprintf(buf + n, size - (size_t)n, " splice-pipes %d %d", spliced, teed);
 	paths_digest(ws, buf, size, n);
 
 	/* Once WAITID wrote its siginfo (28 bytes of 0xaa at offset 16 of the futex memory until then): its bytes in hex. */

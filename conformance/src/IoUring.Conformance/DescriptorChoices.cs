@@ -14,6 +14,11 @@ namespace IoUring.Conformance;
 /// slot that turned into one would escape the readiness rules, which follow descriptors by name.
 /// EPOLL_CTL adds, changes and removes the program's descriptors in its epoll instance's interest list
 /// (which no request waits on: an entry there wakes nothing io_uring watches).
+/// PIPE (6.16 on) makes a pipe into fixed slots 2 and 3, or 3 and 4 (file_index 3 or 4), which no other
+/// request names but CLOSE and FILES_UPDATE, and writes their indexes to the area; or, into plain
+/// descriptors, to a bad address, which keeps neither (a plain pipe's numbers, written to the area,
+/// would be each process's own). Its refused shapes: an fd, an offset, a flag pipe2(2) lacks,
+/// O_CLOEXEC with fixed slots, a slot past the table.
 /// </summary>
 public static class DescriptorChoices
 {
@@ -21,12 +26,15 @@ public static class DescriptorChoices
     private const byte FilesUpdate = (byte)io_uring_op.IORING_OP_FILES_UPDATE;
     private const byte Install = (byte)io_uring_op.IORING_OP_FIXED_FD_INSTALL;
     private const byte EpollCtl = (byte)io_uring_op.IORING_OP_EPOLL_CTL;
+    private const byte Pipe = (byte)io_uring_op.IORING_OP_PIPE;
     private const byte FixedFile = (byte)IoUringSqeFlags.IOSQE_FIXED_FILE;
 
     /// <summary>The opcodes this class draws.</summary>
-    public static readonly byte[] Opcodes = [Close, FilesUpdate, Install, EpollCtl];
+    public static readonly byte[] Opcodes = [Close, FilesUpdate, Install, EpollCtl, Pipe];
 
-    public static bool IsDescriptorCall(byte opcode) => opcode is Close or FilesUpdate or Install or EpollCtl;
+    public static bool IsDescriptorCall(byte opcode) => opcode is Close or FilesUpdate or Install or EpollCtl or Pipe;
+
+    public static bool IsPipe(SqeSpec s) => s.Opcode == Pipe;
 
     public static bool IsEpollCtl(SqeSpec s) => s.Opcode == EpollCtl;
 
@@ -40,8 +48,8 @@ public static class DescriptorChoices
     /// <summary>A FIXED_FD_INSTALL: its CQE carries a descriptor number the process chose.</summary>
     public static bool CreatesDescriptor(SqeSpec s) => s.Opcode == Install;
 
-    /// <summary>A request that changes what the fixed file table holds: a CLOSE of a slot, a FILES_UPDATE.</summary>
-    public static bool ChangesTable(SqeSpec s) => (s.Opcode == Close && s.FileIndex != 0) || s.Opcode == FilesUpdate;
+    /// <summary>A request that changes what the fixed file table holds: a CLOSE of a slot, a FILES_UPDATE, a PIPE into slots.</summary>
+    public static bool ChangesTable(SqeSpec s) => (s.Opcode is Close or Pipe && s.FileIndex != 0) || s.Opcode == FilesUpdate;
 
     /// <summary>The program closes its spare descriptor or updates slots from a list: the C export creates them.</summary>
     public static bool UsesDescriptors(RingProgram p) =>
@@ -75,12 +83,42 @@ public static class DescriptorChoices
                     from buf in Gen.Frequency((8, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)))
                     from ev in Gen.Elements(0, 0, 0, 1)
                     select new SqeSpec(EpollCtl, f, 0, 0, 0, epfd, buf, ev, op, (ulong)target, 0, 0),
+        Pipe => from f in flags
+                from slot in Gen.Frequency((8, Gen.Elements(3u, 4u)), (2, Gen.Constant(0u)), (1, Gen.Constant(100u)))
+                from pipeFlags in Gen.Frequency((10, Gen.Elements(0u, 0u, 0x800u)), (1, Gen.Elements(0x80000u, 0x1u))) // O_NONBLOCK; O_CLOEXEC (refused with slots), a flag pipe2 lacks
+                from at in slot == 0 ? Gen.Elements(BufChoice.Null, BufChoice.Unmapped) : Gen.Frequency((10, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)))
+                from page in Gen.Choose(0, 7)
+                from fd in Gen.Frequency((12, Gen.Constant(FdChoice.None)), (1, Gen.Constant(FdChoice.File)))
+                from off in Gen.Frequency((12, Gen.Constant(0ul)), (1, Gen.Constant(1ul)))
+                select new SqeSpec(Pipe, (byte)(f & ~FixedFile), 0, 0, 0, fd, at, page * 4096, 0, off, pipeFlags, 0, FileIndex: slot),
         _ => from f in flags
              from fixedFile in Gen.Frequency((6, Gen.Constant(FixedFile)), (1, Gen.Constant((byte)0)))
              from fd in Gen.Elements(FdChoice.File, FdChoice.File, FdChoice.DirectSlot, FdChoice.Closed)
              from installFlags in Gen.Elements(0u, 0u, Constants.IORING_FIXED_FD_NO_CLOEXEC, 2u)
              select new SqeSpec(Install, (byte)((f & ~FixedFile) | fixedFile), 0, 0, 0, fd, BufChoice.Area, 0, 0, 0, installFlags, 0),
     };
+
+    /// <summary>
+    /// A pipe made into fixed slots, which random draws rarely do (the table must be registered first):
+    /// files registered (8 slots), a PIPE into slots 2 and 3 or 3 and 4, then perhaps a PIPE over them
+    /// again or a CLOSE of one of them.
+    /// </summary>
+    public static Gen<Step[]> PipeScenario =>
+        from slot in Gen.Elements(3u, 4u)
+        from pipeFlags in Gen.Elements(0u, 0x800u)
+        from then in Gen.Elements(0, 1, 2)
+        select new[]
+        {
+            new Step([PipeSqe(slot, pipeFlags, 0)], true, 12, -1, new RegisterSpec(RegisterKind.Files, 8, 0, false)),
+            then switch
+            {
+                1 => new Step([PipeSqe(7 - slot, 0, 4096)], true, 12, -1, null),
+                2 => new Step([new SqeSpec(Close, 0, 0, 0, 0, FdChoice.None, BufChoice.Area, 0, 0, 0, 0, 0, FileIndex: slot)], true, 12, -1, null),
+                _ => null,
+            },
+        }.OfType<Step>().ToArray();
+
+    private static SqeSpec PipeSqe(uint slot, uint pipeFlags, int at) => new(Pipe, 0, 0, 0, 0, FdChoice.None, BufChoice.Area, at, 0, 0, pipeFlags, 0, FileIndex: slot);
 
     /// <summary>A FILES_UPDATE's descriptor list: the slot's list of the workspace, from its start (BufOffset), or a bad address.</summary>
     public static int ListStart(SqeSpec s) => s.BufOffset;
@@ -90,6 +128,7 @@ public static class DescriptorChoices
         Close => $" fd {s.Fd} file_index {s.FileIndex}" + (s.Len != 0 ? $" len {s.Len}" : string.Empty),
         FilesUpdate => $" off 0x{s.Off:x} count {s.Len} list {s.Buf}+{s.BufOffset}",
         EpollCtl => $" epfd {s.Fd} op {s.Len} target {(FdChoice)s.Off} event {s.Buf}+{s.BufOffset}",
+        Pipe => $" fd {s.Fd} fds {s.Buf}+{s.BufOffset} file_index {s.FileIndex} flags 0x{s.OpFlags:x}" + (s.Off != 0 ? $" off {s.Off}" : string.Empty),
         _ => $" fd {s.Fd} flags 0x{s.OpFlags:x}",
     };
 }

@@ -54,10 +54,22 @@ public enum FdChoice
 
     /// <summary>The program's own ring (a MSG_RING's target); through the fixed table, slot 5.</summary>
     Ring,
+
+    /// <summary>The read end of the pipe only SPLICE and TEE touch (<see cref="SpliceChoices"/>; empty at the start).</summary>
+    SplicePipeRead,
+
+    /// <summary>Its write end.</summary>
+    SplicePipeWrite,
+
+    /// <summary>The read end of the second pipe only SPLICE and TEE touch: TEE's usual output.</summary>
+    TeePipeRead,
+
+    /// <summary>Its write end.</summary>
+    TeePipeWrite,
 }
 
 /// <summary>The descriptors of a program's files, as <see cref="Runner.Descriptor"/> hands them out.</summary>
-public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd, int SocketA, int SocketB, int Listener, int Udp, int Spare, int Epoll, int Directory);
+public readonly record struct ProgramFds(int File, int PipeRead, int PipeWrite, int EventFd, int SocketA, int SocketB, int Listener, int Udp, int Spare, int Epoll, int Directory, int SplicePipeRead, int SplicePipeWrite, int TeePipeRead, int TeePipeWrite);
 
 /// <summary>Which memory an SQE's address points at.</summary>
 public enum BufChoice
@@ -144,6 +156,10 @@ public sealed record SqeSpec(
         else if (MessageAndWaitChoices.IsCall(this))
         {
             text += MessageAndWaitChoices.Describe(this);
+        }
+        else if (SpliceChoices.IsSpliceCall(this))
+        {
+            text += SpliceChoices.Describe(this);
         }
         else if (TimeoutChoices.IsCancel(this))
         {
@@ -375,6 +391,7 @@ public static class ProgramGen
             (3, Gen.Elements(PathChoices.Opcodes)),
             (2, Gen.Elements(BufferChoices.Opcodes)),
             (3, Gen.Elements(MessageAndWaitChoices.Opcodes)),
+            (1, Gen.Elements(SpliceChoices.Opcodes)),
             (1, Gen.Constant((byte)255)),
             (1, Gen.Constant((byte)Math.Min(opLast, 255))));
         return from opcode in op
@@ -384,6 +401,7 @@ public static class ProgramGen
                    : PathChoices.IsPathCall(opcode) ? PathChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : BufferChoices.IsBufferCall(opcode) ? BufferChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : MessageAndWaitChoices.IsCall(opcode) ? MessageAndWaitChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices))
+                   : SpliceChoices.IsSpliceCall(opcode) ? SpliceChoices.Sqe(opcode, Gen.Elements(SqeFlagChoices)).Select(NoSkipWhereAsync)
                    : Sqe(opcode)
                select spec;
     }
@@ -556,7 +574,9 @@ public static class ProgramGen
                from rings in Gen.Frequency((4, Gen.Constant(Array.Empty<Step>())), (1, BufferChoices.RingScenario))
                from futexes in Gen.Frequency((5, Gen.Constant(Array.Empty<Step>())), (1, MessageAndWaitChoices.FutexScenario))
                from eventfds in Gen.Frequency((7, Gen.Constant(Array.Empty<Step>())), (1, MessageAndWaitChoices.EventfdScenario))
-               let body = paths.Concat(buffers).Concat(rings).Concat(futexes).Concat(eventfds).Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
+               from splices in Gen.Frequency((7, Gen.Constant(Array.Empty<Step>())), (1, SpliceChoices.Scenario))
+               from pipes in Gen.Frequency((11, Gen.Constant(Array.Empty<Step>())), (1, DescriptorChoices.PipeScenario))
+               let body = paths.Concat(buffers).Concat(rings).Concat(futexes).Concat(eventfds).Concat(splices).Concat(pipes).Concat(steps.Select(s => ReadinessPairs(TimedWaits(s))))
                select Normalize(Number(new RingProgram((uint)entries, setup, (uint)cq, prefix.Concat(connectionsFirst ? connections.Concat(body) : body.Concat(connections)).Concat(shutdown).ToArray())));
     }
 
@@ -704,11 +724,32 @@ public static class ProgramGen
             yield return Number(p with { Steps = p.Steps.Where((_, k) => k != i).ToArray() });
         }
 
-        // Two neighbouring steps at once: where the CQ's wrap matters (a 32-byte CQE at the ring's end),
-        // the count of CQEs before it must keep its parity, which removing one step at a time cannot do.
-        for (var i = 0; i + 1 < p.Steps.Length; i++)
+        // Two or four neighbouring steps at once: where the CQ's wrap matters (a 32-byte CQE at the ring's
+        // end), the count of CQEs before it must keep its place modulo the ring's size, which removing one
+        // step at a time cannot do (on a four-slot ring, four one-CQE steps must go together).
+        foreach (var run in new[] { 2, 4 })
         {
-            yield return Number(p with { Steps = p.Steps.Where((_, k) => k != i && k != i + 1).ToArray() });
+            for (var i = 0; i + run <= p.Steps.Length; i++)
+            {
+                yield return Number(p with { Steps = p.Steps.Where((_, k) => k < i || k >= i + run).ToArray() });
+            }
+        }
+
+        // Smaller rings reach a wrap or a full queue with fewer SQEs: tried before the SQEs one by one, so
+        // that the steps a wrap needed can go next.
+        if (p.Entries > 1)
+        {
+            yield return p with { Entries = 1 };
+        }
+
+        // Halved, a CQ keeps a tail's place modulo its size: a wrap at its end stays at its end.
+        if (p.CqEntries > 2)
+        {
+            yield return p with { CqEntries = 2 };
+            if (p.CqEntries > 4)
+            {
+                yield return p with { CqEntries = p.CqEntries / 2 };
+            }
         }
 
         for (var i = 0; i < p.Steps.Length; i++)
@@ -755,21 +796,6 @@ public static class ProgramGen
             }
         }
 
-        if (p.SetupFlags != 0)
-        {
-            yield return p with { SetupFlags = 0 };
-        }
-
-        // Smaller rings reach a wrap or a full queue with fewer SQEs.
-        if (p.Entries > 1)
-        {
-            yield return p with { Entries = 1 };
-        }
-
-        if (p.CqEntries > 2)
-        {
-            yield return p with { CqEntries = 2 };
-        }
     }
 
     private static IEnumerable<SqeSpec> Simplify(SqeSpec s)
@@ -836,10 +862,10 @@ public static class ProgramGen
     /// <see cref="NoDrainRacingIoWq"/>, <see cref="NoBigCqesWhereAsync"/>, <see cref="ReadinessOnTime"/>,
     /// <see cref="TimeoutsOnTime"/>, <see cref="NoSyncCancelRacingIoWq"/>, <see cref="FileChangesAlone"/>,
     /// <see cref="TableChangesAlone"/>, <see cref="PathCallsAlone"/>, <see cref="BufferCallsAlone"/>,
-    /// <see cref="FutexCallsAlone"/>.
+    /// <see cref="FutexCallsAlone"/>, <see cref="SplicesAlone"/>.
     /// </summary>
     public static RingProgram Normalize(RingProgram p) =>
-        AsyncEventfdHearsNops(ResolveNames(FutexCallsAlone(BufferCallsAlone(PathCallsAlone(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() })))))))))));
+        AsyncEventfdHearsNops(ResolveNames(SplicesAlone(FutexCallsAlone(BufferCallsAlone(PathCallsAlone(TableChangesAlone(FileChangesAlone(NoSyncCancelRacingIoWq(TimeoutsOnTime(ReadinessOnTime(NoBigCqesWhereAsync(p with { Steps = p.Steps.Select(s => NoDrainRacingIoWq(OneTransferChain(s))).ToArray() }))))))))))));
 
     /// <summary>
     /// An eventfd registered with _ASYNC hears only completions io-wq's worker posts itself. Which failures
@@ -916,6 +942,27 @@ public static class ProgramGen
         p with { Steps = p.Steps.Select(step => step with { Batch = step.Batch.Select(BufferChoices.OnlyWhereItCannotRace).ToArray() }).ToArray() },
         BufferChoices.UsesGroups,
         s => BufferChoices.IsBufferCall(s) ? BufferChoices.Harmless(s) : s with { Flags = (byte)(s.Flags & ~(byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) });
+
+    /// <summary>
+    /// SPLICE and TEE run from io-wq, beside the submitter and each other: two of them would share the
+    /// splice pipes as the scheduler decides, and one that reads or writes the memfd would race every
+    /// other request of its step there. So a call that names the memfd is kept only as the only SQE of
+    /// its step, with nothing left in the SQ by the step before (no spoiled SQ index there, no ring
+    /// created disabled, whose steps are submitted together), and then a step keeps one call
+    /// (<see cref="OnePerStep"/>); the others are made harmless (<see cref="SpliceChoices.Harmless"/>).
+    /// </summary>
+    public static RingProgram SplicesAlone(RingProgram p)
+    {
+        var disabled = (p.SetupFlags & (uint)IoUringSetupFlags.IORING_SETUP_R_DISABLED) != 0;
+        var steps = p.Steps.Select((step, k) =>
+        {
+            var alone = !disabled && step.Batch.Length == 1 && step.BadIndexAt < 0 && (k == 0 || p.Steps[k - 1].BadIndexAt < 0);
+            return alone || !step.Batch.Any(SpliceChoices.TouchesFile)
+                ? step
+                : step with { Batch = [.. step.Batch.Select(s => SpliceChoices.TouchesFile(s) ? SpliceChoices.Harmless(s) : s)] };
+        }).ToArray();
+        return OnePerStep(p with { Steps = steps }, SpliceChoices.IsSpliceCall, SpliceChoices.Harmless);
+    }
 
     /// <summary>
     /// A futex wait is armed when it is issued and a wake takes the waits armed by then, so the two must

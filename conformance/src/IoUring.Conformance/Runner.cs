@@ -234,7 +234,7 @@ public static unsafe class Runner
         || TimeoutChoices.FiresLate(s)
         || SocketChoices.IsTransfer(s) || SocketChoices.IsShutdown(s)
         || s.Opcode is (byte)io_uring_op.IORING_OP_CONNECT or (byte)io_uring_op.IORING_OP_ACCEPT
-        || FileCallChoices.IsFileCall(s) || PathChoices.IsPathCall(s)
+        || FileCallChoices.IsFileCall(s) || PathChoices.IsPathCall(s) || SpliceChoices.IsSpliceCall(s)
         || s.Opcode is (byte)io_uring_op.IORING_OP_FSYNC or (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV
             or (byte)io_uring_op.IORING_OP_WRITE or (byte)io_uring_op.IORING_OP_WRITEV
             or (byte)io_uring_op.IORING_OP_READ_FIXED or (byte)io_uring_op.IORING_OP_WRITE_FIXED;
@@ -261,6 +261,10 @@ public static unsafe class Runner
             (FdChoice.Spare, false) => fds.Spare,
             (FdChoice.Epoll, false) => fds.Epoll,
             (FdChoice.Directory, false) => fds.Directory,
+            (FdChoice.SplicePipeRead, false) => fds.SplicePipeRead,
+            (FdChoice.SplicePipeWrite, false) => fds.SplicePipeWrite,
+            (FdChoice.TeePipeRead, false) => fds.TeePipeRead,
+            (FdChoice.TeePipeWrite, false) => fds.TeePipeWrite,
             (FdChoice.None, _) => 0,
             (FdChoice.DirectSlot, true) => 1,
             (FdChoice.File, true) => 0,
@@ -339,6 +343,12 @@ public static unsafe class Runner
                 sqe->addr = s.Buf == BufChoice.Area ? ws.DescriptorList(slot, DescriptorChoices.ListStart(s)) : Address(s.Buf);
             }
 
+            // PIPE: where the two descriptors or slot indexes go, at addr.
+            if (DescriptorChoices.IsPipe(s))
+            {
+                sqe->addr = s.Buf == BufChoice.Area ? (ulong)(ws.Area + s.BufOffset) : Address(s.Buf);
+            }
+
             // EPOLL_CTL: the operation in len, the target descriptor in off (drawn as a descriptor
             // choice), an event of the workspace's at addr.
             if (DescriptorChoices.IsEpollCtl(s))
@@ -353,6 +363,17 @@ public static unsafe class Runner
         if (PathChoices.IsPathCall(s))
         {
             FillPathCall(sqe, s, ws);
+            return;
+        }
+
+        // SPLICE and TEE: the input in splice_fd_in, its offset in splice_off_in (addr), the output's in off.
+        if (SpliceChoices.IsSpliceCall(s))
+        {
+            sqe->splice_fd_in = Descriptor(SpliceChoices.InputSqe(s), ws.Fds);
+            sqe->splice_off_in = s.Length;
+            sqe->off = s.Off;
+            sqe->len = s.Len;
+            sqe->splice_flags = s.OpFlags;
             return;
         }
 

@@ -93,10 +93,27 @@ public sealed unsafe partial class Workspace : IDisposable
         var notifier = eventfd(0, 0x80000 | 0x800); // EFD_CLOEXEC | EFD_NONBLOCK
         Notifier = notifier < 0 ? -1 : fcntl(notifier, 1030, NotifierFloor);
         close(notifier);
-        Descriptors = (int*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * 4 * sizeof(int)), 64);
-        if (Spare < 0 || Epoll < 0 || Notifier < 0)
+        // The two pipes only SPLICE and TEE touch, numbered from SplicePipesFloor up.
+        var splicePipes = stackalloc int[4];
+        for (var k = 0; k < 2; k++)
         {
-            throw new InvalidOperationException($"duplicating the workspace file from {SpareFloor} up, or creating its epoll instance or its notification eventfd, failed (errno {Marshal.GetLastPInvokeError()})");
+            if (pipe2(pipe, 0x80000) != 0)
+            {
+                throw new InvalidOperationException($"creating the workspace's splice pipes failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+
+            for (var end = 0; end < 2; end++)
+            {
+                splicePipes[(2 * k) + end] = fcntl(pipe[end], 1030, SplicePipesFloor);
+                close(pipe[end]);
+            }
+        }
+
+        (SplicePipeRead, SplicePipeWrite, TeePipeRead, TeePipeWrite) = (splicePipes[0], splicePipes[1], splicePipes[2], splicePipes[3]);
+        Descriptors = (int*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * 4 * sizeof(int)), 64);
+        if (Spare < 0 || Epoll < 0 || Notifier < 0 || SplicePipeRead < 0 || SplicePipeWrite < 0 || TeePipeRead < 0 || TeePipeWrite < 0)
+        {
+            throw new InvalidOperationException($"duplicating the workspace file from {SpareFloor} up, or creating its epoll instance, its notification eventfd or its splice pipes, failed (errno {Marshal.GetLastPInvokeError()})");
         }
 
         Msgs = (byte*)NativeMemory.AlignedAlloc((nuint)(MsgSlots * MsgSlotBytes), 64);
@@ -181,7 +198,18 @@ public sealed unsafe partial class Workspace : IDisposable
     /// <summary>Socket addresses and the accept's output (<see cref="ConnectionChoices"/> has the layout).</summary>
     public byte* Addresses { get; }
 
-    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB, Listener, Udp, Spare, Epoll, Directory);
+    public ProgramFds Fds => new(Fd, PipeRead, PipeWrite, EventFd, SocketA, SocketB, Listener, Udp, Spare, Epoll, Directory, SplicePipeRead, SplicePipeWrite, TeePipeRead, TeePipeWrite);
+
+    /// <summary>The pipes only SPLICE and TEE touch (<see cref="SpliceChoices"/>), their ends numbered from <see cref="SplicePipesFloor"/> up.</summary>
+    public int SplicePipeRead { get; }
+
+    public int SplicePipeWrite { get; }
+
+    public int TeePipeRead { get; }
+
+    public int TeePipeWrite { get; }
+
+    public const int SplicePipesFloor = 940;
 
     /// <summary>The path calls' scratch directory (empty at the start) and its descriptor.</summary>
     public string DirectoryPath { get; }
@@ -421,6 +449,12 @@ public sealed unsafe partial class Workspace : IDisposable
         var a = IoUring.Ring.Posix.Queued(SocketA);
         var b = IoUring.Ring.Posix.Queued(SocketB);
         text = a != 0 || b != 0 ? $"{text} sockets {a} {b}" : text;
+
+        // The bytes waiting in the splice pipes, once there are any.
+        int spliced = 0, teed = 0;
+        ioctl(SplicePipeRead, 0x541B, &spliced); // FIONREAD
+        ioctl(TeePipeRead, 0x541B, &teed);
+        text = spliced != 0 || teed != 0 ? $"{text} splice-pipes {spliced} {teed}" : text;
         return text + PathsDigest() + SiginfoDigest() + BufferRingsDigest() + NotifierDigest();
     }
 
@@ -557,6 +591,10 @@ public sealed unsafe partial class Workspace : IDisposable
         close(Fd);
         close(PipeRead);
         close(PipeWrite);
+        close(SplicePipeRead);
+        close(SplicePipeWrite);
+        close(TeePipeRead);
+        close(TeePipeWrite);
         close(EventFd);
         close(SocketA);
         close(SocketB);

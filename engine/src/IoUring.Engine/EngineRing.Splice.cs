@@ -47,10 +47,26 @@ internal sealed unsafe partial class EngineRing
         var input = (r.OpFlags & SpliceFdInFixed) != 0 ? FixedFile(r.FdIn) : Posix.IsOpen(r.FdIn) ? r.FdIn : -1;
         var flags = r.OpFlags & SpliceFlagsAll;
         long offIn = (long)r.Addr, offOut = (long)r.Off;
-        r.Res = input < 0 ? -Errno.EBADF
-            : r.Len == 0 ? 0
-            : r.Kind == OpKind.Tee ? (int)Posix.Result(Posix.tee(input, r.File, r.Len, flags))
-            : (int)Posix.Result(Posix.splice(input, offIn == -1 ? null : &offIn, r.File, offOut == -1 ? null : &offOut, r.Len, flags));
+        if (input < 0 || r.Len == 0 || r.Kind == OpKind.Tee)
+        {
+            r.Res = input < 0 ? -Errno.EBADF : r.Len == 0 ? 0 : (int)Posix.Result(Posix.tee(input, r.File, r.Len, flags));
+        }
+        else
+        {
+            // splice(2), unlike the kernel's SPLICE, takes FMODE_NOWAIT off the pipe ends it is given,
+            // and the application's later RWF_NOWAIT reads and writes of them would be refused: the call
+            // gets descriptions of its own of those ends.
+            var ownIn = Posix.IsPipe(input) ? Posix.ReopenPipeEnd(input) : -1;
+            var ownOut = Posix.IsPipe(r.File) ? Posix.ReopenPipeEnd(r.File) : -1;
+            r.Res = (int)Posix.Result(Posix.splice(ownIn >= 0 ? ownIn : input, offIn == -1 ? null : &offIn, ownOut >= 0 ? ownOut : r.File, offOut == -1 ? null : &offOut, r.Len, flags));
+            foreach (var own in (ReadOnlySpan<int>)[ownIn, ownOut])
+            {
+                if (own >= 0)
+                {
+                    Posix.Close(own);
+                }
+            }
+        }
 
         if (r.Res != (long)r.Len)
         {

@@ -303,6 +303,28 @@ public static unsafe partial class Posix
         }
     }
 
+    /// <summary>
+    /// A new open file description of the pipe end <paramref name="fd"/> (through /proc/self/fd, with its
+    /// access mode and O_NONBLOCK, close-on-exec), or -1: splice(2) clears FMODE_NOWAIT on the pipe ends
+    /// it is given (6.5 on), which a caller that must leave the original description as it was splices
+    /// this one instead.
+    /// </summary>
+    public static int ReopenPipeEnd(int fd)
+    {
+        var status = fcntl(fd, 3, 0); // F_GETFL
+        if (status < 0)
+        {
+            return -1;
+        }
+
+        var name = System.Text.Encoding.ASCII.GetBytes($"/proc/self/fd/{fd}\0");
+        var how = new OpenHow { Flags = (ulong)(status & (0x3 | 0x800)) | 0x80000 }; // O_ACCMODE | O_NONBLOCK, O_CLOEXEC
+        fixed (byte* p = name)
+        {
+            return Openat2(-100, p, &how); // AT_FDCWD
+        }
+    }
+
     /// <summary>openat2(2): a new descriptor at the lowest free number, or -1 with errno set.</summary>
     public static int Openat2(int dirfd, byte* path, OpenHow* how) => (int)syscall4(SysOpenat2, dirfd, (long)path, (long)how, sizeof(OpenHow));
 

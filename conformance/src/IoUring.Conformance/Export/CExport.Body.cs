@@ -86,6 +86,7 @@ public static partial class CExport
                 (MessageAndWaitChoices.UsesFutexMemory(Program), "futex"),
                 (BufferChoices.UsesBufferRings(Program), "buffer_rings"),
                 (MessageAndWaitChoices.UsesNotifier(Program), "notifier"),
+                (SpliceChoices.UsesSplicePipes(Program), "splice_pipes"),
             ];
             foreach (var (used, part) in parts.Where(p => p.Used))
             {
@@ -474,6 +475,11 @@ public static partial class CExport
                     Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"epoll_event_of(&ws, {s.BufOffset})" : BadAddress(s.Buf))};");
                 }
 
+                if (DescriptorChoices.IsPipe(s))
+                {
+                    Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"(unsigned long long)(uintptr_t)(ws.area + {s.BufOffset})" : BadAddress(s.Buf))};");
+                }
+
                 if (DescriptorChoices.IsFilesUpdate(s))
                 {
                     if (s.Buf == BufChoice.Area)
@@ -503,6 +509,16 @@ public static partial class CExport
                 {
                     Line(3, $"sqe->rw_flags = 0x{s.OpFlags:x};");
                 }
+            }
+            else if (SpliceChoices.IsSpliceCall(s))
+            {
+                // As Runner fills them (see SpliceChoices): the input in splice_fd_in, the offsets, the flags.
+                Line(3, $"sqe->fd = {fd};");
+                Line(3, $"sqe->splice_fd_in = {CDescriptor(SpliceChoices.InputSqe(s))};");
+                Line(3, $"sqe->splice_off_in = {Number(s.Length)};");
+                Line(3, $"sqe->off = {Number(s.Off)};");
+                Line(3, $"sqe->len = {s.Len}U;");
+                Line(3, $"sqe->splice_flags = 0x{s.OpFlags:x};");
             }
             else if (PathChoices.IsXattr(s))
             {
@@ -704,7 +720,7 @@ public static partial class CExport
         private static string CDescriptor(SqeSpec s)
         {
             const int programFile = int.MinValue;
-            return Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5, programFile + 6, programFile + 7, programFile + 8, programFile + 9, programFile + 10)) switch
+            return Runner.Descriptor(s, new ProgramFds(programFile, programFile + 1, programFile + 2, programFile + 3, programFile + 4, programFile + 5, programFile + 6, programFile + 7, programFile + 8, programFile + 9, programFile + 10, programFile + 11, programFile + 12, programFile + 13, programFile + 14)) switch
             {
                 programFile => "ws.fd",
                 programFile + 1 => "ws.pipe_read",
@@ -717,6 +733,10 @@ public static partial class CExport
                 programFile + 8 => "ws.spare",
                 programFile + 9 => "ws.epoll",
                 programFile + 10 => "ws.dir",
+                programFile + 11 => "ws.splice_pipe[0]",
+                programFile + 12 => "ws.splice_pipe[1]",
+                programFile + 13 => "ws.tee_pipe[0]",
+                programFile + 14 => "ws.tee_pipe[1]",
                 Workspace.ClosedFd => "CLOSED_FD",
                 var n => n.ToString(CultureInfo.InvariantCulture),
             };
@@ -809,7 +829,7 @@ public static partial class CExport
                     ? $"{op} ({s})"
                     : s.Opcode == (byte)io_uring_op.IORING_OP_FSYNC
                     ? $"FSYNC of {fd}"
-                    : FileCallChoices.IsFileCall(s) || DescriptorChoices.IsDescriptorCall(s) || PathChoices.IsPathCall(s) || BufferChoices.IsBufferCall(s) || MessageAndWaitChoices.IsCall(s)
+                    : FileCallChoices.IsFileCall(s) || DescriptorChoices.IsDescriptorCall(s) || PathChoices.IsPathCall(s) || BufferChoices.IsBufferCall(s) || MessageAndWaitChoices.IsCall(s) || SpliceChoices.IsSpliceCall(s)
                     ? $"{op} ({s})"
                     : SocketChoices.IsShutdown(s)
                     ? $"SHUTDOWN of {fd} (how {s.Len})"
