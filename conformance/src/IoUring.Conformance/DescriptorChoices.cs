@@ -14,6 +14,9 @@ namespace IoUring.Conformance;
 /// slot that turned into one would escape the readiness rules, which follow descriptors by name.
 /// EPOLL_CTL adds, changes and removes the program's descriptors in its epoll instance's interest list
 /// (which no request waits on: an entry there wakes nothing io_uring watches).
+/// EPOLL_WAIT (6.15 on) reads that instance's ready events into the area, or waits for one (a level-
+/// triggered entry for the pipe, a socket or the eventfd becomes ready when the program writes to it):
+/// a waiter on the program's readiness, as a poll is (<see cref="PollChoices.TouchesReadiness"/>).
 /// PIPE (6.16 on) makes a pipe into fixed slots 2 and 3, or 3 and 4 (file_index 3 or 4), which no other
 /// request names but CLOSE and FILES_UPDATE, and writes their indexes to the area; or, into plain
 /// descriptors, to a bad address, which keeps neither (a plain pipe's numbers, written to the area,
@@ -27,14 +30,20 @@ public static class DescriptorChoices
     private const byte Install = (byte)io_uring_op.IORING_OP_FIXED_FD_INSTALL;
     private const byte EpollCtl = (byte)io_uring_op.IORING_OP_EPOLL_CTL;
     private const byte Pipe = (byte)io_uring_op.IORING_OP_PIPE;
+    private const byte EpollWait = (byte)io_uring_op.IORING_OP_EPOLL_WAIT;
     private const byte FixedFile = (byte)IoUringSqeFlags.IOSQE_FIXED_FILE;
 
     /// <summary>The opcodes this class draws.</summary>
-    public static readonly byte[] Opcodes = [Close, FilesUpdate, Install, EpollCtl, Pipe];
+    public static readonly byte[] Opcodes = [Close, FilesUpdate, Install, EpollCtl, EpollWait, Pipe];
 
-    public static bool IsDescriptorCall(byte opcode) => opcode is Close or FilesUpdate or Install or EpollCtl or Pipe;
+    public static bool IsDescriptorCall(byte opcode) => opcode is Close or FilesUpdate or Install or EpollCtl or EpollWait or Pipe;
 
     public static bool IsPipe(SqeSpec s) => s.Opcode == Pipe;
+
+    public static bool IsEpollWait(SqeSpec s) => s.Opcode == EpollWait;
+
+    /// <summary>A call whose addr is a place in the area (or a bad address): PIPE's descriptors, EPOLL_WAIT's events.</summary>
+    public static bool WritesArea(SqeSpec s) => s.Opcode is Pipe or EpollWait;
 
     public static bool IsEpollCtl(SqeSpec s) => s.Opcode == EpollCtl;
 
@@ -57,7 +66,7 @@ public static class DescriptorChoices
 
     /// <summary>The program names its epoll instance (as EPOLL_CTL's instance or target): the C export creates it.</summary>
     public static bool UsesEpoll(RingProgram p) =>
-        p.Steps.SelectMany(step => step.Batch).Any(s => IsEpollCtl(s) && (s.Fd == FdChoice.Epoll || (FdChoice)s.Off == FdChoice.Epoll || s.Buf == BufChoice.Area));
+        p.Steps.SelectMany(step => step.Batch).Any(s => (IsEpollCtl(s) && (s.Fd == FdChoice.Epoll || (FdChoice)s.Off == FdChoice.Epoll || s.Buf == BufChoice.Area)) || (IsEpollWait(s) && s.Fd == FdChoice.Epoll));
 
     /// <summary>One SQE of a descriptor call, its fields drawn by what the opcode makes of them.</summary>
     public static Gen<SqeSpec> Sqe(byte opcode, Gen<byte> flags) => opcode switch
@@ -83,6 +92,14 @@ public static class DescriptorChoices
                     from buf in Gen.Frequency((8, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)))
                     from ev in Gen.Elements(0, 0, 0, 1)
                     select new SqeSpec(EpollCtl, f, 0, 0, 0, epfd, buf, ev, op, (ulong)target, 0, 0),
+        EpollWait => from f in flags
+                     from epfd in Gen.Frequency((10, Gen.Constant(FdChoice.Epoll)), (1, Gen.Constant(FdChoice.File)), (1, Gen.Constant(FdChoice.Closed)))
+                     from buf in Gen.Frequency((10, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)))
+                     from page in Gen.Choose(0, 7)
+                     from max in Gen.Frequency((10, Gen.Elements(1u, 2u, 8u)), (1, Gen.Constant(0u)))
+                     from off in Gen.Frequency((12, Gen.Constant(0ul)), (1, Gen.Constant(1ul)))
+                     from waitFlags in Gen.Frequency((12, Gen.Constant(0u)), (1, Gen.Constant(1u)))
+                     select new SqeSpec(EpollWait, f, 0, 0, 0, epfd, buf, page * 4096, max, off, waitFlags, 0),
         Pipe => from f in flags
                 from slot in Gen.Frequency((8, Gen.Elements(3u, 4u)), (2, Gen.Constant(0u)), (1, Gen.Constant(100u)))
                 from pipeFlags in Gen.Frequency((10, Gen.Elements(0u, 0u, 0x800u)), (1, Gen.Elements(0x80000u, 0x1u))) // O_NONBLOCK; O_CLOEXEC (refused with slots), a flag pipe2 lacks
@@ -97,6 +114,33 @@ public static class DescriptorChoices
              from installFlags in Gen.Elements(0u, 0u, Constants.IORING_FIXED_FD_NO_CLOEXEC, 2u)
              select new SqeSpec(Install, (byte)((f & ~FixedFile) | fixedFile), 0, 0, 0, fd, BufChoice.Area, 0, 0, 0, installFlags, 0),
     };
+
+    /// <summary>
+    /// The epoll instance watching the pipe (level-triggered, EPOLLIN, or EPOLLIN | EPOLLEXCLUSIVE), an
+    /// EPOLL_WAIT that finds it empty and waits, a write to the pipe that wakes it, then perhaps a second
+    /// EPOLL_WAIT that finds the data still there, or a read that takes it and an EPOLL_WAIT that waits.
+    /// </summary>
+    public static Gen<Step[]> EpollScenario =>
+        from exclusive in Gen.Elements(0, 0, 1)
+        from max in Gen.Elements(1u, 4u)
+        from then in Gen.Elements(0, 1, 2)
+        select new[]
+        {
+            Alone(new SqeSpec(EpollCtl, 0, 0, 0, 0, FdChoice.Epoll, BufChoice.Area, exclusive, 1, (ulong)FdChoice.PipeRead, 0, 0)),
+            Alone(EpollWaitSqe(max, 0)),
+            Alone(new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, 16, 0, 0, 0)),
+            then switch
+            {
+                1 => Alone(EpollWaitSqe(max, 4096)),
+                2 => Alone(new SqeSpec((byte)io_uring_op.IORING_OP_READ, 0, 0, 0, 0, FdChoice.PipeRead, BufChoice.Area, 0, 16, 0, 0, 0)),
+                _ => null,
+            },
+            then == 2 ? Alone(EpollWaitSqe(max, 4096)) : null,
+        }.OfType<Step>().ToArray();
+
+    private static SqeSpec EpollWaitSqe(uint max, int at) => new(EpollWait, 0, 0, 0, 0, FdChoice.Epoll, BufChoice.Area, at, max, 0, 0, 0);
+
+    private static Step Alone(SqeSpec s) => new([s], true, 12, -1, null);
 
     /// <summary>
     /// A pipe made into fixed slots, which random draws rarely do (the table must be registered first):
@@ -128,6 +172,7 @@ public static class DescriptorChoices
         Close => $" fd {s.Fd} file_index {s.FileIndex}" + (s.Len != 0 ? $" len {s.Len}" : string.Empty),
         FilesUpdate => $" off 0x{s.Off:x} count {s.Len} list {s.Buf}+{s.BufOffset}",
         EpollCtl => $" epfd {s.Fd} op {s.Len} target {(FdChoice)s.Off} event {s.Buf}+{s.BufOffset}",
+        EpollWait => $" epfd {s.Fd} events {s.Buf}+{s.BufOffset} max {s.Len}" + (s.Off != 0 ? $" off {s.Off}" : string.Empty) + (s.OpFlags != 0 ? $" flags 0x{s.OpFlags:x}" : string.Empty),
         Pipe => $" fd {s.Fd} fds {s.Buf}+{s.BufOffset} file_index {s.FileIndex} flags 0x{s.OpFlags:x}" + (s.Off != 0 ? $" off {s.Off}" : string.Empty),
         _ => $" fd {s.Fd} flags 0x{s.OpFlags:x}",
     };

@@ -54,6 +54,6 @@ public static class PollChoices
 
     /// <summary>Whether the SQE uses the program's pipe, eventfd or sockets (a poll of any file counts: it may be on them after an update).</summary>
     public static bool TouchesReadiness(SqeSpec s) =>
-        IsPoll(s) || s.Fd is FdChoice.PipeRead or FdChoice.PipeWrite or FdChoice.EventFd or FdChoice.SocketA or FdChoice.SocketB
+        IsPoll(s) || s.Fd is FdChoice.Epoll or FdChoice.PipeRead or FdChoice.PipeWrite or FdChoice.EventFd or FdChoice.SocketA or FdChoice.SocketB
             or FdChoice.Listener or FdChoice.Udp or FdChoice.DirectSlot;
 }

@@ -343,8 +343,8 @@ public static unsafe class Runner
                 sqe->addr = s.Buf == BufChoice.Area ? ws.DescriptorList(slot, DescriptorChoices.ListStart(s)) : Address(s.Buf);
             }
 
-            // PIPE: where the two descriptors or slot indexes go, at addr.
-            if (DescriptorChoices.IsPipe(s))
+            // PIPE: where the two descriptors or slot indexes go, at addr; EPOLL_WAIT: its events.
+            if (DescriptorChoices.WritesArea(s))
             {
                 sqe->addr = s.Buf == BufChoice.Area ? (ulong)(ws.Area + s.BufOffset) : Address(s.Buf);
             }

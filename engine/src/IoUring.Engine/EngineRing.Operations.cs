@@ -987,6 +987,15 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private static long StreamTransfer(int fd, Posix.IoVec* iov, int count, int flags, bool write)
     {
+        // pwritev2(2), as writev(2), answers 0 for nothing to write before asking the file; io_uring calls
+        // the file's write_iter, and a socket sends even nothing (a shut-down or unconnected one: -EPIPE).
+        // A socket's read_iter answers 0 for nothing itself, as the system calls do.
+        if (write && Posix.IsSocket(fd) && TotalLength(iov, count) == 0)
+        {
+            var empty = default(Posix.MsgHdr);
+            return Posix.Result(Posix.SendMsg(fd, &empty, MsgDontwait));
+        }
+
         var nowait = flags | (int)RwfNowait;
         var res = Posix.Result(write ? Posix.pwritev2(fd, iov, count, -1, nowait) : Posix.preadv2(fd, iov, count, -1, nowait));
 

@@ -36,6 +36,7 @@ public static class Errno
     public const int EBADF = 9;
     public const int EAGAIN = 11;
     public const int ESPIPE = 29;
+    public const int EPIPE = 32;
     public const int ENOMEM = 12;
     public const int EFAULT = 14;
     public const int EBUSY = 16;

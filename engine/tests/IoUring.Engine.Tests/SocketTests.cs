@@ -41,6 +41,18 @@ public sealed unsafe class SocketTests : IDisposable
         Assert.Equal("abcde", System.Text.Encoding.ASCII.GetString(buffer + 100, 5));
     }
 
+    /// <summary>A WRITE of nothing is still a send: -EPIPE once the socket's sending side is shut down (pwritev2 would answer 0).</summary>
+    [Fact]
+    public void AnEmptyWriteOfAShutDownSocketIsEpipe()
+    {
+        using var r = TestRing.Create(Snapshots.Newest, 8);
+        Posix.Shutdown(a, 1); // SHUT_WR
+        Prep.Write(r.Ring.GetSqe(), a, buffer, 0, 0, 1);
+        Prep.Write(r.Ring.GetSqe(), b, buffer, 0, 0, 2);
+        r.Submit();
+        Assert.Equal([(1ul, -Errno.EPIPE), (2ul, 0)], r.Results().OrderBy(c => c.UserData));
+    }
+
     [Fact]
     public void AReceiveOfAnEmptySocketWaitsForASend()
     {

@@ -283,7 +283,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             io_uring_op.IORING_OP_CONNECT, io_uring_op.IORING_OP_ACCEPT,
             io_uring_op.IORING_OP_SYNC_FILE_RANGE, io_uring_op.IORING_OP_FALLOCATE, io_uring_op.IORING_OP_FTRUNCATE,
             io_uring_op.IORING_OP_FADVISE, io_uring_op.IORING_OP_MADVISE,
-            io_uring_op.IORING_OP_CLOSE, io_uring_op.IORING_OP_FILES_UPDATE, io_uring_op.IORING_OP_FIXED_FD_INSTALL, io_uring_op.IORING_OP_EPOLL_CTL, io_uring_op.IORING_OP_PIPE,
+            io_uring_op.IORING_OP_CLOSE, io_uring_op.IORING_OP_FILES_UPDATE, io_uring_op.IORING_OP_FIXED_FD_INSTALL, io_uring_op.IORING_OP_EPOLL_CTL, io_uring_op.IORING_OP_EPOLL_WAIT, io_uring_op.IORING_OP_PIPE,
             io_uring_op.IORING_OP_OPENAT, io_uring_op.IORING_OP_OPENAT2, io_uring_op.IORING_OP_STATX, io_uring_op.IORING_OP_MKDIRAT,
             io_uring_op.IORING_OP_UNLINKAT, io_uring_op.IORING_OP_RENAMEAT, io_uring_op.IORING_OP_SYMLINKAT, io_uring_op.IORING_OP_LINKAT,
             io_uring_op.IORING_OP_FSETXATTR, io_uring_op.IORING_OP_SETXATTR, io_uring_op.IORING_OP_FGETXATTR, io_uring_op.IORING_OP_GETXATTR,

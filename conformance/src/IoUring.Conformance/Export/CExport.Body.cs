@@ -475,7 +475,7 @@ public static partial class CExport
                     Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"epoll_event_of(&ws, {s.BufOffset})" : BadAddress(s.Buf))};");
                 }
 
-                if (DescriptorChoices.IsPipe(s))
+                if (DescriptorChoices.WritesArea(s))
                 {
                     Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"(unsigned long long)(uintptr_t)(ws.area + {s.BufOffset})" : BadAddress(s.Buf))};");
                 }
