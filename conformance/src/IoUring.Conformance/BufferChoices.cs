@@ -35,7 +35,9 @@ public static class BufferChoices
     public static bool IsBufferCall(SqeSpec s) => IsBufferCall(s.Opcode);
 
     /// <summary>A read or receive that takes a provided buffer: of the program's file or socket pair, issued inline.</summary>
-    public static bool Selects(SqeSpec s) => (s.Flags & BufferSelect) != 0 && (IsRead(s) || IsReceive(s));
+    public static bool Selects(SqeSpec s) => (s.Flags & BufferSelect) != 0 && (IsRead(s) || IsReceive(s) || IsReadMultishot(s));
+
+    private static bool IsReadMultishot(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_READ_MULTISHOT;
 
     private static bool IsRead(SqeSpec s) => s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV;
 
@@ -62,12 +64,20 @@ public static class BufferChoices
             return s with { Flags = (byte)(s.Flags & ~(byte)IoUringSqeFlags.IOSQE_ASYNC) };
         }
 
+        var inline = (s.Flags & ToIoWq) == 0;
+
+        // READ_MULTISHOT selects each time the pipe is ready: kept on the pipe, issued inline (without the
+        // flag its prep refuses it).
+        if (IsReadMultishot(s))
+        {
+            return (s.Flags & BufferSelect) != 0 && !(inline && s.Fd == FdChoice.PipeRead) ? s with { Flags = (byte)(s.Flags & ~BufferSelect) } : s;
+        }
+
         if ((s.Flags & BufferSelect) == 0 || !(IsRead(s) || IsReceive(s)))
         {
             return s;
         }
 
-        var inline = (s.Flags & ToIoWq) == 0;
         if (IsRead(s) ? !(inline && s.Fd == FdChoice.File) : !(inline && SocketChoices.IsSocket(s.Fd)))
         {
             return s with { Flags = (byte)(s.Flags & ~BufferSelect) };
@@ -128,7 +138,8 @@ public static class BufferChoices
     /// A buffer ring and what takes from it: a step that registers a ring for group 1 or 2 (its entries
     /// the workspace's, or IOU_PBUF_RING_MMAP's pages, plain or incremental), then steps of one request
     /// or register call each: READs of the program's file, RECVs of socket B (single or multishot) with
-    /// the SENDs on socket A that feed them, PBUF_STATUS, and now and then UNREGISTER_PBUF_RING.
+    /// the SENDs on socket A that feed them, a READ_MULTISHOT of the pipe with the writes that feed it,
+    /// PBUF_STATUS, and now and then UNREGISTER_PBUF_RING.
     /// </summary>
     public static Gen<Step[]> RingScenario =>
         from bgid in Gen.Elements((ushort)1, (ushort)2)
@@ -146,6 +157,9 @@ public static class BufferChoices
                     select Sqe(message
                         ? new SqeSpec((byte)io_uring_op.IORING_OP_RECVMSG, BufferSelect, 0, 0, 0, FdChoice.SocketB, BufChoice.Area, 0, len == 0 ? 0u : 1u, 0, 0, 0, bgid)
                         : SocketChoices.Receive(FdChoice.SocketB, len, 0) with { Flags = BufferSelect, Ioprio = multishot ? SocketChoices.Multishot : (ushort)0, BufIndex = bgid })),
+                (2, Gen.Constant(Sqe(new SqeSpec((byte)io_uring_op.IORING_OP_READ_MULTISHOT, BufferSelect, 0, 0, 0, FdChoice.PipeRead, BufChoice.Null, 0, 0, 0, 0, 0, bgid)))),
+                (2, from len in Gen.Elements(1u, 30u, 100u, 700u)
+                    select Sqe(new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, len, 0, 0, 0))),
                 (1, Gen.Constant(Register(new RegisterSpec(RegisterKind.BufferRingStatus, 1, bgid, false)))),
                 (1, Gen.Frequency((3, Gen.Constant(bgid)), (1, Gen.Constant((ushort)3))).Select(g => Register(new RegisterSpec(RegisterKind.UnregisterBufferRing, 1, g, false)))))
             .ArrayOf().Select(a => a.Take(6).ToArray())

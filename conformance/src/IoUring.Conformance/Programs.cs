@@ -369,6 +369,7 @@ public static class ProgramGen
             (3, Gen.Constant((byte)io_uring_op.IORING_OP_READ)),
             (3, Gen.Constant((byte)io_uring_op.IORING_OP_WRITE)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_READV)),
+            (1, Gen.Constant((byte)io_uring_op.IORING_OP_READ_MULTISHOT)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_WRITEV)),
             (1, Gen.Constant((byte)io_uring_op.IORING_OP_FSYNC)),
             (2, Gen.Constant((byte)io_uring_op.IORING_OP_READ_FIXED)),
@@ -458,6 +459,9 @@ public static class ProgramGen
         {
             (byte)io_uring_op.IORING_OP_POLL_ADD => Gen.Frequency([(6, Gen.Constant(FdChoice.PipeRead)), (4, Gen.Constant(FdChoice.EventFd)), (3, Gen.Constant(FdChoice.SocketB)), (1, Gen.Constant(FdChoice.SocketA)), (1, Gen.Constant(FdChoice.PipeWrite)), (1, Gen.Constant(FdChoice.File)), .. bad]),
             (byte)io_uring_op.IORING_OP_READ => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (4, Gen.Constant(FdChoice.PipeRead)), (2, Gen.Constant(FdChoice.EventFd)), .. bad]),
+
+            // READ_MULTISHOT: a file without a poll method (the memfd) is -EBADFD.
+            (byte)io_uring_op.IORING_OP_READ_MULTISHOT => Gen.Frequency([(8, Gen.Constant(FdChoice.PipeRead)), (2, Gen.Constant(FdChoice.File)), .. bad]),
             (byte)io_uring_op.IORING_OP_WRITE => Gen.Frequency([(10, Gen.Constant(FdChoice.File)), (5, Gen.Constant(FdChoice.PipeWrite)), .. bad]),
 
             // FSYNC of a pipe: -EINVAL, only the result (a chain goes on).

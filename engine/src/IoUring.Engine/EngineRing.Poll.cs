@@ -200,7 +200,7 @@ internal sealed unsafe partial class EngineRing
 
         // A multishot receive whose entry is still armed waits on it; readiness it already has (it
         // stopped after MULTISHOT_MAX_RETRY receives) runs it again from task work, as a requeue does.
-        if (r.PollArmed && IsMultishotReceive(ref r))
+        if (r.PollArmed && KeepsPollArmed(ref r))
         {
             r.AsyncPoll = true;
             if ((Posix.PollNow(r.File) & r.PollEvents) != 0)
@@ -217,7 +217,7 @@ internal sealed unsafe partial class EngineRing
         r.Polled = true;
 
         // A multishot ACCEPT keeps its place in the listener's wait queue; anything else joins at its end.
-        var multishot = (IsExclusive(ref r) && (r.Ioprio & AcceptMultishot) != 0) || IsMultishotReceive(ref r);
+        var multishot = (IsExclusive(ref r) && (r.Ioprio & AcceptMultishot) != 0) || KeepsPollArmed(ref r);
         if (!(multishot && r.WaitQueuedAt != 0))
         {
             r.WaitQueuedAt = pollSerial + 1;
@@ -394,6 +394,9 @@ internal sealed unsafe partial class EngineRing
 
     private static bool IsMultishotReceive(ref Request r) => IsNetReceive(r.Kind) && (r.Ioprio & RecvMultishot) != 0;
 
+    /// <summary>A request whose internal poll is multishot (REQ_F_APOLL_MULTISHOT): a multishot receive, a READ_MULTISHOT. Its entry stays on the file's wait queue, where it was, until the request ends.</summary>
+    private static bool KeepsPollArmed(ref Request r) => IsMultishotReceive(ref r) || r.Kind == OpKind.ReadMultishot;
+
     /// <summary>An ACCEPT waiting for its listener: its wait-queue entry is exclusive (EPOLLEXCLUSIVE), so a wake-up reaches one of them.</summary>
     private static bool IsExclusive(ref Request r) => r.AsyncPoll && r.Kind == OpKind.Accept;
 
@@ -464,6 +467,9 @@ internal sealed unsafe partial class EngineRing
     /// CQE cannot be posted (<see cref="KernelProfile.MultishotCqFull"/>), when it completes with them as
     /// its last. An internal poll issues its read or write again.
     /// </summary>
+    // Set while a request is issued from its internal poll's task work (IO_URING_F_MULTISHOT).
+    private bool issuingFromPoll;
+
     private void PollFired(int i)
     {
         ref var r = ref requests[i];
@@ -493,23 +499,25 @@ internal sealed unsafe partial class EngineRing
         // request's one-shot internal poll is issued again all the same (IOU_POLL_REISSUE), which selects
         // a provided buffer before it finds it must wait (found by the soak: -ENOBUFS from an empty ring).
         var mask = r.PollWakeMask != 0 ? r.PollWakeMask : Posix.PollNow(r.File) & r.PollEvents;
-        if (mask == 0 && !(r.AsyncPoll && !IsMultishotReceive(ref r)))
+        if (mask == 0 && !(r.AsyncPoll && !KeepsPollArmed(ref r)))
         {
             return;
         }
 
         if (r.AsyncPoll)
         {
-            // A multishot receive's entry stays on the socket's wait queue, where it was, until the
-            // request ends (so it keeps its turn among the socket's waiters).
-            var keep = IsMultishotReceive(ref r);
+            // A multishot receive's or read's entry stays on the file's wait queue, where it was, until
+            // the request ends (so it keeps its turn among the file's waiters).
+            var keep = KeepsPollArmed(ref r);
             if (!keep)
             {
                 DisarmPoll(i);
             }
 
             r.AsyncPoll = false;
+            issuingFromPoll = true;
             Issue(i);
+            issuingFromPoll = false;
             if (keep && !requests[i].AsyncPoll)
             {
                 DisarmPoll(i);

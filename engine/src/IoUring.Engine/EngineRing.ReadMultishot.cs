@@ -7,8 +7,10 @@ namespace IoUring.Engine;
 /// READ_MULTISHOT: reads from a file that has a poll method (a pipe, socket, eventfd) into provided
 /// buffers, a CQE with IORING_CQE_F_MORE for each read, until the end of the file, an error, an empty
 /// group (-ENOBUFS), a full CQ (the last read's data in the final CQE) or a cancellation. Each read is one
-/// issue: with data it posts and looks again (from task work when the file is still ready), without it
-/// the buffer goes back to its group and the request waits for the file's readiness. A file without a
+/// issue: with data it posts and looks again, without it the buffer goes back to its group and the
+/// request waits for the file's readiness. Issued from its poll's task work, it reads again at once in
+/// the same task work while the file is ready (io_poll_multishot_retry), so it drains the file before
+/// another waiter's task work runs; its wait-queue entry stays where it was. A file without a
 /// poll method (a regular file, a memfd) is -EBADFD before any buffer is taken.
 /// </summary>
 internal sealed unsafe partial class EngineRing
@@ -27,6 +29,19 @@ internal sealed unsafe partial class EngineRing
 
     /// <summary>One issue of io_read_mshot: the file's poll method, a buffer, a read that does not wait, and what it found.</summary>
     private Completion ExecuteReadMultishot(int i)
+    {
+        Completion done;
+        while ((done = ReadOnce(i)) == Completion.Polled && issuingFromPoll && requests[i].PollArmed
+            && (Posix.PollNow(requests[i].File) & requests[i].PollEvents) != 0)
+        {
+            // Issued again from the same task work: not waiting on its poll unless this read says so.
+            requests[i].AsyncPoll = false;
+        }
+
+        return done;
+    }
+
+    private Completion ReadOnce(int i)
     {
         ref var r = ref requests[i];
         r.Executed = true;
@@ -69,8 +84,15 @@ internal sealed unsafe partial class EngineRing
             return Completion.Inline;
         }
 
-        // Posted: the next read takes another buffer, now if the file is still ready.
+        // Posted: the next read takes another buffer, now if the file is still ready: in this task work
+        // when issued from the poll's (ExecuteReadMultishot), else from the poll's task work.
         r.Res = 0;
+        if (issuingFromPoll && r.PollArmed)
+        {
+            r.AsyncPoll = true;
+            return Completion.Polled;
+        }
+
         ArmAsyncPoll(i);
         return Completion.Polled;
     }

@@ -51,6 +51,11 @@ internal sealed unsafe partial class EngineRing
         {
             r.Res = input < 0 ? -Errno.EBADF : r.Len == 0 ? 0 : (int)Posix.Result(Posix.tee(input, r.File, r.Len, flags));
         }
+        else if (!Posix.OpenedForReading(input) || !Posix.OpenedForWriting(r.File))
+        {
+            // do_splice checks the ends' access modes first; splice(2) checks a pipe's offset before.
+            r.Res = -Errno.EBADF;
+        }
         else
         {
             // splice(2), unlike the kernel's SPLICE, takes FMODE_NOWAIT off the pipe ends it is given,

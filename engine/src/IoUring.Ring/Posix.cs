@@ -54,6 +54,12 @@ public static unsafe partial class Posix
     }
 
     /// <summary>Whether the descriptor's file was opened or set O_NONBLOCK (a read that would wait returns -EAGAIN).</summary>
+    /// <summary>Whether the descriptor's access mode lets it be read (O_RDONLY or O_RDWR: FMODE_READ).</summary>
+    public static bool OpenedForReading(int fd) => (fcntl(fd, 3, 0) & 0x3) is 0 or 2; // F_GETFL, O_ACCMODE
+
+    /// <summary>Whether the descriptor's access mode lets it be written (O_WRONLY or O_RDWR: FMODE_WRITE).</summary>
+    public static bool OpenedForWriting(int fd) => (fcntl(fd, 3, 0) & 0x3) is 1 or 2;
+
     public static bool IsNonblocking(int fd) => (fcntl(fd, 3, 0) & 0x800) != 0; // F_GETFL, O_NONBLOCK
 
     /// <summary>Whether the descriptor is a pipe or FIFO.</summary>

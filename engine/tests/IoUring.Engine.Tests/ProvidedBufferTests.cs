@@ -120,6 +120,31 @@ public sealed unsafe class ProvidedBufferTests : IDisposable
         NativeMemory.Free(area);
     }
 
+    /// <summary>
+    /// Two READ_MULTISHOTs on one pipe: the one woken first reads again in the same task work while the
+    /// pipe holds data (io_poll_multishot_retry), so it takes every buffer before the other runs (the
+    /// host's 6.18 gave this, found by the soak; the engine had them take turns).
+    /// </summary>
+    [Fact]
+    public void AReadMultishotDrainsThePipeBeforeAnotherWaiterRuns()
+    {
+        using var r = TestRing.Create(Snapshots.Newest, 8);
+        var (read, write) = Posix.Pipe();
+        Provide(r, 1, count: 3, at: 0, length: 16, group: 3, firstId: 10);
+        ReadMultishot(r, 2, read, group: 3);
+        r.Submit();
+        ReadMultishot(r, 3, read, group: 3);
+        r.Submit();
+        WriteText(write, "0123456789abcdefXYZ");
+        r.Submit();
+        const uint More = Constants.IORING_CQE_F_MORE;
+        Assert.Equal(
+            [(1UL, 0, 0u), (3, 16, More | Buffer | (10 << 16)), (3, 3, More | Buffer | (11 << 16))],
+            r.Reap().Select(c => (c.UserData, c.Res, c.Flags)).ToList());
+        Posix.Close(write);
+        Posix.Close(read);
+    }
+
     [Fact]
     public void ReadMultishotPostsEachReadOfAPipeUntilItsEnd()
     {

@@ -275,7 +275,7 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         foreach (var op in new[]
         {
             io_uring_op.IORING_OP_NOP, io_uring_op.IORING_OP_READV, io_uring_op.IORING_OP_WRITEV, io_uring_op.IORING_OP_FSYNC,
-            io_uring_op.IORING_OP_READ_FIXED, io_uring_op.IORING_OP_WRITE_FIXED, io_uring_op.IORING_OP_READ, io_uring_op.IORING_OP_WRITE,
+            io_uring_op.IORING_OP_READ_FIXED, io_uring_op.IORING_OP_WRITE_FIXED, io_uring_op.IORING_OP_READ, io_uring_op.IORING_OP_WRITE, io_uring_op.IORING_OP_READ_MULTISHOT,
             io_uring_op.IORING_OP_NOP128, io_uring_op.IORING_OP_TIMEOUT, io_uring_op.IORING_OP_TIMEOUT_REMOVE, io_uring_op.IORING_OP_ASYNC_CANCEL, io_uring_op.IORING_OP_LINK_TIMEOUT,
             io_uring_op.IORING_OP_POLL_ADD, io_uring_op.IORING_OP_POLL_REMOVE,
             io_uring_op.IORING_OP_SEND, io_uring_op.IORING_OP_RECV, io_uring_op.IORING_OP_SENDMSG, io_uring_op.IORING_OP_RECVMSG,
