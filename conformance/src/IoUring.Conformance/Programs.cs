@@ -1026,6 +1026,14 @@ public static class ProgramGen
     /// </summary>
     public static RingProgram FileChangesAlone(RingProgram p)
     {
+        // A wait-argument region registered over the area is pinned: after MADV_DONTNEED the kernel reads
+        // the old pages and the program writes new ones, which the engine (reading the program's memory)
+        // cannot tell apart (found by the host soak). Such a program's MADVISE of the area gets address 0.
+        if (p.Steps.Any(step => step.Register is { Kind: RegisterKind.MemRegion }))
+        {
+            p = p with { Steps = [.. p.Steps.Select(step => step with { Batch = [.. step.Batch.Select(s => FileCallChoices.IsMadvise(s) && s.Buf == BufChoice.Area ? s with { Buf = BufChoice.Null } : s)] })] };
+        }
+
         var kept = p.Steps.SelectMany(step => step.Batch).FirstOrDefault(FileCallChoices.Changes);
         if (kept is null)
         {

@@ -652,7 +652,8 @@ internal sealed unsafe partial class EngineRing
 
     /// <summary>
     /// io_poll_cancel: the first armed poll the key matches (a file key or ANY searches every bucket;
-    /// otherwise the bucket of the user_data), marked cancelled; its task work completes it.
+    /// otherwise the bucket of the user_data), marked cancelled (again, if an earlier cancellation did and
+    /// its task work has not run); its task work completes it.
     /// </summary>
     private bool CancelOnePoll(ref Request cancel, uint seq)
     {
@@ -662,7 +663,9 @@ internal sealed unsafe partial class EngineRing
             // 6.1 searches its poll table by user_data, or by file with a file key or ANY, whatever other
             // key the cancellation names (TimeoutCancelByUserDataOnly: its timeout list alike).
             var byUserData = (cancel.OpFlags & CancelFd) == 0;
-            if (p.PollCancelled || !CancelMatches(ref cancel, ref p, seq, fileMatches: FileKeyMatches(ref cancel, ref p), timeoutList: byUserData))
+            // A poll already cancelled stays in the cancel hash until its task work runs, so another
+            // cancellation meanwhile finds it again and counts it (found by the soak on the host).
+            if (!CancelMatches(ref cancel, ref p, seq, fileMatches: FileKeyMatches(ref cancel, ref p), timeoutList: byUserData))
             {
                 continue;
             }
