@@ -298,6 +298,8 @@ struct workspace {
 	int *descriptors;
 	int epoll;
 	struct epoll_event *epoll_events;
+	/* Where EPOLL_WAIT writes its events: 8, each 0xab bytes until written (NULL when unused). */
+	struct epoll_event *epoll_out;
 	unsigned char *addresses;
 	unsigned char *area;
 	unsigned char *stream;
@@ -363,6 +365,7 @@ static void workspace_create(struct workspace *ws)
 	ws->futex = NULL;
 	ws->buffer_rings = NULL;
 	ws->notifier = -1;
+	ws->epoll_out = NULL;
 	ws->splice_pipe[0] = ws->splice_pipe[1] = ws->tee_pipe[0] = ws->tee_pipe[1] = -1;
 }
 
@@ -605,6 +608,16 @@ static void workspace_digest(struct workspace *ws, char *buf, size_t size)
 	ioctl(ws->sock_b, FIONREAD, &b);
 	if (a != 0 || b != 0)
 		n += snprintf(buf + n, size - (size_t)n, " sockets %d %d", a, b);
+	if (ws->epoll_out != NULL) {
+		const char *sep = " epoll-out ";
+		for (int k = 0; k < 8; k++) {
+			if (ws->epoll_out[k].events == 0xababababU && ws->epoll_out[k].data.u64 == 0xababababababababULL)
+				continue;
+			n += snprintf(buf + n, size - (size_t)n, "%s%x:%llx", sep, ws->epoll_out[k].events,
+				      (unsigned long long)ws->epoll_out[k].data.u64);
+			sep = ",";
+		}
+	}
 	int spliced = 0, teed = 0;
 	if (ws->splice_pipe[0] >= 0) {
 		ioctl(ws->splice_pipe[0], FIONREAD, &spliced);

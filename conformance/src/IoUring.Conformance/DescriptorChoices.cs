@@ -14,7 +14,8 @@ namespace IoUring.Conformance;
 /// slot that turned into one would escape the readiness rules, which follow descriptors by name.
 /// EPOLL_CTL adds, changes and removes the program's descriptors in its epoll instance's interest list
 /// (which no request waits on: an entry there wakes nothing io_uring watches).
-/// EPOLL_WAIT (6.15 on) reads that instance's ready events into the area, or waits for one (a level-
+/// EPOLL_WAIT (6.15 on) reads that instance's ready events into a buffer of the workspace's
+/// (<see cref="Workspace.EpollOut"/>), or waits for one (a level-
 /// triggered entry for the pipe, a socket or the eventfd becomes ready when the program writes to it):
 /// a waiter on the program's readiness, as a poll is (<see cref="PollChoices.TouchesReadiness"/>).
 /// PIPE (6.16 on) makes a pipe into fixed slots 2 and 3, or 3 and 4 (file_index 3 or 4), which no other
@@ -42,8 +43,7 @@ public static class DescriptorChoices
 
     public static bool IsEpollWait(SqeSpec s) => s.Opcode == EpollWait;
 
-    /// <summary>A call whose addr is a place in the area (or a bad address): PIPE's descriptors, EPOLL_WAIT's events.</summary>
-    public static bool WritesArea(SqeSpec s) => s.Opcode is Pipe or EpollWait;
+
 
     public static bool IsEpollCtl(SqeSpec s) => s.Opcode == EpollCtl;
 
@@ -66,7 +66,7 @@ public static class DescriptorChoices
 
     /// <summary>The program names its epoll instance (as EPOLL_CTL's instance or target): the C export creates it.</summary>
     public static bool UsesEpoll(RingProgram p) =>
-        p.Steps.SelectMany(step => step.Batch).Any(s => (IsEpollCtl(s) && (s.Fd == FdChoice.Epoll || (FdChoice)s.Off == FdChoice.Epoll || s.Buf == BufChoice.Area)) || (IsEpollWait(s) && s.Fd == FdChoice.Epoll));
+        p.Steps.SelectMany(step => step.Batch).Any(s => (IsEpollCtl(s) && (s.Fd == FdChoice.Epoll || (FdChoice)s.Off == FdChoice.Epoll || s.Buf == BufChoice.Area)) || (IsEpollWait(s) && (s.Fd == FdChoice.Epoll || s.Buf == BufChoice.Area)));
 
     /// <summary>One SQE of a descriptor call, its fields drawn by what the opcode makes of them.</summary>
     public static Gen<SqeSpec> Sqe(byte opcode, Gen<byte> flags) => opcode switch
@@ -95,11 +95,10 @@ public static class DescriptorChoices
         EpollWait => from f in flags
                      from epfd in Gen.Frequency((10, Gen.Constant(FdChoice.Epoll)), (1, Gen.Constant(FdChoice.File)), (1, Gen.Constant(FdChoice.Closed)))
                      from buf in Gen.Frequency((10, Gen.Constant(BufChoice.Area)), (1, Gen.Constant(BufChoice.Null)), (1, Gen.Constant(BufChoice.Unmapped)))
-                     from page in Gen.Choose(0, 7)
                      from max in Gen.Frequency((10, Gen.Elements(1u, 2u, 8u)), (1, Gen.Constant(0u)))
                      from off in Gen.Frequency((12, Gen.Constant(0ul)), (1, Gen.Constant(1ul)))
                      from waitFlags in Gen.Frequency((12, Gen.Constant(0u)), (1, Gen.Constant(1u)))
-                     select new SqeSpec(EpollWait, f, 0, 0, 0, epfd, buf, page * 4096, max, off, waitFlags, 0),
+                     select new SqeSpec(EpollWait, f, 0, 0, 0, epfd, buf, 0, max, off, waitFlags, 0),
         Pipe => from f in flags
                 from slot in Gen.Frequency((8, Gen.Elements(3u, 4u)), (2, Gen.Constant(0u)), (1, Gen.Constant(100u)))
                 from pipeFlags in Gen.Frequency((10, Gen.Elements(0u, 0u, 0x800u)), (1, Gen.Elements(0x80000u, 0x1u))) // O_NONBLOCK; O_CLOEXEC (refused with slots), a flag pipe2 lacks
@@ -127,18 +126,18 @@ public static class DescriptorChoices
         select new[]
         {
             Alone(new SqeSpec(EpollCtl, 0, 0, 0, 0, FdChoice.Epoll, BufChoice.Area, exclusive, 1, (ulong)FdChoice.PipeRead, 0, 0)),
-            Alone(EpollWaitSqe(max, 0)),
+            Alone(EpollWaitSqe(max)),
             Alone(new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, 16, 0, 0, 0)),
             then switch
             {
-                1 => Alone(EpollWaitSqe(max, 4096)),
+                1 => Alone(EpollWaitSqe(max)),
                 2 => Alone(new SqeSpec((byte)io_uring_op.IORING_OP_READ, 0, 0, 0, 0, FdChoice.PipeRead, BufChoice.Area, 0, 16, 0, 0, 0)),
                 _ => null,
             },
-            then == 2 ? Alone(EpollWaitSqe(max, 4096)) : null,
+            then == 2 ? Alone(EpollWaitSqe(max)) : null,
         }.OfType<Step>().ToArray();
 
-    private static SqeSpec EpollWaitSqe(uint max, int at) => new(EpollWait, 0, 0, 0, 0, FdChoice.Epoll, BufChoice.Area, at, max, 0, 0, 0);
+    private static SqeSpec EpollWaitSqe(uint max) => new(EpollWait, 0, 0, 0, 0, FdChoice.Epoll, BufChoice.Area, 0, max, 0, 0, 0);
 
     private static Step Alone(SqeSpec s) => new([s], true, 12, -1, null);
 
@@ -172,7 +171,7 @@ public static class DescriptorChoices
         Close => $" fd {s.Fd} file_index {s.FileIndex}" + (s.Len != 0 ? $" len {s.Len}" : string.Empty),
         FilesUpdate => $" off 0x{s.Off:x} count {s.Len} list {s.Buf}+{s.BufOffset}",
         EpollCtl => $" epfd {s.Fd} op {s.Len} target {(FdChoice)s.Off} event {s.Buf}+{s.BufOffset}",
-        EpollWait => $" epfd {s.Fd} events {s.Buf}+{s.BufOffset} max {s.Len}" + (s.Off != 0 ? $" off {s.Off}" : string.Empty) + (s.OpFlags != 0 ? $" flags 0x{s.OpFlags:x}" : string.Empty),
+        EpollWait => $" epfd {s.Fd} events {s.Buf} max {s.Len}" + (s.Off != 0 ? $" off {s.Off}" : string.Empty) + (s.OpFlags != 0 ? $" flags 0x{s.OpFlags:x}" : string.Empty),
         Pipe => $" fd {s.Fd} fds {s.Buf}+{s.BufOffset} file_index {s.FileIndex} flags 0x{s.OpFlags:x}" + (s.Off != 0 ? $" off {s.Off}" : string.Empty),
         _ => $" fd {s.Fd} flags 0x{s.OpFlags:x}",
     };

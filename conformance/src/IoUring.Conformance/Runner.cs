@@ -343,10 +343,16 @@ public static unsafe class Runner
                 sqe->addr = s.Buf == BufChoice.Area ? ws.DescriptorList(slot, DescriptorChoices.ListStart(s)) : Address(s.Buf);
             }
 
-            // PIPE: where the two descriptors or slot indexes go, at addr; EPOLL_WAIT: its events.
-            if (DescriptorChoices.WritesArea(s))
+            // PIPE: where the two descriptors or slot indexes go, at addr; EPOLL_WAIT: its events, in
+            // the workspace's own buffer (Workspace.EpollOut).
+            if (DescriptorChoices.IsPipe(s))
             {
                 sqe->addr = s.Buf == BufChoice.Area ? (ulong)(ws.Area + s.BufOffset) : Address(s.Buf);
+            }
+
+            if (DescriptorChoices.IsEpollWait(s))
+            {
+                sqe->addr = s.Buf == BufChoice.Area ? (ulong)ws.EpollOut : Address(s.Buf);
             }
 
             // EPOLL_CTL: the operation in len, the target descriptor in off (drawn as a descriptor

@@ -87,6 +87,8 @@ public sealed unsafe partial class Workspace : IDisposable
         ConnectionChoices.WriteFixedAddresses(Addresses);
         Epoll = IoUring.Ring.Posix.EpollCreate();
         EpollEvents = (byte*)NativeMemory.AlignedAlloc(32, 16);
+        EpollOut = (byte*)NativeMemory.AlignedAlloc(EpollOutBytes, 16);
+        new Span<byte>(EpollOut, EpollOutBytes).Fill(EpollOutUnwritten);
         IoUring.Ring.Posix.WriteEvent(EpollEvents, 0x1, 1); // EPOLLIN
         IoUring.Ring.Posix.WriteEvent(EpollEvents + 16, 0x1 | (1u << 28), 2); // EPOLLIN | EPOLLEXCLUSIVE
         Spare = fcntl(Fd, 1030, SpareFloor); // F_DUPFD_CLOEXEC
@@ -318,6 +320,20 @@ public sealed unsafe partial class Workspace : IDisposable
     private byte* EpollEvents { get; }
 
     /// <summary>
+    /// Where EPOLL_WAIT writes its events (8 of them at most), outside the area: a struct epoll_event is
+    /// laid out differently on x86_64 (packed) and elsewhere, and an arm64 kernel's trace is compared with
+    /// the engine on an x86_64 host; the digest reads each event in its own process's layout.
+    /// </summary>
+    public byte* EpollOut { get; }
+
+    private const int EpollOutEvents = 8;
+
+    private const int EpollOutBytes = EpollOutEvents * 16;
+
+    // What an event nobody wrote holds.
+    private const byte EpollOutUnwritten = 0xab;
+
+    /// <summary>
     /// A duplicate of the program's file that only a CLOSE of the program closes, numbered from
     /// <see cref="SpareFloor"/> up so that no descriptor the program or the engine opens takes its number
     /// once it is closed (the workspace closes it again at the end, harmlessly).
@@ -449,6 +465,19 @@ public sealed unsafe partial class Workspace : IDisposable
         var a = IoUring.Ring.Posix.Queued(SocketA);
         var b = IoUring.Ring.Posix.Queued(SocketB);
         text = a != 0 || b != 0 ? $"{text} sockets {a} {b}" : text;
+
+        // The events EPOLL_WAIT wrote, once there are any: each as events:data.
+        var events = new List<string>();
+        for (var k = 0; k < EpollOutEvents; k++)
+        {
+            var (mask, data) = IoUring.Ring.Posix.ReadEvent(EpollOut + (k * IoUring.Ring.Posix.EpollEventBytes));
+            if (mask != 0xabababab || data != 0xababababababababUL)
+            {
+                events.Add($"{mask:x}:{data:x}");
+            }
+        }
+
+        text = events.Count > 0 ? $"{text} epoll-out {string.Join(',', events)}" : text;
 
         // The bytes waiting in the splice pipes, once there are any.
         int spliced = 0, teed = 0;
@@ -605,6 +634,7 @@ public sealed unsafe partial class Workspace : IDisposable
         close(Epoll);
         NativeMemory.AlignedFree(Descriptors);
         NativeMemory.AlignedFree(EpollEvents);
+        NativeMemory.AlignedFree(EpollOut);
         NativeMemory.AlignedFree(Addresses);
         NativeMemory.AlignedFree(Msgs);
         NativeMemory.AlignedFree(Area);

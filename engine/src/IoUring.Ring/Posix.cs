@@ -495,6 +495,9 @@ public static unsafe partial class Posix
     private static int EpollEventSize => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
 
     /// <summary>Writes a struct epoll_event as this process's architecture lays it out.</summary>
+    /// <summary>A struct epoll_event as this process's architecture lays it out: its events and its data.</summary>
+    public static (uint Events, ulong Data) ReadEvent(byte* ev) => (*(uint*)ev, *(ulong*)(ev + EpollEventSize - 8));
+
     public static void WriteEvent(byte* ev, uint events, ulong data)
     {
         *(uint*)ev = events;

@@ -475,9 +475,14 @@ public static partial class CExport
                     Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"epoll_event_of(&ws, {s.BufOffset})" : BadAddress(s.Buf))};");
                 }
 
-                if (DescriptorChoices.WritesArea(s))
+                if (DescriptorChoices.IsPipe(s))
                 {
                     Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"(unsigned long long)(uintptr_t)(ws.area + {s.BufOffset})" : BadAddress(s.Buf))};");
+                }
+
+                if (DescriptorChoices.IsEpollWait(s))
+                {
+                    Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? "(unsigned long long)(uintptr_t)ws.epoll_out" : BadAddress(s.Buf))};");
                 }
 
                 if (DescriptorChoices.IsFilesUpdate(s))
