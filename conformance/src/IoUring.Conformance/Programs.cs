@@ -1296,7 +1296,10 @@ public static class ProgramGen
                     s = s with { OpFlags = s.OpFlags & ~(TimeoutChoices.CancelAny | TimeoutChoices.CancelOp | TimeoutChoices.CancelAll), Target = 0 };
                 }
 
-                if (TimeoutChoices.NamesByUserData(s) && s.Target > 0)
+                // The TIMEOUT a removal or cancellation names must be armed and not firing while it looks
+                // (found by the matrix on 6.1: a cancellation keyed on an opcode too, naming a timer that
+                // fires at once, found it or not as the timer was quick).
+                if (TimeoutChoices.MayNameByUserData(s) && s.Target > 0)
                 {
                     var earlier = flat.Where(f => TimeoutChoices.IsTimeout(f.Sqe)).ToList();
                     var at = earlier.Count - s.Target;

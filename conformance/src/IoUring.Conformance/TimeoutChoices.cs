@@ -88,6 +88,13 @@ public static class TimeoutChoices
     /// <summary>A request that names another by user_data (<see cref="SqeSpec.Names"/>): TIMEOUT_REMOVE, and ASYNC_CANCEL keyed on user_data alone.</summary>
     public static bool NamesByUserData(SqeSpec s) => IsRemove(s) || (IsCancel(s) && (s.OpFlags & (CancelAny | CancelFd | CancelOp)) == 0);
 
+    /// <summary>
+    /// A removal or cancellation that may find a TIMEOUT by its user_data on some kernel: 6.1 searches its
+    /// timeout list by user_data whatever file or opcode key the cancellation also names
+    /// (KernelProfile.TimeoutCancelByUserDataOnly); only ANY does not look at it.
+    /// </summary>
+    public static bool MayNameByUserData(SqeSpec s) => IsRemove(s) || (IsCancel(s) && (s.OpFlags & CancelAny) == 0);
+
     /// <summary>An ASYNC_CANCEL that may match more than the request it names: ANY, an opcode key, or ALL (a file key matches no timeout).</summary>
     public static bool CancelsBroadly(SqeSpec s) => IsCancel(s) && (s.OpFlags & CancelFd) == 0 && (s.OpFlags & (CancelAny | CancelOp | CancelAll)) != 0;
 
