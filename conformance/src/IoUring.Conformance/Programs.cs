@@ -740,6 +740,18 @@ public static class ProgramGen
             }
         }
 
+        // Two neighbouring steps as one: the same SQEs and CQEs in fewer steps (the second step must have
+        // no register call and neither a spoiled SQ index).
+        for (var i = 0; i + 1 < p.Steps.Length; i++)
+        {
+            var (a, b) = (p.Steps[i], p.Steps[i + 1]);
+            if (b.Register is null && a.BadIndexAt < 0 && b.BadIndexAt < 0 && (a.RegWait < 0 || b.RegWait < 0))
+            {
+                var merged = b with { Batch = [.. a.Batch, .. b.Batch], Reap = a.Reap + b.Reap, Register = a.Register, RegWait = Math.Max(a.RegWait, b.RegWait) };
+                yield return Number(p with { Steps = [.. p.Steps.Take(i), merged, .. p.Steps.Skip(i + 2)] });
+            }
+        }
+
         // Smaller rings reach a wrap or a full queue with fewer SQEs: tried before the SQEs one by one, so
         // that the steps a wrap needed can go next.
         if (p.Entries > 1)

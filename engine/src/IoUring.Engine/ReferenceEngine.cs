@@ -20,7 +20,10 @@ public sealed unsafe class ReferenceEngine : IRingBackend
     private int lastEnteredFd = -1;
     private EngineRing? lastEntered;
     private readonly EngineFaults faults;
-    private int nextFd = 1000;
+    // Ring numbers of the engine's own: above any descriptor limit (fs.nr_open is 2^20 by default), so no
+    // real descriptor of the process has one. Numbered from 1000, they met the descriptors of programs
+    // replayed side by side: an eventfd numbered 1000 was taken for a ring.
+    private int nextFd = 1 << 30;
 
     public ReferenceEngine(KernelProfile profile, EngineFaults faults = EngineFaults.None)
     {
