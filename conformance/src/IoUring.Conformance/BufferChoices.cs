@@ -131,7 +131,7 @@ public static class BufferChoices
             .ArrayOf().Select(a => a.Take(4).ToArray())
         select new[] { new SqeSpec(Provide, 0, 0, 0, 0, FdChoice.Negative, BufChoice.Area, page * 4096, length, firstId, 0, 0, bgid, Length: count) }
             .Concat(rest)
-            .Select(s => new Step([s], true, 12, -1, null))
+            .Select(Step.Alone)
             .ToArray();
 
     /// <summary>
@@ -148,18 +148,18 @@ public static class BufferChoices
         from rest in Gen.Frequency(
                 (4, from len in Gen.Elements(0u, 4u, 100u, 5000u)
                     from off in Gen.Elements(0UL, 100UL, 8100UL)
-                    select Sqe(new SqeSpec((byte)io_uring_op.IORING_OP_READ, BufferSelect, 0, 0, 0, FdChoice.File, BufChoice.Area, 0, len, off, 0, 0, bgid))),
+                    select Step.Alone(new SqeSpec((byte)io_uring_op.IORING_OP_READ, BufferSelect, 0, 0, 0, FdChoice.File, BufChoice.Area, 0, len, off, 0, 0, bgid))),
                 (3, from len in Gen.Elements(1u, 30u, 100u, 700u)
-                    select Sqe(SocketChoices.Send(FdChoice.SocketA, len, 0))),
+                    select Step.Alone(SocketChoices.Send(FdChoice.SocketA, len, 0))),
                 (3, from multishot in Gen.Elements(false, false, true)
                     from len in Gen.Elements(0u, 0u, 0u, 8u, 50u)
                     from message in Gen.Elements(false, false, false, true)
-                    select Sqe(message
+                    select Step.Alone(message
                         ? new SqeSpec((byte)io_uring_op.IORING_OP_RECVMSG, BufferSelect, 0, 0, 0, FdChoice.SocketB, BufChoice.Area, 0, len == 0 ? 0u : 1u, 0, 0, 0, bgid)
                         : SocketChoices.Receive(FdChoice.SocketB, len, 0) with { Flags = BufferSelect, Ioprio = multishot ? SocketChoices.Multishot : (ushort)0, BufIndex = bgid })),
-                (2, Gen.Constant(Sqe(new SqeSpec((byte)io_uring_op.IORING_OP_READ_MULTISHOT, BufferSelect, 0, 0, 0, FdChoice.PipeRead, BufChoice.Null, 0, 0, 0, 0, 0, bgid)))),
+                (2, Gen.Constant(Step.Alone(new SqeSpec((byte)io_uring_op.IORING_OP_READ_MULTISHOT, BufferSelect, 0, 0, 0, FdChoice.PipeRead, BufChoice.Null, 0, 0, 0, 0, 0, bgid)))),
                 (2, from len in Gen.Elements(1u, 30u, 100u, 700u)
-                    select Sqe(new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, len, 0, 0, 0))),
+                    select Step.Alone(new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, len, 0, 0, 0))),
                 (1, Gen.Constant(Register(new RegisterSpec(RegisterKind.BufferRingStatus, 1, bgid, false)))),
                 (1, Gen.Frequency((3, Gen.Constant(bgid)), (1, Gen.Constant((ushort)3))).Select(g => Register(new RegisterSpec(RegisterKind.UnregisterBufferRing, 1, g, false)))))
             .ArrayOf().Select(a => a.Take(6).ToArray())
@@ -203,7 +203,6 @@ public static class BufferChoices
 
     public static (RingShape Shape, ushort Group) FromVariant(uint variant) => ((RingShape)(variant & 0xff), (ushort)(variant >> 8));
 
-    private static Step Sqe(SqeSpec s) => new([s], true, 12, -1, null);
 
     private static Step Register(RegisterSpec reg) => new([], true, 0, -1, reg);
 

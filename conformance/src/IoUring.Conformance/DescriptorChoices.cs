@@ -125,21 +125,20 @@ public static class DescriptorChoices
         from then in Gen.Elements(0, 1, 2)
         select new[]
         {
-            Alone(new SqeSpec(EpollCtl, 0, 0, 0, 0, FdChoice.Epoll, BufChoice.Area, exclusive, 1, (ulong)FdChoice.PipeRead, 0, 0)),
-            Alone(EpollWaitSqe(max)),
-            Alone(new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, 16, 0, 0, 0)),
+            Step.Alone(new SqeSpec(EpollCtl, 0, 0, 0, 0, FdChoice.Epoll, BufChoice.Area, exclusive, 1, (ulong)FdChoice.PipeRead, 0, 0)),
+            Step.Alone(EpollWaitSqe(max)),
+            Step.Alone(new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, 16, 0, 0, 0)),
             then switch
             {
-                1 => Alone(EpollWaitSqe(max)),
-                2 => Alone(new SqeSpec((byte)io_uring_op.IORING_OP_READ, 0, 0, 0, 0, FdChoice.PipeRead, BufChoice.Area, 0, 16, 0, 0, 0)),
+                1 => Step.Alone(EpollWaitSqe(max)),
+                2 => Step.Alone(new SqeSpec((byte)io_uring_op.IORING_OP_READ, 0, 0, 0, 0, FdChoice.PipeRead, BufChoice.Area, 0, 16, 0, 0, 0)),
                 _ => null,
             },
-            then == 2 ? Alone(EpollWaitSqe(max)) : null,
+            then == 2 ? Step.Alone(EpollWaitSqe(max)) : null,
         }.OfType<Step>().ToArray();
 
     private static SqeSpec EpollWaitSqe(uint max) => new(EpollWait, 0, 0, 0, 0, FdChoice.Epoll, BufChoice.Area, 0, max, 0, 0, 0);
 
-    private static Step Alone(SqeSpec s) => new([s], true, 12, -1, null);
 
     /// <summary>
     /// A pipe made into fixed slots, which random draws rarely do (the table must be registered first):
@@ -155,8 +154,8 @@ public static class DescriptorChoices
             new Step([PipeSqe(slot, pipeFlags, 0)], true, 12, -1, new RegisterSpec(RegisterKind.Files, 8, 0, false)),
             then switch
             {
-                1 => new Step([PipeSqe(7 - slot, 0, 4096)], true, 12, -1, null),
-                2 => new Step([new SqeSpec(Close, 0, 0, 0, 0, FdChoice.None, BufChoice.Area, 0, 0, 0, 0, 0, FileIndex: slot)], true, 12, -1, null),
+                1 => Step.Alone(PipeSqe(7 - slot, 0, 4096)),
+                2 => Step.Alone(new SqeSpec(Close, 0, 0, 0, 0, FdChoice.None, BufChoice.Area, 0, 0, 0, 0, 0, FileIndex: slot)),
                 _ => null,
             },
         }.OfType<Step>().ToArray();

@@ -239,7 +239,7 @@ public static class PathChoices
             .OfType<Step>().ToArray();
 
     private static Step XattrStep(byte opcode, FdChoice file, int name, uint size, uint xattrFlags, int valueAt) =>
-        new([new SqeSpec(opcode, 0, 0, 0, 0, opcode is GetXattr or SetXattr ? FdChoice.Negative : file, BufChoice.Area, name, size, (ulong)BufChoice.Area, xattrFlags, 0, Domain: valueAt, Length: (ulong)Array.IndexOf(XattrPaths, string.Empty))], true, 12, -1, null);
+        Step.Alone(new SqeSpec(opcode, 0, 0, 0, 0, opcode is GetXattr or SetXattr ? FdChoice.Negative : file, BufChoice.Area, name, size, (ulong)BufChoice.Area, xattrFlags, 0, Domain: valueAt, Length: (ulong)Array.IndexOf(XattrPaths, string.Empty)));
 
     private static Gen<Step[]> Calls =>
         (from opcode in Gen.Elements(Mkdirat, Openat, Openat, Symlinkat, Linkat, Renameat, Unlinkat, Statx, Statx, Openat2, FsetXattr, FgetXattr, SetXattr, GetXattr)

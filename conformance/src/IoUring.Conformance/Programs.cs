@@ -229,6 +229,9 @@ public sealed record RegisterSpec(RegisterKind Kind, uint Count, uint Variant, b
 /// </summary>
 public sealed record Step(SqeSpec[] Batch, bool GetEvents, uint Reap, int BadIndexAt, RegisterSpec? Register, int RegWait = -1)
 {
+    /// <summary>A step of one SQE, its CQEs waited for and reaped: what the scenarios are made of.</summary>
+    public static Step Alone(SqeSpec s) => new([s], true, 12, -1, null);
+
     public override string ToString() =>
         (Register is null ? string.Empty : $"{Register} then ")
         + $"[{string.Join(" ", Batch.Select(b => b.ToString()))}] getevents={GetEvents} reap={Reap}"

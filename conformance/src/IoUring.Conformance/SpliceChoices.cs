@@ -121,7 +121,7 @@ public static class SpliceChoices
         }.OfType<Step>().ToArray();
 
     private static Step Call(byte opcode, FdChoice input, ulong offIn, FdChoice output, ulong offOut, uint len) =>
-        new([new SqeSpec(opcode, 0, 0, 0, 0, output, BufChoice.Area, 0, len, offOut, Nonblock, 0, FileIndex: (uint)input, Length: offIn)], true, 12, -1, null);
+        Step.Alone(new SqeSpec(opcode, 0, 0, 0, 0, output, BufChoice.Area, 0, len, offOut, Nonblock, 0, FileIndex: (uint)input, Length: offIn));
 
     public static string Describe(SqeSpec s) =>
         $" in {Input(s)}{((s.OpFlags & FdInFixed) != 0 ? " (fixed)" : string.Empty)} off {(long)s.Length} out {s.Fd} off {(long)s.Off} len {s.Len} flags 0x{s.OpFlags:x}";

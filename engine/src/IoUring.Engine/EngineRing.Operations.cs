@@ -990,7 +990,7 @@ internal sealed unsafe partial class EngineRing
         // pwritev2(2), as writev(2), answers 0 for nothing to write before asking the file; io_uring calls
         // the file's write_iter, and a socket sends even nothing (a shut-down or unconnected one: -EPIPE).
         // A socket's read_iter answers 0 for nothing itself, as the system calls do.
-        if (write && Posix.IsSocket(fd) && TotalLength(iov, count) == 0)
+        if (write && TotalLength(iov, count) == 0 && Posix.IsSocket(fd))
         {
             var empty = default(Posix.MsgHdr);
             return Posix.Result(Posix.SendMsg(fd, &empty, MsgDontwait));
