@@ -51,8 +51,7 @@ public static class BufferChoices
     /// file, a RECV or RECVMSG of its socket pair, not sent to io-wq by IOSQE_ASYNC or a drain. Elsewhere
     /// the flag is dropped (other opcodes keep it: their prep refuses it, which is the behaviour
     /// compared). A buffer call never goes to io-wq by IOSQE_ASYNC. A receive that keeps it never asks for MSG_WAITALL (the kernel keeps part of a buffer
-    /// for the rest, which the engine does not model), and a RECVMSG is never multishot (its
-    /// io_uring_recvmsg_out layout is not modelled either).
+    /// for the rest, which the engine does not model).
     /// </summary>
     public static SqeSpec OnlyWhereItCannotRace(SqeSpec s)
     {
@@ -83,13 +82,7 @@ public static class BufferChoices
             return s with { Flags = (byte)(s.Flags & ~BufferSelect) };
         }
 
-        return IsReceive(s)
-            ? s with
-            {
-                OpFlags = s.OpFlags & ~SocketChoices.WaitAll,
-                Ioprio = s.Opcode == (byte)io_uring_op.IORING_OP_RECVMSG ? (ushort)(s.Ioprio & ~SocketChoices.Multishot) : s.Ioprio,
-            }
-            : s;
+        return IsReceive(s) ? s with { OpFlags = s.OpFlags & ~SocketChoices.WaitAll } : s;
     }
 
     /// <summary>One SQE of a buffer call, its fields drawn by what the opcode makes of them.</summary>
@@ -138,7 +131,8 @@ public static class BufferChoices
     /// A buffer ring and what takes from it: a step that registers a ring for group 1 or 2 (its entries
     /// the workspace's, or IOU_PBUF_RING_MMAP's pages, plain or incremental), then steps of one request
     /// or register call each: READs of the program's file, RECVs of socket B (single or multishot) with
-    /// the SENDs on socket A that feed them, a READ_MULTISHOT of the pipe with the writes that feed it,
+    /// the SENDs on socket A that feed them, RECVMSGs (single or multishot, their buffers laid out by
+    /// <see cref="MessageLayouts"/>), a READ_MULTISHOT of the pipe with the writes that feed it,
     /// PBUF_STATUS, and now and then UNREGISTER_PBUF_RING.
     /// </summary>
     public static Gen<Step[]> RingScenario =>
@@ -154,8 +148,9 @@ public static class BufferChoices
                 (3, from multishot in Gen.Elements(false, false, true)
                     from len in Gen.Elements(0u, 0u, 0u, 8u, 50u)
                     from message in Gen.Elements(false, false, false, true)
+                    from lengths in MessageLayouts
                     select Step.Alone(message
-                        ? new SqeSpec((byte)io_uring_op.IORING_OP_RECVMSG, BufferSelect, 0, 0, 0, FdChoice.SocketB, BufChoice.Area, 0, len == 0 ? 0u : 1u, 0, 0, 0, bgid)
+                        ? new SqeSpec((byte)io_uring_op.IORING_OP_RECVMSG, BufferSelect, multishot ? SocketChoices.Multishot : (ushort)0, 0, 0, FdChoice.SocketB, BufChoice.Area, 0, len == 0 ? 0u : 1u, 0, 0, 0, bgid, Length: lengths)
                         : SocketChoices.Receive(FdChoice.SocketB, len, 0) with { Flags = BufferSelect, Ioprio = multishot ? SocketChoices.Multishot : (ushort)0, BufIndex = bgid })),
                 (2, Gen.Constant(Step.Alone(new SqeSpec((byte)io_uring_op.IORING_OP_READ_MULTISHOT, BufferSelect, 0, 0, 0, FdChoice.PipeRead, BufChoice.Null, 0, 0, 0, 0, 0, bgid)))),
                 (2, from len in Gen.Elements(1u, 30u, 100u, 700u)
@@ -164,6 +159,18 @@ public static class BufferChoices
                 (1, Gen.Frequency((3, Gen.Constant(bgid)), (1, Gen.Constant((ushort)3))).Select(g => Register(new RegisterSpec(RegisterKind.UnregisterBufferRing, 1, g, false)))))
             .ArrayOf().Select(a => a.Take(6).ToArray())
         select new[] { Register(new RegisterSpec(RegisterKind.BufferRing, entries, RingVariant(shape, bgid), false)) }.Concat(rest).ToArray();
+
+    /// <summary>
+    /// A RECVMSG's msg_namelen and msg_controllen, by which a multishot one lays out each buffer: none,
+    /// room that fits the workspace's buffers, room larger than any (-EFAULT at the first receive), and
+    /// now and then a header that does not fit an int (-EOVERFLOW: a negative name, a huge control).
+    /// </summary>
+    private static Gen<ulong> MessageLayouts =>
+        Gen.Frequency(
+            (6, Gen.Constant(0UL)),
+            (6, from name in Gen.Elements(0, 8, 16, 110) from control in Gen.Elements(0u, 0u, 24u, 64u) select SocketChoices.MessageLengths(name, control)),
+            (1, Gen.Elements(SocketChoices.MessageLengths(1000, 0), SocketChoices.MessageLengths(0, 5000))),
+            (1, Gen.Elements(SocketChoices.MessageLengths(-1, 0), SocketChoices.MessageLengths(0, 0x7ffffff8), SocketChoices.MessageLengths(int.MaxValue - 8, 0))));
 
     /// <summary>The shapes of a buffer ring's registration (RegisterSpec.Variant's low byte; the group is its second).</summary>
     public enum RingShape : uint

@@ -175,6 +175,7 @@ public sealed record SqeSpec(
         {
             text += $" fd {Fd} buf {Buf}+{BufOffset} len {Len} off {(long)Off} opflags 0x{OpFlags:x}";
             text += BufIndex != 0 ? $" buf_index {BufIndex}" : string.Empty;
+            text += SocketChoices.IsMessage(this) && Length != 0 ? $" namelen {SocketChoices.NameLength(this)} controllen {SocketChoices.ControlLength(this)}" : string.Empty;
         }
 
         return text + "}";

@@ -431,7 +431,7 @@ public static unsafe class Runner
         }
 
         // SHUTDOWN: how in len. SENDMSG and RECVMSG: a msghdr of the workspace's (len 1, as liburing
-        // fills it); SEND and RECV: the stream buffer. Their flags: msg_flags, and IORING_RECVSEND_* in ioprio.
+        // fills it; its name and control lengths in Length); SEND and RECV: the stream buffer. Their flags: msg_flags, and IORING_RECVSEND_* in ioprio.
         if (SocketChoices.IsShutdown(s))
         {
             sqe->len = s.Len;
@@ -440,7 +440,7 @@ public static unsafe class Runner
 
         if (SocketChoices.IsMessage(s))
         {
-            sqe->addr = s.Buf == BufChoice.Area ? ws.MsgHdr(slot, StreamOffset(s), s.Len) : Address(s.Buf);
+            sqe->addr = s.Buf == BufChoice.Area ? ws.MsgHdr(slot, StreamOffset(s), s.Len, SocketChoices.NameLength(s), SocketChoices.ControlLength(s)) : Address(s.Buf);
             sqe->len = 1;
             sqe->msg_flags = s.OpFlags;
             return;

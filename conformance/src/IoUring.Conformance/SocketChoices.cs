@@ -58,6 +58,15 @@ public static class SocketChoices
 
     public static bool IsMessage(SqeSpec s) => s.Opcode is (byte)io_uring_op.IORING_OP_SENDMSG or (byte)io_uring_op.IORING_OP_RECVMSG;
 
+    /// <summary>A SENDMSG's or RECVMSG's msg_namelen (<see cref="SqeSpec.Length"/>'s low word; the name pointer stays NULL).</summary>
+    public static int NameLength(SqeSpec s) => (int)(uint)s.Length;
+
+    /// <summary>A SENDMSG's or RECVMSG's msg_controllen (<see cref="SqeSpec.Length"/>'s high word; the control pointer stays NULL).</summary>
+    public static uint ControlLength(SqeSpec s) => (uint)(s.Length >> 32);
+
+    /// <summary>A message's name and control lengths as <see cref="SqeSpec.Length"/> holds them.</summary>
+    public static ulong MessageLengths(int nameLength, uint controlLength) => (uint)nameLength | ((ulong)controlLength << 32);
+
     public static bool IsSend(SqeSpec s) => s.Opcode is (byte)io_uring_op.IORING_OP_SEND or (byte)io_uring_op.IORING_OP_SENDMSG;
 
     public static bool IsShutdown(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_SHUTDOWN;

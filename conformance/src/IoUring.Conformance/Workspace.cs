@@ -417,9 +417,12 @@ public sealed unsafe partial class Workspace : IDisposable
     /// <summary>
     /// A msghdr with no name and no control data whose <paramref name="count"/> vectors (msg_iovlen; at
     /// most <see cref="MsgVectors"/> are filled, a larger count is refused before any is read) of 700
-    /// bytes follow each other from <paramref name="streamOffset"/> in the stream buffer.
+    /// bytes follow each other from <paramref name="streamOffset"/> in the stream buffer. Its msg_namelen
+    /// and msg_controllen are <paramref name="nameLength"/> and <paramref name="controlLength"/>, with
+    /// no pointers: a receive takes no name without a pointer and an AF_UNIX stream has no control data
+    /// to give, but a multishot RECVMSG lays out its buffers by these lengths alone.
     /// </summary>
-    public ulong MsgHdr(int slot, int streamOffset, uint count)
+    public ulong MsgHdr(int slot, int streamOffset, uint count, int nameLength = 0, uint controlLength = 0)
     {
         var hdr = Msgs + ((slot % MsgSlots) * MsgSlotBytes);
         var iov = (nint*)(hdr + MsgHdrBytes + 8);
@@ -434,6 +437,8 @@ public sealed unsafe partial class Workspace : IDisposable
         var msg = (IoUring.Ring.Posix.MsgHdr*)hdr;
         msg->Iov = (nint)iov;
         msg->IovLength = (nint)count;
+        msg->NameLength = nameLength;
+        msg->ControlLength = (nint)controlLength;
         return (ulong)hdr;
     }
 

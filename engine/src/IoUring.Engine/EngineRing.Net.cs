@@ -195,10 +195,24 @@ internal sealed unsafe partial class EngineRing
                 return -Errno.EFAULT;
             }
 
+            // A multishot RECVMSG lays each buffer out by the caller's own lengths (the name's as given,
+            // unclamped, with or without a name pointer): a header that does not fit an int is -EOVERFLOW.
+            var layout = default(MultishotLayout);
+            if ((r.Ioprio & RecvMultishot) != 0)
+            {
+                var control = (ulong)m.ControlLength;
+                if (m.NameLength < 0 || m.NameLength > int.MaxValue - MultishotLayout.OutSize || control > (ulong)(int.MaxValue - MultishotLayout.OutSize - m.NameLength))
+                {
+                    return -Errno.EOVERFLOW;
+                }
+
+                layout = new MultishotLayout(m.NameLength, (int)control);
+            }
+
             r.Len = (uint)asked.Length;
             r.MultishotLength = r.Len;
             m.NameLength = nameLength;
-            r.Message = new NetMessage(m, []);
+            r.Message = new NetMessage(m, []) { Layout = layout };
             return 0;
         }
 
@@ -412,21 +426,46 @@ internal sealed unsafe partial class EngineRing
                 return Returned(ref r, -Errno.ENOBUFS);
             }
 
+            long res;
+            long used;
+            bool finished;
+            var messageFlags = 0;
             if (multishot && r.Kind == OpKind.RecvMsg)
             {
-                engine.ReportUnmodelled("a multishot RECVMSG (its io_uring_recvmsg_out in each buffer)");
-            }
+                // The buffer must hold the header, name and control data; if not, it goes back, and the
+                // multishot ends there.
+                if (r.Len < r.Message!.Layout.HeaderLength)
+                {
+                    GiveBufferBack(ref r);
+                    return Returned(ref r, -Errno.EFAULT);
+                }
 
-            // A RECVMSG keeps its msghdr's address in addr: the buffer is the selected one.
-            var iov = new Posix.IoVec { Base = (nint)r.Selected.Address, Length = Math.Min(r.Len, MaxRwCount) };
-            var msg = r.Message is { } message ? message.Header : default;
-            msg.Iov = (nint)(&iov);
-            msg.IovLength = 1;
-            msg.Flags = 0;
-            var res = Posix.Result(Posix.RecvMsg(r.File, &msg, flags | MsgDontwait));
-            if (r.Kind == OpKind.RecvMsg && res >= 0)
+                res = ReceiveIntoLayout(ref r, flags, out finished);
+                used = res;
+            }
+            else
             {
-                WriteBackMsgHdr(r.Addr, r.Message!.Header.Name != 0, &msg);
+                // A RECVMSG keeps its msghdr's address in addr: the buffer is the selected one.
+                var iov = new Posix.IoVec { Base = (nint)r.Selected.Address, Length = Math.Min(r.Len, MaxRwCount) };
+                var msg = r.Message is { } message ? message.Header : default;
+                msg.Iov = (nint)(&iov);
+                msg.IovLength = 1;
+                msg.Flags = 0;
+                res = Posix.Result(Posix.RecvMsg(r.File, &msg, flags | MsgDontwait));
+                if (r.Kind == OpKind.RecvMsg && res >= 0)
+                {
+                    WriteBackMsgHdr(r.Addr, r.Message!.Header.Name != 0, &msg);
+                }
+
+                if (res > 0 && res < (long)iov.Length && (flags & MsgWaitall) != 0 && Posix.SocketType(r.File) is SockStream or SockSeqpacket)
+                {
+                    engine.ReportUnmodelled("MSG_WAITALL into a provided buffer (the kernel keeps part of it for the rest)");
+                }
+
+                // MSG_TRUNC may report more than the buffer took: only what it took is used up.
+                finished = res <= 0;
+                used = Math.Min(res, (long)iov.Length);
+                messageFlags = msg.Flags;
             }
 
             // A receive that must wait, or finds the end of the stream or an error, gives its buffer back
@@ -437,11 +476,6 @@ internal sealed unsafe partial class EngineRing
                 return WouldWait(ref r);
             }
 
-            if (res > 0 && res < (long)iov.Length && (flags & MsgWaitall) != 0 && Posix.SocketType(r.File) is SockStream or SockSeqpacket)
-            {
-                engine.ReportUnmodelled("MSG_WAITALL into a provided buffer (the kernel keeps part of it for the rest)");
-            }
-
             r.Res = (int)res;
             r.CqeFlags &= ~Constants.IORING_CQE_F_SOCK_NONEMPTY;
             if (res >= 0 && QueuedAfterReceive(r.File))
@@ -449,7 +483,7 @@ internal sealed unsafe partial class EngineRing
                 r.CqeFlags |= Constants.IORING_CQE_F_SOCK_NONEMPTY;
             }
 
-            if (res < 0 || ((flags & MsgWaitall) != 0 && (msg.Flags & (MsgTrunc | MsgCtrunc)) != 0))
+            if (res < 0 || ((flags & MsgWaitall) != 0 && (messageFlags & (MsgTrunc | MsgCtrunc)) != 0))
             {
                 r.SetFail();
             }
@@ -460,14 +494,14 @@ internal sealed unsafe partial class EngineRing
                 return Completion.Inline;
             }
 
-            // MSG_TRUNC may report more than the buffer took: only what it took is used up.
-            PutRingBuffer(ref r, (int)Math.Min(res, (long)iov.Length));
+            PutRingBuffer(ref r, (int)used);
             if (!multishot)
             {
                 return Completion.Inline;
             }
 
-            var last = false;
+            // A multishot RECVMSG's end of stream still fills a header: a final CQE that uses its buffer.
+            var last = finished;
             if (r.MultishotTotal != 0)
             {
                 r.MultishotTotal = (uint)Math.Max(0L, r.MultishotTotal - res);
@@ -482,7 +516,12 @@ internal sealed unsafe partial class EngineRing
             }
 
             // Posted: the next receive takes a new buffer and asks for the multishot length again (6.1
-            // keeps what the last buffer cut it to).
+            // keeps what the last buffer cut it to); a RECVMSG asks for the whole buffer from now on.
+            if (r.Kind == OpKind.RecvMsg)
+            {
+                r.MultishotLength = 0;
+            }
+
             if (!profile.RecvMultishotKeepsLength)
             {
                 r.Len = r.MultishotLength;
@@ -502,6 +541,58 @@ internal sealed unsafe partial class EngineRing
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// io_recvmsg_multishot: one receive into the selected buffer laid out as io_uring_recvmsg_out, the
+    /// name (the caller's msg_namelen of room, asked for only when that is not 0), the control data (its
+    /// msg_controllen) and the payload. The header says what the socket gave: the name's whole length,
+    /// the control bytes used, the payload's whole length and the message flags; only as much of the name
+    /// as there is room for is written, and nothing after it. The result counts the header, both rooms
+    /// and the payload the buffer took. The end of the stream still writes a header (payload 0) and ends
+    /// the multishot; a header that cannot be written is -EFAULT, the data lost.
+    /// </summary>
+    private long ReceiveIntoLayout(ref Request r, int flags, out bool finished)
+    {
+        var layout = r.Message!.Layout;
+        var buffer = r.Selected.Address;
+        var room = r.Len - (uint)layout.HeaderLength;
+        var header = stackalloc byte[MultishotLayout.OutSize + SockaddrStorageSize];
+        var iov = new Posix.IoVec { Base = (nint)(buffer + (ulong)layout.HeaderLength), Length = Math.Min(room, MaxRwCount) };
+        var msg = new Posix.MsgHdr
+        {
+            Name = layout.NameLength != 0 ? (nint)(header + MultishotLayout.OutSize) : 0,
+            NameLength = layout.NameLength != 0 ? SockaddrStorageSize : 0,
+            Iov = (nint)(&iov),
+            IovLength = 1,
+            Control = layout.ControlLength != 0 ? (nint)(buffer + (ulong)(layout.HeaderLength - layout.ControlLength)) : 0,
+            ControlLength = layout.ControlLength,
+        };
+
+        var received = Posix.Result(Posix.RecvMsg(r.File, &msg, flags | MsgDontwait));
+        finished = received <= 0;
+        if (received < 0)
+        {
+            return received;
+        }
+
+        // recvmsg(2) reports the name's whole length only when it was given somewhere to put it.
+        var nameLength = layout.NameLength != 0 ? msg.NameLength : 0;
+        *(io_uring_recvmsg_out*)header = new io_uring_recvmsg_out
+        {
+            namelen = (uint)nameLength,
+            controllen = (uint)msg.ControlLength,
+            payloadlen = (uint)received,
+            flags = (uint)msg.Flags,
+        };
+
+        if (Posix.CopyToUser(buffer, header, (nuint)(MultishotLayout.OutSize + Math.Min(nameLength, layout.NameLength))) != 0)
+        {
+            finished = true;
+            return -Errno.EFAULT;
+        }
+
+        return layout.HeaderLength + Math.Min(received, room);
     }
 
     /// <summary>A transfer that would wait: with MSG_DONTWAIT -EAGAIN is its result; otherwise it waits (<see cref="WaitForReadiness"/>).</summary>

@@ -579,9 +579,13 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private void ExecutePollRemove(ref Request remove)
     {
+        // A removal names a user_data, so the kernel searches that user_data's bucket alone, most
+        // recently armed first: the last match in arming order (PollSearchOrder sorts every armed poll,
+        // which a program with thousands armed cannot afford per removal).
         var found = -1;
-        foreach (var i in PollSearchOrder())
+        for (var k = polls.Count - 1; k >= 0; k--)
         {
+            var i = polls[k];
             if (requests[i].Kind == OpKind.PollAdd && requests[i].UserData == remove.Addr)
             {
                 found = i;

@@ -321,4 +321,18 @@ internal sealed class NetMessage(IoUring.Ring.Posix.MsgHdr header, IoUring.Ring.
     public IoUring.Ring.Posix.MsgHdr Header { get; } = header;
 
     public IoUring.Ring.Posix.IoVec[] Vectors { get; } = vectors;
+
+    /// <summary>A multishot RECVMSG's buffer layout (empty otherwise).</summary>
+    public MultishotLayout Layout { get; init; }
+}
+
+/// <summary>
+/// How a multishot RECVMSG lays out each provided buffer: io_uring_recvmsg_out, then room for the name
+/// and for the control data as long as the caller's msghdr says, then the payload.
+/// </summary>
+internal readonly record struct MultishotLayout(int NameLength, int ControlLength)
+{
+    public static readonly int OutSize = System.Runtime.CompilerServices.Unsafe.SizeOf<IoUring.Bindings.io_uring_recvmsg_out>();
+
+    public int HeaderLength => OutSize + NameLength + ControlLength;
 }

@@ -188,6 +188,92 @@ public sealed unsafe class ProvidedBufferTests : IDisposable
         Posix.Close(read);
     }
 
+    /// <summary>
+    /// A multishot RECVMSG lays each buffer out as io_uring_recvmsg_out, room for the name and the control
+    /// data as long as its msghdr says, then the payload; the CQE counts all of it. The end of the stream
+    /// still fills a header (payload 0) in the final CQE, and a buffer too small for the header ends the
+    /// multishot with -EFAULT (the host's 6.18 gave these for the same submissions).
+    /// </summary>
+    [Fact]
+    public void AMultishotRecvmsgLaysEachBufferOutAsHeaderNameControlAndPayload()
+    {
+        const uint More = Constants.IORING_CQE_F_MORE;
+        const uint NonEmpty = Constants.IORING_CQE_F_SOCK_NONEMPTY;
+        var (a, b) = Posix.SocketPair(1);
+        using var r = TestRing.Create(Snapshots.Newest, 8);
+        Provide(r, 1, count: 4, at: 0, length: 64, group: 1);
+        var msg = new Posix.MsgHdr { NameLength = 8 };
+        RecvmsgMultishot(r, 2, b, &msg, group: 1);
+        r.Submit();
+        WriteText(a, "hello world, this is a long message of 49 bytes!!");
+        r.Submit();
+        WriteText(a, "abc");
+        r.Submit();
+        Posix.Shutdown(a, 1); // SHUT_WR
+        r.Submit(1);
+        Assert.Equal(
+            [(1UL, 0, 0u), (2, 64, More | NonEmpty | Buffer), (2, 33, More | Buffer | (1 << 16)), (2, 27, More | Buffer | (2 << 16)), (2, 24, Buffer | (3 << 16))],
+            r.Reap().Select(c => (c.UserData, c.Res, c.Flags)).ToList());
+        Assert.Equal([(0u, 0u, 40u, 0u), (0, 0, 9, 0), (0, 0, 3, 0), (0, 0, 0, 0)], Enumerable.Range(0, 4).Select(k => Out(k * 64)));
+        Assert.Equal("hello world, this is a long message of 4", Text(24, 40));
+
+        // Too small for a name of 1000: the buffer goes back and the multishot ends.
+        msg.NameLength = 1000;
+        Provide(r, 3, count: 1, at: 256, length: 64, group: 2);
+        RecvmsgMultishot(r, 4, b, &msg, group: 2);
+        r.Submit(2);
+        Assert.Equal([(3UL, 0, 0u), (4, -Errno.EFAULT, 0)], r.Reap().Select(c => (c.UserData, c.Res, c.Flags)).ToList());
+        Posix.Close(a);
+        Posix.Close(b);
+    }
+
+    /// <summary>
+    /// A datagram's sender is written into the name's room (as much as fits, its whole length in the
+    /// header), and the payload into what the buffer has left: MSG_TRUNC in the header's flags. A UDP
+    /// socket does not say what it still holds, so after each CQE the kernel receives again at once:
+    /// with no buffer left that is -ENOBUFS, the final CQE.
+    /// </summary>
+    [Fact]
+    public void AMultishotRecvmsgOfADatagramNamesItsSenderAndCutsItsPayloadToTheBuffer()
+    {
+        const uint More = Constants.IORING_CQE_F_MORE;
+        var address = stackalloc byte[16];
+        var receiver = Posix.LoopbackSocket(2, address);
+        var sender = Posix.Socket(2, 2, 0);
+        Assert.Equal(0, Posix.Connect(sender, address, 16));
+        using var r = TestRing.Create(Snapshots.Newest, 8);
+        Provide(r, 1, count: 2, at: 0, length: 64, group: 1);
+        var msg = new Posix.MsgHdr { NameLength = 32 };
+        RecvmsgMultishot(r, 2, receiver, &msg, group: 1);
+        r.Submit();
+        WriteText(sender, "hello world, this is a long message of 49 bytes!!");
+        r.Submit();
+        WriteText(sender, "abc");
+        r.Submit();
+        Assert.Equal(
+            [(1UL, 0, 0u), (2, 64, More | Buffer), (2, 51, More | Buffer | (1 << 16)), (2, -Errno.ENOBUFS, 0)],
+            r.Reap().Select(c => (c.UserData, c.Res, c.Flags)).ToList());
+        Assert.Equal([(16u, 0u, 16u, 0x20u), (16, 0, 3, 0)], Enumerable.Range(0, 2).Select(k => Out(k * 64)));
+        Assert.Equal(2, area[16]); // AF_INET
+        Assert.Equal("hello world, thi", Text(48, 16));
+        Posix.Close(sender);
+        Posix.Close(receiver);
+    }
+
+    private static void RecvmsgMultishot(TestRing r, ulong userData, int fd, Posix.MsgHdr* msg, ushort group)
+    {
+        var sqe = r.Sqe(io_uring_op.IORING_OP_RECVMSG, fd, userData, addr: (ulong)msg, flags: IoUringSqeFlags.IOSQE_BUFFER_SELECT);
+        sqe->ioprio = (ushort)Constants.IORING_RECV_MULTISHOT;
+        sqe->buf_group = group;
+    }
+
+    /// <summary>The io_uring_recvmsg_out at the start of a buffer: name, control and payload lengths, flags.</summary>
+    private (uint, uint, uint, uint) Out(int at)
+    {
+        var header = (io_uring_recvmsg_out*)(area + at);
+        return (header->namelen, header->controllen, header->payloadlen, header->flags);
+    }
+
     private static io_uring_sqe* ReadMultishot(TestRing r, ulong userData, int fd, ushort group)
     {
         var sqe = r.Sqe(io_uring_op.IORING_OP_READ_MULTISHOT, fd, userData, flags: IoUringSqeFlags.IOSQE_BUFFER_SELECT);

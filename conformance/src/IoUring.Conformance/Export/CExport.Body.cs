@@ -429,7 +429,7 @@ public static partial class CExport
                 }
 
                 Line(3, $"sqe->fd = {fd};");
-                Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"msghdr_of(&ws, {slot}, {Runner.StreamOffset(s)}, {s.Len})" : BadAddress(s.Buf))};");
+                Line(3, $"sqe->addr = {(s.Buf == BufChoice.Area ? $"msghdr_of(&ws, {slot}, {Runner.StreamOffset(s)}, {s.Len}, {SocketChoices.NameLength(s)}, {SocketChoices.ControlLength(s)}u)" : BadAddress(s.Buf))};");
                 Line(3, "sqe->len = 1;");
                 if (s.OpFlags != 0)
                 {
@@ -696,7 +696,7 @@ public static partial class CExport
                     }
 
                     Line(3, $"sqe->fd = {fd};");
-                    Line(3, $"sqe->addr = {(s.Buf != BufChoice.Area ? BadAddress(s.Buf) : message ? $"msghdr_of(&ws, {slot}, 0, 1)" : "(unsigned long long)(uintptr_t)ws.stream")};");
+                    Line(3, $"sqe->addr = {(s.Buf != BufChoice.Area ? BadAddress(s.Buf) : message ? $"msghdr_of(&ws, {slot}, 0, 1, 0, 0u)" : "(unsigned long long)(uintptr_t)ws.stream")};");
                     Line(3, $"sqe->len = {(message ? 1 : s.Len)}U;");
                     if (s.Length != 0)
                     {

@@ -874,8 +874,10 @@ static unsigned long long iovecs(struct workspace *ws, int slot, int area_offset
 
 /*@ section msghdr @*/
 /* A msghdr with no name and no control data: count vectors (at most MSG_VECTORS are filled; more is
- * refused before any is read) of MSG_VECTOR_LENGTH bytes following each other from stream_offset. */
-static unsigned long long msghdr_of(struct workspace *ws, int slot, int stream_offset, unsigned count)
+ * refused before any is read) of MSG_VECTOR_LENGTH bytes following each other from stream_offset.
+ * Its msg_namelen and msg_controllen are given without pointers: a multishot RECVMSG lays out its
+ * buffers by these lengths alone. */
+static unsigned long long msghdr_of(struct workspace *ws, int slot, int stream_offset, unsigned count, int namelen, unsigned controllen)
 {
 	struct msg_slot *m = &ws->msgs[slot % MSG_SLOTS];
 	memset(m, 0, sizeof *m);
@@ -885,6 +887,8 @@ static unsigned long long msghdr_of(struct workspace *ws, int slot, int stream_o
 	}
 	m->hdr.msg_iov = m->iov;
 	m->hdr.msg_iovlen = count;
+	m->hdr.msg_namelen = namelen;
+	m->hdr.msg_controllen = controllen;
 	return (unsigned long long)(uintptr_t)&m->hdr;
 }
 
