@@ -130,8 +130,8 @@ public static class BufferChoices
     /// <summary>
     /// A buffer ring and what takes from it: a step that registers a ring for group 1 or 2 (its entries
     /// the workspace's, or IOU_PBUF_RING_MMAP's pages, plain or incremental), then steps of one request
-    /// or register call each: READs of the program's file, RECVs of socket B (single or multishot) with
-    /// the SENDs on socket A that feed them, RECVMSGs (single or multishot, their buffers laid out by
+    /// or register call each: READs of the program's file, RECVs of socket B (single or multishot, and
+    /// bundles of either) with the SENDs on socket A that feed them, RECVMSGs (single or multishot, their buffers laid out by
     /// <see cref="MessageLayouts"/>), a READ_MULTISHOT of the pipe with the writes that feed it,
     /// PBUF_STATUS, and now and then UNREGISTER_PBUF_RING.
     /// </summary>
@@ -152,6 +152,17 @@ public static class BufferChoices
                     select Step.Alone(message
                         ? new SqeSpec((byte)io_uring_op.IORING_OP_RECVMSG, BufferSelect, multishot ? SocketChoices.Multishot : (ushort)0, 0, 0, FdChoice.SocketB, BufChoice.Area, 0, len == 0 ? 0u : 1u, 0, 0, 0, bgid, Length: lengths)
                         : SocketChoices.Receive(FdChoice.SocketB, len, 0) with { Flags = BufferSelect, Ioprio = multishot ? SocketChoices.Multishot : (ushort)0, BufIndex = bgid })),
+
+                // A bundle always asks for a length: without one the kernel maps as many buffers as a
+                // vector array cached from an earlier request holds, which the program cannot know.
+                (2, from multishot in Gen.Elements(false, false, true)
+                    from len in Gen.Elements(8u, 20u, 50u, 100u, 700u)
+                    select Step.Alone(SocketChoices.Receive(FdChoice.SocketB, len, 0) with
+                    {
+                        Flags = BufferSelect,
+                        Ioprio = (ushort)(SocketChoices.Bundle | (multishot ? SocketChoices.Multishot : 0)),
+                        BufIndex = bgid,
+                    })),
                 (2, Gen.Constant(Step.Alone(new SqeSpec((byte)io_uring_op.IORING_OP_READ_MULTISHOT, BufferSelect, 0, 0, 0, FdChoice.PipeRead, BufChoice.Null, 0, 0, 0, 0, 0, bgid)))),
                 (2, from len in Gen.Elements(1u, 30u, 100u, 700u)
                     select Step.Alone(new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, len, 0, 0, 0))),

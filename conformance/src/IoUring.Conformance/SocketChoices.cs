@@ -17,6 +17,7 @@ public static class SocketChoices
 
     public const ushort PollFirst = 1;
     public const ushort Multishot = 2;
+    public const ushort Bundle = 16;
 
     /// <summary>
     /// The bytes a program may send in all: far below what an AF_UNIX stream socket takes before a send
@@ -28,8 +29,12 @@ public static class SocketChoices
     /// <summary>msg_flags: none, MSG_DONTWAIT (-EAGAIN instead of waiting), MSG_WAITALL (waits for all of it), MSG_PEEK, MSG_NOSIGNAL (io_uring adds it to sends anyway) and two of them.</summary>
     public static readonly uint[] MsgFlags = [0, 0, 0, 0, DontWait, DontWait, WaitAll, WaitAll, Peek, NoSignal, WaitAll | DontWait, Peek | DontWait];
 
-    /// <summary>ioprio, which carries IORING_RECVSEND_*: none, POLL_FIRST, multishot (refused without provided buffers) and a bit no kernel knows.</summary>
-    public static readonly ushort[] Ioprios = [0, 0, 0, 0, 0, PollFirst, PollFirst, Multishot, 0x8];
+    /// <summary>
+    /// ioprio, which carries IORING_RECVSEND_*: none, POLL_FIRST, multishot (refused without provided
+    /// buffers), a bundle (a RECV without provided buffers receives as usual, a SEND's prep refuses it,
+    /// and kernels before bundles refuse both) and a bit no kernel knows.
+    /// </summary>
+    public static readonly ushort[] Ioprios = [0, 0, 0, 0, 0, PollFirst, PollFirst, Multishot, Bundle, 0x8];
 
     /// <summary>SEND and RECV: bytes of the stream buffer.</summary>
     public static readonly uint[] Lengths = [0, 1, 100, 700, 700, 4096, 5000];

@@ -252,6 +252,98 @@ internal sealed unsafe partial class EngineRing
         return true;
     }
 
+    /// <summary>
+    /// io_ring_buffers_peek: the ring's buffers from its head that a bundle of at most
+    /// <paramref name="maxLen"/> bytes maps, none taken yet (the head moves when the receive commits
+    /// them): as many as the length needs, the first's length deciding, 256 at most; the last cut to
+    /// what the length leaves, which ends the selection there unless it is the first or the ring is
+    /// incremental (<paramref name="partial"/>). <paramref name="emptied"/>: the selection reached the
+    /// ring's tail, counting the buffer the length ran out on where the kernel does
+    /// (<see cref="KernelProfile.BundleTakesTheBufferItsLengthEndsIn"/>). No buffer, or a first of
+    /// length 0 when a length is asked: -ENOBUFS.
+    /// </summary>
+    private int PeekRing(BufferRing ring, uint maxLen, Posix.IoVec* iovs, out ushort firstId, out bool partial, out bool emptied)
+    {
+        firstId = 0;
+        partial = false;
+        emptied = false;
+        ushort tail;
+        if (Posix.CopyFromUser(&tail, ring.Address + 14, sizeof(ushort)) != 0)
+        {
+            return -Errno.ENOBUFS;
+        }
+
+        var head = ring.Head;
+        var available = Math.Min((int)(ushort)(tail - head), UioMaxIov);
+        io_uring_buf buffer;
+        if (available == 0 || Posix.CopyFromUser(&buffer, HeadEntry(ring), (nuint)sizeof(io_uring_buf)) != 0)
+        {
+            return -Errno.ENOBUFS;
+        }
+
+        maxLen = Math.Min(maxLen, MaxRwCount);
+        if (maxLen != 0)
+        {
+            if (buffer.len == 0)
+            {
+                return -Errno.ENOBUFS;
+            }
+
+            var needed = Math.Min((maxLen + (ulong)buffer.len - 1) / buffer.len, 256UL);
+            available = (int)Math.Min((ulong)available, needed);
+        }
+        else
+        {
+            // Without a length the kernel maps as many buffers as the vector array the request's
+            // message state holds, which may be one an earlier request left in the ring's cache.
+            engine.ReportUnmodelled("a RECV bundle without a length (it maps as many buffers as a vector array cached from an earlier request holds)");
+            available = 1;
+        }
+
+        var left = maxLen == 0 ? MaxRwCount : maxLen;
+        firstId = buffer.bid;
+        var n = 0;
+        do
+        {
+            if (Posix.CopyFromUser(&buffer, ring.Address + ((ulong)(head & ring.Mask) * BufferRingEntryBytes), (nuint)sizeof(io_uring_buf)) != 0)
+            {
+                break;
+            }
+
+            var length = buffer.len;
+            if (length > left)
+            {
+                length = left;
+                if (!ring.Incremental)
+                {
+                    partial = true;
+                    if (n > 0)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            iovs[n++] = new Posix.IoVec { Base = (nint)buffer.addr, Length = length };
+            left -= length;
+            if (left == 0)
+            {
+                if (profile.BundleTakesTheBufferItsLengthEndsIn)
+                {
+                    head++;
+                }
+
+                break;
+            }
+
+            head++;
+        }
+        while (n < available);
+
+        emptied = head == tail;
+        return n;
+    }
+
     /// <summary>Where the entry at the ring's head is (the head masked: it runs on past the ring's size).</summary>
     private static ulong HeadEntry(BufferRing ring) => ring.Address + ((ulong)(ring.Head & ring.Mask) * BufferRingEntryBytes);
 

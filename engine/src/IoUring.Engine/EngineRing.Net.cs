@@ -25,6 +25,9 @@ internal sealed unsafe partial class EngineRing
     // MULTISHOT_MAX_RETRY: receives a multishot RECV posts in a row before it is requeued.
     private const int MultishotMaxRetry = 32;
 
+    // io_ring_buffers_peek maps at most this many buffers at once (PEEK_MAX_IMPORT).
+    private const int PeekMaxImport = 256;
+
     private const int SockStream = 1;
     private const int SockSeqpacket = 5;
     private const int SockaddrStorageSize = 128;
@@ -87,15 +90,24 @@ internal sealed unsafe partial class EngineRing
             engine.ReportUnmodelled("a SEND from provided buffers");
         }
 
-        if ((r.Ioprio & RecvSendBundle) != 0)
+        // A SEND bundle needs provided buffers on 6.12; later kernels send the caller's buffer with
+        // MSG_WAITALL as a multishot of its own (ExecuteNet). The message variants never take one.
+        if ((r.Ioprio & RecvSendBundle) != 0 && r.Kind != OpKind.Recv)
         {
-            if (r.Kind != OpKind.Recv)
+            if (r.Kind != OpKind.Send || ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) == 0 && profile.SendBundleNeedsBuffers))
             {
                 return -Errno.EINVAL;
             }
 
-            engine.ReportUnmodelled("a RECV bundle");
+            r.OpFlags |= MsgWaitall;
         }
+
+        // What a bundle's selections go by: the socket's msg_inq (0 before the first receive).
+        r.BundleQueued = 0;
+        r.BundleAppending = false;
+        r.BundleCapped = false;
+        r.BundleEmptied = false;
+        r.BundlePartial = false;
 
         if (r.Kind == OpKind.Send)
         {
@@ -398,6 +410,14 @@ internal sealed unsafe partial class EngineRing
             r.CqeFlags |= Constants.IORING_CQE_F_SOCK_NONEMPTY;
         }
 
+        // A SEND bundle without provided buffers posts what it sent with IORING_CQE_F_MORE and sends
+        // again from where it ended, which is nothing: its final CQE is 0. One that had to wait for the
+        // socket posts its result alone.
+        if (r.Kind == OpKind.Send && (r.Ioprio & RecvSendBundle) != 0 && res > 0 && !r.Polled && PostMultishot(r.UserData, (int)res, Constants.IORING_CQE_F_MORE))
+        {
+            r.Res = 0;
+        }
+
         return Completion.Inline;
     }
 
@@ -411,6 +431,18 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private Completion ReceiveIntoProvidedBuffer(ref Request r)
     {
+        // A bundle issued inline peeks at a buffer ring; from io-wq (the ring unlocked) it takes one
+        // buffer as any receive does, as from a legacy group.
+        if ((r.Ioprio & RecvSendBundle) != 0 && !runningInIoWq)
+        {
+            if (bufferRings != null && bufferRings.TryGetValue(r.BufIndex, out var ring))
+            {
+                return ReceiveBundle(ref r, ring);
+            }
+
+            return IsLegacyGroup(r.BufIndex) ? ReceiveBundle(ref r, null) : Returned(ref r, -Errno.ENOENT);
+        }
+
         var multishot = (r.Ioprio & RecvMultishot) != 0;
         var flags = (int)r.OpFlags;
         while (true)
@@ -593,6 +625,221 @@ internal sealed unsafe partial class EngineRing
         }
 
         return layout.HeaderLength + Math.Min(received, room);
+    }
+
+    /// <summary>
+    /// io_recv with IORING_RECVSEND_BUNDLE from a buffer ring: each receive maps as many of the ring's
+    /// buffers as its length needs (<see cref="PeekRing"/>), receives into all of them at once and uses
+    /// up those the data reached (an incremental ring: the bytes); the CQE names the first. A receive that
+    /// filled every buffer while the socket says it holds more (msg_inq above 1) receives again at once
+    /// for that much and adds it to the same CQE, once, unless the ring ran empty or the last buffer was
+    /// cut short; if that second selection finds no buffer the request still completes with what it had,
+    /// but fails its links. A multishot bundle posts each CQE with IORING_CQE_F_MORE and ends when a
+    /// selection empties the ring; one that filled its whole length is requeued rather than retried at once.
+    /// A legacy group (<paramref name="ring"/> null) gives one buffer a selection, taken off the group at
+    /// once, and is empty when its list is.
+    /// </summary>
+    private Completion ReceiveBundle(ref Request r, BufferRing? ring)
+    {
+        const uint CarriedFlags = Constants.IORING_CQE_F_SOCK_NONEMPTY | Constants.IORING_CQE_F_MORE | Constants.IORING_CQE_F_BUF_MORE;
+        var multishot = (r.Ioprio & RecvMultishot) != 0;
+        var flags = (int)r.OpFlags;
+        var iovs = stackalloc Posix.IoVec[PeekMaxImport];
+        while (true)
+        {
+            // The length asked for, else what the socket said it still held; a multishot's byte limit caps it.
+            var maxLen = r.Len != 0 ? r.Len : r.BundleQueued > 1 ? (uint)r.BundleQueued : 0;
+            if (r.MultishotTotal != 0)
+            {
+                maxLen = maxLen == 0 ? r.MultishotTotal : Math.Min(maxLen, r.MultishotTotal);
+            }
+
+            int count;
+            ushort firstId;
+            bool partial;
+            bool emptied;
+            if (ring is not null)
+            {
+                count = PeekRing(ring, maxLen, iovs, out firstId, out partial, out emptied);
+            }
+            else
+            {
+                r.Len = maxLen;
+                count = SelectBuffer(ref r) ? 1 : -Errno.ENOBUFS;
+                firstId = r.Selected.Id;
+                partial = false;
+                emptied = count == 1 && bufferGroups![r.BufIndex].Count == 0;
+                iovs[0] = new Posix.IoVec { Base = (nint)r.Selected.Address, Length = Math.Min(r.Len, MaxRwCount) };
+            }
+
+            // That a selection emptied the group stays with the request (REQ_F_BL_EMPTY) until its next
+            // multishot CQE, though a receive that must wait gives the buffers back.
+            r.BundleEmptied |= emptied;
+
+            // So does a selection cut short (IORING_RECV_PARTIAL_MAP): no going back for more.
+            r.BundlePartial |= partial;
+
+            // One buffer mapped becomes the request's length (sr->len), which a receive that must wait
+            // asks for again when it is woken.
+            if (count == 1)
+            {
+                r.Len = (uint)iovs[0].Length;
+            }
+            long res;
+            long consumed;
+            var queued = -1;
+            ulong unfilled = 0;
+            if (count < 0)
+            {
+                r.SetFail();
+                res = count;
+                consumed = count;
+            }
+            else
+            {
+                ulong mapped = 0;
+                for (var k = 0; k < count; k++)
+                {
+                    mapped += (ulong)iovs[k].Length;
+                }
+
+                var msg = new Posix.MsgHdr { Iov = (nint)iovs, IovLength = count };
+                res = Posix.Result(Posix.RecvMsg(r.File, &msg, flags | MsgDontwait));
+                if (res == -Errno.EAGAIN)
+                {
+                    // Nothing was used: the buffers stay in the ring for the next try (a legacy one goes back).
+                    GiveBufferBack(ref r);
+                    return WouldWait(ref r);
+                }
+
+                if ((flags & MsgWaitall) != 0 && res > 0 && (ulong)res < mapped)
+                {
+                    engine.ReportUnmodelled("MSG_WAITALL into a provided buffer (the kernel keeps part of it for the rest)");
+                }
+
+                if (res < 0)
+                {
+                    r.SetFail();
+                }
+
+                consumed = res > 0 ? (long)Math.Min((ulong)res, mapped) : res;
+                unfilled = res > 0 ? mapped - (ulong)consumed : mapped;
+                queued = ReportsQueued(r.File) ? Posix.Queued(r.File) : -1;
+            }
+
+            var thisReceive = Math.Max(res, 0);
+            var finished = res <= 0;
+            res = res > 0 ? res + r.DoneIo : r.DoneIo > 0 ? r.DoneIo : res;
+
+            // io_recv_finish: the buffers the data reached are used up.
+            var cflags = queued > 0 ? Constants.IORING_CQE_F_SOCK_NONEMPTY : 0u;
+            var limitReached = false;
+            if (res > 0 && r.MultishotTotal != 0)
+            {
+                r.MultishotTotal -= (uint)Math.Min(res, r.MultishotTotal);
+                limitReached = r.MultishotTotal == 0;
+                finished |= limitReached;
+            }
+
+            if (ring is null && r.BufferSelected)
+            {
+                // A legacy buffer left its group at selection: nothing used gives it back.
+                if (consumed <= 0 && r.DoneIo == 0)
+                {
+                    GiveBufferBack(ref r);
+                }
+
+                ForgetBuffer(ref r);
+            }
+
+            if (count > 0 && consumed >= 0 && (consumed > 0 || r.DoneIo > 0))
+            {
+                cflags |= Constants.IORING_CQE_F_BUFFER | ((uint)firstId << (int)Constants.IORING_CQE_BUFFER_SHIFT);
+                if (ring is { Incremental: true })
+                {
+                    if (!IncrementalCommit(ring, (uint)consumed))
+                    {
+                        cflags |= Constants.IORING_CQE_F_BUF_MORE;
+                    }
+                }
+                else if (ring is not null)
+                {
+                    ring.Head += (ushort)BuffersReached(iovs, count, consumed, unfilled);
+                }
+            }
+
+            if (r.BundleAppending)
+            {
+                cflags = r.BundleFirstFlags | (cflags & CarriedFlags);
+            }
+
+            // A multishot bundle that took its whole length goes back for no more, and is requeued
+            // after its CQE rather than receiving again at once (until then it stays so).
+            r.BundleCapped |= r.MultishotLength != 0 && res >= r.MultishotLength;
+            if (!r.BundleEmptied && !r.BundleAppending && !r.BundlePartial && !r.BundleCapped && !limitReached && queued > 1 && thisReceive > 0 && unfilled == 0)
+            {
+                // Everything mapped was filled and the socket holds more: receive that too, into this CQE.
+                r.BundleFirstFlags = cflags & ~CarriedFlags;
+                r.Len = (uint)queued;
+                r.DoneIo += (int)thisReceive;
+                r.BundleAppending = true;
+                r.BundleQueued = queued;
+                continue;
+            }
+
+            r.BundleQueued = queued;
+            if (multishot && !finished && !r.BundleEmptied && PostMultishot(r.UserData, (int)res, cflags | Constants.IORING_CQE_F_MORE))
+            {
+                // io_mshot_prep_retry: the next receive starts afresh, asking for the multishot length.
+                r.DoneIo = 0;
+                r.BundleAppending = false;
+                r.BundleEmptied = false;
+                r.BundlePartial = false;
+                r.Len = r.MultishotLength;
+                if ((cflags & Constants.IORING_CQE_F_SOCK_NONEMPTY) != 0 || queued < 0)
+                {
+                    if (r.MultishotLoops++ < MultishotMaxRetry && !r.BundleCapped)
+                    {
+                        continue;
+                    }
+
+                    r.MultishotLoops = 0;
+                    r.BundleCapped = false;
+                }
+
+                return WaitForReadiness(ref r);
+            }
+
+            r.Res = (int)res;
+            r.CqeFlags = cflags;
+            return Completion.Inline;
+        }
+    }
+
+    /// <summary>
+    /// io_bundle_nbufs: how many of the mapped buffers <paramref name="consumed"/> bytes reached (all of
+    /// them when nothing is left unfilled, else each counted up to its length).
+    /// </summary>
+    private static int BuffersReached(Posix.IoVec* iovs, int count, long consumed, ulong unfilled)
+    {
+        if (consumed <= 0)
+        {
+            return 0;
+        }
+
+        if (count == 1 || unfilled == 0)
+        {
+            return count;
+        }
+
+        var n = 0;
+        while (consumed > 0 && n < count)
+        {
+            consumed -= (long)Math.Min((ulong)consumed, (ulong)iovs[n].Length);
+            n++;
+        }
+
+        return n;
     }
 
     /// <summary>A transfer that would wait: with MSG_DONTWAIT -EAGAIN is its result; otherwise it waits (<see cref="WaitForReadiness"/>).</summary>

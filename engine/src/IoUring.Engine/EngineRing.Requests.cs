@@ -897,7 +897,8 @@ internal sealed unsafe partial class EngineRing
             return ExecutePollAdd(i) == Completion.Polled;
         }
 
-        if (r.Kind == OpKind.Accept && (r.Ioprio & AcceptMultishot) != 0)
+        // A multishot ACCEPT, and a SEND bundle (a multishot request too), are armed rather than tried.
+        if ((r.Kind == OpKind.Accept && (r.Ioprio & AcceptMultishot) != 0) || (r.Kind == OpKind.Send && (r.Ioprio & RecvSendBundle) != 0))
         {
             return ArmMultishotFromIoWq(i);
         }

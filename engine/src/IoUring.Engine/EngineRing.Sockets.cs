@@ -295,8 +295,8 @@ internal sealed unsafe partial class EngineRing
         && (Posix.PollNow(listener) & PollIn) != 0;
 
     /// <summary>
-    /// io-wq's handling of a multishot ACCEPT (io_wq_submit_work): it is not tried there but armed to wait
-    /// for the listener; a file that cannot be polled fails it with -EBADFD.
+    /// io-wq's handling of a multishot request, an ACCEPT or a SEND bundle (io_wq_submit_work): it is not
+    /// tried there but armed to wait for its socket; a file that cannot be polled fails it with -EBADFD.
     /// </summary>
     private bool ArmMultishotFromIoWq(int i)
     {

@@ -353,6 +353,20 @@ public enum FixedBufferStage
 /// wait, so an empty ring ends the request only when more data comes. Probed on an AF_UNIX pair with one
 /// buffer and 8 bytes queued: whether -ENOBUFS follows the first CQE where the socket reports what it holds.
 /// </param>
+/// <param name="BundleTakesTheBufferItsLengthEndsIn">
+/// 6.12's RECV bundle selection counts the buffer its length runs out in as taken when it asks whether
+/// the ring is now empty, so a bundle that ends in the ring's last buffer finds the ring empty: it does
+/// not go back for more of what the socket holds, and a multishot one ends; later kernels find the ring
+/// empty only when every buffer available was mapped before the length ran out. Probed with a bundle of
+/// 16 bytes from two 8-byte buffers, 40 bytes queued on a TCP pair, a NOP linked: the NOP runs, or is
+/// cancelled by the second selection's -ENOBUFS.
+/// </param>
+/// <param name="SendBundleNeedsBuffers">
+/// 6.12's SEND prep refuses IORING_RECVSEND_BUNDLE without IOSQE_BUFFER_SELECT (-EINVAL); later kernels
+/// send the caller's buffer with MSG_WAITALL and, as the bundle is a multishot request, post what they
+/// sent with IORING_CQE_F_MORE and a final CQE of 0. Probed with a SEND bundle of one byte on an AF_UNIX
+/// pair: -EINVAL, or not.
+/// </param>
 /// <param name="MultishotCqeJumpsBatch">
 /// A multishot request's CQE with IORING_CQE_F_MORE is written to the CQ at once, ahead of the
 /// completions the same run of task work (or submission) has batched so far, and finds the room they
@@ -442,6 +456,8 @@ public sealed record KernelProfile(
     bool RecvMultishotLength = true,
     bool RecvMultishotKeepsLength = false,
     bool RecvMultishotRetriesAlways = false,
+    bool BundleTakesTheBufferItsLengthEndsIn = false,
+    bool SendBundleNeedsBuffers = false,
     bool EventfdSkipKeepsTail = true,
     bool MultishotCqeJumpsBatch = false)
 {

@@ -167,6 +167,21 @@ internal struct Request
     public uint MultishotTotal;
     public int MultishotLoops;
 
+    /// <summary>
+    /// A RECV bundle: what the socket said it still held after the last receive (msg_inq; -1 when it
+    /// cannot say, 0 before the first), whether this receive adds to the CQE of the one before (the
+    /// kernel's IORING_RECV_RETRY), that CQE's flags, kept for it, and whether a multishot bundle took
+    /// its whole length (IORING_RECV_MSHOT_CAP: no going back for more, requeued after its CQE), and
+    /// whether a selection emptied the group since its last CQE (REQ_F_BL_EMPTY: the bundle ends there)
+    /// or was cut short (IORING_RECV_PARTIAL_MAP: no going back for more).
+    /// </summary>
+    public int BundleQueued;
+    public bool BundleAppending;
+    public uint BundleFirstFlags;
+    public bool BundleCapped;
+    public bool BundleEmptied;
+    public bool BundlePartial;
+
     /// <summary>SENDMSG and RECVMSG: the msghdr and vectors as the kernel copied them (at prep, or at the first issue before 6.10).</summary>
     public NetMessage? Message;
 

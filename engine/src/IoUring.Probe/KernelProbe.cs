@@ -131,6 +131,8 @@ public static class KernelProbe
                 }) != -Errno.EINVAL),
                 RecvMultishotKeepsLength = ProbeRecvMultishotKeepsLength(live),
                 RecvMultishotRetriesAlways = ProbeRecvMultishotRetries(live),
+                BundleTakesTheBufferItsLengthEndsIn = ProbeBundleTakesTheBufferItsLengthEndsIn(live),
+                SendBundleNeedsBuffers = ProbeSendBundleNeedsBuffers(live),
                 EventfdSkipKeepsTail = ProbeEventfdSkipKeepsTail(live),
                 MsgRingRefusesBigCqeFlag = (msgRingFlags & Constants.IORING_MSG_RING_FLAGS_PASS) != 0 && ProbeMessageToPlainRing(live, Constants.IORING_MSG_RING_FLAGS_PASS, Constants.IORING_CQE_F_32) == -Errno.EINVAL,
             };
@@ -751,6 +753,21 @@ public static class KernelProbe
             sqe->addr = address;
             sqe->len = 1;
         }) == -Errno.EMSGSIZE;
+    });
+
+    /// <summary>A SEND bundle of one byte on an AF_UNIX pair without provided buffers: refused at prep (-EINVAL), or sent.</summary>
+    private static unsafe bool ProbeSendBundleNeedsBuffers(IRingBackend live) => WithSocketPair((a, _) =>
+    {
+        var data = stackalloc byte[1];
+        var address = (ulong)data;
+        return OneSqe(live, null, sqe =>
+        {
+            sqe->opcode = (byte)io_uring_op.IORING_OP_SEND;
+            sqe->fd = a;
+            sqe->addr = address;
+            sqe->len = 1;
+            sqe->ioprio = (ushort)Constants.IORING_RECVSEND_BUNDLE;
+        }) == -Errno.EINVAL;
     });
 
     /// <summary>An ACCEPT on fd -1 with each IORING_ACCEPT_* flag alone: those its prep refuses (-EINVAL, not -EBADF) the kernel does not take.</summary>
@@ -1388,10 +1405,31 @@ public static class KernelProbe
     private static unsafe bool ProbeRecvMultishotKeepsLength(IRingBackend live) => WithSocketPair((a, b) => MultishotReceiveCqes(live, a, b, [8, 64], 20)).Skip(1).FirstOrDefault().Res == 8;
 
     /// <summary>
+    /// A RECV bundle of 16 bytes from a ring of two 8-byte buffers, 40 bytes queued on a TCP pair, a NOP
+    /// linked after it: where the length ending in the last buffer counts it as taken, the ring is found
+    /// empty and the NOP runs; where not, the bundle goes for the 24 bytes still queued, finds no buffer,
+    /// completes with its 16 and fails the link (-ECANCELED). A kernel without bundles refuses the RECV.
+    /// </summary>
+    private static unsafe bool ProbeBundleTakesTheBufferItsLengthEndsIn(IRingBackend live)
+    {
+        var cqes = WithTcpPair((a, b) => ReceiveCqes(live, a, b, [8, 8], 40, (ushort)Constants.IORING_RECVSEND_BUNDLE, 16, linkNop: true));
+        return !(cqes.Any(c => c.UserData == 1 && c.Res == 16) && cqes.Any(c => c.UserData == 2 && c.Res == -Errno.ECANCELED));
+    }
+
+    /// <summary>
     /// The CQEs of a multishot RECV on <paramref name="b"/> with <paramref name="queued"/> bytes sent on
     /// <paramref name="a"/> first, its group a buffer ring of one buffer per length (its tail after them).
     /// </summary>
-    private static unsafe List<(ulong UserData, int Res, uint Flags)> MultishotReceiveCqes(IRingBackend live, int a, int b, uint[] lengths, int queued)
+    private static List<(ulong UserData, int Res, uint Flags)> MultishotReceiveCqes(IRingBackend live, int a, int b, uint[] lengths, int queued) =>
+        ReceiveCqes(live, a, b, lengths, queued, (ushort)Constants.IORING_RECV_MULTISHOT, 0, linkNop: false);
+
+    /// <summary>
+    /// The CQEs of a RECV (user_data 1) with IORING_RECVSEND_* flags <paramref name="ioprio"/> and
+    /// length <paramref name="length"/> on <paramref name="b"/>, <paramref name="queued"/> bytes sent on
+    /// <paramref name="a"/> first, its group a buffer ring of one buffer per length (its tail after them),
+    /// and a NOP (user_data 2) linked after it when <paramref name="linkNop"/>.
+    /// </summary>
+    private static unsafe List<(ulong UserData, int Res, uint Flags)> ReceiveCqes(IRingBackend live, int a, int b, uint[] lengths, int queued, ushort ioprio, uint length, bool linkNop)
     {
         var pages = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(8192, 4096);
         try
@@ -1418,10 +1456,16 @@ public static class KernelProbe
                 var sqe = ring.GetSqe();
                 sqe->opcode = (byte)io_uring_op.IORING_OP_RECV;
                 sqe->fd = b;
-                sqe->flags = (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT;
-                sqe->ioprio = (ushort)Constants.IORING_RECV_MULTISHOT;
+                sqe->len = length;
+                sqe->flags = (byte)(IoUringSqeFlags.IOSQE_BUFFER_SELECT | (linkNop ? IoUringSqeFlags.IOSQE_IO_LINK : 0));
+                sqe->ioprio = ioprio;
                 sqe->buf_group = 1;
                 sqe->user_data = 1;
+                if (linkNop)
+                {
+                    Prep.Nop(ring.GetSqe(), 2);
+                }
+
                 ring.Submit(1, (uint)IoUringEnterFlags.IORING_ENTER_GETEVENTS);
                 cqes = DrainCqes(ring);
             });

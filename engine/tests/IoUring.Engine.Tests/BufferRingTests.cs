@@ -147,6 +147,49 @@ public sealed unsafe class BufferRingTests : IDisposable
         Posix.Close(b);
     }
 
+    /// <summary>
+    /// A RECV bundle maps as many of the ring's buffers as its length needs and its CQE names the first;
+    /// having filled them all while the socket holds more, it goes back once for that much, into the same
+    /// CQE. Where its length ends in the ring's last buffer, 6.12 finds the ring empty and stops there;
+    /// later kernels go back, find no buffer, and complete with what they had, failing the link (the host
+    /// gave the first and third).
+    /// </summary>
+    [Fact]
+    public void ABundleFillsSeveralBuffersAndGoesBackOnceForWhatTheSocketStillHolds()
+    {
+        foreach (var (buffers, takesLast, expected, text) in new (int, bool, Completion[], string)[]
+        {
+            (2, false, [new(1, 16, Buffer), new(2, -Errno.ECANCELED, 0)], "01234567|89abcdef|........"),
+            (2, true, [new(1, 16, Buffer | NonEmpty), new(2, 0, 0)], "01234567|89abcdef|........"),
+            (3, false, [new(1, 24, Buffer | NonEmpty), new(2, 0, 0)], "01234567|89abcdef|ghijklmn"),
+        })
+        {
+            new Span<byte>(ring, 4096).Clear();
+            new Span<byte>(area, 4096).Fill((byte)'.');
+            using var r = TestRing.Create(Snapshots.Newest with { BundleTakesTheBufferItsLengthEndsIn = takesLast }, 8);
+            Assert.Equal(0, Register(r, (ulong)ring, 4, 1));
+            for (var i = 0; i < buffers; i++)
+            {
+                Add(ring, i, 3, 100 * i, 8, (ushort)i);
+            }
+
+            Publish(ring, (ushort)buffers);
+            var (a, b) = Posix.SocketPair(1);
+            Write(a, "0123456789abcdefghijklmnopqrstuvwxyzABCD");
+            var sqe = Receive(r, b, 1, group: 1);
+            sqe->ioprio = (ushort)Constants.IORING_RECVSEND_BUNDLE;
+            sqe->len = 16;
+            sqe->flags |= (byte)IoUringSqeFlags.IOSQE_IO_LINK;
+            r.Nop(2);
+            r.Submit(2);
+            Assert.Equal(expected, r.Reap());
+            Assert.Equal(buffers, Status(r, 1));
+            Assert.Equal(text, $"{Text(0, 8)}|{Text(100, 8)}|{Text(200, 8)}");
+            Posix.Close(a);
+            Posix.Close(b);
+        }
+    }
+
     [Fact]
     public void AnIncrementalRingGivesUpOnlyWhatEachReadUsed()
     {

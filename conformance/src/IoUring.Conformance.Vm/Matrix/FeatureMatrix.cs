@@ -429,12 +429,14 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         static bool Reading(SqeSpec s) => BufferChoices.Selects(s) && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV;
         static bool Receiving(SqeSpec s) => BufferChoices.Selects(s) && SocketChoices.IsTransfer(s) && !SocketChoices.IsSend(s);
         static bool MultishotReceive(SqeSpec s) => Receiving(s) && (s.Ioprio & SocketChoices.Multishot) != 0 && !SocketChoices.IsMessage(s);
+        static bool BundleReceive(SqeSpec s) => Receiving(s) && (s.Ioprio & SocketChoices.Bundle) != 0;
         static bool MultishotMessage(SqeSpec s) => Receiving(s) && (s.Ioprio & SocketChoices.Multishot) != 0 && SocketChoices.IsMessage(s) && s.Length != 0;
         var rings = (Func<KernelProfile, bool>)(p => p.RegisterOpLast == 0 || p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_PBUF_RING);
         list.Add(new MatrixFeature("buffer rings", "IORING_REGISTER_PBUF_RING over the program's pages, a READ taking its buffers", rings, p => RingUsed(p, shape => shape == BufferChoices.RingShape.Plain, Reading)));
         list.Add(new MatrixFeature("buffer rings", "a RECV or RECVMSG taking a buffer ring's buffer", rings, p => RingUsed(p, shape => shape == BufferChoices.RingShape.Plain, Receiving)));
         list.Add(new MatrixFeature("buffer rings", "multishot RECV (IORING_RECV_MULTISHOT) from a buffer ring", rings, p => RingUsed(p, _ => true, MultishotReceive)));
         list.Add(new MatrixFeature("buffer rings", "multishot RECVMSG: io_uring_recvmsg_out, name and control room, payload", rings, p => RingUsed(p, _ => true, MultishotMessage)));
+        list.Add(new MatrixFeature("buffer rings", "RECV bundles (IORING_RECVSEND_BUNDLE): several buffers a receive, single and multishot", p => (p.Features & Constants.IORING_FEAT_RECVSEND_BUNDLE) != 0, p => RingUsed(p, _ => true, BundleReceive)));
         list.Add(new MatrixFeature("buffer rings", "an MMAP ring (IOU_PBUF_RING_MMAP), mapped and filled", p => (p.BufferRingFlags & (uint)io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_MMAP) != 0, p => RingUsed(p, shape => shape == BufferChoices.RingShape.Mapped, BufferChoices.Selects)));
         list.Add(new MatrixFeature("buffer rings", "an incremental ring (IOU_PBUF_RING_INC, IORING_CQE_F_BUF_MORE)", p => (p.BufferRingFlags & (uint)io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_INC) != 0, p => RingUsed(p, shape => shape is BufferChoices.RingShape.Incremental or BufferChoices.RingShape.IncrementalMinLeft, BufferChoices.Selects)));
         list.Add(new MatrixFeature("buffer rings", "IORING_REGISTER_PBUF_STATUS", p => p.RegisterOpLast == 0 || p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_PBUF_STATUS, p => AnyRegister(p, RegisterKind.BufferRingStatus)));
