@@ -26,10 +26,15 @@ public static class TimeoutChoices
 {
     private const long FarAway = 1L << 34; // about 544 years: past the end of every run, on every clock.
 
-    /// <summary>The __kernel_timespec values (seconds, nanoseconds) the workspace holds, by choice.</summary>
+    /// <summary>
+    /// The __kernel_timespec values (seconds, nanoseconds) the workspace holds, by choice. The negative
+    /// tv_nsec is refused by a 64-bit process's kernel; a 32-bit process's keeps only its low 32 bits
+    /// (get_timespec64), which makes it a valid 4.29 s, so its seconds are far away: without them an
+    /// absolute timer at 4.29 s would fire or not by how long the machine had been up.
+    /// </summary>
     public static readonly (long Sec, long Nsec)[] Times =
     [
-        (0, 0), (0, 1), (FarAway, 0), (FarAway, 999_999_999), (-1, 0), (0, -1), (0, 2), (FarAway, 0),
+        (0, 0), (0, 1), (FarAway, 0), (FarAway, 999_999_999), (-1, 0), (FarAway, -1), (0, 2), (FarAway, 0),
     ];
 
     /// <summary>With IORING_TIMEOUT_IMMEDIATE_ARG the time is the address word itself, in nanoseconds, by choice.</summary>

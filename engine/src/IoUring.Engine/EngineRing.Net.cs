@@ -685,6 +685,7 @@ internal sealed unsafe partial class EngineRing
             {
                 r.Len = (uint)iovs[0].Length;
             }
+
             long res;
             long consumed;
             var queued = -1;
