@@ -199,13 +199,15 @@ internal sealed unsafe partial class EngineRing
         ref var r = ref requests[i];
 
         // A multishot receive whose entry is still armed waits on it; readiness it already has (it
-        // stopped after MULTISHOT_MAX_RETRY receives) runs it again from task work, as a requeue does.
+        // stopped after MULTISHOT_MAX_RETRY receives, or a bundle took its whole length) runs it again
+        // from task work, as a requeue does: with no wake-up's events, so the task work asks the file
+        // again when it runs and waits on if another waiter emptied it meanwhile (found by the soak).
         if (r.PollArmed && KeepsPollArmed(ref r))
         {
             r.AsyncPoll = true;
             if ((Posix.PollNow(r.File) & r.PollEvents) != 0)
             {
-                FirePoll(i, AnyEvents);
+                FirePoll(i, 0);
             }
 
             return;
