@@ -31,8 +31,8 @@ public static class SocketChoices
 
     /// <summary>
     /// ioprio, which carries IORING_RECVSEND_*: none, POLL_FIRST, multishot (refused without provided
-    /// buffers), a bundle (a RECV without provided buffers receives as usual, a SEND's prep refuses it,
-    /// and kernels before bundles refuse both) and a bit no kernel knows.
+    /// buffers), a bundle (without provided buffers a RECV receives as usual, a SEND is refused on 6.12
+    /// and sent with a CQE more later, and kernels before bundles refuse both) and a bit no kernel knows.
     /// </summary>
     public static readonly ushort[] Ioprios = [0, 0, 0, 0, 0, PollFirst, PollFirst, Multishot, Bundle, 0x8];
 

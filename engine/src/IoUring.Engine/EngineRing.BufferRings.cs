@@ -289,7 +289,7 @@ internal sealed unsafe partial class EngineRing
                 return -Errno.ENOBUFS;
             }
 
-            var needed = Math.Min((maxLen + (ulong)buffer.len - 1) / buffer.len, 256UL);
+            var needed = Math.Min((maxLen + (ulong)buffer.len - 1) / buffer.len, PeekMaxImport);
             available = (int)Math.Min((ulong)available, needed);
         }
         else
