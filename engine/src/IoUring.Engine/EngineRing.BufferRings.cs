@@ -305,7 +305,7 @@ internal sealed unsafe partial class EngineRing
         var n = 0;
         do
         {
-            if (Posix.CopyFromUser(&buffer, ring.Address + ((ulong)(head & ring.Mask) * BufferRingEntryBytes), (nuint)sizeof(io_uring_buf)) != 0)
+            if (Posix.CopyFromUser(&buffer, EntryAt(ring, head), (nuint)sizeof(io_uring_buf)) != 0)
             {
                 break;
             }
@@ -345,7 +345,10 @@ internal sealed unsafe partial class EngineRing
     }
 
     /// <summary>Where the entry at the ring's head is (the head masked: it runs on past the ring's size).</summary>
-    private static ulong HeadEntry(BufferRing ring) => ring.Address + ((ulong)(ring.Head & ring.Mask) * BufferRingEntryBytes);
+    private static ulong HeadEntry(BufferRing ring) => EntryAt(ring, ring.Head);
+
+    /// <summary>Where the entry a running index names is (masked to the ring's size).</summary>
+    private static ulong EntryAt(BufferRing ring, ushort index) => ring.Address + ((ulong)(index & ring.Mask) * BufferRingEntryBytes);
 
     /// <summary>
     /// io_kbuf_commit: the head moves past the request's buffer; on an incremental ring only past what

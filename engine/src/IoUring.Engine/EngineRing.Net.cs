@@ -725,7 +725,7 @@ internal sealed unsafe partial class EngineRing
 
                 consumed = res > 0 ? (long)Math.Min((ulong)res, mapped) : res;
                 unfilled = res > 0 ? mapped - (ulong)consumed : mapped;
-                queued = ReportsQueued(r.File) ? Posix.Queued(r.File) : -1;
+                queued = QueuedOrUnknown(r.File);
             }
 
             var thisReceive = Math.Max(res, 0);
@@ -914,15 +914,18 @@ internal sealed unsafe partial class EngineRing
         Posix.CopyToUser(user + 40, &msg->ControlLength, (nuint)sizeof(nint));
     }
 
-    /// <summary>
-    /// IORING_CQE_F_SOCK_NONEMPTY: the receive left data queued, as the socket reports it (msg_inq). An
-    /// AF_UNIX stream socket reports it only on kernels that have that (<see cref="KernelProfile.UnixStreamInq"/>).
-    /// </summary>
     /// <summary>Whether a receive learns how much the socket still holds (msg_inq): TCP, and an AF_UNIX stream where <see cref="KernelProfile.UnixStreamInq"/> says so.</summary>
     private bool ReportsQueued(int fd) =>
         (Posix.SocketOption(fd, SoDomain) is AfInet or AfInet6 && Posix.SocketOption(fd, SoProtocol) == IpprotoTcp)
         || (Posix.SocketType(fd) == SockStream && Posix.SocketOption(fd, SoDomain) == AfUnix && profile.UnixStreamInq == UnixStreamInq.WhenQueued);
 
+    /// <summary>msg_inq after a receive: the bytes the socket still holds where it says (<see cref="ReportsQueued"/>), else -1.</summary>
+    private int QueuedOrUnknown(int fd) => ReportsQueued(fd) ? Posix.Queued(fd) : -1;
+
+    /// <summary>
+    /// IORING_CQE_F_SOCK_NONEMPTY: the receive left data queued, as the socket reports it (msg_inq). An
+    /// AF_UNIX stream socket reports it only on kernels that have that (<see cref="KernelProfile.UnixStreamInq"/>).
+    /// </summary>
     private bool QueuedAfterReceive(int fd) => Posix.SocketType(fd) == SockStream && profile.UnixStreamInq switch
     {
         UnixStreamInq.WhenQueued => Posix.Queued(fd) > 0,
