@@ -91,9 +91,9 @@ public sealed unsafe partial class Workspace : IDisposable
         new Span<byte>(EpollOut, EpollOutBytes).Fill(EpollOutUnwritten);
         IoUring.Ring.Posix.WriteEvent(EpollEvents, 0x1, 1); // EPOLLIN
         IoUring.Ring.Posix.WriteEvent(EpollEvents + 16, 0x1 | (1u << 28), 2); // EPOLLIN | EPOLLEXCLUSIVE
-        Spare = fcntl(Fd, 1030, SpareFloor); // F_DUPFD_CLOEXEC
+        Spare = DuplicateFrom(Fd, SpareFloor);
         var notifier = eventfd(0, 0x80000 | 0x800); // EFD_CLOEXEC | EFD_NONBLOCK
-        Notifier = notifier < 0 ? -1 : fcntl(notifier, 1030, NotifierFloor);
+        Notifier = notifier < 0 ? -1 : DuplicateFrom(notifier, NotifierFloor);
         close(notifier);
         // The two pipes only SPLICE and TEE touch, numbered from SplicePipesFloor up.
         var splicePipes = stackalloc int[4];
@@ -106,7 +106,7 @@ public sealed unsafe partial class Workspace : IDisposable
 
             for (var end = 0; end < 2; end++)
             {
-                splicePipes[(2 * k) + end] = fcntl(pipe[end], 1030, SplicePipesFloor);
+                splicePipes[(2 * k) + end] = DuplicateFrom(pipe[end], SplicePipesFloor);
                 close(pipe[end]);
             }
         }
@@ -134,7 +134,7 @@ public sealed unsafe partial class Workspace : IDisposable
         // and statx buffer.
         DirectoryPath = System.IO.Directory.CreateTempSubdirectory("io_uring-conformance-").FullName;
         var opened = IoUring.Ring.Posix.OpenDirectory(DirectoryPath);
-        Directory = opened < 0 ? -1 : fcntl(opened, 1030, DirectoryFloor); // F_DUPFD_CLOEXEC
+        Directory = opened < 0 ? -1 : DuplicateFrom(opened, DirectoryFloor);
         close(opened);
         if (Directory < 0)
         {
@@ -336,11 +336,47 @@ public sealed unsafe partial class Workspace : IDisposable
     /// <summary>
     /// A duplicate of the program's file that only a CLOSE of the program closes, numbered from
     /// <see cref="SpareFloor"/> up so that no descriptor the program or the engine opens takes its number
-    /// once it is closed (the workspace closes it again at the end, harmlessly).
+    /// once it is closed, nor another workspace's (<see cref="DuplicateFrom"/>).
     /// </summary>
     public int Spare { get; }
 
     public const int SpareFloor = 900;
+
+    // The numbers from a floor up that live workspaces of this process hold, closed by their program or
+    // not. A program's CLOSE frees its spare's number in the kernel but not here: a workspace created
+    // beside it (replays and tests run programs side by side in one process) never takes that number,
+    // so the program's later requests on it still fail with -EBADF, and the workspace's own close of it
+    // at the end cannot close another workspace's descriptor.
+    private static readonly HashSet<int> NumberedDescriptors = [];
+
+    /// <summary>A close-on-exec duplicate of <paramref name="fd"/> at the lowest number from <paramref name="floor"/> up that is free and no live workspace holds; -1 with errno set if there is none.</summary>
+    private static int DuplicateFrom(int fd, int floor)
+    {
+        lock (NumberedDescriptors)
+        {
+            for (var number = floor; ; number++)
+            {
+                var duplicate = fcntl(fd, 1030, number); // F_DUPFD_CLOEXEC
+                if (duplicate < 0 || NumberedDescriptors.Add(duplicate))
+                {
+                    return duplicate;
+                }
+
+                close(duplicate);
+                number = duplicate;
+            }
+        }
+    }
+
+    /// <summary>Closes a descriptor <see cref="DuplicateFrom"/> numbered, and lets another workspace take its number.</summary>
+    private static void CloseNumbered(int number)
+    {
+        lock (NumberedDescriptors)
+        {
+            close(number);
+            NumberedDescriptors.Remove(number);
+        }
+    }
 
     /// <summary>
     /// The eventfd a program registers with its ring (IORING_REGISTER_EVENTFD): no request reads, writes or
@@ -625,17 +661,17 @@ public sealed unsafe partial class Workspace : IDisposable
         close(Fd);
         close(PipeRead);
         close(PipeWrite);
-        close(SplicePipeRead);
-        close(SplicePipeWrite);
-        close(TeePipeRead);
-        close(TeePipeWrite);
+        CloseNumbered(SplicePipeRead);
+        CloseNumbered(SplicePipeWrite);
+        CloseNumbered(TeePipeRead);
+        CloseNumbered(TeePipeWrite);
         close(EventFd);
         close(SocketA);
         close(SocketB);
         close(Listener);
         close(Udp);
-        close(Spare);
-        close(Notifier);
+        CloseNumbered(Spare);
+        CloseNumbered(Notifier);
         close(Epoll);
         NativeMemory.AlignedFree(Descriptors);
         NativeMemory.AlignedFree(EpollEvents);
@@ -648,7 +684,7 @@ public sealed unsafe partial class Workspace : IDisposable
         NativeMemory.AlignedFree(Futex);
         NativeMemory.AlignedFree(BufferRings);
         NativeMemory.AlignedFree(Times);
-        close(Directory);
+        CloseNumbered(Directory);
         NativeMemory.AlignedFree(Names);
         NativeMemory.AlignedFree(Hows);
         NativeMemory.AlignedFree(XattrStrings);

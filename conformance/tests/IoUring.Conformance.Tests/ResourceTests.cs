@@ -86,6 +86,23 @@ public sealed unsafe class ResourceTests
     /// 300 programs on the engine in this process and on the kernel in the supervised child: neither
     /// process holds more io_uring descriptors, program memfds or ring mappings afterwards.
     /// </summary>
+    [Fact]
+    public void ASpareDescriptorItsProgramClosedKeepsItsNumberFromWorkspacesBesideIt()
+    {
+        // Replays run programs side by side in one process; one of them closes its spare (a CLOSE).
+        var first = new Workspace();
+        Assert.Equal(0, Posix.Close(first.Spare));
+        using var beside = new Workspace();
+        Assert.NotEqual(first.Spare, beside.Spare);
+        Assert.False(Posix.IsOpen(first.Spare)); // so the first program's later requests on it still get -EBADF
+
+        // The first workspace ends and closes its spare again: the other's stays open.
+        first.Dispose();
+        Assert.True(Posix.IsOpen(beside.Spare));
+        using var next = new Workspace();
+        Assert.NotEqual(beside.Spare, next.Spare);
+    }
+
     [HostKernelFact]
     public void NoDescriptorsOrMappingsAreLeftBehind()
     {
