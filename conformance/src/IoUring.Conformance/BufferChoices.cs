@@ -34,8 +34,8 @@ public static class BufferChoices
 
     public static bool IsBufferCall(SqeSpec s) => IsBufferCall(s.Opcode);
 
-    /// <summary>A read or receive that takes a provided buffer: of the program's file or socket pair, issued inline.</summary>
-    public static bool Selects(SqeSpec s) => (s.Flags & BufferSelect) != 0 && (IsRead(s) || IsReceive(s) || IsReadMultishot(s));
+    /// <summary>A read, receive or SEND that takes a provided buffer: of the program's file or socket pair, issued inline.</summary>
+    public static bool Selects(SqeSpec s) => (s.Flags & BufferSelect) != 0 && (IsRead(s) || IsReceive(s) || IsSend(s) || IsReadMultishot(s));
 
     private static bool IsReadMultishot(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_READ_MULTISHOT;
 
@@ -43,12 +43,14 @@ public static class BufferChoices
 
     private static bool IsReceive(SqeSpec s) => s.Opcode is (byte)io_uring_op.IORING_OP_RECV or (byte)io_uring_op.IORING_OP_RECVMSG;
 
+    private static bool IsSend(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_SEND;
+
     /// <summary>A request that changes a group or takes from one.</summary>
     public static bool UsesGroups(SqeSpec s) => IsBufferCall(s) || Selects(s);
 
     /// <summary>
     /// IOSQE_BUFFER_SELECT kept only where the selection cannot race: a READ or READV of the program's
-    /// file, a RECV or RECVMSG of its socket pair, not sent to io-wq by IOSQE_ASYNC or a drain. Elsewhere
+    /// file, a RECV, RECVMSG or SEND of its socket pair, not sent to io-wq by IOSQE_ASYNC or a drain. Elsewhere
     /// the flag is dropped (other opcodes keep it: their prep refuses it, which is the behaviour
     /// compared). A buffer call never goes to io-wq by IOSQE_ASYNC. A receive that keeps it never asks for MSG_WAITALL (the kernel keeps part of a buffer
     /// for the rest, which the engine does not model).
@@ -72,7 +74,7 @@ public static class BufferChoices
             return (s.Flags & BufferSelect) != 0 && !(inline && s.Fd == FdChoice.PipeRead) ? s with { Flags = (byte)(s.Flags & ~BufferSelect) } : s;
         }
 
-        if ((s.Flags & BufferSelect) == 0 || !(IsRead(s) || IsReceive(s)))
+        if ((s.Flags & BufferSelect) == 0 || !(IsRead(s) || IsReceive(s) || IsSend(s)))
         {
             return s;
         }
@@ -105,8 +107,8 @@ public static class BufferChoices
     /// <summary>
     /// Two to five steps of one request each: a PROVIDE_BUFFERS of a few buffers to group 0 or 1, then reads
     /// of the program's file that take from that group (IOSQE_BUFFER_SELECT, buf_index the group, a length
-    /// of 0 or less than a buffer's), now and then a REMOVE_BUFFERS of it, so that the later ones meet a
-    /// group emptied or refilled.
+    /// of 0 or less than a buffer's) and SENDs on socket A from it, now and then a REMOVE_BUFFERS of it,
+    /// so that the later ones meet a group emptied or refilled.
     /// </summary>
     public static Gen<Step[]> Scenario =>
         from bgid in Gen.Elements((ushort)0, (ushort)1)
@@ -119,6 +121,7 @@ public static class BufferChoices
                     from len in Gen.Elements(0u, 100u, 5000u)
                     from off in Gen.Elements(0UL, 100UL, 8100UL)
                     select new SqeSpec(opcode, BufferSelect, 0, 0, 0, FdChoice.File, BufChoice.Area, 0, opcode == (byte)io_uring_op.IORING_OP_READV ? 1u : len, off, 0, 0, bgid)),
+                (2, SendFromGroup(bgid)),
                 (1, from removed in Gen.Elements(1UL, 8UL) select new SqeSpec(Remove, 0, 0, 0, 0, FdChoice.Negative, BufChoice.Area, 0, 0, 0, 0, 0, bgid, Length: removed)),
                 (1, Gen.Constant(new SqeSpec(Provide, 0, 0, 0, 0, FdChoice.Negative, BufChoice.Area, 4096 * 7, 100, 50, 0, 0, bgid, Length: 2))))
             .ArrayOf().Select(a => a.Take(4).ToArray())
@@ -131,7 +134,7 @@ public static class BufferChoices
     /// A buffer ring and what takes from it: a step that registers a ring for group 1 or 2 (its entries
     /// the workspace's, or IOU_PBUF_RING_MMAP's pages, plain or incremental), then steps of one request
     /// or register call each: READs of the program's file, RECVs of socket B (single or multishot, and
-    /// bundles of either) with the SENDs on socket A that feed them, RECVMSGs (single or multishot, their buffers laid out by
+    /// bundles of either) with the SENDs on socket A that feed them (some from the ring), RECVMSGs (single or multishot, their buffers laid out by
     /// <see cref="MessageLayouts"/>), a READ_MULTISHOT of the pipe with the writes that feed it,
     /// PBUF_STATUS, and now and then UNREGISTER_PBUF_RING.
     /// </summary>
@@ -163,6 +166,7 @@ public static class BufferChoices
                         Ioprio = (ushort)(SocketChoices.Bundle | (multishot ? SocketChoices.Multishot : 0)),
                         BufIndex = bgid,
                     })),
+                (2, SendFromGroup(bgid).Select(Step.Alone)),
                 (2, Gen.Constant(Step.Alone(new SqeSpec((byte)io_uring_op.IORING_OP_READ_MULTISHOT, BufferSelect, 0, 0, 0, FdChoice.PipeRead, BufChoice.Null, 0, 0, 0, 0, 0, bgid)))),
                 (2, from len in Gen.Elements(1u, 30u, 100u, 700u)
                     select Step.Alone(new SqeSpec((byte)io_uring_op.IORING_OP_WRITE, 0, 0, 0, 0, FdChoice.PipeWrite, BufChoice.Area, 0, len, 0, 0, 0))),
@@ -170,6 +174,15 @@ public static class BufferChoices
                 (1, Gen.Frequency((3, Gen.Constant(bgid)), (1, Gen.Constant((ushort)3))).Select(g => Register(new RegisterSpec(RegisterKind.UnregisterBufferRing, 1, g, false)))))
             .ArrayOf().Select(a => a.Take(6).ToArray())
         select new[] { Register(new RegisterSpec(RegisterKind.BufferRing, entries, RingVariant(shape, bgid), false)) }.Concat(rest).ToArray();
+
+    /// <summary>
+    /// A SEND on socket A of what the group's buffers hold (6.12 on): one buffer, cut to the length where
+    /// it is a ring's, or a bundle of as many as the length needs, then the rest.
+    /// </summary>
+    private static Gen<SqeSpec> SendFromGroup(ushort bgid) =>
+        from bundle in Gen.Elements(false, false, true)
+        from len in Gen.Elements(0u, 5u, 40u, 700u)
+        select SocketChoices.Send(FdChoice.SocketA, len, 0) with { Flags = BufferSelect, Ioprio = bundle ? SocketChoices.Bundle : (ushort)0, BufIndex = bgid };
 
     /// <summary>
     /// A RECVMSG's msg_namelen and msg_controllen, by which a multishot one lays out each buffer: none,

@@ -260,9 +260,10 @@ internal sealed unsafe partial class EngineRing
     /// incremental (<paramref name="partial"/>). <paramref name="emptied"/>: the selection reached the
     /// ring's tail, counting the buffer the length ran out on where the kernel does
     /// (<see cref="KernelProfile.BundleTakesTheBufferItsLengthEndsIn"/>). No buffer, or a first of
-    /// length 0 when a length is asked: -ENOBUFS.
+    /// length 0 when a length is asked: -ENOBUFS. A selection that is not a bundle maps one buffer
+    /// (<paramref name="most"/> 1).
     /// </summary>
-    private int PeekRing(BufferRing ring, uint maxLen, Posix.IoVec* iovs, out ushort firstId, out bool partial, out bool emptied)
+    private int PeekRing(BufferRing ring, uint maxLen, Posix.IoVec* iovs, out ushort firstId, out bool partial, out bool emptied, int most = PeekMaxImport)
     {
         firstId = 0;
         partial = false;
@@ -290,7 +291,7 @@ internal sealed unsafe partial class EngineRing
             }
 
             var needed = Math.Min((maxLen + (ulong)buffer.len - 1) / buffer.len, PeekMaxImport);
-            available = (int)Math.Min((ulong)available, needed);
+            available = (int)Math.Min((ulong)available, Math.Min(needed, (ulong)most));
         }
         else
         {

@@ -80,16 +80,6 @@ internal sealed unsafe partial class EngineRing
             r.MultishotLoops = 0;
         }
 
-        // A bundle is refused on the message variants and, for a send, without provided buffers. A RECV
-        // bundle is taken, and the engine does not follow where it goes.
-
-        // A SEND that takes provided buffers (6.12 on) sends from them and commits them at selection;
-        // the engine does not follow it yet.
-        if (r.Kind == OpKind.Send && (r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
-        {
-            engine.ReportUnmodelled("a SEND from provided buffers");
-        }
-
         // A SEND bundle needs provided buffers on 6.12; later kernels send the caller's buffer with
         // MSG_WAITALL as a multishot of its own (ExecuteNet). The message variants never take one.
         if ((r.Ioprio & RecvSendBundle) != 0 && r.Kind != OpKind.Recv)
@@ -129,10 +119,15 @@ internal sealed unsafe partial class EngineRing
     /// </summary>
     private int ImportNet(ref Request r)
     {
-        // A provided buffer is selected at issue; a RECVMSG still has its msghdr copied.
+        // A provided buffer is selected at issue; a RECVMSG still has its msghdr copied, a SEND its address.
         if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
         {
-            return r.Kind == OpKind.RecvMsg && r.Message is null ? ReadMsgHdr(ref r) : 0;
+            return r.Kind switch
+            {
+                OpKind.RecvMsg when r.Message is null => ReadMsgHdr(ref r),
+                OpKind.Send when r.Off != 0 => AddressIn(r.Off, r.AddrLen),
+                _ => 0,
+            };
         }
 
         if (r.Kind is OpKind.Send or OpKind.Recv)
@@ -332,9 +327,9 @@ internal sealed unsafe partial class EngineRing
             return Returned(ref r, import);
         }
 
-        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0 && receive)
+        if ((r.SqeFlags & (byte)IoUringSqeFlags.IOSQE_BUFFER_SELECT) != 0)
         {
-            return ReceiveIntoProvidedBuffer(ref r);
+            return receive ? ReceiveIntoProvidedBuffer(ref r) : SendFromProvidedBuffers(ref r);
         }
 
         // The kernel's iterator over the vectors: a copy, advanced past what earlier issues moved.

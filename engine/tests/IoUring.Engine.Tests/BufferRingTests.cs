@@ -212,6 +212,79 @@ public sealed unsafe class BufferRingTests : IDisposable
         Assert.Equal("abcdefghij..", Text(1000, 12));
     }
 
+    [Fact]
+    public void ASendFromProvidedBuffersUsesThemUpWhenItSelectsThem()
+    {
+        using var r = TestRing.Create(Snapshots.Newest, 16);
+        var (a, b) = Posix.SocketPair(1);
+        Assert.Equal(0, Register(r, (ulong)ring, 4, 1));
+        for (var i = 0; i < 4; i++)
+        {
+            Fill(64 * i, 32, (char)('a' + i));
+            Add(ring, i, 3, 64 * i, 32, (ushort)i);
+        }
+
+        Publish(ring, 4);
+
+        // One buffer, cut to the length asked for and used up all the same; no length sends all of it.
+        Send(r, a, 1, group: 1, length: 5);
+        Send(r, a, 2, group: 1, length: 0);
+        Send(r, a, 3, group: 9, length: 0);
+        r.Submit(3);
+        Assert.Equal([new(1, 5, Buffer), new(2, 32, Buffer | (1u << 16)), new(3, -Errno.ENOENT, 0)], r.Reap());
+        Assert.Equal("aaaaa" + new string('b', 32), Received(b));
+
+        // A bundle of 40 bytes maps one buffer (the next would be cut short), then, asking for no
+        // length, the rest; the selection that empties the ring ends it.
+        Send(r, a, 4, group: 1, length: 40, bundle: true);
+        Send(r, a, 5, group: 1, length: 0);
+        r.Submit(2);
+        Assert.Equal([new(4, 32, Buffer | More | (2u << 16)), new(4, 32, Buffer | (3u << 16)), new(5, -Errno.ENOBUFS, 0)], r.Reap());
+        Assert.Equal(new string('c', 32) + new string('d', 32), Received(b));
+        Assert.Equal(4, Status(r, 1));
+
+        // An incremental ring gives up the bytes sent; a bundle's length may end inside a buffer.
+        var incremental = (byte*)NativeMemory.AlignedAlloc(4096, 4096);
+        new Span<byte>(incremental, 4096).Clear();
+        Assert.Equal(0, Register(r, (ulong)incremental, 2, 2, Incremental));
+        Fill(256, 32, 'e');
+        Fill(320, 32, 'f');
+        Add(incremental, 0, 1, 256, 32, 0);
+        Add(incremental, 1, 1, 320, 32, 1);
+        Publish(incremental, 2);
+        Send(r, a, 6, group: 2, length: 5);
+        Send(r, a, 7, group: 2, length: 40, bundle: true);
+        r.Submit(2);
+        Assert.Equal([new(6, 5, Buffer | BufMore), new(7, 40, Buffer | More | BufMore), new(7, 19, Buffer | (1u << 16))], r.Reap());
+        Assert.Equal(new string('e', 32) + new string('f', 32), Received(b));
+        NativeMemory.AlignedFree(incremental);
+
+        // A legacy group gives its first buffer whole, whatever the length.
+        Fill(512, 96, 'g');
+        r.Sqe(io_uring_op.IORING_OP_PROVIDE_BUFFERS, 3, 8, addr: (ulong)(area + 512), len: 32)->buf_group = 5;
+        r.Submit(1);
+        Assert.Equal([(8, 0)], r.Results().ToList());
+        Send(r, a, 9, group: 5, length: 5);
+        Send(r, a, 10, group: 5, length: 40, bundle: true);
+        Send(r, a, 11, group: 5, length: 0);
+        r.Submit(3);
+        Assert.Equal([new(9, 32, Buffer), new(10, 32, Buffer | More | (1u << 16)), new(10, 32, Buffer | (2u << 16)), new(11, -Errno.ENOBUFS, 0)], r.Reap());
+        Assert.Equal(new string('g', 96), Received(b));
+
+        // A send that fails has used its buffers up too, and its CQE names them.
+        Add(ring, 4, 3, 0, 32, 4);
+        Add(ring, 5, 3, 64, 32, 5);
+        Publish(ring, 6);
+        Assert.Equal(0, Posix.Shutdown(a, 1));
+        Send(r, a, 12, group: 1, length: 5);
+        Send(r, a, 13, group: 1, length: 5, bundle: true);
+        r.Submit(2);
+        Assert.Equal([new(12, -Errno.EPIPE, Buffer | (4u << 16)), new(13, -Errno.EPIPE, Buffer | (5u << 16))], r.Reap());
+        Assert.Equal(6, Status(r, 1));
+        Posix.Close(a);
+        Posix.Close(b);
+    }
+
     public void Dispose()
     {
         Posix.Close(memfd);
@@ -252,6 +325,27 @@ public sealed unsafe class BufferRingTests : IDisposable
         sqe->buf_group = group;
         return sqe;
     }
+
+    private static void Send(TestRing r, int fd, ulong userData, ushort group, uint length, bool bundle = false)
+    {
+        var sqe = r.Sqe(io_uring_op.IORING_OP_SEND, fd, userData, len: length, flags: IoUringSqeFlags.IOSQE_BUFFER_SELECT);
+        sqe->buf_group = group;
+        sqe->ioprio = bundle ? (ushort)Constants.IORING_RECVSEND_BUNDLE : (ushort)0;
+    }
+
+    private static string Received(int fd)
+    {
+        var bytes = new byte[4096];
+        fixed (byte* p = bytes)
+        {
+            var iov = new Posix.IoVec { Base = (nint)p, Length = (nuint)bytes.Length };
+            var msg = new Posix.MsgHdr { Iov = (nint)(&iov), IovLength = 1 };
+            var n = (int)Posix.RecvMsg(fd, &msg, 0x40); // MSG_DONTWAIT
+            return System.Text.Encoding.ASCII.GetString(bytes, 0, Math.Max(n, 0));
+        }
+    }
+
+    private void Fill(int at, int length, char letter) => new Span<byte>(area + at, length).Fill((byte)letter);
 
     private static void Write(int fd, string text)
     {

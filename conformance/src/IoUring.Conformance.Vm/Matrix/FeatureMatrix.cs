@@ -415,10 +415,11 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("paths", "a symbolic link made (SYMLINKAT) and a hard link (LINKAT)", p => Has(p, io_uring_op.IORING_OP_LINKAT), p => AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_SYMLINKAT)) && AnySqe(p, s => InDirectory(s, io_uring_op.IORING_OP_LINKAT))));
         // Provided buffers of the legacy kind.
         static bool Provides(SqeSpec s) => s.Opcode == (byte)io_uring_op.IORING_OP_PROVIDE_BUFFERS && s.Buf == BufChoice.Area && s.Length is > 0 and <= 65536 && s.Len != 0 && s.OpFlags == 0;
-        static bool ProvidedThenSelected(RingProgram p) => p.Steps.SelectMany(step => step.Batch).Aggregate(
+        static bool ProvidedThenSelected(RingProgram p, Func<SqeSpec, bool> selecting) => p.Steps.SelectMany(step => step.Batch).Aggregate(
             (Groups: new HashSet<ushort>(), Selected: false),
-            (state, s) => (Provides(s) ? [.. state.Groups, s.BufIndex] : state.Groups, state.Selected || (BufferChoices.Selects(s) && state.Groups.Contains(s.BufIndex)))).Selected;
-        list.Add(new MatrixFeature("provided buffers", "a READ or READV taking a provided buffer (IORING_CQE_F_BUFFER)", p => Has(p, io_uring_op.IORING_OP_PROVIDE_BUFFERS), ProvidedThenSelected));
+            (state, s) => (Provides(s) ? [.. state.Groups, s.BufIndex] : state.Groups, state.Selected || (selecting(s) && state.Groups.Contains(s.BufIndex)))).Selected;
+        static bool Reading(SqeSpec s) => BufferChoices.Selects(s) && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV;
+        list.Add(new MatrixFeature("provided buffers", "a READ or READV taking a provided buffer (IORING_CQE_F_BUFFER)", p => Has(p, io_uring_op.IORING_OP_PROVIDE_BUFFERS), p => ProvidedThenSelected(p, Reading)));
         list.Add(new MatrixFeature("provided buffers", "IOSQE_BUFFER_SELECT with no buffer in the group (-ENOBUFS)", p => Has(p, io_uring_op.IORING_OP_READ), p => AnySqe(p, BufferChoices.Selects)));
         list.Add(new MatrixFeature("provided buffers", "REMOVE_BUFFERS of a group PROVIDE_BUFFERS made", p => Has(p, io_uring_op.IORING_OP_REMOVE_BUFFERS), p => AnySqe(p, Provides) && AnySqe(p, s => s.Opcode == (byte)io_uring_op.IORING_OP_REMOVE_BUFFERS && s.BufIndex != 7)));
         // Buffer rings, and receives taking provided buffers.
@@ -426,7 +427,6 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
             x.step.Register is { Kind: RegisterKind.BufferRing, Dirty: false } reg && reg.Count is > 0 and <= 8 && (reg.Count & (reg.Count - 1)) == 0
             && BufferChoices.FromVariant(reg.Variant) is var (ringShape, group) && shape(ringShape)
             && p.Steps.Skip(x.k).Any(later => later.Batch.Any(s => selecting(s) && s.BufIndex == group)));
-        static bool Reading(SqeSpec s) => BufferChoices.Selects(s) && s.Opcode is (byte)io_uring_op.IORING_OP_READ or (byte)io_uring_op.IORING_OP_READV;
         static bool Receiving(SqeSpec s) => BufferChoices.Selects(s) && SocketChoices.IsTransfer(s) && !SocketChoices.IsSend(s);
         static bool MultishotReceive(SqeSpec s) => Receiving(s) && (s.Ioprio & SocketChoices.Multishot) != 0 && !SocketChoices.IsMessage(s);
         static bool BundleReceive(SqeSpec s) => Receiving(s) && (s.Ioprio & SocketChoices.Bundle) != 0;
@@ -437,6 +437,8 @@ public sealed record FeatureMatrix(string Schema, ProgramSource Source, int Prog
         list.Add(new MatrixFeature("buffer rings", "multishot RECV (IORING_RECV_MULTISHOT) from a buffer ring", rings, p => RingUsed(p, _ => true, MultishotReceive)));
         list.Add(new MatrixFeature("buffer rings", "multishot RECVMSG: io_uring_recvmsg_out, name and control room, payload", rings, p => RingUsed(p, _ => true, MultishotMessage)));
         list.Add(new MatrixFeature("buffer rings", "RECV bundles (IORING_RECVSEND_BUNDLE): several buffers a receive, single and multishot", p => (p.Features & Constants.IORING_FEAT_RECVSEND_BUNDLE) != 0, p => RingUsed(p, _ => true, BundleReceive)));
+        static bool Sending(SqeSpec s) => BufferChoices.Selects(s) && SocketChoices.IsSend(s);
+        list.Add(new MatrixFeature("buffer rings", "SEND from provided buffers (a ring's or a legacy group's), single and bundles", p => (p.Features & Constants.IORING_FEAT_RECVSEND_BUNDLE) != 0, p => RingUsed(p, _ => true, Sending) || ProvidedThenSelected(p, Sending)));
         list.Add(new MatrixFeature("buffer rings", "an MMAP ring (IOU_PBUF_RING_MMAP), mapped and filled", p => (p.BufferRingFlags & (uint)io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_MMAP) != 0, p => RingUsed(p, shape => shape == BufferChoices.RingShape.Mapped, BufferChoices.Selects)));
         list.Add(new MatrixFeature("buffer rings", "an incremental ring (IOU_PBUF_RING_INC, IORING_CQE_F_BUF_MORE)", p => (p.BufferRingFlags & (uint)io_uring_register_pbuf_ring_flags.IOU_PBUF_RING_INC) != 0, p => RingUsed(p, shape => shape is BufferChoices.RingShape.Incremental or BufferChoices.RingShape.IncrementalMinLeft, BufferChoices.Selects)));
         list.Add(new MatrixFeature("buffer rings", "IORING_REGISTER_PBUF_STATUS", p => p.RegisterOpLast == 0 || p.RegisterOpLast > (uint)io_uring_register_op.IORING_REGISTER_PBUF_STATUS, p => AnyRegister(p, RegisterKind.BufferRingStatus)));
