@@ -285,6 +285,49 @@ public sealed unsafe class BufferRingTests : IDisposable
         Posix.Close(b);
     }
 
+    [Fact]
+    public void ASendFromProvidedBuffersThatFillsTheSocketWaitsAndSendsTheRestOfItsSelection()
+    {
+        // 64 KiB of ring buffers into an AF_UNIX socket with a 4 KiB send buffer: a SEND with MSG_WAITALL
+        // (its length cut to one buffer) and a bundle (all four) each send part, wait for room, and send
+        // the rest of what they selected; the bundle, having waited, posts one CQE.
+        foreach (var (bundle, length, expected) in new[] { (false, 40000u, 16384), (true, 0u, 65536) })
+        {
+            using var r = TestRing.Create(Snapshots.Newest, 16);
+            var (a, b) = Posix.SocketPair(1);
+            var room = 4096;
+            Assert.Equal(0, Posix.SetSockOptAt(a, 1, 7, (nint)(&room), sizeof(int))); // SOL_SOCKET, SO_SNDBUF
+            var memory = (byte*)NativeMemory.AlignedAlloc(4 * 16384, 4096);
+            new Span<byte>(memory, 4 * 16384).Fill((byte)'x');
+            new Span<byte>(ring, 4096).Clear();
+            Assert.Equal(0, Register(r, (ulong)ring, 4, 1));
+            for (var i = 0; i < 4; i++)
+            {
+                ((io_uring_buf*)ring)[i] = new io_uring_buf { addr = (ulong)(memory + (16384 * i)), len = 16384, bid = (ushort)i };
+            }
+
+            Publish(ring, 4);
+            Send(r, a, 1, group: 1, length: length, bundle: bundle)->msg_flags = bundle ? 0u : 0x100; // MSG_WAITALL
+            r.Submit();
+            var received = 0;
+            var completions = new List<Completion>();
+            for (var k = 0; k < 1000 && completions.Count == 0; k++)
+            {
+                received += Received(b).Length;
+                r.Submit();
+                completions.AddRange(r.Reap());
+            }
+
+            received += Received(b).Length;
+            Assert.Equal([new(1, expected, Buffer)], completions);
+            Assert.Equal(expected, received);
+            Assert.Equal(bundle ? 4 : 1, Status(r, 1));
+            NativeMemory.AlignedFree(memory);
+            Posix.Close(a);
+            Posix.Close(b);
+        }
+    }
+
     public void Dispose()
     {
         Posix.Close(memfd);
@@ -326,11 +369,12 @@ public sealed unsafe class BufferRingTests : IDisposable
         return sqe;
     }
 
-    private static void Send(TestRing r, int fd, ulong userData, ushort group, uint length, bool bundle = false)
+    private static io_uring_sqe* Send(TestRing r, int fd, ulong userData, ushort group, uint length, bool bundle = false)
     {
         var sqe = r.Sqe(io_uring_op.IORING_OP_SEND, fd, userData, len: length, flags: IoUringSqeFlags.IOSQE_BUFFER_SELECT);
         sqe->buf_group = group;
         sqe->ioprio = bundle ? (ushort)Constants.IORING_RECVSEND_BUNDLE : (ushort)0;
+        return sqe;
     }
 
     private static string Received(int fd)
