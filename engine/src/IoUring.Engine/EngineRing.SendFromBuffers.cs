@@ -15,7 +15,7 @@ namespace IoUring.Engine;
 /// <item>A legacy group gives its first buffer, whole: the SQE's length is not looked at.</item>
 /// <item>No group is -ENOENT; no buffer, or a first ring buffer of length 0, is -ENOBUFS.</item>
 /// <item>A send that must wait keeps a ring selection and sends it when woken; a legacy buffer goes
-/// back to its group first, where the kernel recycles it.</item>
+/// back to its group first, where the kernel recycles it, unless part of it was sent.</item>
 /// <item>A bundle sends with MSG_WAITALL. After a CQE of what it sent (IORING_CQE_F_MORE) it selects
 /// again with no length, until a selection empties the group, a send fails or sends nothing, or it had
 /// to wait; that CQE is the final one.</item>
@@ -56,18 +56,18 @@ internal sealed unsafe partial class EngineRing
             {
                 if (res == -Errno.EAGAIN)
                 {
-                    // With MSG_DONTWAIT the CQE still names the selection; a wait recycles a legacy buffer.
+                    // With MSG_DONTWAIT the CQE still names the selection. A wait recycles a legacy
+                    // buffer, unless part of it was sent (REQ_F_BL_NO_RECYCLE, which stays set).
                     if ((flags & MsgDontwait) != 0)
                     {
                         return Returned(ref r, -Errno.EAGAIN);
                     }
 
-                    if (r.DoneIo != 0)
+                    if (r.DoneIo == 0)
                     {
-                        engine.ReportUnmodelled("a SEND from provided buffers that sent part of them and waits for room (the kernel keeps even a legacy buffer then)");
+                        RecycleBuffer(ref r);
                     }
 
-                    RecycleBuffer(ref r);
                     return WaitForReadiness(ref r);
                 }
 

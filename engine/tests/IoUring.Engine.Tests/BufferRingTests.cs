@@ -326,6 +326,39 @@ public sealed unsafe class BufferRingTests : IDisposable
             Posix.Close(a);
             Posix.Close(b);
         }
+
+        // A legacy buffer partly sent stays with the request through the wait (not given back and
+        // selected again, which would send its start twice).
+        using (var r = TestRing.Create(Snapshots.Newest, 16))
+        {
+            var (a, b) = Posix.SocketPair(1);
+            var room = 4096;
+            Assert.Equal(0, Posix.SetSockOptAt(a, 1, 7, (nint)(&room), sizeof(int)));
+            var memory = (byte*)NativeMemory.AlignedAlloc(2 * 32768, 4096);
+            r.Sqe(io_uring_op.IORING_OP_PROVIDE_BUFFERS, 2, 1, addr: (ulong)memory, len: 32768, off: 7)->buf_group = 1;
+            r.Submit();
+            Assert.Equal([(1, 0)], r.Results().ToList());
+            Send(r, a, 2, group: 1, length: 0)->msg_flags = 0x100; // MSG_WAITALL
+            r.Submit();
+            var received = 0;
+            var completions = new List<Completion>();
+            for (var k = 0; k < 1000 && completions.Count == 0; k++)
+            {
+                received += Received(b).Length;
+                r.Submit();
+                completions.AddRange(r.Reap());
+            }
+
+            received += Received(b).Length;
+            Assert.Equal([new(2, 32768, Buffer | (7u << 16))], completions);
+            Assert.Equal(32768, received);
+            r.Sqe(io_uring_op.IORING_OP_REMOVE_BUFFERS, 8, 3)->buf_group = 1;
+            r.Submit();
+            Assert.Equal([(3, 1)], r.Results().ToList());
+            NativeMemory.AlignedFree(memory);
+            Posix.Close(a);
+            Posix.Close(b);
+        }
     }
 
     public void Dispose()
