@@ -27,6 +27,9 @@ internal sealed unsafe partial class EngineRing
     {
         var bundle = (r.Ioprio & RecvSendBundle) != 0;
         var flags = (int)r.OpFlags | MsgNosignal;
+
+        // The kernel's iterator: a copy of the selection, at most a peek's worth of vectors.
+        var iovs = stackalloc Posix.IoVec[PeekMaxImport];
         while (true)
         {
             if (!r.BufferSelected)
@@ -40,7 +43,6 @@ internal sealed unsafe partial class EngineRing
 
             // What an earlier issue sent is skipped (the kernel's iterator has advanced).
             var vectors = r.Vectors!;
-            var iovs = stackalloc Posix.IoVec[vectors.Length];
             vectors.CopyTo(new Span<Posix.IoVec>(iovs, vectors.Length));
             var remaining = SkipDone(iovs, vectors.Length, r.DoneIo, out var first);
             var msg = new Posix.MsgHdr { Iov = (nint)(iovs + first), IovLength = vectors.Length - first };
@@ -108,7 +110,7 @@ internal sealed unsafe partial class EngineRing
     {
         if (bufferRings != null && bufferRings.TryGetValue(r.BufIndex, out var ring))
         {
-            var iovs = stackalloc Posix.IoVec[PeekMaxImport];
+            var iovs = stackalloc Posix.IoVec[bundle ? PeekMaxImport : 1];
             var count = PeekRing(ring, r.Len != 0 ? r.Len : MaxRwCount, iovs, out var firstId, out _, out var emptied, bundle ? PeekMaxImport : 1);
             if (count < 0)
             {

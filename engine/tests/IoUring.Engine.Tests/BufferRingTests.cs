@@ -294,9 +294,7 @@ public sealed unsafe class BufferRingTests : IDisposable
         foreach (var (bundle, length, expected) in new[] { (false, 40000u, 16384), (true, 0u, 65536) })
         {
             using var r = TestRing.Create(Snapshots.Newest, 16);
-            var (a, b) = Posix.SocketPair(1);
-            var room = 4096;
-            Assert.Equal(0, Posix.SetSockOptAt(a, 1, 7, (nint)(&room), sizeof(int))); // SOL_SOCKET, SO_SNDBUF
+            var (a, b) = PairWithSmallSendBuffer();
             var memory = (byte*)NativeMemory.AlignedAlloc(4 * 16384, 4096);
             new Span<byte>(memory, 4 * 16384).Fill((byte)'x');
             new Span<byte>(ring, 4096).Clear();
@@ -308,17 +306,7 @@ public sealed unsafe class BufferRingTests : IDisposable
 
             Publish(ring, 4);
             Send(r, a, 1, group: 1, length: length, bundle: bundle)->msg_flags = bundle ? 0u : 0x100; // MSG_WAITALL
-            r.Submit();
-            var received = 0;
-            var completions = new List<Completion>();
-            for (var k = 0; k < 1000 && completions.Count == 0; k++)
-            {
-                received += Received(b).Length;
-                r.Submit();
-                completions.AddRange(r.Reap());
-            }
-
-            received += Received(b).Length;
+            var (completions, received) = DrainUntilComplete(r, b);
             Assert.Equal([new(1, expected, Buffer)], completions);
             Assert.Equal(expected, received);
             Assert.Equal(bundle ? 4 : 1, Status(r, 1));
@@ -331,25 +319,13 @@ public sealed unsafe class BufferRingTests : IDisposable
         // selected again, which would send its start twice).
         using (var r = TestRing.Create(Snapshots.Newest, 16))
         {
-            var (a, b) = Posix.SocketPair(1);
-            var room = 4096;
-            Assert.Equal(0, Posix.SetSockOptAt(a, 1, 7, (nint)(&room), sizeof(int)));
+            var (a, b) = PairWithSmallSendBuffer();
             var memory = (byte*)NativeMemory.AlignedAlloc(2 * 32768, 4096);
             r.Sqe(io_uring_op.IORING_OP_PROVIDE_BUFFERS, 2, 1, addr: (ulong)memory, len: 32768, off: 7)->buf_group = 1;
             r.Submit();
             Assert.Equal([(1, 0)], r.Results().ToList());
             Send(r, a, 2, group: 1, length: 0)->msg_flags = 0x100; // MSG_WAITALL
-            r.Submit();
-            var received = 0;
-            var completions = new List<Completion>();
-            for (var k = 0; k < 1000 && completions.Count == 0; k++)
-            {
-                received += Received(b).Length;
-                r.Submit();
-                completions.AddRange(r.Reap());
-            }
-
-            received += Received(b).Length;
+            var (completions, received) = DrainUntilComplete(r, b);
             Assert.Equal([new(2, 32768, Buffer | (7u << 16))], completions);
             Assert.Equal(32768, received);
             r.Sqe(io_uring_op.IORING_OP_REMOVE_BUFFERS, 8, 3)->buf_group = 1;
@@ -408,6 +384,31 @@ public sealed unsafe class BufferRingTests : IDisposable
         sqe->buf_group = group;
         sqe->ioprio = bundle ? (ushort)Constants.IORING_RECVSEND_BUNDLE : (ushort)0;
         return sqe;
+    }
+
+    /// <summary>An AF_UNIX stream pair whose first end has a 4 KiB send buffer (SO_SNDBUF).</summary>
+    private static (int A, int B) PairWithSmallSendBuffer()
+    {
+        var (a, b) = Posix.SocketPair(1);
+        var room = 4096;
+        Assert.Equal(0, Posix.SetSockOptAt(a, 1, 7, (nint)(&room), sizeof(int))); // SOL_SOCKET, SO_SNDBUF
+        return (a, b);
+    }
+
+    /// <summary>Submits the ring's SQEs, then reads <paramref name="peer"/> and enters the ring until a CQE comes: the CQEs and the bytes read.</summary>
+    private static (List<Completion> Completions, int Received) DrainUntilComplete(TestRing r, int peer)
+    {
+        r.Submit();
+        var received = 0;
+        var completions = new List<Completion>();
+        for (var k = 0; k < 1000 && completions.Count == 0; k++)
+        {
+            received += Received(peer).Length;
+            r.Submit();
+            completions.AddRange(r.Reap());
+        }
+
+        return (completions, received + Received(peer).Length);
     }
 
     private static string Received(int fd)
