@@ -209,8 +209,17 @@ case "${1:-}" in
     # A mutant that spans lines (a removed block) is never in the sample; the figure is for the rest.
     lines=${2:-150}
     seed=${3:-1}
+    if ! [[ "$lines" =~ ^[1-9][0-9]*$ && "$seed" =~ ^[0-9]+$ ]]; then
+      echo "mutation-sample: LINES must be a positive whole number and SEED a whole number (got '$lines' and '$seed'); e.g. ./make.sh mutation-sample 100 1208" >&2
+      exit 2
+    fi
     need_packages "${FRONT_END[@]}" gcc jq
     mapfile -t patterns < <(awk -v want="$lines" -v seed="$seed" -f engine/mutation/sample-lines.awk engine/src/IoUring.Engine/*.cs)
+    # No pattern would let Stryker mutate the whole engine (days): refuse instead.
+    if [ ${#patterns[@]} -eq 0 ]; then
+      echo "mutation-sample: seed $seed took none of the engine's code lines; ask for more LINES or another SEED" >&2
+      exit 1
+    fi
     args=()
     for pattern in "${patterns[@]}"; do args+=(--mutate "$pattern"); done
     dotnet tool restore >/dev/null
