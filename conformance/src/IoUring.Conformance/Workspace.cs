@@ -77,8 +77,7 @@ public sealed unsafe partial class Workspace : IDisposable
 
         Addresses = (byte*)NativeMemory.AlignedAlloc(ConnectionChoices.AddressBytes, 64);
         new Span<byte>(Addresses, ConnectionChoices.AddressBytes).Clear();
-        Listener = IoUring.Ring.Posix.LoopbackSocket(1, Addresses + ConnectionChoices.ListenerAddress); // SOCK_STREAM
-        Udp = IoUring.Ring.Posix.LoopbackSocket(2, Addresses + ConnectionChoices.UdpAddress); // SOCK_DGRAM
+        (Listener, Udp, listenerTwin, udpTwin) = LoopbackSockets(Addresses);
         if (Listener < 0 || Udp < 0)
         {
             throw new InvalidOperationException($"creating the workspace's loopback sockets failed (errno {Marshal.GetLastPInvokeError()}): is the loopback interface up?");
@@ -341,6 +340,48 @@ public sealed unsafe partial class Workspace : IDisposable
     public int Spare { get; }
 
     public const int SpareFloor = 900;
+
+    // The other protocol's socket bound (never listening) to the listener's port (UDP) and to the UDP
+    // socket's port (TCP). Ports of the two protocols are numbered apart, so without them a program's
+    // TCP connection to its UDP socket's address is refused or not by whether anything else on the
+    // machine (another program replayed beside it) happens to listen on that number.
+    private readonly int listenerTwin;
+    private readonly int udpTwin;
+
+    /// <summary>The TCP listener and the UDP socket on loopback ports whose other-protocol twins this workspace holds (tried again on another pair of ports while a twin's port is taken); -1s if none could be made.</summary>
+    private static (int Listener, int Udp, int ListenerTwin, int UdpTwin) LoopbackSockets(byte* addresses)
+    {
+        for (var attempt = 0; attempt < 64; attempt++)
+        {
+            var listener = IoUring.Ring.Posix.LoopbackSocket(1, addresses + ConnectionChoices.ListenerAddress); // SOCK_STREAM
+            var udp = IoUring.Ring.Posix.LoopbackSocket(2, addresses + ConnectionChoices.UdpAddress); // SOCK_DGRAM
+            var listenerTwin = Twin(2, addresses + ConnectionChoices.ListenerAddress);
+            var udpTwin = Twin(1, addresses + ConnectionChoices.UdpAddress);
+            if (listener >= 0 && udp >= 0 && listenerTwin >= 0 && udpTwin >= 0)
+            {
+                return (listener, udp, listenerTwin, udpTwin);
+            }
+
+            foreach (var fd in new[] { listener, udp, listenerTwin, udpTwin })
+            {
+                close(fd);
+            }
+        }
+
+        return (-1, -1, -1, -1);
+
+        static int Twin(int type, byte* address)
+        {
+            var fd = IoUring.Ring.Posix.Socket(2, type | 0x80000, 0); // AF_INET, SOCK_CLOEXEC
+            if (fd >= 0 && IoUring.Ring.Posix.Bind(fd, address, 16) != 0)
+            {
+                close(fd);
+                return -1;
+            }
+
+            return fd;
+        }
+    }
 
     // The numbers from a floor up that live workspaces of this process hold, closed by their program or
     // not. A program's CLOSE frees its spare's number in the kernel but not here: a workspace created
@@ -670,6 +711,8 @@ public sealed unsafe partial class Workspace : IDisposable
         close(SocketB);
         close(Listener);
         close(Udp);
+        close(listenerTwin);
+        close(udpTwin);
         CloseNumbered(Spare);
         CloseNumbered(Notifier);
         close(Epoll);
